@@ -1,0 +1,126 @@
+// Node: audio output — plays to a sound device and/or records a WAV file, both behind one playout buffer and clock.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { PlayoutBuffer } from '../../runtime/audio/playout';
+import { WavWriter } from '../../runtime/audio/wav';
+import { AudioOutputDevice } from '../../runtime/audio/devices';
+import { FrameClock, nowMicros } from '../../runtime/clock';
+import { num, str, oneOf, frameSamplesOf, ConfigError } from '../lib/config';
+import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+import fs from 'node:fs';
+import path from 'node:path';
+
+interface AudioOutDef extends NodeDef {
+  output: string; path: string; format: string; device: string; sampleRate: string; channels: string;
+  frameMs: string; jitterFrames: string; idleMs: string; stateIntervalMs: string;
+}
+
+export = function (RED: NodeAPI) {
+  function AudioOutNode(this: Node, config: AudioOutDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let clock: FrameClock | undefined;
+    let wav: WavWriter | undefined;
+    let device: AudioOutputDevice | undefined;
+    try {
+      const output = oneOf(config as never, 'output', ['file', 'device', 'both'] as const, 'file');
+      const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
+      const channels = num(config as never, 'channels', { def: 2, min: 1, max: 8, int: true });
+      const frameSamples = frameSamplesOf(config as never, 'frameMs', sampleRate, 10);
+      const jitterFrames = num(config as never, 'jitterFrames', { def: 3, min: 1, max: 50, int: true });
+      const idleMs = num(config as never, 'idleMs', { def: 2000, min: 100 });
+      const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 250, min: 20 });
+      const format = oneOf(config as never, 'format', ['s16', 'f32'] as const, 's16');
+      const periodMs = (frameSamples * 1000) / sampleRate;
+      let file = '';
+      if (output !== 'device') {
+        file = resolveUserPath(RED, str(config as never, 'path', { required: true }));
+        try {
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+          wav = new WavWriter(file, { sampleRate, channels, format });
+        } catch (e) {
+          throw new ConfigError('path', `cannot write ${file}: ${(e as Error).message}`);
+        }
+      }
+      if (output !== 'file') {
+        const deviceName = str(config as never, 'device', { required: true });
+        device = new AudioOutputDevice({ deviceName, sampleRate, channels, framesPerBuffer: frameSamples });
+        device.start();
+      }
+      const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
+      let streamKey: string | undefined;
+      let warnedOther = false;
+      let lastPacketAt = 0;
+      let framesOut = 0;
+      const stateEvery = Math.max(1, Math.round(stateIntervalMs / periodMs));
+
+      const speakerState = () => {
+        const st = playout.stats();
+        return {
+          bufferDepthSamples: st.depthSamples,
+          sampleRate,
+          latencyMs: (st.depthSamples / channels / sampleRate) * 1000 + (device ? device.latencyMs : 0),
+          misses: st.misses,
+          concealedSamples: st.concealedSamples,
+          received: st.received, lost: st.lost, late: st.late,
+          playing: !!clock,
+        };
+      };
+      const onTick = () => {
+        const f = playout.pull();
+        wav?.write(f.pcm);
+        device?.write(f.pcm);
+        framesOut++;
+        if (framesOut % stateEvery === 0) {
+          // The speaker's own frame rides along so a mixeradmin client can detect silence on it.
+          node.send({ topic: 'speaker', payload: speakerState(), pcm: f.pcm } as unknown as NodeMessage);
+          status.set('green', 'dot', `${output === 'device' ? 'playing' : 'recording'} ${(framesOut * periodMs / 1000).toFixed(0)} s, ${playout.stats().misses} misses`);
+        }
+        if (Date.now() - lastPacketAt > idleMs) {
+          // The input stopped: stop the clock rather than write silence forever; it restarts on the next packet.
+          clock?.stop();
+          clock = undefined;
+          node.send({ topic: 'speaker', payload: { ...speakerState(), inputStopped: true } } as NodeMessage);
+          status.now('yellow', 'ring', `idle (${file ? path.basename(file) : 'device'})`);
+        }
+      };
+
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        if (!isAudioMsg(msg)) { done(); return; }
+        const a = (msg as AudioMsg).audio;
+        const key = `${msg.userId ?? ''}/${a.trackId}`;
+        if (streamKey === undefined) streamKey = key;
+        if (key !== streamKey) {
+          if (!warnedOther) node.warn(`plays one stream (${streamKey}); ignoring ${key} — put a mixer in front to hear several`);
+          warnedOther = true;
+          done();
+          return;
+        }
+        try {
+          playout.push(a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+        lastPacketAt = Date.now();
+        if (!clock) {
+          clock = new FrameClock({ periodMs });
+          clock.on('tick', onTick);
+          clock.start();
+        }
+        done();
+      });
+      status.now('grey', 'ring', output === 'device' ? 'waiting for audio' : `ready: ${path.basename(file)}`);
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => {
+      clock?.stop();
+      status.clear();
+      try { wav?.close(); } catch { /* already closed */ }
+      Promise.resolve(device?.stop()).then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('xcast-audio-out', AudioOutNode);
+};

@@ -1,0 +1,54 @@
+// Small pieces every xcast node shares: refusing a bad config, paths, and the audio message shape.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import { ConfigError } from './config';
+
+export interface AudioInfo {
+  codec: 'opus' | 'pcm_f32le' | 'pcm_s16le';
+  sampleRate: number;
+  channels: number;
+  frameSamples: number;
+  seq: number;
+  captureTime: number;
+  trackId: number;
+}
+
+export interface AudioMsg {
+  topic?: string;
+  payload: Buffer;
+  audio: AudioInfo;
+  userId?: string;
+  targetUserId?: string;
+  connectionId?: string;
+  _msgid?: string;
+  [k: string]: unknown;
+}
+
+/** Logs why the node will not run and shows it on the node; the message names the field. */
+export function refuse(node: Node, err: unknown): void {
+  const msg = err instanceof Error ? err.message : String(err);
+  node.error(`configuration refused: ${msg}`);
+  const field = err instanceof ConfigError ? err.field : 'config';
+  node.status({ fill: 'red', shape: 'ring', text: `bad ${field}` });
+}
+
+/** Is this message audio in the shape architecture.md gives? */
+export function isAudioMsg(msg: unknown): msg is AudioMsg {
+  const m = msg as AudioMsg;
+  return !!m && Buffer.isBuffer(m.payload) && !!m.audio && typeof m.audio.sampleRate === 'number';
+}
+
+/** Resolves a relative file path against Node-RED's user directory (where flows.json lives). */
+export function resolveUserPath(RED: NodeAPI, p: string): string {
+  if (path.isAbsolute(p)) return p;
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+  return path.resolve(userDir, p);
+}
+
+/** Resolves an input file: absolute, relative to the working directory, the user directory, or this package. */
+export function resolveInputPath(RED: NodeAPI, p: string): string {
+  if (path.isAbsolute(p)) return p;
+  const candidates = [path.resolve(process.cwd(), p), resolveUserPath(RED, p), path.resolve(__dirname, '..', '..', '..', p)];
+  return candidates.find((c) => fs.existsSync(c)) ?? candidates[0];
+}

@@ -1,0 +1,89 @@
+// Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { Mixer } from '../../runtime/audio/mixer';
+import { FrameClock, nowMicros } from '../../runtime/clock';
+import { num, bool, frameSamplesOf, parseGain } from '../lib/config';
+import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+
+interface MixerDef extends NodeDef {
+  sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
+  trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
+}
+
+export = function (RED: NodeAPI) {
+  function MixerNode(this: Node, config: MixerDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let clock: FrameClock | undefined;
+    try {
+      const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
+      const channels = num(config as never, 'channels', { def: 2, min: 1, max: 8, int: true });
+      const frameSamples = frameSamplesOf(config as never, 'frameMs', sampleRate, 10);
+      const masterGain = parseGain(config.masterGain === undefined || config.masterGain === '' ? 1 : config.masterGain);
+      const mixMinus = bool(config as never, 'mixMinus', false);
+      const trackTimeoutMs = num(config as never, 'trackTimeoutMs', { def: 2000, min: 100 });
+      const jitterFrames = num(config as never, 'jitterFrames', { def: 3, min: 1, max: 50, int: true });
+      const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
+      const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
+      const mixer = new Mixer({ sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames } });
+      const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
+
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        const userId = msg.userId as string | undefined;
+        try {
+          switch (msg.topic) {
+            case 'gain': if (!userId) throw new Error('gain needs msg.userId'); mixer.setGain(userId, parseGain(msg.payload)); break;
+            case 'pan': {
+              const p = Number(msg.payload);
+              if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
+              mixer.setPan(userId, p); break;
+            }
+            case 'mute': if (!userId) throw new Error('mute needs msg.userId'); mixer.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
+            case 'master': mixer.setMaster(parseGain(msg.payload)); break;
+            default:
+              if (!isAudioMsg(msg)) { done(); return; }
+              {
+                const a = (msg as AudioMsg).audio;
+                mixer.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+              }
+          }
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
+      });
+
+      clock = new FrameClock({ periodMs: (frameSamples * 1000) / sampleRate });
+      let ticks = 0;
+      clock.on('tick', () => {
+        const r = mixer.tick();
+        ticks++;
+        const tracks = r.used.length;
+        if (tracks > 0 || emitWhenIdle) {
+          const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: r.seq >>> 0, captureTime: nowMicros(), trackId: 1 };
+          const mix: AudioMsg = { topic: 'audio', payload: r.mix, audio, userId: 'xcast', mixed: { frameSeq: r.seq, used: r.used } };
+          let minus: NodeMessage[] | null = null;
+          if (r.perUser) {
+            minus = [];
+            for (const [target, pcm] of r.perUser) {
+              minus.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target } as unknown as NodeMessage);
+            }
+          }
+          node.send([mix as unknown as NodeMessage, null, minus as unknown as NodeMessage]);
+        }
+        if (ticks % stateEvery === 0) {
+          node.send([null, { topic: 'tracks', payload: mixer.tracks() } as NodeMessage, null]);
+          status.set(tracks ? 'green' : 'yellow', tracks ? 'dot' : 'ring', `mixing ${tracks} track${tracks === 1 ? '' : 's'}`);
+        }
+      });
+      clock.start();
+      status.now('yellow', 'ring', 'mixing 0 tracks');
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => { clock?.stop(); status.clear(); done(); });
+  }
+  RED.nodes.registerType('xcast-mixer', MixerNode);
+};

@@ -1,0 +1,71 @@
+// Node: Opus encode — f32 PCM in (any chunk size), one Opus packet per frame out; one encoder per stream.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { OpusEncoder, OpusFramer } from '../../runtime/audio/opus';
+import { num, bool, oneOf, ConfigError } from '../lib/config';
+import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+
+interface EncodeDef extends NodeDef {
+  frameMs: string; bitrate: string; complexity: string; fec: boolean | string; packetLoss: string; application: string;
+}
+
+interface Stream { enc: OpusEncoder; framer: OpusFramer; seq: number; sampleRate: number; channels: number }
+
+const LEGAL_MS = [2.5, 5, 10, 20, 40, 60];
+
+export = function (RED: NodeAPI) {
+  function OpusEncodeNode(this: Node, config: EncodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    const streams = new Map<string, Stream>();
+    try {
+      const frameMs = num(config as never, 'frameMs', { def: 10 });
+      if (!LEGAL_MS.includes(frameMs)) throw new ConfigError('frameMs', `${frameMs} ms is not an Opus frame duration (${LEGAL_MS.join(', ')})`);
+      const bitrate = num(config as never, 'bitrate', { def: 64, min: 6, max: 510 }) * 1000;
+      const complexity = num(config as never, 'complexity', { def: 10, min: 0, max: 10, int: true });
+      const fec = bool(config as never, 'fec', false);
+      const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
+      const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
+
+      node.on('input', (msg: Record<string, unknown>, send, done) => {
+        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+        const a = msg.audio;
+        if (a.codec !== 'pcm_f32le') { done(new Error(`opus encode takes pcm_f32le, got ${a.codec}`)); return; }
+        const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
+        let s = streams.get(key);
+        try {
+          if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {
+            const frameSamples = (a.sampleRate * frameMs) / 1000;
+            s = {
+              enc: new OpusEncoder({ sampleRate: a.sampleRate, channels: a.channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application }),
+              framer: new OpusFramer({ channels: a.channels, frameSamples }),
+              seq: 0, sampleRate: a.sampleRate, channels: a.channels,
+            };
+            streams.set(key, s);
+          }
+          const frames = s.framer.push(msg.payload);
+          const frameSamples = (a.sampleRate * frameMs) / 1000;
+          for (const pcm of frames) {
+            const packet = s.enc.encode(pcm);
+            const out: AudioMsg = {
+              ...msg, topic: 'audio', payload: packet,
+              audio: { codec: 'opus', sampleRate: a.sampleRate, channels: a.channels, frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
+            };
+            s.seq = (s.seq + 1) >>> 0;
+            send(out);
+          }
+          status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}, ${bitrate / 1000} kbit/s`);
+          done();
+        } catch (err) {
+          status.set('red', 'ring', 'encode error');
+          done(err as Error);
+        }
+      });
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => { streams.clear(); status.clear(); done(); });
+  }
+  RED.nodes.registerType('xcast-opus-encode', OpusEncodeNode);
+};

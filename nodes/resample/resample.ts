@@ -1,0 +1,46 @@
+// Node: resample — the seed's downsampleRatio / upsampleRatio with a windowed-sinc resampler, one per stream.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { Resampler, ratioRates } from '../../runtime/audio/resampler';
+import { num } from '../lib/config';
+import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+
+interface ResampleDef extends NodeDef { downsampleRatio: string; upsampleRatio: string }
+
+export = function (RED: NodeAPI) {
+  function ResampleNode(this: Node, config: ResampleDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    const streams = new Map<string, { r: Resampler; inRate: number; outRate: number; channels: number }>();
+    try {
+      const downsampleRatio = num(config as never, 'downsampleRatio', { def: 1, min: 1, max: 48, int: true });
+      const upsampleRatio = num(config as never, 'upsampleRatio', { def: 1, min: 1, max: 48, int: true });
+      node.on('input', (msg: Record<string, unknown>, send, done) => {
+        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+        const a = (msg as AudioMsg).audio;
+        if (a.codec !== 'pcm_f32le') { done(new Error(`resample takes pcm_f32le, got ${a.codec}`)); return; }
+        try {
+          const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
+          let s = streams.get(key);
+          if (!s || s.inRate !== a.sampleRate || s.channels !== a.channels) {
+            const outRate = ratioRates(a.sampleRate, { downsampleRatio, upsampleRatio });
+            s = { r: new Resampler(a.sampleRate, outRate, a.channels), inRate: a.sampleRate, outRate, channels: a.channels };
+            streams.set(key, s);
+          }
+          const out = s.r.process(msg.payload as Buffer);
+          const frameSamples = out.length / 4 / a.channels;
+          if (frameSamples > 0) send({ ...msg, payload: out, audio: { ...a, sampleRate: s.outRate, frameSamples } });
+          status.set('green', 'dot', `${a.sampleRate} → ${s.outRate} Hz`);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
+      });
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => { streams.clear(); status.clear(); done(); });
+  }
+  RED.nodes.registerType('xcast-resample', ResampleNode);
+};

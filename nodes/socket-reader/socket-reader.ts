@@ -1,0 +1,119 @@
+// Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
+import { codecName, AudioHeader } from '../../runtime/protocol/frame';
+import { nowMicros } from '../../runtime/clock';
+import { num, str, oneOf, bool, json } from '../lib/config';
+import { refuse, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+import { registerConnection } from '../lib/connections';
+
+interface ReaderDef extends NodeDef {
+  mode: string; host: string; port: string; token: string; userId: string; role: string;
+  maxFrameKb: string; enableQOSMetrics: boolean | string; profile: string;
+}
+
+export = function (RED: NodeAPI) {
+  function SocketReaderNode(this: Node, config: ReaderDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let server: StreamServer | undefined;
+    let client: StreamClient | undefined;
+    let frames = 0;
+    try {
+      const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
+      const host = str(config as never, 'host', { def: '127.0.0.1' });
+      const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
+      const token = str(config as never, 'token') || undefined;
+      const maxFrameBytes = num(config as never, 'maxFrameKb', { def: 1024, min: 1, max: 65536 }) * 1024;
+      const enableQOSMetrics = bool(config as never, 'enableQOSMetrics', false);
+      const userId = str(config as never, 'userId', { def: 'monitor' });
+      const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, 'monitor');
+      const profile = json(config as never, 'profile');
+      const senders = new Set<StreamConnection>();
+
+      const showState = () => {
+        if (mode === 'server') {
+          status.now(senders.size ? 'green' : 'yellow', senders.size ? 'dot' : 'ring',
+            `listening :${port}, ${senders.size} sender${senders.size === 1 ? '' : 's'}`);
+        }
+      };
+
+      const attach = (conn: StreamConnection, senderId: string) => {
+        senders.add(conn);
+        registerConnection(conn);
+        const base = { userId: senderId, connectionId: conn.id };
+        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base }, null]);
+        conn.on('audio', (h: AudioHeader, data: Buffer) => {
+          const arrival = nowMicros();
+          const audio = {
+            codec: codecName(h.codec), sampleRate: h.sampleRate, channels: h.channels,
+            frameSamples: h.frameSamples, seq: h.seq, captureTime: h.captureTime, trackId: h.trackId,
+          };
+          const msg: AudioMsg = { topic: 'audio', payload: data, audio, userId: senderId, connectionId: conn.id, arrivalTime: arrival };
+          let qos = null;
+          if (enableQOSMetrics) {
+            qos = { topic: 'qos', userId: senderId, connectionId: conn.id,
+              payload: { head: { ...audio, codec: h.codec }, qosTimestamp: arrival, userId } };
+          }
+          node.send([msg, null, null, qos]);
+          frames++;
+          status.set('green', 'dot', mode === 'server' ? `streaming, ${senders.size} sender${senders.size === 1 ? '' : 's'}` : `streaming ${h.sampleRate / 1000} kHz ${h.channels}ch`);
+        });
+        conn.on('metadata', (obj: unknown) => {
+          node.send([null, { topic: 'metadata', payload: obj, ...base }, null, null]);
+        });
+        conn.on('qos', (obj: unknown) => {
+          node.send([null, null, { topic: 'qos', payload: obj, ...base }, null]);
+        });
+        conn.on('pong', (p: unknown) => {
+          node.send([null, null, { topic: 'pong', payload: p, ...base }, null]);
+        });
+        conn.on('protocolError', (err: Error & { code?: string }) => {
+          node.warn(`closed ${senderId}@${conn.remote}: ${err.code ?? 'protocol'}: ${err.message}`);
+          node.send([null, null, { topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, remote: conn.remote, at: Date.now() }, ...base }, null]);
+        });
+        conn.once('close', () => {
+          senders.delete(conn);
+          node.send([null, null, { topic: 'connection', payload: { event: 'close', ...base, remote: conn.remote, at: Date.now() }, ...base }, null]);
+          if (mode === 'server') showState();
+        });
+        if (mode === 'server') showState();
+        else status.now('green', 'dot', `connected ${host}:${port}`);
+      };
+
+      if (mode === 'server') {
+        server = new StreamServer({ host, port, token, maxFrameBytes, serverName: userId });
+        server.on('connection', (conn: StreamConnection) => attach(conn, conn.userId ?? conn.remote));
+        server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
+          // A refused handshake never became a connection; say so once, not per frame.
+          node.warn(`refused ${info?.userId ?? ''}@${info?.remote ?? '?'}: ${err.code ?? 'protocol'}: ${err.message}`);
+        });
+        server.listen().then(() => showState(), (err: Error) => {
+          node.error(`cannot listen on ${host}:${port}: ${err.message}`);
+          status.now('red', 'ring', `listen failed: ${err.message}`);
+        });
+      } else {
+        client = new StreamClient({ host, port, hello: { userId, role, token, profile, capabilities: enableQOSMetrics ? ['qos'] : [] }, maxFrameBytes });
+        client.on('connect', (conn: StreamConnection) => {
+          const serverHello = (conn.hello ?? {}) as { name?: string; userId?: string };
+          attach(conn, serverHello.name ?? serverHello.userId ?? 'xcast');
+        });
+        client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', `reconnecting (${info?.reason ?? 'closed'})`));
+        client.on('connectError', () => { /* the backoff retries; the status already says so */ });
+        status.now('yellow', 'ring', `connecting ${host}:${port}`);
+        client.start();
+      }
+    } catch (err) {
+      refuse(node, err);
+    }
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      status.clear();
+      Promise.all([server?.close(), client?.close()]).then(() => done(), () => done());
+    });
+    void frames;
+  }
+  RED.nodes.registerType('xcast-socket-reader', SocketReaderNode);
+};

@@ -1,0 +1,172 @@
+// Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
+import { codecId, encodeAudioFrame, encodeJsonFrame, FrameType, AudioHeader } from '../../runtime/protocol/frame';
+import { num, str, oneOf, json, ConfigError } from '../lib/config';
+import { refuse, isAudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+import { registerConnection } from '../lib/connections';
+
+interface WriterDef extends NodeDef {
+  mode: string; host: string; port: string; token: string; userId: string; role: string;
+  metaSource: string; metaKey: string; profile: string; maxQueueKb: string;
+}
+
+const PCM_BYTES: Record<string, number> = { pcm_s16le: 2, pcm_f32le: 4 };
+
+export = function (RED: NodeAPI) {
+  function SocketWriterNode(this: Node, config: WriterDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let server: StreamServer | undefined;
+    let client: StreamClient | undefined;
+    let metaTimer: NodeJS.Timeout | undefined;
+    try {
+      const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
+      const host = str(config as never, 'host', { def: '127.0.0.1' });
+      const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
+      const token = str(config as never, 'token') || undefined;
+      const userId = str(config as never, 'userId', { def: mode === 'server' ? 'xcast' : '' });
+      if (mode === 'client' && !userId) throw new ConfigError('userId', 'is required in client mode');
+      const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, mode === 'server' ? 'xcast' : 'peer');
+      const metaSource = oneOf(config as never, 'metaSource', ['none', 'msg', 'flow', 'global'] as const, 'none');
+      const metaKey = str(config as never, 'metaKey');
+      if ((metaSource === 'flow' || metaSource === 'global') && !metaKey) {
+        throw new ConfigError('metaKey', `is required when the metadata source is ${metaSource} context`);
+      }
+      const profile = json(config as never, 'profile');
+      const maxQueueBytes = num(config as never, 'maxQueueKb', { def: 256, min: 16, max: 65536 }) * 1024;
+
+      // The seed's getMetaDataStrFunction: where the metadata packet comes from.
+      let msgMeta: unknown;
+      const getMetaDataStr = (): string | undefined => {
+        let v: unknown;
+        if (metaSource === 'msg') v = msgMeta;
+        else if (metaSource === 'flow') v = node.context().flow.get(metaKey);
+        else if (metaSource === 'global') v = node.context().global.get(metaKey);
+        if (v === undefined || v === null) return undefined;
+        if (typeof v !== 'object' || Array.isArray(v)) v = { value: v };
+        return JSON.stringify(v);
+      };
+      let lastMetaStr: string | undefined;
+      let lastMetaAt = 0;
+      const metaFrame = (s: string) => encodeJsonFrame(FrameType.METADATA, JSON.parse(s));
+      const sendMetaAll = (force: boolean) => {
+        const s = getMetaDataStr();
+        if (s === undefined) return;
+        const now = Date.now();
+        if (!force && s === lastMetaStr && now - lastMetaAt < 1000) return;
+        lastMetaStr = s;
+        lastMetaAt = now;
+        const f = metaFrame(s);
+        if (server) server.broadcast(f);
+        else client?.connection?.send(f);
+      };
+      const greeted = new WeakSet<StreamConnection>();
+      const greet = (conn: StreamConnection) => {
+        // Metadata goes before the first audio frame on every connection.
+        if (greeted.has(conn)) return;
+        greeted.add(conn);
+        const s = getMetaDataStr();
+        if (s !== undefined) conn.send(metaFrame(s));
+      };
+
+      const receivers = new Set<StreamConnection>();
+      const attach = (conn: StreamConnection) => {
+        receivers.add(conn);
+        registerConnection(conn);
+        greet(conn);
+        const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id };
+        node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base } as NodeMessage);
+        conn.on('qos', (q: unknown) => node.send({ topic: 'qos', payload: q, ...base } as NodeMessage));
+        conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
+        conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
+        conn.on('protocolError', (err: Error & { code?: string }) => {
+          node.warn(`closed ${base.userId}@${conn.remote}: ${err.code ?? 'protocol'}: ${err.message}`);
+          node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
+        });
+        conn.once('close', () => {
+          receivers.delete(conn);
+          node.send({ topic: 'connection', payload: { event: 'close', ...base, remote: conn.remote, at: Date.now() }, ...base } as NodeMessage);
+          showState();
+        });
+        showState();
+      };
+      const showState = () => {
+        if (mode === 'server') status.now(receivers.size ? 'green' : 'yellow', receivers.size ? 'dot' : 'ring', `listening :${port}, ${receivers.size} receiver${receivers.size === 1 ? '' : 's'}`);
+        else if (receivers.size) status.now('green', 'dot', `connected ${host}:${port}`);
+      };
+
+      if (mode === 'server') {
+        server = new StreamServer({ host, port, token, maxQueueBytes, serverName: userId });
+        server.on('connection', attach);
+        server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
+          node.warn(`refused ${info?.userId ?? ''}@${info?.remote ?? '?'}: ${err.code ?? 'protocol'}: ${err.message}`);
+        });
+        server.listen().then(() => showState(), (err: Error) => {
+          node.error(`cannot listen on ${host}:${port}: ${err.message}`);
+          status.now('red', 'ring', `listen failed: ${err.message}`);
+        });
+      } else {
+        client = new StreamClient({ host, port, hello: { userId, role, token, profile }, maxQueueBytes });
+        client.on('connect', attach);
+        client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', `reconnecting (${info?.reason ?? 'closed'})`));
+        client.on('connectError', () => { /* retried with backoff */ });
+        status.now('yellow', 'ring', `connecting ${host}:${port}`);
+        client.start();
+      }
+      if (metaSource !== 'none') metaTimer = setInterval(() => sendMetaAll(false), 250);
+
+      let sent = 0;
+      node.on('input', (msg: NodeMessage & Record<string, unknown>, send, done) => {
+        if (msg.topic === 'metadata' && !Buffer.isBuffer(msg.payload)) {
+          if (metaSource === 'msg') {
+            msgMeta = msg.payload;
+            sendMetaAll(false);
+          }
+          done();
+          return;
+        }
+        if (!isAudioMsg(msg)) {
+          done(new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"'));
+          return;
+        }
+        const a = msg.audio;
+        const codec = codecId(a.codec);
+        if (codec === undefined) { done(new Error(`msg.audio.codec "${a.codec}" is not opus, pcm_f32le or pcm_s16le`)); return; }
+        const bps = PCM_BYTES[a.codec];
+        if (bps && msg.payload.length !== a.frameSamples * a.channels * bps) {
+          done(new Error(`PCM payload of ${msg.payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`));
+          return;
+        }
+        const h: AudioHeader = { trackId: a.trackId ?? 1, seq: a.seq >>> 0, captureTime: a.captureTime, sampleRate: a.sampleRate, channels: a.channels, codec, frameSamples: a.frameSamples };
+        const frame = encodeAudioFrame(h, msg.payload);
+        if (server) {
+          const target = msg.targetUserId as string | undefined;
+          if (target) {
+            for (const c of receivers) if (c.userId === target) { greet(c); c.send(frame); }
+          } else {
+            for (const c of receivers) greet(c);
+            server.broadcast(frame);
+          }
+        } else {
+          const c = client?.connection;
+          if (c) { greet(c); c.send(frame); }
+        }
+        sent++;
+        if (receivers.size) status.set('green', 'dot', mode === 'server' ? `streaming to ${receivers.size}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
+        done();
+      });
+    } catch (err) {
+      refuse(node, err);
+    }
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      if (metaTimer) clearInterval(metaTimer);
+      status.clear();
+      Promise.all([server?.close(), client?.close()]).then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('xcast-socket-writer', SocketWriterNode);
+};

@@ -1,0 +1,122 @@
+// The xcast command line (bin/xcast.js): each sub-command is a small function over the runtime.
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { launch, loadFlow, resolveFlowFile, customiseFlow, PACKAGE_ROOT } from './launcher';
+
+const USAGE = `usage:
+  xcast start [xcast|peer|monitor|demo|FILE.json] [--port N] [--host ADDR] [--user-dir DIR] [--port-map 7010=17010,...]
+  xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...]
+  xcast devices [--json]
+  xcast metrics --url http://host:1880 [--json] [--watch [SECONDS]]
+  xcast events capture --port N [--host ADDR] --out FILE.xcev [--seconds S]
+  xcast events inspect FILE.xcev [--json]
+  xcast reconstruct FILE.xcev --out mix.wav [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR]`;
+
+export class UsageError extends Error {}
+
+function parsePortMap(s: string | undefined): Record<number, number> {
+  const map: Record<number, number> = {};
+  if (!s) return map;
+  for (const part of s.split(',')) {
+    const m = /^(\d+)=(\d+)$/.exec(part.trim());
+    if (!m) throw new UsageError(`--port-map: "${part}" is not FROM=TO`);
+    map[Number(m[1])] = Number(m[2]);
+  }
+  return map;
+}
+
+async function start(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { port: { type: 'string' }, host: { type: 'string' }, 'user-dir': { type: 'string' }, 'port-map': { type: 'string' }, 'log-level': { type: 'string' } },
+  });
+  const flow = positionals[0] ?? 'demo';
+  const port = values.port !== undefined ? Number(values.port) : 1880;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
+  const userDir = path.resolve(values['user-dir'] ?? path.join(process.cwd(), '.xcast', path.basename(flow, '.json')));
+  const l = await launch({ flow, port, host: values.host, userDir, portMap: parsePortMap(values['port-map']), logLevel: (values['log-level'] as never) ?? 'info' });
+  console.log(`xcast: Node-RED with ${flow} running at ${l.url}/ (user dir ${l.userDir})`);
+  const stop = () => { l.stop().then(() => process.exit(0), () => process.exit(1)); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<number>(() => { /* runs until signalled */ });
+}
+
+async function deploy(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, 'port-map': { type: 'string' } } });
+  if (!positionals[0]) throw new UsageError('deploy needs a preset or flow file');
+  if (!values.url) throw new UsageError('deploy needs --url http://host:1880');
+  const flows = customiseFlow(loadFlow(resolveFlowFile(positionals[0])), parsePortMap(values['port-map']));
+  const base = values.url.replace(/\/+$/, '');
+  // POST /flows answers 204 even when the target lacks the node types and then runs nothing: check first.
+  const res = await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } });
+  if (!res.ok) throw new Error(`GET ${base}/nodes answered ${res.status}`);
+  const sets = (await res.json()) as Array<{ types?: string[]; enabled?: boolean }>;
+  const installed = new Set(sets.filter((s) => s.enabled !== false).flatMap((s) => s.types ?? []));
+  const needed = [...new Set(flows.map((n) => String(n.type)).filter((t) => t !== 'tab' && t !== 'group' && t !== 'subflow' && !t.startsWith('subflow:')))];
+  const missing = needed.filter((t) => !installed.has(t));
+  if (missing.length) {
+    throw new Error(`${base} lacks node types ${missing.join(', ')}: install @xcast/node-red-xcast in that Node-RED (cd ~/.node-red && npm install ${PACKAGE_ROOT}) and restart it`);
+  }
+  const post = await fetch(`${base}/flows`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+    body: JSON.stringify(flows),
+  });
+  if (!post.ok) throw new Error(`POST ${base}/flows answered ${post.status}: ${await post.text()}`);
+  console.log(`deployed ${positionals[0]} (${flows.length} nodes) to ${base}`);
+  return 0;
+}
+
+async function devices(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const { listDevices } = await import('./audio/devices');
+  const d = listDevices();
+  if (values.json) { console.log(JSON.stringify(d, null, 2)); return 0; }
+  const show = (title: string, list: Array<{ name: string; hostAPIName?: string; maxInputChannels?: number; maxOutputChannels?: number; defaultSampleRate?: number }>, ch: 'maxInputChannels' | 'maxOutputChannels') => {
+    console.log(`${title}:`);
+    if (!list.length) console.log('  (none)');
+    for (const x of list) console.log(`  ${x.name}  [${x.hostAPIName ?? '?'}, ${x[ch] ?? '?'} ch, ${x.defaultSampleRate ?? '?'} Hz]`);
+  };
+  show('input devices', d.inputs, 'maxInputChannels');
+  show('output devices', d.outputs, 'maxOutputChannels');
+  console.log('Choose a device by its name in the audio input / output node.');
+  return 0;
+}
+
+type Cmd = (args: string[]) => Promise<number>;
+const optional = (modulePath: string, fn: string): Cmd => async (args) => {
+  let mod: Record<string, Cmd>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require(modulePath);
+  } catch {
+    throw new Error(`this build has no ${fn} command`);
+  }
+  return mod[fn](args);
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'start': return await start(rest);
+      case 'deploy': return await deploy(rest);
+      case 'devices': return await devices(rest);
+      case 'metrics': return await optional('./qos/cli', 'metricsCommand')(rest);
+      case 'events': return await optional('./events/cli', 'eventsCommand')(rest);
+      case 'reconstruct': return await optional('./events/cli', 'reconstructCommand')(rest);
+      case undefined: case 'help': case '--help': case '-h':
+        console.log(USAGE);
+        return cmd ? 0 : 1;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`xcast: ${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
