@@ -1,0 +1,523 @@
+// The xcast's admin aggregator: folds mixer track state, QOS reports, connection events and PING/PONG into mixeradminSharedState.
+
+import { BitrateMeter, Rfc3550Jitter, SeqTracker } from './stats';
+import type {
+  ConnectionEntry, ConnectionEvent, DownstreamState, IncomingTrack, MixerAdminSharedState, OutgoingTrack,
+  PongResult, QOSMetrics, QosHead, TrackState,
+} from './types';
+
+export type { MixerAdminSharedState, QOSMetrics, TrackState, ConnectionEvent, PongResult } from './types';
+
+/** A QOS report that does not have the streamproto1 shape; `field` is the JSON path of the first bad field. */
+export class QosValidationError extends Error {
+  readonly code = 'bad_qos';
+  constructor(readonly field: string, detail: string) {
+    super(`invalid QOSMetrics: ${field} ${detail}`);
+    this.name = 'QosValidationError';
+  }
+}
+
+/** A constructor option out of range. */
+export class AggregatorConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(readonly field: string, detail: string) {
+    super(`AdminAggregator option ${field} ${detail}`);
+    this.name = 'AggregatorConfigError';
+  }
+}
+
+const U32_MAX = 0xffff_ffff;
+const MAX_QOS_KEYS = 32;
+const MAX_HEAD_KEYS = 16;
+const MAX_STRING = 256;
+/** Largest QOS batch accepted in one frame; streamproto1 allows batching, not floods. */
+export const MAX_QOS_BATCH = 256;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkInt(obj: Record<string, unknown>, key: string, path: string, min: number, max: number, optional: boolean): void {
+  const v = obj[key];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new QosValidationError(`${path}${key}`, `must be an integer in ${min}…${max}, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+}
+
+function checkNum(obj: Record<string, unknown>, key: string, path: string, min: number, max: number, optional: boolean): void {
+  const v = obj[key];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new QosValidationError(`${path}${key}`, `must be a number in ${min}…${max}, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+}
+
+function checkExtras(obj: Record<string, unknown>, known: ReadonlySet<string>, path: string): void {
+  for (const k of Object.keys(obj)) {
+    if (known.has(k)) continue;
+    if (k.length > MAX_STRING) throw new QosValidationError(`${path}${k.slice(0, 32)}…`, 'field name is too long');
+    const v = obj[k];
+    const ok = typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) ||
+      (typeof v === 'string' && v.length <= MAX_STRING) || v === null;
+    if (!ok) throw new QosValidationError(`${path}${k}`, 'extra fields must be a finite number, boolean, null or a string of at most 256 characters');
+  }
+}
+
+const HEAD_KEYS = new Set(['trackId', 'seq', 'captureTime', 'sampleRate', 'channels', 'codec', 'frameSamples']);
+const QOS_KEYS = new Set(['head', 'qosTimestamp', 'userId', 'bufferDepthSamples', 'misses', 'payloadBytes']);
+
+/**
+ * Strict shape check of one QOSMetrics object (streamproto1 "QOS"); returns a fresh copy holding only checked
+ * values, so the caller's object can change afterwards without touching the aggregate. Extra receiver fields
+ * are kept when they are scalars; nested extras are refused (they would be re-sent in every metadata packet).
+ */
+export function validateQos(obj: unknown): QOSMetrics {
+  if (!isPlainObject(obj)) throw new QosValidationError('(root)', 'must be a JSON object');
+  if (Object.keys(obj).length > MAX_QOS_KEYS) throw new QosValidationError('(root)', `has more than ${MAX_QOS_KEYS} fields`);
+  const head = obj.head;
+  if (!isPlainObject(head)) throw new QosValidationError('head', 'must be an object');
+  if (Object.keys(head).length > MAX_HEAD_KEYS) throw new QosValidationError('head', `has more than ${MAX_HEAD_KEYS} fields`);
+  checkInt(head, 'trackId', 'head.', 0, U32_MAX, false);
+  checkInt(head, 'seq', 'head.', 0, U32_MAX, false);
+  checkNum(head, 'captureTime', 'head.', 0, Number.MAX_SAFE_INTEGER, false);
+  checkInt(head, 'sampleRate', 'head.', 8000, 192000, true);
+  checkInt(head, 'channels', 'head.', 1, 8, true);
+  checkInt(head, 'codec', 'head.', 0, 2, true);
+  checkInt(head, 'frameSamples', 'head.', 1, 0xffff, true);
+  checkExtras(head, HEAD_KEYS, 'head.');
+  checkNum(obj, 'qosTimestamp', '', 0, Number.MAX_SAFE_INTEGER, false);
+  if (obj.userId !== undefined && (typeof obj.userId !== 'string' || obj.userId.length > MAX_STRING)) {
+    throw new QosValidationError('userId', `must be a string of at most ${MAX_STRING} characters`);
+  }
+  checkNum(obj, 'bufferDepthSamples', '', 0, 1e9, true);
+  checkInt(obj, 'misses', '', 0, Number.MAX_SAFE_INTEGER, true);
+  checkInt(obj, 'payloadBytes', '', 0, 1 << 20, true);
+  checkExtras(obj, QOS_KEYS, '');
+  return { ...obj, head: { ...head } } as unknown as QOSMetrics;
+}
+
+export interface AdminAggregatorOptions {
+  /** isIncomingAudioTrackConnected turns false when a track's seq has not moved for longer than this (ms). */
+  connectedThresholdMs?: number;
+  /** ms clock; injectable for tests. */
+  now?: () => number;
+  /** A user with no open connection and no activity is dropped from the state after this long (ms). */
+  retainDisconnectedMs?: number;
+  /** Without connection events, a receiver counts as an outgoing track while its QOS reports are this fresh (ms). */
+  qosStaleMs?: number;
+  /** trackId listed for a receiver whose outgoing connection is open but which has sent no QOS yet. */
+  outgoingTrackId?: number;
+  /** Bound on users kept (new ones beyond are ignored) — protects the state from a flood of identities. */
+  maxUsers?: number;
+}
+
+interface TrackRec {
+  state: TrackState;
+  lastSeq: number;
+  seqMovedAt: number;
+  present: boolean;
+  prevBytes: number;
+  meter: BitrateMeter;
+}
+
+interface DownRec {
+  seq: SeqTracker;
+  jitter: Rfc3550Jitter;
+  rawLatencyMs: number;
+  loopMs: number;
+  bufferDepthSamples: number | null;
+  misses: number | null;
+  meter: BitrateMeter;
+  hasBytes: boolean;
+  lastQosAt: number;
+}
+
+interface ConnRec { userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string }
+
+interface UserRec {
+  userId: string;
+  firstSeenAt: number;
+  lastActivityAt: number;
+  remote: string | null;
+  role: string | null;
+  hadConnectionEvents: boolean;
+  disconnectedAt: number | null;
+  tracks: Map<number, TrackRec>;
+  down: Map<number, DownRec>;
+  rttMs: number | null;
+  offsetMs: number | null;
+  protocolErrors: number;
+  lastQOS: QOSMetrics | null;
+  lastQosTrack: number;
+}
+
+const MAX_TRACKS_PER_USER = 16;
+const MAX_ERROR_CODES = 32;
+
+function finiteOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
+}
+
+/** Sets obj[key] as an own data property even for keys like "__proto__" (user ids and codes come off the wire). */
+function defineEntry<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function toRecord(m: Map<string, number>): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [k, v] of m) defineEntry(r, k, v);
+  return r;
+}
+
+/** Bytes of one PCM frame described by a QOS head, or null when the codec is Opus / unknown. */
+function pcmFrameBytes(h: QosHead): number | null {
+  if (h.frameSamples === undefined || h.channels === undefined) return null;
+  if (h.codec === 0) return h.frameSamples * h.channels * 2;
+  if (h.codec === 1) return h.frameSamples * h.channels * 4;
+  return null;
+}
+
+/**
+ * Builds mixeradminSharedState. Which path each number describes (see docs/metrics.md, "This project's
+ * choices"): the top-level counters, jitterMs, bufferDepthSamples, bitrateKbps and lastSeq of a connection
+ * entry are the xcast's own receive side (the mixer's tracks of that user: user → xcast); latencyMs comes
+ * from the QOS reports of that user as a receiver (xcast → user), rttMs from PING/PONG, and `downstream`
+ * holds everything else the user reported as a receiver.
+ */
+export class AdminAggregator {
+  private readonly thresholdMs: number;
+  private readonly now: () => number;
+  private readonly retainMs: number;
+  private readonly qosStaleMs: number;
+  private readonly outgoingTrackId: number;
+  private readonly maxUsers: number;
+  private readonly users = new Map<string, UserRec>();
+  private readonly conns = new Map<string, ConnRec>();
+  private refusedFrames = 0;
+  private refusedQos = 0;
+  /** Keyed by wire-supplied codes: a Map, so a code such as "__proto__" is just a key. */
+  private readonly refusedByCode = new Map<string, number>();
+
+  constructor(opts: AdminAggregatorOptions = {}) {
+    this.thresholdMs = opts.connectedThresholdMs ?? 500;
+    this.now = opts.now ?? Date.now;
+    this.retainMs = opts.retainDisconnectedMs ?? 300_000;
+    this.qosStaleMs = opts.qosStaleMs ?? 2000;
+    this.outgoingTrackId = opts.outgoingTrackId ?? 1;
+    this.maxUsers = opts.maxUsers ?? 1024;
+    if (!(this.thresholdMs > 0)) throw new AggregatorConfigError('connectedThresholdMs', `must be > 0, got ${this.thresholdMs}`);
+    if (!(this.retainMs >= 0)) throw new AggregatorConfigError('retainDisconnectedMs', `must be ≥ 0, got ${this.retainMs}`);
+    if (!(this.qosStaleMs > 0)) throw new AggregatorConfigError('qosStaleMs', `must be > 0, got ${this.qosStaleMs}`);
+    if (!(this.maxUsers >= 1)) throw new AggregatorConfigError('maxUsers', `must be ≥ 1, got ${this.maxUsers}`);
+  }
+
+  /** The mixer's full current track list: tracks missing from it are no longer incoming (their counters are kept). */
+  onTrackState(states: readonly TrackState[]): void {
+    const now = this.now();
+    for (const u of this.users.values()) for (const t of u.tracks.values()) t.present = false;
+    for (const s of states) {
+      if (typeof s?.userId !== 'string' || typeof s.trackId !== 'number') continue;
+      const u = this.user(s.userId, now);
+      if (!u) continue;
+      let t = u.tracks.get(s.trackId);
+      if (!t) {
+        if (u.tracks.size >= MAX_TRACKS_PER_USER) continue;
+        const lp = typeof s.lastPacketAt === 'number' ? s.lastPacketAt : now;
+        t = { state: s, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, prevBytes: 0, meter: new BitrateMeter() };
+        u.tracks.set(s.trackId, t);
+      } else if (s.lastSeq !== t.lastSeq) {
+        t.lastSeq = s.lastSeq;
+        t.seqMovedAt = now;
+      }
+      if (typeof s.bytesReceived === 'number' && Number.isFinite(s.bytesReceived)) {
+        // a smaller total means the mixer recreated the track: its whole total is new
+        const delta = s.bytesReceived >= t.prevBytes ? s.bytesReceived - t.prevBytes : s.bytesReceived;
+        if (delta > 0) t.meter.add(delta, now);
+        t.prevBytes = s.bytesReceived;
+      }
+      t.state = s;
+      t.present = true;
+      u.lastActivityAt = now;
+    }
+  }
+
+  /** Payload bytes of one incoming AUDIO frame, for the upstream bitrate when the mixer state has no byte count. */
+  onIncomingAudio(userId: string, trackId: number, payloadBytes: number): void {
+    const u = this.users.get(userId);
+    const t = u?.tracks.get(trackId);
+    if (t && typeof t.state.bytesReceived !== 'number') t.meter.add(payloadBytes, this.now());
+  }
+
+  /**
+   * QOS report(s) from receiver `userId` (the identity of the connection it came on), arrived at
+   * `arrivalMicros` on the xcast's clock. Malformed reports are counted and returned, never stored.
+   */
+  onQos(userId: string, qos: unknown, arrivalMicros: number): { accepted: number; rejected: QosValidationError[] } {
+    const rejected: QosValidationError[] = [];
+    const list = Array.isArray(qos) ? qos : [qos];
+    if (list.length > MAX_QOS_BATCH) {
+      rejected.push(new QosValidationError('(root)', `batch of ${list.length} reports exceeds ${MAX_QOS_BATCH}`));
+      this.countRefusedQos(userId, 1);
+      return { accepted: 0, rejected };
+    }
+    let accepted = 0;
+    for (const item of list) {
+      let q: QOSMetrics;
+      try {
+        q = validateQos(item);
+      } catch (err) {
+        if (!(err instanceof QosValidationError)) throw err;
+        rejected.push(err);
+        continue;
+      }
+      if (this.applyQos(userId, q, arrivalMicros)) accepted++;
+    }
+    if (rejected.length) this.countRefusedQos(userId, rejected.length);
+    return { accepted, rejected };
+  }
+
+  onConnection(ev: ConnectionEvent): void {
+    if (!ev || typeof ev !== 'object') return;
+    const now = this.now();
+    const at = finiteOr(ev.at, now);
+    const key = `${ev.direction ?? '?'}:${String(ev.connectionId)}`;
+    if (ev.event === 'open' || ev.event === 'hello') {
+      let c = this.conns.get(key);
+      if (!c) {
+        c = { at, direction: ev.direction };
+        this.conns.set(key, c);
+      }
+      if (typeof ev.userId === 'string') c.userId = ev.userId;
+      if (typeof ev.remote === 'string') c.remote = ev.remote;
+      if (typeof ev.role === 'string') c.role = ev.role;
+      if (c.userId !== undefined) {
+        const u = this.user(c.userId, now);
+        if (!u) return;
+        u.hadConnectionEvents = true;
+        u.disconnectedAt = null;
+        if (c.remote !== undefined) u.remote = c.remote;
+        if (c.role !== undefined) u.role = c.role;
+        u.lastActivityAt = now;
+      }
+    } else if (ev.event === 'close') {
+      const c = this.conns.get(key);
+      this.conns.delete(key);
+      const userId = c?.userId ?? ev.userId;
+      const u = userId === undefined ? undefined : this.users.get(userId);
+      if (u) {
+        u.hadConnectionEvents = true;
+        u.lastActivityAt = now;
+        if (this.openConnections(u.userId) === 0) u.disconnectedAt = at;
+      }
+    }
+  }
+
+  /** A PING/PONG result with `userId`: offsetMs is the user's clock minus the xcast's clock. */
+  onPong(userId: string, r: PongResult): void {
+    if (!r || !Number.isFinite(r.rttMs) || !Number.isFinite(r.offsetMs)) return;
+    const u = this.user(userId, this.now());
+    if (!u) return;
+    u.rttMs = r.rttMs;
+    u.offsetMs = r.offsetMs;
+  }
+
+  /** A frame refused by a transport (ProtocolError code), optionally attributed to a user. */
+  onProtocolError(userId: string | undefined, code: string): void {
+    this.refusedFrames++;
+    this.countCode(typeof code === 'string' && code.length <= 64 ? code : 'other');
+    if (userId !== undefined) {
+      const u = this.users.get(userId);
+      if (u) u.protocolErrors++;
+    }
+  }
+
+  snapshot(): MixerAdminSharedState {
+    const now = this.now();
+    this.prune(now);
+    const incoming: IncomingTrack[] = [];
+    const outgoing: OutgoingTrack[] = [];
+    const connections: Record<string, ConnectionEntry> = {};
+    const ids = [...this.users.keys()].sort();
+    for (const id of ids) {
+      const u = this.users.get(id)!;
+      const open = this.openConnections(id);
+      const openOut = this.openConnections(id, 'outgoing');
+      let received = 0, lost = 0, late = 0, dup = 0, ooo = 0, concealed = 0, jitter = 0, depth = 0, kbps = 0;
+      let lastSeq: number | null = null, lastMoved = -Infinity, anyConnected = false, anyPresent = false;
+      const trackIds = [...u.tracks.keys()].sort((a, b) => a - b);
+      for (const tid of trackIds) {
+        const t = u.tracks.get(tid)!;
+        const s = t.state;
+        received += finiteOr(s.received, 0);
+        lost += finiteOr(s.lost, 0);
+        late += finiteOr(s.late, 0);
+        dup += finiteOr(s.duplicate, 0);
+        ooo += finiteOr(s.outOfOrder, 0);
+        concealed += finiteOr(s.concealedSamples, 0);
+        if (t.seqMovedAt > lastMoved) { lastMoved = t.seqMovedAt; lastSeq = t.lastSeq; }
+        if (!t.present) continue;
+        anyPresent = true;
+        const connected = s.connected !== false && now - t.seqMovedAt <= this.thresholdMs;
+        anyConnected ||= connected;
+        incoming.push({ userId: id, trackId: tid, connected });
+        jitter = Math.max(jitter, finiteOr(s.jitterMs, 0));
+        depth += finiteOr(s.depthSamples, 0);
+        kbps += this.upstreamKbps(t, now, connected);
+      }
+      const connected = u.hadConnectionEvents ? open > 0 : anyPresent || this.freshQos(u, now);
+      const downstream = this.downstream(u, now);
+      const downIds = [...u.down.keys()].sort((a, b) => a - b);
+      const outIds = new Set<number>();
+      for (const tid of downIds) {
+        const d = u.down.get(tid)!;
+        if (openOut > 0 || (!u.hadConnectionEvents && now - d.lastQosAt <= this.qosStaleMs)) outIds.add(tid);
+      }
+      if (openOut > 0 && outIds.size === 0) outIds.add(this.outgoingTrackId);
+      for (const tid of outIds) outgoing.push({ userId: id, trackId: tid });
+      defineEntry(connections, id, {
+        remote: u.remote,
+        role: u.role,
+        connectedAt: this.connectedAt(u),
+        isIncomingAudioTrackConnected: anyConnected,
+        packetsReceived: received,
+        packetsLost: lost,
+        packetsLate: late,
+        packetsDuplicate: dup,
+        packetsOutOfOrder: ooo,
+        concealedSamples: concealed,
+        jitterMs: jitter,
+        latencyMs: downstream ? downstream.latencyMs : null,
+        rttMs: u.rttMs,
+        bufferDepthSamples: depth,
+        bitrateKbps: kbps,
+        lastSeq,
+        lastQOS: u.lastQOS ? { ...u.lastQOS, head: { ...u.lastQOS.head } } : null,
+        connected,
+        disconnectedAt: connected ? null : u.disconnectedAt,
+        clockOffsetMs: u.offsetMs,
+        protocolErrors: u.protocolErrors,
+        downstream,
+      });
+    }
+    return {
+      at: now,
+      incomingAudioTracks: incoming,
+      outgoingAudioTracks: outgoing,
+      connections,
+      refused: { frames: this.refusedFrames, byCode: toRecord(this.refusedByCode), qos: this.refusedQos },
+    };
+  }
+
+  private applyQos(userId: string, q: QOSMetrics, arrivalMicros: number): boolean {
+    const u = this.user(userId, this.now());
+    if (!u) return false;
+    const tid = q.head.trackId;
+    let d = u.down.get(tid);
+    if (!d) {
+      if (u.down.size >= MAX_TRACKS_PER_USER) return false;
+      d = {
+        seq: new SeqTracker(), jitter: new Rfc3550Jitter(), rawLatencyMs: 0, loopMs: 0,
+        bufferDepthSamples: null, misses: null, meter: new BitrateMeter(), hasBytes: false, lastQosAt: 0,
+      };
+      u.down.set(tid, d);
+    }
+    const arrivalMs = arrivalMicros / 1000;
+    d.seq.push(q.head.seq);
+    d.jitter.update(q.qosTimestamp, q.head.captureTime);
+    d.rawLatencyMs = (q.qosTimestamp - q.head.captureTime) / 1000;
+    d.loopMs = (arrivalMicros - q.head.captureTime) / 1000;
+    if (q.bufferDepthSamples !== undefined) d.bufferDepthSamples = q.bufferDepthSamples;
+    if (q.misses !== undefined) d.misses = q.misses;
+    const bytes = q.payloadBytes ?? pcmFrameBytes(q.head);
+    if (bytes !== null) { d.meter.add(bytes, arrivalMs); d.hasBytes = true; }
+    d.lastQosAt = arrivalMs;
+    u.lastQOS = q;
+    u.lastQosTrack = tid;
+    u.lastActivityAt = this.now();
+    return true;
+  }
+
+  private downstream(u: UserRec, now: number): DownstreamState | null {
+    const d = u.down.get(u.lastQosTrack);
+    if (!d) return null;
+    return {
+      trackId: u.lastQosTrack,
+      reportsReceived: d.seq.received,
+      packetsLost: d.seq.lost,
+      packetsDuplicate: d.seq.duplicate,
+      packetsOutOfOrder: d.seq.outOfOrder,
+      jitterMs: d.jitter.jitterMs,
+      // offsetMs = receiver clock − xcast clock, so the receiver's qosTimestamp reads offsetMs too high
+      latencyMs: d.rawLatencyMs - (u.offsetMs ?? 0),
+      loopMs: d.loopMs,
+      bufferDepthSamples: d.bufferDepthSamples,
+      misses: d.misses,
+      bitrateKbps: d.hasBytes ? d.meter.kbps(now) : null,
+      lastQosAt: d.lastQosAt,
+    };
+  }
+
+  private upstreamKbps(t: TrackRec, now: number, connected: boolean): number {
+    const s = t.state;
+    const measured = t.meter.kbps(now);
+    if (measured > 0 || typeof s.bytesReceived === 'number') return measured;
+    // PCM is constant-bitrate: its nominal rate is exact while the track flows
+    if (!connected || typeof s.sampleRate !== 'number' || typeof s.channels !== 'number') return measured;
+    if (s.codec === 'pcm_s16le') return (s.sampleRate * s.channels * 16) / 1000;
+    if (s.codec === 'pcm_f32le') return (s.sampleRate * s.channels * 32) / 1000;
+    return measured;
+  }
+
+  private freshQos(u: UserRec, now: number): boolean {
+    for (const d of u.down.values()) if (now - d.lastQosAt <= this.qosStaleMs) return true;
+    return false;
+  }
+
+  private connectedAt(u: UserRec): number {
+    let at = Infinity;
+    for (const c of this.conns.values()) if (c.userId === u.userId && c.at < at) at = c.at;
+    return at === Infinity ? u.firstSeenAt : at;
+  }
+
+  private openConnections(userId: string, direction?: 'incoming' | 'outgoing'): number {
+    let n = 0;
+    for (const c of this.conns.values()) if (c.userId === userId && (direction === undefined || c.direction === direction)) n++;
+    return n;
+  }
+
+  private user(userId: string, now: number): UserRec | undefined {
+    let u = this.users.get(userId);
+    if (u) return u;
+    if (this.users.size >= this.maxUsers) return undefined;
+    u = {
+      userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, hadConnectionEvents: false,
+      disconnectedAt: null, tracks: new Map(), down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
+      lastQOS: null, lastQosTrack: -1,
+    };
+    this.users.set(userId, u);
+    return u;
+  }
+
+  private prune(now: number): void {
+    for (const [id, u] of this.users) {
+      if (this.openConnections(id) > 0) continue;
+      let present = false;
+      for (const t of u.tracks.values()) present ||= t.present;
+      if (!present && now - u.lastActivityAt > this.retainMs) this.users.delete(id);
+    }
+  }
+
+  private countRefusedQos(userId: string, n: number): void {
+    this.refusedQos += n;
+    for (let i = 0; i < n; i++) this.countCode('bad_qos');
+    const u = this.users.get(userId);
+    if (u) u.protocolErrors += n;
+  }
+
+  private countCode(code: string): void {
+    const byCode = this.refusedByCode;
+    if (!byCode.has(code) && byCode.size >= MAX_ERROR_CODES) code = 'other';
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  }
+}
