@@ -1,0 +1,486 @@
+// The xcast's audio event stream: a TCP server (and optional rotating .xcev file) that every received packet and mixed frame is written to, encoded once.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  CT_OPUS, PCM_F32LE, PCM_S16LE,
+  encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
+  type ChannelMixParameters, type MixedEntry, type OpusPacketReceived, type PcmPacketReceived, type Profile, type U64,
+} from './codec';
+
+/** Rotation and bounds of the file copy of the stream. */
+export interface EventFileOptions {
+  /** Where to write. Without rotation exactly this file; with rotation `<name>.0000<ext>`, `<name>.0001<ext>`, … beside it. */
+  path: string;
+  /** Start a new file before one would grow past this many bytes. */
+  rotateBytes?: number;
+  /** Start a new file once the current one is this old (checked when an event is written). */
+  rotateMs?: number;
+  /** Bytes handed to the file stream but not yet on disk past which events are dropped (counted) rather than buffered; default 64 MiB. */
+  maxBacklogBytes?: number;
+}
+
+export interface EventStreamServerOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 7012; 0 picks a free port. */
+  port?: number;
+  /** The mixer's sample rate and frame size, announced in Stream Info. */
+  sampleRate: number;
+  frameSamples: number;
+  /** Unsent bytes (socket.writableLength) past which a client is cut off; default 4 MiB. */
+  maxClientBacklogBytes?: number;
+  file?: EventFileOptions;
+}
+
+/** One channel of an audioFrameMixed call. */
+export interface MixedFrameEntry {
+  channelId: number;
+  /** The 32-bit wire seq of the packet the mixer used for this frame, or null where it concealed. */
+  seq: number | null;
+  channels: number;
+  frameSamples: number;
+  /** CT_OPUS (default), CT_OPUS64, or CT_PCM for a PCM track. */
+  compression?: number;
+}
+
+export interface EventStreamStats {
+  /** Clients that ever connected. */
+  clientsAccepted: number;
+  /** Clients cut off because their backlog passed maxClientBacklogBytes. */
+  clientsDropped: number;
+  /** Client sockets that failed (reset, …). */
+  clientErrors: number;
+  /** Events encoded (each once, whatever the number of clients). */
+  events: number;
+  /** Bytes of those events. */
+  bytes: number;
+  /** Packets whose seq unwrapped to before the channel's first packet: not emitted. */
+  packetsBeforeStart: number;
+  /** Channels whose wire seq jumped back so far that the peer must have restarted its count. */
+  seqRestarts: number;
+  /** Files opened (1 + rotations). */
+  filesOpened: number;
+  /** Bytes handed to the file(s). */
+  fileBytes: number;
+  /** Events not written to the file because its backlog passed maxBacklogBytes. */
+  fileEventsDropped: number;
+  fileErrors: number;
+}
+
+/** A backward jump of the wire seq larger than this (≈ 82 s of 2.5 ms frames) is a restarted count, not a late packet. */
+const SEQ_RESTART_WINDOW = 32768;
+const DEFAULT_PORT = 7012;
+const DEFAULT_CLIENT_BACKLOG = 4 * 1024 * 1024;
+const DEFAULT_FILE_BACKLOG = 64 * 1024 * 1024;
+
+interface ChannelState {
+  /** Low 32 bits of maxSeq as the peer sent them. */
+  last32: number;
+  /** Highest unwrapped seq emitted; −1 before the first packet. */
+  maxSeq: number;
+  /** The profile block, encoded once. */
+  profile: Buffer;
+}
+
+const EMPTY_PROFILE = encodeProfile(undefined);
+
+/**
+ * Streams the xcast's events to TCP clients and, optionally, to .xcev files.
+ * A client gets Stream Info, then the current Mix Parameters, then every event
+ * from that moment. Each event is encoded once into one Buffer that every client
+ * and the file share; a client that cannot keep up is destroyed, never waited for.
+ */
+export class EventStreamServer extends EventEmitter {
+  /** µs since the Unix epoch when this server was made; event timestamps count from here. */
+  readonly startMicros: number;
+  readonly sampleRate: number;
+  readonly frameSamples: number;
+  readonly stats: EventStreamStats = {
+    clientsAccepted: 0, clientsDropped: 0, clientErrors: 0, events: 0, bytes: 0,
+    packetsBeforeStart: 0, seqRestarts: 0,
+    filesOpened: 0, fileBytes: 0, fileEventsDropped: 0, fileErrors: 0,
+  };
+
+  private readonly host: string;
+  private readonly port: number;
+  private readonly maxBacklog: number;
+  private readonly perfStart: number;
+  private readonly sockets = new Set<net.Socket>();
+  private server: net.Server | null = null;
+  private closed = false;
+  private readonly file: FileSink | null;
+  private readonly channels = new Map<number, ChannelState>();
+  private readonly ids = new Map<string, Map<number, number>>();
+  private nextChannelId = 1;
+  private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
+  // Scratch objects reused on every hot-path call.
+  private readonly opusScratch: OpusPacketReceived = { channelId: 0, seq: 0, compression: 0, channels: 0, packet: Buffer.alloc(0) };
+  private readonly pcmScratch: PcmPacketReceived = { channelId: 0, seq: 0, codec: 0, channels: 0, frameSamples: 0, sampleRate: 0, data: Buffer.alloc(0) };
+  private readonly entryPool: MixedEntry[] = [];
+  private readonly entryView: MixedEntry[] = [];
+  private readonly frameScratch = { frameSeq: 0 as U64, frameSamples: 0, sampleRate: 0, entries: this.entryView as readonly MixedEntry[] };
+
+  constructor(opts: EventStreamServerOptions) {
+    super();
+    if (!Number.isInteger(opts.sampleRate) || opts.sampleRate <= 0) throw new RangeError(`sampleRate must be a positive integer, got ${opts.sampleRate}`);
+    if (!Number.isInteger(opts.frameSamples) || opts.frameSamples <= 0 || opts.frameSamples > 0xffff) {
+      throw new RangeError(`frameSamples must be an integer 1…65535, got ${opts.frameSamples}`);
+    }
+    this.host = opts.host ?? '127.0.0.1';
+    this.port = opts.port ?? DEFAULT_PORT;
+    this.sampleRate = opts.sampleRate;
+    this.frameSamples = opts.frameSamples;
+    this.maxBacklog = opts.maxClientBacklogBytes ?? DEFAULT_CLIENT_BACKLOG;
+    this.perfStart = performance.now();
+    this.startMicros = Math.round((performance.timeOrigin + this.perfStart) * 1000);
+    this.file = opts.file ? new FileSink(opts.file, this) : null;
+  }
+
+  /** Starts listening (and opens the event file, if any); resolves with the bound address. */
+  listen(): Promise<{ host: string; port: number }> {
+    if (this.server) throw new Error('EventStreamServer.listen called twice');
+    if (this.closed) throw new Error('EventStreamServer is closed');
+    this.file?.start();
+    const server = net.createServer((s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.emit('serverError', err));
+        const a = server.address() as net.AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** Connected clients. */
+  get clients(): number {
+    return this.sockets.size;
+  }
+
+  /** Paths of the event files written so far, oldest first. */
+  get files(): readonly string[] {
+    return this.file ? this.file.paths : [];
+  }
+
+  /** Stops listening, drops every client, flushes and closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    const server = this.server;
+    this.server = null;
+    const done: Promise<unknown>[] = [];
+    if (server) done.push(new Promise<void>((r) => server.close(() => r())));
+    if (this.file) done.push(this.file.close());
+    await Promise.all(done);
+  }
+
+  /** A stable u32 channel id for one incoming track of one user (the same pair always gets the same id). */
+  channelIdFor(userId: string, trackId: number): number {
+    let byTrack = this.ids.get(userId);
+    if (!byTrack) this.ids.set(userId, (byTrack = new Map()));
+    let id = byTrack.get(trackId);
+    if (id === undefined) {
+      id = this.nextChannelId++;
+      byTrack.set(trackId, id);
+      this.state(id);
+    }
+    return id;
+  }
+
+  /** Registers the musician profile (the peer's HELLO `profile`) that Audio Frame Mixed entries of this channel carry. */
+  setProfile(channelId: number, profile: Profile | undefined | null): void {
+    this.state(channelId).profile = profile ? encodeProfile(profile) : EMPTY_PROFILE;
+  }
+
+  /** Call when a channel's sender restarted (reconnected): its next seq continues after the highest one emitted, whatever its wire value. */
+  restartChannel(channelId: number): void {
+    const st = this.channels.get(channelId);
+    if (st && st.maxSeq >= 0) st.last32 = -1;
+  }
+
+  /** 0x01, hot path: an Opus packet arrived (also when too late for the mix). `seq32` is the wire seq. */
+  opusPacketReceived(channelId: number, seq32: number, compression: number, channels: number, packet: Buffer): void {
+    if (this.closed) return;
+    const seq = this.unwrap(channelId, seq32);
+    if (seq < 0 || !this.hasSinks()) return;
+    const e = this.opusScratch;
+    e.channelId = channelId; e.seq = seq; e.compression = compression; e.channels = channels; e.packet = packet;
+    const buf = encodeOpusPacketReceived(this.now(), e);
+    e.packet = EMPTY;
+    this.broadcast(buf);
+  }
+
+  /** 0x12, hot path: a PCM packet arrived. `codec` is 0/'pcm_s16le' or 1/'pcm_f32le'. */
+  pcmPacketReceived(
+    channelId: number, seq32: number, codec: number | 'pcm_s16le' | 'pcm_f32le',
+    channels: number, frameSamples: number, sampleRate: number, data: Buffer,
+  ): void {
+    if (this.closed) return;
+    const seq = this.unwrap(channelId, seq32);
+    if (seq < 0 || !this.hasSinks()) return;
+    const e = this.pcmScratch;
+    e.channelId = channelId; e.seq = seq;
+    e.codec = codec === 'pcm_f32le' ? PCM_F32LE : codec === 'pcm_s16le' ? PCM_S16LE : codec;
+    e.channels = channels; e.frameSamples = frameSamples; e.sampleRate = sampleRate; e.data = data;
+    const buf = encodePcmPacketReceived(this.now(), e);
+    e.data = EMPTY;
+    this.broadcast(buf);
+  }
+
+  /** 0x02, hot path: the mixer produced frame `frameSeq` from these channels (wire seqs, null where concealed). */
+  audioFrameMixed(frameSeq: U64, entries: readonly MixedFrameEntry[]): void {
+    if (this.closed || !this.hasSinks()) return;
+    const n = entries.length;
+    const pool = this.entryPool;
+    const view = this.entryView;
+    while (pool.length < n) pool.push({ channelId: 0, seq: null, compression: 0, channels: 0, frameSamples: 0, profile: EMPTY_PROFILE });
+    view.length = n;
+    for (let i = 0; i < n; i++) {
+      const src = entries[i];
+      const dst = pool[i];
+      const st = this.channels.get(src.channelId);
+      dst.channelId = src.channelId;
+      dst.seq = src.seq === null || !st ? null : this.seqFor(st, src.seq);
+      dst.compression = src.compression ?? CT_OPUS;
+      dst.channels = src.channels;
+      dst.frameSamples = src.frameSamples;
+      dst.profile = st ? st.profile : EMPTY_PROFILE;
+      view[i] = dst;
+    }
+    const f = this.frameScratch;
+    f.frameSeq = frameSeq; f.frameSamples = this.frameSamples; f.sampleRate = this.sampleRate;
+    this.broadcast(encodeAudioFrameMixed(this.now(), f));
+  }
+
+  /** 0x11: the complete set of mix parameters, in force from frame `fromFrameSeq`; call at start and on every change. */
+  mixParameters(fromFrameSeq: U64, master: number, channels: readonly ChannelMixParameters[]): void {
+    if (this.closed) return;
+    this.params = {
+      fromFrameSeq, master,
+      channels: channels.map((c) => ({ channelId: c.channelId, gain: c.gain, pan: c.pan, muted: !!c.muted })),
+    };
+    const buf = encodeMixParameters(this.now(), this.params);
+    if (this.hasSinks()) this.broadcast(buf);
+  }
+
+  /** Stream Info + current Mix Parameters: what each client and each file starts with. */
+  preamble(): Buffer[] {
+    const ts = this.now();
+    return [
+      encodeStreamInfo(ts, { serverStartMicros: this.startMicros, sampleRate: this.sampleRate, frameSamples: this.frameSamples }),
+      encodeMixParameters(ts, this.params),
+    ];
+  }
+
+  // -------------------------------------------------------------------------
+
+  private now(): number {
+    const t = Math.round((performance.now() - this.perfStart) * 1000);
+    return t > 0 ? t : 0;
+  }
+
+  private hasSinks(): boolean {
+    return this.sockets.size > 0 || (this.file !== null && this.file.usable);
+  }
+
+  private state(channelId: number): ChannelState {
+    let st = this.channels.get(channelId);
+    if (!st) {
+      if (!Number.isInteger(channelId) || channelId < 0 || channelId > 0xffffffff) throw new RangeError(`channelId must be a u32, got ${channelId}`);
+      st = { last32: 0, maxSeq: -1, profile: EMPTY_PROFILE };
+      this.channels.set(channelId, st);
+    }
+    return st;
+  }
+
+  /** Wire seq → monotonic u64 per channel (as a number: exact up to 2^53). −1: from before the channel's first packet. */
+  private unwrap(channelId: number, seq32: number): number {
+    const st = this.state(channelId);
+    seq32 >>>= 0;
+    if (st.maxSeq < 0) {
+      st.maxSeq = seq32;
+      st.last32 = seq32;
+      return seq32;
+    }
+    if (st.last32 < 0) {
+      // restartChannel(): continue after the highest seq emitted.
+      st.maxSeq += 1;
+      st.last32 = seq32;
+      return st.maxSeq;
+    }
+    const delta = (seq32 - st.last32) | 0; // signed distance modulo 2^32
+    if (delta > 0) {
+      st.maxSeq += delta;
+      st.last32 = seq32;
+      return st.maxSeq;
+    }
+    if (delta < -SEQ_RESTART_WINDOW) {
+      this.stats.seqRestarts++;
+      st.maxSeq += 1;
+      st.last32 = seq32;
+      return st.maxSeq;
+    }
+    const seq = st.maxSeq + delta;
+    if (seq < 0) {
+      this.stats.packetsBeforeStart++;
+      return -1;
+    }
+    return seq;
+  }
+
+  /** The u64 a wire seq the mixer used maps to: the one nearest the channel's highest seq with those low 32 bits. */
+  private seqFor(st: ChannelState, seq32: number): number | null {
+    if (st.maxSeq < 0 || st.last32 < 0) return null;
+    const seq = st.maxSeq + ((seq32 >>> 0) - st.last32 | 0);
+    return seq >= 0 ? seq : null;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.stats.clientsAccepted++;
+    socket.setNoDelay(true);
+    socket.on('error', () => {
+      this.stats.clientErrors++;
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+    });
+    // Clients have nothing to say; read and discard so their bytes do not pile up.
+    socket.on('data', noop);
+    for (const b of this.preamble()) socket.write(b);
+    this.sockets.add(socket);
+    this.emit('clientConnected', { remote: `${socket.remoteAddress}:${socket.remotePort}` });
+  }
+
+  private broadcast(buf: Buffer): void {
+    this.stats.events++;
+    this.stats.bytes += buf.length;
+    for (const s of this.sockets) {
+      s.write(buf);
+      if (s.writableLength > this.maxBacklog) {
+        const backlogBytes = s.writableLength;
+        this.sockets.delete(s);
+        this.stats.clientsDropped++;
+        s.destroy();
+        this.emit('clientDropped', { remote: `${s.remoteAddress}:${s.remotePort}`, backlogBytes });
+      }
+    }
+    if (this.file) this.file.write(buf);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+function noop(): void { /* discard */ }
+
+/**
+ * The file copy: an fs.WriteStream per file, so disk writes happen on libuv's thread
+ * pool and never block the mixer; its backlog is bounded (events past it are dropped
+ * and counted, as a slow TCP client is cut off). Rotation starts the new file with
+ * Stream Info + Mix Parameters so every file stands alone.
+ */
+class FileSink {
+  readonly paths: string[] = [];
+  usable = true;
+  private stream: fs.WriteStream | null = null;
+  private bytesInFile = 0;
+  private preambleBytes = 0;
+  private openedAt = 0;
+  private index = 0;
+  private readonly rotating: boolean;
+  private readonly maxBacklog: number;
+  private readonly closing: Promise<void>[] = [];
+
+  constructor(private readonly opts: EventFileOptions, private readonly owner: EventStreamServer) {
+    if (opts.rotateBytes !== undefined && !(opts.rotateBytes > 0)) throw new RangeError(`file.rotateBytes must be positive, got ${opts.rotateBytes}`);
+    if (opts.rotateMs !== undefined && !(opts.rotateMs > 0)) throw new RangeError(`file.rotateMs must be positive, got ${opts.rotateMs}`);
+    this.rotating = opts.rotateBytes !== undefined || opts.rotateMs !== undefined;
+    this.maxBacklog = opts.maxBacklogBytes ?? DEFAULT_FILE_BACKLOG;
+  }
+
+  /** Opens the first file now rather than at the first event. */
+  start(): void {
+    if (this.usable && !this.stream && this.paths.length === 0) this.open();
+  }
+
+  write(buf: Buffer): void {
+    if (!this.usable) return;
+    if (!this.stream) this.open();
+    else if (this.rotating && this.shouldRotate(buf.length)) this.rotate();
+    const s = this.stream;
+    if (!s) return;
+    if (s.writableLength > this.maxBacklog) {
+      this.owner.stats.fileEventsDropped++;
+      return;
+    }
+    s.write(buf);
+    this.bytesInFile += buf.length;
+    this.owner.stats.fileBytes += buf.length;
+  }
+
+  async close(): Promise<void> {
+    this.usable = false;
+    this.finish();
+    await Promise.all(this.closing);
+  }
+
+  private shouldRotate(nextBytes: number): boolean {
+    const o = this.opts;
+    if (o.rotateMs !== undefined && performance.now() - this.openedAt >= o.rotateMs) return true;
+    // A file holding only its preamble is not rotated, or one oversized event would rotate forever.
+    return o.rotateBytes !== undefined && this.bytesInFile + nextBytes > o.rotateBytes && this.bytesInFile > this.preambleBytes;
+  }
+
+  private rotate(): void {
+    this.finish();
+    this.open();
+  }
+
+  private finish(): void {
+    const s = this.stream;
+    if (!s) return;
+    this.stream = null;
+    this.closing.push(new Promise<void>((resolve) => {
+      s.once('close', resolve);
+      s.end();
+    }));
+  }
+
+  private nextPath(): string {
+    if (!this.rotating) return this.opts.path;
+    const p = path.parse(this.opts.path);
+    return path.join(p.dir, `${p.name}.${String(this.index++).padStart(4, '0')}${p.ext}`);
+  }
+
+  private open(): void {
+    const file = this.nextPath();
+    const s = fs.createWriteStream(file, { flags: 'w' });
+    s.on('error', (err) => {
+      this.owner.stats.fileErrors++;
+      this.usable = false;
+      if (this.stream === s) this.stream = null;
+      this.owner.emit('fileError', err);
+    });
+    this.stream = s;
+    this.paths.push(file);
+    this.owner.stats.filesOpened++;
+    this.openedAt = performance.now();
+    this.bytesInFile = 0;
+    for (const b of this.owner.preamble()) {
+      s.write(b);
+      this.bytesInFile += b.length;
+      this.owner.stats.fileBytes += b.length;
+    }
+    this.preambleBytes = this.bytesInFile;
+    this.owner.emit('file', file);
+  }
+}
