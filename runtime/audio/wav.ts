@@ -46,8 +46,10 @@ interface Fmt {
   bits: number;
 }
 
-function parseFmt(buf: Buffer, at: number, size: number): Fmt {
-  if (size < 16) throw new WavError('bad_fmt', `fmt chunk at offset ${at} is ${size} bytes; at least 16 are required`);
+/** Parses the fmt chunk whose header starts at `chunkAt`; messages name that offset. */
+function parseFmt(buf: Buffer, chunkAt: number, size: number): Fmt {
+  const at = chunkAt + 8;
+  if (size < 16) throw new WavError('bad_fmt', `fmt chunk at offset ${chunkAt} is ${size} bytes; at least 16 are required`);
   let tag = buf.readUInt16LE(at);
   const channels = buf.readUInt16LE(at + 2);
   const sampleRate = buf.readUInt32LE(at + 4);
@@ -55,19 +57,19 @@ function parseFmt(buf: Buffer, at: number, size: number): Fmt {
   const bits = buf.readUInt16LE(at + 14);
   if (tag === WAVE_FORMAT_EXTENSIBLE) {
     // cbSize ≥ 22: validBits(2) channelMask(4) then the SubFormat GUID, whose first two bytes are the real format tag.
-    if (size < 40) throw new WavError('bad_fmt', `WAVE_FORMAT_EXTENSIBLE fmt chunk at offset ${at} is ${size} bytes; 40 are required`);
+    if (size < 40) throw new WavError('bad_fmt', `WAVE_FORMAT_EXTENSIBLE fmt chunk at offset ${chunkAt} is ${size} bytes; 40 are required`);
     tag = buf.readUInt16LE(at + 24);
   }
-  if (channels === 0) throw new WavError('bad_fmt', `fmt chunk at offset ${at}: channels is 0`);
-  if (sampleRate === 0) throw new WavError('bad_fmt', `fmt chunk at offset ${at}: sampleRate is 0`);
+  if (channels === 0) throw new WavError('bad_fmt', `fmt chunk at offset ${chunkAt}: channels is 0`);
+  if (sampleRate === 0) throw new WavError('bad_fmt', `fmt chunk at offset ${chunkAt}: sampleRate is 0`);
   const supported =
     (tag === WAVE_FORMAT_PCM && (bits === 8 || bits === 16 || bits === 24 || bits === 32)) ||
     (tag === WAVE_FORMAT_IEEE_FLOAT && (bits === 32 || bits === 64));
   if (!supported) {
-    throw new WavError('unsupported_format', `fmt chunk at offset ${at}: format tag 0x${tag.toString(16)} with ${bits} bits per sample is not supported (PCM 8/16/24/32, IEEE float 32/64)`);
+    throw new WavError('unsupported_format', `fmt chunk at offset ${chunkAt}: format tag 0x${tag.toString(16)} with ${bits} bits per sample is not supported (PCM 8/16/24/32, IEEE float 32/64)`);
   }
   if (blockAlign !== channels * (bits / 8)) {
-    throw new WavError('bad_fmt', `fmt chunk at offset ${at}: blockAlign is ${blockAlign}, expected ${channels} channels × ${bits / 8} bytes = ${channels * (bits / 8)}`);
+    throw new WavError('bad_fmt', `fmt chunk at offset ${chunkAt}: blockAlign is ${blockAlign}, expected ${channels} channels × ${bits / 8} bytes = ${channels * (bits / 8)}`);
   }
   return { tag, channels, sampleRate, blockAlign, bits };
 }
@@ -128,7 +130,7 @@ export function readWav(src: string | Buffer): WavData {
       if (tolerant || fmt) break;
     } else if (id === 'fmt ') {
       if (body + size > buf.length) throw new WavError('truncated_chunk', `fmt chunk at offset ${off} claims ${size} bytes but the file ends at ${buf.length}`);
-      fmt = parseFmt(buf, body, size);
+      fmt = parseFmt(buf, off, size);
       if (dataAt >= 0) break;
     }
     off = body + size + (size & 1);
