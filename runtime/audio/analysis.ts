@@ -1,9 +1,11 @@
 // Measurements on audio for tests and the bench: tone frequency, level, SNR after alignment, offset search, click/gap detection.
 
+import { ConfigError } from './resampler';
+
 /** One channel of interleaved samples as float64 (at most `limit` frames). */
 function channelOf(samples: ArrayLike<number>, channels: number, channel: number, limit = Infinity): Float64Array {
-  if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`channels must be a positive integer, got ${channels}`);
-  if (!Number.isInteger(channel) || channel < 0 || channel >= channels) throw new RangeError(`channel must be in 0..${channels - 1}, got ${channel}`);
+  if (!Number.isInteger(channels) || channels < 1) throw new ConfigError('channels', `must be a positive integer, got ${channels}`);
+  if (!Number.isInteger(channel) || channel < 0 || channel >= channels) throw new ConfigError('channel', `must be in 0..${channels - 1}, got ${channel}`);
   const n = Math.min(Math.floor(samples.length / channels), limit);
   const x = new Float64Array(n);
   for (let i = 0; i < n; i++) x[i] = samples[i * channels + channel];

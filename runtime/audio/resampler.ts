@@ -163,7 +163,10 @@ export class Resampler {
     return bank;
   }
 
-  /** Resamples one chunk of interleaved f32; returns a fresh Buffer (possibly empty) of whatever output is complete. */
+  /**
+   * Resamples one chunk of interleaved f32; returns a fresh Buffer (possibly empty) of whatever output is complete.
+   * With equal rates it returns `input` itself: Buffers are never mutated once handed on, so sharing is safe.
+   */
   process(input: Buffer): Buffer {
     const ch = this.channels;
     const frameBytes = 4 * ch;

@@ -245,12 +245,14 @@ describe('dsp/wav: WavWriter', function () {
     assert.equal(fs.statSync(file).size, 44 + r.frames * 4);
   });
 
-  it('writes f32 with an IEEE-float fmt, a fact chunk and data that reads back bit-exact', function () {
+  it('writes f32 with an IEEE-float fmt, a fact chunk and data that reads back bit-exact, from Buffers and Float32Arrays', function () {
     const tone = new ToneGenerator({ frequency: 440, amplitude: 0.5, channels: 1 });
     const w = new WavWriter(file, { sampleRate: 16000, channels: 1, format: 'f32' });
     assert.equal(w.dataSizeOffset, 54);
     const parts = [tone.next(160), tone.next(321), tone.next(7)];
-    for (const p of parts) w.write(p);
+    w.write(parts[0]);
+    w.write(new Float32Array(parts[1].buffer, parts[1].byteOffset, parts[1].length / 4));
+    w.write(parts[2]);
     w.close();
     const bytes = fs.readFileSync(file);
     assert.equal(bytes.readUInt16LE(20), 3);
