@@ -111,6 +111,8 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   clockOffsetMs: number | undefined;
   /** Why it closed (set once closing starts). */
   closeReason: string | undefined;
+  /** @internal Called once when the connection stops being usable (closing starts or the socket closes), before 'close'. */
+  onClosing: (() => void) | undefined;
 
   readonly socket: net.Socket;
   private readonly parser: FrameParser;
@@ -198,8 +200,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
     if (this.socket.writableLength > this.maxControlQueueBytes) {
       // It does not read: an ERROR would only queue behind the rest, so just drop the socket.
       this.closeReason ??= `peer does not read: write queue over ${this.maxControlQueueBytes} bytes`;
-      this.state = 'closing';
-      this.stopTimers();
+      this.markClosing();
       this.socket.destroy();
     }
     return true;
@@ -254,8 +255,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
    */
   close(errCode?: string, message?: string): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.state = 'closing';
-    this.stopTimers();
+    this.markClosing();
     if (errCode !== undefined) {
       this.closeReason ??= `${errCode}: ${message ?? errCode}`;
       if (!this.socket.destroyed && this.socket.writable) this.socket.write(encodeErrorFrame(errCode, message ?? errCode));
@@ -276,6 +276,14 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
     this.counters.protocolErrors++;
     this.emit('protocolError', err);
     this.close(err.code, err.message);
+  }
+
+  private markClosing(): void {
+    this.state = 'closing';
+    this.stopTimers();
+    const hook = this.onClosing;
+    this.onClosing = undefined;
+    hook?.();
   }
 
   private stopTimers(): void {
@@ -406,6 +414,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   };
 
   private readonly onSocketClose = (): void => {
+    if (this.state !== 'closing') this.markClosing();
     this.state = 'closed';
     this.stopTimers();
     if (this.graceTimer) { clearTimeout(this.graceTimer); this.graceTimer = undefined; }
@@ -460,9 +469,11 @@ function digest(s: string): Buffer {
 
 /** Accepts streamproto1 clients on TCP; one StreamConnection per client. */
 export class StreamServer extends EventEmitter<StreamServerEvents> {
-  /** Connections that completed the HELLO handshake. */
+  /** Connections that completed the HELLO handshake and have not started closing. */
   readonly connections = new Set<StreamConnection>();
   private readonly pending = new Set<StreamConnection>();
+  /** Closing but not yet closed; close() waits for these too. */
+  private readonly closing = new Set<StreamConnection>();
   private readonly opts: StreamServerOptions;
   private readonly tokenDigest: Buffer | undefined;
   private readonly server: net.Server;
@@ -514,8 +525,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
 
   /** Closes every connection and the listening socket; resolves when all are closed. */
   async close(): Promise<void> {
-    const all = [...this.pending, ...this.connections];
-    // Members of both sets have not emitted 'close' yet (they leave the sets on it).
+    const all = [...this.pending, ...this.connections, ...this.closing];
+    // None of these has emitted 'close' yet (they leave `closing` on it).
     const closed = all.map((c) => new Promise<void>((resolve) => c.once('close', () => resolve())));
     const serverClosed = new Promise<void>((resolve) => {
       if (!this.server.listening) { resolve(); return; }
@@ -537,22 +548,25 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       clock: o.clock,
     }, (obj) => this.checkHello(obj), randomUUID());
     this.pending.add(conn);
+    conn.once('close', () => this.closing.delete(conn));
     conn.on('protocolError', (err) => {
       this.emit('protocolError', err, { id: conn.id, remote: conn.remote, userId: conn.userId, role: conn.role });
     });
     conn.once('hello', () => {
       this.pending.delete(conn);
-      const hello: ServerHello = { protocol: PROTOCOL_NAME, sessionId: conn.id, serverTime: this.clock() };
+      const hello: ServerHello = { protocol: PROTOCOL_NAME, sessionId: conn.id, serverTime: Math.floor(this.clock()) };
       if (o.serverName !== undefined) hello.name = o.serverName;
       conn.send(encodeJsonFrame(FrameType.HELLO, hello));
       this.connections.add(conn);
       conn.startPinging(o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
       this.emit('connection', conn);
     });
-    conn.once('close', (reason) => {
+    // Leave the sets as soon as closing starts, so nothing is broadcast to or found on a closing connection.
+    conn.onClosing = (): void => {
+      this.closing.add(conn);
       this.pending.delete(conn);
-      if (this.connections.delete(conn)) this.emit('disconnect', conn, reason);
-    });
+      if (this.connections.delete(conn)) conn.once('close', (reason) => this.emit('disconnect', conn, reason));
+    };
   }
 
   private checkHello(obj: JsonObject): ClientHello {
@@ -686,10 +700,12 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       conn.startPinging(o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
       this.emit('connect', conn);
     });
+    conn.onClosing = (): void => {
+      if (this.connection === conn) this.connection = undefined;
+    };
     conn.once('close', (reason) => {
       if (this.attempt === conn) this.attempt = undefined;
       if (connected) {
-        if (this.connection === conn) this.connection = undefined;
         this.emit('disconnect', remoteCode !== undefined ? { reason, code: remoteCode } : { reason });
       } else if (!this.closed) {
         this.emit('connectError', failure ?? new Error(`connection closed before the server's HELLO: ${reason}`));
