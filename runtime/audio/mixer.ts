@@ -1,0 +1,344 @@
+// The xcast mixer: one playout buffer per incoming track, one mixed frame per clock tick, optional mix-minus per user.
+//
+// Gain law: each track is scaled by its user's gain, a balance pan and mute, the sum by the master gain:
+//   out[L] = master × Σ gain × min(1, 1 − pan) × x[L],   out[R] = master × Σ gain × min(1, 1 + pan) × x[R]
+// Pan 0 is unity on both channels, so one source at unity gain, centre pan and master 1 passes bit-exact.
+// Pan applies to stereo output only; a mono output or one with more than two channels ignores it.
+// A mono track reaches a stereo mix on both channels (its playout buffer converts channels to the mix's).
+// Sums are accumulated in float64 and stored as float32; nothing is clipped here — the mix may exceed ±1
+// and is clipped where it becomes integer PCM (the Opus encoder, s16 WAV, the sound device).
+// mixFrame() is the reference of this arithmetic; the live tick() runs the same addTrack()/writeMix() in the order
+// of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
+import { EventEmitter } from 'node:events';
+import { nowMicros } from '../clock';
+import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
+
+export interface MixerOptions {
+  sampleRate?: number;
+  channels?: number;
+  frameSamples?: number;
+  masterGain?: number;
+  /** Also produce, per user with a track, the mix of everyone else. */
+  mixMinus?: boolean;
+  /** A track with no packet for this long is removed; default 2000. */
+  trackTimeoutMs?: number;
+  /** TrackState.connected is false after this long without a packet; default 500 (docs/metrics.md). */
+  connectedThresholdMs?: number;
+  /** Options for every track's playout buffer (rate, channels and frame size are the mixer's). */
+  playout?: Partial<Omit<PlayoutOptions, 'sampleRate' | 'channels' | 'frameSamples'>>;
+}
+
+/** One track's part in a mixed frame. */
+export interface UsedEntry {
+  userId: string;
+  trackId: number;
+  /** Unwrapped seq of the packet the frame came from; null when the track gave no packet to this frame. */
+  seq: number | null;
+  /** The 32-bit wire seq of that packet, or null. */
+  wireSeq: number | null;
+  concealed: boolean;
+  codec: AudioCodecName;
+  /** The stream's own channels and frame size (as received). */
+  channels: number;
+  frameSamples: number;
+}
+
+export interface MixResult {
+  /** Frame counter, 0, 1, 2, … */
+  seq: number;
+  /** f32 interleaved, frameSamples × channels; a fresh Buffer, the caller owns it. */
+  mix: Buffer;
+  /** Mix-minus: per user, everyone but that user (fresh Buffers); only when mixMinus is on. */
+  perUser?: Map<string, Buffer>;
+  /** Every track, in mixing order. */
+  used: UsedEntry[];
+}
+
+/** Per-track state for the admin aggregator (the seed's audioInputMetadata); lastPacketAt in ms since epoch. */
+export interface TrackState extends PlayoutStats {
+  userId: string;
+  trackId: number;
+  codec: AudioCodecName;
+  sampleRate: number;
+  channels: number;
+  frameSamples: number;
+  gain: number;
+  pan: number;
+  muted: boolean;
+  lastPacketAt: number;
+  connected: boolean;
+}
+
+/** One input of mixFrame(): a decoded frame at the mix's channel count and its user's settings. */
+export interface MixInput {
+  pcm: Float32Array;
+  gain: number;
+  pan: number;
+  muted: boolean;
+}
+
+/** A bad mixer option or control value; `field` names it. */
+export class MixerConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(readonly field: string, message: string) {
+    super(`mixer ${field}: ${message}`);
+    this.name = 'MixerConfigError';
+  }
+}
+
+/** Adds one track's frame into the float64 accumulator with gain, pan and mute applied (see the header). */
+export function addTrack(acc: Float64Array, pcm: Float32Array, gain: number, pan: number, muted: boolean, channels: number, frameSamples: number): void {
+  if (muted || gain === 0) return;
+  const len = frameSamples * channels;
+  if (channels === 2) {
+    const gl = gain * (pan > 0 ? 1 - pan : 1);
+    const gr = gain * (pan < 0 ? 1 + pan : 1);
+    for (let i = 0; i < len; i += 2) {
+      acc[i] += pcm[i] * gl;
+      acc[i + 1] += pcm[i + 1] * gr;
+    }
+  } else {
+    for (let i = 0; i < len; i++) acc[i] += pcm[i] * gain;
+  }
+}
+
+/** Writes master × (acc − minus) into `out` as float32 (minus: a user's own contribution, for mix-minus). */
+export function writeMix(acc: Float64Array, masterGain: number, out: Float32Array, len: number, minus?: Float64Array): void {
+  if (minus) for (let i = 0; i < len; i++) out[i] = masterGain * (acc[i] - minus[i]);
+  else for (let i = 0; i < len; i++) out[i] = masterGain * acc[i];
+}
+
+/** The mixing step, pure: inputs in order → one f32 interleaved frame (written into `out` when given). */
+export function mixFrame(inputs: readonly MixInput[], channels: number, frameSamples: number, masterGain: number, out?: Float32Array): Float32Array {
+  const len = frameSamples * channels;
+  const acc = new Float64Array(len);
+  for (const x of inputs) addTrack(acc, x.pcm, x.gain, x.pan, x.muted, channels, frameSamples);
+  const dst = out ?? new Float32Array(len);
+  writeMix(acc, masterGain, dst, len);
+  return dst;
+}
+
+interface UserSettings {
+  gain: number;
+  pan: number;
+  muted: boolean;
+}
+
+interface Track {
+  key: string;
+  userId: string;
+  trackId: number;
+  playout: PlayoutBuffer;
+  frame: Float32Array;
+  user: UserSettings;
+  codec: AudioCodecName;
+  sampleRate: number;
+  channels: number;
+  frameSamples: number;
+  lastPacketAtUs: number;
+}
+
+function checkGain(field: string, g: unknown): number {
+  if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) throw new MixerConfigError(field, `must be a finite number ≥ 0 (linear), got ${String(g)}`);
+  return g;
+}
+
+export class Mixer extends EventEmitter {
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly frameSamples: number;
+  readonly mixMinus: boolean;
+  private readonly trackTimeoutUs: number;
+  private readonly connectedUs: number;
+  private readonly playoutOpts: MixerOptions['playout'];
+  private master: number;
+  private frameSeq = 0;
+  private readonly tracksByKey = new Map<string, Track>();
+  private readonly users = new Map<string, UserSettings>();
+  private readonly acc: Float64Array;
+  // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
+  private readonly own = new Map<string, Float64Array>();
+
+  constructor(opts: MixerOptions = {}) {
+    super();
+    const o = opts ?? {};
+    this.sampleRate = o.sampleRate ?? 48000;
+    this.channels = o.channels ?? 2;
+    this.frameSamples = o.frameSamples ?? 480;
+    if (!Number.isInteger(this.channels) || this.channels < 1 || this.channels > 8) throw new MixerConfigError('channels', `must be 1…8, got ${String(this.channels)}`);
+    if (!Number.isInteger(this.sampleRate) || this.sampleRate < 1000) throw new MixerConfigError('sampleRate', `must be an integer ≥ 1000, got ${String(this.sampleRate)}`);
+    if (!Number.isInteger(this.frameSamples) || this.frameSamples < 1) throw new MixerConfigError('frameSamples', `must be a positive integer, got ${String(this.frameSamples)}`);
+    this.master = checkGain('masterGain', o.masterGain ?? 1);
+    this.mixMinus = o.mixMinus ?? false;
+    const timeout = o.trackTimeoutMs ?? 2000;
+    if (typeof timeout !== 'number' || !(timeout > 0)) throw new MixerConfigError('trackTimeoutMs', `must be > 0, got ${String(timeout)}`);
+    const connected = o.connectedThresholdMs ?? 500;
+    if (typeof connected !== 'number' || !(connected > 0)) throw new MixerConfigError('connectedThresholdMs', `must be > 0, got ${String(connected)}`);
+    this.trackTimeoutUs = timeout * 1000;
+    this.connectedUs = connected * 1000;
+    this.playoutOpts = o.playout ?? {};
+    this.acc = new Float64Array(this.frameSamples * this.channels);
+    // Fail at construction, not on the first packet, when the playout options are wrong.
+    this.newPlayout();
+  }
+
+  get masterGain(): number {
+    return this.master;
+  }
+
+  /**
+   * Files one packet of user `userId` into its track's playout buffer (creating the track, 'track-added').
+   * `header.trackId` (default 0) tells a user's tracks apart. Throws what PlayoutBuffer.push throws.
+   */
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): PushResult {
+    const trackId = header?.trackId ?? 0;
+    const key = `${userId}/${trackId}`;
+    let t = this.tracksByKey.get(key);
+    let added = false;
+    if (t === undefined) {
+      t = {
+        key, userId, trackId,
+        playout: this.newPlayout(),
+        frame: new Float32Array(this.frameSamples * this.channels),
+        user: this.settings(userId),
+        codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
+        lastPacketAtUs: arrivalMicros,
+      };
+      added = true;
+    }
+    const r = t.playout.push(header, data, arrivalMicros);
+    if (added) {
+      this.tracksByKey.set(key, t);
+      this.emit('track-added', this.stateOf(t, arrivalMicros));
+    }
+    t.codec = header.codec;
+    t.sampleRate = header.sampleRate;
+    t.channels = header.channels;
+    t.frameSamples = header.frameSamples;
+    if (arrivalMicros > t.lastPacketAtUs || added) t.lastPacketAtUs = arrivalMicros;
+    return r;
+  }
+
+  /** Linear gain ≥ 0 for every track of the user (kept for tracks the user opens later). */
+  setGain(userId: string, gain: number): void {
+    this.settings(userId).gain = checkGain('gain', gain);
+  }
+
+  /** Balance pan −1 (left) … +1 (right). */
+  setPan(userId: string, pan: number): void {
+    if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
+    this.settings(userId).pan = pan;
+  }
+
+  setMute(userId: string, muted: boolean): void {
+    this.settings(userId).muted = !!muted;
+  }
+
+  setMaster(gain: number): void {
+    this.master = checkGain('masterGain', gain);
+  }
+
+  /** The user's gain, pan and mute (defaults 1, 0, false). */
+  userSettings(userId: string): Readonly<UserSettings> {
+    return { ...this.settings(userId) };
+  }
+
+  /** Removes every track of the user now ('track-removed' each); the user's gain/pan/mute are kept. */
+  removeUser(userId: string): void {
+    const now = nowMicros();
+    for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now);
+  }
+
+  /**
+   * Mixes one frame. `now` (µs since epoch, default nowMicros()) is compared with packet arrival times to remove
+   * tracks silent for trackTimeoutMs. Pulls one frame from every track (in track creation order).
+   */
+  tick(now: number = nowMicros()): MixResult {
+    for (const t of this.tracksByKey.values()) {
+      if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
+    }
+    const C = this.channels;
+    const n = this.frameSamples;
+    const len = n * C;
+    const acc = this.acc;
+    acc.fill(0);
+    if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
+    const used: UsedEntry[] = [];
+    for (const t of this.tracksByKey.values()) {
+      const info = t.playout.pullInto(t.frame);
+      used.push({
+        userId: t.userId, trackId: t.trackId, seq: info.seq, wireSeq: info.wireSeq, concealed: info.concealed,
+        codec: t.codec, channels: t.channels, frameSamples: t.frameSamples,
+      });
+      // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
+      if (info.seq === null && !info.concealed) continue;
+      const u = t.user;
+      addTrack(acc, t.frame, u.gain, u.pan, u.muted, C, n);
+      if (this.mixMinus) {
+        let own = this.own.get(t.userId);
+        if (own === undefined) this.own.set(t.userId, (own = new Float64Array(len)));
+        addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
+      }
+    }
+    const mix = new Float32Array(len);
+    writeMix(acc, this.master, mix, len);
+    const result: MixResult = { seq: this.frameSeq++, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
+    if (this.mixMinus) {
+      const perUser = new Map<string, Buffer>();
+      for (const t of this.tracksByKey.values()) {
+        if (perUser.has(t.userId)) continue;
+        const out = new Float32Array(len);
+        const own = this.own.get(t.userId);
+        writeMix(acc, this.master, out, len, own);
+        perUser.set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
+      }
+      result.perUser = perUser;
+    }
+    return result;
+  }
+
+  /** State of every track (fresh objects); `now` in µs decides `connected`. */
+  tracks(now: number = nowMicros()): TrackState[] {
+    const out: TrackState[] = [];
+    for (const t of this.tracksByKey.values()) out.push(this.stateOf(t, now));
+    return out;
+  }
+
+  private settings(userId: string): UserSettings {
+    let s = this.users.get(userId);
+    if (s === undefined) this.users.set(userId, (s = { gain: 1, pan: 0, muted: false }));
+    return s;
+  }
+
+  private newPlayout(): PlayoutBuffer {
+    return new PlayoutBuffer({ ...this.playoutOpts, sampleRate: this.sampleRate, channels: this.channels, frameSamples: this.frameSamples });
+  }
+
+  private removeTrack(t: Track, now: number): void {
+    if (this.tracksByKey.get(t.key) !== t) return;
+    this.tracksByKey.delete(t.key);
+    let others = false;
+    for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
+    if (!others) this.own.delete(t.userId);
+    const st = this.stateOf(t, now);
+    st.connected = false;
+    this.emit('track-removed', st);
+  }
+
+  private stateOf(t: Track, now: number): TrackState {
+    return {
+      ...t.playout.stats(),
+      userId: t.userId,
+      trackId: t.trackId,
+      codec: t.codec,
+      sampleRate: t.sampleRate,
+      channels: t.channels,
+      frameSamples: t.frameSamples,
+      gain: t.user.gain,
+      pan: t.user.pan,
+      muted: t.user.muted,
+      lastPacketAt: t.lastPacketAtUs / 1000,
+      connected: now - t.lastPacketAtUs <= this.connectedUs,
+    };
+  }
+}

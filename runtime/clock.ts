@@ -1,0 +1,190 @@
+// Time for the engine: nowMicros() for timestamps, and FrameClock, the steady drift-free frame tick that drives mixing and playout.
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+
+/** µs since the Unix epoch with sub-millisecond precision (performance.timeOrigin + performance.now()). */
+export function nowMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+export interface FrameClockOptions {
+  /** Tick period in ms (e.g. 10, 2.5); fractional periods keep their exact average. */
+  periodMs: number;
+  /** How long before a deadline the timer hands over to setImmediate spinning; default 1.5 ms. */
+  spinMs?: number;
+  /** Behind by more than this, the clock re-anchors at now instead of bursting the missed ticks; default 200 ms. */
+  resyncAfterMs?: number;
+  /** Keep the process alive while running (like setInterval); default true. */
+  keepAlive?: boolean;
+}
+
+export interface FrameClockStats {
+  ticks: number;
+  /** Lateness (actual − deadline) percentiles over the last LATENESS_WINDOW ticks, ms. */
+  latenessP50Ms: number;
+  latenessP99Ms: number;
+  latenessMaxMs: number;
+  /** Ticks that ran a whole period or more after their deadline. */
+  missedDeadlines: number;
+  /** Ticks run back to back, right after another in the same wake-up, to catch up after a stall. */
+  catchUpTicks: number;
+  /** Times the clock was so far behind that it skipped ahead instead of catching up. */
+  resyncs: number;
+  running: boolean;
+}
+
+/**
+ * What a frame clock offers its users; a worker-thread clock (Atomics.wait) can implement the same and be
+ * swapped in. 'tick' listeners get (frameIndex, latenessMs); frameIndex counts every tick ever emitted.
+ */
+export interface TickSource {
+  readonly periodMs: number;
+  start(): void;
+  stop(): void;
+  stats(): FrameClockStats;
+  on(event: 'tick', listener: (frameIndex: number, latenessMs: number) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+/** A bad clock option; `field` names it. */
+export class ClockConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(readonly field: string, message: string) {
+    super(`clock ${field}: ${message}`);
+    this.name = 'ClockConfigError';
+  }
+}
+
+const LATENESS_WINDOW = 1000;
+
+/**
+ * Emits 'tick' at deadlines anchored at start(): deadline_k = anchor + k × period, so timer error never accumulates.
+ * setTimeout sleeps until spinMs before the deadline (timers are ms-grained and fire late), then setImmediate
+ * spins to it. After an event-loop stall the missed ticks run back to back, so a mixer never skips a frame;
+ * beyond resyncAfterMs it re-anchors at now instead (counted in resyncs) rather than bursting for ever.
+ */
+export class FrameClock extends EventEmitter implements TickSource {
+  readonly periodMs: number;
+  private readonly spinMs: number;
+  private readonly resyncAfterMs: number;
+  private readonly keepAlive: boolean;
+  private running = false;
+  private anchor = 0;
+  private k = 0;
+  private frameIndex = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private readonly lateness = new Float64Array(LATENESS_WINDOW);
+  private latenessCount = 0;
+  private ticks = 0;
+  private missedDeadlines = 0;
+  private catchUpTicks = 0;
+  private resyncs = 0;
+  private readonly loop = (): void => this.run();
+
+  constructor(opts: FrameClockOptions) {
+    super();
+    const o = opts ?? ({} as FrameClockOptions);
+    if (typeof o.periodMs !== 'number' || !Number.isFinite(o.periodMs) || o.periodMs <= 0) {
+      throw new ClockConfigError('periodMs', `must be a positive number of ms, got ${String(o.periodMs)}`);
+    }
+    const spinMs = o.spinMs ?? 1.5;
+    if (typeof spinMs !== 'number' || !(spinMs >= 0)) throw new ClockConfigError('spinMs', `must be ≥ 0, got ${String(spinMs)}`);
+    const resync = o.resyncAfterMs ?? 200;
+    if (typeof resync !== 'number' || !(resync > 0)) throw new ClockConfigError('resyncAfterMs', `must be > 0, got ${String(resync)}`);
+    this.periodMs = o.periodMs;
+    this.spinMs = spinMs;
+    this.resyncAfterMs = Math.max(resync, o.periodMs);
+    this.keepAlive = o.keepAlive ?? true;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Starts ticking; the first tick is due now. Starting a running clock does nothing. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.anchor = performance.now();
+    this.k = 0;
+    this.schedule(0);
+  }
+
+  /** Stops ticking and releases its timers, so the clock does not keep the process alive. */
+  stop(): void {
+    this.running = false;
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+
+  stats(): FrameClockStats {
+    const n = Math.min(this.latenessCount, LATENESS_WINDOW);
+    const sorted = Array.from(this.lateness.subarray(0, n)).sort((a, b) => a - b);
+    const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
+    return {
+      ticks: this.ticks,
+      latenessP50Ms: pct(0.5),
+      latenessP99Ms: pct(0.99),
+      latenessMaxMs: n === 0 ? 0 : sorted[n - 1],
+      missedDeadlines: this.missedDeadlines,
+      catchUpTicks: this.catchUpTicks,
+      resyncs: this.resyncs,
+      running: this.running,
+    };
+  }
+
+  private schedule(waitMs: number): void {
+    if (waitMs > this.spinMs) {
+      this.timer = setTimeout(this.loop, waitMs - this.spinMs);
+      if (!this.keepAlive) this.timer.unref();
+    } else {
+      this.immediate = setImmediate(this.loop);
+      if (!this.keepAlive) this.immediate.unref();
+    }
+  }
+
+  private run(): void {
+    this.timer = null;
+    this.immediate = null;
+    if (!this.running) return;
+    const P = this.periodMs;
+    let now = performance.now();
+    let deadline = this.anchor + this.k * P;
+    if (now - deadline > this.resyncAfterMs) {
+      this.resyncs++;
+      this.anchor = now;
+      this.k = 0;
+      deadline = now;
+    }
+    let first = true;
+    // Bounded so that listeners slower than the period cannot starve I/O: the rest runs after an event-loop turn.
+    let burst = Math.ceil(this.resyncAfterMs / P) + 1;
+    while (this.running && now >= deadline && burst-- > 0) {
+      const late = now - deadline;
+      this.lateness[this.latenessCount++ % LATENESS_WINDOW] = late;
+      this.ticks++;
+      if (late >= P) this.missedDeadlines++;
+      if (!first) this.catchUpTicks++;
+      first = false;
+      const index = this.frameIndex++;
+      this.k++;
+      this.emitTick(index, late);
+      deadline = this.anchor + this.k * P;
+      now = performance.now();
+    }
+    if (this.running) this.schedule(deadline - now);
+  }
+
+  private emitTick(index: number, late: number): void {
+    try {
+      this.emit('tick', index, late);
+    } catch (err) {
+      // A throwing listener must not stop the clock; it goes to 'error' listeners, else surfaces as uncaught.
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.nextTick(() => { throw err; });
+    }
+  }
+}
