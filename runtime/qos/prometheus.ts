@@ -78,15 +78,15 @@ export function createMetricsRegistry(): MetricsRegistry {
     incTotal(perUser.duplicate, l, c.packetsDuplicate);
     incTotal(perUser.outOfOrder, l, c.packetsOutOfOrder);
     incTotal(perUser.concealed, l, c.concealedSamples);
-    setIf(perUser.jitter, l, c.jitterMs, 1e-3);
-    setIf(perUser.latency, l, c.latencyMs, 1e-3);
-    setIf(perUser.rtt, l, c.rttMs, 1e-3);
+    setSeconds(perUser.jitter, l, c.jitterMs);
+    setSeconds(perUser.latency, l, c.latencyMs);
+    setSeconds(perUser.rtt, l, c.rttMs);
     setIf(perUser.depth, l, c.bufferDepthSamples, 1);
     setIf(perUser.bitrate, l, c.bitrateKbps, 1000);
     const d = c.downstream;
     if (d && typeof d === 'object') {
       incTotal(perUser.downLost, l, d.packetsLost);
-      setIf(perUser.downJitter, l, d.jitterMs, 1e-3);
+      setSeconds(perUser.downJitter, l, d.jitterMs);
       setIf(perUser.downDepth, l, d.bufferDepthSamples, 1);
     }
   }
@@ -136,6 +136,11 @@ function finite(v: unknown): number {
 /** Sets a series only when the figure is known: an unmeasured value (null) is no sample, not a zero. */
 function setIf(g: Gauge<string>, labels: Record<string, string>, v: unknown, scale: number): void {
   if (typeof v === 'number' && Number.isFinite(v)) g.set(labels, v * scale);
+}
+
+/** A ms figure as seconds: divides, because 12.4 / 1000 is 0.0124 and 12.4 * 1e-3 is not. */
+function setSeconds(g: Gauge<string>, labels: Record<string, string>, ms: unknown): void {
+  if (typeof ms === 'number' && Number.isFinite(ms)) g.set(labels, ms / 1000);
 }
 
 function incTotal(c: Counter<string>, labels: Record<string, string>, v: unknown): void {
