@@ -16,11 +16,10 @@ import {
   type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
 import { FrameParser } from './parser';
+import { nowMicros } from '../clock';
 
-/** µs since the Unix epoch, sub-ms resolution, monotonic within the process (same clock as runtime/clock.ts nowMicros). */
-export function defaultClockMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
-}
+/** The default clock: runtime/clock.ts nowMicros (µs since the Unix epoch, sub-ms, monotonic within the process). */
+export const defaultClockMicros: () => number = nowMicros;
 
 export const DEFAULT_MAX_QUEUE_BYTES = 256 * 1024;
 export const DEFAULT_MAX_CONTROL_QUEUE_BYTES = 4 * 1024 * 1024;
