@@ -4,6 +4,7 @@ import { PlayoutBuffer } from '../../runtime/audio/playout';
 import { WavWriter } from '../../runtime/audio/wav';
 import { AudioOutputDevice } from '../../runtime/audio/devices';
 import { FrameClock, nowMicros } from '../../runtime/clock';
+import { SpeakerState } from '../../runtime/qos/snapshot';
 import { num, str, oneOf, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
@@ -55,26 +56,22 @@ export = function (RED: NodeAPI) {
       let framesOut = 0;
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / periodMs));
 
+      // The speaker's figures for getMetrics (docs/metrics.md): depth, latency, misses, silence.
+      const speaker = new SpeakerState({ sampleRate, channels, deviceLatencyMs: device ? device.latencyMs : 0 });
       const speakerState = () => {
         const st = playout.stats();
-        return {
-          bufferDepthSamples: st.depthSamples,
-          sampleRate,
-          latencyMs: (st.depthSamples / channels / sampleRate) * 1000 + (device ? device.latencyMs : 0),
-          misses: st.misses,
-          concealedSamples: st.concealedSamples,
-          received: st.received, lost: st.lost, late: st.late,
-          playing: !!clock,
-        };
+        speaker.setBufferDepth(st.depthSamples);
+        if (device) speaker.setDeviceLatency(device.latencyMs);
+        return { ...speaker.figures(), concealedSamples: st.concealedSamples, received: st.received, lost: st.lost, late: st.late, playing: !!clock };
       };
       const onTick = () => {
         const f = playout.pull();
+        speaker.onFrame(f.pcm, f.concealed);
         wav?.write(f.pcm);
         device?.write(f.pcm);
         framesOut++;
         if (framesOut % stateEvery === 0) {
-          // The speaker's own frame rides along so a mixeradmin client can detect silence on it.
-          node.send({ topic: 'speaker', payload: speakerState(), pcm: f.pcm } as unknown as NodeMessage);
+          node.send({ topic: 'speaker', payload: speakerState() } as NodeMessage);
           status.set('green', 'dot', `${output === 'device' ? 'playing' : 'recording'} ${(framesOut * periodMs / 1000).toFixed(0)} s, ${playout.stats().misses} misses`);
         }
         if (Date.now() - lastPacketAt > idleMs) {
@@ -104,6 +101,7 @@ export = function (RED: NodeAPI) {
           return;
         }
         lastPacketAt = Date.now();
+        speaker.onAggregatorInput();
         if (!clock) {
           clock = new FrameClock({ periodMs });
           clock.on('tick', onTick);

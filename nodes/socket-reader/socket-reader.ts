@@ -43,7 +43,7 @@ export = function (RED: NodeAPI) {
       const attach = (conn: StreamConnection, senderId: string) => {
         senders.add(conn);
         registerConnection(conn);
-        const base = { userId: senderId, connectionId: conn.id };
+        const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };
         node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base }, null]);
         conn.on('audio', (h: AudioHeader, data: Buffer) => {
           const arrival = nowMicros();

@@ -6,6 +6,8 @@ import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
+import { validateQos, QOSMetrics } from '../../runtime/qos/aggregator';
+import { nowMicros } from '../../runtime/clock';
 
 interface WriterDef extends NodeDef {
   mode: string; host: string; port: string; token: string; userId: string; role: string;
@@ -43,8 +45,11 @@ export = function (RED: NodeAPI) {
       const getMetaDataStr = (): string | undefined => {
         let v: unknown;
         if (metaSource === 'msg') v = msgMeta;
-        else if (metaSource === 'flow') v = node.context().flow.get(metaKey);
-        else if (metaSource === 'global') v = node.context().global.get(metaKey);
+        else if (metaSource === 'flow' || metaSource === 'global') {
+          const c = node.context()[metaSource].get(metaKey);
+          // A context value travels under its own key, so several state objects can share one packet.
+          v = c === undefined ? undefined : { [metaKey]: c };
+        }
         if (v === undefined || v === null) return undefined;
         if (typeof v !== 'object' || Array.isArray(v)) v = { value: v };
         return JSON.stringify(v);
@@ -77,9 +82,24 @@ export = function (RED: NodeAPI) {
         receivers.add(conn);
         registerConnection(conn);
         greet(conn);
-        const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id };
+        const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };
         node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base } as NodeMessage);
-        conn.on('qos', (q: unknown) => node.send({ topic: 'qos', payload: q, ...base } as NodeMessage));
+        conn.on('qos', (q: unknown) => {
+          const arrivalTime = nowMicros();
+          const list = Array.isArray(q) ? q : [q];
+          const valid: QOSMetrics[] = [];
+          for (const item of list) {
+            try {
+              valid.push(validateQos(item));
+            } catch (err) {
+              // A malformed report never reaches the admin state: refuse it on the wire and close that receiver.
+              conn.close('bad_qos', (err as Error).message);
+              node.send({ topic: 'connection', payload: { event: 'error', code: 'bad_qos', message: (err as Error).message, ...base, at: Date.now() }, ...base } as NodeMessage);
+              return;
+            }
+          }
+          for (const v of valid) node.send({ topic: 'qos', payload: v, arrivalTime, ...base } as NodeMessage);
+        });
         conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
         conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
         conn.on('protocolError', (err: Error & { code?: string }) => {

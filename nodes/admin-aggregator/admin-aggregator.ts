@@ -1,0 +1,65 @@
+// Node: admin aggregator — keeps mixeradminSharedState per userId from mixer track state, QoS reports and connection events.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { AdminAggregator } from '../../runtime/qos/aggregator';
+import { nowMicros } from '../../runtime/clock';
+import { num, str, oneOf } from '../lib/config';
+import { refuse } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+
+interface AggregatorDef extends NodeDef { contextStore: string; contextKey: string; intervalMs: string; connectedThresholdMs: string }
+
+export = function (RED: NodeAPI) {
+  function AdminAggregatorNode(this: Node, config: AggregatorDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const contextStore = oneOf(config as never, 'contextStore', ['global', 'flow'] as const, 'global');
+      const contextKey = str(config as never, 'contextKey', { def: 'mixeradminSharedState' });
+      const intervalMs = num(config as never, 'intervalMs', { def: 250, min: 20, max: 60000 });
+      const connectedThresholdMs = num(config as never, 'connectedThresholdMs', { def: 500, min: 10 });
+      const agg = new AdminAggregator({ connectedThresholdMs });
+      let refused = 0;
+
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        const userId = msg.userId as string | undefined;
+        const p = msg.payload as Record<string, unknown>;
+        switch (msg.topic) {
+          case 'tracks': agg.onTrackState(p as never); break;
+          case 'qos': {
+            const r = agg.onQos(userId ?? '', p, (msg.arrivalTime as number | undefined) ?? nowMicros());
+            if (r.rejected.length) {
+              refused += r.rejected.length;
+              status.set('yellow', 'dot', `${refused} QOSMetrics refused (${r.rejected[0].message})`);
+            }
+            break;
+          }
+          case 'connection': {
+            const ev = { ...(p as object), direction: (msg.direction ?? p?.direction) } as never;
+            agg.onConnection(ev);
+            if ((p as { event?: string })?.event === 'error') agg.onProtocolError(userId, String((p as { code?: string }).code ?? 'protocol'));
+            break;
+          }
+          case 'pong': if (userId) agg.onPong(userId, p as never); break;
+          default: break;
+        }
+        done();
+      });
+
+      const publish = () => {
+        const state = agg.snapshot();
+        const ctx = contextStore === 'global' ? node.context().global : node.context().flow;
+        ctx.set(contextKey, state);
+        node.send({ topic: 'metadata', payload: { mixeradminSharedState: state } } as NodeMessage);
+        const users = Object.keys(state.connections ?? {}).length;
+        status.set('green', 'dot', `${users} user${users === 1 ? '' : 's'}, ${state.incomingAudioTracks.length} in / ${state.outgoingAudioTracks.length} out`);
+      };
+      timer = setInterval(publish, intervalMs);
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => { if (timer) clearInterval(timer); status.clear(); done(); });
+  }
+  RED.nodes.registerType('xcast-admin-aggregator', AdminAggregatorNode);
+};

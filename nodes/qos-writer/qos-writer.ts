@@ -1,0 +1,48 @@
+// Node: qos writer (the seed's qosWriter) — writes QOSMetrics back as QOS frames on the connection the audio came in on.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { num } from '../lib/config';
+import { refuse } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+import { findConnection } from '../lib/connections';
+import type { StreamConnection } from '../../runtime/protocol/transport';
+
+interface QosWriterDef extends NodeDef { batch: string }
+
+export = function (RED: NodeAPI) {
+  function QosWriterNode(this: Node, config: QosWriterDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let sent = 0;
+    let lost = 0;
+    const pending = new Map<StreamConnection, unknown[]>();
+    try {
+      const batch = num(config as never, 'batch', { def: 1, min: 1, max: 256, int: true });
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        const conn = findConnection(msg.connectionId as string | undefined);
+        if (!conn || !conn.isOpen) {
+          // The sender has gone: nothing to answer, and not an error of this flow.
+          lost++;
+          status.set('yellow', 'ring', `${sent} sent, ${lost} without a connection`);
+          done();
+          return;
+        }
+        if (batch === 1) {
+          conn.sendQos(msg.payload as never);
+        } else {
+          let list = pending.get(conn);
+          if (!list) { list = []; pending.set(conn, list); conn.once('close', () => pending.delete(conn)); }
+          list.push(msg.payload);
+          if (list.length >= batch) { conn.sendQos(list as never); pending.set(conn, []); }
+        }
+        sent++;
+        status.set('green', 'dot', `${sent} QOSMetrics sent`);
+        done();
+      });
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => { pending.clear(); status.clear(); done(); });
+  }
+  RED.nodes.registerType('xcast-qos-writer', QosWriterNode);
+};
