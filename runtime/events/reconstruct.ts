@@ -1,14 +1,14 @@
 // Offline re-mix of a session from its .xcev event file: late packets put back into their frame slots, gains/mutes/master overridable, optional per-channel stems.
 import fs from 'node:fs';
 import path from 'node:path';
+import { addTrack, writeMix } from '../audio/mixer';
 import { OpusDecoder } from '../audio/opus';
-import { f32View } from '../audio/pcm';
 import { WavWriter } from '../audio/wav';
 import { EventType, PCM_F32LE, PCM_S16LE, type MixParametersEvent } from './codec';
 import { EventFileRandomAccess } from './reader';
-import { SlotSource, indexSession, type ChannelIndex } from './session';
+import { SlotSource, indexSession, type ChannelIndex, type SessionIndex } from './session';
 
-/** Why a session cannot be reconstructed; the message names the channel or field. */
+/** Why a session cannot be reconstructed; the message names the channel or option. */
 export class ReconstructError extends Error {
   override readonly name = 'ReconstructError';
   constructor(readonly code: 'no_format' | 'unsupported_channel' | 'frame_size_mismatch' | 'bad_option', message: string) {
@@ -24,7 +24,7 @@ export interface ReconstructProgress {
 }
 
 export interface ReconstructOptions {
-  /** The mix WAV to write (stereo). */
+  /** The mix WAV to write. */
   out: string;
   /** Linear gains replacing the recorded ones for the whole session, keyed by channel id ("3") or musician name ("alice"); an id wins over a name. */
   gains?: Record<string, number>;
@@ -32,8 +32,10 @@ export interface ReconstructOptions {
   mute?: string[];
   /** Master gain in dB replacing the recorded master. */
   masterDb?: number;
-  /** A directory for one WAV per channel: the decoded channel before gain and pan, aligned sample for sample with the mix. */
+  /** A directory for one WAV per channel: the decoded channel before gain and pan, in its own channel count, aligned sample for sample with the mix. */
   stems?: string;
+  /** Channels of the mix, as the live mixer's `channels`; default 2. */
+  channels?: number;
   /** Sample format of the WAVs; default 'f32' (the mix is not clipped, as in the live float path). */
   format?: 's16' | 'f32';
   onProgress?: (p: ReconstructProgress) => void;
@@ -50,7 +52,7 @@ export interface ReconstructedChannel {
   concealed: number;
   /** Frames whose live packet is not in the file (concealed here). */
   missing: number;
-  /** Packets libopus refused (concealed instead). */
+  /** Packets libopus refused (concealed instead, as live). */
   decodeErrors: number;
   stem: string | null;
 }
@@ -59,61 +61,40 @@ export interface ReconstructResult {
   out: string;
   sampleRate: number;
   frameSamples: number;
+  channels: number;
   /** Frames written (mixed frames plus silence for gaps in the frame sequence). */
   frames: number;
   durationSeconds: number;
-  channels: ReconstructedChannel[];
+  tracks: ReconstructedChannel[];
   warnings: string[];
-}
-
-/** Output channels of the mix: the live mixer's stereo bus. */
-const OUT_CHANNELS = 2;
-
-/**
- * One channel's contribution to a stereo mix frame, the live mixer's math: balance pan
- * (unity at centre: L × min(1, 1−pan), R × min(1, 1+pan)), a mono source feeds both
- * sides, gain and pan folded into one factor per side, summed into f32 without clipping.
- * The master gain is applied after the sum (applyMaster).
- */
-export function mixChannelInto(acc: Float32Array, src: Float32Array, srcChannels: number, gain: number, pan: number): void {
-  const gl = gain * Math.min(1, 1 - pan);
-  const gr = gain * Math.min(1, 1 + pan);
-  const n = acc.length >> 1;
-  if (srcChannels === 1) {
-    for (let i = 0; i < n; i++) {
-      const s = src[i];
-      acc[2 * i] += s * gl;
-      acc[2 * i + 1] += s * gr;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      acc[2 * i] += src[i * srcChannels] * gl;
-      acc[2 * i + 1] += src[i * srcChannels + 1] * gr;
-    }
-  }
-}
-
-/** Scales the summed frame by the master gain, in place. */
-export function applyMaster(acc: Float32Array, master: number): void {
-  if (master === 1) return;
-  for (let i = 0; i < acc.length; i++) acc[i] *= master;
 }
 
 interface ChannelRun {
   ix: ChannelIndex;
   name: string;
-  /** The mix rate: Opus channels are decoded at it, as live. */
-  sampleRate: number;
+  /** Channels of its packets (the stem's channel count). */
+  srcChannels: number;
   decoder: OpusDecoder | null;
+  /** Relative seq of the last Opus packet decoded. */
+  lastDecoded: number;
+  /** Its frame in its own layout, and converted to the mix's. */
   frame: Float32Array;
+  mixFrame: Float32Array;
   silence: Float32Array;
+  // PCM concealment as the playout buffer does it: the last frame once, faded to silence, then silence.
+  lastSrc: Float32Array;
+  lastMix: Float32Array;
+  hasLast: boolean;
+  concealRun: number;
   stem: WavWriter | null;
-  stemPath: string | null;
   lastFrame: number;
   gainOverride: number | undefined;
   muteOverride: boolean;
   result: ReconstructedChannel;
 }
+
+/** Largest seq jump over which skipped packets are decoded to keep the Opus state as live (beyond: a restart). */
+const MAX_CATCH_UP = 1000;
 
 function safeFileName(s: string): string {
   // eslint-disable-next-line no-control-regex
@@ -121,18 +102,46 @@ function safeFileName(s: string): string {
 }
 
 /**
- * Rebuilds the mix of a recorded session. Every channel's packets are decoded in sequence
- * order exactly as the live path does (same decoder, rate, channel count, one decode or
- * one conceal per frame); where the live mix concealed, the packet that belonged to that
- * slot is decoded if it arrived at all (see session.ts for how slots are assigned). With no
+ * Converts one frame to the mix's channel count exactly as the playout buffer does:
+ * mono is copied to every channel, many to mono is averaged, else channel c takes channel c.
+ */
+function toMixLayout(src: Float32Array, srcCh: number, dst: Float32Array, C: number, frames: number): void {
+  if (srcCh === C) {
+    dst.set(src.subarray(0, frames * C));
+    return;
+  }
+  for (let i = 0; i < frames; i++) {
+    const o = i * C;
+    const p = i * srcCh;
+    if (srcCh === 1) {
+      for (let c = 0; c < C; c++) dst[o + c] = src[p];
+    } else if (C === 1) {
+      let s = 0;
+      for (let c = 0; c < srcCh; c++) s += src[p + c];
+      dst[o] = s / srcCh;
+    } else {
+      for (let c = 0; c < C; c++) dst[o + c] = c < srcCh ? src[p + c] : 0;
+    }
+  }
+}
+
+/**
+ * Rebuilds the mix of a recorded session. Each channel is decoded as the live playout
+ * buffer does it (same decoder, rate and channels; packets in sequence order, one decode
+ * or one concealment per frame; packets the live buffer decoded only to drop them are
+ * decoded and dropped here too), then mixed with the live mixer's own addTrack/writeMix
+ * in the order the frame's entries list. Where the live mix concealed, the packet that
+ * belonged to that slot is used if it arrived at all (session.ts assigns slots). With no
  * late or lost packets and unchanged parameters the result equals the live mix.
  */
 export async function reconstruct(file: string, opts: ReconstructOptions): Promise<ReconstructResult> {
-  if (!opts || typeof opts.out !== 'string') throw new ReconstructError('bad_option', 'out: the path of the WAV to write is required');
+  if (!opts || typeof opts.out !== 'string' || opts.out === '') throw new ReconstructError('bad_option', 'out: the path of the WAV to write is required');
   if (opts.masterDb !== undefined && !Number.isFinite(opts.masterDb)) throw new ReconstructError('bad_option', `masterDb must be a finite number, got ${opts.masterDb}`);
   for (const [k, v] of Object.entries(opts.gains ?? {})) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ReconstructError('bad_option', `gains["${k}"] must be a finite number, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ReconstructError('bad_option', `gains["${k}"] must be a finite number ≥ 0, got ${String(v)}`);
   }
+  const C = opts.channels ?? 2;
+  if (!Number.isInteger(C) || C < 1 || C > 8) throw new ReconstructError('bad_option', `channels must be 1…8, got ${String(opts.channels)}`);
   const format = opts.format ?? 'f32';
 
   const ix = await indexSession(file, { onProgress: (done, total) => opts.onProgress?.({ phase: 'index', done, total }) });
@@ -141,7 +150,8 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
     throw new ReconstructError('no_format', `${file}: no Stream Info or Audio Frame Mixed event, so the sample rate and frame size are unknown`);
   }
   const sampleRate = ix.sampleRate;
-  const fs_ = ix.frameSamples;
+  const frameSamples = ix.frameSamples;
+  const len = frameSamples * C;
 
   const runs = new Map<number, ChannelRun>();
   const writers: WavWriter[] = [];
@@ -151,20 +161,21 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
     if (opts.stems) fs.mkdirSync(opts.stems, { recursive: true });
     for (const c of [...ix.channels.values()].sort((a, b) => a.channelId - b.channelId)) {
       if (c.firstFrame < 0) continue; // never in the mix: nothing to place on the timeline
-      const run = prepareChannel(c, opts, sampleRate, fs_, format);
+      const run = prepareChannel(c, opts, sampleRate, frameSamples, C, format);
       if (run.stem) writers.push(run.stem);
       runs.set(c.channelId, run);
     }
-    const outWriter = new WavWriter(opts.out, { sampleRate, channels: OUT_CHANNELS, format });
+    const outWriter = new WavWriter(opts.out, { sampleRate, channels: C, format });
     writers.push(outWriter);
 
-    const acc = new Float32Array(fs_ * OUT_CHANNELS);
-    const silentOut = new Float32Array(fs_ * OUT_CHANNELS);
+    const acc = new Float64Array(len);
+    const mix = new Float32Array(len);
+    const silentOut = new Float32Array(len);
     const masterOverride = opts.masterDb === undefined ? undefined : Math.pow(10, opts.masterDb / 20);
     const params = ix.params;
     const paramsRel = params.map((p) => Number(p.fromFrameSeq - ix.firstFrameSeq!));
     let pi = -1;
-    let gains = new Map<number, { gain: number; pan: number; muted: boolean }>();
+    let settings = new Map<number, { gain: number; pan: number; muted: boolean }>();
     const progressEvery = Math.max(1, Math.floor(ix.frames / 100));
 
     for (let k = 0; k < ix.frames; k++) {
@@ -182,25 +193,24 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
       }
       let changed = false;
       while (pi + 1 < params.length && paramsRel[pi + 1] <= f) { pi++; changed = true; }
-      if (changed) gains = paramsMap(params[pi]);
+      if (changed) settings = snapshot(params[pi]);
       const master = masterOverride ?? (pi >= 0 ? params[pi].master : 1);
 
       acc.fill(0);
       for (let e = ix.entryStart[k]; e < ix.entryStart[k + 1]; e++) {
         const run = runs.get(ix.entryChannels[e])!;
-        if (run.lastFrame === k) continue; // listed twice in one frame: decode once
+        if (run.lastFrame === k) continue; // listed twice in one frame: its audio goes in once
         run.lastFrame = k;
-        const pcm = frameFor(run, k - run.ix.firstFrame, ra, fs_, warnings);
-        run.stem?.write(pcm);
-        const p = gains.get(run.ix.channelId);
+        const src = channelFrame(run, k, ix, ra, frameSamples, C, warnings);
+        run.stem?.write(src);
+        const p = settings.get(run.ix.channelId);
         const muted = run.muteOverride || (p ? p.muted : false);
-        if (muted) continue;
         const gain = run.gainOverride ?? (p ? p.gain : 1);
-        mixChannelInto(acc, pcm, run.ix.channels, gain, p ? p.pan : 0);
+        addTrack(acc, run.mixFrame, gain, p ? p.pan : 0, muted, C, frameSamples);
       }
       for (const run of runs.values()) if (run.stem && run.lastFrame !== k) run.stem.write(run.silence);
-      applyMaster(acc, master);
-      outWriter.write(acc);
+      writeMix(acc, master, mix, len);
+      outWriter.write(mix);
       framesOut++;
       if (opts.onProgress && (k % progressEvery === 0 || k === ix.frames - 1)) opts.onProgress({ phase: 'mix', done: k + 1, total: ix.frames });
     }
@@ -212,103 +222,162 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
   return {
     out: opts.out,
     sampleRate,
-    frameSamples: fs_,
+    frameSamples,
+    channels: C,
     frames: framesOut,
-    durationSeconds: (framesOut * fs_) / sampleRate,
-    channels: [...runs.values()].map((r) => r.result),
+    durationSeconds: (framesOut * frameSamples) / sampleRate,
+    tracks: [...runs.values()].map((r) => r.result),
     warnings,
   };
 }
 
-function paramsMap(p: MixParametersEvent): Map<number, { gain: number; pan: number; muted: boolean }> {
-  // Each Mix Parameters event is a complete snapshot: a channel it does not list is at unity, centred, unmuted.
+/** Each Mix Parameters event is a complete snapshot: a channel it does not list is at unity, centred, unmuted. */
+function snapshot(p: MixParametersEvent): Map<number, { gain: number; pan: number; muted: boolean }> {
   const m = new Map<number, { gain: number; pan: number; muted: boolean }>();
   for (const c of p.channels) m.set(c.channelId, { gain: c.gain, pan: c.pan, muted: c.muted });
   return m;
 }
 
-function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: number, frameSamples: number, format: 's16' | 'f32'): ChannelRun {
+function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: number, frameSamples: number, C: number, format: 's16' | 'f32'): ChannelRun {
   const name = c.profile?.name ?? '';
   const id = String(c.channelId);
   const where = `channel ${c.channelId}${name ? ` (${name})` : ''}`;
-  if (c.channels < 1) throw new ReconstructError('unsupported_channel', `${where}: unknown number of audio channels`);
+  const ch = c.channels;
+  if (!(ch >= 1 && ch <= 8)) throw new ReconstructError('unsupported_channel', `${where}: ${ch} audio channels (1…8 supported)`);
   if (c.kind === 'pcm') {
     if (c.pcmCodec !== PCM_S16LE && c.pcmCodec !== PCM_F32LE) throw new ReconstructError('unsupported_channel', `${where}: PCM codec ${c.pcmCodec} is neither s16le (0) nor f32le (1)`);
     if (c.pcmSampleRate !== sampleRate) throw new ReconstructError('unsupported_channel', `${where}: PCM at ${c.pcmSampleRate} Hz, the mix runs at ${sampleRate} Hz`);
-  } else if (c.channels > 2) {
-    throw new ReconstructError('unsupported_channel', `${where}: Opus with ${c.channels} channels (1 or 2 supported)`);
-  }
-  if (c.kind === 'pcm' && c.frameSamples !== frameSamples) {
-    throw new ReconstructError('frame_size_mismatch', `${where}: packets of ${c.frameSamples} samples, the mix frame is ${frameSamples}`);
+    if (c.frameSamples !== frameSamples) throw new ReconstructError('frame_size_mismatch', `${where}: packets of ${c.frameSamples} samples, the mix frame is ${frameSamples}`);
+  } else if (ch > 2) {
+    throw new ReconstructError('unsupported_channel', `${where}: Opus with ${ch} channels (1 or 2 supported)`);
   }
   const gains = opts.gains ?? {};
-  const gainOverride = Object.prototype.hasOwnProperty.call(gains, id) ? gains[id]
-    : name && Object.prototype.hasOwnProperty.call(gains, name) ? gains[name] : undefined;
+  const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(gains, k);
+  const gainOverride = has(id) ? gains[id] : name !== '' && has(name) ? gains[name] : undefined;
   const muteOverride = (opts.mute ?? []).some((m) => m === id || (name !== '' && m === name));
   let stem: WavWriter | null = null;
   let stemPath: string | null = null;
   if (opts.stems) {
     stemPath = path.join(opts.stems, `${c.channelId}${name ? `-${safeFileName(name)}` : ''}.wav`);
-    stem = new WavWriter(stemPath, { sampleRate, channels: c.channels, format });
+    stem = new WavWriter(stemPath, { sampleRate, channels: ch, format });
   }
   return {
-    ix: c, name, sampleRate,
+    ix: c, name, srcChannels: ch,
     decoder: null,
-    frame: new Float32Array(frameSamples * c.channels),
-    silence: new Float32Array(frameSamples * c.channels),
-    stem, stemPath,
+    lastDecoded: NaN,
+    frame: new Float32Array(frameSamples * ch),
+    mixFrame: new Float32Array(frameSamples * C),
+    silence: new Float32Array(frameSamples * ch),
+    lastSrc: new Float32Array(frameSamples * ch),
+    lastMix: new Float32Array(frameSamples * C),
+    hasLast: false,
+    concealRun: 0,
+    stem,
     lastFrame: -1,
     gainOverride, muteOverride,
     result: { channelId: c.channelId, name, live: 0, late: 0, concealed: 0, missing: 0, decodeErrors: 0, stem: stemPath },
   };
 }
 
-/** The channel's audio for its slot i: the slot's packet decoded, or one frame of concealment. */
-function frameFor(run: ChannelRun, i: number, ra: EventFileRandomAccess, frameSamples: number, warnings: string[]): Float32Array {
+/**
+ * The channel's audio for global frame k: its slot's packet decoded, or one frame of
+ * concealment. Leaves the frame in run.frame (own layout) and run.mixFrame (the mix's), and
+ * returns run.frame.
+ */
+function channelFrame(run: ChannelRun, k: number, ix: SessionIndex, ra: EventFileRandomAccess, frameSamples: number, C: number, warnings: string[]): Float32Array {
   const c = run.ix;
-  const src = c.slotSource[i] as SlotSource;
-  if (src === SlotSource.LIVE) run.result.live++;
-  else if (src === SlotSource.LATE) run.result.late++;
-  else if (src === SlotSource.MISSING) run.result.missing++;
+  const i = k - c.firstFrame;
+  const source = c.slotSource[i] as SlotSource;
+  if (source === SlotSource.LIVE) run.result.live++;
+  else if (source === SlotSource.LATE) run.result.late++;
+  else if (source === SlotSource.MISSING) run.result.missing++;
   else run.result.concealed++;
-  const offset = src === SlotSource.LIVE || src === SlotSource.LATE ? c.packetOffsets.get(c.slotSeq[i]) : undefined;
-  const ev = offset === undefined ? null : ra.read(offset);
+  const rel = c.slotSeq[i];
+  const offset = source === SlotSource.LIVE || source === SlotSource.LATE ? c.packetOffsets.get(rel) : undefined;
+  return c.kind === 'pcm'
+    ? pcmFrame(run, offset, ra, frameSamples, C)
+    : opusFrame(run, source === SlotSource.LIVE ? rel : NaN, offset, k, ix, ra, frameSamples, C, warnings);
+}
 
-  if (c.kind === 'pcm') {
-    if (!ev || ev.type !== EventType.PCM_PACKET_RECEIVED) return run.silence; // a lost PCM frame is silence
-    const want = frameSamples * c.channels;
+function pcmFrame(run: ChannelRun, offset: number | undefined, ra: EventFileRandomAccess, frameSamples: number, C: number): Float32Array {
+  const ch = run.srcChannels;
+  const n = frameSamples * ch;
+  const ev = offset === undefined ? null : ra.read(offset);
+  if (ev && ev.type === EventType.PCM_PACKET_RECEIVED) {
     const got = ev.data.length / (ev.codec === PCM_F32LE ? 4 : 2);
-    if (got !== want) throw new ReconstructError('frame_size_mismatch', `channel ${c.channelId}: PCM packet at byte ${ev.offset} holds ${got} samples, a frame is ${want}`);
+    if (got !== n) throw new ReconstructError('frame_size_mismatch', `channel ${run.ix.channelId}: PCM packet at byte ${ev.offset} holds ${got} samples, a frame is ${n}`);
     const out = run.frame;
-    if (ev.codec === PCM_F32LE) for (let j = 0; j < want; j++) out[j] = ev.data.readFloatLE(j * 4);
-    else for (let j = 0; j < want; j++) out[j] = ev.data.readInt16LE(j * 2) / 32768;
+    if (ev.codec === PCM_F32LE) for (let j = 0; j < n; j++) out[j] = ev.data.readFloatLE(j * 4);
+    else for (let j = 0; j < n; j++) out[j] = ev.data.readInt16LE(j * 2) / 32768;
+    toMixLayout(out, ch, run.mixFrame, C, frameSamples);
+    run.lastSrc.set(out);
+    run.lastMix.set(run.mixFrame);
+    run.hasLast = true;
+    run.concealRun = 0;
     return out;
   }
+  // Lost: the first concealment after a played frame repeats it with a linear fade to silence, later ones are silence.
+  const fade = run.hasLast && run.concealRun === 0 ? frameSamples : 0;
+  for (let j = 0; j < frameSamples; j++) {
+    const g = j < fade ? 1 - (j + 1) / fade : 0;
+    for (let q = 0; q < ch; q++) run.frame[j * ch + q] = g === 0 ? 0 : run.lastSrc[j * ch + q] * g;
+    for (let q = 0; q < C; q++) run.mixFrame[j * C + q] = g === 0 ? 0 : run.lastMix[j * C + q] * g;
+  }
+  run.concealRun++;
+  return run.frame;
+}
 
-  // Opus: decode at the mix rate, as the live path does.
+function opusFrame(
+  run: ChannelRun, liveRel: number, offset: number | undefined, k: number, ix: SessionIndex,
+  ra: EventFileRandomAccess, frameSamples: number, C: number, warnings: string[],
+): Float32Array {
+  const c = run.ix;
   if (!run.decoder) {
     try {
-      run.decoder = new OpusDecoder({ sampleRate: run.sampleRate, channels: c.channels as 1 | 2 });
+      run.decoder = new OpusDecoder({ sampleRate: ix.sampleRate!, channels: run.srcChannels as 1 | 2 });
     } catch (err) {
       throw new ReconstructError('unsupported_channel', `channel ${c.channelId}: ${(err as Error).message}`);
     }
   }
+  const dec = run.decoder;
+  // The live buffer jumped over packets it held (dropping excess depth): it decoded them to keep libopus' state
+  // in order, so decode them here too — those that had arrived before this frame was mixed.
+  if (!Number.isNaN(liveRel) && !Number.isNaN(run.lastDecoded) && liveRel - run.lastDecoded > 1 && liveRel - run.lastDecoded <= MAX_CATCH_UP) {
+    for (let r = run.lastDecoded + 1; r < liveRel; r++) {
+      const off = c.packetOffsets.get(r);
+      if (off === undefined || off > ix.frameOffset[k]) continue;
+      const skipped = ra.read(off);
+      if (!skipped || skipped.type !== EventType.OPUS_PACKET_RECEIVED) continue;
+      try {
+        dec.decodeS16(skipped.packet);
+      } catch {
+        dec.concealS16(frameSamples);
+      }
+    }
+  }
+  const ev = offset === undefined ? null : ra.read(offset);
   let pcm: Buffer;
   if (ev && ev.type === EventType.OPUS_PACKET_RECEIVED) {
     try {
-      pcm = run.decoder.decode(ev.packet);
+      pcm = dec.decodeS16(ev.packet);
     } catch (err) {
       run.result.decodeErrors++;
       if (run.result.decodeErrors <= 10) warnings.push(`channel ${c.channelId}: packet at byte ${ev.offset}: ${(err as Error).message}; concealed`);
-      pcm = run.decoder.conceal(frameSamples);
+      pcm = dec.concealS16(frameSamples);
     }
+    run.lastDecoded = c.slotSeq[k - c.firstFrame];
   } else {
-    pcm = run.decoder.conceal(frameSamples);
+    pcm = dec.concealS16(frameSamples);
   }
-  const want = frameSamples * c.channels;
-  if (pcm.length !== want * 4) {
+  const ch = run.srcChannels;
+  const n = frameSamples * ch;
+  if (pcm.length !== n * 2) {
     throw new ReconstructError('frame_size_mismatch',
-      `channel ${c.channelId}: packet at byte ${ev?.offset ?? '?'} decodes to ${pcm.length / 4 / c.channels} samples, the mix frame is ${frameSamples}`);
+      `channel ${c.channelId}: packet at byte ${ev?.offset ?? '?'} decodes to ${pcm.length / 2 / ch} samples, the mix frame is ${frameSamples}`);
   }
-  return f32View(pcm);
+  // s16 → f32 as the playout buffer converts it.
+  const out = run.frame;
+  for (let j = 0; j < n; j++) out[j] = pcm.readInt16LE(j * 2) / 32768;
+  toMixLayout(out, ch, run.mixFrame, C, frameSamples);
+  return out;
 }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  CT_OPUS, PCM_F32LE, PCM_S16LE,
+  CT_OPUS, CT_PCM, PCM_F32LE, PCM_S16LE,
   encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
   type ChannelMixParameters, type MixedEntry, type OpusPacketReceived, type PcmPacketReceived, type Profile, type U64,
 } from './codec';
@@ -35,14 +35,24 @@ export interface EventStreamServerOptions {
   file?: EventFileOptions;
 }
 
-/** One channel of an audioFrameMixed call. */
+/**
+ * One channel of an audioFrameMixed call. The mixer's UsedEntry maps onto it field for
+ * field: { channelId, seq: u.wireSeq, concealed: u.concealed, codec: u.codec, channels: u.channels, frameSamples: u.frameSamples }.
+ */
 export interface MixedFrameEntry {
   channelId: number;
-  /** The 32-bit wire seq of the packet the mixer used for this frame, or null where it concealed. */
+  /** The 32-bit wire seq of the packet the mixer used for this frame, or null where it had none. */
   seq: number | null;
+  /**
+   * With seq null: true (or absent) = the frame was concealed (written with the concealment marker);
+   * false = the track gave no audio at all (prebuffering): it is left out of the event, as it is out of the mix.
+   */
+  concealed?: boolean;
   channels: number;
   frameSamples: number;
-  /** CT_OPUS (default), CT_OPUS64, or CT_PCM for a PCM track. */
+  /** The track's codec; PCM tracks are written with compression CT_PCM. */
+  codec?: 'opus' | 'pcm_s16le' | 'pcm_f32le';
+  /** Explicit RFC compression type; default from `codec`, else CT_OPUS. */
   compression?: number;
 }
 
@@ -241,19 +251,21 @@ export class EventStreamServer extends EventEmitter {
     const pool = this.entryPool;
     const view = this.entryView;
     while (pool.length < n) pool.push({ channelId: 0, seq: null, compression: 0, channels: 0, frameSamples: 0, profile: EMPTY_PROFILE });
-    view.length = n;
+    let m = 0;
     for (let i = 0; i < n; i++) {
       const src = entries[i];
-      const dst = pool[i];
+      if (src.seq === null && src.concealed === false) continue;
+      const dst = pool[m];
       const st = this.channels.get(src.channelId);
       dst.channelId = src.channelId;
       dst.seq = src.seq === null || !st ? null : this.seqFor(st, src.seq);
-      dst.compression = src.compression ?? CT_OPUS;
+      dst.compression = src.compression ?? (src.codec === undefined || src.codec === 'opus' ? CT_OPUS : CT_PCM);
       dst.channels = src.channels;
       dst.frameSamples = src.frameSamples;
       dst.profile = st ? st.profile : EMPTY_PROFILE;
-      view[i] = dst;
+      view[m++] = dst;
     }
+    view.length = m;
     const f = this.frameScratch;
     f.frameSeq = frameSeq; f.frameSamples = this.frameSamples; f.sampleRate = this.sampleRate;
     this.broadcast(encodeAudioFrameMixed(this.now(), f));

@@ -105,6 +105,8 @@ export interface SessionIndex {
   lastFrameSeq: bigint | null;
   /** Per frame: frameSeq − firstFrameSeq. */
   frameSeqRel: Float64Array;
+  /** Per frame: byte offset of its Audio Frame Mixed event (what had arrived before it, the live mix could have used). */
+  frameOffset: Float64Array;
   /** Per frame: where its entries start in entryChannels (entryStart[frames] = total). */
   entryStart: Float64Array;
   /** Channel ids of every frame's entries, in the order the live mix listed them. */
@@ -144,6 +146,7 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
   const channels = new Map<number, ChannelIndex>();
   const slots = new Map<number, Growable>();
   const frameSeqRel = new Growable(0);
+  const frameOffset = new Growable(0);
   const entryStart = new Growable(0);
   let entryChannels = new Uint32Array(4096);
   let entries = 0;
@@ -230,6 +233,7 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
         lastFrameSeq = e.frameSeq;
         const k = frames++;
         frameSeqRel.push(Number(e.frameSeq - firstFrameSeq));
+        frameOffset.push(e.offset);
         entryStart.push(entries);
         for (const en of e.entries) {
           const c = channel(en.channelId);
@@ -280,7 +284,7 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
   return {
     path, bytes: reader.totalBytes, events, eventsByType, unknownEvents: reader.skipped,
     streamInfo, sampleRate, frameSamples, firstTimestamp: firstTs, lastTimestamp: lastTs,
-    frames, firstFrameSeq, lastFrameSeq, frameSeqRel: frameRel, entryStart: entryStart.view(),
+    frames, firstFrameSeq, lastFrameSeq, frameSeqRel: frameRel, frameOffset: frameOffset.view(), entryStart: entryStart.view(),
     entryChannels: entryChannels.subarray(0, entries), params, channels, warnings, truncated: reader.truncated,
   };
 }
