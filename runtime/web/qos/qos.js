@@ -194,14 +194,16 @@
       var lineB = el('polyline', { class: 'b', points: '' });
       var lineA = el('polyline', { class: 'a', points: '' });
       var max = el('text', { x: 3, y: 9 });
+      var thrLabel = el('text', { x: W - 3, y: -10, 'text-anchor': 'end', class: 'threshold-label' });
       svg.appendChild(thr);
+      svg.appendChild(thrLabel);
       svg.appendChild(lineB);
       svg.appendChild(lineA);
       svg.appendChild(max);
       fig.appendChild(cap);
       fig.appendChild(svg);
       box.appendChild(fig);
-      parts[spec.key] = { svg: svg, a: lineA, b: lineB, thr: thr, max: max, now: now };
+      parts[spec.key] = { svg: svg, a: lineA, b: lineB, thr: thr, thrLabel: thrLabel, max: max, now: now };
     });
     c = { box: box, parts: parts };
     charts.set(user, c);
@@ -240,6 +242,8 @@
       var ty = thr !== null && thr <= ymax ? H - PAD_BOTTOM - (thr / ymax) * (H - PAD_TOP - PAD_BOTTOM) : -10;
       p.thr.setAttribute('y1', ty);
       p.thr.setAttribute('y2', ty);
+      p.thrLabel.setAttribute('y', ty - 2);
+      p.thrLabel.textContent = ty >= 0 ? 'limit ' + thr : '';
       p.max.textContent = 'max ' + fmt(ymax / 1.15, spec.digits) + ' · ' + Math.round(span / 1000) + ' s';
       var last = samples[samples.length - 1];
       p.now.textContent = fmt(last[spec.a], spec.digits) + (spec.b ? ' / ' + fmt(last[spec.b], spec.digits) : '');
