@@ -30,8 +30,17 @@ export = function (RED: NodeAPI) {
       const mixer = new Mixer({ sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames } });
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
 
+      let nextFrameSeq = 0;
+      // The full set of mix parameters, from the next frame on: the event stream records it (0x11 Mix Parameters).
+      const sendMixParameters = () => {
+        const tracks = mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted }));
+        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: nextFrameSeq, master: mixer.masterGain, tracks } } as NodeMessage, null]);
+      };
+      mixer.on('track-added', () => sendMixParameters());
+
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         const userId = msg.userId as string | undefined;
+        const control = msg.topic === 'gain' || msg.topic === 'pan' || msg.topic === 'mute' || msg.topic === 'master';
         try {
           switch (msg.topic) {
             case 'gain': if (!userId) throw new Error('gain needs msg.userId'); mixer.setGain(userId, parseGain(msg.payload)); break;
@@ -49,6 +58,7 @@ export = function (RED: NodeAPI) {
                 mixer.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
               }
           }
+          if (control) sendMixParameters();
           done();
         } catch (err) {
           done(err as Error);
@@ -59,6 +69,7 @@ export = function (RED: NodeAPI) {
       let ticks = 0;
       clock.on('tick', () => {
         const r = mixer.tick();
+        nextFrameSeq = r.seq + 1;
         ticks++;
         const tracks = r.used.length;
         if (tracks > 0 || emitWhenIdle) {

@@ -1,0 +1,94 @@
+// Node: audio event stream — every received packet and every mix decision as binary events on TCP (and optionally a file).
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { EventStreamServer, MixedFrameEntry } from '../../runtime/events/server';
+import { num, str, frameSamplesOf } from '../lib/config';
+import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
+import { StatusThrottle } from '../lib/status';
+import type { UsedEntry } from '../../runtime/audio/mixer';
+
+interface EventStreamDef extends NodeDef {
+  host: string; port: string; sampleRate: string; frameMs: string; file: string; rotateMb: string; rotateMinutes: string; maxClientBacklogKb: string;
+}
+
+export = function (RED: NodeAPI) {
+  function EventStreamNode(this: Node, config: EventStreamDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new StatusThrottle(node);
+    let server: EventStreamServer | undefined;
+    try {
+      const host = str(config as never, 'host', { def: '127.0.0.1' });
+      const port = num(config as never, 'port', { def: 7012, min: 0, max: 65535, int: true });
+      const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
+      const frameSamples = frameSamplesOf(config as never, 'frameMs', sampleRate, 10);
+      const file = str(config as never, 'file');
+      const rotateMb = num(config as never, 'rotateMb', { def: 0, min: 0 });
+      const rotateMinutes = num(config as never, 'rotateMinutes', { def: 0, min: 0 });
+      const maxClientBacklogBytes = num(config as never, 'maxClientBacklogKb', { def: 4096, min: 64 }) * 1024;
+      server = new EventStreamServer({
+        host, port, sampleRate, frameSamples, maxClientBacklogBytes,
+        file: file ? { path: resolveUserPath(RED, file), rotateBytes: rotateMb ? rotateMb * 1048576 : undefined, rotateMs: rotateMinutes ? rotateMinutes * 60000 : undefined } : undefined,
+      });
+      const srv = server;
+      srv.listen().then(
+        (a) => status.now('yellow', 'ring', `listening :${a.port}${file ? ', recording' : ''}`),
+        (err: Error) => { node.error(`cannot listen on ${host}:${port}: ${err.message}`); status.now('red', 'ring', 'listen failed'); },
+      );
+      let packets = 0;
+      const entries: MixedFrameEntry[] = [];
+      // Musician profiles come from each peer's HELLO; channels (user × track) appear with their first packet.
+      const profiles = new Map<string, Record<string, unknown> | null>();
+      const channelsOf = new Map<string, Set<number>>();
+      const channel = (userId: string, trackId: number): number => {
+        const id = srv.channelIdFor(userId, trackId);
+        let set = channelsOf.get(userId);
+        if (!set) channelsOf.set(userId, (set = new Set()));
+        if (!set.has(id)) { set.add(id); srv.setProfile(id, (profiles.get(userId) ?? null) as never); }
+        return id;
+      };
+
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        const userId = (msg.userId as string | undefined) ?? '';
+        if (msg.topic === 'connection') {
+          const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> } };
+          if (p?.event === 'open') {
+            profiles.set(userId, p.hello?.profile ?? null);
+            for (const id of channelsOf.get(userId) ?? []) {
+              srv.setProfile(id, (p.hello?.profile ?? null) as never);
+              // A reconnecting sender starts its seq again; the channel's sequence continues.
+              srv.restartChannel(id);
+            }
+          }
+        } else if (msg.topic === 'mixParameters') {
+          const p = msg.payload as { fromFrameSeq: number; master: number; tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }> };
+          srv.mixParameters(p.fromFrameSeq, p.master, p.tracks.map((t) => ({ channelId: channel(t.userId, t.trackId), gain: t.gain, pan: t.pan, muted: t.muted })));
+        } else if (msg.mixed && isAudioMsg(msg)) {
+          const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
+          entries.length = m.used.length;
+          for (let i = 0; i < m.used.length; i++) {
+            const u = m.used[i];
+            const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
+            e.channelId = channel(u.userId, u.trackId);
+            e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
+          }
+          srv.audioFrameMixed(m.frameSeq, entries);
+        } else if (isAudioMsg(msg)) {
+          const a = (msg as AudioMsg).audio;
+          const id = channel(userId, a.trackId);
+          if (a.codec === 'opus') srv.opusPacketReceived(id, a.seq, 0, a.channels, msg.payload as Buffer);
+          else srv.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, msg.payload as Buffer);
+          packets++;
+          status.set(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', `${srv.clients} client${srv.clients === 1 ? '' : 's'}, ${packets} packets`);
+        }
+        done();
+      });
+    } catch (err) {
+      refuse(node, err);
+    }
+    node.on('close', (removed: boolean, done: () => void) => {
+      status.clear();
+      Promise.resolve(server?.close()).then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('xcast-event-stream', EventStreamNode);
+};
