@@ -97,6 +97,15 @@ export function validateQos(obj: unknown): QOSMetrics {
   return { ...obj, head: { ...head } } as unknown as QOSMetrics;
 }
 
+/** What onQos did with a report or batch. Shared constant objects for the common cases: do not mutate. */
+export interface QosResult {
+  readonly accepted: number;
+  readonly rejected: readonly QosValidationError[];
+}
+const NO_ERRORS: readonly QosValidationError[] = Object.freeze([]);
+const ACCEPTED_ONE: QosResult = Object.freeze({ accepted: 1, rejected: NO_ERRORS });
+const ACCEPTED_NONE: QosResult = Object.freeze({ accepted: 0, rejected: NO_ERRORS });
+
 export interface AdminAggregatorOptions {
   /** isIncomingAudioTrackConnected turns false when a track's seq has not moved for longer than this (ms). */
   connectedThresholdMs?: number;
@@ -133,7 +142,7 @@ interface DownRec {
   lastQosAt: number;
 }
 
-interface ConnRec { userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string }
+interface ConnRec { id: string; userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string }
 
 interface UserRec {
   userId: string;
@@ -154,6 +163,10 @@ interface UserRec {
 
 const MAX_TRACKS_PER_USER = 16;
 const MAX_ERROR_CODES = 32;
+
+function isU32(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U32_MAX;
+}
 
 function finiteOr(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
@@ -253,28 +266,40 @@ export class AdminAggregator {
    * QOS report(s) from receiver `userId` (the identity of the connection it came on), arrived at
    * `arrivalMicros` on the xcast's clock. Malformed reports are counted and returned, never stored.
    */
-  onQos(userId: string, qos: unknown, arrivalMicros: number): { accepted: number; rejected: QosValidationError[] } {
-    const rejected: QosValidationError[] = [];
-    const list = Array.isArray(qos) ? qos : [qos];
-    if (list.length > MAX_QOS_BATCH) {
-      rejected.push(new QosValidationError('(root)', `batch of ${list.length} reports exceeds ${MAX_QOS_BATCH}`));
+  onQos(userId: string, qos: unknown, arrivalMicros: number): QosResult {
+    if (!Array.isArray(qos)) {
+      // the common case, one report per AUDIO frame: no result allocation when it is accepted
+      const err = this.acceptOne(userId, qos, arrivalMicros);
+      if (err === null) return ACCEPTED_ONE;
+      if (err === undefined) return ACCEPTED_NONE;
       this.countRefusedQos(userId, 1);
-      return { accepted: 0, rejected };
+      return { accepted: 0, rejected: [err] };
+    }
+    if (qos.length > MAX_QOS_BATCH) {
+      this.countRefusedQos(userId, 1);
+      return { accepted: 0, rejected: [new QosValidationError('(root)', `batch of ${qos.length} reports exceeds ${MAX_QOS_BATCH}`)] };
     }
     let accepted = 0;
-    for (const item of list) {
-      let q: QOSMetrics;
-      try {
-        q = validateQos(item);
-      } catch (err) {
-        if (!(err instanceof QosValidationError)) throw err;
-        rejected.push(err);
-        continue;
-      }
-      if (this.applyQos(userId, q, arrivalMicros)) accepted++;
+    let rejected: QosValidationError[] | undefined;
+    for (const item of qos) {
+      const err = this.acceptOne(userId, item, arrivalMicros);
+      if (err === null) accepted++;
+      else if (err) (rejected ??= []).push(err);
     }
-    if (rejected.length) this.countRefusedQos(userId, rejected.length);
-    return { accepted, rejected };
+    if (rejected) this.countRefusedQos(userId, rejected.length);
+    return { accepted, rejected: rejected ?? NO_ERRORS };
+  }
+
+  /** null: accepted; undefined: valid but not kept (a bound was reached); else why it was refused. */
+  private acceptOne(userId: string, item: unknown, arrivalMicros: number): QosValidationError | null | undefined {
+    let q: QOSMetrics;
+    try {
+      q = validateQos(item);
+    } catch (err) {
+      if (err instanceof QosValidationError) return err;
+      throw err;
+    }
+    return this.applyQos(userId, q, arrivalMicros) ? null : undefined;
   }
 
   onConnection(ev: ConnectionEvent): void {
@@ -285,7 +310,7 @@ export class AdminAggregator {
     if (ev.event === 'open' || ev.event === 'hello') {
       let c = this.conns.get(key);
       if (!c) {
-        c = { at, direction: ev.direction };
+        c = { id: String(ev.connectionId), at, direction: ev.direction };
         this.conns.set(key, c);
       }
       if (typeof ev.userId === 'string') c.userId = ev.userId;
@@ -301,8 +326,9 @@ export class AdminAggregator {
         u.lastActivityAt = now;
       }
     } else if (ev.event === 'close') {
-      const c = this.conns.get(key);
-      this.conns.delete(key);
+      const found = this.findConnection(key, ev);
+      const c = found ? this.conns.get(found) : undefined;
+      if (found) this.conns.delete(found);
       const userId = c?.userId ?? ev.userId;
       const u = userId === undefined ? undefined : this.users.get(userId);
       if (u) {
@@ -311,6 +337,22 @@ export class AdminAggregator {
         if (this.openConnections(u.userId) === 0) u.disconnectedAt = at;
       }
     }
+  }
+
+  /**
+   * The key of the connection a close event is about: the exact (direction, id) when the open/hello carried the
+   * same direction, else the one connection with that id (and that user, when the event names one).
+   */
+  private findConnection(key: string, ev: ConnectionEvent): string | undefined {
+    if (this.conns.has(key)) return key;
+    const id = String(ev.connectionId);
+    for (const [k, c] of this.conns) {
+      if (c.id !== id) continue;
+      if (ev.direction !== undefined && c.direction !== undefined && c.direction !== ev.direction) continue;
+      if (typeof ev.userId === 'string' && c.userId !== undefined && c.userId !== ev.userId) continue;
+      return k;
+    }
+    return undefined;
   }
 
   /** A PING/PONG result with `userId`: offsetMs is the user's clock minus the xcast's clock. */
@@ -355,7 +397,7 @@ export class AdminAggregator {
         dup += finiteOr(s.duplicate, 0);
         ooo += finiteOr(s.outOfOrder, 0);
         concealed += finiteOr(s.concealedSamples, 0);
-        if (t.seqMovedAt > lastMoved) { lastMoved = t.seqMovedAt; lastSeq = t.lastSeq; }
+        if (t.seqMovedAt > lastMoved) { lastMoved = t.seqMovedAt; lastSeq = isU32(t.lastSeq) ? t.lastSeq : null; }
         if (!t.present) continue;
         anyPresent = true;
         const connected = s.connected !== false && now - t.seqMovedAt <= this.thresholdMs;

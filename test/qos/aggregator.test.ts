@@ -206,6 +206,18 @@ describe('AdminAggregator fields', () => {
     assert.equal(s.connections['monitor-1'].disconnectedAt, 5_900);
   });
 
+  it('matches a close without direction to the connection its open had, and keeps same-numbered connections of the other side apart', () => {
+    const agg = new AdminAggregator({ now: clock(0).now });
+    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'alice', role: 'peer', at: 0, direction: 'incoming' });
+    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'monitor-1', role: 'monitor', at: 0, direction: 'outgoing' });
+    agg.onConnection({ event: 'close', connectionId: 1, userId: 'alice', at: 5 });
+    const s = agg.snapshot();
+    assert.equal(s.connections.alice.connected, false);
+    assert.equal(s.connections.alice.disconnectedAt, 5);
+    assert.equal(s.connections['monitor-1'].connected, true);
+    assert.deepEqual(s.outgoingAudioTracks, [{ userId: 'monitor-1', trackId: 1 }]);
+  });
+
   it('forgets a disconnected user after retainDisconnectedMs', () => {
     const clk = clock(0);
     const agg = new AdminAggregator({ now: clk.now, retainDisconnectedMs: 60_000 });
