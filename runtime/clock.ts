@@ -80,6 +80,8 @@ export class FrameClock extends EventEmitter implements TickSource {
   private missedDeadlines = 0;
   private catchUpTicks = 0;
   private resyncs = 0;
+  // Bumped by start(): a listener that restarts the clock inside a tick must not leave this run() going too.
+  private generation = 0;
   private readonly loop = (): void => this.run();
 
   constructor(opts: FrameClockOptions) {
@@ -106,6 +108,7 @@ export class FrameClock extends EventEmitter implements TickSource {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.generation++;
     this.anchor = performance.now();
     this.k = 0;
     this.schedule(0);
@@ -151,18 +154,21 @@ export class FrameClock extends EventEmitter implements TickSource {
     this.immediate = null;
     if (!this.running) return;
     const P = this.periodMs;
+    const gen = this.generation;
     let now = performance.now();
     let deadline = this.anchor + this.k * P;
-    if (now - deadline > this.resyncAfterMs) {
-      this.resyncs++;
-      this.anchor = now;
-      this.k = 0;
-      deadline = now;
-    }
     let first = true;
     // Bounded so that listeners slower than the period cannot starve I/O: the rest runs after an event-loop turn.
     let burst = Math.ceil(this.resyncAfterMs / P) + 1;
-    while (this.running && now >= deadline && burst-- > 0) {
+    while (this.running && burst-- > 0) {
+      if (now - deadline > this.resyncAfterMs) {
+        // Too far behind to catch up usefully: start counting deadlines again from now.
+        this.resyncs++;
+        this.anchor = now;
+        this.k = 0;
+        deadline = now;
+      }
+      if (now < deadline) break;
       const late = now - deadline;
       this.lateness[this.latenessCount++ % LATENESS_WINDOW] = late;
       this.ticks++;
@@ -172,6 +178,7 @@ export class FrameClock extends EventEmitter implements TickSource {
       const index = this.frameIndex++;
       this.k++;
       this.emitTick(index, late);
+      if (gen !== this.generation) return;
       deadline = this.anchor + this.k * P;
       now = performance.now();
     }

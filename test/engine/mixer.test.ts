@@ -1,0 +1,187 @@
+// Mixer: gain/pan/mute/master arithmetic, mix-minus, bit-exact unity path, track lifetime, mixFrame reproduces tick().
+import assert from 'node:assert/strict';
+import { Mixer, MixerOptions, MixerConfigError, TrackState, mixFrame } from '../../runtime/audio/mixer';
+import { PlayoutFormatError } from '../../runtime/audio/playout';
+import { f32ToS16, s16ToF32 } from '../../runtime/audio/pcm';
+import { header, s16Const, toneFrame, f32 } from './util';
+
+const T0 = 1_700_000_000_000_000; // µs since epoch: tests drive time explicitly
+const FRAME_US = 10_000;
+
+function mixer(over: MixerOptions = {}): Mixer {
+  return new Mixer({ sampleRate: 48000, channels: 2, frameSamples: 480, ...over, playout: { targetDepthFrames: 1, adaptive: false, ...over.playout } });
+}
+
+/** Seeded pseudo-random s16 samples. */
+function noiseS16(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n * 2);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    b.writeInt16LE((x >>> 16) - 32768, i * 2);
+  }
+  return b;
+}
+
+function f32Frame(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+describe('engine/mixer', () => {
+  it('mixes two tones with gain, balance pan, mute and master exactly as the gain law says', () => {
+    const m = mixer({ masterGain: 0.8 });
+    m.setGain('a', 0.5); m.setPan('a', -0.5);
+    m.setGain('b', 1.5); m.setPan('b', 1);
+    const check = (k: number, expectL: (a: number, bl: number) => number, expectR: (a: number, br: number) => number) => {
+      const a = f32(toneFrame(480, 1, k * 480, 440, 0.25));
+      const bBuf = toneFrame(480, 2, k * 480, 660, 0.5);
+      const b = f32(bBuf);
+      for (let i = 0; i < 480; i++) b[i * 2 + 1] = -b[i * 2]; // right = −left, to tell the channels apart
+      m.push('a', header(k, { codec: 'pcm_f32le', trackId: 1 }), f32Frame(a), T0 + k * FRAME_US);
+      m.push('b', header(k, { codec: 'pcm_f32le', channels: 2, trackId: 1 }), bBuf, T0 + k * FRAME_US);
+      const r = m.tick(T0 + k * FRAME_US);
+      const mix = f32(r.mix);
+      assert.equal(mix.length, 960);
+      for (let i = 0; i < 480; i++) {
+        assert.equal(mix[i * 2], Math.fround(expectL(a[i], b[i * 2])), `L[${i}] frame ${k}`);
+        assert.equal(mix[i * 2 + 1], Math.fround(expectR(a[i], b[i * 2 + 1])), `R[${i}] frame ${k}`);
+      }
+      return r;
+    };
+    // a: L gain 0.5·1, R gain 0.5·(1−0.5); b: L gain 1.5·0, R gain 1.5·1 — accumulated from 0 in that order, then × master.
+    const r = check(0, (a, bl) => 0.8 * (0 + a * 0.5 + bl * 0), (a, br) => 0.8 * (0 + a * 0.25 + br * 1.5));
+    assert.deepEqual(r.used.map((u) => [u.userId, u.seq, u.concealed]), [['a', 0, false], ['b', 0, false]]);
+    m.setMute('a', true);
+    check(1, (_a, bl) => 0.8 * (0 + bl * 0), (_a, br) => 0.8 * (0 + br * 1.5));
+    m.setMute('a', false);
+    m.setMaster(2);
+    check(2, (a, bl) => 2 * (0 + a * 0.5 + bl * 0), (a, br) => 2 * (0 + a * 0.25 + br * 1.5));
+    assert.ok(f32(check(3, (a, bl) => 2 * (0 + a * 0.5 + bl * 0), (a, br) => 2 * (0 + a * 0.25 + br * 1.5)).mix).some((v) => v !== 0));
+  });
+
+  it('passes a single s16 source at unity gain and centre pan bit-exact (s16 → f32 → mix → f32 → s16)', () => {
+    const m = mixer();
+    for (let k = 0; k < 20; k++) {
+      const s16 = noiseS16(960, k + 1);
+      m.push('solo', header(k, { channels: 2 }), s16, T0 + k * FRAME_US);
+      const r = m.tick(T0 + k * FRAME_US);
+      assert.ok(f32ToS16(f32(r.mix)).equals(s16), `frame ${k}`);
+    }
+    // The same through pcm_f32le, and a mono source reaching both channels.
+    const mono = mixer();
+    for (let k = 0; k < 5; k++) {
+      const s16 = noiseS16(480, 100 + k);
+      mono.push('solo', header(k, { codec: 'pcm_f32le' }), f32Frame(s16ToF32(s16)), T0 + k * FRAME_US);
+      const out = f32ToS16(f32(mono.tick(T0 + k * FRAME_US).mix));
+      for (let i = 0; i < 480; i++) {
+        assert.equal(out.readInt16LE(i * 4), s16.readInt16LE(i * 2));
+        assert.equal(out.readInt16LE(i * 4 + 2), s16.readInt16LE(i * 2));
+      }
+    }
+  });
+
+  it('mix-minus gives each user everyone but themselves (all of their tracks), computed as total − own', () => {
+    const m = mixer({ mixMinus: true });
+    m.push('a', header(0, { trackId: 1 }), s16Const(480, 1000), T0);
+    m.push('a', header(0, { trackId: 2 }), s16Const(480, 500), T0);
+    m.push('b', header(0), s16Const(480, 2000), T0);
+    m.push('c', header(0), s16Const(480, 4000), T0);
+    const r = m.tick(T0);
+    assert.ok(r.perUser);
+    assert.deepEqual([...r.perUser.keys()], ['a', 'b', 'c']);
+    const every = (buf: Buffer, v: number) => f32(buf).every((x) => x === v / 32768);
+    assert.ok(every(r.mix, 7500));
+    assert.ok(every(r.perUser.get('a') as Buffer, 6000));
+    assert.ok(every(r.perUser.get('b') as Buffer, 5500));
+    assert.ok(every(r.perUser.get('c') as Buffer, 3500));
+    assert.notEqual((r.perUser.get('a') as Buffer).buffer, r.mix.buffer, 'fresh Buffers');
+    assert.equal(mixer().tick(T0).perUser, undefined, 'no mix-minus unless asked');
+  });
+
+  it('mixFrame reproduces the live mix sample for sample from the same frames and settings', () => {
+    const m = mixer({ masterGain: 0.7 });
+    m.setGain('x', 0.9); m.setPan('x', 0.3);
+    m.setGain('y', 1.1); m.setPan('y', -0.8);
+    m.setGain('z', 0.6); m.setMute('z', true);
+    for (let k = 0; k < 5; k++) {
+      const frames = ['x', 'y', 'z'].map((_, j) => s16ToF32(noiseS16(960, 10 * k + j + 1)));
+      frames.forEach((fr, j) => m.push(['x', 'y', 'z'][j], header(k, { codec: 'pcm_f32le', channels: 2 }), f32Frame(fr), T0 + k * FRAME_US));
+      const live = m.tick(T0 + k * FRAME_US);
+      const offline = mixFrame(
+        live.used.map((u, j) => ({ pcm: frames[j], ...m.userSettings(u.userId) })),
+        2, 480, 0.7,
+      );
+      assert.ok(f32Frame(offline).equals(live.mix), `frame ${k}`);
+    }
+  });
+
+  it('conceals a track that stops, removes it after trackTimeoutMs, and takes it back when it resumes', () => {
+    const m = mixer({ trackTimeoutMs: 100, connectedThresholdMs: 50 });
+    const added: TrackState[] = [];
+    const removed: TrackState[] = [];
+    m.on('track-added', (s: TrackState) => added.push(s));
+    m.on('track-removed', (s: TrackState) => removed.push(s));
+    let now = T0;
+    for (let k = 0; k < 5; k++, now += FRAME_US) {
+      m.push('p', header(k), s16Const(480, 3000), now);
+      assert.equal(m.tick(now).used[0].seq, k);
+    }
+    const lastAt = now - FRAME_US;
+    assert.equal(added.length, 1);
+    const quiet = [];
+    for (; removed.length === 0 && now < T0 + 1_000_000; now += FRAME_US) quiet.push(m.tick(now));
+    assert.ok(quiet[0].used[0].concealed, 'the first missing frame is concealed');
+    assert.ok(f32(quiet[0].mix)[0] > 0, 'PCM concealment repeats the last frame, fading');
+    assert.equal(m.tracks(now)[0], undefined);
+    assert.equal(removed.length, 1);
+    assert.equal(removed[0].userId, 'p');
+    assert.equal(removed[0].connected, false);
+    assert.ok(now - FRAME_US - lastAt > 100_000 && now - FRAME_US - lastAt <= 100_000 + FRAME_US, 'removed right after the timeout');
+    assert.equal(quiet[quiet.length - 1].used.length, 0);
+    // Back, with its seq restarted.
+    m.push('p', header(0), s16Const(480, 1234), now);
+    const r = m.tick(now);
+    assert.equal(added.length, 2);
+    assert.deepEqual(r.used.map((u) => [u.userId, u.seq, u.concealed]), [['p', 0, false]]);
+    assert.equal(f32(r.mix)[0], 1234 / 32768);
+  });
+
+  it('follows a user whose seq restarts without the track timing out', () => {
+    const m = mixer();
+    let now = T0;
+    for (let k = 0; k < 50; k++, now += FRAME_US) { m.push('u', header(1000 + k), s16Const(480, 1), now); m.tick(now); }
+    const seqs: Array<number | null> = [];
+    for (let k = 0; k < 6; k++, now += FRAME_US) { m.push('u', header(k), s16Const(480, 2), now); seqs.push(m.tick(now).used[0].wireSeq); }
+    assert.equal(m.tracks(now)[0].resets, 1);
+    assert.deepEqual(seqs.slice(-3), [3, 4, 5]);
+  });
+
+  it('reports per-track state for the admin aggregator', () => {
+    const m = mixer();
+    m.setGain('alice', 0.5); m.setPan('alice', 0.25); m.setMute('alice', true);
+    for (let k = 0; k < 3; k++) m.push('alice', header(k, { trackId: 7 }), s16Const(480, 1), T0 + k * FRAME_US);
+    m.tick(T0 + 2 * FRAME_US);
+    const [s] = m.tracks(T0 + 3 * FRAME_US);
+    assert.equal(s.userId, 'alice');
+    assert.equal(s.trackId, 7);
+    assert.equal(s.codec, 'pcm_s16le');
+    assert.deepEqual([s.sampleRate, s.channels, s.frameSamples], [48000, 1, 480]);
+    assert.deepEqual([s.gain, s.pan, s.muted], [0.5, 0.25, true]);
+    assert.deepEqual([s.received, s.lastSeq, s.lost, s.bytesReceived], [3, 2, 0, 3 * 960]);
+    assert.equal(s.lastPacketAt, (T0 + 2 * FRAME_US) / 1000);
+    assert.equal(s.connected, true);
+    assert.equal(m.tracks(T0 + 2 * FRAME_US + 600_000)[0].connected, false);
+    m.removeUser('alice');
+    assert.equal(m.tracks().length, 0);
+  });
+
+  it('refuses bad control values and unplayable streams, naming the field, without creating a track', () => {
+    const m = mixer();
+    assert.throws(() => m.setPan('a', 1.5), (e: unknown) => e instanceof MixerConfigError && e.field === 'pan');
+    assert.throws(() => m.setGain('a', Number.NaN), (e: unknown) => e instanceof MixerConfigError && e.field === 'gain');
+    assert.throws(() => m.setMaster(-1), (e: unknown) => e instanceof MixerConfigError && e.field === 'masterGain');
+    assert.throws(() => m.push('a', header(0, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
+    assert.equal(m.tracks().length, 0);
+    assert.throws(() => new Mixer({ playout: { targetDepthFrames: 0, minDepthFrames: 1 } }), /targetDepthFrames/);
+  });
+});
