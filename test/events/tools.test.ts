@@ -1,0 +1,266 @@
+// The offline event tools on real files: reading (truncated and corrupt files), inspect, and reconstruct against hand-made and live-mixer sessions.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Mixer, addTrack, writeMix } from '../../runtime/audio/mixer';
+import { OpusDecoder } from '../../runtime/audio/opus';
+import { readWav } from '../../runtime/audio/wav';
+import { EventType, encodeOpusPacketReceived, encodeStreamInfo } from '../../runtime/events/codec';
+import { formatSummary, inspectEvents } from '../../runtime/events/inspect';
+import { EventFileError, readAllEvents } from '../../runtime/events/reader';
+import { ReconstructError, reconstruct } from '../../runtime/events/reconstruct';
+import { EventStreamServer } from '../../runtime/events/server';
+import { FRAME, RATE, encode, tone, writeSyntheticSession, type SyntheticSession } from './session-fixture';
+
+/** Decodes packets in order as the playout buffer does: 'd' decodes packet k, 'c' conceals one frame. */
+function decodePlan(packets: Buffer[], channels: 1 | 2, plan: string): Float32Array[] {
+  const dec = new OpusDecoder({ sampleRate: RATE, channels });
+  return [...plan].map((p, k) => {
+    const s16 = p === 'd' ? dec.decodeS16(packets[k]) : dec.concealS16(FRAME);
+    const f = new Float32Array(s16.length / 2);
+    for (let i = 0; i < f.length; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
+    return f;
+  });
+}
+
+interface Track { frames: Float32Array[]; channels: number; gain(k: number): number; pan(k: number): number; muted?: boolean }
+
+/** Stereo mix of whole tracks with the live mixer's arithmetic (mono copied to both sides). */
+function mixTracks(tracks: Track[], master: (k: number) => number, frames: number): Buffer {
+  const out = new Float32Array(frames * FRAME * 2);
+  const acc = new Float64Array(FRAME * 2);
+  const st = new Float32Array(FRAME * 2);
+  for (let k = 0; k < frames; k++) {
+    acc.fill(0);
+    for (const t of tracks) {
+      const src = t.frames[k];
+      for (let i = 0; i < FRAME; i++) {
+        st[2 * i] = t.channels === 1 ? src[i] : src[2 * i];
+        st[2 * i + 1] = t.channels === 1 ? src[i] : src[2 * i + 1];
+      }
+      addTrack(acc, st, t.gain(k), t.pan(k), !!t.muted, 2, FRAME);
+    }
+    writeMix(acc, master(k), out.subarray(k * FRAME * 2, (k + 1) * FRAME * 2), FRAME * 2);
+  }
+  return Buffer.from(out.buffer);
+}
+
+function samplesOf(file: string): Buffer {
+  const w = readWav(file);
+  return Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength);
+}
+
+/** Equal bit for bit; on failure names the first differing sample. */
+function assertSameSamples(actual: Buffer, expected: Buffer, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: ${actual.length / 4} samples, expected ${expected.length / 4}`);
+  if (actual.equals(expected)) return;
+  for (let i = 0; i < actual.length; i += 4) {
+    if (actual.readUInt32LE(i) !== expected.readUInt32LE(i)) {
+      assert.fail(`${what}: sample ${i / 4} (frame ${Math.floor(i / 4 / 2 / FRAME)}) is ${actual.readFloatLE(i)}, expected ${expected.readFloatLE(i)}`);
+    }
+  }
+}
+
+function frameOf(b: Buffer, k: number, channels = 2): Buffer {
+  return b.subarray(k * FRAME * channels * 4, (k + 1) * FRAME * channels * 4);
+}
+
+describe('event file tools', () => {
+  let tmp: string;
+  let s: SyntheticSession;
+  // What the reconstruction should hear: alice whole; bob with the late packet decoded in its slot and only the lost one concealed.
+  let aliceFrames: Float32Array[];
+  let bobIdeal: Float32Array[];
+  let bobLive: Float32Array[];
+
+  before(async function () {
+    this.timeout(60000);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-tools-'));
+    s = await writeSyntheticSession(path.join(tmp, 'session.xcev'));
+    const plan = (concealed: number[]): string => Array.from({ length: s.frames }, (_, k) => (concealed.includes(k) ? 'c' : 'd')).join('');
+    aliceFrames = decodePlan(s.alice.packets, 1, plan([]));
+    bobIdeal = decodePlan(s.bob.packets, 2, plan([s.lostFrame]));
+    bobLive = decodePlan(s.bob.packets, 2, plan([s.lateFrame, s.lostFrame]));
+  });
+  after(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const recorded = (bob: Float32Array[], o: { aliceGain?: number; bobGain?: number; aliceMuted?: boolean; bobMuted?: boolean; master?: number } = {}): Buffer => {
+    const change = s.paramsChangeFrame;
+    return mixTracks([
+      { frames: aliceFrames, channels: 1, gain: () => o.aliceGain ?? 0.75, pan: () => 0.25, muted: o.aliceMuted },
+      { frames: bob, channels: 2, gain: (k) => o.bobGain ?? (k < change ? 1 : 0.5), pan: (k) => (k < change ? 0 : -1), muted: o.bobMuted },
+    ], (k) => o.master ?? (k < change ? 1 : 0.5), s.frames);
+  };
+
+  describe('readEventFile', () => {
+    it('reads every event of a file in order', async () => {
+      const { events, warnings } = await readAllEvents(s.path);
+      assert.deepEqual(warnings, []);
+      assert.equal(events[0].type, EventType.STREAM_INFO);
+      assert.equal(events.filter((e) => e.type === EventType.AUDIO_FRAME_MIXED).length, s.frames);
+      assert.equal(events.filter((e) => e.type === EventType.OPUS_PACKET_RECEIVED).length, 2 * s.frames - 1);
+    });
+
+    it('reports a truncated last event as a warning with its offset and uses the events before it', async () => {
+      const full = fs.readFileSync(s.path);
+      const { events } = await readAllEvents(s.path);
+      const last = events[events.length - 1];
+      const cut = path.join(tmp, 'cut.xcev');
+      fs.writeFileSync(cut, full.subarray(0, last.offset + 17));
+      const progress: number[] = [];
+      const r = await readAllEvents(cut, { onProgress: (done) => progress.push(done), chunkBytes: 4096 });
+      assert.equal(r.events.length, events.length - 1);
+      assert.equal(r.warnings.length, 1);
+      assert.equal(r.warnings[0].code, 'truncated');
+      assert.equal(r.warnings[0].offset, last.offset);
+      assert.match(r.warnings[0].message, new RegExp(`at byte ${last.offset}:`));
+      assert.equal(progress[progress.length - 1], last.offset + 17);
+    });
+
+    it('throws an error naming the file and the byte offset of a malformed event', async () => {
+      const bad = path.join(tmp, 'bad.xcev');
+      const first = encodeStreamInfo(0, { serverStartMicros: 1, sampleRate: RATE, frameSamples: FRAME });
+      const pkt = encodeOpusPacketReceived(1, { channelId: 1, seq: 0, compression: 0, channels: 1, packet: Buffer.from([1, 2, 3]) });
+      pkt.writeUInt16LE(9, 13 + 14); // Opus byte count disagrees with the event length
+      fs.writeFileSync(bad, Buffer.concat([first, pkt]));
+      await assert.rejects(readAllEvents(bad), (e: unknown) =>
+        e instanceof EventFileError && e.offset === first.length && e.message.includes(bad) && e.message.includes(`at byte ${first.length}`));
+    });
+  });
+
+  describe('inspectEvents', () => {
+    it('summarises format, duration, channels with profiles, packets, concealed frames and the late packet', async () => {
+      const sum = await inspectEvents(s.path);
+      assert.equal(sum.sampleRate, RATE);
+      assert.equal(sum.frameSamples, FRAME);
+      assert.equal(sum.formatVersion, 1);
+      assert.equal(sum.frames, s.frames);
+      assert.equal(sum.durationSeconds, (s.frames * FRAME) / RATE);
+      assert.ok(sum.mixParameterChanges >= 2);
+      assert.deepEqual(sum.channels.map((c) => c.profile?.name), ['alice', 'bob']);
+      const [a, b] = sum.channels;
+      assert.deepEqual(a.profile, { name: 'alice', city: 'Oslo', countryCode: 161, skillLevel: 3, instrument: 1 });
+      assert.deepEqual({ packets: a.packets, concealed: a.concealedFrames, late: a.latePackets, lost: a.lostPackets, channels: a.channels },
+        { packets: s.frames, concealed: 0, late: 0, lost: 0, channels: 1 });
+      assert.deepEqual({ packets: b.packets, concealed: b.concealedFrames, late: b.latePackets, lost: b.lostPackets, channels: b.channels },
+        { packets: s.frames - 1, concealed: 2, late: 1, lost: 1, channels: 2 });
+      // bob's wire seqs start at 2^32 − 16 and wrap: the late one is unwrapped past 2^32.
+      assert.deepEqual(b.lateSeqs, [BigInt(s.bob.firstWireSeq) + BigInt(s.lateFrame)]);
+      assert.equal(b.firstSeq, BigInt(s.bob.firstWireSeq));
+      assert.equal(b.lastSeq, BigInt(s.bob.firstWireSeq) + BigInt(s.frames - 1));
+      const text = formatSummary(sum);
+      assert.match(text, /48000 Hz, 480 samples per frame/);
+      assert.match(text, /alice/);
+      assert.match(text, new RegExp(`late packets of channel ${s.bob.channelId}: seq ${BigInt(s.bob.firstWireSeq) + BigInt(s.lateFrame)}`));
+    });
+  });
+
+  describe('reconstruct', () => {
+    it('puts the packet that came too late for the live mix into its slot and conceals only the lost one', async () => {
+      const out = path.join(tmp, 'mix.wav');
+      const phases = new Set<string>();
+      const r = await reconstruct(s.path, { out, onProgress: (p) => phases.add(p.phase) });
+      assert.deepEqual([...phases], ['index', 'mix']);
+      assert.equal(r.frames, s.frames);
+      const bob = r.tracks.find((t) => t.name === 'bob')!;
+      assert.deepEqual({ live: bob.live, late: bob.late, concealed: bob.concealed, missing: bob.missing }, { live: s.frames - 2, late: 1, concealed: 1, missing: 0 });
+      const w = readWav(out);
+      assert.equal(w.sampleRate, RATE);
+      assert.equal(w.channels, 2);
+      const got = samplesOf(out);
+      assertSameSamples(got, recorded(bobIdeal), 'reconstruction');
+      const live = recorded(bobLive);
+      assert.ok(!frameOf(got, s.lateFrame).equals(frameOf(live, s.lateFrame)), 'the late frame differs from the live concealment');
+      assert.ok(frameOf(got, s.lateFrame - 1).equals(frameOf(live, s.lateFrame - 1)), 'frames before it are the live ones');
+    });
+
+    it('applies gain overrides by name and by channel id, mutes by name, and the master in dB', async () => {
+      const byName = path.join(tmp, 'gain-name.wav');
+      await reconstruct(s.path, { out: byName, gains: { bob: 0 } });
+      assertSameSamples(samplesOf(byName), recorded(bobIdeal, { bobGain: 0 }), 'bob at gain 0');
+
+      const byId = path.join(tmp, 'gain-id.wav');
+      await reconstruct(s.path, { out: byId, gains: { [String(s.alice.channelId)]: 2, alice: 0 } });
+      assertSameSamples(samplesOf(byId), recorded(bobIdeal, { aliceGain: 2 }), 'alice at gain 2 by id (the id wins over the name)');
+
+      const muted = path.join(tmp, 'mute.wav');
+      await reconstruct(s.path, { out: muted, mute: ['alice'], masterDb: 20 * Math.log10(0.25) });
+      assertSameSamples(samplesOf(muted), recorded(bobIdeal, { aliceMuted: true, master: Math.pow(10, Math.log10(0.25)) }), 'alice muted, master −12 dB');
+    });
+
+    it('writes one stem per channel, in its own channel count, aligned with the mix', async () => {
+      const stems = path.join(tmp, 'stems');
+      const r = await reconstruct(s.path, { out: path.join(tmp, 'with-stems.wav'), stems });
+      assert.deepEqual(fs.readdirSync(stems).sort(), [`${s.alice.channelId}-alice.wav`, `${s.bob.channelId}-bob.wav`]);
+      const a = readWav(path.join(stems, `${s.alice.channelId}-alice.wav`));
+      const b = readWav(path.join(stems, `${s.bob.channelId}-bob.wav`));
+      assert.equal(a.channels, 1);
+      assert.equal(b.channels, 2);
+      assertSameSamples(samplesOf(path.join(stems, `${s.alice.channelId}-alice.wav`)), Buffer.concat(aliceFrames.map((f) => Buffer.from(f.buffer))), 'alice stem');
+      assertSameSamples(samplesOf(path.join(stems, `${s.bob.channelId}-bob.wav`)), Buffer.concat(bobIdeal.map((f) => Buffer.from(f.buffer))), 'bob stem');
+      assert.deepEqual(r.tracks.map((t) => t.stem), [path.join(stems, `${s.alice.channelId}-alice.wav`), path.join(stems, `${s.bob.channelId}-bob.wav`)]);
+    });
+
+    it('equals the live Mixer output sample for sample when no packet came late (one lost, parameters changed mid-session)', async function () {
+      this.timeout(60000);
+      const frames = 60;
+      const file = path.join(tmp, 'live.xcev');
+      const peers = [
+        { user: 'carol', channels: 1 as const, packets: encode(tone([330], frames), 1), seq0: 7 },
+        { user: 'dan', channels: 2 as const, packets: encode(tone([550, 770], frames), 2), seq0: 0xfffffff8 },
+      ];
+      const lost = { user: 'dan', frame: 30 };
+      const mixer = new Mixer({ sampleRate: RATE, channels: 2, frameSamples: FRAME });
+      const srv = new EventStreamServer({ port: 0, sampleRate: RATE, frameSamples: FRAME, file: { path: file } });
+      const ids = new Map(peers.map((p) => [p.user, srv.channelIdFor(p.user, 1)]));
+      for (const p of peers) srv.setProfile(ids.get(p.user)!, { name: p.user });
+      const params = (k: number): void => {
+        srv.mixParameters(k, mixer.masterGain, peers.map((p) => ({ channelId: ids.get(p.user)!, ...mixer.userSettings(p.user) })));
+      };
+      mixer.setGain('carol', 0.75);
+      mixer.setPan('carol', 0.5);
+      params(0);
+      const live: Buffer[] = [];
+      for (let k = 0; k < frames; k++) {
+        const now = 1_000_000 + k * 10_000;
+        if (k === 20) {
+          mixer.setGain('dan', 1.5);
+          mixer.setPan('dan', -0.25);
+          mixer.setMaster(0.5);
+          params(k);
+        }
+        for (const p of peers) {
+          if (p.user === lost.user && k === lost.frame) continue;
+          const wire = (p.seq0 + k) >>> 0;
+          const header = { seq: wire, codec: 'opus' as const, sampleRate: RATE, channels: p.channels, frameSamples: FRAME, trackId: 1 };
+          mixer.push(p.user, header, p.packets[k], now);
+          srv.opusPacketReceived(ids.get(p.user)!, wire, 0, p.channels, p.packets[k]);
+        }
+        const r = mixer.tick(now);
+        live.push(r.mix);
+        srv.audioFrameMixed(r.seq, r.used.map((u) => ({
+          channelId: srv.channelIdFor(u.userId, u.trackId), seq: u.wireSeq, concealed: u.concealed,
+          codec: u.codec, channels: u.channels, frameSamples: u.frameSamples,
+        })));
+      }
+      await srv.close();
+      const out = path.join(tmp, 'live.wav');
+      const r = await reconstruct(file, { out });
+      const dan = r.tracks.find((t) => t.name === 'dan')!;
+      assert.equal(dan.late, 0);
+      assert.equal(dan.concealed, 1, 'the lost packet is concealed, as live');
+      assertSameSamples(samplesOf(out), Buffer.concat(live), 'reconstruction of the live session');
+    });
+
+    it('refuses a file without Stream Info or mixed frames, and bad options, naming them', async () => {
+      const empty = path.join(tmp, 'empty.xcev');
+      fs.writeFileSync(empty, Buffer.alloc(0));
+      await assert.rejects(reconstruct(empty, { out: path.join(tmp, 'x.wav') }), (e: unknown) => e instanceof ReconstructError && e.code === 'no_format');
+      await assert.rejects(reconstruct(s.path, { out: path.join(tmp, 'x.wav'), gains: { bob: Number.NaN } }), /gains\["bob"\]/);
+      await assert.rejects(reconstruct(s.path, { out: path.join(tmp, 'x.wav'), masterDb: Infinity }), /masterDb/);
+    });
+  });
+});
