@@ -237,7 +237,7 @@ export class AdminAggregator {
       if (!t) {
         if (u.tracks.size >= MAX_TRACKS_PER_USER) continue;
         const lp = typeof s.lastPacketAt === 'number' ? s.lastPacketAt : now;
-        t = { state: s, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, prevBytes: 0, meter: new BitrateMeter() };
+        t = { state: { ...s }, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, prevBytes: 0, meter: new BitrateMeter() };
         u.tracks.set(s.trackId, t);
       } else if (s.lastSeq !== t.lastSeq) {
         t.lastSeq = s.lastSeq;
@@ -249,7 +249,8 @@ export class AdminAggregator {
         if (delta > 0) t.meter.add(delta, now);
         t.prevBytes = s.bytesReceived;
       }
-      t.state = s;
+      // copied into the record's own object: the mixer may reuse its state objects between calls
+      Object.assign(t.state, s);
       t.present = true;
       u.lastActivityAt = now;
     }
