@@ -248,7 +248,7 @@ function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: n
     if (c.pcmCodec !== PCM_S16LE && c.pcmCodec !== PCM_F32LE) throw new ReconstructError('unsupported_channel', `${where}: PCM codec ${c.pcmCodec} is neither s16le (0) nor f32le (1)`);
     if (c.pcmSampleRate !== sampleRate) throw new ReconstructError('unsupported_channel', `${where}: PCM at ${c.pcmSampleRate} Hz, the mix runs at ${sampleRate} Hz`);
     if (c.frameSamples !== frameSamples) throw new ReconstructError('frame_size_mismatch', `${where}: packets of ${c.frameSamples} samples, the mix frame is ${frameSamples}`);
-  } else if (ch > 2) {
+  } else if (c.kind === 'opus' && ch > 2) {
     throw new ReconstructError('unsupported_channel', `${where}: Opus with ${ch} channels (1 or 2 supported)`);
   }
   const gains = opts.gains ?? {};
@@ -294,6 +294,12 @@ function channelFrame(run: ChannelRun, k: number, ix: SessionIndex, ra: EventFil
   else run.result.concealed++;
   const rel = c.slotSeq[i];
   const offset = source === SlotSource.LIVE || source === SlotSource.LATE ? c.packetOffsets.get(rel) : undefined;
+  if (c.kind === null) {
+    // Listed in the mix but not one packet in the file (capture started late, or all lost): silence.
+    run.frame.fill(0);
+    run.mixFrame.fill(0);
+    return run.frame;
+  }
   return c.kind === 'pcm'
     ? pcmFrame(run, offset, ra, frameSamples, C)
     : opusFrame(run, source === SlotSource.LIVE ? rel : NaN, offset, k, ix, ra, frameSamples, C, warnings);

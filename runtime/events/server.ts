@@ -119,6 +119,8 @@ export class EventStreamServer extends EventEmitter {
   private readonly maxBacklog: number;
   private readonly perfStart: number;
   private readonly sockets = new Set<net.Socket>();
+  // The same clients as an array: the hot path walks it without an iterator object.
+  private clientList: net.Socket[] = [];
   private server: net.Server | null = null;
   private closed = false;
   private readonly file: FileSink | null;
@@ -183,6 +185,7 @@ export class EventStreamServer extends EventEmitter {
     this.closed = true;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.clientList = [];
     const server = this.server;
     this.server = null;
     const done: Promise<unknown>[] = [];
@@ -364,26 +367,33 @@ export class EventStreamServer extends EventEmitter {
     socket.on('error', () => {
       this.stats.clientErrors++;
     });
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-    });
+    socket.on('close', () => this.removeClient(socket));
     // Clients have nothing to say; read and discard so their bytes do not pile up.
     socket.on('data', noop);
     for (const b of this.preamble()) socket.write(b);
     this.sockets.add(socket);
+    this.clientList = [...this.sockets];
     this.emit('clientConnected', { remote: `${socket.remoteAddress}:${socket.remotePort}` });
+  }
+
+  private removeClient(s: net.Socket): void {
+    // A new array rather than a splice: broadcast may be walking the old one.
+    if (this.sockets.delete(s)) this.clientList = [...this.sockets];
   }
 
   private broadcast(buf: Buffer): void {
     this.stats.events++;
     this.stats.bytes += buf.length;
-    for (const s of this.sockets) {
+    const list = this.clientList;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
+      if (s.destroyed) continue;
       s.write(buf);
       if (s.writableLength > this.maxBacklog) {
         const backlogBytes = s.writableLength;
-        this.sockets.delete(s);
         this.stats.clientsDropped++;
         s.destroy();
+        this.removeClient(s);
         this.emit('clientDropped', { remote: `${s.remoteAddress}:${s.remotePort}`, backlogBytes });
       }
     }
