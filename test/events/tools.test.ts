@@ -24,6 +24,14 @@ function decodePlan(packets: Buffer[], channels: 1 | 2, plan: string): Float32Ar
   });
 }
 
+/** s16 of the last packet of `order` decoded after all the ones before it. */
+function decodePlanS16(packets: Buffer[], order: number[]): Buffer {
+  const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
+  let last: Buffer = Buffer.alloc(0);
+  for (const i of order) last = dec.decodeS16(packets[i]);
+  return last;
+}
+
 interface Track { frames: Float32Array[]; channels: number; gain(k: number): number; pan(k: number): number; muted?: boolean }
 
 /** Stereo mix of whole tracks with the live mixer's arithmetic (mono copied to both sides). */
@@ -253,6 +261,61 @@ describe('event file tools', () => {
       assert.equal(dan.late, 0);
       assert.equal(dan.concealed, 1, 'the lost packet is concealed, as live');
       assertSameSamples(samplesOf(out), Buffer.concat(live), 'reconstruction of the live session');
+    });
+
+    /**
+     * One mono channel whose frame k plays packet plan[k] (null: concealed); packets are received in the order
+     * `arrivals[k]` lists them, just before frame k's mix event.
+     */
+    async function oneChannelSession(file: string, packets: Buffer[], plan: (number | null)[], arrivals: number[][]): Promise<void> {
+      const srv = new EventStreamServer({ port: 0, sampleRate: RATE, frameSamples: FRAME, file: { path: file } });
+      const ch = srv.channelIdFor('eve', 1);
+      for (let k = 0; k < plan.length; k++) {
+        for (const a of arrivals[k]) srv.opusPacketReceived(ch, 500 + a, 0, 1, packets[a]);
+        srv.audioFrameMixed(k, [{ channelId: ch, seq: plan[k] === null ? null : 500 + plan[k]!, channels: 1, frameSamples: FRAME }]);
+      }
+      await srv.close();
+    }
+
+    it('decodes, without playing them, the packets the live buffer skipped over, so libopus\' state follows the live one', async () => {
+      const packets = encode(tone([523], 30), 1);
+      // Frames 0–19 play packets 0–19; then the live buffer dropped excess depth: frame 20 plays 23, 21 plays 24, …
+      const plan = Array.from({ length: 26 }, (_, k) => (k < 20 ? k : k + 3));
+      const arrivals = plan.map((_, k) => (k < 20 ? [k] : k === 20 ? [20, 21, 22, 23] : [k + 3]));
+      const file = path.join(tmp, 'skip.xcev');
+      await oneChannelSession(file, packets, plan, arrivals);
+      const out = path.join(tmp, 'skip.wav');
+      await reconstruct(file, { out });
+      // Expected: the decoder saw 0…22 in order (20–22 decoded and dropped), then 23…28.
+      const all = decodePlan(packets, 1, 'd'.repeat(29));
+      const played = plan.map((p) => all[p!]);
+      const expected = mixTracks([{ frames: played, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length);
+      assertSameSamples(samplesOf(out), expected, 'reconstruction across the skip');
+      // Without the dropped decodes frame 20 would come out of a decoder that never saw packets 20–22.
+      const naive = new OpusDecoder({ sampleRate: RATE, channels: 1 });
+      for (let i = 0; i < 20; i++) naive.decodeS16(packets[i]);
+      assert.ok(!naive.decodeS16(packets[23]).equals(decodePlanS16(packets, [...Array(23).keys(), 23])), 'the test can tell the difference');
+    });
+
+    it('conceals, as live, a frame whose packet the live mix played one frame later (a delay, not a loss)', async () => {
+      const packets = encode(tone([587], 20), 1);
+      // Packet 10 came just too late for frame 10 (concealed) and was played at frame 11; everything shifts by one.
+      const plan = Array.from({ length: 20 }, (_, k) => (k < 10 ? k : k === 10 ? null : k - 1));
+      const arrivals = plan.map((_, k) => (k < 10 ? [k] : k === 10 ? [] : k === 11 ? [10, 11] : [k]));
+      const file = path.join(tmp, 'delay.xcev');
+      await oneChannelSession(file, packets, plan, arrivals);
+      const sum = await inspectEvents(file);
+      assert.deepEqual({ concealed: sum.channels[0].concealedFrames, late: sum.channels[0].latePackets, lost: sum.channels[0].lostPackets }, { concealed: 1, late: 0, lost: 1 });
+      const out = path.join(tmp, 'delay.wav');
+      await reconstruct(file, { out });
+      const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
+      const frames = plan.map((p) => {
+        const s16 = p === null ? dec.concealS16(FRAME) : dec.decodeS16(packets[p]);
+        const f = new Float32Array(FRAME);
+        for (let i = 0; i < FRAME; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
+        return f;
+      });
+      assertSameSamples(samplesOf(out), mixTracks([{ frames, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length), 'the live timeline');
     });
 
     it('refuses a file without Stream Info or mixed frames, and bad options, naming them', async () => {
