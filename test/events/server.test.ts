@@ -276,6 +276,20 @@ describe('EventStreamServer', () => {
     assert.equal(packets, 10);
   });
 
+  it('keeps serving clients when the event file cannot be written, counting the error', async () => {
+    const srv = make({ file: { path: path.join(tmp, 'no-such-dir', 'x.xcev') } });
+    const fileError = once(srv, 'fileError');
+    const { port } = await srv.listen();
+    const [err] = await fileError;
+    assert.match((err as Error).message, /no-such-dir/);
+    assert.equal(srv.stats.fileErrors, 1);
+    const c = await connected(srv, port);
+    sockets.push(c.socket);
+    srv.opusPacketReceived(srv.channelIdFor('ian', 1), 1, 0, 1, Buffer.from([1]));
+    await c.waitFor(3);
+    assert.equal(c.events[2].type, EventType.OPUS_PACKET_RECEIVED);
+  });
+
   it('ignores calls after close and closes twice without error', async () => {
     const srv = make({ file: { path: path.join(tmp, 'closed.xcev') } });
     await srv.listen();

@@ -212,7 +212,7 @@ describe('event file tools', () => {
       assert.deepEqual(r.tracks.map((t) => t.stem), [path.join(stems, `${s.alice.channelId}-alice.wav`), path.join(stems, `${s.bob.channelId}-bob.wav`)]);
     });
 
-    it('equals the live Mixer output sample for sample when no packet came late (one lost, parameters changed mid-session)', async function () {
+    it('equals the live Mixer output sample for sample when no packet came late (Opus and PCM tracks, lost packets, parameters changed mid-session)', async function () {
       this.timeout(60000);
       const frames = 60;
       const file = path.join(tmp, 'live.xcev');
@@ -220,11 +220,19 @@ describe('event file tools', () => {
         { user: 'carol', channels: 1 as const, packets: encode(tone([330], frames), 1), seq0: 7 },
         { user: 'dan', channels: 2 as const, packets: encode(tone([550, 770], frames), 2), seq0: 0xfffffff8 },
       ];
+      // fay sends PCM: her two lost frames are a faded repeat, then silence, live and here.
+      const fayPcm = tone([440], frames, 0.3).map((f) => {
+        const v = new Float32Array(f.buffer, f.byteOffset, FRAME);
+        const b = Buffer.alloc(FRAME * 2);
+        for (let i = 0; i < FRAME; i++) b.writeInt16LE(Math.round(v[i] * 32767), i * 2);
+        return b;
+      });
       const lost = { user: 'dan', frame: 30 };
+      const fayLost = [40, 41];
       const mixer = new Mixer({ sampleRate: RATE, channels: 2, frameSamples: FRAME });
       const srv = new EventStreamServer({ port: 0, sampleRate: RATE, frameSamples: FRAME, file: { path: file } });
-      const ids = new Map(peers.map((p) => [p.user, srv.channelIdFor(p.user, 1)]));
-      for (const p of peers) srv.setProfile(ids.get(p.user)!, { name: p.user });
+      const ids = new Map([...peers.map((p) => p.user), 'fay'].map((u) => [u, srv.channelIdFor(u, 1)]));
+      for (const u of ids.keys()) srv.setProfile(ids.get(u)!, { name: u });
       const params = (k: number): void => {
         srv.mixParameters(k, mixer.masterGain, peers.map((p) => ({ channelId: ids.get(p.user)!, ...mixer.userSettings(p.user) })));
       };
@@ -239,6 +247,11 @@ describe('event file tools', () => {
           mixer.setPan('dan', -0.25);
           mixer.setMaster(0.5);
           params(k);
+        }
+        if (!fayLost.includes(k)) {
+          const wire = 1000 + k;
+          mixer.push('fay', { seq: wire, codec: 'pcm_s16le', sampleRate: RATE, channels: 1, frameSamples: FRAME, trackId: 1 }, fayPcm[k], now);
+          srv.pcmPacketReceived(ids.get('fay')!, wire, 'pcm_s16le', 1, FRAME, RATE, fayPcm[k]);
         }
         for (const p of peers) {
           if (p.user === lost.user && k === lost.frame) continue;
@@ -260,6 +273,8 @@ describe('event file tools', () => {
       const dan = r.tracks.find((t) => t.name === 'dan')!;
       assert.equal(dan.late, 0);
       assert.equal(dan.concealed, 1, 'the lost packet is concealed, as live');
+      const fay = r.tracks.find((t) => t.name === 'fay')!;
+      assert.equal(fay.concealed, 2);
       assertSameSamples(samplesOf(out), Buffer.concat(live), 'reconstruction of the live session');
     });
 
