@@ -82,6 +82,7 @@ export class FrameClock extends EventEmitter implements TickSource {
   private resyncs = 0;
   // Bumped by start(): a listener that restarts the clock inside a tick must not leave this run() going too.
   private generation = 0;
+  private deferred = false;
   private readonly loop = (): void => this.run();
 
   constructor(opts: FrameClockOptions) {
@@ -170,6 +171,15 @@ export class FrameClock extends EventEmitter implements TickSource {
       }
       if (now < deadline) break;
       const late = now - deadline;
+      if (late >= P && !this.deferred) {
+        // A period or more late, the loop was stalled: let one event-loop turn poll I/O first, so that the
+        // packets that arrived meanwhile are in the playout buffers before the catch-up ticks pull from them.
+        this.deferred = true;
+        this.immediate = setImmediate(this.loop);
+        if (!this.keepAlive) this.immediate.unref();
+        return;
+      }
+      if (late < P) this.deferred = false;
       this.lateness[this.latenessCount++ % LATENESS_WINDOW] = late;
       this.ticks++;
       if (late >= P) this.missedDeadlines++;

@@ -92,7 +92,7 @@ export interface PulledFrame extends PullInfo {
 export interface PlayoutStats {
   /** Packets accepted into the buffer (not late, not duplicate). */
   received: number;
-  /** Sequence slots played (or skipped) without their packet — gaps not filled in time (a packet that then comes late is also counted in `late`). */
+  /** Sequence gaps never filled: slots played (or skipped) without their packet, less those whose packet came later (counted in `late` instead). */
   lost: number;
   /** Packets that arrived after their slot was played. */
   late: number;
@@ -234,6 +234,10 @@ export class PlayoutBuffer {
   private lastFrameLen = 0;
   private concealRun = 0;
   private readonly tmp = new Float32Array(256);
+  // Latency trimming splices: 5 ms cross-fade, cut length searched over up to 10 ms.
+  private readonly spliceW: number;
+  private readonly spliceSearch: number;
+  private readonly spliceHead: Float32Array;
 
   // RFC 3550 jitter, µs.
   private prevTransit = NaN;
@@ -294,6 +298,9 @@ export class PlayoutBuffer {
     this.segSeq = new Float64Array(64);
     this.segLen = new Int32Array(64);
     this.lastFrame = new Float32Array(this.frameSamples * this.channels);
+    this.spliceW = Math.max(1, Math.round(this.sampleRate * 0.005));
+    this.spliceSearch = Math.max(1, Math.round(this.sampleRate * 0.01));
+    this.spliceHead = new Float32Array(this.spliceW * this.channels);
   }
 
   get targetDepthFrames(): number {
@@ -373,6 +380,8 @@ export class PlayoutBuffer {
             return 'duplicate';
           }
           this.late++;
+          // Its slot was played without it and counted lost; it came after all, so the gap is filled (late, not lost).
+          if (this.lost > 0) this.lost--;
           this.raiseTarget();
           return 'late';
         }
@@ -645,8 +654,82 @@ export class PlayoutBuffer {
     if (this.highest < this.base - 1) this.highest = this.base - 1;
   }
 
-  /** Throws away `k` samples per channel from the front: decoded first, then packets (Opus decoded, to keep its state in order). */
+  /**
+   * Shortens the stream by k/2 … k samples per channel (at most 10 ms short of k) without a click: the audio
+   * that would have played next is cross-faded into the audio after the cut, at the cut length where the two match
+   * best (normalised cross-correlation; for a steady tone that is a whole number of periods — one WSOLA splice).
+   * Falls back to a plain cut when too little is decoded or buffered to search.
+   */
   private dropSamples(k: number): void {
+    const W = this.spliceW;
+    const C = this.channels;
+    this.fillFifo(W);
+    if (this.fifoCount < W) {
+      this.dropAbrupt(k);
+      return;
+    }
+    const head = this.spliceHead;
+    for (let i = 0, r = this.fifoRead; i < W; i++) {
+      for (let c = 0; c < C; c++) head[i * C + c] = this.fifo[r * C + c];
+      if (++r === this.fifoCap) r = 0;
+    }
+    // The cut is searched in [k − min(10 ms, k/2), k]: never longer than asked, so the depth never falls below target.
+    const bulk = Math.max(0, k - Math.min(this.spliceSearch, Math.floor(k / 2)));
+    this.dropAbrupt(bulk);
+    const oMin = 0;
+    const oMax = k - bulk;
+    this.fillFifo(oMax + W);
+    const oHi = Math.min(oMax, this.fifoCount - W);
+    if (oHi < oMin) {
+      this.dropAbrupt(k - bulk);
+      return;
+    }
+    // From the longest cut down: among equal matches the one closest to k wins.
+    let best = oHi;
+    let bestScore = -Infinity;
+    for (let o = oHi; o >= oMin; o--) {
+      let dot = 0;
+      let energy = 1e-12;
+      let r = (this.fifoRead + o) % this.fifoCap;
+      for (let i = 0; i < W; i++) {
+        const base = r * C;
+        for (let c = 0; c < C; c++) {
+          const b = this.fifo[base + c];
+          dot += head[i * C + c] * b;
+          energy += b * b;
+        }
+        if (++r === this.fifoCap) r = 0;
+      }
+      const score = dot / Math.sqrt(energy);
+      if (score > bestScore) {
+        bestScore = score;
+        best = o;
+      }
+    }
+    this.discardFifo(best);
+    this.droppedSamples += best;
+    for (let i = 0, r = this.fifoRead; i < W; i++) {
+      const g = (i + 0.5) / W;
+      const base = r * C;
+      for (let c = 0; c < C; c++) this.fifo[base + c] = head[i * C + c] * (1 - g) + this.fifo[base + c] * g;
+      if (++r === this.fifoCap) r = 0;
+    }
+  }
+
+  /** Decodes waiting packets, in order, until `need` samples per channel are decoded; stops at a gap (never conceals). */
+  private fillFifo(need: number): void {
+    while (this.fifoCount < need && this.base <= this.highest) {
+      const idx = this.slot(this.base);
+      if (this.slotData[idx] === null || this.slotSeq[idx] !== this.base) return;
+      this.playSlot(idx, this.base);
+      this.base++;
+      this.owed = 0;
+      this.consumedSinceReset = true;
+    }
+  }
+
+  /** Throws away `k` samples per channel from the front: decoded first, then packets (Opus decoded, to keep its state in order). */
+  private dropAbrupt(k: number): void {
     while (k > 0) {
       if (this.fifoCount > 0) {
         const t = Math.min(k, this.fifoCount);

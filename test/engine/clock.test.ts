@@ -1,6 +1,7 @@
 // FrameClock and nowMicros: average rate, no drift, catch-up after a stall, resync after a long one, clean stop.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FrameClock, ClockConfigError, nowMicros } from '../../runtime/clock';
@@ -83,6 +84,33 @@ describe('engine/clock', () => {
     assert.ok(st.missedDeadlines >= 3, `missedDeadlines ${st.missedDeadlines}`);
     assert.equal(st.resyncs, 0);
     assert.ok(ticks.length >= Math.floor(elapsed / 10) * 0.8, `${ticks.length} ticks in ${elapsed.toFixed(0)} ms: the stall cost no frames`);
+  });
+
+  it('after a stall, lets I/O that arrived meanwhile in before the catch-up ticks', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const events: string[] = [];
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    const peer = await accepted;
+    peer.on('data', () => events.push('data'));
+    try {
+      const { c } = clock(10);
+      c.on('tick', (index: number) => {
+        events.push(`tick ${index}`);
+        if (index === 5) { client.write('x'); busyWait(50); }
+      });
+      c.start();
+      await sleep(200);
+      c.stop();
+      const at = events.indexOf('data');
+      assert.deepEqual(events.slice(at - 1, at + 2), ['tick 5', 'data', 'tick 6']);
+    } finally {
+      client.destroy();
+      peer.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('resynchronises instead of bursting when it falls behind by more than resyncAfterMs', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { PlayoutBuffer, PlayoutOptions, PlayoutFormatError, PlayoutPacketError, PlayoutConfigError } from '../../runtime/audio/playout';
 import { OpusEncoder } from '../../runtime/audio/opus';
-import { estimateFrequency, rms } from '../../runtime/audio/analysis';
+import { estimateFrequency, rms, findDiscontinuities } from '../../runtime/audio/analysis';
 import { header, s16Const, s16ValueOf, toneFrame, f32 } from './util';
 
 const TWO32 = 2 ** 32;
@@ -97,7 +97,7 @@ describe('engine/playout', () => {
     assert.deepEqual(pullN(pb, 1).map((f) => f.seq), [1]);
   });
 
-  it('conceals a missing packet when its slot is played (lost), and calls it late when it comes after', () => {
+  it('conceals a missing packet when its slot is played, and counts it late, not lost, when it comes after', () => {
     const pb = buffer({ adaptive: true });
     push(pb, 0); push(pb, 1);
     assert.equal(pb.pull().seq, 0);
@@ -110,10 +110,11 @@ describe('engine/playout', () => {
     const g = f32(gap.pcm);
     assert.ok(Math.abs(g[0] - (2 / 32768) * (1 - 1 / 480)) < 1e-9);
     assert.equal(g[479], 0);
+    assert.equal(pb.stats().lost, 1);
     assert.equal(push(pb, 2), 'late');
     assert.equal(pb.pull().seq, 3);
     const st = pb.stats();
-    assert.deepEqual([st.lost, st.late, st.misses, st.concealedSamples, st.received], [1, 1, 1, 480, 3], 'received excludes the late packet');
+    assert.deepEqual([st.lost, st.late, st.misses, st.concealedSamples, st.received], [0, 1, 1, 480, 3], 'received excludes the late packet');
     assert.equal(st.targetDepthFrames, 3, 'a late packet raises the target');
   });
 
@@ -327,16 +328,34 @@ describe('engine/playout', () => {
     }
     const st = pb.stats();
     assert.equal(st.misses, 0);
-    assert.equal(st.droppedSamples, 10 * 480);
-    assert.equal(st.depthFrames, 2);
+    assert.ok(st.droppedSamples >= 8 * 480 && st.droppedSamples <= 10 * 480, String(st.droppedSamples));
+    assert.ok(st.depthFrames >= 2 && st.depthFrames < 3, String(st.depthFrames));
     for (let i = 1; i < seqs.length; i++) assert.ok((seqs[i] as number) > (seqs[i - 1] as number));
   });
 
   it('drops down to the target at once when the depth passes maxDepthFrames', () => {
     const pb = buffer({ maxDepthFrames: 10 });
     for (let s = 0; s < 30; s++) push(pb, s);
-    assert.equal(pb.pull().seq, 28);
-    assert.equal(pb.stats().droppedSamples, 28 * 480);
+    const f = pb.pull();
+    assert.ok(f.seq === 27 || f.seq === 28, String(f.seq));
+    const st = pb.stats();
+    assert.ok(st.droppedSamples > 27 * 480 && st.droppedSamples <= 28 * 480, String(st.droppedSamples));
+    assert.ok(st.depthFrames >= 1 && st.depthFrames <= 2, String(st.depthFrames));
+  });
+
+  it('splices a latency drop into a tone without a click or phase jump', () => {
+    const pb = new PlayoutBuffer({ sampleRate: 48000, channels: 1, frameSamples: 480, targetDepthFrames: 2, adaptive: false, adaptWindowMs: 100 });
+    let next = 0;
+    const send = () => { pb.push(header(next, { codec: 'pcm_f32le' }), toneFrame(480, 1, next * 480, 440, 0.5), 0); next++; };
+    for (let i = 0; i < 8; i++) send();
+    const out: Buffer[] = [];
+    for (let i = 0; i < 100; i++) { out.push(pb.pull().pcm); send(); }
+    const st = pb.stats();
+    assert.ok(st.droppedSamples >= 4 * 480, `dropped ${st.droppedSamples}`);
+    assert.equal(st.misses, 0);
+    const pcm = f32(Buffer.concat(out));
+    const breaks = findDiscontinuities(pcm, 48000, 440);
+    assert.deepEqual(breaks, []);
   });
 
   it('lowers the target after calm windows, down to minDepthFrames', () => {
