@@ -258,6 +258,8 @@ export interface OpusDecoderOptions {
 const SILK_UNITS = [4, 8, 16, 24];
 const HYBRID_UNITS = [4, 8];
 const CELT_UNITS = [1, 2, 4, 8];
+/** Durations one code-0 packet can announce: 2.5, 5, 10, 20, 40, 60 ms. */
+const SINGLE_FRAME_UNITS = [1, 2, 4, 8, 16, 24];
 
 /** The TOC byte of a code-0 packet announcing `units` × 2.5 ms, keeping the mode and bandwidth of `lastToc` where it can. */
 function tocFor(lastToc: number, units: number): number {
@@ -325,7 +327,7 @@ export class OpusDecoder {
     // Before any packet the decoder has nothing to extend: libopus itself answers zeros.
     if (this.lastToc < 0) return Buffer.alloc(bytes);
     let units = frameSamples / unit;
-    if ([1, 2, 4, 8, 16, 24].includes(units)) return this.concealPiece(units, bytes);
+    if (SINGLE_FRAME_UNITS.includes(units)) return this.concealPiece(units, bytes);
     const out = Buffer.alloc(bytes);
     let off = 0;
     while (units > 0) {
