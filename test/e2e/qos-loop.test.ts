@@ -101,7 +101,8 @@ describe('QoS feedback loop end to end (xcast, peer through a lossy relay, monit
     const lat = now['monitor-1']?.latencyMs;
     console.log(`      jitter: ${calm.toFixed(2)} ms calm, ${now.alice.jitterMs.toFixed(2)} ms with ±8 ms injected (expect 8 ± 3); monitor latency ${lat} ms with 40 ms injected`);
     assert.ok(Math.abs(now.alice.jitterMs - 8) <= 3, `jitter ${now.alice.jitterMs}`);
-    assert.ok(typeof lat === 'number' && lat >= 38 && lat <= 70, `latency ${lat}`);
+    // The PING/PONG offset estimate is good to a few ms on a loaded machine.
+    assert.ok(typeof lat === 'number' && lat >= 34 && lat <= 75, `latency ${lat}`);
   });
 
   it('serves /metrics as Prometheus text whose figures agree with getMetrics, and /health', async () => {
