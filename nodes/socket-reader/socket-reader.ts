@@ -25,7 +25,8 @@ export = function (RED: NodeAPI) {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
-      const token = str(config as never, 'token') || undefined;
+      // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
+      const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
       const maxFrameBytes = num(config as never, 'maxFrameKb', { def: 1024, min: 1, max: 65536 }) * 1024;
       const enableQOSMetrics = bool(config as never, 'enableQOSMetrics', false);
       const userId = str(config as never, 'userId', { def: 'monitor' });
@@ -115,5 +116,5 @@ export = function (RED: NodeAPI) {
     });
     void frames;
   }
-  RED.nodes.registerType('xcast-socket-reader', SocketReaderNode);
+  RED.nodes.registerType('xcast-socket-reader', SocketReaderNode, { credentials: { token: { type: 'password' } } });
 };

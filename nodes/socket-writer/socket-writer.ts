@@ -28,7 +28,8 @@ export = function (RED: NodeAPI) {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
-      const token = str(config as never, 'token') || undefined;
+      // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
+      const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
       const userId = str(config as never, 'userId', { def: mode === 'server' ? 'xcast' : '' });
       if (mode === 'client' && !userId) throw new ConfigError('userId', 'is required in client mode');
       const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, mode === 'server' ? 'xcast' : 'peer');
@@ -188,5 +189,5 @@ export = function (RED: NodeAPI) {
       Promise.all([server?.close(), client?.close()]).then(() => done(), () => done());
     });
   }
-  RED.nodes.registerType('xcast-socket-writer', SocketWriterNode);
+  RED.nodes.registerType('xcast-socket-writer', SocketWriterNode, { credentials: { token: { type: 'password' } } });
 };
