@@ -9,8 +9,9 @@ class SummaryReporter extends Spec {
     super(runner, options);
     runner.once(EVENT_RUN_END, () => {
       const s = runner.stats || {};
-      // Spec prints its epilogue on the same event; print after it.
-      setImmediate(() => process.stdout.write(`${s.passes || 0} passed, ${s.failures || 0} failed\n`));
+      // Spec's epilogue listener was added first (in super()), so this line comes after it; synchronous, because
+      // mocha's --exit ends the process right after this event.
+      process.stdout.write(`${s.passes || 0} passed, ${s.failures || 0} failed\n`);
     });
   }
 }
