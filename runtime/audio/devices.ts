@@ -326,6 +326,15 @@ function statusKind(s: string): string {
 
 const STOP_TIMEOUT_MS = 5000;
 
+/**
+ * Output streams whose device stopped taking audio. naudiodon's quit() would wait for the driver to
+ * take the rest (for ever, so a libuv thread would stay blocked), and dropping the native object
+ * would free memory its audio thread still uses; so they are kept here, neither quit nor freed.
+ */
+const abandoned = new Set<NativeAudioIO>();
+/** A queued frame not taken by the driver for this long means the output device stopped. */
+const DEAD_AFTER_MS = 500;
+
 /** Resolves when `p` settles or after `ms`, whichever is first (a wedged native stream must not hang stop()). */
 function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -468,14 +477,15 @@ export class AudioInputDevice extends EventEmitter {
     }
   }
 
-  /** Stops capturing and closes the device; resolves when it is closed (at most ~5 s even if the driver hangs). */
+  /** Stops capturing and closes the device; resolves when it is closed (within ~5 s even if the driver hangs). */
   async stop(): Promise<void> {
     const io = this.io;
     if (!io) return;
     this.io = null;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
-    await settleWithin(io.quit('WAIT'), STOP_TIMEOUT_MS);
+    // ABORT: nothing to play out, and PortAudio's polite stop waits ~20 s for a device that died.
+    await settleWithin(io.quit('ABORT'), STOP_TIMEOUT_MS);
   }
 
   private emitFrame(buf: Buffer): void {
@@ -757,17 +767,24 @@ export class AudioOutputDevice extends EventEmitter {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.stopping = (async () => {
-      if (drain && (this.count > 0 || this.inFlight)) {
+      if (drain && !this.looksDead() && (this.count > 0 || this.inFlight)) {
         await settleWithin(new Promise<void>((resolve) => { this.drained = resolve; }), STOP_TIMEOUT_MS);
       }
+      const dead = this.looksDead();
       this.drained = null;
       this.io = null;
       this.pending.fill(undefined);
       this.count = 0;
-      await settleWithin(io.quit('WAIT'), STOP_TIMEOUT_MS);
+      if (dead) abandoned.add(io);
+      else await settleWithin(io.quit('WAIT'), STOP_TIMEOUT_MS);
       this.stopping = null;
     })();
     return this.stopping;
+  }
+
+  /** The driver has not taken a frame for a while although one is waiting: the device stopped. */
+  private looksDead(): boolean {
+    return this.stalled || (this.inFlight && performance.now() - this.lastAcceptedAt > DEAD_AFTER_MS);
   }
 
   /** Frames queued and not yet played, by the wall clock; re-anchors (and counts an underrun) when the model ran dry. */

@@ -25,20 +25,43 @@ export interface AudioTestEnv {
   env: NodeJS.ProcessEnv;
   /** The JACK client looping xcast_loop_out into xcast_loop_in, private to this process. */
   loopName: string;
+  /** The JACK server's name, and its pid when this environment started it. */
+  server: string;
+  jackdPid: number | undefined;
   /** A scratch directory under os.tmpdir(), removed by close(). */
   dir: string;
   /** Where xcast_file_out writes. */
   fileOut: string;
+  /** Ends the loop client (and the server when `privateServer`), removes the scratch directory. */
   close(): void;
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Starts (or finds) the JACK server through .ci/start-jack.sh, with a loop client of our own so that
- * two test runs on one machine do not play into each other's loop. Throws with the script's output
- * when JACK is not installed (run .ci/setup-audio.sh).
+ * two test runs on one machine do not play into each other's loop. With `privateServer` it starts a
+ * server of its own (for tests that kill it). Throws with the script's output when JACK is not
+ * installed (run .ci/setup-audio.sh).
  */
-export function startAudioTestEnv(): AudioTestEnv {
-  const server = process.env.XCAST_JACK_SERVER || 'xcast';
+export function startAudioTestEnv(opts: { privateServer?: boolean } = {}): AudioTestEnv {
+  const server = opts.privateServer ? `xcast_t${process.pid}` : process.env.XCAST_JACK_SERVER || 'xcast';
   const loopName = `xcast_loop_t${process.pid}`;
   const scriptEnv = { ...process.env, XCAST_JACK_SERVER: server, XCAST_JACK_LOOP: loopName };
   let out: string;
@@ -48,7 +71,9 @@ export function startAudioTestEnv(): AudioTestEnv {
     const e = err as { stdout?: string; stderr?: string; message: string };
     throw new Error(`${START_JACK} failed (is JACK installed? run .ci/setup-audio.sh): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
-  const logDir = /logs: (.+)$/m.exec(out)?.[1]?.trim();
+  const logDir = /logs: (.+)$/m.exec(out)?.[1]?.trim() ?? '';
+  const loopPid = logDir ? readPid(path.join(logDir, `${loopName}.pid`)) : undefined;
+  const jackdPid = opts.privateServer && logDir ? readPid(path.join(logDir, 'jackd.pid')) : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-devices-'));
   const fileOut = path.join(dir, 'file-out.f32');
   const env: NodeJS.ProcessEnv = {
@@ -60,15 +85,20 @@ export function startAudioTestEnv(): AudioTestEnv {
     XCAST_ALSA_FILE_OUT: fileOut,
   };
   return {
-    env, loopName, dir, fileOut,
+    env, loopName, server, jackdPid, dir, fileOut,
     close() {
-      const pidFile = logDir ? path.join(logDir, `${loopName}.pid`) : '';
-      if (pidFile && fs.existsSync(pidFile)) {
-        const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-        if (pid > 0) {
-          try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
-        }
-        fs.rmSync(pidFile, { force: true });
+      for (const pid of [loopPid, jackdPid]) {
+        if (pid && alive(pid)) process.kill(pid, 'SIGTERM');
+      }
+      if (logDir) {
+        for (const f of [`${loopName}.pid`, `${loopName}.log`]) fs.rmSync(path.join(logDir, f), { force: true });
+        // A private server's directory (its log, pid and lock) goes with it.
+        if (opts.privateServer) fs.rmSync(logDir, { recursive: true, force: true });
+      }
+      // Clients alive when a server dies leave their semaphores in /dev/shm; a private server's are ours to remove.
+      if (opts.privateServer && fs.existsSync('/dev/shm')) {
+        const prefix = `jack_sem.${process.getuid?.() ?? 0}_${server}_`;
+        for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(prefix)) fs.rmSync(path.join('/dev/shm', f), { force: true });
       }
       fs.rmSync(dir, { recursive: true, force: true });
     },
@@ -80,8 +110,9 @@ export function runScenario<T>(env: NodeJS.ProcessEnv, name: string, args: Recor
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [SCENARIO_JS, name, JSON.stringify(args)], { env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
+        // A scenario that printed its result has finished, even if it then had to be killed.
         const at = stdout.lastIndexOf(RESULT_MARK);
-        if (!err && at >= 0) {
+        if (at >= 0) {
           resolve(JSON.parse(stdout.slice(at + RESULT_MARK.length).split('\n', 1)[0]) as T);
           return;
         }

@@ -139,6 +139,40 @@ async function fileOut(args: Args): Promise<unknown> {
   return { stats, errors, sentFile: save('file-sent.f32', sent), sentFrames: sent.length };
 }
 
+/**
+ * Runs both loop devices, then kills the JACK server (pid `jackdPid`) under them: each must report
+ * 'error' device_stalled within its stallTimeoutMs, and stop() must still come back.
+ */
+async function deviceLost(args: Args): Promise<unknown> {
+  const stallTimeoutMs = Number(args.stallTimeoutMs ?? 1000);
+  const input = new AudioInputDevice({ deviceName: LOOP_IN, stallTimeoutMs });
+  const output = new AudioOutputDevice({ deviceName: LOOP_OUT, stallTimeoutMs });
+  const errors: Array<{ device: string; at: number } & ReturnType<typeof errorInfo>> = [];
+  let killedAt = -1;
+  const t0 = performance.now();
+  input.on('error', (e: unknown) => errors.push({ device: 'input', at: performance.now() - t0, ...errorInfo(e) }));
+  output.on('error', (e: unknown) => errors.push({ device: 'output', at: performance.now() - t0, ...errorInfo(e) }));
+  let frames = 0;
+  let framesAtKill = 0;
+  input.on('frame', () => frames++);
+  input.start();
+  output.start();
+  const next = toneSource(440, 0.5, 0.5);
+  const clock = new FrameClock({ periodMs: FRAME_MS });
+  clock.on('tick', () => { output.write(next()); });
+  clock.start();
+  await sleep(500);
+  framesAtKill = frames;
+  killedAt = performance.now() - t0;
+  process.kill(Number(args.jackdPid), 'SIGTERM');
+  const deadline = performance.now() + stallTimeoutMs + 6000;
+  while (performance.now() < deadline && !(errors.some((e) => e.device === 'input') && errors.some((e) => e.device === 'output'))) await sleep(50);
+  clock.stop();
+  const s0 = performance.now();
+  await Promise.all([input.stop(), output.stop()]);
+  return { errors, killedAt, framesAtKill, stopMs: performance.now() - s0, outLastError: output.lastError?.code };
+}
+
 /** What start() throws for a device it cannot open. */
 async function openErrors(): Promise<unknown> {
   const attempt = (opts: ConstructorParameters<typeof AudioInputDevice>[0], dir: 'input' | 'output'): unknown => {
@@ -160,14 +194,17 @@ async function openErrors(): Promise<unknown> {
   };
 }
 
-const scenarios: Record<string, (args: Args) => Promise<unknown>> = { loop, 'file-out': fileOut, 'open-errors': openErrors };
+const scenarios: Record<string, (args: Args) => Promise<unknown>> = { loop, 'file-out': fileOut, 'open-errors': openErrors, 'device-lost': deviceLost };
 
 async function main(): Promise<void> {
   const [name, json] = process.argv.slice(2);
   const run = scenarios[name];
   if (!run) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(scenarios).join(', ')}`);
   const result = await run(json ? (JSON.parse(json) as Args) : {});
-  process.stdout.write(`\n${RESULT_MARK}${JSON.stringify(result)}\n`, () => process.exit(0));
+  // After a device died under it, naudiodon keeps a libuv thread blocked and process.exit() would
+  // wait for it for ever: such a scenario ends with SIGKILL once its result is out.
+  const hard = name === 'device-lost';
+  process.stdout.write(`\n${RESULT_MARK}${JSON.stringify(result)}\n`, () => (hard ? process.kill(process.pid, 'SIGKILL') : process.exit(0)));
 }
 
 main().catch((err) => {

@@ -284,3 +284,32 @@ describe('sound devices on the ALSA/JACK test fixture', function () {
     assert.ok(Math.abs(rms(tone, 2, 0) / (0.5 / Math.SQRT2) - 1) < 0.1, `left RMS after the stall ${rms(tone, 2, 0)}`);
   });
 });
+
+describe('sound devices when the device goes away (a JACK server of its own, killed)', function () {
+  this.timeout(60000);
+  let audio: AudioTestEnv;
+
+  before(() => {
+    audio = startAudioTestEnv({ privateServer: true });
+  });
+
+  after(() => audio?.close());
+
+  it('reports device_stalled on input and output once no audio moves, and stop() still returns', async () => {
+    assert.ok(audio.jackdPid, 'the private JACK server has a pid');
+    type Err = { device: string; at: number; code: string; message: string };
+    const r = await runScenario<{ errors: Err[]; killedAt: number; stopMs: number; outLastError?: string }>(
+      audio.env, 'device-lost', { jackdPid: audio.jackdPid, stallTimeoutMs: 1000 });
+    assert.ok(r.errors.every((e) => e.at > r.killedAt), `no error before the server was killed: ${JSON.stringify(r.errors)}`);
+    const input = r.errors.find((e) => e.device === 'input');
+    const output = r.errors.find((e) => e.device === 'output');
+    assert.equal(input?.code, 'device_stalled', JSON.stringify(r.errors));
+    assert.match(input?.message ?? '', /xcast_loop_in/);
+    assert.equal(output?.code, 'device_stalled', JSON.stringify(r.errors));
+    assert.equal(r.outLastError, 'device_stalled');
+    // Generous bounds: 1 s timeout + the output's queue filling + a loaded machine.
+    assert.ok(input!.at - r.killedAt < 6000, `input reported after ${input!.at - r.killedAt} ms`);
+    assert.ok(output!.at - r.killedAt < 6000, `output reported after ${output!.at - r.killedAt} ms`);
+    assert.ok(r.stopMs < 7000, `stop() took ${r.stopMs} ms`);
+  });
+});
