@@ -30,6 +30,15 @@ export = function (RED: NodeAPI) {
         file: file ? { path: resolveUserPath(RED, file), rotateBytes: rotateMb ? rotateMb * 1048576 : undefined, rotateMs: rotateMinutes ? rotateMinutes * 60000 : undefined } : undefined,
       });
       const srv = server;
+      // Rare events, worth the operator's attention: a capture that fell behind lost its stream; the file stopped.
+      srv.on('clientDropped', (d: { remote: string; backlogBytes: number }) => {
+        node.warn(`event client ${d.remote} cut off: ${Math.round(d.backlogBytes / 1024)} KiB unsent (bound ${Math.round(maxClientBacklogBytes / 1024)} KiB); the mix goes on`);
+      });
+      srv.on('fileError', (err: Error) => {
+        node.error(`event file: ${err.message}; events go on to the TCP clients only`);
+        status.now('red', 'ring', 'file error');
+      });
+      srv.on('serverError', (err: Error) => node.error(`event server: ${err.message}`));
       srv.listen().then(
         (a) => status.now('yellow', 'ring', `listening :${a.port}${file ? ', recording' : ''}`),
         (err: Error) => { node.error(`cannot listen on ${host}:${port}: ${err.message}`); status.now('red', 'ring', 'listen failed'); },

@@ -87,6 +87,13 @@ function parseGain(s: string, what: string): number {
   return g;
 }
 
+/** "mixing  [##########··········]  50%": one line, redrawn in place with \r. */
+function progressBar(label: string, pct: number): string {
+  const width = 30;
+  const filled = Math.round((width * pct) / 100);
+  return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}%`;
+}
+
 /** `xcast reconstruct FILE.xcev --out mix.wav [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR] [--format s16|f32] [--channels N]` */
 export async function reconstructCommand(argv: string[]): Promise<number> {
   // parseArgs takes "-3dB" after --master for an option; the usage writes it that way, so glue it on.
@@ -126,11 +133,11 @@ export async function reconstructCommand(argv: string[]): Promise<number> {
     onProgress: (p) => {
       if (!process.stderr.isTTY) return;
       const pct = Math.floor((100 * p.done) / Math.max(1, p.total));
-      if (pct !== shown || p.phase === 'mix' && pct === 0) process.stderr.write(`\r${p.phase} ${pct}%   `);
+      if (pct !== shown || p.phase === 'mix' && pct === 0) process.stderr.write(`\r${progressBar(p.phase === 'index' ? 'reading' : 'mixing ', pct)}`);
       shown = pct;
     },
   });
-  if (process.stderr.isTTY) process.stderr.write('\r');
+  if (process.stderr.isTTY) process.stderr.write(`\r${' '.repeat(progressBar('', 100).length + 8)}\r`);
   console.log(`wrote ${r.out}: ${r.durationSeconds.toFixed(2)} s, ${r.sampleRate} Hz, ${r.channels} channels`);
   for (const t of r.tracks) {
     console.log(`  channel ${t.channelId}${t.name ? ` ${t.name}` : ''}: ${t.live} live, ${t.late} late packets put back, ${t.concealed + t.missing} concealed` +

@@ -165,6 +165,14 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
       if (run.stem) writers.push(run.stem);
       runs.set(c.channelId, run);
     }
+    // An override that names no channel is most likely a typo: say so rather than mix as if it applied.
+    const names = [...ix.channels.values()].filter((c) => c.firstFrame >= 0).map((c) => ({ id: String(c.channelId), name: c.profile?.name ?? '' }));
+    const known = names.map((c) => `${c.id}${c.name ? ` (${c.name})` : ''}`).join(', ') || 'none';
+    for (const [what, keys] of [['gain', Object.keys(opts.gains ?? {})], ['mute', opts.mute ?? []]] as const) {
+      for (const k of keys) {
+        if (!names.some((c) => overrideKey([k], c.id, c.name) !== undefined)) warnings.push(`${what} "${k}" names no channel of this session (channels: ${known}); ignored`);
+      }
+    }
     const outWriter = new WavWriter(opts.out, { sampleRate, channels: C, format });
     writers.push(outWriter);
 
@@ -231,6 +239,18 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
   };
 }
 
+/**
+ * The override key that names a channel: its id, else its musician name exactly, else the name
+ * ignoring case (a peer's profile says "Alice" where its userId, what the operator knows, is "alice").
+ */
+function overrideKey(keys: readonly string[], id: string, name: string): string | undefined {
+  if (keys.includes(id)) return id;
+  if (name === '') return undefined;
+  if (keys.includes(name)) return name;
+  const lower = name.toLowerCase();
+  return keys.find((k) => k.toLowerCase() === lower);
+}
+
 /** Each Mix Parameters event is a complete snapshot: a channel it does not list is at unity, centred, unmuted. */
 function snapshot(p: MixParametersEvent): Map<number, { gain: number; pan: number; muted: boolean }> {
   const m = new Map<number, { gain: number; pan: number; muted: boolean }>();
@@ -252,9 +272,9 @@ function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: n
     throw new ReconstructError('unsupported_channel', `${where}: Opus with ${ch} channels (1 or 2 supported)`);
   }
   const gains = opts.gains ?? {};
-  const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(gains, k);
-  const gainOverride = has(id) ? gains[id] : name !== '' && has(name) ? gains[name] : undefined;
-  const muteOverride = (opts.mute ?? []).some((m) => m === id || (name !== '' && m === name));
+  const gainKey = overrideKey(Object.keys(gains), id, name);
+  const gainOverride = gainKey === undefined ? undefined : gains[gainKey];
+  const muteOverride = overrideKey(opts.mute ?? [], id, name) !== undefined;
   let stem: WavWriter | null = null;
   let stemPath: string | null = null;
   if (opts.stems) {
