@@ -4,10 +4,11 @@ import { FrameClock, nowMicros } from '../../runtime/clock';
 import { ToneGenerator, NoiseGenerator, silence } from '../../runtime/audio/signals';
 import { readWav } from '../../runtime/audio/wav';
 import { Resampler } from '../../runtime/audio/resampler';
-import { AudioInputDevice, listDevices } from '../../runtime/audio/devices';
+import { AudioInputDevice, listDevicesAsync } from '../../runtime/audio/devices';
 import { num, str, oneOf, bool, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, resolveInputPath, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { shareAudioOnFanout } from '../lib/fanout';
 
 interface AudioInDef extends NodeDef {
   source: string; frequency: string; amplitude: string; file: string; loop: boolean | string;
@@ -43,6 +44,7 @@ function loadFile(path: string, sampleRate: number, channels: number): Float32Ar
 }
 
 export = function (RED: NodeAPI) {
+  shareAudioOnFanout(RED);
   function AudioInNode(this: Node, config: AudioInDef) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -118,7 +120,14 @@ export = function (RED: NodeAPI) {
             node.error(`device "${deviceName}": ${err.message}`);
             status.now('red', 'ring', 'device error');
           });
-          device.start();
+          try {
+            device.start();
+          } catch (e) {
+            node.error(`device: ${(e as Error).message}`);
+            status.now('red', 'ring', 'device error');
+            device = undefined;
+            return;
+          }
           status.now('green', 'dot', `recording from ${deviceName}`);
         };
         if (autoStart) startDevice();
@@ -161,10 +170,10 @@ export = function (RED: NodeAPI) {
 
   // The editor's device pickers list devices by name (never by index: an index may have moved).
   RED.httpAdmin.get('/xcast/devices', RED.auth.needsPermission('xcast.read'), (_req, res) => {
-    try {
-      res.json(listDevices());
-    } catch (err) {
-      res.status(503).json({ error: (err as Error).message, inputs: [], outputs: [] });
-    }
+    // Listed in a child process: PortAudio's enumeration blocks and prints, and must not stall the flows.
+    listDevicesAsync().then(
+      (d) => res.json(d),
+      (err: Error) => res.status(503).json({ error: err.message, inputs: [], outputs: [] }),
+    );
   });
 };

@@ -47,7 +47,15 @@ export = function (RED: NodeAPI) {
       if (output !== 'file') {
         const deviceName = str(config as never, 'device', { required: true });
         device = new AudioOutputDevice({ deviceName, sampleRate, channels, framesPerBuffer: frameSamples });
-        device.start();
+        device.on('error', (err: Error) => {
+          node.error(`device "${deviceName}": ${err.message}`);
+          status.now('red', 'ring', 'device error');
+        });
+        try {
+          device.start();
+        } catch (e) {
+          throw new ConfigError('device', (e as Error).message);
+        }
       }
       const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
       let streamKey: string | undefined;
