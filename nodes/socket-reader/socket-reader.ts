@@ -1,12 +1,14 @@
 // Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
+import type { StreamConnection } from '../../runtime/protocol/transport';
+import { openEndpoint, Endpoint } from '../lib/endpoint';
 import { codecName, AudioHeader } from '../../runtime/protocol/frame';
 import { nowMicros } from '../../runtime/clock';
 import { num, str, oneOf, bool, json } from '../lib/config';
 import { refuse, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
+import { shareAudioOnFanout } from '../lib/fanout';
 
 interface ReaderDef extends NodeDef {
   mode: string; host: string; port: string; token: string; userId: string; role: string;
@@ -14,12 +16,12 @@ interface ReaderDef extends NodeDef {
 }
 
 export = function (RED: NodeAPI) {
+  shareAudioOnFanout(RED);
   function SocketReaderNode(this: Node, config: ReaderDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
-    let server: StreamServer | undefined;
-    let client: StreamClient | undefined;
+    let endpoint: Endpoint | undefined;
     let frames = 0;
     try {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
@@ -84,35 +86,23 @@ export = function (RED: NodeAPI) {
         else status.now('green', 'dot', `connected ${host}:${port}`);
       };
 
-      if (mode === 'server') {
-        server = new StreamServer({ host, port, token, maxFrameBytes, serverName: userId });
-        server.on('connection', (conn: StreamConnection) => attach(conn, conn.userId ?? conn.remote));
-        server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
-          // A refused handshake never became a connection; say so once, not per frame.
-          node.warn(`refused ${info?.userId ?? ''}@${info?.remote ?? '?'}: ${err.code ?? 'protocol'}: ${err.message}`);
-        });
-        server.listen().then(() => showState(), (err: Error) => {
-          node.error(`cannot listen on ${host}:${port}: ${err.message}`);
-          status.now('red', 'ring', `listen failed: ${err.message}`);
-        });
-      } else {
-        client = new StreamClient({ host, port, hello: { userId, role, token, profile, capabilities: enableQOSMetrics ? ['qos'] : [] }, maxFrameBytes });
-        client.on('connect', (conn: StreamConnection) => {
+      endpoint = openEndpoint(node, status, {
+        mode, host, port, token, maxFrameBytes,
+        hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos'] : [] },
+        onListening: showState,
+        onConnection: (conn) => {
+          if (mode === 'server') { attach(conn, conn.userId ?? conn.remote); return; }
           const serverHello = (conn.hello ?? {}) as { name?: string; userId?: string };
           attach(conn, serverHello.name ?? serverHello.userId ?? 'xcast');
-        });
-        client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', `reconnecting (${info?.reason ?? 'closed'})`));
-        client.on('connectError', () => { /* the backoff retries; the status already says so */ });
-        status.now('yellow', 'ring', `connecting ${host}:${port}`);
-        client.start();
-      }
+        },
+      });
     } catch (err) {
       refuse(node, err);
     }
 
     node.on('close', (removed: boolean, done: () => void) => {
       status.clear();
-      Promise.all([server?.close(), client?.close()]).then(() => done(), () => done());
+      Promise.resolve(endpoint?.close()).then(() => done(), () => done());
     });
     void frames;
   }

@@ -1,6 +1,7 @@
 // Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
+import type { StreamConnection } from '../../runtime/protocol/transport';
+import { openEndpoint, Endpoint } from '../lib/endpoint';
 import { codecId, encodeAudioFrame, encodeJsonFrame, FrameType, AudioHeader } from '../../runtime/protocol/frame';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
@@ -21,8 +22,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
-    let server: StreamServer | undefined;
-    let client: StreamClient | undefined;
+    let endpoint: Endpoint | undefined;
     let metaTimer: NodeJS.Timeout | undefined;
     try {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
@@ -119,24 +119,13 @@ export = function (RED: NodeAPI) {
         else if (receivers.size) status.now('green', 'dot', `connected ${host}:${port}`);
       };
 
-      if (mode === 'server') {
-        server = new StreamServer({ host, port, token, maxQueueBytes, serverName: userId });
-        server.on('connection', attach);
-        server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
-          node.warn(`refused ${info?.userId ?? ''}@${info?.remote ?? '?'}: ${err.code ?? 'protocol'}: ${err.message}`);
-        });
-        server.listen().then(() => showState(), (err: Error) => {
-          node.error(`cannot listen on ${host}:${port}: ${err.message}`);
-          status.now('red', 'ring', `listen failed: ${err.message}`);
-        });
-      } else {
-        client = new StreamClient({ host, port, hello: { userId, role, token, profile }, maxQueueBytes });
-        client.on('connect', attach);
-        client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', `reconnecting (${info?.reason ?? 'closed'})`));
-        client.on('connectError', () => { /* retried with backoff */ });
-        status.now('yellow', 'ring', `connecting ${host}:${port}`);
-        client.start();
-      }
+      endpoint = openEndpoint(node, status, {
+        mode, host, port, token, maxQueueBytes,
+        hello: { userId, role, profile },
+        onListening: showState,
+        onConnection: attach,
+      });
+      const { server, client } = endpoint;
       if (metaSource !== 'none') metaTimer = setInterval(() => sendMetaAll(false), 250);
 
       let sent = 0;
@@ -186,7 +175,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (removed: boolean, done: () => void) => {
       if (metaTimer) clearInterval(metaTimer);
       status.clear();
-      Promise.all([server?.close(), client?.close()]).then(() => done(), () => done());
+      Promise.resolve(endpoint?.close()).then(() => done(), () => done());
     });
   }
   RED.nodes.registerType('xcast-socket-writer', SocketWriterNode, { credentials: { token: { type: 'password' } } });
