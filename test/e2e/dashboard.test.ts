@@ -68,7 +68,6 @@ describe('QoS dashboard on a live monitor (Chromium)', function () {
     const shot = path.join(PACKAGE_ROOT, 'test', 'output', 'qos-dashboard-live.png');
     fs.mkdirSync(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });
-    fs.copyFileSync(shot, path.join(PACKAGE_ROOT, 'docs', 'qos-dashboard-live.png'));
   });
 
   it('turns a peer red when it is killed', async () => {
