@@ -39,7 +39,8 @@ function addMixRecorder(nodes: N[], file: string): void {
  * Logs the mixer's latency trims: a function node fed by both mixer outputs notes the frame seq of each mix and, on
  * each 'tracks' state (every 100 ms), writes a line when the tracks' droppedSamples grew. The playout buffer trims
  * excess depth by splicing a cut of any length with a cross-fade; the event stream (one packet seq per frame) cannot
- * describe that, so a reconstruction can only equal the live mix up to the first trim (see the report).
+ * describe that, so a reconstruction can only equal the live mix up to the first trim. Playout and event stream need
+ * to agree on trims in whole frames (or the stream to record splices) before that limit goes.
  */
 function addTrimProbe(nodes: N[], file: string): void {
   const mixer = findNode(nodes, 'xcast-mixer', 'xcast') as N & { wires: string[][] };
@@ -259,15 +260,15 @@ describe('audio event stream end to end (xcast preset, events on 7012)', functio
     await sleep(2500);
     await postInject(x, 'e2e000000gain001');
     // Both playout buffers (the mixer's and the recorder's) lower their depth after three calm 2 s windows and
-    // splice out the excess; the session ends before that (see the report on latency trims).
+    // splice out the excess; the session ends before that (see addTrimProbe).
     await sleep(2500);
     await x.stop();
 
     const sum = await inspectEvents(events);
     const alice = sum.channels.find((c) => c.profile?.name === 'Alice') as ChannelSummary;
     assert.ok(alice, `no channel with alice's profile: ${sum.channels.map((c) => c.profile?.name).join(', ')}`);
-    // No packet lost or late on the way in; a frame the mixer concealed while a packet was merely delayed inside
-    // this busy process (played one frame later) is part of the live mix, and rebuilt as such.
+    // No packet lost or late on the way in; a frame the mixer concealed because a packet was merely delayed (a
+    // stalled process; the packet played a frame later) is part of the live mix, and rebuilt as such.
     assert.deepEqual([alice.latePackets, alice.missingPackets], [0, 0], `no late packet and none missing from the file (${dir})`);
     assert.equal(alice.packets, Number(alice.lastSeq! - alice.firstSeq!) + 1, 'every packet from the first to the last arrived');
     assert.equal(alice.profile!.city, 'Lyon');
@@ -307,7 +308,7 @@ describe('audio event stream end to end (xcast preset, events on 7012)', functio
     if (trim) {
       console.log(`      the mixer trimmed its latency by a ${trim.dropped}-sample splice before frame ${trim.frameSeq}: compared up to there`);
       assert.ok(to - from >= 2 * RATE, `the mixer spliced ${trim.dropped} samples out of its buffer before frame ${trim.frameSeq}, ` +
-        `${((to - from) / RATE).toFixed(2)} s into the session: too early to compare (a splice is not in the event stream; see the report)`);
+        `${((to - from) / RATE).toFixed(2)} s into the session: too early to compare (a splice is not in the event stream; see addTrimProbe)`);
     } else {
       assert.ok(to - from >= rebuilt.frames - 0.2 * RATE, `the overlap (${to - from}) covers the reconstruction (${rebuilt.frames}) but for its last 0.2 s`);
     }
@@ -321,7 +322,6 @@ describe('audio event stream end to end (xcast preset, events on 7012)', functio
     assert.ok(changeAt > 0 && changeAt < rebuilt.samples.length, `the change (frame ${halved[0].fromFrameSeq}) is inside the session`);
     let wrong = 0;
     for (let i = 0; i < unity.length; i++) if (unity[i] !== (i < changeAt ? rebuilt.samples[i] : rebuilt.samples[i] * 2)) wrong++;
-    // (Unaffected by trims: both are rebuilt from the same file.)
     assert.equal(wrong, 0, `${wrong} samples do not follow the gain change at frame ${halved[0].fromFrameSeq}`);
   });
 
@@ -359,7 +359,7 @@ describe('audio event stream end to end (xcast preset, events on 7012)', functio
     // with real audio and carries a seq, not the marker, so its late packet cannot be placed.
     const trim = firstTrim(trims);
     assert.equal(trim, null, `the mixer spliced ${trim?.dropped} samples out of its buffer before frame ${trim?.frameSeq} ` +
-      `(frames ${sum.firstFrameSeq}…${sum.lastFrameSeq}): past that point the event stream cannot describe the live mix (see the report); files in ${dir}`);
+      `(frames ${sum.firstFrameSeq}…${sum.lastFrameSeq}): past that point the event stream cannot describe the live mix (see addTrimProbe); files in ${dir}`);
     const out = path.join(dir, 'rebuilt.wav');
     const r = await reconstruct(events, { out });
     const track = r.tracks.find((t) => t.channelId === alice.channelId)!;
