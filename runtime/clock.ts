@@ -67,13 +67,14 @@ export class FrameClock extends EventEmitter implements TickSource {
   readonly periodMs: number;
   private readonly spinMs: number;
   private readonly resyncAfterMs: number;
-  private readonly keepAlive: boolean;
+  protected readonly keepAlive: boolean;
   private running = false;
   private anchor = 0;
   private k = 0;
   private frameIndex = 0;
   private timer: NodeJS.Timeout | null = null;
-  private immediate: NodeJS.Immediate | null = null;
+  /** A pending setImmediate of the loop (subclasses that wait elsewhere still use it to run at once). */
+  protected immediate: NodeJS.Immediate | null = null;
   private readonly lateness = new Float64Array(LATENESS_WINDOW);
   private latenessCount = 0;
   private ticks = 0;
@@ -83,7 +84,8 @@ export class FrameClock extends EventEmitter implements TickSource {
   // Bumped by start(): a listener that restarts the clock inside a tick must not leave this run() going too.
   private generation = 0;
   private deferred = false;
-  private readonly loop = (): void => this.run();
+  /** Runs every tick that is due, then schedules the next wake-up; subclasses call it when their wait ends. */
+  protected readonly loop = (): void => this.run();
 
   constructor(opts: FrameClockOptions) {
     super();
@@ -140,7 +142,8 @@ export class FrameClock extends EventEmitter implements TickSource {
     };
   }
 
-  private schedule(waitMs: number): void {
+  /** Arranges for `loop` to run in `waitMs` ms (the next deadline is that far away); a subclass may wait another way. */
+  protected schedule(waitMs: number): void {
     if (waitMs > this.spinMs) {
       this.timer = setTimeout(this.loop, waitMs - this.spinMs);
       if (!this.keepAlive) this.timer.unref();

@@ -4,11 +4,13 @@ import { OpusDecoder } from '../../runtime/audio/opus';
 import { num } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { shareAudioOnFanout } from '../lib/fanout';
 
 interface DecodeDef extends NodeDef { maxConceal: string }
 interface Stream { dec: OpusDecoder; nextSeq: number; sampleRate: number; channels: number }
 
 export = function (RED: NodeAPI) {
+  shareAudioOnFanout(RED);
   function OpusDecodeNode(this: Node, config: DecodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -4,6 +4,7 @@ import { OpusEncoder, OpusFramer } from '../../runtime/audio/opus';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { shareAudioOnFanout } from '../lib/fanout';
 
 interface EncodeDef extends NodeDef {
   frameMs: string; bitrate: string; complexity: string; fec: boolean | string; packetLoss: string; application: string;
@@ -14,6 +15,7 @@ interface Stream { enc: OpusEncoder; framer: OpusFramer; seq: number; sampleRate
 const LEGAL_MS = [2.5, 5, 10, 20, 40, 60];
 
 export = function (RED: NodeAPI) {
+  shareAudioOnFanout(RED);
   function OpusEncodeNode(this: Node, config: EncodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;

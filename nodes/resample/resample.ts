@@ -4,10 +4,12 @@ import { Resampler, ratioRates } from '../../runtime/audio/resampler';
 import { num } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { shareAudioOnFanout } from '../lib/fanout';
 
 interface ResampleDef extends NodeDef { downsampleRatio: string; upsampleRatio: string }
 
 export = function (RED: NodeAPI) {
+  shareAudioOnFanout(RED);
   function ResampleNode(this: Node, config: ResampleDef) {
     RED.nodes.createNode(this, config);
     const node = this;

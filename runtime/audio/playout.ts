@@ -20,6 +20,9 @@
 // down by one (never below minDepthFrames, nor below twice the measured jitter). Independently of adaptation, when
 // the depth stayed above the target for a whole window (sender clock faster, or a burst after a stall), half of the
 // excess is dropped, so latency returns to the target; above maxDepthFrames it is dropped at once.
+// How it is dropped (option `trim`): 'splice' (default) cuts the length where the audio matches best, with a 5 ms
+// cross-fade (dropSamples); 'frames' drops whole packets with a fixed cross-fade, so every output frame still starts at a
+// packet boundary and the event stream's one seq per frame describes the trim exactly (dropFrames; the mixer uses it).
 //
 // Sample rate: Opus streams decode at the output rate whatever rate they were encoded at (libopus does that for
 // free), so the output rate must be an Opus rate to play Opus. PCM at another rate is refused with
@@ -69,6 +72,12 @@ export interface PlayoutOptions {
   lowerAfterWindows?: number;
   /** Consecutive late or duplicate packets with consecutive seqs that mean the sender restarted its count; default 4. */
   restartAfterRejected?: number;
+  /**
+   * How excess latency is dropped: 'splice' (default) cuts any length, searched for the best match; 'frames' drops
+   * whole packets when each is one output frame long and no partial frame is decoded (else it splices), with a
+   * cross-fade runtime/events/reconstruct.ts replays bit for bit (see dropFrames).
+   */
+  trim?: 'splice' | 'frames';
 }
 
 export type PushResult = 'ok' | 'late' | 'duplicate';
@@ -151,10 +160,14 @@ export class PlayoutFormatError extends Error {
 }
 
 const TWO32 = 4294967296;
+/** 1 / 32768, exactly (2^-15). */
+const S16_SCALE = 1 / 32768;
 const MAX_CHANNELS = 8;
 const C_OPUS = 0, C_F32 = 1, C_S16 = 2;
 const S_PREBUFFER = 0, S_PLAYING = 1, S_REBUFFER = 2;
 const STATE_NAMES = ['prebuffering', 'playing', 'rebuffering'] as const;
+/** Cross-fade of a latency trim, seconds. */
+const SPLICE_FADE_S = 0.005;
 
 function wire(u: number): number {
   const w = u % TWO32;
@@ -167,6 +180,14 @@ function intOpt(field: string, v: unknown, def: number, min: number, max: number
     throw new PlayoutConfigError(field, `must be an integer from ${min} to ${max}, got ${String(x)}`);
   }
   return x;
+}
+
+/**
+ * Samples of the cross-fade a 'frames' trim makes: 5 ms at `sampleRate`, at most one frame (`frameSamples`). The
+ * offline reconstruction (runtime/events/reconstruct.ts) takes it from here, so the two cannot drift apart.
+ */
+export function frameTrimFadeSamples(sampleRate: number, frameSamples: number): number {
+  return Math.min(Math.max(1, Math.round(sampleRate * SPLICE_FADE_S)), frameSamples);
 }
 
 function numOpt(field: string, v: unknown, def: number, min: number): number {
@@ -182,6 +203,7 @@ export class PlayoutBuffer {
   readonly minDepthFrames: number;
   readonly maxDepthFrames: number;
   readonly adaptive: boolean;
+  readonly trim: 'splice' | 'frames';
   private readonly resetThreshold: number;
   private readonly idleAfterFrames: number;
   private readonly windowFrames: number;
@@ -274,6 +296,9 @@ export class PlayoutBuffer {
     this.minDepthFrames = intOpt('minDepthFrames', o.minDepthFrames, 1, 0, this.maxDepthFrames);
     this.target = intOpt('targetDepthFrames', o.targetDepthFrames, Math.min(3, this.maxDepthFrames), this.minDepthFrames, this.maxDepthFrames);
     this.adaptive = o.adaptive ?? true;
+    const trim = o.trim ?? 'splice';
+    if (trim !== 'splice' && trim !== 'frames') throw new PlayoutConfigError('trim', `must be 'splice' or 'frames', got ${String(o.trim)}`);
+    this.trim = trim;
     this.resetThreshold = intOpt('resetThresholdFrames', o.resetThresholdFrames, 1000, 2, 1 << 30);
     this.restartAfterRejected = intOpt('restartAfterRejected', o.restartAfterRejected, 4, 1, 1 << 30);
     this.lowerAfterWindows = intOpt('lowerAfterWindows', o.lowerAfterWindows, 3, 1, 1 << 30);
@@ -298,7 +323,7 @@ export class PlayoutBuffer {
     this.segSeq = new Float64Array(64);
     this.segLen = new Int32Array(64);
     this.lastFrame = new Float32Array(this.frameSamples * this.channels);
-    this.spliceW = Math.max(1, Math.round(this.sampleRate * 0.005));
+    this.spliceW = Math.max(1, Math.round(this.sampleRate * SPLICE_FADE_S));
     this.spliceSearch = Math.max(1, Math.round(this.sampleRate * 0.01));
     this.spliceHead = new Float32Array(this.spliceW * this.channels);
   }
@@ -661,6 +686,13 @@ export class PlayoutBuffer {
    * Falls back to a plain cut when too little is decoded or buffered to search.
    */
   private dropSamples(k: number): void {
+    // 'frames' needs every packet to be one output frame and the next frame to start at a packet boundary (nothing
+    // decoded waiting); otherwise frames do not map to packets, an event stream cannot describe them anyway, and a
+    // postponed trim might wait forever: splice.
+    if (this.trim === 'frames' && this.streamFrameOut === this.frameSamples && this.fifoCount === 0) {
+      this.dropFrames(Math.floor(k / this.frameSamples));
+      return;
+    }
     const W = this.spliceW;
     const C = this.channels;
     this.fillFifo(W);
@@ -714,6 +746,53 @@ export class PlayoutBuffer {
       for (let c = 0; c < C; c++) this.fifo[base + c] = head[i * C + c] * (1 - g) + this.fifo[base + c] * g;
       if (++r === this.fifoCap) r = 0;
     }
+  }
+
+  /**
+   * The 'frames' trim: drops up to `frames` whole packets from the front, and only packets that are here, one output
+   * frame long, and followed by one that is too (the next to play) — fewer, or none, otherwise; a later window
+   * trims the rest. The dropped packets are decoded (libopus' state stays in order, as in dropAbrupt) and thrown
+   * away; the next packet is decoded and the first F = frameTrimFadeSamples() samples of the first dropped packet
+   * (the audio that would have played next) fade into it: out[i] = head[i]·(1 − g) + next[i]·g, g = (i + ½)/F —
+   * the splice's arithmetic at a cut fixed by the packets alone, so the frame's seq is all an event stream needs.
+   */
+  private dropFrames(frames: number): void {
+    const n = this.frameSamples;
+    let m = 0;
+    while (m < frames && this.wholeFrameAt(this.base + m) && this.wholeFrameAt(this.base + m + 1)) m++;
+    if (m === 0) return;
+    const W = frameTrimFadeSamples(this.sampleRate, n);
+    const C = this.channels;
+    const head = this.spliceHead;
+    for (let j = 0; j < m; j++) {
+      this.playSlot(this.slot(this.base), this.base);
+      this.base++;
+      if (j === 0) {
+        for (let i = 0, r = this.fifoRead; i < W && i < this.fifoCount; i++) {
+          for (let c = 0; c < C; c++) head[i * C + c] = this.fifo[r * C + c];
+          if (++r === this.fifoCap) r = 0;
+        }
+      }
+      this.droppedSamples += this.fifoCount;
+      this.discardFifo(this.fifoCount);
+    }
+    this.playSlot(this.slot(this.base), this.base);
+    this.base++;
+    this.owed = 0;
+    this.consumedSinceReset = true;
+    for (let i = 0, r = this.fifoRead; i < W && i < this.fifoCount; i++) {
+      const g = (i + 0.5) / W;
+      const base = r * C;
+      for (let c = 0; c < C; c++) this.fifo[base + c] = head[i * C + c] * (1 - g) + this.fifo[base + c] * g;
+      if (++r === this.fifoCap) r = 0;
+    }
+  }
+
+  /** Packet `u` is here and one output frame long. */
+  private wholeFrameAt(u: number): boolean {
+    if (u > this.highest) return false;
+    const idx = this.slot(u);
+    return this.slotData[idx] !== null && this.slotSeq[idx] === u && this.slotFrames[idx] === this.frameSamples;
   }
 
   /** Decodes waiting packets, in order, until `need` samples per channel are decoded; stops at a gap (never conceals). */
@@ -865,6 +944,34 @@ export class PlayoutBuffer {
     this.ensureFifo(frames);
     if (keep) this.ensureLastFrame(frames);
     let w = (this.fifoRead + this.fifoCount) % this.fifoCap;
+    const C = this.channels;
+    if (!keep && (srcCh === C || (srcCh === 1 && C === 2)) && src.byteOffset % 2 === 0) {
+      // The hot path (every decoded Opus frame): one pass over an Int16Array view, no per-sample Buffer reads.
+      // Same values as the general path below: x × 2^-15 equals x / 32768 exactly (a power of two), and a multiply
+      // is half the cost of a divide here.
+      const s16 = new Int16Array(src.buffer, src.byteOffset, frames * srcCh);
+      const fifo = this.fifo;
+      let i = 0;
+      while (i < frames) {
+        const run = Math.min(frames - i, this.fifoCap - w);
+        if (srcCh === C) {
+          const n = run * C;
+          for (let j = 0, o = w * C, p = i * C; j < n; j++) fifo[o + j] = s16[p + j] * S16_SCALE;
+        } else {
+          for (let j = 0, o = w * 2, p = i; j < run; j++, o += 2) {
+            const x = s16[p + j] * S16_SCALE;
+            fifo[o] = x;
+            fifo[o + 1] = x;
+          }
+        }
+        i += run;
+        w += run;
+        if (w === this.fifoCap) w = 0;
+      }
+      this.fifoCount += frames;
+      this.pushSeg(u, frames);
+      return;
+    }
     const t = this.tmp;
     for (let i = 0, p = 0; i < frames; i++) {
       for (let c = 0; c < srcCh; c++, p += 2) t[c] = src.readInt16LE(p) / 32768;
