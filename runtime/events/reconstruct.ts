@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addTrack, writeMix } from '../audio/mixer';
 import { OpusDecoder } from '../audio/opus';
+import { frameTrimFadeSamples } from '../audio/playout';
 import { WavWriter } from '../audio/wav';
 import { EventType, PCM_F32LE, PCM_S16LE, type MixParametersEvent } from './codec';
 import { EventFileRandomAccess } from './reader';
@@ -54,6 +55,10 @@ export interface ReconstructedChannel {
   missing: number;
   /** Packets libopus refused (concealed instead, as live). */
   decodeErrors: number;
+  /** Latency trims of the live buffer replayed: runs of whole packets it dropped, faded over as live. */
+  trims: number;
+  /** Packets those trims dropped. */
+  trimmedPackets: number;
   stem: string | null;
 }
 
@@ -86,6 +91,16 @@ interface ChannelRun {
   lastMix: Float32Array;
   hasLast: boolean;
   concealRun: number;
+  // Latency trims: the last slot with a seq and its frame (relative frame seqs), where the current run of
+  // consecutive frames with this channel started, the global index of its previous frame, and the faded-out head.
+  lastSlot: number;
+  lastSlotF: number;
+  runStartF: number;
+  prevK: number;
+  fadeW: number;
+  headTaken: boolean;
+  headSrc: Float32Array;
+  headMix: Float32Array;
   stem: WavWriter | null;
   lastFrame: number;
   gainOverride: number | undefined;
@@ -129,7 +144,8 @@ function toMixLayout(src: Float32Array, srcCh: number, dst: Float32Array, C: num
  * Rebuilds the mix of a recorded session. Each channel is decoded as the live playout
  * buffer does it (same decoder, rate and channels; packets in sequence order, one decode
  * or one concealment per frame; packets the live buffer decoded only to drop them are
- * decoded and dropped here too), then mixed with the live mixer's own addTrack/writeMix
+ * decoded and dropped here too, and where it dropped whole packets to trim its latency the
+ * next frame fades in from the first dropped one as it did live), then mixed with the live mixer's own addTrack/writeMix
  * in the order the frame's entries list. Where the live mix concealed, the packet that
  * belonged to that slot is used if it arrived at all (session.ts assigns slots). With no
  * late or lost packets and unchanged parameters the result equals the live mix.
@@ -292,17 +308,25 @@ function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: n
     lastMix: new Float32Array(frameSamples * C),
     hasLast: false,
     concealRun: 0,
+    lastSlot: NaN,
+    lastSlotF: NaN,
+    runStartF: NaN,
+    prevK: -1,
+    fadeW: frameTrimFadeSamples(sampleRate, frameSamples),
+    headTaken: false,
+    headSrc: new Float32Array(frameSamples * ch),
+    headMix: new Float32Array(frameSamples * C),
     stem,
     lastFrame: -1,
     gainOverride, muteOverride,
-    result: { channelId: c.channelId, name, live: 0, late: 0, concealed: 0, missing: 0, decodeErrors: 0, stem: stemPath },
+    result: { channelId: c.channelId, name, live: 0, late: 0, concealed: 0, missing: 0, decodeErrors: 0, trims: 0, trimmedPackets: 0, stem: stemPath },
   };
 }
 
 /**
  * The channel's audio for global frame k: its slot's packet decoded, or one frame of
- * concealment. Leaves the frame in run.frame (own layout) and run.mixFrame (the mix's), and
- * returns run.frame.
+ * concealment, faded in from the packets before it where the live buffer trimmed its latency.
+ * Leaves the frame in run.frame (own layout) and run.mixFrame (the mix's), and returns run.frame.
  */
 function channelFrame(run: ChannelRun, k: number, ix: SessionIndex, ra: EventFileRandomAccess, frameSamples: number, C: number, warnings: string[]): Float32Array {
   const c = run.ix;
@@ -314,28 +338,90 @@ function channelFrame(run: ChannelRun, k: number, ix: SessionIndex, ra: EventFil
   else run.result.concealed++;
   const rel = c.slotSeq[i];
   const offset = source === SlotSource.LIVE || source === SlotSource.LATE ? c.packetOffsets.get(rel) : undefined;
+  const f = ix.frameSeqRel[k];
+  if (run.prevK !== k - 1 || k === 0 || f !== ix.frameSeqRel[k - 1] + 1) run.runStartF = f;
+  const trimFrom = source === SlotSource.LIVE ? trimStart(run, rel, f, ix.frameOffset[k]) : NaN;
+  run.prevK = k;
+  if (!Number.isNaN(rel)) {
+    run.lastSlot = rel;
+    run.lastSlotF = f;
+  }
   if (c.kind === null) {
     // Listed in the mix but not one packet in the file (capture started late, or all lost): silence.
     run.frame.fill(0);
     run.mixFrame.fill(0);
     return run.frame;
   }
-  return c.kind === 'pcm'
-    ? pcmFrame(run, offset, ra, frameSamples, C)
-    : opusFrame(run, source === SlotSource.LIVE ? rel : NaN, offset, k, ix, ra, frameSamples, C, warnings);
+  run.headTaken = false;
+  const out = c.kind === 'pcm'
+    ? pcmFrame(run, offset, trimFrom, ra, frameSamples, C)
+    : opusFrame(run, source === SlotSource.LIVE ? rel : NaN, trimFrom, offset, k, ix, ra, frameSamples, C, warnings);
+  if (run.headTaken) {
+    run.result.trims++;
+    run.result.trimmedPackets += rel - trimFrom;
+    fadeIn(run.frame, run.headSrc, run.fadeW, run.srcChannels);
+    fadeIn(run.mixFrame, run.headMix, run.fadeW, C);
+  }
+  return out;
 }
 
-function pcmFrame(run: ChannelRun, offset: number | undefined, ra: EventFileRandomAccess, frameSamples: number, C: number): Float32Array {
+/**
+ * Where the live buffer trimmed its latency just before this frame (PlayoutOptions.trim 'frames', the mixer's):
+ * the channel was in the frame before, its seq jumps past the one its timeline continues with (last seq + frames
+ * elapsed, as slots are assigned), and every packet skipped had arrived before this frame was mixed — the live
+ * buffer drops only packets it holds. Returns the first skipped seq, or NaN when this frame is no trim.
+ */
+function trimStart(run: ChannelRun, rel: number, f: number, frameOffset: number): number {
+  if (Number.isNaN(run.lastSlot) || !(run.lastSlotF >= run.runStartF) || run.lastSlotF >= f) return NaN;
+  const expected = run.lastSlot + (f - run.lastSlotF);
+  if (!(rel > expected) || rel - expected >= MAX_CATCH_UP) return NaN;
+  for (let r = expected; r < rel; r++) {
+    const off = run.ix.packetOffsets.get(r);
+    if (off === undefined || off > frameOffset) return NaN;
+  }
+  return expected;
+}
+
+/**
+ * The trim's cross-fade, with the live buffer's arithmetic (runtime/audio/playout.ts, dropFrames): the first W
+ * samples of `frame` become head·(1 − g) + frame·g, g = (i + ½)/W, stored as f32.
+ */
+function fadeIn(frame: Float32Array, head: Float32Array, W: number, C: number): void {
+  for (let i = 0; i < W; i++) {
+    const g = (i + 0.5) / W;
+    const base = i * C;
+    for (let c = 0; c < C; c++) frame[base + c] = head[base + c] * (1 - g) + frame[base + c] * g;
+  }
+}
+
+/** Keeps the first W samples of a dropped packet (f32 in its own layout in `src`) as the trim's head, in both layouts. */
+function takeHead(run: ChannelRun, src: Float32Array, C: number): void {
+  const n = run.fadeW * run.srcChannels;
+  run.headSrc.set(src.subarray(0, n));
+  toMixLayout(run.headSrc, run.srcChannels, run.headMix, C, run.fadeW);
+  run.headTaken = true;
+}
+
+/** A PCM packet event's samples as f32 in `out` (s16 as x / 32768, as the playout buffer reads them). */
+function readPcm(run: ChannelRun, offset: number | undefined, ra: EventFileRandomAccess, out: Float32Array, n: number): boolean {
+  const ev = offset === undefined ? null : ra.read(offset);
+  if (!ev || ev.type !== EventType.PCM_PACKET_RECEIVED) return false;
+  const got = ev.data.length / (ev.codec === PCM_F32LE ? 4 : 2);
+  if (got !== n) throw new ReconstructError('frame_size_mismatch', `channel ${run.ix.channelId}: PCM packet at byte ${ev.offset} holds ${got} samples, a frame is ${n}`);
+  if (ev.codec === PCM_F32LE) for (let j = 0; j < n; j++) out[j] = ev.data.readFloatLE(j * 4);
+  else for (let j = 0; j < n; j++) out[j] = ev.data.readInt16LE(j * 2) / 32768;
+  return true;
+}
+
+function pcmFrame(run: ChannelRun, offset: number | undefined, trimFrom: number, ra: EventFileRandomAccess, frameSamples: number, C: number): Float32Array {
   const ch = run.srcChannels;
   const n = frameSamples * ch;
-  const ev = offset === undefined ? null : ra.read(offset);
-  if (ev && ev.type === EventType.PCM_PACKET_RECEIVED) {
-    const got = ev.data.length / (ev.codec === PCM_F32LE ? 4 : 2);
-    if (got !== n) throw new ReconstructError('frame_size_mismatch', `channel ${run.ix.channelId}: PCM packet at byte ${ev.offset} holds ${got} samples, a frame is ${n}`);
+  // A trim: the first dropped packet's start is the head (run.frame is free until this frame's packet is read).
+  if (!Number.isNaN(trimFrom) && readPcm(run, run.ix.packetOffsets.get(trimFrom), ra, run.frame, n)) takeHead(run, run.frame, C);
+  if (readPcm(run, offset, ra, run.frame, n)) {
     const out = run.frame;
-    if (ev.codec === PCM_F32LE) for (let j = 0; j < n; j++) out[j] = ev.data.readFloatLE(j * 4);
-    else for (let j = 0; j < n; j++) out[j] = ev.data.readInt16LE(j * 2) / 32768;
     toMixLayout(out, ch, run.mixFrame, C, frameSamples);
+    // Before the trim's fade: the live buffer keeps the frame as decoded for a later concealment's repeat.
     run.lastSrc.set(out);
     run.lastMix.set(run.mixFrame);
     run.hasLast = true;
@@ -354,7 +440,7 @@ function pcmFrame(run: ChannelRun, offset: number | undefined, ra: EventFileRand
 }
 
 function opusFrame(
-  run: ChannelRun, liveRel: number, offset: number | undefined, k: number, ix: SessionIndex,
+  run: ChannelRun, liveRel: number, trimFrom: number, offset: number | undefined, k: number, ix: SessionIndex,
   ra: EventFileRandomAccess, frameSamples: number, C: number, warnings: string[],
 ): Float32Array {
   const c = run.ix;
@@ -367,17 +453,25 @@ function opusFrame(
   }
   const dec = run.decoder;
   // The live buffer jumped over packets it held (dropping excess depth): it decoded them to keep libopus' state
-  // in order, so decode them here too — those that had arrived before this frame was mixed.
-  if (!Number.isNaN(liveRel) && !Number.isNaN(run.lastDecoded) && liveRel - run.lastDecoded > 1 && liveRel - run.lastDecoded <= MAX_CATCH_UP) {
-    for (let r = run.lastDecoded + 1; r < liveRel; r++) {
+  // in order, so decode them here too — those that had arrived before this frame was mixed. A trim's first one
+  // gives the head that fades into this frame.
+  const from = Number.isNaN(run.lastDecoded) ? trimFrom : run.lastDecoded + 1;
+  if (!Number.isNaN(liveRel) && !Number.isNaN(from) && liveRel - from >= 1 && liveRel - from < MAX_CATCH_UP) {
+    for (let r = from; r < liveRel; r++) {
       const off = c.packetOffsets.get(r);
       if (off === undefined || off > ix.frameOffset[k]) continue;
       const skipped = ra.read(off);
       if (!skipped || skipped.type !== EventType.OPUS_PACKET_RECEIVED) continue;
+      let s16: Buffer;
       try {
-        dec.decodeS16(skipped.packet);
+        s16 = dec.decodeS16(skipped.packet);
       } catch {
-        dec.concealS16(frameSamples);
+        s16 = dec.concealS16(frameSamples);
+      }
+      if (r === trimFrom) {
+        const m = Math.min(run.fadeW * run.srcChannels, s16.length / 2);
+        for (let j = 0; j < m; j++) run.frame[j] = s16.readInt16LE(j * 2) / 32768;
+        takeHead(run, run.frame, C);
       }
     }
   }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Mixer, addTrack, writeMix } from '../../runtime/audio/mixer';
 import { OpusDecoder } from '../../runtime/audio/opus';
+import { frameTrimFadeSamples } from '../../runtime/audio/playout';
 import { readWav } from '../../runtime/audio/wav';
 import { EventType, encodeOpusPacketReceived, encodeStreamInfo } from '../../runtime/events/codec';
 import { formatSummary, inspectEvents } from '../../runtime/events/inspect';
@@ -278,6 +279,89 @@ describe('event file tools', () => {
       assertSameSamples(samplesOf(out), Buffer.concat(live), 'reconstruction of the live session');
     });
 
+    it('equals the live Mixer output sample for sample across its latency trims (whole packets faded in): Opus mono and stereo, PCM concealed right after a trim', async function () {
+      this.timeout(60000);
+      const frames = 160;
+      const file = path.join(tmp, 'trims.xcev');
+      const pcmOf = (f: Buffer): Buffer => {
+        const v = new Float32Array(f.buffer, f.byteOffset, FRAME);
+        const b = Buffer.alloc(FRAME * 2);
+        for (let i = 0; i < FRAME; i++) b.writeInt16LE(Math.round(v[i] * 32767), i * 2);
+        return b;
+      };
+      // Each peer sends packet k at frame k until `burstAt`, from then on `ahead` packets early: a stall's backlog
+      // that arrives at once and stays, so the mixer's buffers stand above their target and trim.
+      const peers = [
+        { user: 'carol', codec: 'opus' as const, channels: 1, packets: encode(tone([330], frames + 20), 1), seq0: 7, burstAt: 30, ahead: 8, lost: [] as number[] },
+        { user: 'dan', codec: 'opus' as const, channels: 2, packets: encode(tone([550, 770], frames + 20), 2), seq0: 0xfffffff8, burstAt: 50, ahead: 6, lost: [130] },
+        // fay's burst passes maxDepthFrames: trimmed at once, up to the packet before her lost one (100), which is
+        // then concealed (a faded repeat of the frame as decoded, before the trim's fade).
+        { user: 'fay', codec: 'pcm_s16le' as const, channels: 1, packets: tone([440], frames + 20, 0.3).map(pcmOf), seq0: 1000, burstAt: 90, ahead: 14, lost: [100] },
+      ];
+      const mixer = new Mixer({ sampleRate: RATE, channels: 2, frameSamples: FRAME, playout: { adaptWindowMs: 100, maxDepthFrames: 12 } });
+      const srv = new EventStreamServer({ port: 0, sampleRate: RATE, frameSamples: FRAME, file: { path: file } });
+      const ids = new Map(peers.map((p) => [p.user, srv.channelIdFor(p.user, 1)]));
+      for (const u of ids.keys()) srv.setProfile(ids.get(u)!, { name: u });
+      mixer.setGain('carol', 0.75);
+      mixer.setPan('carol', 0.5);
+      mixer.setGain('dan', 1.5);
+      srv.mixParameters(0, mixer.masterGain, peers.map((p) => ({ channelId: ids.get(p.user)!, ...mixer.userSettings(p.user) })));
+      const sent = new Map(peers.map((p) => [p.user, 0]));
+      const live: Buffer[] = [];
+      const used: Array<Map<string, { seq: number | null; concealed: boolean }>> = [];
+      for (let k = 0; k < frames; k++) {
+        const now = 1_000_000 + k * 10_000;
+        for (const p of peers) {
+          for (let j = sent.get(p.user)!; j <= k + (k >= p.burstAt ? p.ahead : 0); j++) {
+            sent.set(p.user, j + 1);
+            if (p.lost.includes(j)) continue;
+            const wire = (p.seq0 + j) >>> 0;
+            mixer.push(p.user, { seq: wire, codec: p.codec, sampleRate: RATE, channels: p.channels, frameSamples: FRAME, trackId: 1 }, p.packets[j], now);
+            if (p.codec === 'opus') srv.opusPacketReceived(ids.get(p.user)!, wire, 0, p.channels as 1 | 2, p.packets[j]);
+            else srv.pcmPacketReceived(ids.get(p.user)!, wire, 'pcm_s16le', 1, FRAME, RATE, p.packets[j]);
+          }
+        }
+        const r = mixer.tick(now);
+        live.push(r.mix);
+        used.push(new Map(r.used.map((u) => [u.userId, { seq: u.seq, concealed: u.concealed }])));
+        srv.audioFrameMixed(r.seq, r.used.map((u) => ({
+          channelId: srv.channelIdFor(u.userId, u.trackId), seq: u.wireSeq, concealed: u.concealed,
+          codec: u.codec, channels: u.channels, frameSamples: u.frameSamples,
+        })));
+      }
+      await srv.close();
+      // The live trims, from the seqs the mixer reports: whole packets, as many as the buffers say they dropped.
+      const dropped = new Map(mixer.tracks().map((t) => [t.userId, t.droppedSamples]));
+      const jumps = new Map<string, { trims: number; packets: number; frames: number[] }>();
+      for (const p of peers) {
+        const j = { trims: 0, packets: 0, frames: [] as number[] };
+        let last = NaN;
+        let lastK = NaN;
+        for (let k = 0; k < frames; k++) {
+          const e = used[k].get(p.user);
+          if (!e || e.seq === null) continue;
+          if (e.seq - last > k - lastK) { j.trims++; j.packets += e.seq - last - (k - lastK); j.frames.push(k); }
+          last = e.seq;
+          lastK = k;
+        }
+        jumps.set(p.user, j);
+        assert.ok(j.trims >= 1, `${p.user}'s buffer trimmed (${dropped.get(p.user)} samples dropped)`);
+        assert.equal(dropped.get(p.user), j.packets * FRAME, `${p.user}: droppedSamples are the packets skipped, whole`);
+      }
+      // (Trims before the bursts too: calm windows lower the target, and the excess goes.)
+      const fayTrim = jumps.get('fay')!.frames.find((k) => k >= 90)!;
+      assert.deepEqual([fayTrim, used[fayTrim + 1].get('fay')!.seq, used[fayTrim + 1].get('fay')!.concealed], [90, null, true], 'fay\'s frame after her burst\'s trim is concealed');
+
+      const out = path.join(tmp, 'trims.wav');
+      const r = await reconstruct(file, { out });
+      for (const p of peers) {
+        const t = r.tracks.find((x) => x.name === p.user)!;
+        assert.deepEqual([t.trims, t.trimmedPackets, t.late], [jumps.get(p.user)!.trims, jumps.get(p.user)!.packets, 0], `${p.user}: the trims replayed`);
+      }
+      assert.equal(r.tracks.find((x) => x.name === 'fay')!.concealed, 1);
+      assertSameSamples(samplesOf(out), Buffer.concat(live), 'reconstruction of the live session with trims');
+    });
+
     /**
      * One mono channel whose frame k plays packet plan[k] (null: concealed); packets are received in the order
      * `arrivals[k]` lists them, just before frame k's mix event.
@@ -292,7 +376,7 @@ describe('event file tools', () => {
       await srv.close();
     }
 
-    it('decodes, without playing them, the packets the live buffer skipped over, so libopus\' state follows the live one', async () => {
+    it('replays a latency trim of the live buffer: decodes the packets it dropped (libopus\' state follows the live one) and fades the first into the next frame', async () => {
       const packets = encode(tone([523], 30), 1);
       // Frames 0–19 play packets 0–19; then the live buffer dropped excess depth: frame 20 plays 23, 21 plays 24, …
       const plan = Array.from({ length: 26 }, (_, k) => (k < 20 ? k : k + 3));
@@ -300,16 +384,45 @@ describe('event file tools', () => {
       const file = path.join(tmp, 'skip.xcev');
       await oneChannelSession(file, packets, plan, arrivals);
       const out = path.join(tmp, 'skip.wav');
-      await reconstruct(file, { out });
-      // Expected: the decoder saw 0…22 in order (20–22 decoded and dropped), then 23…28.
+      const r = await reconstruct(file, { out });
+      assert.deepEqual([r.tracks[0].trims, r.tracks[0].trimmedPackets], [1, 3]);
+      // Expected: the decoder saw 0…22 in order (20–22 decoded and dropped), then 23…28; frame 20 is packet 23 with
+      // its first 5 ms faded in from packet 20's, the playout buffer's rule.
       const all = decodePlan(packets, 1, 'd'.repeat(29));
-      const played = plan.map((p) => all[p!]);
+      const played = plan.map((p) => Float32Array.from(all[p!]));
+      const W = frameTrimFadeSamples(RATE, FRAME);
+      for (let i = 0; i < W; i++) {
+        const g = (i + 0.5) / W;
+        played[20][i] = all[20][i] * (1 - g) + all[23][i] * g;
+      }
       const expected = mixTracks([{ frames: played, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length);
-      assertSameSamples(samplesOf(out), expected, 'reconstruction across the skip');
+      assertSameSamples(samplesOf(out), expected, 'reconstruction across the trim');
       // Without the dropped decodes frame 20 would come out of a decoder that never saw packets 20–22.
       const naive = new OpusDecoder({ sampleRate: RATE, channels: 1 });
       for (let i = 0; i < 20; i++) naive.decodeS16(packets[i]);
       assert.ok(!naive.decodeS16(packets[23]).equals(decodePlanS16(packets, [...Array(23).keys(), 23])), 'the test can tell the difference');
+    });
+
+    it('takes a seq jump over a packet never received for no trim: no fade (the live buffer drops only packets it holds)', async () => {
+      const packets = encode(tone([523], 30), 1);
+      const plan = Array.from({ length: 26 }, (_, k) => (k < 20 ? k : k + 3));
+      // Packet 21 never came.
+      const arrivals = plan.map((_, k) => (k < 20 ? [k] : k === 20 ? [20, 22, 23] : [k + 3]));
+      const file = path.join(tmp, 'skip-lost.xcev');
+      await oneChannelSession(file, packets, plan, arrivals);
+      const out = path.join(tmp, 'skip-lost.wav');
+      const r = await reconstruct(file, { out });
+      assert.equal(r.tracks[0].trims, 0);
+      // The received ones are still decoded in order (20, 22), then 23 plays as it comes.
+      const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
+      const frames = plan.map((p, k) => {
+        if (k === 20) { dec.decodeS16(packets[20]); dec.decodeS16(packets[22]); }
+        const s16 = dec.decodeS16(packets[p!]);
+        const f = new Float32Array(FRAME);
+        for (let i = 0; i < FRAME; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
+        return f;
+      });
+      assertSameSamples(samplesOf(out), mixTracks([{ frames, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length), 'no fade');
     });
 
     it('conceals, as live, a frame whose packet the live mix played one frame later (a delay, not a loss)', async () => {
