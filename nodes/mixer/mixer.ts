@@ -1,4 +1,5 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
+import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { Mixer } from '../../runtime/audio/mixer';
 import { FrameClock, TickSource, nowMicros } from '../../runtime/clock';
@@ -11,6 +12,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
+  decodeWorkers?: string;
 }
 
 export = function (RED: NodeAPI) {
@@ -20,6 +22,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     const status = new StatusThrottle(node);
     let clock: FrameClock | undefined;
+    let closeMixer: (() => void) | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
       const channels = num(config as never, 'channels', { def: 2, min: 1, max: 8, int: true });
@@ -30,7 +33,15 @@ export = function (RED: NodeAPI) {
       const jitterFrames = num(config as never, 'jitterFrames', { def: 3, min: 1, max: 50, int: true });
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
-      const mixer = new Mixer({ sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames } });
+      // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
+      // ('auto': the cores this process may use, less the event loop's — availableParallelism() reads the
+      // affinity mask, so taskset counts). Default 0: the tick waits for its workers, so a worker thread that
+      // does not get a core in time (a machine shared with other busy processes) delays the whole mix; give
+      // workers to an xcast that has its cores to itself.
+      const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
+      const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
+      const mixer = new Mixer({ sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames }, decodeWorkers });
+      closeMixer = () => mixer.close();
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
 
       let nextFrameSeq = 0;
@@ -102,7 +113,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       refuse(node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { clock?.stop(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { clock?.stop(); closeMixer?.(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-mixer', MixerNode);
 };

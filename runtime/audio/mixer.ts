@@ -11,7 +11,8 @@
 // of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
 import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
-import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
+import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName, checkPlayoutPacket } from './playout';
+import { DecodePool, RemoteSlot } from './decode-pool';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -30,6 +31,14 @@ export interface MixerOptions {
    * mixed frame) describes exactly, so runtime/events/reconstruct.ts rebuilds the mix sample for sample across trims.
    */
   playout?: Partial<Omit<PlayoutOptions, 'sampleRate' | 'channels' | 'frameSamples'>>;
+  /**
+   * Worker threads that decode part of the tracks (runtime/audio/decode-pool.ts), so mixing uses more than one
+   * core; default 0 (all on this thread). Tracks are spread over this thread and the workers; the mix is
+   * bit-identical either way. With workers, push() files a pooled track's packet at the next tick and answers
+   * 'ok' (late or duplicate is then counted in the statistics only), and a pooled track's statistics are as of
+   * the last tick. Call close() to end the workers.
+   */
+  decodeWorkers?: number;
 }
 
 /** One track's part in a mixed frame. */
@@ -132,8 +141,14 @@ interface Track {
   key: string;
   userId: string;
   trackId: number;
-  playout: PlayoutBuffer;
+  /** The track's playout buffer, or null when a decode worker holds it (then `remote` says where). */
+  playout: PlayoutBuffer | null;
+  remote: RemoteSlot | null;
   frame: Float32Array;
+  /** This tick's PullInfo of a local track, kept while the workers finish theirs. */
+  pulledSeq: number | null;
+  pulledWireSeq: number | null;
+  pulledConcealed: boolean;
   user: UserSettings;
   codec: AudioCodecName;
   sampleRate: number;
@@ -162,6 +177,8 @@ export class Mixer extends EventEmitter {
   private readonly acc: Float64Array;
   // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
   private readonly own = new Map<string, Float64Array>();
+  private readonly pool: DecodePool | null = null;
+  private nextShard = 0;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -184,6 +201,16 @@ export class Mixer extends EventEmitter {
     this.acc = new Float64Array(this.frameSamples * this.channels);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
+    const workers = o.decodeWorkers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new MixerConfigError('decodeWorkers', `must be an integer 0…64, got ${String(workers)}`);
+    if (workers > 0) {
+      this.pool = new DecodePool(workers, this.frameSamples * this.channels, { ...this.playoutOpts, sampleRate: this.sampleRate, channels: this.channels, frameSamples: this.frameSamples });
+    }
+  }
+
+  /** Ends the decode workers, if any (the mixer is not used after this). */
+  close(): void {
+    this.pool?.terminate();
   }
 
   get masterGain(): number {
@@ -200,17 +227,32 @@ export class Mixer extends EventEmitter {
     let t = this.tracksByKey.get(key);
     let added = false;
     if (t === undefined) {
+      let remote: RemoteSlot | null = null;
+      if (this.pool) {
+        // Checked before a worker gets a slot for it, so a bad first packet throws here as it would without workers.
+        checkPlayoutPacket(header, data, this.sampleRate);
+        // Round robin over this thread (shard 0) and the workers.
+        const shard = this.nextShard++ % (this.pool.size + 1);
+        if (shard > 0) remote = this.pool.open(shard - 1);
+      }
       t = {
         key, userId, trackId,
-        playout: this.newPlayout(),
-        frame: new Float32Array(this.frameSamples * this.channels),
+        playout: remote ? null : this.newPlayout(),
+        remote,
+        frame: remote ? remote.frame : new Float32Array(this.frameSamples * this.channels),
+        pulledSeq: null, pulledWireSeq: null, pulledConcealed: false,
         user: this.settings(userId),
         codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
         lastPacketAtUs: arrivalMicros,
       };
       added = true;
     }
-    const r = t.playout.push(header, data, arrivalMicros);
+    let r: PushResult = 'ok';
+    if (t.playout) r = t.playout.push(header, data, arrivalMicros);
+    else {
+      if (!added) checkPlayoutPacket(header, data, this.sampleRate);
+      (this.pool as DecodePool).write(t.remote as RemoteSlot, header, data, arrivalMicros);
+    }
     if (added) {
       this.tracksByKey.set(key, t);
       this.emit('track-added', this.stateOf(t, arrivalMicros));
@@ -261,6 +303,7 @@ export class Mixer extends EventEmitter {
     for (const t of this.tracksByKey.values()) {
       if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
     }
+    if (this.pool) return this.tickPooled();
     const C = this.channels;
     const n = this.frameSamples;
     const len = n * C;
@@ -269,7 +312,7 @@ export class Mixer extends EventEmitter {
     if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
     const used: UsedEntry[] = [];
     for (const t of this.tracksByKey.values()) {
-      const info = t.playout.pullInto(t.frame);
+      const info = (t.playout as PlayoutBuffer).pullInto(t.frame);
       used.push({
         userId: t.userId, trackId: t.trackId, seq: info.seq, wireSeq: info.wireSeq, concealed: info.concealed,
         codec: t.codec, channels: t.channels, frameSamples: t.frameSamples,
@@ -284,6 +327,13 @@ export class Mixer extends EventEmitter {
         addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
       }
     }
+    return this.finishTick(used);
+  }
+
+  /** The mix (and mix-minus frames) from the accumulators tick() filled. */
+  private finishTick(used: UsedEntry[]): MixResult {
+    const len = this.frameSamples * this.channels;
+    const acc = this.acc;
     const mix = new Float32Array(len);
     writeMix(acc, this.master, mix, len);
     const result: MixResult = { seq: this.frameSeq++, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
@@ -299,6 +349,46 @@ export class Mixer extends EventEmitter {
       result.perUser = perUser;
     }
     return result;
+  }
+
+  /** tick() with decode workers: workers pull their tracks while this thread pulls its own, then one ordered sum. */
+  private tickPooled(): MixResult {
+    const pool = this.pool as DecodePool;
+    const C = this.channels;
+    const n = this.frameSamples;
+    const len = n * C;
+    const acc = this.acc;
+    acc.fill(0);
+    if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
+    pool.begin();
+    for (const t of this.tracksByKey.values()) {
+      if (t.playout === null) continue;
+      const info = t.playout.pullInto(t.frame);
+      t.pulledSeq = info.seq;
+      t.pulledWireSeq = info.wireSeq;
+      t.pulledConcealed = info.concealed;
+    }
+    pool.join();
+    // From here exactly as tick(): the same entries and the same sums, in track creation order.
+    const used: UsedEntry[] = [];
+    for (const t of this.tracksByKey.values()) {
+      const remote = t.remote;
+      const seq = remote ? pool.seq(remote) : t.pulledSeq;
+      const concealed = remote ? pool.concealed(remote) : t.pulledConcealed;
+      used.push({
+        userId: t.userId, trackId: t.trackId, seq, wireSeq: remote ? pool.wireSeq(remote) : t.pulledWireSeq, concealed,
+        codec: t.codec, channels: t.channels, frameSamples: t.frameSamples,
+      });
+      if (seq === null && !concealed) continue;
+      const u = t.user;
+      addTrack(acc, t.frame, u.gain, u.pan, u.muted, C, n);
+      if (this.mixMinus) {
+        let own = this.own.get(t.userId);
+        if (own === undefined) this.own.set(t.userId, (own = new Float64Array(len)));
+        addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
+      }
+    }
+    return this.finishTick(used);
   }
 
   /** State of every track (fresh objects); `now` in µs decides `connected`. */
@@ -321,6 +411,7 @@ export class Mixer extends EventEmitter {
   private removeTrack(t: Track, now: number): void {
     if (this.tracksByKey.get(t.key) !== t) return;
     this.tracksByKey.delete(t.key);
+    if (t.remote) this.pool?.close(t.remote);
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
     if (!others) this.own.delete(t.userId);
@@ -330,7 +421,7 @@ export class Mixer extends EventEmitter {
   }
 
   private stateOf(t: Track, now: number): TrackState {
-    const s = t.playout.stats();
+    const s = t.playout ? t.playout.stats() : (this.pool as DecodePool).stats(t.remote as RemoteSlot);
     // Field by field, not `{ ...s, … }`: spreading then adding a dozen fields took ~40 µs per track in V8 (the bench
     // profile showed it at 2 % of a core for 80 tracks at 10 states/s); a literal of known shape takes ~0.1 µs.
     // TypeScript checks that every PlayoutStats field is here.

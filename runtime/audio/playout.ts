@@ -196,6 +196,43 @@ function numOpt(field: string, v: unknown, def: number, min: number): number {
   return x;
 }
 
+/**
+ * The checks push() makes on a packet before filing it, for a buffer playing at `outRate`: throws
+ * PlayoutPacketError for a malformed header or size, PlayoutFormatError for a stream that cannot play at that rate.
+ * Returns the packet's length in samples per channel at the output rate. (The mixer's decode workers check packets
+ * on the main thread with it, so errors are thrown where push() would throw them.)
+ */
+export function checkPlayoutPacket(h: PlayoutHeader, data: Buffer, outRate: number): number {
+  if (!h || typeof h !== 'object') throw new PlayoutPacketError('header', 'missing');
+  const seq = h.seq;
+  if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq >= TWO32) throw new PlayoutPacketError('seq', `must be a u32, got ${String(seq)}`);
+  const codec = h.codec === 'opus' ? C_OPUS : h.codec === 'pcm_f32le' ? C_F32 : h.codec === 'pcm_s16le' ? C_S16 : -1;
+  if (codec < 0) throw new PlayoutPacketError('codec', `must be opus, pcm_f32le or pcm_s16le, got ${String(h.codec)}`);
+  const ch = h.channels;
+  if (typeof ch !== 'number' || !Number.isInteger(ch) || ch < 1 || ch > MAX_CHANNELS) throw new PlayoutPacketError('channels', `must be 1…${MAX_CHANNELS}, got ${String(ch)}`);
+  const fs = h.frameSamples;
+  if (typeof fs !== 'number' || !Number.isInteger(fs) || fs < 1 || fs > 65535) throw new PlayoutPacketError('frameSamples', `must be 1…65535, got ${String(fs)}`);
+  const rate = h.sampleRate;
+  if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 1) throw new PlayoutPacketError('sampleRate', `must be a positive integer, got ${String(rate)}`);
+  if (!Buffer.isBuffer(data)) throw new PlayoutPacketError('data', 'must be a Buffer');
+  if (codec === C_OPUS) {
+    if (ch > 2) throw new PlayoutPacketError('channels', `Opus carries 1 or 2 channels, got ${ch}`);
+    if (data.length === 0) throw new PlayoutPacketError('data', 'empty Opus packet');
+    if (!OPUS_SAMPLE_RATES.includes(outRate)) {
+      throw new PlayoutFormatError('sampleRate', `cannot decode Opus at ${outRate} Hz (Opus rates: ${OPUS_SAMPLE_RATES.join(', ')}); play at an Opus rate and resample after`);
+    }
+    const framesOut = (fs * outRate) / rate;
+    if (!Number.isInteger(framesOut)) throw new PlayoutPacketError('frameSamples', `${fs} samples at ${rate} Hz is not a whole number of samples at ${outRate} Hz`);
+    return framesOut;
+  }
+  if (rate !== outRate) {
+    throw new PlayoutFormatError('sampleRate', `stream is ${rate} Hz, this buffer plays at ${outRate} Hz; put a resample node in front`);
+  }
+  const expect = fs * ch * (codec === C_S16 ? 2 : 4);
+  if (data.length !== expect) throw new PlayoutPacketError('data', `${h.codec} of ${fs} samples × ${ch} channels is ${expect} bytes, got ${data.length}`);
+  return fs;
+}
+
 export class PlayoutBuffer {
   readonly sampleRate: number;
   readonly channels: number;
@@ -338,36 +375,13 @@ export class PlayoutBuffer {
    * malformed header or size, PlayoutFormatError for a stream this buffer cannot play.
    */
   push(header: PlayoutHeader, data: Buffer, arrivalMicros: number): PushResult {
+    const framesOut = checkPlayoutPacket(header, data, this.sampleRate);
     const h = header;
-    if (!h || typeof h !== 'object') throw new PlayoutPacketError('header', 'missing');
     const seq = h.seq;
-    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq >= TWO32) throw new PlayoutPacketError('seq', `must be a u32, got ${String(seq)}`);
-    const codec = h.codec === 'opus' ? C_OPUS : h.codec === 'pcm_f32le' ? C_F32 : h.codec === 'pcm_s16le' ? C_S16 : -1;
-    if (codec < 0) throw new PlayoutPacketError('codec', `must be opus, pcm_f32le or pcm_s16le, got ${String(h.codec)}`);
+    const codec = h.codec === 'opus' ? C_OPUS : h.codec === 'pcm_f32le' ? C_F32 : C_S16;
     const ch = h.channels;
-    if (typeof ch !== 'number' || !Number.isInteger(ch) || ch < 1 || ch > MAX_CHANNELS) throw new PlayoutPacketError('channels', `must be 1…${MAX_CHANNELS}, got ${String(ch)}`);
     const fs = h.frameSamples;
-    if (typeof fs !== 'number' || !Number.isInteger(fs) || fs < 1 || fs > 65535) throw new PlayoutPacketError('frameSamples', `must be 1…65535, got ${String(fs)}`);
     const rate = h.sampleRate;
-    if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 1) throw new PlayoutPacketError('sampleRate', `must be a positive integer, got ${String(rate)}`);
-    if (!Buffer.isBuffer(data)) throw new PlayoutPacketError('data', 'must be a Buffer');
-    let framesOut: number;
-    if (codec === C_OPUS) {
-      if (ch > 2) throw new PlayoutPacketError('channels', `Opus carries 1 or 2 channels, got ${ch}`);
-      if (data.length === 0) throw new PlayoutPacketError('data', 'empty Opus packet');
-      if (!OPUS_SAMPLE_RATES.includes(this.sampleRate)) {
-        throw new PlayoutFormatError('sampleRate', `cannot decode Opus at ${this.sampleRate} Hz (Opus rates: ${OPUS_SAMPLE_RATES.join(', ')}); play at an Opus rate and resample after`);
-      }
-      framesOut = (fs * this.sampleRate) / rate;
-      if (!Number.isInteger(framesOut)) throw new PlayoutPacketError('frameSamples', `${fs} samples at ${rate} Hz is not a whole number of samples at ${this.sampleRate} Hz`);
-    } else {
-      if (rate !== this.sampleRate) {
-        throw new PlayoutFormatError('sampleRate', `stream is ${rate} Hz, this buffer plays at ${this.sampleRate} Hz; put a resample node in front`);
-      }
-      const expect = fs * ch * (codec === C_S16 ? 2 : 4);
-      if (data.length !== expect) throw new PlayoutPacketError('data', `${h.codec} of ${fs} samples × ${ch} channels is ${expect} bytes, got ${data.length}`);
-      framesOut = fs;
-    }
 
     // Unwrap against the highest seq seen: the signed 32-bit distance decides the direction.
     let u: number;
