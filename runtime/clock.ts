@@ -69,7 +69,8 @@ export class FrameClock extends EventEmitter implements TickSource {
   private readonly resyncAfterMs: number;
   protected readonly keepAlive: boolean;
   private running = false;
-  private anchor = 0;
+  /** performance.now() of deadline 0; moved by a resync. */
+  protected anchor = 0;
   private k = 0;
   private frameIndex = 0;
   private timer: NodeJS.Timeout | null = null;
