@@ -1,0 +1,61 @@
+// Bench: the xcast flows under test — the preset flows/xcast.json on free ports, and its variants (mix-minus, 2.5 ms frames, minimal jitter buffer).
+import fs from 'node:fs';
+import path from 'node:path';
+import { customiseFlow, loadFlow, resolveFlowFile } from '../../runtime/launcher';
+
+export type FlowNode = Record<string, unknown> & { id: string; type: string; wires?: string[][] };
+
+export interface Variant {
+  /** Mixer mix-minus: the mixer's per-user output feeds the encoder; each receiver gets everyone but itself. */
+  mixMinus?: boolean;
+  /** Frame duration in ms for mixer, encoder and event stream (the preset: 10). */
+  frameMs?: number;
+  /** Mixer jitter buffer target in frames (the preset: 3). */
+  jitterFrames?: number;
+  /** Extra mixer properties (e.g. decodeWorkers). */
+  mixer?: Record<string, unknown>;
+}
+
+export interface BenchFlow {
+  file: string;
+  ingestPort: number;
+  mixPort: number;
+  eventsPort: number;
+  encoder: { complexity: number; bitrate: number };
+}
+
+/** Writes the preset xcast flow, customised for `v` and moved to the given ports, into `dir`. */
+export function writeXcastFlow(dir: string, name: string, ports: { ingest: number; mix: number; events: number }, v: Variant): BenchFlow {
+  const nodes = customiseFlow(loadFlow(resolveFlowFile('xcast')), { 7010: ports.ingest, 7011: ports.mix, 7012: ports.events }) as FlowNode[];
+  const of = (type: string) => {
+    const n = nodes.find((x) => x.type === type);
+    if (!n) throw new Error(`the xcast preset has no ${type} node`);
+    return n;
+  };
+  const mixer = of('xcast-mixer');
+  const encoder = of('xcast-opus-encode');
+  const events = of('xcast-event-stream');
+  if (v.frameMs !== undefined) {
+    mixer.frameMs = String(v.frameMs);
+    encoder.frameMs = String(v.frameMs);
+    events.frameMs = String(v.frameMs);
+  }
+  if (v.jitterFrames !== undefined) mixer.jitterFrames = String(v.jitterFrames);
+  if (v.mixMinus) {
+    mixer.mixMinus = true;
+    const w = mixer.wires as string[][];
+    // The full mix still goes to the event stream (recording); the encoder gets one mix-minus per receiver.
+    w[0] = w[0].filter((id) => id !== encoder.id);
+    w[2] = [...(w[2] ?? []), encoder.id];
+  }
+  if (v.mixer) Object.assign(mixer, v.mixer);
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(nodes, null, 2));
+  return {
+    file,
+    ingestPort: ports.ingest,
+    mixPort: ports.mix,
+    eventsPort: ports.events,
+    encoder: { complexity: Number(encoder.complexity ?? 10), bitrate: Number(encoder.bitrate ?? 64) * 1000 },
+  };
+}

@@ -1,0 +1,398 @@
+// Bench load generator (a child process, pinned away from the xcast): N synthetic streamproto1 peers sending real Opus in real time, each receiving the mix.
+//
+// Driven over IPC by bench/run.ts: 'start' connects the peers (one sending and one receiving TCP connection each,
+// like a peer flow's socket writer and reader), 'mark' opens a measuring window, 'report' closes it and answers
+// with what the peers saw, 'stop' disconnects and exits. Peer 0 plays the tone (or, in latency mode, the probe);
+// peer 1's receiving side is the monitor: it decodes the mix it gets and checks the tone or times the probe.
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { FrameParser } from '../runtime/protocol/parser';
+import { FrameType, encodeJsonFrame, encodePong, PROTOCOL_NAME } from '../runtime/protocol/frame';
+import { OpusDecoder, OpusEncoder } from '../runtime/audio/opus';
+import { estimateFrequency, countDiscontinuities, rms, dbfs } from '../runtime/audio/analysis';
+import { loadPacketSet, measureCodecDelay, peerEncoder, PacketLoop, SAMPLE_RATE, CHANNELS, TONE_HZ, ONSET_DIFF } from './lib/packets';
+
+export interface LoadgenStart {
+  cmd: 'start';
+  host: string;
+  ingestPort: number;
+  mixPort: number;
+  packetsFile: string;
+  peers: number;
+  /** Peer 0 plays the tone ('tone') or the latency probe ('probe'). */
+  mode: 'tone' | 'probe';
+  /** Settings of the xcast's mix encoder, for the codec delay the probe subtracts. */
+  mixEncoder: { complexity: number; bitrate: number };
+  /** New connections per 10 ms while connecting (SYN bursts of hundreds overflow nothing, but pace them). */
+  connectRate?: number;
+}
+
+export interface LoadgenReport {
+  peers: number;
+  connectedTx: number;
+  connectedRx: number;
+  windowSeconds: number;
+  packetsSent: number;
+  /** How late the generator's own sends were (ms): a late generator makes the xcast look worse than it is. */
+  sendLateP99Ms: number;
+  sendLateMaxMs: number;
+  /** Mix frames each receiver got in the window, as a fraction of the frames due (min and median over peers). */
+  rxFractionMin: number;
+  rxFractionMedian: number;
+  /** Receivers that got nothing in the window. */
+  rxSilent: number;
+  /** Jumps in the mix seq seen by receivers (frames the xcast did not send them). */
+  rxSeqGaps: number;
+  closed: number;
+  monitor: {
+    frames: number;
+    concealed: number;
+    toneHz: number | null;
+    toneDbfs: number | null;
+    discontinuities: number | null;
+    analysedSeconds: number;
+    /** Probe bursts timed: packet sent → mixed packet received, ms. */
+    latencyMs: number[];
+    probeMisaligned: number;
+    codecDelay: { peer: number; mix: number };
+  };
+}
+
+type Msg = LoadgenStart | { cmd: 'mark' } | { cmd: 'report' } | { cmd: 'stop' };
+
+const send = (m: unknown) => process.send?.(m);
+
+interface Peer {
+  index: number;
+  userId: string;
+  tx: net.Socket;
+  rx: net.Socket;
+  txOpen: boolean;
+  rxOpen: boolean;
+  loop: PacketLoop;
+  templates: Buffer[];
+  pos: number;
+  seq: number;
+  due: number;
+  rxFrames: number;
+  rxLastSeq: number;
+  rxGaps: number;
+}
+
+let peers: Peer[] = [];
+let periodMs = 10;
+let frameSamples = 480;
+let running = false;
+let timer: NodeJS.Timeout | null = null;
+let closedCount = 0;
+
+// Window statistics.
+let windowStart = 0;
+let packetsSent = 0;
+const lateRing = new Float64Array(1 << 16);
+let lateCount = 0;
+
+// Monitor (peer 1's receiver): decodes the mix.
+let monitorDecoder: OpusDecoder | null = null;
+const MON_SECONDS = 12;
+let monBuf = new Float32Array(0);
+let monWrite = 0;
+let monFrames = 0;
+let monConcealed = 0;
+let monSeq0 = -1;
+let monNextIdx = 0;
+let monPrev = 0;
+let monLastOnset = -Infinity;
+// Probe: receive time (performance.now) of each mix frame, and send time of each probe packet, by index mod RING.
+const RING = 8192;
+const mixRecvAt = new Float64Array(RING).fill(NaN);
+const probeSentAt = new Float64Array(RING).fill(NaN);
+let probeBurstSeqs: number[] = [];
+let latencies: number[] = [];
+let misaligned = 0;
+let codecDelay = { peer: 0, mix: 0 };
+let mode: 'tone' | 'probe' = 'tone';
+
+function nowMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/** Frame header + AUDIO header + packet, with seq and captureTime left to fill in per send. */
+function template(packet: Buffer, trackId: number): Buffer {
+  const n = 24 + packet.length;
+  const b = Buffer.alloc(8 + n);
+  b[0] = 0x53; b[1] = 0x50; b[2] = 1; b[3] = FrameType.AUDIO;
+  b.writeUInt32BE(n, 4);
+  b.writeUInt32BE(trackId, 8);
+  b.writeUInt32BE(SAMPLE_RATE, 24);
+  b[28] = CHANNELS;
+  b[29] = 2; // opus
+  b.writeUInt16BE(frameSamples, 30);
+  packet.copy(b, 32);
+  return b;
+}
+
+function hello(userId: string, role: 'peer' | 'monitor'): Buffer {
+  return encodeJsonFrame(FrameType.HELLO, { protocol: PROTOCOL_NAME, userId, role });
+}
+
+/** Answers PINGs (the xcast closes connections that are silent for 15 s) and hands AUDIO payloads on. */
+function attachParser(sock: net.Socket, onAudio: ((payload: Buffer) => void) | null, onHello: () => void): void {
+  const parser = new FrameParser(1 << 20);
+  sock.on('data', (chunk: Buffer) => {
+    try {
+      parser.push(chunk, (type, payload) => {
+        if (type === FrameType.AUDIO) { if (onAudio) onAudio(payload); }
+        else if (type === FrameType.PING) {
+          const t1 = nowMicros();
+          const t0 = Number(payload.readBigUInt64BE(0));
+          sock.write(encodePong(t0, t1, nowMicros()));
+        } else if (type === FrameType.HELLO) onHello();
+      });
+    } catch {
+      sock.destroy();
+    }
+  });
+}
+
+function onMonitorAudio(payload: Buffer): void {
+  const now = performance.now();
+  const seq = payload.readUInt32BE(4);
+  const data = payload.subarray(24);
+  if (monSeq0 < 0) monSeq0 = seq;
+  const idx = (seq - monSeq0) >>> 0;
+  if (idx < monNextIdx) return; // late or duplicate: a player would drop it too
+  const dec = monitorDecoder as OpusDecoder;
+  while (monNextIdx < idx) {
+    // A frame the xcast never sent us: conceal, as a player would, so the tone check sees the gap.
+    monConcealed++;
+    writeMonitor(dec.conceal(frameSamples), monNextIdx);
+    monNextIdx++;
+  }
+  mixRecvAt[idx % RING] = now;
+  let pcm: Buffer;
+  try { pcm = dec.decode(data); } catch { pcm = dec.conceal(frameSamples); monConcealed++; }
+  writeMonitor(pcm, idx);
+  monNextIdx = idx + 1;
+  monFrames++;
+}
+
+function writeMonitor(pcmF32: Buffer, frameIdx: number): void {
+  const f = new Float32Array(pcmF32.buffer, pcmF32.byteOffset, pcmF32.length / 4);
+  const n = f.length / CHANNELS;
+  for (let i = 0; i < n; i++) {
+    const x = f[i * CHANNELS];
+    if (mode === 'probe') {
+      const g = frameIdx * frameSamples + i;
+      if (Math.abs(x - monPrev) > ONSET_DIFF && g - monLastOnset > SAMPLE_RATE * 0.2) {
+        monLastOnset = g;
+        timeOnset(g);
+      }
+    }
+    monPrev = x;
+    monBuf[monWrite] = x;
+    monWrite = (monWrite + 1) % monBuf.length;
+  }
+}
+
+/**
+ * The onset at mix sample g came from the probe packet that carried the burst into the xcast; the mix frame that
+ * carried it out is found by taking the two codec delays off. Latency = that frame's arrival − that packet's send.
+ */
+function timeOnset(g: number): void {
+  const pd = codecDelay.peer;
+  const inFrameAt = (g - codecDelay.mix) - (pd % frameSamples);
+  const F = Math.round(inFrameAt / frameSamples);
+  // A burst the xcast spliced (latency trimming) or that straddled a concealment lands off the frame grid.
+  if (Math.abs(inFrameAt - F * frameSamples) > frameSamples / 4 + 24) { misaligned++; return; }
+  const recv = mixRecvAt[F % RING];
+  if (!Number.isFinite(recv)) { misaligned++; return; }
+  // The burst packet is the latest one sent before the mix frame came back (bursts are 250 ms apart).
+  let best = -1;
+  for (const s of probeBurstSeqs) {
+    const k = s + Math.floor(pd / frameSamples);
+    const t = probeSentAt[k % RING];
+    if (Number.isFinite(t) && t <= recv && (best < 0 || t > probeSentAt[best % RING])) best = k;
+  }
+  if (best < 0) { misaligned++; return; }
+  latencies.push(recv - probeSentAt[best % RING]);
+}
+
+function startPeers(m: LoadgenStart): Promise<void> {
+  const set = loadPacketSet(m.packetsFile);
+  frameSamples = set.frameSamples;
+  periodMs = (frameSamples * 1000) / SAMPLE_RATE;
+  mode = m.mode;
+  monBuf = new Float32Array(MON_SECONDS * SAMPLE_RATE);
+  monitorDecoder = new OpusDecoder({ sampleRate: SAMPLE_RATE, channels: 2 });
+  const mixEnc = new OpusEncoder({ channels: 2, frameSamples, bitrate: m.mixEncoder.bitrate, complexity: m.mixEncoder.complexity });
+  const f32 = Buffer.alloc(frameSamples * CHANNELS * 4);
+  codecDelay = {
+    peer: measureCodecDelay(peerEncoder(), frameSamples),
+    mix: measureCodecDelay((s16) => {
+      for (let i = 0; i < s16.length / 2; i++) f32.writeFloatLE(s16.readInt16LE(i * 2) / 32768, i * 4);
+      return mixEnc.encode(f32);
+    }, frameSamples),
+  };
+  const tplCache = new Map<PacketLoop, Buffer[]>();
+  const templates = (l: PacketLoop) => {
+    let t = tplCache.get(l);
+    if (!t) tplCache.set(l, (t = l.packets.map((p) => template(p, 1))));
+    return t;
+  };
+  const t0 = performance.now() + 200;
+  const rate = m.connectRate ?? 20;
+  return new Promise((resolve) => {
+    let helloed = 0;
+    const need = m.peers * 2;
+    const done = () => { if (++helloed === need) resolve(); };
+    for (let i = 0; i < m.peers; i++) {
+      const loop = i === 0 ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
+      const userId = `peer-${String(i).padStart(4, '0')}`;
+      const p: Peer = {
+        index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, txOpen: false, rxOpen: false,
+        loop, templates: templates(loop),
+        // Filler peers start at random points of the loop, so their low tones do not add up in phase.
+        pos: i === 0 ? 0 : Math.floor(Math.random() * loop.packets.length),
+        seq: Math.floor(Math.random() * 1e6),
+        // Real peers are not in step: spread the send phases over the period.
+        due: t0 + (i / m.peers) * periodMs,
+        rxFrames: 0, rxLastSeq: -1, rxGaps: 0,
+      };
+      if (i === 0 && m.mode === 'probe') probeBurstSeqs = [];
+      peers.push(p);
+      setTimeout(() => {
+        p.tx = net.connect({ host: m.host, port: m.ingestPort }, () => { p.tx.setNoDelay(true); p.tx.write(hello(userId, 'peer')); });
+        attachParser(p.tx, null, () => { p.txOpen = true; done(); });
+        p.rx = net.connect({ host: m.host, port: m.mixPort }, () => { p.rx.setNoDelay(true); p.rx.write(hello(userId, i === 1 ? 'monitor' : 'peer')); });
+        const onAudio = (payload: Buffer) => {
+          p.rxFrames++;
+          const s = payload.readUInt32BE(4);
+          if (p.rxLastSeq >= 0 && s !== ((p.rxLastSeq + 1) >>> 0)) p.rxGaps++;
+          p.rxLastSeq = s;
+          if (i === 1) onMonitorAudio(payload);
+        };
+        attachParser(p.rx, onAudio, () => { p.rxOpen = true; done(); });
+        for (const s of [p.tx, p.rx]) {
+          s.on('error', () => { /* counted on close */ });
+          s.on('close', () => { if (running) closedCount++; });
+        }
+      }, Math.floor(i / rate) * 10);
+    }
+  });
+}
+
+/** Sends every packet that is due; peers are visited in phase order, so a late wake-up sends in order. */
+function pump(): void {
+  if (!running) return;
+  const now = performance.now();
+  for (let i = 0; i < peers.length; i++) {
+    const p = peers[i];
+    while (p.due <= now) {
+      if (p.txOpen) {
+        const tpl = p.templates[p.pos];
+        const b = Buffer.allocUnsafe(tpl.length);
+        tpl.copy(b);
+        b.writeUInt32BE(p.seq, 12);
+        b.writeBigUInt64BE(BigInt(Math.floor(nowMicros())), 16);
+        if (p.index === 0 && mode === 'probe') {
+          probeSentAt[p.seq % RING] = performance.now();
+          if (p.loop.bursts.includes(p.pos)) {
+            probeBurstSeqs.push(p.seq);
+            if (probeBurstSeqs.length > 8) probeBurstSeqs.shift();
+          }
+        }
+        p.tx.write(b);
+        packetsSent++;
+        lateRing[lateCount++ & (lateRing.length - 1)] = now - p.due;
+        p.seq = (p.seq + 1) >>> 0;
+        if (++p.pos === p.loop.packets.length) p.pos = 0;
+      }
+      p.due += periodMs;
+      // A generator stalled for more than 200 ms skips ahead rather than bursting (and says so via sendLateMax).
+      if (now - p.due > 200) p.due = now;
+    }
+  }
+  timer = setTimeout(pump, 1);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+function mark(): void {
+  windowStart = performance.now();
+  packetsSent = 0;
+  lateCount = 0;
+  for (const p of peers) { p.rxFrames = 0; p.rxGaps = 0; }
+  monFrames = 0;
+  monConcealed = 0;
+  latencies = [];
+  misaligned = 0;
+  closedCount = 0;
+}
+
+function report(): LoadgenReport {
+  const secs = (performance.now() - windowStart) / 1000;
+  const lates = Array.from(lateRing.subarray(0, Math.min(lateCount, lateRing.length))).sort((a, b) => a - b);
+  const due = (secs * 1000) / periodMs;
+  const fr = peers.map((p) => p.rxFrames / due).sort((a, b) => a - b);
+  // The monitor's last seconds, in order.
+  const n = Math.min(monBuf.length, Math.floor(secs * SAMPLE_RATE) - SAMPLE_RATE);
+  let toneHz: number | null = null, toneDbfs: number | null = null, disc: number | null = null, analysed = 0;
+  if (mode === 'tone' && n > SAMPLE_RATE) {
+    const seg = new Float32Array(n);
+    for (let i = 0; i < n; i++) seg[i] = monBuf[(monWrite - n + i + monBuf.length) % monBuf.length];
+    toneHz = estimateFrequency(seg, SAMPLE_RATE, 1, 0);
+    toneDbfs = dbfs(rms(seg));
+    // Threshold 0.25 of the tone: Opus' coding noise and the filler peers' low tones stay under it; a dropout,
+    // a concealed frame or a splice goes far over.
+    disc = countDiscontinuities(seg, SAMPLE_RATE, TONE_HZ, { threshold: 0.25, amplitude: 0.3 });
+    analysed = n / SAMPLE_RATE;
+  }
+  return {
+    peers: peers.length,
+    connectedTx: peers.filter((p) => p.txOpen).length,
+    connectedRx: peers.filter((p) => p.rxOpen).length,
+    windowSeconds: secs,
+    packetsSent,
+    sendLateP99Ms: percentile(lates, 0.99),
+    sendLateMaxMs: lates.length ? lates[lates.length - 1] : 0,
+    rxFractionMin: fr.length ? fr[0] : 0,
+    rxFractionMedian: percentile(fr, 0.5),
+    rxSilent: peers.filter((p) => p.rxFrames === 0).length,
+    rxSeqGaps: peers.reduce((s, p) => s + p.rxGaps, 0),
+    closed: closedCount,
+    monitor: {
+      frames: monFrames, concealed: monConcealed, toneHz, toneDbfs, discontinuities: disc, analysedSeconds: analysed,
+      latencyMs: latencies, probeMisaligned: misaligned, codecDelay,
+    },
+  };
+}
+
+function stop(): void {
+  running = false;
+  if (timer) clearTimeout(timer);
+  for (const p of peers) { p.tx?.destroy(); p.rx?.destroy(); }
+  setTimeout(() => process.exit(0), 50);
+}
+
+process.on('message', (m: Msg) => {
+  switch (m.cmd) {
+    case 'start':
+      running = true;
+      void startPeers(m).then(() => {
+        mark();
+        send({ ev: 'started', peers: peers.length });
+      });
+      // Peers that connected start sending at once; the rest join as they connect.
+      pump();
+      break;
+    case 'mark': mark(); send({ ev: 'marked' }); break;
+    case 'report': send({ ev: 'report', report: report() }); break;
+    case 'stop': stop(); break;
+  }
+});
+process.on('disconnect', () => stop());
+send({ ev: 'ready' });

@@ -1,0 +1,508 @@
+// `npm run bench`: measures the xcast against the issue's targets and prints one table (also bench/results/latest.json).
+//
+// Layout: the xcast runs in its own process (bench/xcast-host.ts: the real launcher and preset flow) pinned with
+// taskset to XCAST_CPUS (default core 0); the peers run in a load generator process (bench/loadgen.ts) pinned to
+// LOADGEN_CPUS (default core 1). Capacity figures ramp N — a probe of a fresh xcast per step, bracketing then
+// bisecting — and report the largest N whose window had zero missed ticks, every receiver got the mix, and the
+// generator itself kept time. References that can be measured (ffmpeg amix, a setTimeout loop) are measured here,
+// in the same run, so ratios hold even on a noisy shared machine.
+//
+// Options: --budget SECONDS (default 570: the whole run, build excluded, stays under 10 minutes), --quick (short
+// windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
+// bench/results/), --only a,b (stages: reference, shared, minus, frames25, sustained, latency, scaling).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { PACKAGE_ROOT } from '../runtime/launcher';
+import { makePacketSet, savePacketSet } from './lib/packets';
+import { writeOggOpus } from './lib/ogg';
+import { writeXcastFlow, Variant, BenchFlow } from './lib/flows';
+import { startNode, stopProc, freePort, sleep, tasksetAvailable, Proc } from './lib/procs';
+import type { HostReport } from './xcast-host';
+import type { LoadgenReport, LoadgenStart } from './loadgen';
+import type { DecodeMixResult } from './decode-mix';
+
+const DIST = path.join(PACKAGE_ROOT, 'dist', 'bench');
+const RESULTS = path.join(PACKAGE_ROOT, 'bench', 'results');
+
+interface Opts {
+  budgetS: number;
+  quick: boolean;
+  profile: boolean;
+  only: Set<string> | null;
+  /** One probe only: variant name and N, e.g. shared:120 (variants: shared, minus, frames25, latency). */
+  probe: { variant: string; peers: number; seconds: number } | null;
+  xcastCpus: string;
+  loadgenCpus: string;
+}
+
+function parseOpts(argv: string[]): Opts {
+  const o: Opts = { budgetS: 570, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') o.quick = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--budget') o.budgetS = Number(argv[++i]);
+    else if (a === '--only') o.only = new Set(argv[++i].split(','));
+    else if (a === '--probe') {
+      const [variant, peers, seconds] = argv[++i].split(':');
+      o.probe = { variant, peers: Number(peers), seconds: Number(seconds ?? 10) };
+    } else throw new Error(`bench: unknown option ${a} (--budget S, --quick, --profile, --only stages, --probe variant:N[:seconds])`);
+  }
+  return o;
+}
+
+const T0 = performance.now();
+const elapsedS = () => (performance.now() - T0) / 1000;
+const log = (s: string) => process.stderr.write(`[bench ${elapsedS().toFixed(0).padStart(3)} s] ${s}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// One probe: a fresh xcast, N peers, a warm-up, one measured window.
+
+interface ProbeOpts {
+  name: string;
+  variant: Variant;
+  peers: number;
+  windowS: number;
+  warmupS: number;
+  mode: 'tone' | 'probe';
+  packetsFile: string;
+  xcastCpus: string;
+  profileDir?: string;
+  /** Extra environment for the xcast (e.g. XCAST_DECODE_WORKERS). */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface ProbeResult {
+  name: string;
+  peers: number;
+  clean: boolean;
+  why: string[];
+  host: HostReport;
+  /** RSS of the xcast with no peer connected (bytes). */
+  idleRss: number;
+  loadgen: LoadgenReport;
+}
+
+let dirSeq = 0;
+
+async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
+  const ports = { ingest: await freePort(), mix: await freePort(), events: await freePort() };
+  const userDir = path.join(work, `x${dirSeq++}`);
+  fs.mkdirSync(userDir, { recursive: true });
+  const flow: BenchFlow = writeXcastFlow(userDir, 'flow', ports, o.variant);
+  // --expose-gc: the host collects garbage before it measures memory (outside the tick window), so memory figures
+  // are what is retained, not where the GC sawtooth happened to be. BENCH_XCAST_NODE_ARGS adds flags to try.
+  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_XCAST_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [])];
+  const host = startNode(path.join(DIST, 'xcast-host.js'), [flow.file, userDir], o.xcastCpus, nodeArgs, o.env);
+  let lg: Proc | undefined;
+  try {
+    await host.next('ready', 60000);
+    await sleep(500);
+    const idle = await host.request<{ report: HostReport }>({ cmd: 'report' }, 'report');
+    const idleRss = idle.report.retained?.end.rss ?? idle.report.memory[idle.report.memory.length - 1].rss;
+    lg = startNode(path.join(DIST, 'loadgen.js'), [], OPTS.loadgenCpus);
+    await lg.next('ready', 30000);
+    const start: LoadgenStart = {
+      cmd: 'start', host: '127.0.0.1', ingestPort: flow.ingestPort, mixPort: flow.mixPort, packetsFile: o.packetsFile,
+      peers: o.peers, mode: o.mode, mixEncoder: flow.encoder,
+    };
+    lg.child.send(start);
+    await lg.next('started', 60000 + o.peers * 100);
+    await sleep(o.warmupS * 1000);
+    await Promise.all([host.request({ cmd: 'mark' }, 'marked'), lg.request({ cmd: 'mark' }, 'marked')]);
+    await sleep(o.windowS * 1000);
+    const [h, l] = await Promise.all([
+      host.request<{ report: HostReport }>({ cmd: 'report' }, 'report'),
+      lg.request<{ report: LoadgenReport }>({ cmd: 'report' }, 'report', 60000),
+    ]);
+    const why: string[] = [];
+    const hr = h.report, lr = l.report;
+    if (hr.missedTicks > 0) why.push(`${hr.missedTicks} missed ticks`);
+    if (hr.resyncs > 0) why.push(`${hr.resyncs} clock resyncs`);
+    if (lr.connectedTx < o.peers || lr.connectedRx < o.peers) why.push(`only ${Math.min(lr.connectedTx, lr.connectedRx)} of ${o.peers} peers connected`);
+    if (lr.closed > 0) why.push(`${lr.closed} connections closed`);
+    // Allow for the window's edges: a receiver should get ≥ 95 % of the frames due.
+    if (lr.rxFractionMin < 0.95) why.push(`a receiver got ${(lr.rxFractionMin * 100).toFixed(0)} % of the mix frames`);
+    if (lr.sendLateP99Ms > 5) why.push(`load generator late (send p99 ${lr.sendLateP99Ms.toFixed(1)} ms): not the xcast's fault, but not clean either`);
+    return { name: o.name, peers: o.peers, clean: why.length === 0, why, host: hr, idleRss, loadgen: lr };
+  } finally {
+    if (lg) await stopProc(lg);
+    await stopProc(host);
+    // For digging: BENCH_HOST_LOG=FILE keeps what the xcast printed (e.g. with BENCH_XCAST_NODE_ARGS=--trace-gc).
+    if (process.env.BENCH_HOST_LOG) fs.appendFileSync(process.env.BENCH_HOST_LOG, host.output());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ramp: bracket from a guess, then bisect; every step is a fresh probe.
+
+interface RampResult {
+  name: string;
+  cleanN: number;
+  firstDirtyN: number | null;
+  steps: Array<{ peers: number; clean: boolean; why: string[]; cpu: number; elu: number; latenessP99Ms: number; missedTicks: number }>;
+  best: ProbeResult | null;
+  truncated: boolean;
+}
+
+async function ramp(name: string, base: Omit<ProbeOpts, 'peers' | 'name'>, guess: number, deadlineS: number, work: string, maxN = 2000): Promise<RampResult> {
+  let lo = 0;
+  let hi: number | null = null;
+  let best: ProbeResult | null = null;
+  const steps: RampResult['steps'] = [];
+  let n = Math.max(2, Math.round(guess));
+  let truncated = false;
+  const stepCost = base.windowS + base.warmupS + 6;
+  for (;;) {
+    if (elapsedS() + stepCost > deadlineS) { truncated = true; break; }
+    log(`${name}: probing N = ${n}`);
+    let r: ProbeResult;
+    try {
+      r = await probe({ ...base, name, peers: n }, work);
+    } catch (err) {
+      log(`${name}: probe at N = ${n} failed: ${(err as Error).message.split('\n')[0]}`);
+      r = null as unknown as ProbeResult;
+    }
+    const clean = !!r && r.clean;
+    steps.push({ peers: n, clean, why: r ? r.why : ['probe failed'], cpu: r?.host.cpu ?? NaN, elu: r?.host.elu ?? NaN, latenessP99Ms: r?.host.latenessP99Ms ?? NaN, missedTicks: r?.host.missedTicks ?? NaN });
+    log(`${name}: N = ${n} ${clean ? 'clean' : `not clean (${r ? r.why.join('; ') : 'failed'})`}${r ? `, xcast CPU ${(r.host.cpu * 100).toFixed(0)} %, loop busy ${(r.host.elu * 100).toFixed(0)} %, tick p99 ${r.host.latenessP99Ms.toFixed(2)} ms` : ''}`);
+    if (clean) { lo = n; best = r; } else hi = hi === null ? n : Math.min(hi, n);
+    let next: number;
+    if (hi === null) next = Math.min(maxN, Math.ceil(n * (n < 40 ? 2 : 1.3)));
+    else if (lo === 0 && !best) next = Math.max(2, Math.floor(n * (n > 24 ? 0.6 : 0.3)));
+    else next = Math.floor((lo + hi) / 2);
+    const resolution = Math.max(2, Math.round(lo * 0.06));
+    if (hi !== null && best && hi - lo <= resolution) break;
+    if (hi === null && n >= maxN) break;
+    // Not clean with a handful of peers: the bound is not capacity (the clock itself misses at idle); stop here.
+    if (n <= 8 && !clean && !best) break;
+    if (next === n) break;
+    n = next;
+  }
+  return { name, cleanN: lo, firstDirtyN: hi, steps, best, truncated };
+}
+
+// ---------------------------------------------------------------------------------------------
+// References measured in the same run.
+
+interface AmixResult {
+  streams: number;
+  seconds: number;
+  ffmpegMs: number[];
+  oursMs: number[];
+  ffmpegMedianMs: number;
+  oursMedianMs: number;
+  ratio: number;
+  ffmpegVersion: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function percentileOf(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+function ffmpegAvailable(): string | null {
+  try {
+    return execFileSync('ffmpeg', ['-version']).toString().split('\n')[0];
+  } catch {
+    return null;
+  }
+}
+
+/** CPU per stream-second: ffmpeg amix on the bench's packets as Ogg Opus files vs the xcast's Mixer on the same packets. */
+async function amixReference(packetsFile: string, packets: Buffer[], frameSamples: number, work: string, cpus: string, quick: boolean): Promise<AmixResult | { error: string }> {
+  const version = ffmpegAvailable();
+  if (!version) return { error: 'ffmpeg not found (Debian: apt-get install ffmpeg; CI: .ci/setup-audio.sh)' };
+  const streams = 16;
+  const seconds = quick ? 10 : 30;
+  const frames = Math.round((seconds * 48000) / frameSamples);
+  const files: string[] = [];
+  for (let i = 0; i < streams; i++) {
+    const seq: Buffer[] = [];
+    for (let k = 0; k < frames; k++) seq.push(packets[(k + i * 37) % packets.length]);
+    const f = path.join(work, `amix-${i}.opus`);
+    writeOggOpus(f, seq, 2, frameSamples);
+    files.push(f);
+  }
+  const ffmpegArgs = ['-nostdin', '-hide_banner', '-benchmark', ...files.flatMap((f) => ['-i', f]),
+    '-filter_complex', `amix=inputs=${streams}:duration=longest:normalize=0`, '-f', 'null', '-'];
+  const ffmpegMs: number[] = [];
+  const oursMs: number[] = [];
+  const reps = quick ? 2 : 3;
+  for (let r = 0; r < reps; r++) {
+    // Alternate, so drift in the machine's load hits both alike.
+    const cmd = tasksetAvailable() ? ['taskset', ['-c', cpus, 'ffmpeg', ...ffmpegArgs]] as const : ['ffmpeg', ffmpegArgs] as const;
+    const res = spawnSync(cmd[0], cmd[1] as string[], { encoding: 'utf8' });
+    const m = /bench: utime=([\d.]+)s stime=([\d.]+)s/.exec(res.stderr ?? '');
+    if (res.status !== 0 || !m) return { error: `ffmpeg failed: ${(res.stderr ?? '').slice(-800)}` };
+    ffmpegMs.push(((Number(m[1]) + Number(m[2])) * 1000) / (streams * seconds));
+    const p = startNode(path.join(DIST, 'decode-mix.js'), [packetsFile, String(streams), String(seconds)], cpus);
+    await p.exited;
+    const line = p.output().trim().split('\n').pop() ?? '';
+    let d: DecodeMixResult;
+    try { d = JSON.parse(line); } catch { return { error: `decode-mix failed: ${p.output().slice(-800)}` }; }
+    oursMs.push(d.msPerStreamSecond);
+  }
+  const f = median(ffmpegMs), o = median(oursMs);
+  return { streams, seconds, ffmpegMs, oursMs, ffmpegMedianMs: f, oursMedianMs: o, ratio: o / f, ffmpegVersion: version };
+}
+
+async function timerReference(cpus: string, seconds: number): Promise<{ p50Ms: number; p99Ms: number; maxMs: number; cpu: number } | null> {
+  const p = startNode(path.join(DIST, 'timer-ref.js'), ['10', String(seconds)], cpus);
+  await p.exited;
+  try { return JSON.parse(p.output().trim().split('\n').pop() ?? ''); } catch { return null; }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: per connected peer, and whether it stays flat.
+
+function memoryFigures(r: ProbeResult): { perPeerMB: number; growthMBPerMin: number; projected10MinPerPeerMB: number; basis: string } {
+  const ret = r.host.retained;
+  const minutes = r.host.windowSeconds / 60;
+  if (ret) {
+    // After a full GC at both ends of the window: RSS over the idle xcast's for the footprint, heap + external
+    // (what the program holds; RSS keeps freed pages) for the growth.
+    const held = (m: { heapUsed: number; external: number }) => m.heapUsed + m.external;
+    const growth = (held(ret.end) - held(ret.start)) / 1048576 / minutes;
+    return { perPeerMB: (ret.end.rss - r.idleRss) / r.peers / 1048576, growthMBPerMin: growth, projected10MinPerPeerMB: (growth * 10) / r.peers, basis: 'after full GC' };
+  }
+  // Without --expose-gc: least-squares slope of the sampled RSS (biased by where the GC sawtooth falls).
+  const mem = r.host.memory;
+  const n = mem.length;
+  const mt = mem.reduce((a, m) => a + m.t, 0) / n;
+  const mr = mem.reduce((a, m) => a + m.rss, 0) / n;
+  let num = 0, den = 0;
+  for (const m of mem) { num += (m.t - mt) * (m.rss - mr); den += (m.t - mt) ** 2; }
+  const slope = den > 0 ? (num / den) * 60 / 1048576 : 0;
+  const rss = median(mem.slice(-Math.max(1, Math.floor(n / 4))).map((m) => m.rss));
+  return { perPeerMB: (rss - r.idleRss) / r.peers / 1048576, growthMBPerMin: slope, projected10MinPerPeerMB: (slope * 10) / r.peers, basis: 'sampled RSS' };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const OPTS = parseOpts(process.argv.slice(2));
+
+function previous(): Record<string, unknown> | null {
+  try { return JSON.parse(fs.readFileSync(path.join(RESULTS, 'latest.json'), 'utf8')); } catch { return null; }
+}
+
+function guessFrom(prev: Record<string, unknown> | null, key: string, def: number): number {
+  const f = (prev?.figures as Record<string, { value?: number }> | undefined)?.[key];
+  return typeof f?.value === 'number' && f.value > 0 ? f.value : def;
+}
+
+interface Row { figure: string; measured: string; target: string; reference: string; ratio: string; met: string }
+
+async function main(): Promise<void> {
+  const o = OPTS;
+  const want = (s: string) => !o.only || o.only.has(s);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-bench-'));
+  const prev = previous();
+  const windowS = o.quick ? 5 : 10;
+  const warmupS = o.quick ? 2 : 3;
+  fs.mkdirSync(RESULTS, { recursive: true });
+  log(`work dir ${work}; xcast on CPU ${o.xcastCpus}, load generator on CPU ${o.loadgenCpus}${tasksetAvailable() ? '' : ' (taskset missing: NOT pinned)'}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+  const set10 = makePacketSet(480);
+  const set25 = makePacketSet(120);
+  const p10 = path.join(work, 'packets-10ms.json');
+  const p25 = path.join(work, 'packets-2.5ms.json');
+  savePacketSet(p10, set10);
+  savePacketSet(p25, set25);
+
+  const out: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavgAtStart: os.loadavg(), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    setup: { xcastCpus: o.xcastCpus, loadgenCpus: o.loadgenCpus, pinned: tasksetAvailable(), windowS, warmupS, budgetS: o.budgetS, quick: o.quick,
+      audio: '48 kHz stereo Opus, 64 kbit/s CBR, 10 ms frames (2.5 ms for the low-latency figure)' },
+    figures: {} as Record<string, unknown>,
+  };
+  const figures = out.figures as Record<string, unknown>;
+  const budget = o.budgetS;
+
+  if (o.probe) {
+    const variants: Record<string, { variant: Variant; packetsFile: string; mode: 'tone' | 'probe' }> = {
+      shared: { variant: {}, packetsFile: p10, mode: 'tone' },
+      minus: { variant: { mixMinus: true }, packetsFile: p10, mode: 'tone' },
+      frames25: { variant: { frameMs: 2.5 }, packetsFile: p25, mode: 'tone' },
+      latency: { variant: { jitterFrames: 1 }, packetsFile: p10, mode: 'probe' },
+    };
+    const v = variants[o.probe.variant];
+    if (!v) throw new Error(`--probe: unknown variant ${o.probe.variant} (${Object.keys(variants).join(', ')})`);
+    const r = await probe({ name: o.probe.variant, ...v, peers: o.probe.peers, windowS: o.probe.seconds, warmupS, xcastCpus: o.xcastCpus, profileDir: o.profile ? RESULTS : undefined }, work);
+    const lat = r.loadgen.monitor.latencyMs;
+    process.stdout.write(`${JSON.stringify({ ...r, host: r.host, loadgen: { ...r.loadgen, monitor: { ...r.loadgen.monitor, latencyMs: undefined, latencyP50: median(lat), latencyP99: percentileOf(lat, 0.99), latencyN: lat.length } } }, null, 2)}\n`);
+    fs.rmSync(work, { recursive: true, force: true });
+    return;
+  }
+
+  // Stage budget (fractions of the whole): references 6 %, shared 20 %, minus 16 %, 2.5 ms 16 %, sustained ≤ 16 %, latency 6 %, scaling 14 %.
+  let amix: AmixResult | { error: string } | null = null;
+  let timerRef: Awaited<ReturnType<typeof timerReference>> = null;
+  if (want('reference')) {
+    log('reference: ffmpeg amix vs the xcast Mixer on the same packets');
+    amix = await amixReference(p10, set10.filler.packets, 480, work, o.xcastCpus, o.quick);
+    log(`reference: ${'error' in amix ? amix.error : `ffmpeg ${amix.ffmpegMedianMs.toFixed(2)} ms, xcast ${amix.oursMedianMs.toFixed(2)} ms per stream-second`}`);
+    timerRef = await timerReference(o.xcastCpus, o.quick ? 2 : 4);
+    figures.decodeMix = amix;
+    figures.timerReference = timerRef;
+  }
+
+  const base10 = { windowS, warmupS, mode: 'tone' as const, packetsFile: p10, xcastCpus: o.xcastCpus };
+  let shared: RampResult | null = null;
+  if (want('shared')) {
+    shared = await ramp('shared mix 10 ms', { ...base10, variant: {} }, guessFrom(prev, 'sharedMix', 80), budget * 0.28, work);
+    figures.sharedMix = { value: shared.cleanN, ...shared, best: undefined };
+  }
+  let minus: RampResult | null = null;
+  if (want('minus')) {
+    minus = await ramp('mix-minus 10 ms', { ...base10, variant: { mixMinus: true } }, guessFrom(prev, 'mixMinus', 40), budget * 0.44, work);
+    figures.mixMinus = { value: minus.cleanN, ...minus, best: undefined };
+  }
+  let f25: RampResult | null = null;
+  if (want('frames25')) {
+    f25 = await ramp('shared mix 2.5 ms', { ...base10, packetsFile: p25, variant: { frameMs: 2.5 } }, guessFrom(prev, 'frames25', 40), budget * 0.60, work);
+    figures.frames25 = { value: f25.cleanN, ...f25, best: undefined };
+  }
+
+  // Sustained run at the largest clean shared N: ticks, lateness, memory, the tone at the monitor.
+  const sustainN = shared?.cleanN || guessFrom(prev, 'sharedMix', 50);
+  let sustained: ProbeResult | null = null;
+  let sustainS = 0;
+  if (want('sustained')) {
+    const left = budget * 0.78 - elapsedS();
+    sustainS = Math.max(10, Math.min(o.quick ? 15 : 60, Math.floor(left - warmupS - 8)));
+    log(`sustained: ${sustainN} peers for ${sustainS} s${sustainS < 60 ? ' (shortened from 60 s to fit the time budget)' : ''}`);
+    try {
+      sustained = await probe({ ...base10, name: 'sustained', variant: {}, peers: sustainN, windowS: sustainS, profileDir: o.profile ? RESULTS : undefined }, work);
+      log(`sustained: ${sustained.clean ? 'clean' : sustained.why.join('; ')}; tone ${sustained.loadgen.monitor.toneHz?.toFixed(2)} Hz, ${sustained.loadgen.monitor.discontinuities} discontinuities`);
+    } catch (err) {
+      log(`sustained run failed: ${(err as Error).message}`);
+    }
+  }
+
+  // Hub hop latency: the probe burst's packet sent → the mixed packet carrying it received, jitter buffer at 1 frame.
+  let latency: ProbeResult | null = null;
+  if (want('latency')) {
+    const lwin = o.quick ? 8 : 15;
+    if (elapsedS() + lwin + warmupS + 8 < budget * 0.86) {
+      log(`latency: ${sustainN} peers, jitter buffer 1 frame, ${lwin} s`);
+      try {
+        latency = await probe({ ...base10, name: 'latency', mode: 'probe', variant: { jitterFrames: 1 }, peers: sustainN, windowS: lwin }, work);
+      } catch (err) {
+        log(`latency run failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  // 1 → 2 cores: the shared-mix ramp again with the xcast allowed on both cores (the load generator stays on its core).
+  let scaling: RampResult | null = null;
+  if (want('scaling') && os.cpus().length >= 2) {
+    const cpus2 = o.xcastCpus === '0' ? '0,1' : o.xcastCpus;
+    // Two cores for the xcast: one decode worker beside the event loop (the mixer's decodeWorkers).
+    scaling = await ramp('shared mix 10 ms, xcast on 2 cores', { ...base10, xcastCpus: cpus2, variant: {}, env: { XCAST_DECODE_WORKERS: '1' } }, (shared?.cleanN || 60) * 1.3, budget, work);
+    figures.scaling = { value: scaling.cleanN, cores: cpus2, ...scaling, best: undefined };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  const rows: Row[] = [];
+  const yes = (b: boolean | null) => (b === null ? '—' : b ? 'yes' : 'NO');
+  const ramped = (r: RampResult | null) => (r ? `${r.cleanN}${r.firstDirtyN ? ` (not clean at ${r.firstDirtyN})` : ''}${r.truncated ? ' (ramp cut short by the time budget)' : ''}` : 'not run');
+  if (shared) {
+    const s60 = sustained ? (sustained.clean ? `, ${sustainS} s at ${sustainN}: 0 missed ticks` : `, ${sustainS} s at ${sustainN}: ${sustained.why.join('; ')}`) : '';
+    rows.push({ figure: `peers into one shared mix (10 ms)`, measured: `${ramped(shared)}${s60}`, target: '≥ 200', reference: 'Jamulus ≈ 100 clients/core; mediasoup ≈ 500 consumers/core (published)', ratio: `${(shared.cleanN / 200).toFixed(2)} of target`, met: yes(shared.cleanN >= 200 && (!sustained || sustained.clean)) });
+  }
+  if (minus) rows.push({ figure: 'peers with per-peer mix-minus (one encode each)', measured: ramped(minus), target: '≥ 100', reference: 'Jamulus ≈ 100 (published)', ratio: `${(minus.cleanN / 100).toFixed(2)} of target`, met: yes(minus.cleanN >= 100) });
+  if (amix) {
+    if ('error' in amix) rows.push({ figure: 'decode + mix CPU per stream-second', measured: 'not measured', target: '≤ 1.0 × ffmpeg amix', reference: amix.error, ratio: '—', met: '—' });
+    else rows.push({ figure: `decode + mix CPU per stream-second (${amix.streams} streams × ${amix.seconds} s, median of ${amix.oursMs.length})`, measured: `${amix.oursMedianMs.toFixed(2)} ms`, target: '≤ 1.0 × ffmpeg amix', reference: `ffmpeg amix ${amix.ffmpegMedianMs.toFixed(2)} ms (this run)`, ratio: `${amix.ratio.toFixed(2)} × ffmpeg`, met: yes(amix.ratio <= 1.0) });
+  }
+  let hop: { p50: number; p99: number; n: number } | null = null;
+  if (latency) {
+    const l = latency.loadgen.monitor.latencyMs;
+    hop = { p50: median(l), p99: percentileOf(l, 0.99), n: l.length };
+    const period = 10;
+    rows.push({ figure: `hub hop latency p99, packet in → mixed packet out (${sustainN} peers, jitter buffer 1 frame, n = ${l.length})`, measured: l.length ? `p99 ${hop.p99.toFixed(2)} ms, p50 ${hop.p50.toFixed(2)} ms${latency.clean ? '' : ` (${latency.why.join('; ')})`}` : `no burst timed (${latency.loadgen.monitor.probeMisaligned} misaligned)`, target: `≤ ${period + 1} ms`, reference: '—', ratio: l.length ? `${(hop.p99 / (period + 1)).toFixed(2)} of limit` : '—', met: yes(l.length ? hop.p99 <= period + 1 : false) });
+  }
+  if (sustained) {
+    const h = sustained.host;
+    rows.push({ figure: `mixer tick lateness p99 (${sustainN} peers, ${sustainS} s${sustainS < 60 ? ', shortened' : ''}, ${h.ticks} ticks)`, measured: `${h.latenessP99Ms.toFixed(3)} ms (p50 ${h.latenessP50Ms.toFixed(3)}, max ${h.latenessMaxMs.toFixed(2)})`, target: '≤ 0.2 ms', reference: timerRef ? `setTimeout loop p99 ${timerRef.p99Ms.toFixed(2)} ms idle (this run); Atomics.wait + spin ≈ 0.06 ms (published)` : 'setTimeout loop ≈ 1.1 ms (published)', ratio: timerRef ? `${(h.latenessP99Ms / timerRef.p99Ms).toFixed(2)} × setTimeout loop` : '—', met: yes(h.latenessP99Ms <= 0.2) });
+    const m = memoryFigures(sustained);
+    figures.memory = m;
+    const flat = Math.abs(m.projected10MinPerPeerMB) <= 0.1;
+    rows.push({ figure: `memory per connected peer (${sustainN} peers; flatness over ${sustainS} s${sustainS < 600 ? ', shortened from 10 min and projected' : ''})`, measured: `${m.perPeerMB.toFixed(3)} MB; held memory ${m.growthMBPerMin >= 0 ? '+' : ''}${m.growthMBPerMin.toFixed(2)} MB/min (→ ${m.projected10MinPerPeerMB.toFixed(3)} MB/peer in 10 min; ${m.basis})`, target: '≤ 1 MB, flat', reference: '—', ratio: `${m.perPeerMB.toFixed(2)} of limit`, met: yes(m.perPeerMB <= 1 && flat) });
+    const mon = sustained.loadgen.monitor;
+    figures.correctness = mon;
+    const toneOk = mon.toneHz !== null && Math.abs(mon.toneHz - 1000) <= 1 && mon.discontinuities === 0;
+    rows.push({ figure: `tone from one peer at the monitor (${sustainN} peers, last ${mon.analysedSeconds.toFixed(0)} s)`, measured: `${mon.toneHz?.toFixed(2) ?? '—'} Hz, ${mon.discontinuities ?? '—'} discontinuities, ${mon.concealed} frames concealed`, target: '1000 ± 1 Hz, 0 discontinuities', reference: '—', ratio: '—', met: yes(toneOk) });
+  }
+  if (f25) rows.push({ figure: 'peers into one shared mix, 2.5 ms frames', measured: ramped(f25), target: '≥ 120', reference: '—', ratio: `${(f25.cleanN / 120).toFixed(2)} of target`, met: yes(f25.cleanN >= 120) });
+  if (scaling) rows.push({ figure: `capacity 1 → 2 cores (shared mix 10 ms; the load generator shares core ${o.loadgenCpus})`, measured: `${shared?.cleanN ?? '?'} → ${ramped(scaling)}`, target: 'uses every core', reference: '—', ratio: shared?.cleanN ? `${(scaling.cleanN / shared.cleanN).toFixed(2)} ×` : '—', met: '—' });
+
+  figures.sustained = sustained ? { peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why, host: { ...sustained.host, memory: sustained.host.memory.length }, loadgen: { ...sustained.loadgen, monitor: undefined } } : null;
+  figures.latency = latency ? { peers: sustainN, ...hop, samplesMs: latency.loadgen.monitor.latencyMs, misaligned: latency.loadgen.monitor.probeMisaligned, codecDelay: latency.loadgen.monitor.codecDelay, clean: latency.clean, why: latency.why } : null;
+  out.table = rows;
+  out.totalSeconds = elapsedS();
+  out.loadavgAtEnd = os.loadavg();
+
+  // What bounds the figures: the sustained run's GC pauses, run-queue waits and the ramps' first failures.
+  const notes: string[] = [];
+  if (sustained) {
+    const h = sustained.host;
+    notes.push(`sustained run (${sustainN} peers, ${sustainS} s): xcast CPU ${(h.cpu * 100).toFixed(0)} % of a core, event loop busy ${(h.elu * 100).toFixed(0)} %; ` +
+      `${h.gc.count} GCs, longest pause ${h.gc.maxMs.toFixed(1)} ms, ${h.gc.over5ms} of ≥ 5 ms` +
+      (h.longGcs.length ? ` (${h.longGcs.slice(0, 6).map(([t, ms, k]) => `${k} ${ms.toFixed(1)} ms at ${t.toFixed(1)} s`).join(', ')})` : '') +
+      `; missed ticks at ${h.lateTicks.length ? h.lateTicks.slice(0, 8).map(([t, ms]) => `${t.toFixed(1)} s (${ms.toFixed(0)} ms late)`).join(', ') : '—'}` +
+      (h.runQueueWaitMs !== null ? `; the event-loop thread waited ${h.runQueueWaitMs.toFixed(0)} ms for its core (other threads and processes on it)` : ''));
+  }
+  for (const r of [shared, minus, f25, scaling]) {
+    if (!r) continue;
+    const fail = r.steps.find((st) => st.peers === r.firstDirtyN);
+    if (fail) notes.push(`${r.name}: at ${fail.peers} peers ${fail.why.join('; ')} (xcast CPU ${(fail.cpu * 100).toFixed(0)} %, loop busy ${(fail.elu * 100).toFixed(0)} %)`);
+  }
+  out.notes = notes;
+  const table = renderTable(rows);
+  const title = `xcast bench — ${new Date().toISOString()} — ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, xcast on CPU ${o.xcastCpus}, load generator on CPU ${o.loadgenCpus}, ${elapsedS().toFixed(0)} s, load average at start ${os.loadavg()[0].toFixed(2)}`;
+  const notesText = notes.map((n) => `- ${n}`).join('\n');
+  process.stdout.write(`\n${title}\n\n${table}\n\n${notesText}\n`);
+  out.markdown = table;
+  if (!o.quick && !o.only) updateReadme(title, table, notesText);
+  fs.writeFileSync(path.join(RESULTS, o.quick || o.only ? 'partial.json.tmp' : 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  if (!o.quick && !o.only) log(`wrote ${path.relative(PACKAGE_ROOT, path.join(RESULTS, 'latest.json'))}`);
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** Puts the latest table between the markers of docs/README-bench.md (the README section the bench keeps current). */
+function updateReadme(title: string, table: string, notes: string): void {
+  const file = path.join(PACKAGE_ROOT, 'docs', 'README-bench.md');
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8'); } catch { return; }
+  const start = '<!-- bench:latest:start -->';
+  const end = '<!-- bench:latest:end -->';
+  const a = text.indexOf(start), b = text.indexOf(end);
+  if (a < 0 || b < a) return;
+  text = `${text.slice(0, a + start.length)}\n${title}\n\n${table}\n\n${notes}\n${text.slice(b)}`;
+  fs.writeFileSync(file, text);
+}
+
+function renderTable(rows: Row[]): string {
+  const head = ['figure', 'measured', 'target', 'reference (same run where measured)', 'ratio', 'met'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) lines.push(`| ${[r.figure, r.measured, r.target, r.reference, r.ratio, r.met].join(' | ')} |`);
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

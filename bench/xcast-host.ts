@@ -1,0 +1,180 @@
+// Bench: runs one xcast (the real launcher, an embedded Node-RED with the given flow) in this process and reports its clock, CPU and memory over IPC.
+//
+// Started by bench/run.ts under `taskset`, with the flow file and user dir as arguments. The mixer node exposes the
+// clock it mixes on (node.tickSource); every tick's lateness is recorded here, so the figures cover every tick of a
+// window, not the last 1000 FrameClock.stats() keeps.
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import fs from 'node:fs';
+import { launch } from '../runtime/launcher';
+import type { TickSource } from '../runtime/clock';
+
+export interface HostReport {
+  windowSeconds: number;
+  ticks: number;
+  /** Ticks that ran a whole period or more after their deadline. */
+  missedTicks: number;
+  resyncs: number;
+  latenessP50Ms: number;
+  latenessP99Ms: number;
+  latenessMaxMs: number;
+  /** CPU time of this process over the window, as a fraction of one core (all threads). */
+  cpu: number;
+  /** Share of the window the event loop (main thread) was busy. */
+  elu: number;
+  memory: { t: number; rss: number; heapUsed: number; external: number; arrayBuffers: number }[];
+  /** Memory right after a full GC, at the start and at the end of the window (bytes): what the xcast retains. */
+  retained: { start: { rss: number; heapUsed: number; external: number }; end: { rss: number; heapUsed: number; external: number } } | null;
+  /** Garbage collections in the window: count, total and longest pause (ms), and how many paused ≥ 5 ms. */
+  gc: { count: number; totalMs: number; maxMs: number; over5ms: number };
+  /** The latest ticks that ran a period or more late, and the longest GC pauses: [seconds into the window, ms]. */
+  lateTicks: Array<[number, number]>;
+  /**
+   * From /proc (Linux): how long the event-loop thread was runnable but waited for the CPU in the window, in ms —
+   * time other processes on the same core took from it. Null where /proc/self/schedstat is missing.
+   */
+  runQueueWaitMs: number | null;
+  longGcs: Array<[number, number, string]>;
+}
+
+const [flowFile, userDir] = process.argv.slice(2);
+const send = (m: unknown) => process.send?.(m);
+
+const LAT_CAP = 1 << 20;
+const lateness = new Float32Array(LAT_CAP);
+let latCount = 0;
+let periodMs = 10;
+let tickSource: TickSource | undefined;
+let windowStart = performance.now();
+let cpuStart = process.cpuUsage();
+let eluStart = performance.eventLoopUtilization();
+let statsStart = { missed: 0, resyncs: 0 };
+let memory: HostReport['memory'] = [];
+let memTimer: NodeJS.Timeout | undefined;
+let gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
+let lateTicks: Array<[number, number]> = [];
+let longGcs: Array<[number, number, string]> = [];
+const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-sweep-compact', 8: 'incremental', 16: 'weak callbacks' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count++;
+    gc.totalMs += e.duration;
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+    if (e.duration >= 5) {
+      gc.over5ms++;
+      if (longGcs.length < 50) longGcs.push([(e.startTime - windowStart) / 1000, e.duration, GC_KINDS[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'gc']);
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
+
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  memory.push({ t: (performance.now() - windowStart) / 1000, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });
+}
+
+const gcNow = (globalThis as { gc?: () => void }).gc;
+
+/** ns the main thread has waited on a run queue (second field of /proc/self/task/PID/schedstat). */
+function runQueueWaitNs(): number | null {
+  try {
+    return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+let waitStart: number | null = null;
+let retainedStart: { rss: number; heapUsed: number; external: number } | null = null;
+
+function retainedNow(): { rss: number; heapUsed: number; external: number } | null {
+  if (!gcNow) return null;
+  gcNow();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+async function mark(): Promise<void> {
+  // The full GC pauses the loop: do it, and let the clock catch up after it, before the window opens.
+  retainedStart = retainedNow();
+  if (retainedStart) await new Promise((r) => setTimeout(r, 300));
+  windowStart = performance.now();
+  waitStart = runQueueWaitNs();
+  cpuStart = process.cpuUsage();
+  eluStart = performance.eventLoopUtilization();
+  latCount = 0;
+  const s = tickSource?.stats();
+  statsStart = { missed: s?.missedDeadlines ?? 0, resyncs: s?.resyncs ?? 0 };
+  memory = [];
+  gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
+  lateTicks = [];
+  longGcs = [];
+  sampleMemory();
+}
+
+function report(): HostReport {
+  const secs = (performance.now() - windowStart) / 1000;
+  const waitNow = runQueueWaitNs();
+  const cpu = process.cpuUsage(cpuStart);
+  const elu = performance.eventLoopUtilization(eluStart);
+  sampleMemory();
+  const n = Math.min(latCount, LAT_CAP);
+  const sorted = Array.from(lateness.subarray(0, n)).sort((a, b) => a - b);
+  const pct = (p: number) => (n ? sorted[Math.min(n - 1, Math.floor(p * n))] : 0);
+  const s = tickSource?.stats();
+  let missed = 0;
+  for (let i = 0; i < n; i++) if (lateness[i] >= periodMs) missed++;
+  // After the window's figures are taken: the full GC's pause must not count as a late tick.
+  const retainedEnd = retainedNow();
+  return {
+    windowSeconds: secs,
+    ticks: latCount,
+    missedTicks: Math.max(missed, (s?.missedDeadlines ?? 0) - statsStart.missed),
+    resyncs: (s?.resyncs ?? 0) - statsStart.resyncs,
+    latenessP50Ms: pct(0.5),
+    latenessP99Ms: pct(0.99),
+    latenessMaxMs: n ? sorted[n - 1] : 0,
+    cpu: (cpu.user + cpu.system) / 1e6 / secs,
+    elu: elu.utilization,
+    memory,
+    gc: { ...gc },
+    retained: retainedStart && retainedEnd ? { start: retainedStart, end: retainedEnd } : null,
+    lateTicks,
+    longGcs,
+    runQueueWaitMs: waitNow !== null && waitStart !== null ? (waitNow - waitStart) / 1e6 : null,
+  };
+}
+
+async function main(): Promise<void> {
+  const l = await launch({ flow: flowFile, port: 0, userDir, logLevel: 'warn', editor: false });
+  const flows = JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Array<{ id: string; type: string }>;
+  const mixerDef = flows.find((n) => n.type === 'xcast-mixer');
+  const mixer = mixerDef ? l.RED.nodes.getNode(mixerDef.id) : undefined;
+  tickSource = mixer?.tickSource as TickSource | undefined;
+  if (!tickSource) throw new Error('the flow has no running xcast-mixer exposing tickSource');
+  periodMs = tickSource.periodMs;
+  tickSource.on('tick', (_i: number, late: number) => {
+    if (latCount < LAT_CAP) lateness[latCount] = late;
+    latCount++;
+    if (late >= periodMs) {
+      if (lateTicks.length >= 50) lateTicks.shift();
+      lateTicks.push([(performance.now() - windowStart) / 1000, late]);
+    }
+  });
+  memTimer = setInterval(sampleMemory, 1000);
+  memTimer.unref();
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'mark') void mark().then(() => send({ ev: 'marked' }));
+    else if (m.cmd === 'report') send({ ev: 'report', report: report() });
+    else if (m.cmd === 'stop') {
+      if (memTimer) clearInterval(memTimer);
+      const hard = setTimeout(() => process.exit(0), 5000);
+      l.stop().finally(() => { clearTimeout(hard); process.exit(0); });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  await mark();
+  send({ ev: 'ready', url: l.url });
+}
+
+main().catch((err) => {
+  send({ ev: 'error', message: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});
