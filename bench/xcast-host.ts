@@ -94,7 +94,8 @@ function retainedNow(): { rss: number; heapUsed: number; external: number } | nu
 async function mark(): Promise<void> {
   // The full GC pauses the loop: do it, and let the clock catch up after it, before the window opens.
   retainedStart = retainedNow();
-  if (retainedStart) await new Promise((r) => setTimeout(r, 300));
+  // (a second: sweeping after a full GC goes on for a while, and the first ticks after it were still late)
+  if (retainedStart) await new Promise((r) => setTimeout(r, 1000));
   windowStart = performance.now();
   waitStart = runQueueWaitNs();
   cpuStart = process.cpuUsage();
