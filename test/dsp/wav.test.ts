@@ -388,16 +388,13 @@ describe('dsp/wav: a writer killed with SIGKILL', function () {
         assert.ok(r.frames / 48000 > 1, `readWav: ${r.frames / 48000} s`);
         checkTone(r.samples, 'readWav');
 
-        if (hasCommand('sox')) {
-          const d = soxDuration(file);
-          assert.ok(Math.abs(d - writtenS) <= 0.6, `sox: ${d} s vs ${writtenS} s written`);
-          checkTone(soxSamples(file), 'sox');
-        }
-        if (hasCommand('ffprobe') && hasCommand('ffmpeg')) {
-          const d = ffprobeDuration(file);
-          assert.ok(Math.abs(d - writtenS) <= 0.6, `ffprobe: ${d} s vs ${writtenS} s written`);
-          checkTone(ffmpegSamples(file), 'ffmpeg');
-        }
+        assert.ok(hasCommand('sox') && hasCommand('ffprobe') && hasCommand('ffmpeg'), 'sox and ffmpeg are needed (apt-get install sox ffmpeg)');
+        const ds = soxDuration(file);
+        assert.ok(Math.abs(ds - writtenS) <= 0.6, `sox: ${ds} s vs ${writtenS} s written`);
+        checkTone(soxSamples(file), 'sox');
+        const df = ffprobeDuration(file);
+        assert.ok(Math.abs(df - writtenS) <= 0.6, `ffprobe: ${df} s vs ${writtenS} s written`);
+        checkTone(ffmpegSamples(file), 'ffmpeg');
       } finally {
         cleanup(file);
       }

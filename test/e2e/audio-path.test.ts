@@ -43,13 +43,11 @@ describe('audio path end to end (xcast + peer + monitor presets)', function () {
     assert.ok(Math.abs(f - 440) <= 1, `frequency ${f}`);
     assert.ok(Math.abs(level - -9.03) <= 1, `level ${level} dBFS`);
 
-    if (hasCommand('sox')) {
-      const d = Number(execFileSync('sox', ['--i', '-D', wavPath]).toString().trim());
-      assert.ok(Math.abs(d - wav.frames / 48000) < 0.6, `sox reads ${d} s, the file holds ${wav.frames / 48000} s`);
-    }
-    if (hasCommand('ffprobe')) {
-      const d = Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', wavPath]).toString().trim());
-      assert.ok(d > 2.5, `ffprobe reads ${d} s`);
-    }
+    // Outside readers: .ci/setup-audio.sh installs sox and ffmpeg.
+    assert.ok(hasCommand('sox') && hasCommand('ffprobe'), 'sox and ffprobe are needed (apt-get install sox ffmpeg)');
+    const ds = Number(execFileSync('sox', ['--i', '-D', wavPath]).toString().trim());
+    assert.ok(Math.abs(ds - wav.frames / 48000) < 0.6, `sox reads ${ds} s, the file holds ${wav.frames / 48000} s`);
+    const df = Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', wavPath]).toString().trim());
+    assert.ok(df > 2.5, `ffprobe reads ${df} s`);
   });
 });
