@@ -5,6 +5,7 @@
 // window, not the last 1000 FrameClock.stats() keeps.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import fs from 'node:fs';
+import inspector from 'node:inspector';
 import { launch } from '../runtime/launcher';
 import type { TickSource } from '../runtime/clock';
 
@@ -91,6 +92,23 @@ function retainedNow(): { rss: number; heapUsed: number; external: number } | nu
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
+// BENCH_ALLOC_PROFILE=FILE: a sampling heap profile of everything allocated in the window, collected or not (what
+// the GC has to clear, by allocating stack), written at the report; open it in Chrome DevTools' Memory panel.
+const allocFile = process.env.BENCH_ALLOC_PROFILE;
+let allocSession: inspector.Session | null = null;
+function allocStart(): void {
+  if (!allocFile) return;
+  if (!allocSession) { allocSession = new inspector.Session(); allocSession.connect(); }
+  else allocSession.post('HeapProfiler.stopSampling', () => undefined);   // a second mark restarts the window
+  allocSession.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+}
+function allocStop(): void {
+  if (!allocFile || !allocSession) return;
+  allocSession.post('HeapProfiler.stopSampling', (err, r) => {
+    if (!err) fs.writeFileSync(allocFile, JSON.stringify((r as { profile: unknown }).profile));
+  });
+}
+
 async function mark(): Promise<void> {
   // The full GC pauses the loop: do it, and let the clock catch up after it, before the window opens.
   retainedStart = retainedNow();
@@ -104,6 +122,7 @@ async function mark(): Promise<void> {
   const s = tickSource?.stats();
   statsStart = { missed: s?.missedDeadlines ?? 0, resyncs: s?.resyncs ?? 0 };
   memory = [];
+  allocStart();
   gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
   lateTicks = [];
   longGcs = [];
@@ -116,6 +135,7 @@ function report(): HostReport {
   const cpu = process.cpuUsage(cpuStart);
   const elu = performance.eventLoopUtilization(eluStart);
   sampleMemory();
+  allocStop();
   const n = Math.min(latCount, LAT_CAP);
   const sorted = Array.from(lateness.subarray(0, n)).sort((a, b) => a - b);
   const pct = (p: number) => (n ? sorted[Math.min(n - 1, Math.floor(p * n))] : 0);

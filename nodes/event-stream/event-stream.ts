@@ -44,6 +44,8 @@ export = function (RED: NodeAPI) {
         (err: Error) => { node.error(`cannot listen on ${host}:${port}: ${err.message}`); status.now('red', 'ring', 'listen failed'); },
       );
       let packets = 0;
+      // Made only when the (throttled) status is shown, not for every packet.
+      const statusText = () => `${srv.clients} client${srv.clients === 1 ? '' : 's'}, ${packets} packets`;
       const entries: MixedFrameEntry[] = [];
       // Musician profiles come from each peer's HELLO; channels (user × track) appear with their first packet.
       const profiles = new Map<string, Record<string, unknown> | null>();
@@ -87,7 +89,7 @@ export = function (RED: NodeAPI) {
           if (a.codec === 'opus') srv.opusPacketReceived(id, a.seq, 0, a.channels, msg.payload as Buffer);
           else srv.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, msg.payload as Buffer);
           packets++;
-          status.set(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', `${srv.clients} client${srv.clients === 1 ? '' : 's'}, ${packets} packets`);
+          status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }
         done();
       });

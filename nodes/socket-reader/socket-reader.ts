@@ -9,6 +9,7 @@ import { refuse, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
 import { shareAudioOnFanout } from '../lib/fanout';
+import { nextMsgId } from '../lib/msgid';
 
 interface ReaderDef extends NodeDef {
   mode: string; host: string; port: string; token: string; userId: string; role: string;
@@ -36,6 +37,14 @@ export = function (RED: NodeAPI) {
       const profile = json(config as never, 'profile');
       const senders = new Set<StreamConnection>();
 
+      // The status text for a packet, rebuilt only when the number of senders changed (not per packet).
+      let textFor = -1;
+      let text = '';
+      const streamingText = () => {
+        if (textFor !== senders.size) { textFor = senders.size; text = `streaming, ${textFor} sender${textFor === 1 ? '' : 's'}`; }
+        return text;
+      };
+
       const showState = () => {
         if (mode === 'server') {
           status.now(senders.size ? 'green' : 'yellow', senders.size ? 'dot' : 'ring',
@@ -48,6 +57,8 @@ export = function (RED: NodeAPI) {
         registerConnection(conn);
         const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };
         node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base }, null]);
+        // Reused for every packet: Node-RED reads the outer array during send() and keeps only the messages.
+        const out: Array<AudioMsg | Record<string, unknown> | null> = [null, null, null, null];
         conn.on('audio', (h: AudioHeader, data: Buffer) => {
           const arrival = nowMicros();
           const audio = {
@@ -55,14 +66,20 @@ export = function (RED: NodeAPI) {
             frameSamples: h.frameSamples, seq: h.seq, captureTime: h.captureTime, trackId: h.trackId,
           };
           const msg: AudioMsg = { topic: 'audio', payload: data, audio, userId: senderId, connectionId: conn.id, arrivalTime: arrival };
+          (msg as { _msgid?: string })._msgid = nextMsgId();
           let qos = null;
           if (enableQOSMetrics) {
             qos = { topic: 'qos', userId: senderId, connectionId: conn.id,
               payload: { head: { ...audio, codec: h.codec }, qosTimestamp: arrival, userId } };
           }
-          node.send([msg, null, null, qos]);
+          out[0] = msg; out[3] = qos;
+          try {
+            node.send(out as never);
+          } finally {
+            out[0] = null; out[3] = null;
+          }
           frames++;
-          status.set('green', 'dot', mode === 'server' ? `streaming, ${senders.size} sender${senders.size === 1 ? '' : 's'}` : `streaming ${h.sampleRate / 1000} kHz ${h.channels}ch`);
+          status.set('green', 'dot', mode === 'server' ? streamingText() : `streaming ${h.sampleRate / 1000} kHz ${h.channels}ch`);
         });
         conn.on('metadata', (obj: unknown) => {
           node.send([null, { topic: 'metadata', payload: obj, ...base }, null, null]);

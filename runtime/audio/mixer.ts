@@ -173,6 +173,8 @@ export class Mixer extends EventEmitter {
   private master: number;
   private frameSeq = 0;
   private readonly tracksByKey = new Map<string, Track>();
+  /** The same tracks by user, then trackId: push() finds a packet's track without building its key string. */
+  private readonly tracksByUser = new Map<string, Map<number, Track>>();
   private readonly users = new Map<string, UserSettings>();
   private readonly acc: Float64Array;
   // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
@@ -223,10 +225,10 @@ export class Mixer extends EventEmitter {
    */
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): PushResult {
     const trackId = header?.trackId ?? 0;
-    const key = `${userId}/${trackId}`;
-    let t = this.tracksByKey.get(key);
+    let t = this.tracksByUser.get(userId)?.get(trackId);
     let added = false;
     if (t === undefined) {
+      const key = `${userId}/${trackId}`;
       let remote: RemoteSlot | null = null;
       if (this.pool) {
         // Checked before a worker gets a slot for it, so a bad first packet throws here as it would without workers.
@@ -254,7 +256,10 @@ export class Mixer extends EventEmitter {
       (this.pool as DecodePool).write(t.remote as RemoteSlot, header, data, arrivalMicros);
     }
     if (added) {
-      this.tracksByKey.set(key, t);
+      this.tracksByKey.set(t.key, t);
+      let mine = this.tracksByUser.get(userId);
+      if (mine === undefined) this.tracksByUser.set(userId, (mine = new Map()));
+      mine.set(trackId, t);
       this.emit('track-added', this.stateOf(t, arrivalMicros));
     }
     t.codec = header.codec;
@@ -411,6 +416,11 @@ export class Mixer extends EventEmitter {
   private removeTrack(t: Track, now: number): void {
     if (this.tracksByKey.get(t.key) !== t) return;
     this.tracksByKey.delete(t.key);
+    const mine = this.tracksByUser.get(t.userId);
+    if (mine !== undefined && mine.get(t.trackId) === t) {
+      mine.delete(t.trackId);
+      if (mine.size === 0) this.tracksByUser.delete(t.userId);
+    }
     if (t.remote) this.pool?.close(t.remote);
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
