@@ -482,17 +482,18 @@ async function main(): Promise<void> {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
-/** Puts the latest table between the markers of docs/README-bench.md (the README section the bench keeps current). */
+/** Puts the latest table between the bench markers of README.md and docs/performance.md, so both stay current. */
 function updateReadme(title: string, table: string, notes: string): void {
-  const file = path.join(PACKAGE_ROOT, 'docs', 'README-bench.md');
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { return; }
-  const start = '<!-- bench:latest:start -->';
-  const end = '<!-- bench:latest:end -->';
-  const a = text.indexOf(start), b = text.indexOf(end);
-  if (a < 0 || b < a) return;
-  text = `${text.slice(0, a + start.length)}\n${title}\n\n${table}\n\n${notes}\n${text.slice(b)}`;
-  fs.writeFileSync(file, text);
+  for (const file of [path.join(PACKAGE_ROOT, 'README.md'), path.join(PACKAGE_ROOT, 'docs', 'performance.md')]) {
+    let text: string;
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    const start = '<!-- bench:latest:start -->';
+    const end = '<!-- bench:latest:end -->';
+    const a = text.indexOf(start), b = text.indexOf(end);
+    if (a < 0 || b < a) continue;
+    text = `${text.slice(0, a + start.length)}\n${title}\n\n${table}\n\n${notes}\n${text.slice(b)}`;
+    fs.writeFileSync(file, text);
+  }
 }
 
 function renderTable(rows: Row[]): string {

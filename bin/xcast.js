@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 // The xcast command line: start / deploy preset flows, list devices, read metrics, capture and rebuild sessions.
 'use strict';
 require('../dist/runtime/cli').main(process.argv.slice(2)).then(
