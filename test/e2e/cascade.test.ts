@@ -63,8 +63,8 @@ describe('cascade end to end (edge xcast → main xcast → monitor)', function 
     };
     const levels = [440, 660, 880].map(blockLevel);
     console.log(`      monitor: 440 Hz ${levels[0].toFixed(2)} dB, 660 Hz ${levels[1].toFixed(2)} dB, 880 Hz ${levels[2].toFixed(2)} dB (expected −6.02, −13.98, −13.98)`);
-    // Two mixers at unity gain and two Opus generations at 64 kbit/s: CELT keeps each band's energy, but two tones
-    // sharing a band (660 and 880 Hz) can trade up to ~2 dB between them, so each keeps its level within 2.5 dB.
+    // Two mixers at unity gain and two Opus generations at 64 kbit/s: the edge's tones went through both encoders and
+    // were seen up to 1.7 dB off across runs (the main peer's, one generation, within 0.2 dB); bounds with margin.
     assert.ok(Math.abs(levels[0] - db(0.5)) <= 1.5, `440 Hz at ${levels[0]} dB`);
     assert.ok(Math.abs(levels[1] - db(0.2)) <= 2.5, `660 Hz (through the edge) at ${levels[1]} dB`);
     assert.ok(Math.abs(levels[2] - db(0.2)) <= 2.5, `880 Hz (through the edge) at ${levels[2]} dB`);
