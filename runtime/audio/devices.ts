@@ -351,11 +351,15 @@ function rethrowLater(err: unknown): void {
 
 // ---- input ------------------------------------------------------------------------------------------
 
-export interface AudioInputOptions {
+/** What every device stream is opened with. */
+export interface DeviceStreamOptions {
   /** Device name: exact, or a unique case-insensitive part of it. */
   deviceName: string;
   sampleRate?: number; // default 48000
   channels?: number; // default 2
+}
+
+export interface AudioInputOptions extends DeviceStreamOptions {
   /** Frames (samples per channel) in each 'frame' event; default 480 (10 ms at 48 kHz). */
   framesPerBuffer?: number;
   /** Audio the device keeps while this process is too busy to take it (event-loop stalls); default 2000 ms. */
@@ -547,11 +551,7 @@ export class AudioInputDevice extends EventEmitter {
 
 // ---- output -----------------------------------------------------------------------------------------
 
-export interface AudioOutputOptions {
-  /** Device name: exact, or a unique case-insensitive part of it. */
-  deviceName: string;
-  sampleRate?: number; // default 48000
-  channels?: number; // default 2
+export interface AudioOutputOptions extends DeviceStreamOptions {
   /** Frames (samples per channel) in each write(); default 480 (10 ms at 48 kHz). */
   framesPerBuffer?: number;
   /**
