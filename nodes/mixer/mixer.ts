@@ -1,10 +1,9 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
 import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { Mixer } from '../../runtime/audio/mixer';
-import { FrameClock, TickSource, nowMicros } from '../../runtime/clock';
-import { WorkerFrameClock } from '../../runtime/worker-clock';
-import { num, bool, frameSamplesOf, parseGain } from '../lib/config';
+import { createMixEngine } from '../../runtime/audio/mix-engine';
+import { TickSource, nowMicros } from '../../runtime/clock';
+import { num, bool, oneOf, frameSamplesOf, parseGain } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
@@ -12,7 +11,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
-  decodeWorkers?: string;
+  decodeWorkers?: string; thread?: string;
 }
 
 export = function (RED: NodeAPI) {
@@ -21,8 +20,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
-    let clock: FrameClock | undefined;
-    let closeMixer: (() => void) | undefined;
+    let closeEngine: (() => void) | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
       const channels = num(config as never, 'channels', { def: 2, min: 1, max: 8, int: true });
@@ -40,54 +38,46 @@ export = function (RED: NodeAPI) {
       // workers to an xcast that has its cores to itself.
       const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
       const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
-      const mixer = new Mixer({ sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames }, decodeWorkers });
-      closeMixer = () => mixer.close();
+      // The mixing thread: 'worker' (default; runtime/audio/mix-engine.ts — the mix is made on time whatever the event
+      // loop is doing) or 'loop' (the event loop, as in the first versions), from the node's 'thread' or XCAST_MIX_THREAD.
+      const thread = oneOf(config as never, 'thread', ['worker', 'loop'], (process.env.XCAST_MIX_THREAD as 'worker' | 'loop' | undefined) ?? 'worker');
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
+      const engine = createMixEngine({
+        thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
+        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames }, decodeWorkers,
+        statsEveryTicks: stateEvery,
+      });
+      closeEngine = () => engine.close();
+      engine.on('error', (err) => node.error(err.message));
 
-      let nextFrameSeq = 0;
-      // The full set of mix parameters, from the next frame on: the event stream records it (0x11 Mix Parameters).
-      const sendMixParameters = () => {
-        const tracks = mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted }));
-        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: nextFrameSeq, master: mixer.masterGain, tracks } } as NodeMessage, null]);
-      };
-      mixer.on('track-added', () => sendMixParameters());
+      // The full set of mix parameters, from the frame they apply to: the event stream records it (0x11 Mix Parameters).
+      engine.on('params', (p) => {
+        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null]);
+      });
 
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         const userId = msg.userId as string | undefined;
-        const control = msg.topic === 'gain' || msg.topic === 'pan' || msg.topic === 'mute' || msg.topic === 'master';
         try {
           switch (msg.topic) {
-            case 'gain': if (!userId) throw new Error('gain needs msg.userId'); mixer.setGain(userId, parseGain(msg.payload)); break;
+            case 'gain': if (!userId) throw new Error('gain needs msg.userId'); engine.setGain(userId, parseGain(msg.payload)); break;
             case 'pan': {
               const p = Number(msg.payload);
               if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
-              mixer.setPan(userId, p); break;
+              engine.setPan(userId, p); break;
             }
-            case 'mute': if (!userId) throw new Error('mute needs msg.userId'); mixer.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
-            case 'master': mixer.setMaster(parseGain(msg.payload)); break;
+            case 'mute': if (!userId) throw new Error('mute needs msg.userId'); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
+            case 'master': engine.setMaster(parseGain(msg.payload)); break;
             default:
               if (!isAudioMsg(msg)) { done(); return; }
-              {
-                const a = (msg as AudioMsg).audio;
-                mixer.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
-              }
+              engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
           }
-          if (control) sendMixParameters();
           done();
         } catch (err) {
           done(err as Error);
         }
       });
 
-      // The worker-thread clock leaves the event loop free between ticks (FrameClock's setImmediate spin cost ~15 %
-      // of a core at 10 ms frames, ~60 % at 2.5 ms); XCAST_CLOCK=timer selects the event-loop clock.
-      const periodMs = (frameSamples * 1000) / sampleRate;
-      clock = process.env.XCAST_CLOCK === 'timer' ? new FrameClock({ periodMs }) : new WorkerFrameClock({ periodMs });
-      let ticks = 0;
-      clock.on('tick', () => {
-        const r = mixer.tick();
-        nextFrameSeq = r.seq + 1;
-        ticks++;
+      engine.on('mix', (r) => {
         const tracks = r.used.length;
         if (tracks > 0 || emitWhenIdle) {
           const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: r.seq >>> 0, captureTime: nowMicros(), trackId: 1 };
@@ -101,19 +91,20 @@ export = function (RED: NodeAPI) {
           }
           node.send([mix as unknown as NodeMessage, null, minus as unknown as NodeMessage]);
         }
-        if (ticks % stateEvery === 0) {
-          node.send([null, { topic: 'tracks', payload: mixer.tracks() } as NodeMessage, null]);
-          status.set(tracks ? 'green' : 'yellow', tracks ? 'dot' : 'ring', `mixing ${tracks} track${tracks === 1 ? '' : 's'}`);
-        }
       });
-      clock.start();
+      engine.on('tracks', (states) => {
+        node.send([null, { topic: 'tracks', payload: states } as NodeMessage, null]);
+        const n = states.length;
+        status.set(n ? 'green' : 'yellow', n ? 'dot' : 'ring', `mixing ${n} track${n === 1 ? '' : 's'}`);
+      });
+      engine.start();
       // Diagnostics (the bench reads tick lateness here): the clock this node mixes on.
-      (node as unknown as { tickSource?: TickSource }).tickSource = clock;
+      (node as unknown as { tickSource?: TickSource }).tickSource = engine;
       status.now('yellow', 'ring', 'mixing 0 tracks');
     } catch (err) {
       refuse(node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { clock?.stop(); closeMixer?.(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { closeEngine?.(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-mixer', MixerNode);
 };

@@ -157,7 +157,7 @@ interface Track {
   lastPacketAtUs: number;
 }
 
-function checkGain(field: string, g: unknown): number {
+export function checkGain(field: string, g: unknown): number {
   if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) throw new MixerConfigError(field, `must be a finite number ≥ 0 (linear), got ${String(g)}`);
   return g;
 }

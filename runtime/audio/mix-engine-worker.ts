@@ -1,0 +1,164 @@
+// The mix engine's thread: the mixer's clock and the mixer itself (playout buffers, Opus decoders, sums), off the event loop.
+//
+// A loop, not an event loop: sleep in Atomics.wait until the next deadline (spinning the last `spinMs` where the
+// thread has a core to spin on), then per tick: apply the control messages the event loop posted (gain, pan,
+// mute, master, removeUser — read with receiveMessageOnPort, no event needed), drain the packet ring into the
+// mixer, mix, and post the frame (its ArrayBuffers transferred, not copied) with the tick's lateness. A GC pause
+// or a burst of Node-RED messages on the event loop delays when the mix is sent, never when it is made. After a
+// stall of this thread, missed ticks run back to back (packets that came meanwhile are drained before each) up to
+// resyncAfterMs, beyond which the clock re-anchors at now — FrameClock's semantics (runtime/clock.ts).
+import { workerData, parentPort, receiveMessageOnPort, MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { Mixer, MixerOptions, TrackState } from './mixer';
+import { PacketRingReader, PacketRingShared } from './packet-ring';
+
+export interface MixEngineInit {
+  ring: PacketRingShared;
+  /** Int32 [0]: bumped to wake the thread, [1]: 1 = stop. */
+  wake: SharedArrayBuffer;
+  port: MessagePort;
+  mixer: MixerOptions;
+  periodMs: number;
+  spinMs: number;
+  resyncAfterMs: number;
+  statsEveryTicks: number;
+}
+
+export type EngineControl =
+  | { t: 'gain'; userId: string; value: number }
+  | { t: 'pan'; userId: string; value: number }
+  | { t: 'mute'; userId: string; value: boolean }
+  | { t: 'master'; value: number }
+  | { t: 'removeUser'; userId: string };
+
+export interface EngineParams {
+  fromFrameSeq: number;
+  master: number;
+  tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }>;
+}
+
+export type EngineEvent =
+  | {
+    t: 'tick'; index: number; late: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
+    used: import('./mixer').UsedEntry[]; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
+  }
+  | { t: 'params'; params: EngineParams }
+  | { t: 'track-added' | 'track-removed'; state: TrackState }
+  | { t: 'error'; message: string };
+
+const init = workerData as MixEngineInit;
+const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => (parentPort as MessagePort).postMessage(e, transfer);
+const wake = new Int32Array(init.wake);
+const ring = new PacketRingReader(init.ring);
+const mixer = new Mixer(init.mixer);
+const P = init.periodMs;
+const now = () => performance.timeOrigin + performance.now();
+
+let nextSeq = 0;
+let missed = 0;
+let catchUp = 0;
+let resyncs = 0;
+let ringErrors = 0;
+let index = 0;
+
+const params = (): EngineParams => ({
+  fromFrameSeq: nextSeq,
+  master: mixer.masterGain,
+  tracks: mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted })),
+});
+mixer.on('track-added', (state: TrackState) => {
+  post({ t: 'track-added', state });
+  post({ t: 'params', params: params() });
+});
+mixer.on('track-removed', (state: TrackState) => post({ t: 'track-removed', state }));
+
+function applyControls(): void {
+  let changed = false;
+  for (let m = receiveMessageOnPort(init.port); m !== undefined; m = receiveMessageOnPort(init.port)) {
+    const c = m.message as EngineControl;
+    try {
+      switch (c.t) {
+        case 'gain': mixer.setGain(c.userId, c.value); break;
+        case 'pan': mixer.setPan(c.userId, c.value); break;
+        case 'mute': mixer.setMute(c.userId, c.value); break;
+        case 'master': mixer.setMaster(c.value); break;
+        case 'removeUser': mixer.removeUser(c.userId); break;
+      }
+      if (c.t !== 'removeUser') changed = true;
+    } catch (err) {
+      post({ t: 'error', message: (err as Error).message });
+    }
+  }
+  if (changed) post({ t: 'params', params: params() });
+}
+
+function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number): void {
+  try {
+    mixer.push(userId, h, data, arrival);
+  } catch {
+    // The event loop checked the packet before writing it; one refused here is counted, not fatal.
+    ringErrors++;
+  }
+}
+
+function tick(late: number): void {
+  applyControls();
+  ring.drain(push);
+  const r = mixer.tick(now() * 1000);
+  nextSeq = r.seq + 1;
+  const transfer = [r.mix.buffer as ArrayBuffer];
+  let users: string[] | null = null;
+  let frames: ArrayBuffer[] | null = null;
+  if (r.perUser) {
+    users = [];
+    frames = [];
+    for (const [u, b] of r.perUser) {
+      users.push(u);
+      frames.push(b.buffer as ArrayBuffer);
+      transfer.push(b.buffer as ArrayBuffer);
+    }
+  }
+  const i = index++;
+  const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
+  post({ t: 'tick', index: i, late, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors }, transfer);
+}
+
+function run(): void {
+  let anchor = now();
+  let k = 0;
+  const gen = () => Atomics.load(wake, 0);
+  for (;;) {
+    if (Atomics.load(wake, 1) === 1) return;
+    const deadline = anchor + k * P;
+    let t = now();
+    if (t < deadline) {
+      const w = deadline - t;
+      if (w > init.spinMs) {
+        Atomics.wait(wake, 0, gen(), w - init.spinMs);
+        continue;
+      }
+      while (t < deadline) t = now();
+    }
+    let late = t - deadline;
+    if (late > init.resyncAfterMs) {
+      resyncs++;
+      anchor = t;
+      k = 0;
+      late = 0;
+    }
+    if (late >= P) {
+      missed++;
+      // Not the first of this wake-up's ticks: catching up.
+      if (late >= 2 * P) catchUp++;
+    }
+    try {
+      tick(late);
+    } catch (err) {
+      post({ t: 'error', message: (err as Error).stack ?? String(err) });
+    }
+    k++;
+  }
+}
+
+run();
+mixer.close();

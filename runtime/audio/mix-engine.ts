@@ -1,0 +1,290 @@
+// The mix engine: a Mixer on a steady clock, as the mixer node uses it — on its own thread (default) or on the event loop.
+//
+// Why a thread: the event loop of an xcast carries every packet through Node-RED, and its pauses (a full GC of
+// 8–14 ms, a burst of socket reads, a slow flow elsewhere) made the mixer's ticks late and, at a period or more,
+// missed (docs/performance.md). On its own thread (runtime/audio/mix-engine-worker.ts) the clock sleeps in
+// Atomics.wait and the mix is made on time whatever the event loop does; packets reach it through a shared ring
+// (runtime/audio/packet-ring.ts, no message per packet), the frames come back as transferred ArrayBuffers.
+// `thread: 'loop'` runs the same Mixer from a FrameClock (or WorkerFrameClock) on the event loop, as before.
+//
+// Events, the same from both: 'mix' (MixResult), 'tracks' (TrackState[], every statsEveryTicks ticks), 'params'
+// (EngineParams: the full mix parameters and the frame they apply from, after a control or a new track),
+// 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error'.
+// Controls are checked here and throw a MixerConfigError at once; on the thread they apply from the next tick.
+import path from 'node:path';
+import os from 'node:os';
+import { EventEmitter } from 'node:events';
+import { Worker, MessageChannel } from 'node:worker_threads';
+import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
+import { checkPlayoutPacket, PlayoutHeader } from './playout';
+import { createPacketRing, PacketRingWriter } from './packet-ring';
+import { FrameClock, FrameClockStats, TickSource } from '../clock';
+import { WorkerFrameClock } from '../worker-clock';
+import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
+
+export type { EngineParams } from './mix-engine-worker';
+
+export interface MixEngineOptions extends MixerOptions {
+  /** 'worker' (default): mix on a thread of its own; 'loop': on the event loop. */
+  thread?: 'worker' | 'loop';
+  /** The loop engine's clock: 'worker' (a worker-thread metronome, default) or 'timer' (setTimeout + setImmediate). */
+  loopClock?: 'worker' | 'timer';
+  /** 'tracks' every this many ticks; default 10. */
+  statsEveryTicks?: number;
+  /** The thread spins this long before a deadline instead of sleeping; default 0.1 ms with 2+ cores, 0 with one. */
+  spinMs?: number;
+  /** Behind by more than this, the clock re-anchors instead of catching up; default 200 ms. */
+  resyncAfterMs?: number;
+}
+
+export interface MixEngine extends TickSource {
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly frameSamples: number;
+  readonly thread: 'worker' | 'loop';
+  /** Files a packet (checked here: throws what PlayoutBuffer.push throws); false if it was dropped (ring full). */
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean;
+  setGain(userId: string, gain: number): void;
+  setPan(userId: string, pan: number): void;
+  setMute(userId: string, muted: boolean): void;
+  setMaster(gain: number): void;
+  removeUser(userId: string): void;
+  /** The last track states (as of the last 'tracks' on the thread; now on the loop). */
+  tracks(): TrackState[];
+  /** Stops the clock and ends the thread(s); the engine is not used after this. */
+  close(): void;
+  on(event: 'mix', l: (r: MixResult) => void): this;
+  on(event: 'tracks', l: (t: TrackState[]) => void): this;
+  on(event: 'params', l: (p: EngineParams) => void): this;
+  on(event: 'track-added' | 'track-removed', l: (t: TrackState) => void): this;
+  on(event: 'tick', l: (frameIndex: number, latenessMs: number) => void): this;
+  on(event: 'error', l: (err: Error) => void): this;
+}
+
+function checkPan(pan: number): number {
+  if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
+  return pan;
+}
+
+const LATENESS_WINDOW = 1000;
+
+/** The engine on its own thread. */
+class ThreadMixEngine extends EventEmitter implements MixEngine {
+  readonly thread = 'worker' as const;
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly frameSamples: number;
+  readonly periodMs: number;
+  private readonly opts: MixEngineOptions;
+  private worker: Worker | null = null;
+  private port: MessageChannel['port1'] | null = null;
+  private wake: Int32Array | null = null;
+  private writer: PacketRingWriter | null = null;
+  private lastTracks: TrackState[] = [];
+  private readonly lateness = new Float32Array(LATENESS_WINDOW);
+  private ticks = 0;
+  private counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
+
+  constructor(opts: MixEngineOptions) {
+    super();
+    // Every option checked here, where a bad one throws to the caller, not on the thread.
+    const probe = new Mixer({ ...opts, decodeWorkers: 0 });
+    this.sampleRate = probe.sampleRate;
+    this.channels = probe.channels;
+    this.frameSamples = probe.frameSamples;
+    this.periodMs = (this.frameSamples * 1000) / this.sampleRate;
+    this.opts = opts;
+  }
+
+  start(): void {
+    if (this.worker) return;
+    const shared = createPacketRing();
+    const wake = new SharedArrayBuffer(8);
+    const { port1, port2 } = new MessageChannel();
+    const o = this.opts;
+    const spinMs = o.spinMs ?? (os.availableParallelism() > 1 ? 0.1 : 0);
+    const mixer: MixerOptions = {
+      sampleRate: o.sampleRate, channels: o.channels, frameSamples: o.frameSamples, masterGain: o.masterGain, mixMinus: o.mixMinus,
+      trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout, decodeWorkers: o.decodeWorkers,
+    };
+    const data: MixEngineInit = {
+      ring: shared, wake, port: port2, mixer, periodMs: this.periodMs, spinMs,
+      resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
+    };
+    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2] });
+    w.on('message', this.onEvent);
+    w.on('error', (err) => this.emit('error', err));
+    this.worker = w;
+    this.port = port1;
+    this.wake = new Int32Array(wake);
+    this.writer = new PacketRingWriter(shared);
+  }
+
+  stop(): void {
+    this.close();
+  }
+
+  close(): void {
+    const w = this.worker;
+    if (!w) return;
+    this.worker = null;
+    const wake = this.wake as Int32Array;
+    Atomics.store(wake, 1, 1);
+    Atomics.add(wake, 0, 1);
+    Atomics.notify(wake, 0);
+    w.off('message', this.onEvent);
+    this.port?.close();
+    // It ends its loop at the flag; terminate() in case a tick is stuck.
+    setTimeout(() => void w.terminate(), 1000).unref();
+  }
+
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
+    checkPlayoutPacket(header, data, this.sampleRate);
+    if (!this.writer) return false;
+    return this.writer.write(userId, header, data, arrivalMicros);
+  }
+
+  setGain(userId: string, gain: number): void {
+    this.control({ t: 'gain', userId, value: checkGain('gain', gain) });
+  }
+
+  setPan(userId: string, pan: number): void {
+    this.control({ t: 'pan', userId, value: checkPan(pan) });
+  }
+
+  setMute(userId: string, muted: boolean): void {
+    this.control({ t: 'mute', userId, value: !!muted });
+  }
+
+  setMaster(gain: number): void {
+    this.control({ t: 'master', value: checkGain('masterGain', gain) });
+  }
+
+  removeUser(userId: string): void {
+    this.control({ t: 'removeUser', userId });
+  }
+
+  tracks(): TrackState[] {
+    return this.lastTracks;
+  }
+
+  /** Packets dropped because the ring was full (the thread stalled for about a second). */
+  get droppedPackets(): number {
+    return this.writer?.dropped ?? 0;
+  }
+
+  stats(): FrameClockStats {
+    const n = Math.min(this.ticks, LATENESS_WINDOW);
+    const sorted = Array.from(this.lateness.subarray(0, n)).sort((a, b) => a - b);
+    const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
+    return {
+      ticks: this.ticks, latenessP50Ms: pct(0.5), latenessP99Ms: pct(0.99), latenessMaxMs: n === 0 ? 0 : sorted[n - 1],
+      missedDeadlines: this.counters.missed, catchUpTicks: this.counters.catchUp, resyncs: this.counters.resyncs, running: this.worker !== null,
+    };
+  }
+
+  private control(c: EngineControl): void {
+    this.port?.postMessage(c);
+  }
+
+  private readonly onEvent = (e: EngineEvent): void => {
+    switch (e.t) {
+      case 'tick': {
+        this.lateness[this.ticks++ % LATENESS_WINDOW] = e.late;
+        this.counters = { missed: e.missed, catchUp: e.catchUp, resyncs: e.resyncs, ringErrors: e.ringErrors };
+        if (e.tracks) this.lastTracks = e.tracks;
+        const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: e.used };
+        if (e.users && e.frames) {
+          const perUser = new Map<string, Buffer>();
+          for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], Buffer.from(e.frames[i]));
+          r.perUser = perUser;
+        }
+        this.emitSafe('tick', e.index, e.late);
+        this.emitSafe('mix', r);
+        if (e.tracks) this.emitSafe('tracks', e.tracks);
+        break;
+      }
+      case 'params': this.emitSafe('params', e.params); break;
+      case 'track-added': case 'track-removed': this.emitSafe(e.t, e.state); break;
+      case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
+    }
+  };
+
+  private emitSafe(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.nextTick(() => { throw err; });
+    }
+  }
+}
+
+/** The engine on the event loop: a Mixer ticked by a FrameClock. */
+class LoopMixEngine extends EventEmitter implements MixEngine {
+  readonly thread = 'loop' as const;
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly frameSamples: number;
+  readonly periodMs: number;
+  private readonly mixer: Mixer;
+  private readonly clock: FrameClock;
+  private nextSeq = 0;
+  private ticks = 0;
+  private readonly statsEvery: number;
+
+  constructor(opts: MixEngineOptions) {
+    super();
+    const m = new Mixer(opts);
+    this.mixer = m;
+    this.sampleRate = m.sampleRate;
+    this.channels = m.channels;
+    this.frameSamples = m.frameSamples;
+    this.periodMs = (m.frameSamples * 1000) / m.sampleRate;
+    this.statsEvery = Math.max(1, Math.round(opts.statsEveryTicks ?? 10));
+    const clockOpts = { periodMs: this.periodMs, resyncAfterMs: opts.resyncAfterMs };
+    this.clock = opts.loopClock === 'timer' ? new FrameClock(clockOpts) : new WorkerFrameClock(clockOpts);
+    m.on('track-added', (s: TrackState) => { this.emit('track-added', s); this.emit('params', this.params()); });
+    m.on('track-removed', (s: TrackState) => this.emit('track-removed', s));
+    this.clock.on('error', (err) => this.emit('error', err));
+    this.clock.on('tick', (i: number, late: number) => {
+      this.emit('tick', i, late);
+      const r = m.tick();
+      this.nextSeq = r.seq + 1;
+      this.emit('mix', r);
+      if (++this.ticks % this.statsEvery === 0) this.emit('tracks', m.tracks());
+    });
+  }
+
+  start(): void { this.clock.start(); }
+  stop(): void { this.clock.stop(); }
+  close(): void { this.clock.stop(); this.mixer.close(); }
+  stats(): FrameClockStats { return this.clock.stats(); }
+  tracks(): TrackState[] { return this.mixer.tracks(); }
+
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
+    this.mixer.push(userId, header, data, arrivalMicros);
+    return true;
+  }
+
+  setGain(userId: string, gain: number): void { this.mixer.setGain(userId, gain); this.emit('params', this.params()); }
+  setPan(userId: string, pan: number): void { this.mixer.setPan(userId, pan); this.emit('params', this.params()); }
+  setMute(userId: string, muted: boolean): void { this.mixer.setMute(userId, muted); this.emit('params', this.params()); }
+  setMaster(gain: number): void { this.mixer.setMaster(gain); this.emit('params', this.params()); }
+  removeUser(userId: string): void { this.mixer.removeUser(userId); }
+
+  private params(): EngineParams {
+    return {
+      fromFrameSeq: this.nextSeq,
+      master: this.mixer.masterGain,
+      tracks: this.mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted })),
+    };
+  }
+}
+
+/** A mix engine (not started: call start()). Throws a MixerConfigError naming a bad option. */
+export function createMixEngine(opts: MixEngineOptions = {}): MixEngine {
+  const thread = opts.thread ?? 'worker';
+  if (thread !== 'worker' && thread !== 'loop') throw new MixerConfigError('thread', `must be 'worker' or 'loop', got ${String(thread)}`);
+  return thread === 'worker' ? new ThreadMixEngine(opts) : new LoopMixEngine(opts);
+}

@@ -1,0 +1,139 @@
+// A single-producer, single-consumer ring of audio packets in shared memory: the event loop writes, the mix engine's thread reads.
+//
+// One packet per record, nothing per packet crosses threads but bytes: the writer copies the header fields, the
+// user id and the payload into the ring and publishes its position with one Atomics.store; the reader drains up to
+// that position when it mixes and publishes how far it read. Positions are u32 byte counters that wrap at 2^32
+// (the ring's size divides 2^32, so position % size is the offset either side of the wrap). A record starts
+// 8-byte aligned and never straddles the end: one that does not fit leaves a WRAP marker and starts at offset 0.
+// A full ring drops the packet and counts it (it takes the reader stalled for ~1 s at 200 peers to fill 4 MB).
+import type { AudioCodecName, PlayoutHeader } from './playout';
+
+/** Control words (Uint32): write position, read position. */
+const W = 0;
+const R = 1;
+export const RING_CONTROL_BYTES = 16;
+/** Record: u32 length (header + user + data, rounded up to 8), u32 seq, f64 arrival µs, u32 sampleRate, u32 data
+ * length, u32 trackId, u8 codec, u8 channels, u16 frameSamples, u16 user id length, 6 bytes pad. */
+const HEADER = 40;
+const WRAP = 0xffffffff;
+const CODECS: AudioCodecName[] = ['opus', 'pcm_f32le', 'pcm_s16le'];
+const CODEC_CODE: Record<string, number> = { opus: 0, pcm_f32le: 1, pcm_s16le: 2 };
+
+export interface PacketRingShared {
+  control: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+}
+
+/** Allocates the shared memory of a ring of `bytes` (a power of two ≥ 64 KiB). */
+export function createPacketRing(bytes = 4 << 20): PacketRingShared {
+  if (!(bytes >= 65536 && (bytes & (bytes - 1)) === 0)) throw new RangeError(`packet ring size must be a power of two ≥ 65536, got ${bytes}`);
+  return { control: new SharedArrayBuffer(RING_CONTROL_BYTES), data: new SharedArrayBuffer(bytes) };
+}
+
+export class PacketRingWriter {
+  private readonly ctl: Uint32Array;
+  private readonly buf: Buffer;
+  private readonly size: number;
+  private pos = 0;
+  /** Encoded user ids, so a packet costs no string encoding. */
+  private readonly ids = new Map<string, Buffer>();
+  /** Packets dropped because the ring was full. */
+  dropped = 0;
+
+  constructor(shared: PacketRingShared) {
+    this.ctl = new Uint32Array(shared.control);
+    this.buf = Buffer.from(shared.data);
+    this.size = shared.data.byteLength;
+  }
+
+  /** Appends one packet (checked by the caller); false when the ring is full and it was dropped. */
+  write(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
+    let id = this.ids.get(userId);
+    if (id === undefined) {
+      if (this.ids.size >= 4096) this.ids.clear();
+      id = Buffer.from(userId, 'utf8');
+      if (id.length > 0xffff) throw new RangeError('userId longer than 65535 bytes');
+      this.ids.set(userId, id);
+    }
+    const size = this.size;
+    const rec = (HEADER + id.length + data.length + 7) & ~7;
+    const free = size - ((this.pos - Atomics.load(this.ctl, R)) >>> 0);
+    let off = this.pos % size;
+    const skip = size - off < rec ? size - off : 0;
+    if (skip + rec > free) {
+      this.dropped++;
+      return false;
+    }
+    const b = this.buf;
+    if (skip) {
+      b.writeUInt32LE(WRAP, off);
+      off = 0;
+    }
+    b.writeUInt32LE(rec, off);
+    b.writeUInt32LE(h.seq >>> 0, off + 4);
+    b.writeDoubleLE(arrivalMicros, off + 8);
+    b.writeUInt32LE(h.sampleRate >>> 0, off + 16);
+    b.writeUInt32LE(data.length, off + 20);
+    b.writeUInt32LE((h.trackId ?? 0) >>> 0, off + 24);
+    b[off + 28] = CODEC_CODE[h.codec];
+    b[off + 29] = h.channels;
+    b.writeUInt16LE(h.frameSamples, off + 30);
+    b.writeUInt16LE(id.length, off + 32);
+    id.copy(b, off + HEADER);
+    data.copy(b, off + HEADER + id.length);
+    this.pos = (this.pos + skip + rec) >>> 0;
+    Atomics.store(this.ctl, W, this.pos);
+    return true;
+  }
+}
+
+/** What the reader hands its callback: the header object is reused, the data is a fresh copy the callee may keep. */
+export type PacketSink = (userId: string, header: PlayoutHeader & { trackId: number }, data: Buffer, arrivalMicros: number) => void;
+
+export class PacketRingReader {
+  private readonly ctl: Uint32Array;
+  private readonly buf: Buffer;
+  private readonly size: number;
+  private pos = 0;
+  private readonly header: PlayoutHeader & { trackId: number } = { seq: 0, codec: 'opus', sampleRate: 48000, channels: 2, frameSamples: 480, trackId: 0 };
+
+  constructor(shared: PacketRingShared) {
+    this.ctl = new Uint32Array(shared.control);
+    this.buf = Buffer.from(shared.data);
+    this.size = shared.data.byteLength;
+  }
+
+  /** Hands every packet written so far to `sink`, in order; returns how many. */
+  drain(sink: PacketSink): number {
+    const end = Atomics.load(this.ctl, W);
+    const b = this.buf;
+    const h = this.header;
+    let n = 0;
+    while (this.pos !== end) {
+      const off = this.pos % this.size;
+      const rec = b.readUInt32LE(off);
+      if (rec === WRAP) {
+        this.pos = (this.pos + (this.size - off)) >>> 0;
+        continue;
+      }
+      h.seq = b.readUInt32LE(off + 4);
+      const arrival = b.readDoubleLE(off + 8);
+      h.sampleRate = b.readUInt32LE(off + 16);
+      const len = b.readUInt32LE(off + 20);
+      h.trackId = b.readUInt32LE(off + 24);
+      h.codec = CODECS[b[off + 28]];
+      h.channels = b[off + 29];
+      h.frameSamples = b.readUInt16LE(off + 30);
+      const idLen = b.readUInt16LE(off + 32);
+      const userId = b.toString('utf8', off + HEADER, off + HEADER + idLen);
+      const at = off + HEADER + idLen;
+      const data = Buffer.allocUnsafe(len);
+      b.copy(data, 0, at, at + len);
+      this.pos = (this.pos + rec) >>> 0;
+      n++;
+      sink(userId, h, data, arrival);
+    }
+    Atomics.store(this.ctl, R, this.pos);
+    return n;
+  }
+}

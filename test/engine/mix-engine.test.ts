@@ -1,0 +1,149 @@
+// Engine tests: the packet ring and the mix engine on its own thread (the mixer node's default).
+import assert from 'node:assert/strict';
+import { createPacketRing, PacketRingReader, PacketRingWriter } from '../../runtime/audio/packet-ring';
+import { createMixEngine, MixEngine } from '../../runtime/audio/mix-engine';
+import { MixerConfigError, MixResult } from '../../runtime/audio/mixer';
+import { PlayoutPacketError } from '../../runtime/audio/playout';
+import { nowMicros } from '../../runtime/clock';
+import { header, s16Const, f32 } from './util';
+
+describe('packet ring', () => {
+  it('hands every packet back in order with its header, user id and bytes, across the wrap, and drops (counted) when full', () => {
+    const shared = createPacketRing(65536);
+    const w = new PacketRingWriter(shared);
+    const r = new PacketRingReader(shared);
+    const users = ['alice', 'bøb', 'carol-with-a-long-name-🎻'];
+    let written = 0;
+    let read = 0;
+    const got: Array<{ u: string; seq: number; track: number; codec: string; ch: number; fs: number; rate: number; arrival: number; data: Buffer }> = [];
+    // ~300 bytes per packet: 65536 bytes wrap every ~200 packets; 2000 packets wrap ten times.
+    for (let k = 0; k < 2000; k++) {
+      const data = Buffer.alloc(100 + (k % 250), k & 0xff);
+      const ok = w.write(users[k % 3], header(k, { trackId: k % 5, codec: k % 2 ? 'opus' : 'pcm_s16le', channels: 1 + (k % 2), frameSamples: 480 + k, sampleRate: 48000 - k }), data, 1e15 + k * 0.5);
+      assert.ok(ok);
+      written++;
+      if (k % 37 === 36) {
+        read += r.drain((u, h, d, arrival) => got.push({ u, seq: h.seq, track: h.trackId, codec: h.codec, ch: h.channels, fs: h.frameSamples, rate: h.sampleRate, arrival, data: d }));
+      }
+    }
+    read += r.drain((u, h, d, arrival) => got.push({ u, seq: h.seq, track: h.trackId, codec: h.codec, ch: h.channels, fs: h.frameSamples, rate: h.sampleRate, arrival, data: d }));
+    assert.equal(read, written);
+    got.forEach((g, k) => {
+      assert.deepEqual(
+        { u: g.u, seq: g.seq, track: g.track, codec: g.codec, ch: g.ch, fs: g.fs, rate: g.rate, arrival: g.arrival, len: g.data.length, byte: g.data[g.data.length - 1] },
+        { u: users[k % 3], seq: k, track: k % 5, codec: k % 2 ? 'opus' : 'pcm_s16le', ch: 1 + (k % 2), fs: 480 + k, rate: 48000 - k, arrival: 1e15 + k * 0.5, len: 100 + (k % 250), byte: k & 0xff },
+      );
+    });
+    // The reader keeps its copies: overwriting the ring leaves them as they were.
+    const kept = got[5].data;
+    for (let k = 0; k < 100; k++) w.write('x', header(k), Buffer.alloc(300, 0xee), 0);
+    r.drain(() => undefined);
+    assert.equal(kept[0], 5);
+    // Full: nothing read, writes beyond the ring's size are dropped and counted, and the ring still works after.
+    let ok = 0;
+    for (let k = 0; k < 400; k++) if (w.write('alice', header(k), Buffer.alloc(1000), 0)) ok++;
+    assert.ok(ok > 50 && ok < 66, `${ok} of 400 fitted in 64 KiB`);
+    assert.equal(w.dropped, 400 - ok);
+    assert.equal(r.drain(() => undefined), ok);
+    assert.ok(w.write('alice', header(1), Buffer.alloc(1000), 0));
+  });
+});
+
+function collect(engine: MixEngine, frames: number): Promise<MixResult[]> {
+  return new Promise((resolve, reject) => {
+    const out: MixResult[] = [];
+    engine.on('error', reject);
+    engine.on('mix', (r) => {
+      if (r.used.length === 0) return;
+      out.push(r);
+      if (out.length === frames) resolve(out);
+    });
+  });
+}
+
+describe('mix engine on its own thread', function () {
+  this.timeout(30000);
+  let engine: MixEngine | null = null;
+  afterEach(() => { engine?.close(); engine = null; });
+
+  it('checks options, packets and controls where they are given, naming the field', () => {
+    assert.throws(() => createMixEngine({ channels: 9 }), (e: unknown) => e instanceof MixerConfigError && e.field === 'channels');
+    assert.throws(() => createMixEngine({ thread: 'gpu' as never }), (e: unknown) => e instanceof MixerConfigError && e.field === 'thread');
+    engine = createMixEngine({ channels: 1 });
+    engine.start();
+    assert.throws(() => engine!.push('a', header(0, { channels: 0 }), s16Const(480, 1), 0), (e: unknown) => e instanceof PlayoutPacketError && e.field === 'channels');
+    assert.throws(() => engine!.push('a', header(0), Buffer.alloc(10), 0), (e: unknown) => e instanceof PlayoutPacketError && e.field === 'data');
+    assert.throws(() => engine!.setGain('a', -1), (e: unknown) => e instanceof MixerConfigError && e.field === 'gain');
+    assert.throws(() => engine!.setPan('a', 2), (e: unknown) => e instanceof MixerConfigError && e.field === 'pan');
+    assert.throws(() => engine!.setMaster(NaN), (e: unknown) => e instanceof MixerConfigError && e.field === 'masterGain');
+  });
+
+  it('mixes what the event loop pushes, mix-minus included, and applies a gain from the frame its params say', async () => {
+    engine = createMixEngine({ channels: 1, mixMinus: true, playout: { targetDepthFrames: 2 } });
+    const params: Array<{ fromFrameSeq: number; tracks: Array<{ userId: string; gain: number }> }> = [];
+    engine.on('params', (p) => params.push(p));
+    const got = collect(engine, 60);
+    engine.start();
+    // Two users, constant s16 frames 1000 and 3000, one packet each per 10 ms, paced by a timer (late timer
+    // wake-ups only move packets between ticks; the jitter buffer absorbs it).
+    let k = 0;
+    const t = setInterval(() => {
+      const now = nowMicros();
+      engine!.push('alice', header(k), s16Const(480, 1000), now);
+      engine!.push('bob', header(k), s16Const(480, 3000), now);
+      if (++k === 25) engine!.setGain('bob', 0.5);
+    }, 10);
+    let mixes: MixResult[];
+    try {
+      mixes = await got;
+    } finally {
+      clearInterval(t);
+    }
+    const value = (b: Buffer) => Math.round(f32(b)[0] * 32768);
+    const gainAt = params.find((p) => p.tracks.some((x) => x.userId === 'bob' && x.gain === 0.5));
+    assert.ok(gainAt, `params after the gain change: ${JSON.stringify(params)}`);
+    let before = 0;
+    let after = 0;
+    for (const m of mixes) {
+      const both = m.used.filter((u) => u.seq !== null).length === 2;
+      if (!both) continue;
+      const bob: number = m.seq >= gainAt.fromFrameSeq ? 1500 : 3000;
+      if (bob === 1500) after++; else before++;
+      assert.equal(value(m.mix), 1000 + bob, `frame ${m.seq}`);
+      assert.equal(value(m.perUser!.get('alice')!), bob, `alice's mix-minus, frame ${m.seq}`);
+      assert.equal(value(m.perUser!.get('bob')!), 1000, `bob's mix-minus, frame ${m.seq}`);
+      // Every mix is a Buffer of its own (transferred from the thread), as the node sends it.
+      assert.equal(m.mix.length, 480 * 4);
+    }
+    assert.ok(before > 5 && after > 5, `${before} frames before the gain change, ${after} after`);
+    for (let i = 1; i < mixes.length; i++) assert.equal(mixes[i].seq, mixes[i - 1].seq + 1);
+    const states = engine.tracks();
+    assert.ok(states.length === 2 || states.length === 0);
+  });
+
+  it('keeps its ticks on time while the event loop is blocked (a loop engine cannot)', async () => {
+    const lateness = async (thread: 'worker' | 'loop'): Promise<number> => {
+      const e = createMixEngine({ thread, channels: 1, emitWhenIdle: true } as never);
+      engine = e;
+      const ticks: Array<[number, number]> = [];
+      e.on('tick', (i, late) => ticks.push([i, late]));
+      e.start();
+      const until = async (n: number) => { for (let i = 0; i < 300 && ticks.length < n; i++) await new Promise((r) => setTimeout(r, 10)); };
+      await until(5);
+      const first = ticks.length;
+      const end = Date.now() + 150;
+      while (Date.now() < end) { /* the event loop stalls 150 ms, as under a long GC or a slow node */ }
+      await until(first + 25);
+      e.close();
+      engine = null;
+      // The ticks due during the stall: the loop engine runs them late (catch-up), the thread on time.
+      const during = ticks.slice(first, first + 25).map(([, late]) => late);
+      assert.ok(during.length === 25, `${during.length} ticks after the stall`);
+      return Math.max(...during);
+    };
+    const thread = await lateness('worker');
+    const loop = await lateness('loop');
+    assert.ok(loop > 100, `loop engine: the ticks due in the stall ran ${loop.toFixed(1)} ms late at most`);
+    assert.ok(thread < 50, `thread engine: the ticks due in the stall ran ${thread.toFixed(2)} ms late at most`);
+  });
+});
