@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { EventStreamServer, MixedFrameEntry } from '../../runtime/events/server';
 import { num, str, frameSamplesOf } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
+import { acceptDirectAudio } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import type { UsedEntry } from '../../runtime/audio/mixer';
 
@@ -58,7 +59,7 @@ export = function (RED: NodeAPI) {
         return id;
       };
 
-      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+      const handle = (msg: Record<string, unknown>): void => {
         const userId = (msg.userId as string | undefined) ?? '';
         if (msg.topic === 'connection') {
           const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> } };
@@ -91,8 +92,17 @@ export = function (RED: NodeAPI) {
           packets++;
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }
-        done();
+      };
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        try {
+          handle(msg);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
       });
+      // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
+      acceptDirectAudio(node, handle as never);
     } catch (err) {
       refuse(node, err);
     }

@@ -5,6 +5,7 @@ import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, oneOf, frameSamplesOf, parseGain } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { acceptDirectAudio } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
 
@@ -49,33 +50,39 @@ export = function (RED: NodeAPI) {
       });
       closeEngine = () => engine.close();
       engine.on('error', (err) => node.error(err.message));
+      engine.on('warning', (m) => node.warn(m));
 
       // The full set of mix parameters, from the frame they apply to: the event stream records it (0x11 Mix Parameters).
       engine.on('params', (p) => {
         node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null]);
       });
 
-      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+      const handle = (msg: Record<string, unknown>): void => {
         const userId = msg.userId as string | undefined;
-        try {
-          switch (msg.topic) {
-            case 'gain': if (!userId) throw new Error('gain needs msg.userId'); engine.setGain(userId, parseGain(msg.payload)); break;
-            case 'pan': {
-              const p = Number(msg.payload);
-              if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
-              engine.setPan(userId, p); break;
-            }
-            case 'mute': if (!userId) throw new Error('mute needs msg.userId'); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
-            case 'master': engine.setMaster(parseGain(msg.payload)); break;
-            default:
-              if (!isAudioMsg(msg)) { done(); return; }
-              engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+        switch (msg.topic) {
+          case 'gain': if (!userId) throw new Error('gain needs msg.userId'); engine.setGain(userId, parseGain(msg.payload)); break;
+          case 'pan': {
+            const p = Number(msg.payload);
+            if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
+            engine.setPan(userId, p); break;
           }
+          case 'mute': if (!userId) throw new Error('mute needs msg.userId'); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
+          case 'master': engine.setMaster(parseGain(msg.payload)); break;
+          default:
+            if (!isAudioMsg(msg)) return;
+            engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+        }
+      };
+      node.on('input', (msg: Record<string, unknown>, _send, done) => {
+        try {
+          handle(msg);
           done();
         } catch (err) {
           done(err as Error);
         }
       });
+      // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
+      acceptDirectAudio(node, handle as never);
 
       engine.on('mix', (r) => {
         const tracks = r.used.length;

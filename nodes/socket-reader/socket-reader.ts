@@ -6,6 +6,7 @@ import { codecName, AudioHeader } from '../../runtime/protocol/frame';
 import { nowMicros } from '../../runtime/clock';
 import { num, str, oneOf, bool, json } from '../lib/config';
 import { refuse, AudioMsg } from '../lib/glue';
+import { DirectWire } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
 import { shareAudioOnFanout } from '../lib/fanout';
@@ -52,6 +53,7 @@ export = function (RED: NodeAPI) {
         }
       };
 
+      const audioWire = new DirectWire(RED, node, 0);
       const attach = (conn: StreamConnection, senderId: string) => {
         senders.add(conn);
         registerConnection(conn);
@@ -72,11 +74,20 @@ export = function (RED: NodeAPI) {
             qos = { topic: 'qos', userId: senderId, connectionId: conn.id,
               payload: { head: { ...audio, codec: h.codec }, qosTimestamp: arrival, userId } };
           }
-          out[0] = msg; out[3] = qos;
-          try {
-            node.send(out as never);
-          } finally {
-            out[0] = null; out[3] = null;
+          // Output 1 wired only to xcast nodes that take audio directly: a call each (nodes/lib/direct.ts).
+          const direct = audioWire.resolve();
+          if (direct !== null) {
+            for (let i = 0; i < direct.length; i++) direct[i](msg);
+          } else {
+            out[0] = msg;
+          }
+          out[3] = qos;
+          if (out[0] !== null || qos !== null) {
+            try {
+              node.send(out as never);
+            } finally {
+              out[0] = null; out[3] = null;
+            }
           }
           frames++;
           status.set('green', 'dot', mode === 'server' ? streamingText() : `streaming ${h.sampleRate / 1000} kHz ${h.channels}ch`);

@@ -35,6 +35,8 @@ export interface MixEngineOptions extends MixerOptions {
   spinMs?: number;
   /** Behind by more than this, the clock re-anchors instead of catching up; default 200 ms. */
   resyncAfterMs?: number;
+  /** The mix thread's nice value (Linux), default −11; null leaves it at the process's. */
+  nice?: number | null;
 }
 
 export interface MixEngine extends TickSource {
@@ -59,6 +61,8 @@ export interface MixEngine extends TickSource {
   on(event: 'track-added' | 'track-removed', l: (t: TrackState) => void): this;
   on(event: 'tick', l: (frameIndex: number, latenessMs: number) => void): this;
   on(event: 'error', l: (err: Error) => void): this;
+  /** Something the user should know once (e.g. the thread's priority could not be raised). */
+  on(event: 'warning', l: (message: string) => void): this;
 }
 
 function checkPan(pan: number): number {
@@ -84,6 +88,8 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private readonly lateness = new Float32Array(LATENESS_WINDOW);
   private ticks = 0;
   private counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
+  /** What the thread's priority became (nice), once it has said. */
+  priority: { nice: number | null; error: string | null } | null = null;
 
   constructor(opts: MixEngineOptions) {
     super();
@@ -110,8 +116,9 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     const data: MixEngineInit = {
       ring: shared, wake, port: port2, mixer, periodMs: this.periodMs, spinMs,
       resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
+      nice: o.nice === undefined ? -11 : o.nice,
     };
-    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2] });
+    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
     w.on('message', this.onEvent);
     w.on('error', (err) => this.emit('error', err));
     this.worker = w;
@@ -207,6 +214,10 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       case 'params': this.emitSafe('params', e.params); break;
       case 'track-added': case 'track-removed': this.emitSafe(e.t, e.state); break;
       case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
+      case 'priority':
+        this.priority = e;
+        if (e.error) this.emitSafe('warning', `the mix thread runs at the process's priority (could not set nice ${String(this.opts.nice ?? -11)}: ${e.error})`);
+        break;
     }
   };
 

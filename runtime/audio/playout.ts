@@ -78,6 +78,18 @@ export interface PlayoutOptions {
    * cross-fade runtime/events/reconstruct.ts replays bit for bit (see dropFrames).
    */
   trim?: 'splice' | 'frames';
+  /**
+   * Starting to play (after prebuffering) with more than the target buffered, skip the oldest whole packets down to
+   * the target instead of playing them all and trimming window by window; default false. The mixer sets it: a
+   * track's packets queue while the mix clock starts, and a burst after a stall should not become seconds of latency.
+   */
+  startAtTarget?: boolean;
+  /**
+   * How much of a standing excess (the least depth over a window, above the target) each window drops: 'half'
+   * (default, creeping back) or 'all' (the window showed none of it was needed; the mixer's choice — a hub's latency
+   * should come back within a window after a burst).
+   */
+  trimExcess?: 'half' | 'all';
 }
 
 export type PushResult = 'ok' | 'late' | 'duplicate';
@@ -241,6 +253,8 @@ export class PlayoutBuffer {
   readonly maxDepthFrames: number;
   readonly adaptive: boolean;
   readonly trim: 'splice' | 'frames';
+  readonly startAtTarget: boolean;
+  private readonly trimAll: boolean;
   private readonly resetThreshold: number;
   private readonly idleAfterFrames: number;
   private readonly windowFrames: number;
@@ -336,6 +350,10 @@ export class PlayoutBuffer {
     const trim = o.trim ?? 'splice';
     if (trim !== 'splice' && trim !== 'frames') throw new PlayoutConfigError('trim', `must be 'splice' or 'frames', got ${String(o.trim)}`);
     this.trim = trim;
+    this.startAtTarget = o.startAtTarget === true;
+    const te = o.trimExcess ?? 'half';
+    if (te !== 'half' && te !== 'all') throw new PlayoutConfigError('trimExcess', `must be 'half' or 'all', got ${String(o.trimExcess)}`);
+    this.trimAll = te === 'all';
     this.resetThreshold = intOpt('resetThresholdFrames', o.resetThresholdFrames, 1000, 2, 1 << 30);
     this.restartAfterRejected = intOpt('restartAfterRejected', o.restartAfterRejected, 4, 1, 1 << 30);
     this.lowerAfterWindows = intOpt('lowerAfterWindows', o.lowerAfterWindows, 3, 1, 1 << 30);
@@ -500,6 +518,7 @@ export class PlayoutBuffer {
       this.state = S_PLAYING;
       this.underrunFrames = 0;
       this.skipLeadingGaps();
+      if (this.startAtTarget) this.skipLeadingExcess();
     }
     if (this.state === S_REBUFFER) {
       this.skipOwed();
@@ -649,7 +668,7 @@ export class PlayoutBuffer {
       }
     }
     const excess = this.windowMinDepth - this.target;
-    if (Number.isFinite(excess) && excess >= 1) this.dropSamples(Math.min(Math.floor(excess), Math.ceil(excess / 2)) * this.frameSamples);
+    if (Number.isFinite(excess) && excess >= 1) this.dropSamples((this.trimAll ? Math.floor(excess) : Math.min(Math.floor(excess), Math.ceil(excess / 2))) * this.frameSamples);
     this.windowPulls = 0;
     this.windowEvents = 0;
     this.windowMinDepth = Infinity;
@@ -663,6 +682,26 @@ export class PlayoutBuffer {
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) break;
       this.lost++;
       this.base++;
+    }
+  }
+
+  /**
+   * Starting to play with more than the target buffered (packets that queued while the clock was not yet running,
+   * or a burst): nothing has been played, so the oldest whole packets are skipped, not decoded, down to the target —
+   * latency starts at the target instead of waiting for window-by-window trims. Counted in droppedSamples.
+   */
+  private skipLeadingExcess(): void {
+    const n = this.frameSamples;
+    if (this.fifoCount !== 0) return;
+    while (this.base < this.highest && this.depthOut() - this.streamFrameOut >= this.target * n) {
+      const idx = this.slot(this.base);
+      if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) {
+        this.droppedSamples += this.slotFrames[idx];
+        this.slotData[idx] = null;
+        this.pendingCount--;
+      }
+      this.base++;
+      this.skipLeadingGaps();
     }
   }
 

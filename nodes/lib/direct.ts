@@ -1,0 +1,79 @@
+// In-process audio wires: where a node's audio output is wired only to xcast nodes that take audio directly, each packet
+// goes down that wire as a function call instead of a Node-RED message.
+//
+// Why: on the xcast every received packet was a Node-RED message to the mixer and the event stream — per packet a
+// send, two deliveries each behind a setImmediate, hooks, metric objects and a clone: about two thirds of the event
+// loop's work and allocation at 100 peers (docs/performance.md), and a delivery delay that arrived at the mixer
+// as jitter. The wire in the editor is the same wire: the flow still says reader → mixer, event stream; the
+// targets get the same message object, in arrival order, synchronously with the socket read. It applies only
+// when every node on the output takes audio directly (xcast-mixer, xcast-event-stream): wire anything else there
+// (a debug node, a function) and the whole output goes back to ordinary messages, so what a user wires is what
+// happens. A target's error goes to node.error(err, msg), where a Catch node sees it. XCAST_DIRECT_WIRES=0 turns
+// it off (messages everywhere), for comparison.
+import type { Node, NodeAPI } from 'node-red';
+import type { AudioMsg } from './glue';
+
+export type DirectAudioHandler = (msg: AudioMsg) => void;
+
+const KEY = '__xcastDirectAudio';
+type WithDirect = Node & { [KEY]?: DirectAudioHandler; wires?: string[][] };
+
+/** Lets wires deliver audio to this node by a call to `handle` (which may throw: reported as the node's error). */
+export function acceptDirectAudio(node: Node, handle: (msg: AudioMsg) => void): void {
+  const n = node as WithDirect;
+  n[KEY] = (msg: AudioMsg) => {
+    try {
+      handle(msg);
+    } catch (err) {
+      node.error(err as Error, msg as never);
+    }
+  };
+  node.on('close', (_removed: boolean, done: () => void) => {
+    delete n[KEY];
+    done();
+  });
+}
+
+export const directWiresEnabled = (): boolean => process.env.XCAST_DIRECT_WIRES !== '0';
+
+/** One output of a node: its direct targets, resolved lazily and again when the wires or the targets change. */
+export class DirectWire {
+  private wires: string[] | undefined;
+  private targets: WithDirect[] = [];
+  private handlers: DirectAudioHandler[] | null = null;
+  private retryAt = 0;
+
+  constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number) {}
+
+  /** The handlers to call, or null: send this output as messages. [] when nothing is wired. */
+  resolve(): DirectAudioHandler[] | null {
+    const wires = (this.node as WithDirect).wires?.[this.output];
+    if (wires === this.wires && this.handlers !== null) {
+      let valid = true;
+      for (let i = 0; i < this.targets.length; i++) if (this.targets[i][KEY] !== this.handlers[i]) { valid = false; break; }
+      if (valid) return this.handlers;
+    } else if (wires === this.wires && this.handlers === null && Date.now() < this.retryAt) {
+      return null;
+    }
+    this.wires = wires;
+    this.handlers = null;
+    this.targets = [];
+    if (!directWiresEnabled() || !wires) return null;
+    const handlers: DirectAudioHandler[] = [];
+    for (const id of wires) {
+      const t = this.RED.nodes.getNode(id) as WithDirect | null;
+      const h = t?.[KEY];
+      if (!t || !h) {
+        // A target that takes only messages, or one not started yet (deploys start nodes in turn): messages, and
+        // look again in a second.
+        this.targets = [];
+        this.retryAt = Date.now() + 1000;
+        return null;
+      }
+      this.targets.push(t);
+      handlers.push(h);
+    }
+    this.handlers = handlers;
+    return handlers;
+  }
+}
