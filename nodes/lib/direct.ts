@@ -77,3 +77,35 @@ export class DirectWire {
     return handlers;
   }
 }
+
+/** One audio output of a node: each message goes by call where the output is direct, else as a Node-RED message. */
+export class AudioOutput {
+  private readonly wire: DirectWire;
+  private readonly slots: Array<unknown>;
+
+  constructor(RED: NodeAPI, private readonly node: Node, private readonly index: number, outputs: number) {
+    this.wire = new DirectWire(RED, node, index);
+    this.slots = new Array(outputs).fill(null);
+  }
+
+  /** Sends one message (or several, in order) on this output; `send` is the input handler's, when there is one. */
+  send(msg: AudioMsg | AudioMsg[], send?: (m: unknown) => void): void {
+    const direct = this.wire.resolve();
+    if (direct !== null) {
+      const list = Array.isArray(msg) ? msg : [msg];
+      for (const m of list) for (let i = 0; i < direct.length; i++) direct[i](m);
+      return;
+    }
+    if (this.slots.length === 1 && !Array.isArray(msg)) {
+      if (send) send(msg); else this.node.send(msg as never);
+      return;
+    }
+    // Node-RED reads the array during send() and keeps only the messages: the array is reused.
+    this.slots[this.index] = msg;
+    try {
+      if (send) send(this.slots); else this.node.send(this.slots as never);
+    } finally {
+      this.slots[this.index] = null;
+    }
+  }
+}

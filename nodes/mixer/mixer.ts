@@ -5,14 +5,14 @@ import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, oneOf, frameSamplesOf, parseGain } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
-import { acceptDirectAudio } from '../lib/direct';
+import { acceptDirectAudio, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
-  decodeWorkers?: string; thread?: string;
+  decodeWorkers?: string; thread?: string; jitterAdaptive?: boolean | string;
 }
 
 export = function (RED: NodeAPI) {
@@ -30,6 +30,7 @@ export = function (RED: NodeAPI) {
       const mixMinus = bool(config as never, 'mixMinus', false);
       const trackTimeoutMs = num(config as never, 'trackTimeoutMs', { def: 2000, min: 100 });
       const jitterFrames = num(config as never, 'jitterFrames', { def: 3, min: 1, max: 50, int: true });
+      const jitterAdaptive = bool(config as never, 'jitterAdaptive', true);
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
       // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
@@ -45,7 +46,7 @@ export = function (RED: NodeAPI) {
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
         thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
-        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames }, decodeWorkers,
+        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, adaptive: jitterAdaptive }, decodeWorkers,
         statsEveryTicks: stateEvery,
       });
       closeEngine = () => engine.close();
@@ -84,19 +85,22 @@ export = function (RED: NodeAPI) {
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       acceptDirectAudio(node, handle as never);
 
+      // Mix and mix-minus go by call where they are wired only to xcast nodes that take audio directly.
+      const mixOut = new AudioOutput(RED, node, 0, 3);
+      const minusOut = new AudioOutput(RED, node, 2, 3);
       engine.on('mix', (r) => {
         const tracks = r.used.length;
         if (tracks > 0 || emitWhenIdle) {
           const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: r.seq >>> 0, captureTime: nowMicros(), trackId: 1 };
           const mix: AudioMsg = { topic: 'audio', payload: r.mix, audio, userId: 'xcast', mixed: { frameSeq: r.seq, used: r.used } };
-          let minus: NodeMessage[] | null = null;
+          mixOut.send(mix);
           if (r.perUser) {
-            minus = [];
+            const minus: AudioMsg[] = [];
             for (const [target, pcm] of r.perUser) {
-              minus.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target } as unknown as NodeMessage);
+              minus.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target });
             }
+            minusOut.send(minus);
           }
-          node.send([mix as unknown as NodeMessage, null, minus as unknown as NodeMessage]);
         }
       });
       engine.on('tracks', (states) => {

@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer } from '../../runtime/audio/opus';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { acceptDirectAudio, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
 
@@ -30,10 +31,11 @@ export = function (RED: NodeAPI) {
       const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
       const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
 
-      node.on('input', (msg: Record<string, unknown>, send, done) => {
-        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+      const output = new AudioOutput(RED, node, 0, 1);
+      const handle = (msg: Record<string, unknown>, send?: (m: unknown) => void): void => {
+        if (!isAudioMsg(msg)) throw new Error('expected an audio message (msg.payload Buffer, msg.audio)');
         const a = msg.audio;
-        if (a.codec !== 'pcm_f32le') { done(new Error(`opus encode takes pcm_f32le, got ${a.codec}`)); return; }
+        if (a.codec !== 'pcm_f32le') throw new Error(`opus encode takes pcm_f32le, got ${a.codec}`);
         const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
         let s = streams.get(key);
         try {
@@ -55,15 +57,24 @@ export = function (RED: NodeAPI) {
               audio: { codec: 'opus', sampleRate: a.sampleRate, channels: a.channels, frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
             };
             s.seq = (s.seq + 1) >>> 0;
-            send(out);
+            output.send(out, send);
           }
           status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}, ${bitrate / 1000} kbit/s`);
-          done();
         } catch (err) {
           status.set('red', 'ring', 'encode error');
+          throw err;
+        }
+      };
+      node.on('input', (msg: Record<string, unknown>, send, done) => {
+        try {
+          handle(msg, send as never);
+          done();
+        } catch (err) {
           done(err as Error);
         }
       });
+      // The mixer wired straight here hands its frames over by a call (nodes/lib/direct.ts).
+      acceptDirectAudio(node, (msg) => handle(msg));
     } catch (err) {
       refuse(node, err);
     }

@@ -5,6 +5,7 @@ import { openEndpoint, Endpoint } from '../lib/endpoint';
 import { codecId, encodeAudioFrame, encodeJsonFrame, FrameType, AudioHeader } from '../../runtime/protocol/frame';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
+import { acceptDirectAudio } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
 import { validateQos, QOSMetrics } from '../../runtime/qos/aggregator';
@@ -129,26 +130,23 @@ export = function (RED: NodeAPI) {
       if (metaSource !== 'none') metaTimer = setInterval(() => sendMetaAll(false), 250);
 
       let sent = 0;
-      node.on('input', (msg: NodeMessage & Record<string, unknown>, send, done) => {
+      const handle = (msg: NodeMessage & Record<string, unknown>): void => {
         if (msg.topic === 'metadata' && !Buffer.isBuffer(msg.payload)) {
           if (metaSource === 'msg') {
             msgMeta = msg.payload;
             sendMetaAll(false);
           }
-          done();
           return;
         }
         if (!isAudioMsg(msg)) {
-          done(new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"'));
-          return;
+          throw new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"');
         }
         const a = msg.audio;
         const codec = codecId(a.codec);
-        if (codec === undefined) { done(new Error(`msg.audio.codec "${a.codec}" is not opus, pcm_f32le or pcm_s16le`)); return; }
+        if (codec === undefined) { throw new Error(`msg.audio.codec "${a.codec}" is not opus, pcm_f32le or pcm_s16le`); }
         const bps = PCM_BYTES[a.codec];
         if (bps && msg.payload.length !== a.frameSamples * a.channels * bps) {
-          done(new Error(`PCM payload of ${msg.payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`));
-          return;
+          throw new Error(`PCM payload of ${msg.payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`);
         }
         const h: AudioHeader = { trackId: a.trackId ?? 1, seq: a.seq >>> 0, captureTime: a.captureTime, sampleRate: a.sampleRate, channels: a.channels, codec, frameSamples: a.frameSamples };
         const frame = encodeAudioFrame(h, msg.payload);
@@ -166,8 +164,18 @@ export = function (RED: NodeAPI) {
         }
         sent++;
         if (receivers.size) status.set('green', 'dot', mode === 'server' ? `streaming to ${receivers.size}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
-        done();
+      };
+      node.on('input', (msg: NodeMessage & Record<string, unknown>, _send, done) => {
+        try {
+          handle(msg);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
       });
+      // An encoder (or a reader) wired straight here hands its packets over by a call (nodes/lib/direct.ts).
+      acceptDirectAudio(node, handle as never);
+
     } catch (err) {
       refuse(node, err);
     }
