@@ -11,6 +11,7 @@ import { workerData, parentPort, receiveMessageOnPort, MessagePort } from 'node:
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { Mixer, MixerOptions, TrackState } from './mixer';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
 
@@ -26,6 +27,8 @@ export interface MixEngineInit {
   statsEveryTicks: number;
   /** Nice value to give this thread (Linux; lower is more urgent), or null to leave it. */
   nice: number | null;
+  /** SCHED_FIFO priority to ask for (Linux, through chrt), or null not to. */
+  realtime: number | null;
 }
 
 export type EngineControl =
@@ -43,13 +46,13 @@ export interface EngineParams {
 
 export type EngineEvent =
   | {
-    t: 'tick'; index: number; late: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
+    t: 'tick'; index: number; late: number; workMs: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
     used: import('./mixer').UsedEntry[]; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
   }
   | { t: 'params'; params: EngineParams }
   | { t: 'track-added' | 'track-removed'; state: TrackState }
   | { t: 'error'; message: string }
-  | { t: 'priority'; nice: number | null; error: string | null };
+  | { t: 'priority'; nice: number | null; realtime: number | null; error: string | null };
 
 const init = workerData as MixEngineInit;
 const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => (parentPort as MessagePort).postMessage(e, transfer);
@@ -65,6 +68,8 @@ let catchUp = 0;
 let resyncs = 0;
 let ringErrors = 0;
 let index = 0;
+/** How long the last tick took (ms): what of the period the mix uses. */
+let lastWorkMs = 0;
 
 const params = (): EngineParams => ({
   fromFrameSeq: nextSeq,
@@ -106,7 +111,7 @@ function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arr
   }
 }
 
-function tick(late: number): void {
+function tick(late: number, workMs: number): void {
   applyControls();
   ring.drain(push);
   const r = mixer.tick(now() * 1000);
@@ -125,7 +130,7 @@ function tick(late: number): void {
   }
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
-  post({ t: 'tick', index: i, late, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors }, transfer);
+  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors }, transfer);
 }
 
 function run(): void {
@@ -157,7 +162,9 @@ function run(): void {
       if (late >= 2 * P) catchUp++;
     }
     try {
-      tick(late);
+      const t0 = now();
+      tick(late, lastWorkMs);
+      lastWorkMs = now() - t0;
     } catch (err) {
       post({ t: 'error', message: (err as Error).stack ?? String(err) });
     }
@@ -166,19 +173,44 @@ function run(): void {
 }
 
 // Above the event loop's: with both threads on one core, the scheduler otherwise lets a busy event loop finish its
-// slice before the woken mix thread runs (ticks 10–30 ms late at 80 peers on one core, measured). Like the audio
-// threads of PulseAudio (nice −11); lowering nice needs CAP_SYS_NICE or RLIMIT_NICE, and without it the thread runs
-// at the process's priority and says so.
+// slice before the woken mix thread runs (ticks 10–30 ms late at 80 peers on one core, measured). Nice −11 (the
+// audio threads of PulseAudio) brought that to ~2 ms (the event loop's run of work); SCHED_FIFO, as JACK and
+// PipeWire ask for their audio threads, to ~0.1 ms. Both need CAP_SYS_NICE (or RLIMIT_NICE / RLIMIT_RTPRIO);
+// without it the thread runs at the process's priority and the engine says so once.
 function raisePriority(): void {
-  if (init.nice === null) return;
+  if (init.nice === null && init.realtime === null) return;
+  let tid = 0;
+  let nice: number | null = null;
+  let realtime: number | null = null;
+  const errors: string[] = [];
   try {
-    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (!(tid > 0)) throw new Error('no thread id (/proc/thread-self)');
-    os.setPriority(tid, init.nice);
-    post({ t: 'priority', nice: os.getPriority(tid), error: null });
   } catch (err) {
-    post({ t: 'priority', nice: null, error: (err as Error).message });
+    post({ t: 'priority', nice: null, realtime: null, error: (err as Error).message });
+    return;
   }
+  if (init.nice !== null) {
+    try {
+      os.setPriority(tid, init.nice);
+      nice = os.getPriority(tid);
+    } catch (err) {
+      errors.push(`nice ${init.nice}: ${(err as Error).message}`);
+    }
+  }
+  if (init.realtime !== null) {
+    // SCHED_FIFO through util-linux chrt (Node has no sched_setscheduler): the scheduler then runs this thread the
+    // moment its futex wait times out, whatever the event loop is doing. It sleeps all but a few ms of every
+    // period; the kernel's real-time throttling (95 % of each second by default) bounds a runaway anyway.
+    try {
+      execFileSync('chrt', ['--fifo', '--pid', String(init.realtime), String(tid)], { stdio: 'pipe', timeout: 2000 });
+      realtime = init.realtime;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+      errors.push(`SCHED_FIFO ${init.realtime}: ${e.code === 'ENOENT' ? 'chrt not found (util-linux)' : (e.stderr?.toString().trim() || e.message)}`);
+    }
+  }
+  post({ t: 'priority', nice, realtime, error: errors.length ? errors.join('; ') : null });
 }
 
 raisePriority();

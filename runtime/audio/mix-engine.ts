@@ -37,6 +37,8 @@ export interface MixEngineOptions extends MixerOptions {
   resyncAfterMs?: number;
   /** The mix thread's nice value (Linux), default −11; null leaves it at the process's. */
   nice?: number | null;
+  /** The mix thread's SCHED_FIFO priority (Linux, through `chrt`), default 10; null: not real-time. */
+  realtime?: number | null;
 }
 
 export interface MixEngine extends TickSource {
@@ -89,7 +91,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private ticks = 0;
   private counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
   /** What the thread's priority became (nice), once it has said. */
-  priority: { nice: number | null; error: string | null } | null = null;
+  priority: { nice: number | null; realtime: number | null; error: string | null } | null = null;
 
   constructor(opts: MixEngineOptions) {
     super();
@@ -117,6 +119,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       ring: shared, wake, port: port2, mixer, periodMs: this.periodMs, spinMs,
       resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
       nice: o.nice === undefined ? -11 : o.nice,
+      realtime: o.realtime === undefined ? 10 : o.realtime,
     };
     const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
     w.on('message', this.onEvent);
@@ -206,7 +209,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
           for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], Buffer.from(e.frames[i]));
           r.perUser = perUser;
         }
-        this.emitSafe('tick', e.index, e.late);
+        this.emitSafe('tick', e.index, e.late, e.workMs);
         this.emitSafe('mix', r);
         if (e.tracks) this.emitSafe('tracks', e.tracks);
         break;
@@ -216,7 +219,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
       case 'priority':
         this.priority = e;
-        if (e.error) this.emitSafe('warning', `the mix thread runs at the process's priority (could not set nice ${String(this.opts.nice ?? -11)}: ${e.error})`);
+        if (e.error) this.emitSafe('warning', `the mix thread's priority: ${e.realtime !== null ? `SCHED_FIFO ${e.realtime}` : e.nice !== null ? `nice ${e.nice}` : "the process's"} (${e.error}); ticks may run late on a busy core`);
         break;
     }
   };

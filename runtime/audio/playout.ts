@@ -998,8 +998,8 @@ export class PlayoutBuffer {
     if (keep) this.ensureLastFrame(frames);
     let w = (this.fifoRead + this.fifoCount) % this.fifoCap;
     const C = this.channels;
-    if (!keep && (srcCh === C || (srcCh === 1 && C === 2)) && src.byteOffset % 2 === 0) {
-      // The hot path (every decoded Opus frame): one pass over an Int16Array view, no per-sample Buffer reads.
+    if ((srcCh === C || (srcCh === 1 && C === 2)) && src.byteOffset % 2 === 0) {
+      // The hot path (every decoded Opus frame, and s16 PCM): one pass over an Int16Array view, no per-sample Buffer reads.
       // Same values as the general path below: x × 2^-15 equals x / 32768 exactly (a power of two), and a multiply
       // is half the cost of a divide here.
       const s16 = new Int16Array(src.buffer, src.byteOffset, frames * srcCh);
@@ -1022,6 +1022,16 @@ export class PlayoutBuffer {
         if (w === this.fifoCap) w = 0;
       }
       this.fifoCount += frames;
+      if (keep) {
+        // PCM keeps its last frame for concealment (emitFrame's `keep`): the same values, copied in one pass.
+        const last = this.lastFrame;
+        const start = (this.fifoRead + this.fifoCount - frames) % this.fifoCap;
+        for (let k = 0, r = start; k < frames; k++) {
+          for (let c = 0; c < C; c++) last[k * C + c] = fifo[r * C + c];
+          if (++r === this.fifoCap) r = 0;
+        }
+        this.lastFrameLen = frames;
+      }
       this.pushSeg(u, frames);
       return;
     }

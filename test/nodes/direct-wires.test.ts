@@ -89,7 +89,7 @@ describe('direct wires (socket reader → mixer)', function () {
 
   it('with another node on the same output: every packet is a message again, to both', async () => {
     const r = await run(['m1', 'tap']);
-    assert.equal(r.readerAudioMsgs, 40);
+    assert.equal(r.readerAudioMsgs, 80, 'one send event per packet and wire: 40 × 2');
     assert.equal(r.tapped, 40);
     const playing = r.mixValues.filter((v) => v === 1000).length;
     assert.ok(playing >= 30, `mix frames carrying the sender's 1000: ${playing} of ${r.mixValues.length}`);
