@@ -7,7 +7,8 @@ import { performance, PerformanceObserver } from 'node:perf_hooks';
 import fs from 'node:fs';
 import inspector from 'node:inspector';
 import { launch } from '../runtime/launcher';
-import type { TickSource } from '../runtime/clock';
+import { nowMicros, TickSource } from '../runtime/clock';
+import type { MixEngine } from '../runtime/audio/mix-engine';
 
 export interface HostReport {
   windowSeconds: number;
@@ -35,6 +36,12 @@ export interface HostReport {
    */
   runQueueWaitMs: number | null;
   longGcs: Array<[number, number, string]>;
+  /**
+   * Hub hop (BENCH_HOP=1): for every packet the mix used, its arrival at the socket reader (the reader's stamp) →
+   * the end of the mixed frame's handling on the event loop, where the mixer's direct wires have encoded it and
+   * written it to every receiver's socket: packet in → mixed packet out, inside the xcast, all peers. ms.
+   */
+  hop: { n: number; p50: number; p99: number; max: number } | null;
 }
 
 const [flowFile, userDir] = process.argv.slice(2);
@@ -54,6 +61,9 @@ let memTimer: NodeJS.Timeout | undefined;
 let gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
 let lateTicks: Array<[number, number]> = [];
 let longGcs: Array<[number, number, string]> = [];
+const HOP_CAP = 1 << 21;
+const hops = new Float32Array(HOP_CAP);
+let hopCount = 0;
 const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-sweep-compact', 8: 'incremental', 16: 'weak callbacks' };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
@@ -86,7 +96,9 @@ let waitStart: number | null = null;
 let retainedStart: { rss: number; heapUsed: number; external: number } | null = null;
 
 function retainedNow(): { rss: number; heapUsed: number; external: number } | null {
-  if (!gcNow) return null;
+  // Not in the latency probe: a forced full GC stalls the event loop ~0.1 s, every track's playout buffer then
+  // fills by that much, and the hop figure would measure the forced pause instead of the hub.
+  if (!gcNow || process.env.BENCH_HOP === '1') return null;
   gcNow();
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
@@ -126,6 +138,7 @@ async function mark(): Promise<void> {
   gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
   lateTicks = [];
   longGcs = [];
+  hopCount = 0;
   sampleMemory();
 }
 
@@ -160,7 +173,43 @@ function report(): HostReport {
     lateTicks,
     longGcs,
     runQueueWaitMs: waitNow !== null && waitStart !== null ? (waitNow - waitStart) / 1e6 : null,
+    hop: hopStats(),
   };
+}
+
+function hopStats(): HostReport['hop'] {
+  if (process.env.BENCH_HOP !== '1') return null;
+  const n = Math.min(hopCount, HOP_CAP);
+  const a = Array.from(hops.subarray(0, n)).sort((x, y) => x - y);
+  const pct = (p: number) => (n ? a[Math.min(n - 1, Math.floor(p * n))] : NaN);
+  return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN };
+}
+
+/** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
+function measureHops(engine: MixEngine): void {
+  const arrivals = new Map<string, Map<number, number>>();
+  const push = engine.push.bind(engine);
+  engine.push = (userId, header, data, arrival) => {
+    let m = arrivals.get(userId);
+    if (m === undefined) arrivals.set(userId, (m = new Map()));
+    m.set(header.seq, arrival);
+    // Packets never mixed (late, dropped) are forgotten oldest first.
+    if (m.size > 64) for (const k of m.keys()) { m.delete(k); if (m.size <= 32) break; }
+    return push(userId, header, data, arrival);
+  };
+  // Registered after the mixer node's own listener: it runs once the frame has been encoded and written.
+  engine.on('mix', (r) => {
+    const t = nowMicros();
+    for (const e of r.used) {
+      if (e.wireSeq === null || e.concealed) continue;
+      const m = arrivals.get(e.userId);
+      const a = m?.get(e.wireSeq);
+      if (a === undefined) continue;
+      m!.delete(e.wireSeq);
+      if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
+      hopCount++;
+    }
+  });
 }
 
 async function main(): Promise<void> {
@@ -171,6 +220,7 @@ async function main(): Promise<void> {
   tickSource = mixer?.tickSource as TickSource | undefined;
   if (!tickSource) throw new Error('the flow has no running xcast-mixer exposing tickSource');
   periodMs = tickSource.periodMs;
+  if (process.env.BENCH_HOP === '1' && typeof (tickSource as Partial<MixEngine>).push === 'function') measureHops(tickSource as MixEngine);
   tickSource.on('tick', (_i: number, late: number) => {
     if (latCount < LAT_CAP) lateness[latCount] = late;
     latCount++;

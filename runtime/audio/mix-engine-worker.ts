@@ -7,7 +7,7 @@
 // or a burst of Node-RED messages on the event loop delays when the mix is sent, never when it is made. After a
 // stall of this thread, missed ticks run back to back (packets that came meanwhile are drained before each) up to
 // resyncAfterMs, beyond which the clock re-anchors at now — FrameClock's semantics (runtime/clock.ts).
-import { workerData, parentPort, receiveMessageOnPort, MessagePort } from 'node:worker_threads';
+import { workerData, receiveMessageOnPort, MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,9 +17,12 @@ import { PacketRingReader, PacketRingShared } from './packet-ring';
 
 export interface MixEngineInit {
   ring: PacketRingShared;
-  /** Int32 [0]: bumped to wake the thread, [1]: 1 = stop. */
+  /** Int32 [0]: bumped to wake the thread, [1]: 1 = stop, [2]: ticks posted so far (the event loop polls it). */
   wake: SharedArrayBuffer;
+  /** Controls in (read at each tick). */
   port: MessagePort;
+  /** Events out: the event loop takes them on its 'message' event, or sooner by polling (MixEngine.push). */
+  out: MessagePort;
   mixer: MixerOptions;
   periodMs: number;
   spinMs: number;
@@ -55,7 +58,7 @@ export type EngineEvent =
   | { t: 'priority'; nice: number | null; realtime: number | null; error: string | null };
 
 const init = workerData as MixEngineInit;
-const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => (parentPort as MessagePort).postMessage(e, transfer);
+const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => init.out.postMessage(e, transfer);
 const wake = new Int32Array(init.wake);
 const ring = new PacketRingReader(init.ring);
 const mixer = new Mixer(init.mixer);
@@ -131,6 +134,7 @@ function tick(late: number, workMs: number): void {
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
   post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors }, transfer);
+  Atomics.store(wake, 2, index);
 }
 
 function run(): void {

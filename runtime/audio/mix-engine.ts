@@ -14,7 +14,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
-import { Worker, MessageChannel } from 'node:worker_threads';
+import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
@@ -84,6 +84,10 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private readonly opts: MixEngineOptions;
   private worker: Worker | null = null;
   private port: MessageChannel['port1'] | null = null;
+  /** The thread's events; polled from push() as well as delivered by the event loop. */
+  private events: MessageChannel['port1'] | null = null;
+  /** Ticks whose event this side has taken. */
+  private taken = 0;
   private wake: Int32Array | null = null;
   private writer: PacketRingWriter | null = null;
   private lastTracks: TrackState[] = [];
@@ -107,8 +111,9 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   start(): void {
     if (this.worker) return;
     const shared = createPacketRing();
-    const wake = new SharedArrayBuffer(8);
+    const wake = new SharedArrayBuffer(12);
     const { port1, port2 } = new MessageChannel();
+    const events = new MessageChannel();
     const o = this.opts;
     const spinMs = o.spinMs ?? (os.availableParallelism() > 1 ? 0.1 : 0);
     const mixer: MixerOptions = {
@@ -116,13 +121,14 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout, decodeWorkers: o.decodeWorkers,
     };
     const data: MixEngineInit = {
-      ring: shared, wake, port: port2, mixer, periodMs: this.periodMs, spinMs,
+      ring: shared, wake, port: port2, out: events.port2, mixer, periodMs: this.periodMs, spinMs,
       resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
       nice: o.nice === undefined ? -11 : o.nice,
       realtime: o.realtime === undefined ? 10 : o.realtime,
     };
-    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
-    w.on('message', this.onEvent);
+    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2, events.port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
+    events.port1.on('message', this.onEvent);
+    this.events = events.port1;
     w.on('error', (err) => this.emit('error', err));
     this.worker = w;
     this.port = port1;
@@ -142,7 +148,9 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     Atomics.store(wake, 1, 1);
     Atomics.add(wake, 0, 1);
     Atomics.notify(wake, 0);
-    w.off('message', this.onEvent);
+    this.events?.off('message', this.onEvent);
+    this.events?.close();
+    this.events = null;
     this.port?.close();
     // It ends its loop at the flag; terminate() in case a tick is stuck.
     setTimeout(() => void w.terminate(), 1000).unref();
@@ -151,7 +159,21 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
     checkPlayoutPacket(header, data, this.sampleRate);
     if (!this.writer) return false;
-    return this.writer.write(userId, header, data, arrivalMicros);
+    const ok = this.writer.write(userId, header, data, arrivalMicros);
+    // A mix finished since the last look: take it now. Under load the event loop reads many sockets per turn
+    // before it gets to the port's 'message' event; polling here (one shared-memory load per packet) sends each
+    // mix out within a packet's handling of its making, not a turn later.
+    if (Atomics.load(this.wake as Int32Array, 2) !== this.taken) this.poll();
+    return ok;
+  }
+
+  /** Delivers every event the thread has posted (in order; the same handler as the 'message' event). */
+  poll(): void {
+    const port = this.events;
+    if (!port) return;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = this.events ? receiveMessageOnPort(this.events) : undefined) {
+      this.onEvent(m.message as EngineEvent);
+    }
   }
 
   setGain(userId: string, gain: number): void {
@@ -200,6 +222,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private readonly onEvent = (e: EngineEvent): void => {
     switch (e.t) {
       case 'tick': {
+        this.taken = e.index + 1;
         this.lateness[this.ticks++ % LATENESS_WINDOW] = e.late;
         this.counters = { missed: e.missed, catchUp: e.catchUp, resyncs: e.resyncs, ringErrors: e.ringErrors };
         if (e.tracks) this.lastTracks = e.tracks;
