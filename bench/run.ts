@@ -382,19 +382,29 @@ async function main(): Promise<void> {
     figures.frames25 = { value: f25.cleanN, ...f25, best: undefined };
   }
 
-  // Sustained run at the largest clean shared N: ticks, lateness, memory, the tone at the monitor.
-  const sustainN = shared?.cleanN || guessFrom(prev, 'sharedMix', 50);
+  // Sustained run at the largest clean shared N: ticks, lateness, memory, the tone at the monitor. The target is
+  // "60 s, zero missed ticks"; a 10 s ramp window is only a proxy, so when the 60 s run at the ramp's N misses a
+  // tick, it runs again at 90 % of it if the budget allows, and the figures below are of the last run.
+  let sustainN = shared?.cleanN || guessFrom(prev, 'sharedMix', 50);
   let sustained: ProbeResult | null = null;
   let sustainS = 0;
+  const sustainedTries: Array<{ peers: number; seconds: number; clean: boolean; why: string[] }> = [];
   if (want('sustained')) {
-    const left = budget * 0.78 - elapsedS();
-    sustainS = Math.max(10, Math.min(o.quick ? 15 : 60, Math.floor(left - warmupS - 8)));
-    log(`sustained: ${sustainN} peers for ${sustainS} s${sustainS < 60 ? ' (shortened from 60 s to fit the time budget)' : ''}`);
-    try {
-      sustained = await probe({ ...base10, name: 'sustained', variant: {}, peers: sustainN, windowS: sustainS, profileDir: o.profile ? RESULTS : undefined }, work);
-      log(`sustained: ${sustained.clean ? 'clean' : sustained.why.join('; ')}; tone ${sustained.loadgen.monitor.toneHz?.toFixed(2)} Hz, ${sustained.loadgen.monitor.discontinuities} discontinuities`);
-    } catch (err) {
-      log(`sustained run failed: ${(err as Error).message}`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const left = budget * (attempt === 0 ? 0.74 : 0.84) - elapsedS();
+      if (attempt > 0 && left < 40) break;
+      sustainS = Math.max(10, Math.min(o.quick ? 15 : 60, Math.floor(left - warmupS - 8)));
+      log(`sustained: ${sustainN} peers for ${sustainS} s${sustainS < 60 ? ' (shortened from 60 s to fit the time budget)' : ''}`);
+      try {
+        sustained = await probe({ ...base10, name: 'sustained', variant: {}, peers: sustainN, windowS: sustainS, profileDir: o.profile ? RESULTS : undefined }, work);
+        log(`sustained: ${sustained.clean ? 'clean' : sustained.why.join('; ')}; tone ${sustained.loadgen.monitor.toneHz?.toFixed(2)} Hz, ${sustained.loadgen.monitor.discontinuities} discontinuities`);
+        sustainedTries.push({ peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why });
+      } catch (err) {
+        log(`sustained run failed: ${(err as Error).message}`);
+        break;
+      }
+      if (sustained.clean || !shared) break;
+      sustainN = Math.max(2, Math.floor(sustainN * 0.9));
     }
   }
 
@@ -403,7 +413,7 @@ async function main(): Promise<void> {
   let latency: ProbeResult | null = null;
   if (want('latency')) {
     const lwin = o.quick ? 8 : 15;
-    if (elapsedS() + lwin + LATENCY_WARMUP_S + 8 < budget * 0.86) {
+    if (elapsedS() + lwin + LATENCY_WARMUP_S + 8 < budget * 0.92) {
       log(`latency: ${sustainN} peers, jitter buffer 1 frame, ${lwin} s`);
       try {
         latency = await probe({ ...base10, warmupS: LATENCY_WARMUP_S, name: 'latency', mode: 'probe', variant: { jitterFrames: 1, mixer: { jitterAdaptive: false } }, peers: sustainN, windowS: lwin, env: { BENCH_HOP: '1' } }, work);
@@ -428,8 +438,12 @@ async function main(): Promise<void> {
   const yes = (b: boolean | null) => (b === null ? '—' : b ? 'yes' : 'NO');
   const ramped = (r: RampResult | null) => (r ? `${r.cleanN}${r.firstDirtyN ? ` (not clean at ${r.firstDirtyN})` : ''}${r.truncated ? ' (ramp cut short by the time budget)' : ''}` : 'not run');
   if (shared) {
-    const s60 = sustained ? (sustained.clean ? `, ${sustainS} s at ${sustainN}: 0 missed ticks` : `, ${sustainS} s at ${sustainN}: ${sustained.why.join('; ')}`) : '';
-    rows.push({ figure: `peers into one shared mix (10 ms)`, measured: `${ramped(shared)}${s60}`, target: '≥ 200', reference: 'Jamulus ≈ 100 clients/core; mediasoup ≈ 500 consumers/core (published)', ratio: `${(shared.cleanN / 200).toFixed(2)} of target`, met: yes(shared.cleanN >= 200 && (!sustained || sustained.clean)) });
+    const s60 = sustainedTries.map((t) => `${t.seconds} s at ${t.peers}: ${t.clean ? '0 missed ticks' : t.why.join('; ')}`).join('; ');
+    // The figure: the largest N that held for the sustained run when one was clean, else the ramp's.
+    const held = sustainedTries.filter((t) => t.clean).map((t) => t.peers);
+    const value = held.length ? Math.max(...held) : shared.cleanN;
+    rows.push({ figure: `peers into one shared mix (10 ms; ramp of 10 s windows, then the sustained run)`, measured: `${held.length ? `**${value}** for ${sustainS} s; ` : ''}ramp ${ramped(shared)}${s60 ? `; ${s60}` : ''}`, target: '≥ 200', reference: 'Jamulus ≈ 100 clients/core; mediasoup ≈ 500 consumers/core (published)', ratio: `${(value / 200).toFixed(2)} of target`, met: yes(value >= 200 && held.length > 0) });
+    figures.sharedMix = { ...(figures.sharedMix as object), sustainedTries, held: held.length ? value : null };
   }
   if (minus) rows.push({ figure: 'peers with per-peer mix-minus (one encode each)', measured: ramped(minus), target: '≥ 100', reference: 'Jamulus ≈ 100 (published)', ratio: `${(minus.cleanN / 100).toFixed(2)} of target`, met: yes(minus.cleanN >= 100) });
   if (amix) {
