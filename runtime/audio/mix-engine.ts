@@ -110,6 +110,17 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
 
   start(): void {
     if (this.worker) return;
+    this.closing = false;
+    this.spawn();
+  }
+
+  /** Times the mix thread died and was started again (its tracks then start afresh from their next packets). */
+  restarts = 0;
+  private closing = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+
+  private spawn(): void {
+    this.taken = 0;
     const shared = createPacketRing();
     const wake = new SharedArrayBuffer(12);
     const { port1, port2 } = new MessageChannel();
@@ -130,6 +141,19 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     events.port1.on('message', this.onEvent);
     this.events = events.port1;
     w.on('error', (err) => this.emit('error', err));
+    // A thread that dies (a native crash is not this; an exception escaping its loop, or a terminate()) is started
+    // again: the mix goes on, its tracks start afresh from their next packets.
+    w.on('exit', (code) => {
+      if (this.worker !== w) return;
+      this.releaseThread();
+      if (this.closing) return;
+      this.restarts++;
+      this.emit('error', new Error(`mix engine: the mix thread stopped (exit code ${code}); starting it again`));
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (!this.closing && !this.worker) this.spawn();
+      }, 200);
+    });
     this.worker = w;
     this.port = port1;
     this.wake = new Int32Array(wake);
@@ -141,19 +165,28 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   close(): void {
+    this.closing = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     const w = this.worker;
     if (!w) return;
-    this.worker = null;
     const wake = this.wake as Int32Array;
     Atomics.store(wake, 1, 1);
     Atomics.add(wake, 0, 1);
     Atomics.notify(wake, 0);
+    this.releaseThread();
+    // It ends its loop at the flag; terminate() in case a tick is stuck.
+    setTimeout(() => void w.terminate(), 1000).unref();
+  }
+
+  private releaseThread(): void {
+    this.worker = null;
+    this.writer = null;
     this.events?.off('message', this.onEvent);
     this.events?.close();
     this.events = null;
     this.port?.close();
-    // It ends its loop at the flag; terminate() in case a tick is stuck.
-    setTimeout(() => void w.terminate(), 1000).unref();
+    this.port = null;
   }
 
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {

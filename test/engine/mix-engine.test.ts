@@ -121,6 +121,31 @@ describe('mix engine on its own thread', function () {
     assert.ok(states.length === 2 || states.length === 0);
   });
 
+  it('starts its thread again when it dies, and the mix goes on', async () => {
+    const e = createMixEngine({ channels: 1, playout: { targetDepthFrames: 1 } });
+    engine = e;
+    const errors: string[] = [];
+    e.on('error', (err) => errors.push(err.message));
+    let playing = 0;
+    e.on('mix', (r) => { if (r.used.some((u) => u.seq !== null)) playing++; });
+    e.start();
+    let k = 0;
+    const t = setInterval(() => { try { e.push('alice', header(k++), s16Const(480, 1000), nowMicros()); } catch { /* closed */ } }, 10);
+    try {
+      const until = async (f: () => boolean) => { for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10)); };
+      await until(() => playing >= 10);
+      assert.ok(playing >= 10, `${playing} frames with alice before the kill`);
+      await (e as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const before = playing;
+      await until(() => playing >= before + 10);
+      assert.ok(playing >= before + 10, `${playing - before} frames with alice after the restart`);
+      assert.equal((e as unknown as { restarts: number }).restarts, 1);
+      assert.ok(errors.some((m) => m.includes('starting it again')), errors.join('; '));
+    } finally {
+      clearInterval(t);
+    }
+  });
+
   it('keeps its ticks on time while the event loop is blocked (a loop engine cannot)', async () => {
     const lateness = async (thread: 'worker' | 'loop'): Promise<number> => {
       const e = createMixEngine({ thread, channels: 1, emitWhenIdle: true } as never);
