@@ -396,6 +396,7 @@ async function main(): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const left = budget * (attempt === 0 ? 0.74 : 0.84) - elapsedS();
       if (attempt > 0 && left < 40) break;
+      if (attempt > 0) sustainN = Math.max(2, Math.floor(sustainN * 0.9));
       sustainS = Math.max(10, Math.min(o.quick ? 15 : 60, Math.floor(left - warmupS - 8)));
       log(`sustained: ${sustainN} peers for ${sustainS} s${sustainS < 60 ? ' (shortened from 60 s to fit the time budget)' : ''}`);
       try {
@@ -407,7 +408,6 @@ async function main(): Promise<void> {
         break;
       }
       if (sustained.clean || !shared) break;
-      sustainN = Math.max(2, Math.floor(sustainN * 0.9));
     }
   }
 
@@ -445,7 +445,7 @@ async function main(): Promise<void> {
     // The figure: the largest N that held for the sustained run when one was clean, else the ramp's.
     const held = sustainedTries.filter((t) => t.clean).map((t) => t.peers);
     const value = held.length ? Math.max(...held) : shared.cleanN;
-    rows.push({ figure: `peers into one shared mix (10 ms; ramp of 10 s windows, then the sustained run)`, measured: `${held.length ? `**${value}** for ${sustainS} s; ` : ''}ramp ${ramped(shared)}${s60 ? `; ${s60}` : ''}`, target: '≥ 200', reference: 'Jamulus ≈ 100 clients/core; mediasoup ≈ 500 consumers/core (published)', ratio: `${(value / 200).toFixed(2)} of target`, met: yes(value >= 200 && held.length > 0) });
+    rows.push({ figure: `peers into one shared mix (10 ms; ramp of 10 s windows, then the sustained run)`, measured: `${held.length ? `**${value}** for ${sustainS} s; ` : ''}ramp ${ramped(shared)}${s60 ? `; ${s60}` : ''}`, target: '≥ 200', reference: 'Jamulus ≈ 100 clients/core; mediasoup ≈ 500 consumers/core (published)', ratio: `${(value / 200).toFixed(2)} of target${held.length ? '' : ' (ramp only: not held for the sustained run)'}`, met: yes(value >= 200 && held.length > 0) });
     figures.sharedMix = { ...(figures.sharedMix as object), sustainedTries, held: held.length ? value : null };
   }
   if (minus) rows.push({ figure: 'peers with per-peer mix-minus (one encode each)', measured: ramped(minus), target: '≥ 100', reference: 'Jamulus ≈ 100 (published)', ratio: `${(minus.cleanN / 100).toFixed(2)} of target`, met: yes(minus.cleanN >= 100) });
