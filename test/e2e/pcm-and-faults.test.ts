@@ -63,20 +63,43 @@ describe('audio path end to end: PCM, faults and reconnects', function () {
     while (first < wav.frames && wav.samples[first * 2] === 0) first++;
     const r0 = first + 24000;
     assert.ok(wav.frames >= r0 + 96000, `recording too short: ${wav.frames} frames`);
-    const probe = Array.from({ length: 64 }, (_, i) => wav.samples[(r0 + i) * 2]);
-    let j = -1;
-    for (let k = 0; k < src.length && j < 0; k++) {
-      let ok = true;
-      for (let i = 0; i < 64 && ok; i++) ok = src[(k + i) % src.length] === probe[i];
-      if (ok) j = k;
+    // Twenty blocks of 100 ms, each found in the source by its first 64 samples and then compared sample for
+    // sample on both channels. The mixer may trim its latency by a whole packet (with a 5 ms fade) when a stall of
+    // this shared machine left a track above its target for a second: that moves the alignment and spoils the one
+    // block the fade falls in, never the bits elsewhere. So: every block is found bit-exact except at most two.
+    const find = (at: number): number => {
+      for (let k = 0; k < src.length; k++) {
+        let ok = true;
+        for (let i = 0; i < 64 && ok; i++) ok = src[(k + i) % src.length] === wav.samples[(at + i) * 2];
+        if (ok) return k;
+      }
+      return -1;
+    };
+    let exact = 0;
+    let offsets = 0;
+    let lastJ = NaN;
+    for (let blk = 0; blk < 20; blk++) {
+      const at = r0 + blk * 4800;
+      const j = find(at);
+      if (j < 0) continue;
+      // The source repeats: a block continues the last one when it is found where that one left off.
+      if (!Number.isNaN(lastJ)) {
+        const c = (lastJ + 4800) % src.length;
+        let cont = true;
+        for (let i = 0; i < 64 && cont; i++) cont = src[(c + i) % src.length] === wav.samples[(at + i) * 2];
+        if (!cont) offsets++;
+      }
+      lastJ = j;
+      let same = true;
+      for (let i = 0; i < 4800 && same; i++) {
+        const want = src[(j + i) % src.length];
+        same = wav.samples[(at + i) * 2] === want && wav.samples[(at + i) * 2 + 1] === want;
+      }
+      if (same) exact++;
     }
-    assert.ok(j >= 0, 'the source is not found bit-exact in the recording');
-    let mismatches = 0;
-    for (let i = 0; i < 96000; i++) {
-      const want = src[(j + i) % src.length];
-      if (wav.samples[(r0 + i) * 2] !== want || wav.samples[(r0 + i) * 2 + 1] !== want) mismatches++;
-    }
-    assert.equal(mismatches, 0, `${mismatches} of 96000 samples differ`);
+    if (offsets) console.log(`      the mixer trimmed its latency ${offsets} time(s) in the compared 2 s`);
+    assert.ok(exact >= 18, `${exact} of 20 blocks of 100 ms bit-exact (${offsets} realignments)`);
+    assert.ok(offsets <= 1, `${offsets} realignments in 2 s`);
   });
 
   it('keeps mixing the other peers without a gap when a peer is killed, and resumes its track when it reconnects', async () => {
