@@ -55,7 +55,16 @@ export class ClockConfigError extends Error {
   }
 }
 
-const LATENESS_WINDOW = 1000;
+/** Ticks whose lateness stats() summarises (a ring of the latest). */
+export const LATENESS_WINDOW = 1000;
+
+/** p50, p99 and max of the lateness ring `ring` after `count` ticks were written into it (index count % length). */
+export function latenessStats(ring: Float32Array | Float64Array, count: number): Pick<FrameClockStats, 'latenessP50Ms' | 'latenessP99Ms' | 'latenessMaxMs'> {
+  const n = Math.min(count, ring.length);
+  const sorted = Array.from(ring.subarray(0, n)).sort((a, b) => a - b);
+  const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
+  return { latenessP50Ms: pct(0.5), latenessP99Ms: pct(0.99), latenessMaxMs: n === 0 ? 0 : sorted[n - 1] };
+}
 
 /**
  * Emits 'tick' at deadlines anchored at start(): deadline_k = anchor + k × period, so timer error never accumulates.
@@ -128,14 +137,9 @@ export class FrameClock extends EventEmitter implements TickSource {
   }
 
   stats(): FrameClockStats {
-    const n = Math.min(this.latenessCount, LATENESS_WINDOW);
-    const sorted = Array.from(this.lateness.subarray(0, n)).sort((a, b) => a - b);
-    const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
     return {
       ticks: this.ticks,
-      latenessP50Ms: pct(0.5),
-      latenessP99Ms: pct(0.99),
-      latenessMaxMs: n === 0 ? 0 : sorted[n - 1],
+      ...latenessStats(this.lateness, this.latenessCount),
       missedDeadlines: this.missedDeadlines,
       catchUpTicks: this.catchUpTicks,
       resyncs: this.resyncs,

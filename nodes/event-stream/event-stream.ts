@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { EventStreamServer, MixedFrameEntry } from '../../runtime/events/server';
 import { num, str, frameSamplesOf } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
-import { acceptDirectAudio } from '../lib/direct';
+import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import type { UsedEntry } from '../../runtime/audio/mixer';
 
@@ -93,16 +93,8 @@ export = function (RED: NodeAPI) {
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }
       };
-      node.on('input', (msg: Record<string, unknown>, _send, done) => {
-        try {
-          handle(msg);
-          done();
-        } catch (err) {
-          done(err as Error);
-        }
-      });
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
-      acceptDirectAudio(node, handle as never);
+      onAudioInput(node, handle);
     } catch (err) {
       refuse(node, err);
     }

@@ -19,7 +19,7 @@ const KEY = '__xcastDirectAudio';
 type WithDirect = Node & { [KEY]?: DirectAudioHandler; wires?: string[][] };
 
 /** Lets wires deliver audio to this node by a call to `handle` (which may throw: reported as the node's error). */
-export function acceptDirectAudio(node: Node, handle: (msg: AudioMsg) => void): void {
+function acceptDirectAudio(node: Node, handle: (msg: AudioMsg) => void): void {
   const n = node as WithDirect;
   n[KEY] = (msg: AudioMsg) => {
     try {
@@ -32,6 +32,23 @@ export function acceptDirectAudio(node: Node, handle: (msg: AudioMsg) => void): 
     delete n[KEY];
     done();
   });
+}
+
+/**
+ * The input of a node that takes audio directly: `handle` runs for every Node-RED message (its error goes to
+ * done(err)) and for every direct call (its error to node.error). `send` is Node-RED's for a message, absent for a
+ * call.
+ */
+export function onAudioInput(node: Node, handle: (msg: Record<string, unknown>, send?: (m: unknown) => void) => void): void {
+  node.on('input', (msg, send, done) => {
+    try {
+      handle(msg as Record<string, unknown>, send as (m: unknown) => void);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+  acceptDirectAudio(node, (msg) => handle(msg as Record<string, unknown>));
 }
 
 export const directWiresEnabled = (): boolean => process.env.XCAST_DIRECT_WIRES !== '0';
@@ -92,8 +109,11 @@ export class AudioOutput {
   send(msg: AudioMsg | AudioMsg[], send?: (m: unknown) => void): void {
     const direct = this.wire.resolve();
     if (direct !== null) {
-      const list = Array.isArray(msg) ? msg : [msg];
-      for (const m of list) for (let i = 0; i < direct.length; i++) direct[i](m);
+      if (Array.isArray(msg)) {
+        for (const m of msg) for (let i = 0; i < direct.length; i++) direct[i](m);
+      } else {
+        for (let i = 0; i < direct.length; i++) direct[i](msg);
+      }
       return;
     }
     if (this.slots.length === 1 && !Array.isArray(msg)) {

@@ -5,7 +5,7 @@ import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, oneOf, frameSamplesOf, parseGain } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
-import { acceptDirectAudio, AudioOutput } from '../lib/direct';
+import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
 
@@ -80,16 +80,8 @@ export = function (RED: NodeAPI) {
             engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
         }
       };
-      node.on('input', (msg: Record<string, unknown>, _send, done) => {
-        try {
-          handle(msg);
-          done();
-        } catch (err) {
-          done(err as Error);
-        }
-      });
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
-      acceptDirectAudio(node, handle as never);
+      onAudioInput(node, handle);
 
       // Mix and mix-minus go by call where they are wired only to xcast nodes that take audio directly.
       const mixOut = new AudioOutput(RED, node, 0, 3);

@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer } from '../../runtime/audio/opus';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
-import { acceptDirectAudio, AudioOutput } from '../lib/direct';
+import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { shareAudioOnFanout } from '../lib/fanout';
 
@@ -65,16 +65,8 @@ export = function (RED: NodeAPI) {
           throw err;
         }
       };
-      node.on('input', (msg: Record<string, unknown>, send, done) => {
-        try {
-          handle(msg, send as never);
-          done();
-        } catch (err) {
-          done(err as Error);
-        }
-      });
       // The mixer wired straight here hands its frames over by a call (nodes/lib/direct.ts).
-      acceptDirectAudio(node, (msg) => handle(msg));
+      onAudioInput(node, handle);
     } catch (err) {
       refuse(node, err);
     }

@@ -5,7 +5,7 @@ import { openEndpoint, Endpoint } from '../lib/endpoint';
 import { codecId, encodeAudioFrame, encodeJsonFrame, FrameType, AudioHeader } from '../../runtime/protocol/frame';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
-import { acceptDirectAudio } from '../lib/direct';
+import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
 import { validateQos, QOSMetrics } from '../../runtime/qos/aggregator';
@@ -165,16 +165,8 @@ export = function (RED: NodeAPI) {
         sent++;
         if (receivers.size) status.set('green', 'dot', mode === 'server' ? `streaming to ${receivers.size}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
       };
-      node.on('input', (msg: NodeMessage & Record<string, unknown>, _send, done) => {
-        try {
-          handle(msg);
-          done();
-        } catch (err) {
-          done(err as Error);
-        }
-      });
       // An encoder (or a reader) wired straight here hands its packets over by a call (nodes/lib/direct.ts).
-      acceptDirectAudio(node, handle as never);
+      onAudioInput(node, handle as never);
 
     } catch (err) {
       refuse(node, err);

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { Mixer, MixerOptions, TrackState } from './mixer';
+import { Mixer, MixerOptions, MixParameters, TrackState } from './mixer';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
 
 export interface MixEngineInit {
@@ -41,11 +41,7 @@ export type EngineControl =
   | { t: 'master'; value: number }
   | { t: 'removeUser'; userId: string };
 
-export interface EngineParams {
-  fromFrameSeq: number;
-  master: number;
-  tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }>;
-}
+export type EngineParams = MixParameters;
 
 export type EngineEvent =
   | {
@@ -65,7 +61,6 @@ const mixer = new Mixer(init.mixer);
 const P = init.periodMs;
 const now = () => performance.timeOrigin + performance.now();
 
-let nextSeq = 0;
 let missed = 0;
 let catchUp = 0;
 let resyncs = 0;
@@ -74,14 +69,9 @@ let index = 0;
 /** How long the last tick took (ms): what of the period the mix uses. */
 let lastWorkMs = 0;
 
-const params = (): EngineParams => ({
-  fromFrameSeq: nextSeq,
-  master: mixer.masterGain,
-  tracks: mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted })),
-});
 mixer.on('track-added', (state: TrackState) => {
   post({ t: 'track-added', state });
-  post({ t: 'params', params: params() });
+  post({ t: 'params', params: mixer.parameters() });
 });
 mixer.on('track-removed', (state: TrackState) => post({ t: 'track-removed', state }));
 
@@ -102,7 +92,7 @@ function applyControls(): void {
       post({ t: 'error', message: (err as Error).message });
     }
   }
-  if (changed) post({ t: 'params', params: params() });
+  if (changed) post({ t: 'params', params: mixer.parameters() });
 }
 
 function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number): void {
@@ -118,7 +108,6 @@ function tick(late: number, workMs: number): void {
   applyControls();
   ring.drain(push);
   const r = mixer.tick(now() * 1000);
-  nextSeq = r.seq + 1;
   const transfer = [r.mix.buffer as ArrayBuffer];
   let users: string[] | null = null;
   let frames: ArrayBuffer[] | null = null;

@@ -18,7 +18,7 @@ import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_thread
 import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
-import { FrameClock, FrameClockStats, TickSource } from '../clock';
+import { FrameClock, FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { WorkerFrameClock } from '../worker-clock';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
 
@@ -72,7 +72,6 @@ function checkPan(pan: number): number {
   return pan;
 }
 
-const LATENESS_WINDOW = 1000;
 
 /** The engine on its own thread. */
 class ThreadMixEngine extends EventEmitter implements MixEngine {
@@ -93,7 +92,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private lastTracks: TrackState[] = [];
   private readonly lateness = new Float32Array(LATENESS_WINDOW);
   private ticks = 0;
-  private counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
+  private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
   /** What the thread's priority became (nice), once it has said. */
   priority: { nice: number | null; realtime: number | null; error: string | null } | null = null;
 
@@ -239,11 +238,8 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   stats(): FrameClockStats {
-    const n = Math.min(this.ticks, LATENESS_WINDOW);
-    const sorted = Array.from(this.lateness.subarray(0, n)).sort((a, b) => a - b);
-    const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
     return {
-      ticks: this.ticks, latenessP50Ms: pct(0.5), latenessP99Ms: pct(0.99), latenessMaxMs: n === 0 ? 0 : sorted[n - 1],
+      ticks: this.ticks, ...latenessStats(this.lateness, this.ticks),
       missedDeadlines: this.counters.missed, catchUpTicks: this.counters.catchUp, resyncs: this.counters.resyncs, running: this.worker !== null,
     };
   }
@@ -257,7 +253,8 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       case 'tick': {
         this.taken = e.index + 1;
         this.lateness[this.ticks++ % LATENESS_WINDOW] = e.late;
-        this.counters = { missed: e.missed, catchUp: e.catchUp, resyncs: e.resyncs, ringErrors: e.ringErrors };
+        const c = this.counters;
+        c.missed = e.missed; c.catchUp = e.catchUp; c.resyncs = e.resyncs; c.ringErrors = e.ringErrors;
         if (e.tracks) this.lastTracks = e.tracks;
         const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: e.used };
         if (e.users && e.frames) {
@@ -299,7 +296,6 @@ class LoopMixEngine extends EventEmitter implements MixEngine {
   readonly periodMs: number;
   private readonly mixer: Mixer;
   private readonly clock: FrameClock;
-  private nextSeq = 0;
   private ticks = 0;
   private readonly statsEvery: number;
 
@@ -314,13 +310,12 @@ class LoopMixEngine extends EventEmitter implements MixEngine {
     this.statsEvery = Math.max(1, Math.round(opts.statsEveryTicks ?? 10));
     const clockOpts = { periodMs: this.periodMs, resyncAfterMs: opts.resyncAfterMs };
     this.clock = opts.loopClock === 'timer' ? new FrameClock(clockOpts) : new WorkerFrameClock(clockOpts);
-    m.on('track-added', (s: TrackState) => { this.emit('track-added', s); this.emit('params', this.params()); });
+    m.on('track-added', (s: TrackState) => { this.emit('track-added', s); this.emit('params', this.mixer.parameters()); });
     m.on('track-removed', (s: TrackState) => this.emit('track-removed', s));
     this.clock.on('error', (err) => this.emit('error', err));
     this.clock.on('tick', (i: number, late: number) => {
       this.emit('tick', i, late);
       const r = m.tick();
-      this.nextSeq = r.seq + 1;
       this.emit('mix', r);
       if (++this.ticks % this.statsEvery === 0) this.emit('tracks', m.tracks());
     });
@@ -337,19 +332,11 @@ class LoopMixEngine extends EventEmitter implements MixEngine {
     return true;
   }
 
-  setGain(userId: string, gain: number): void { this.mixer.setGain(userId, gain); this.emit('params', this.params()); }
-  setPan(userId: string, pan: number): void { this.mixer.setPan(userId, pan); this.emit('params', this.params()); }
-  setMute(userId: string, muted: boolean): void { this.mixer.setMute(userId, muted); this.emit('params', this.params()); }
-  setMaster(gain: number): void { this.mixer.setMaster(gain); this.emit('params', this.params()); }
+  setGain(userId: string, gain: number): void { this.mixer.setGain(userId, gain); this.emit('params', this.mixer.parameters()); }
+  setPan(userId: string, pan: number): void { this.mixer.setPan(userId, pan); this.emit('params', this.mixer.parameters()); }
+  setMute(userId: string, muted: boolean): void { this.mixer.setMute(userId, muted); this.emit('params', this.mixer.parameters()); }
+  setMaster(gain: number): void { this.mixer.setMaster(gain); this.emit('params', this.mixer.parameters()); }
   removeUser(userId: string): void { this.mixer.removeUser(userId); }
-
-  private params(): EngineParams {
-    return {
-      fromFrameSeq: this.nextSeq,
-      master: this.mixer.masterGain,
-      tracks: this.mixer.tracks().map((t) => ({ userId: t.userId, trackId: t.trackId, gain: t.gain, pan: t.pan, muted: t.muted })),
-    };
-  }
 }
 
 /** A mix engine (not started: call start()). Throws a MixerConfigError naming a bad option. */

@@ -93,6 +93,13 @@ export interface MixInput {
   muted: boolean;
 }
 
+/** The full mix parameters and the frame they apply from (the event stream's 0x11 Mix Parameters). */
+export interface MixParameters {
+  fromFrameSeq: number;
+  master: number;
+  tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }>;
+}
+
 /** A bad mixer option or control value; `field` names it. */
 export class MixerConfigError extends Error {
   readonly code = 'bad_config';
@@ -300,6 +307,13 @@ export class Mixer extends EventEmitter {
     return { ...this.settings(userId) };
   }
 
+  /** Every track's gain, pan and mute and the master, as they apply from the next frame this mixer makes. */
+  parameters(): MixParameters {
+    const tracks: MixParameters['tracks'] = [];
+    for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
+    return { fromFrameSeq: this.frameSeq, master: this.master, tracks };
+  }
+
   /** Removes every track of the user now ('track-removed' each); the user's gain/pan/mute are kept. */
   removeUser(userId: string): void {
     const now = nowMicros();
@@ -314,29 +328,13 @@ export class Mixer extends EventEmitter {
     for (const t of this.tracksByKey.values()) {
       if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
     }
-    if (this.pool) return this.tickPooled();
-    const C = this.channels;
-    const n = this.frameSamples;
-    const len = n * C;
-    const acc = this.acc;
-    acc.fill(0);
+    this.acc.fill(0);
     if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
+    if (this.pool) return this.tickPooled();
     const used: UsedEntry[] = [];
     for (const t of this.tracksByKey.values()) {
       const info = (t.playout as PlayoutBuffer).pullInto(t.frame);
-      used.push({
-        userId: t.userId, trackId: t.trackId, seq: info.seq, wireSeq: info.wireSeq, concealed: info.concealed,
-        codec: t.codec, channels: t.channels, frameSamples: t.frameSamples,
-      });
-      // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
-      if (info.seq === null && !info.concealed) continue;
-      const u = t.user;
-      addTrack(acc, t.frame, u.gain, u.pan, u.muted, C, n);
-      if (this.mixMinus) {
-        let own = this.own.get(t.userId);
-        if (own === undefined) this.own.set(t.userId, (own = new Float64Array(len)));
-        addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
-      }
+      this.addToMix(t, info.seq, info.wireSeq, info.concealed, used);
     }
     return this.finishTick(used);
   }
@@ -365,12 +363,6 @@ export class Mixer extends EventEmitter {
   /** tick() with decode workers: workers pull their tracks while this thread pulls its own, then one ordered sum. */
   private tickPooled(): MixResult {
     const pool = this.pool as DecodePool;
-    const C = this.channels;
-    const n = this.frameSamples;
-    const len = n * C;
-    const acc = this.acc;
-    acc.fill(0);
-    if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
     pool.begin();
     for (const t of this.tracksByKey.values()) {
       if (t.playout === null) continue;
@@ -386,20 +378,25 @@ export class Mixer extends EventEmitter {
       const remote = t.remote;
       const seq = remote ? pool.seq(remote) : t.pulledSeq;
       const concealed = remote ? pool.concealed(remote) : t.pulledConcealed;
-      used.push({
-        userId: t.userId, trackId: t.trackId, seq, wireSeq: remote ? pool.wireSeq(remote) : t.pulledWireSeq, concealed,
-        codec: t.codec, channels: t.channels, frameSamples: t.frameSamples,
-      });
-      if (seq === null && !concealed) continue;
-      const u = t.user;
-      addTrack(acc, t.frame, u.gain, u.pan, u.muted, C, n);
-      if (this.mixMinus) {
-        let own = this.own.get(t.userId);
-        if (own === undefined) this.own.set(t.userId, (own = new Float64Array(len)));
-        addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
-      }
+      this.addToMix(t, seq, remote ? pool.wireSeq(remote) : t.pulledWireSeq, concealed, used);
     }
     return this.finishTick(used);
+  }
+
+  /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
+  private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[]): void {
+    used.push({ userId: t.userId, trackId: t.trackId, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
+    // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
+    if (seq === null && !concealed) return;
+    const C = this.channels;
+    const n = this.frameSamples;
+    const u = t.user;
+    addTrack(this.acc, t.frame, u.gain, u.pan, u.muted, C, n);
+    if (this.mixMinus) {
+      let own = this.own.get(t.userId);
+      if (own === undefined) this.own.set(t.userId, (own = new Float64Array(n * C)));
+      addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
+    }
   }
 
   /** State of every track (fresh objects); `now` in µs decides `connected`. */
