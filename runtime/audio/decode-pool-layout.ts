@@ -20,7 +20,7 @@ export const POOL = {
 /** PlayoutStats as numbers, in this order (state as its index in STATES). */
 const STATS_FIELDS = [
   'received', 'lost', 'late', 'duplicate', 'outOfOrder', 'concealedSamples', 'misses', 'depthFrames', 'depthSamples',
-  'targetDepthFrames', 'jitterMs', 'lastSeq', 'resets', 'droppedSamples', 'decodeErrors', 'bytesReceived',
+  'targetDepthFrames', 'jitterMs', 'lastSeq', 'resets', 'droppedSamples', 'trimmedSamples', 'decodeErrors', 'bytesReceived',
 ] as const;
 const STATES: PlayoutStats['state'][] = ['prebuffering', 'playing', 'rebuffering'];
 

@@ -442,7 +442,7 @@ export class Mixer extends EventEmitter {
       received: s.received, lost: s.lost, late: s.late, duplicate: s.duplicate, outOfOrder: s.outOfOrder,
       concealedSamples: s.concealedSamples, misses: s.misses, depthFrames: s.depthFrames, depthSamples: s.depthSamples,
       targetDepthFrames: s.targetDepthFrames, jitterMs: s.jitterMs, lastSeq: s.lastSeq, resets: s.resets,
-      droppedSamples: s.droppedSamples, decodeErrors: s.decodeErrors, bytesReceived: s.bytesReceived, state: s.state,
+      droppedSamples: s.droppedSamples, trimmedSamples: s.trimmedSamples, decodeErrors: s.decodeErrors, bytesReceived: s.bytesReceived, state: s.state,
       userId: t.userId,
       trackId: t.trackId,
       codec: t.codec,

@@ -135,8 +135,11 @@ export interface PlayoutStats {
   lastSeq: number;
   /** Sender restarts detected (seq jumps, runs of rejected packets) plus explicit reset() calls. */
   resets: number;
-  /** Samples per channel thrown away to bring latency back to the target (or received past capacity). */
+  /** Samples per channel thrown away: latency trims, whole packets skipped at the start of play down to the target
+   * (startAtTarget), packets received past capacity. */
   droppedSamples: number;
+  /** Of droppedSamples, those the latency trims dropped (the cuts an event stream describes and reconstruct replays). */
+  trimmedSamples: number;
   /** Opus packets libopus refused (concealed instead). */
   decodeErrors: number;
   /** Payload bytes of accepted packets. */
@@ -333,6 +336,7 @@ export class PlayoutBuffer {
   private misses = 0;
   private resets = 0;
   private droppedSamples = 0;
+  private trimmedSamples = 0;
   private decodeErrors = 0;
   private bytesReceived = 0;
 
@@ -592,6 +596,7 @@ export class PlayoutBuffer {
       lastSeq: this.highestWire < 0 || !this.started || this.received === 0 ? -1 : this.highestWire,
       resets: this.resets,
       droppedSamples: this.droppedSamples,
+      trimmedSamples: this.trimmedSamples,
       decodeErrors: this.decodeErrors,
       bytesReceived: this.bytesReceived,
       state: STATE_NAMES[this.state],
@@ -739,6 +744,12 @@ export class PlayoutBuffer {
    * Falls back to a plain cut when too little is decoded or buffered to search.
    */
   private dropSamples(k: number): void {
+    const before = this.droppedSamples;
+    this.cut(k);
+    this.trimmedSamples += this.droppedSamples - before;
+  }
+
+  private cut(k: number): void {
     // 'frames' needs every packet to be one output frame and the next frame to start at a packet boundary (nothing
     // decoded waiting); otherwise frames do not map to packets, an event stream cannot describe them anyway, and a
     // postponed trim might wait forever: splice.

@@ -47,7 +47,8 @@ function readRecording(file: string): Recording {
 
 /**
  * Logs the mixer's latency trims: a function node fed by both mixer outputs notes the frame seq of each mix and, on
- * each 'tracks' state (every 100 ms), writes a line when the tracks' droppedSamples grew. The mixer's playout
+ * each 'tracks' state (every 100 ms), writes a line when the tracks' trimmedSamples grew (droppedSamples also counts
+ * packets skipped at the start of play down to the target, which reconstruct needs no trim for). The mixer's playout
  * buffers trim excess depth by whole packets with a fixed cross-fade (PlayoutOptions.trim 'frames'), which the
  * event stream describes and reconstruct replays; the probe shows the sessions do trim.
  */
@@ -58,7 +59,7 @@ function addTrimProbe(nodes: N[], file: string): void {
     func: [
       "if (msg.mixed) { context.set('f', msg.mixed.frameSeq); return null; }",
       "if (msg.topic !== 'tracks') return null;",
-      'const dropped = msg.payload.reduce((s, t) => s + t.droppedSamples, 0);',
+      'const dropped = msg.payload.reduce((s, t) => s + t.trimmedSamples, 0);',
       "if (dropped === (context.get('d') || 0)) return null;",
       "context.set('d', dropped);",
       "return { payload: JSON.stringify({ frameSeq: context.get('f'), dropped }) };",

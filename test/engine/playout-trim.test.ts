@@ -59,6 +59,33 @@ describe('engine/playout trim: frames', () => {
     assert.ok(st.depthFrames >= 2 && st.depthFrames < 3, String(st.depthFrames));
   });
 
+  it('counts packets skipped at the start of play (startAtTarget) in droppedSamples but not in trimmedSamples; a later trim in both', () => {
+    const pb = framesBuffer({ startAtTarget: true });
+    let next = 0;
+    const send = () => { pb.push(header(next, { codec: 'pcm_f32le' }), tonePacket(next), 0); next++; };
+    // Six packets wait before the first pull: play starts at the target (2) and skips the oldest whole packets.
+    for (let i = 0; i < 6; i++) send();
+    const first = pb.pull();
+    const skippedAtStart = first.seq as number;
+    assert.ok(skippedAtStart >= 1, `play started past the oldest packets (first seq ${first.seq})`);
+    let st = pb.stats();
+    assert.deepEqual([st.droppedSamples, st.trimmedSamples], [skippedAtStart * N, 0]);
+    // A burst of 8 stands above the target: the trims drop whole packets, counted in both.
+    for (let i = 0; i < 8; i++) send();
+    let last = first.seq as number;
+    let skipped = 0;
+    for (let i = 0; i < 60; i++) {
+      const f = pb.pull();
+      skipped += (f.seq as number) - last - 1;
+      last = f.seq as number;
+      send();
+    }
+    st = pb.stats();
+    assert.ok(skipped >= 1, 'the burst was trimmed');
+    assert.equal(st.trimmedSamples, skipped * N, 'trimmedSamples = the packets the trims skipped, × 480');
+    assert.equal(st.droppedSamples, (skippedAtStart + skipped) * N);
+  });
+
   it('fades the first dropped packet into the next played one over 5 ms (g = (i + ½)/W, f32) and leaves every other frame untouched: no click', () => {
     const pb = framesBuffer();
     let next = 0;

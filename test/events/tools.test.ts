@@ -331,7 +331,7 @@ describe('event file tools', () => {
       }
       await srv.close();
       // The live trims, from the seqs the mixer reports: whole packets, as many as the buffers say they dropped.
-      const dropped = new Map(mixer.tracks().map((t) => [t.userId, t.droppedSamples]));
+      const dropped = new Map(mixer.tracks().map((t) => [t.userId, t.trimmedSamples]));
       const jumps = new Map<string, { trims: number; packets: number; frames: number[] }>();
       for (const p of peers) {
         const j = { trims: 0, packets: 0, frames: [] as number[] };
@@ -346,7 +346,7 @@ describe('event file tools', () => {
         }
         jumps.set(p.user, j);
         assert.ok(j.trims >= 1, `${p.user}'s buffer trimmed (${dropped.get(p.user)} samples dropped)`);
-        assert.equal(dropped.get(p.user), j.packets * FRAME, `${p.user}: droppedSamples are the packets skipped, whole`);
+        assert.equal(dropped.get(p.user), j.packets * FRAME, `${p.user}: trimmedSamples are the packets skipped, whole`);
       }
       // (Trims before the bursts too: calm windows lower the target, and the excess goes.)
       const fayTrim = jumps.get('fay')!.frames.find((k) => k >= 90)!;
