@@ -41,7 +41,7 @@ export interface HostReport {
    * the end of the mixed frame's handling on the event loop, where the mixer's direct wires have encoded it and
    * written it to every receiver's socket: packet in → mixed packet out, inside the xcast, all peers. ms.
    */
-  hop: { n: number; p50: number; p99: number; max: number } | null;
+  hop: { n: number; p50: number; p99: number; max: number; byPeriod: number[] } | null;
 }
 
 const [flowFile, userDir] = process.argv.slice(2);
@@ -182,7 +182,14 @@ function hopStats(): HostReport['hop'] {
   const n = Math.min(hopCount, HOP_CAP);
   const a = Array.from(hops.subarray(0, n)).sort((x, y) => x - y);
   const pct = (p: number) => (n ? a[Math.min(n - 1, Math.floor(p * n))] : NaN);
-  return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN };
+  // Share of packets by the whole frame periods they waited: [0, T), [T, 2T), … — the jitter buffer's standing depth.
+  const byPeriod: number[] = [];
+  for (const v of a) {
+    const k = Math.min(7, Math.floor(v / periodMs));
+    while (byPeriod.length <= k) byPeriod.push(0);
+    byPeriod[k]++;
+  }
+  return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN, byPeriod: byPeriod.map((c) => Math.round((c / Math.max(1, n)) * 1e4) / 1e4) };
 }
 
 /** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
