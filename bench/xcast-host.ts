@@ -41,8 +41,13 @@ export interface HostReport {
    * the end of the mixed frame's handling on the event loop, where the mixer's direct wires have encoded it and
    * written it to every receiver's socket: packet in → mixed packet out, inside the xcast, all peers. ms.
    */
-  hop: { n: number; p50: number; p99: number; max: number; byPeriod: number[] } | null;
+  hop: { n: number; p50: number; p99: number; max: number; byPeriod: number[]; cost: HopCost } | null;
+  /** Bytes of the shared state the receivers get as metadata (mixeradminSharedState as JSON), at the window's end. */
+  sharedStateBytes: number | null;
 }
+
+/** What the jitter buffers paid for the hop, over the window: shares of the track-frames mixed. */
+interface HopCost { trackFrames: number; concealed: number; trimmed: number; late: number; jitterMs: number }
 
 const [flowFile, userDir] = process.argv.slice(2);
 const send = (m: unknown) => process.send?.(m);
@@ -64,6 +69,12 @@ let longGcs: Array<[number, number, string]> = [];
 const HOP_CAP = 1 << 21;
 const hops = new Float32Array(HOP_CAP);
 let hopCount = 0;
+/** Track-frames mixed and concealed (counted per mix), trimmed packets and late ones (the last 'tracks' state), and at the window's start. */
+let trackSums = { frames: 0, misses: 0, trimmed: 0, late: 0 };
+let trackSumsStart = { ...trackSums };
+/** The tracks' mean RFC 3550 jitter (packet sent → read by the xcast), averaged over the window's states. */
+let jitterSum = 0;
+let jitterN = 0;
 const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-sweep-compact', 8: 'incremental', 16: 'weak callbacks' };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
@@ -139,6 +150,9 @@ async function mark(): Promise<void> {
   lateTicks = [];
   longGcs = [];
   hopCount = 0;
+  trackSumsStart = { ...trackSums };
+  jitterSum = 0;
+  jitterN = 0;
   sampleMemory();
 }
 
@@ -174,7 +188,14 @@ function report(): HostReport {
     longGcs,
     runQueueWaitMs: waitNow !== null && waitStart !== null ? (waitNow - waitStart) / 1e6 : null,
     hop: hopStats(),
+    sharedStateBytes: sharedStateBytes(),
   };
+}
+
+let readGlobal: (key: string) => unknown = () => undefined;
+function sharedStateBytes(): number | null {
+  const v = readGlobal('mixeradminSharedState');
+  return v === undefined ? null : Buffer.byteLength(JSON.stringify(v));
 }
 
 function hopStats(): HostReport['hop'] {
@@ -189,7 +210,10 @@ function hopStats(): HostReport['hop'] {
     while (byPeriod.length <= k) byPeriod.push(0);
     byPeriod[k]++;
   }
-  return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN, byPeriod: byPeriod.map((c) => Math.round((c / Math.max(1, n)) * 1e4) / 1e4) };
+  const frames = Math.max(1, trackSums.frames - trackSumsStart.frames);
+  const share = (k: 'misses' | 'trimmed' | 'late') => Math.round(((trackSums[k] - trackSumsStart[k]) / frames) * 1e5) / 1e5;
+  const cost = { trackFrames: trackSums.frames - trackSumsStart.frames, concealed: share('misses'), trimmed: share('trimmed'), late: share('late'), jitterMs: jitterN ? Math.round((jitterSum / jitterN) * 1000) / 1000 : NaN };
+  return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN, byPeriod: byPeriod.map((c) => Math.round((c / Math.max(1, n)) * 1e4) / 1e4), cost };
 }
 
 /** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
@@ -204,10 +228,27 @@ function measureHops(engine: MixEngine): void {
     if (m.size > 64) for (const k of m.keys()) { m.delete(k); if (m.size <= 32) break; }
     return push(userId, header, data, arrival);
   };
+  // Track-frames, misses (concealed frames), trims and late packets, as the buffers count them (the window's delta).
+  engine.on('tracks', (states) => {
+    let trimmed = 0;
+    let late = 0;
+    let jitter = 0;
+    for (const st of states) {
+      trimmed += st.trimmedSamples / engine.frameSamples;
+      late += st.late;
+      jitter += st.jitterMs;
+    }
+    trackSums.trimmed = trimmed;
+    trackSums.late = late;
+    jitterSum += states.length ? jitter / states.length : 0;
+    jitterN++;
+  });
   // Registered after the mixer node's own listener: it runs once the frame has been encoded and written.
   engine.on('mix', (r) => {
     const t = nowMicros();
+    trackSums.frames += r.used.length;
     for (const e of r.used) {
+      if (e.concealed) trackSums.misses++;
       if (e.wireSeq === null || e.concealed) continue;
       const m = arrivals.get(e.userId);
       const a = m?.get(e.wireSeq);
@@ -225,6 +266,7 @@ async function main(): Promise<void> {
   const mixerDef = flows.find((n) => n.type === 'xcast-mixer');
   const mixer = mixerDef ? l.RED.nodes.getNode(mixerDef.id) : undefined;
   tickSource = mixer?.tickSource as TickSource | undefined;
+  readGlobal = (k) => mixer?.context().global.get(k);
   if (!tickSource) throw new Error('the flow has no running xcast-mixer exposing tickSource');
   periodMs = tickSource.periodMs;
   if (process.env.BENCH_HOP === '1' && typeof (tickSource as Partial<MixEngine>).push === 'function') measureHops(tickSource as MixEngine);

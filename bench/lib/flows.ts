@@ -14,6 +14,8 @@ export interface Variant {
   jitterFrames?: number;
   /** Extra mixer properties (e.g. decodeWorkers). */
   mixer?: Record<string, unknown>;
+  /** Extra properties of the socket writer that sends the mix (e.g. metaSource 'none'). */
+  writer?: Record<string, unknown>;
 }
 
 export interface BenchFlow {
@@ -49,6 +51,7 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
     w[2] = [...(w[2] ?? []), encoder.id];
   }
   if (v.mixer) Object.assign(mixer, v.mixer);
+  if (v.writer) Object.assign(of('xcast-socket-writer'), v.writer);
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify(nodes, null, 2));
   return {

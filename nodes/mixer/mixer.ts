@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { TickSource, nowMicros } from '../../runtime/clock';
-import { num, bool, oneOf, frameSamplesOf, parseGain } from '../lib/config';
+import { num, bool, oneOf, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
@@ -12,7 +12,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
-  decodeWorkers?: string; thread?: string; jitterAdaptive?: boolean | string;
+  decodeWorkers?: string; thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
 }
 
 /**
@@ -37,6 +37,10 @@ export = function (RED: NodeAPI) {
       const trackTimeoutMs = num(config as never, 'trackTimeoutMs', { def: 2000, min: 100 });
       const jitterFrames = num(config as never, 'jitterFrames', { def: 3, min: 1, max: 50, int: true });
       const jitterAdaptive = bool(config as never, 'jitterAdaptive', true);
+      // A cap on each track's depth: above it the buffer is cut back to the target at once (whole packets, faded),
+      // so latency never stands above it — the fixed-size buffer of live-audio tools. Blank: 50 frames.
+      const jitterMaxFrames = num(config as never, 'jitterMaxFrames', { def: 50, min: 1, max: 50, int: true });
+      if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', `${jitterMaxFrames} is below the jitter buffer's ${jitterFrames} frames`);
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
       // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
@@ -52,7 +56,7 @@ export = function (RED: NodeAPI) {
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
         thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
-        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
+        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
         statsEveryTicks: stateEvery,
       });
       closeEngine = () => engine.close();

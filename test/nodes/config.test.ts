@@ -33,6 +33,7 @@ describe('node configuration is checked and refusals name the field', function (
     ['socket writer client without a userId', writerNode, { type: 'xcast-socket-writer', mode: 'client', port: '7010', userId: '' }, /userId: is required/],
     ['socket writer reading metadata from context without a key', writerNode, { type: 'xcast-socket-writer', mode: 'server', port: '0', metaSource: 'global', metaKey: '' }, /metaKey: is required/],
     ['mixer frame that is not whole samples', mixerNode, { type: 'xcast-mixer', sampleRate: '44100', frameMs: '10.01' }, /frameMs: .*not a whole number of samples/],
+    ['mixer depth cap below its jitter buffer', mixerNode, { type: 'xcast-mixer', jitterFrames: '3', jitterMaxFrames: '2' }, /jitterMaxFrames: 2 is below the jitter buffer's 3 frames/],
     ['opus encoder frame that Opus cannot code', encodeNode, { type: 'xcast-opus-encode', frameMs: '15' }, /frameMs: 15 ms is not an Opus frame duration/],
     ['audio input file that does not exist', audioInNode, { type: 'xcast-audio-in', source: 'file', file: '/nonexistent/x.wav', autoStart: false }, /file: cannot read \/nonexistent\/x.wav/],
   ];

@@ -1,0 +1,85 @@
+// Node test: the mixer's "at most" (jitterMaxFrames) caps each track's depth — a burst that would stand above it is
+// cut back to the target at the next frame, where an uncapped fixed buffer keeps the excess for its trim window.
+import assert from 'node:assert/strict';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const helper = require('node-red-node-test-helper');
+helper.init(require.resolve('node-red'));
+const mixerNode = require('../../nodes/mixer/mixer');
+
+const FRAME = 480;
+
+interface Mixed { seq: number | null; concealed: boolean }
+
+/** PCM s16 mono frame `seq`, every sample = seq + 1 (so the mix says which packet played). */
+function packet(seq: number): { topic: string; userId: string; payload: Buffer; audio: Record<string, unknown> } {
+  const b = Buffer.alloc(FRAME * 2);
+  for (let i = 0; i < FRAME; i++) b.writeInt16LE(seq + 1, i * 2);
+  return { topic: 'audio', userId: 'alice', payload: b, audio: { codec: 'pcm_s16le', sampleRate: 48000, channels: 1, frameSamples: FRAME, seq, captureTime: 0, trackId: 1 } };
+}
+
+/**
+ * Feeds alice one packet per mixed frame (paced by the mixer's own output, so her depth stays at the target), then a
+ * burst of `burst` packets at once, and records the seqs the next frames played.
+ */
+async function run(extra: Record<string, unknown>, burst: number): Promise<{ after: Mixed[]; trimmed: number }> {
+  await helper.load([mixerNode], [
+    { id: 't1', type: 'tab', label: 't' },
+    { id: 'm1', z: 't1', x: 300, y: 100, type: 'xcast-mixer', channels: '1', jitterFrames: '1', jitterAdaptive: false, stateIntervalMs: '10', ...extra, wires: [['mixOut'], ['state'], []] },
+    { id: 'mixOut', z: 't1', x: 500, y: 100, type: 'helper' },
+    { id: 'state', z: 't1', x: 500, y: 200, type: 'helper' },
+  ]);
+  const mixer = helper.getNode('m1');
+  let trimmed = 0;
+  helper.getNode('state').on('input', (msg: { topic: string; payload: Array<{ trimmedSamples: number }> }) => {
+    if (msg.topic === 'tracks') trimmed = msg.payload.reduce((s, t) => s + t.trimmedSamples, 0);
+  });
+  let next = 0;
+  let frames = 0;
+  const after: Mixed[] = [];
+  let burstAt = -1;
+  await new Promise<void>((resolve) => {
+    helper.getNode('mixOut').on('input', (msg: { mixed: { used: Mixed[] } }) => {
+      frames++;
+      const u = msg.mixed.used[0];
+      if (burstAt >= 0) {
+        after.push({ seq: u ? u.seq : null, concealed: u ? u.concealed : true });
+        if (after.length >= 8) resolve();
+        else mixer.receive(packet(next++));
+        return;
+      }
+      if (frames === 20) {
+        for (let i = 0; i < burst; i++) mixer.receive(packet(next++));
+        burstAt = frames;
+        return;
+      }
+      mixer.receive(packet(next++));
+    });
+    mixer.receive(packet(next++));
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  return { after: after.slice(0, 8), trimmed };
+}
+
+describe('mixer: jitter buffer cap (at most)', function () {
+  this.timeout(30000);
+  beforeEach((done) => { helper.startServer(done); });
+  afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
+
+  it('at most 1: a burst of 5 is cut back at the next frame — the newest packet plays, the skipped ones are trims', async () => {
+    const r = await run({ jitterMaxFrames: '1' }, 5);
+    const seqs = r.after.map((m) => m.seq);
+    // Seqs 0…19 went one per frame, the burst was 20…24: the frame after it plays 24, not 20.
+    assert.ok(seqs.slice(0, 2).includes(24), `the newest packet plays at once: ${seqs.join(',')}`);
+    const jumps = seqs.slice(1).map((s, i) => (s as number) - (seqs[i] as number));
+    assert.ok(jumps.every((j) => j >= 1), `in order: ${seqs.join(',')}`);
+    assert.ok(r.trimmed >= 4 * FRAME, `trimmedSamples counts the skipped packets (${r.trimmed})`);
+  });
+
+  it('no cap (blank): the same burst stands as latency — every packet plays, one per frame', async () => {
+    const r = await run({}, 5);
+    const seqs = r.after.map((m) => m.seq);
+    const jumps = seqs.slice(1).map((s, i) => (s as number) - (seqs[i] as number));
+    assert.ok(jumps.every((j) => j === 1), `one after another: ${seqs.join(',')}`);
+  });
+
+});
