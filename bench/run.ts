@@ -36,6 +36,8 @@ const LATENCY_WARMUP_S = 8;
  * frames concealed and skipped) is reported beside it.
  */
 const HOP_VARIANT: Variant = { jitterFrames: 1, mixer: { jitterAdaptive: false, jitterMaxFrames: '1' } };
+/** The 2-core figure's flow: mix-minus, its Opus encoders on threads (one per spare core). */
+const SCALING_VARIANT: Variant = { mixMinus: true, encoder: { encodeWorkers: 'auto' } };
 /** Peers in the hop figure's session: the range the Jamulus reference was measured over (up to 32 clients). */
 const HOP_PEERS = 32;
 const RESULTS = path.join(PACKAGE_ROOT, 'bench', 'results');
@@ -114,6 +116,16 @@ interface HopFigure {
 
 let dirSeq = 0;
 
+/** Do two taskset CPU lists ("0", "0,1", "0-3") share a CPU? */
+function sharesCpu(a: string, b: string): boolean {
+  const set = (l: string) => new Set(l.split(',').flatMap((r) => {
+    const [x, y] = r.split('-').map(Number);
+    return y === undefined ? [x] : Array.from({ length: y - x + 1 }, (_, i) => x + i);
+  }));
+  const sb = set(b);
+  return [...set(a)].some((c) => sb.has(c));
+}
+
 async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
   const ports = { ingest: await freePort(), mix: await freePort(), events: await freePort() };
   const userDir = path.join(work, `x${dirSeq++}`);
@@ -131,6 +143,11 @@ async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
     const idleRss = idle.report.retained?.end.rss ?? idle.report.memory[idle.report.memory.length - 1].rss;
     lg = startNode(path.join(DIST, 'loadgen.js'), [], OPTS.loadgenCpus);
     await lg.next('ready', 30000);
+    // Where the xcast may use the generator's core too (the 2-core figure), the generator goes first on it (nice −10):
+    // the xcast gets what the peers leave, and a late generator does not stand for a slow xcast.
+    if (sharesCpu(o.xcastCpus, OPTS.loadgenCpus) && lg.child.pid) {
+      try { os.setPriority(lg.child.pid, -10); } catch { /* not permitted: the generator shares as an equal */ }
+    }
     const start: LoadgenStart = {
       cmd: 'start', host: '127.0.0.1', ingestPort: flow.ingestPort, mixPort: flow.mixPort, packetsFile: o.packetsFile,
       peers: o.peers, mode: o.mode, mixEncoder: flow.encoder,
@@ -364,7 +381,9 @@ async function main(): Promise<void> {
   if (o.probe) {
     const variants: Record<string, { variant: Variant; packetsFile: string; mode: 'tone' | 'probe'; env?: NodeJS.ProcessEnv }> = {
       shared: { variant: {}, packetsFile: p10, mode: 'tone' },
+      sharednometa: { variant: { writer: { metaSource: 'none' } }, packetsFile: p10, mode: 'tone' },
       minus: { variant: { mixMinus: true }, packetsFile: p10, mode: 'tone' },
+      minusthreads: { variant: SCALING_VARIANT, packetsFile: p10, mode: 'tone' },
       frames25: { variant: { frameMs: 2.5 }, packetsFile: p25, mode: 'tone' },
       latency: { variant: { jitterFrames: 1, mixer: { jitterAdaptive: false } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       latencynometa: { variant: { ...HOP_VARIANT, writer: { metaSource: 'none' } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
@@ -456,14 +475,18 @@ async function main(): Promise<void> {
     latencyN = await runHop(sustainN, { jitterFrames: 1, mixer: { jitterAdaptive: false } }, 'jitter buffer 1 frame');
   }
 
-  // 1 → 2 cores: the shared-mix ramp again with the xcast allowed on both cores (the load generator stays on its core).
+  // 1 → 2 cores: the mix-minus ramp again (the workload with the most work per peer: one Opus encode per receiver)
+  // with the xcast on both cores and its encoders on threads ('auto': one per spare core). The load generator keeps
+  // core 1 and goes first on it (nice −10); the mix thread is pinned to the xcast's first core (XCAST_MIX_CPUS), so
+  // its real-time priority does not preempt the generator. The shared mix is not used here: on this machine its
+  // 2-core ramp only measured the generator (every unclean step was the generator falling behind).
   let scaling: RampResult | null = null;
+  let scalingCpus = '';
   if (want('scaling') && os.cpus().length >= 2) {
-    const cpus2 = o.xcastCpus === '0' ? '0,1' : o.xcastCpus;
-    // Two cores for the xcast: the mix thread (decoding and mixing) and the event loop (sockets, Node-RED) each get
-    // one; the load generator stays on core 1, so it shares that core with the xcast.
-    scaling = await ramp('shared mix 10 ms, xcast on 2 cores', { ...base10, xcastCpus: cpus2, variant: {} }, (shared?.cleanN || 60) * 1.3, budget, work);
-    figures.scaling = { value: scaling.cleanN, cores: cpus2, ...scaling, best: undefined };
+    scalingCpus = o.xcastCpus === '0' ? '0,1' : o.xcastCpus;
+    const first = scalingCpus.split(/[,-]/)[0];
+    scaling = await ramp('mix-minus 10 ms, xcast on 2 cores, encoders on threads', { ...base10, xcastCpus: scalingCpus, variant: SCALING_VARIANT, env: { XCAST_MIX_CPUS: first } }, (minus?.cleanN || 50) * 1.3, budget, work);
+    figures.scaling = { value: scaling.cleanN, cores: scalingCpus, workload: 'mix-minus, encodeWorkers auto', ...scaling, best: undefined };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -517,18 +540,17 @@ async function main(): Promise<void> {
   }
   if (f25) rows.push({ figure: 'peers into one shared mix, 2.5 ms frames', measured: ramped(f25), target: '≥ 120', reference: '—', ratio: `${(f25.cleanN / 120).toFixed(2)} of target`, met: yes(f25.cleanN >= 120) });
   if (scaling) {
-    // On a 2-core machine the second core is the load generator's: say so when every unclean step was only that.
+    // On a 2-core machine the second core is the load generator's too: say so when every unclean step was only that.
     const dirty = scaling.steps.filter((st) => !st.clean);
     const genBound = dirty.length > 0 && dirty.every((st) => st.why.length > 0 && st.why.every((w) => w.startsWith('load generator late')));
     const best = scaling.steps.filter((st) => st.clean).sort((a, b) => b.peers - a.peers)[0];
-    const split = best ? `; at ${best.peers}: xcast ${(best.cpu * 100).toFixed(0)} % of a core in all, event loop ${(best.elu * 100).toFixed(0)} %, the rest on the mix thread` : '';
+    const split = best ? `; at ${best.peers}: xcast ${(best.cpu * 100).toFixed(0)} % of a core in all, event loop ${(best.elu * 100).toFixed(0)} %, the rest on the mix thread and the encoder threads` : '';
     rows.push({
-      figure: `capacity 1 → 2 cores (shared mix 10 ms; the load generator shares core ${o.loadgenCpus})`,
-      measured: `${shared?.cleanN ?? '?'} → ${ramped(scaling)}${genBound ? ' — every unclean step was the load generator falling behind on the shared core, not the xcast' : ''}${split}`,
-      target: 'uses every core', reference: '—', ratio: shared?.cleanN ? `${(scaling.cleanN / shared.cleanN).toFixed(2)} ×` : '—', met: '—',
+      figure: `capacity 1 → 2 cores (mix-minus 10 ms, encoders on threads; the load generator shares core ${o.loadgenCpus}, ahead of the xcast)`,
+      measured: `${minus?.cleanN ?? '?'} → ${ramped(scaling)}${genBound ? ' — every unclean step was the load generator falling behind on the shared core, not the xcast' : ''}${split}`,
+      target: 'uses every core', reference: 'Jamulus ≈ 100 per core (published)', ratio: minus?.cleanN ? `${(scaling.cleanN / minus.cleanN).toFixed(2)} ×` : '—', met: '—',
     });
   }
-
   figures.sustained = sustained ? { peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why, host: { ...sustained.host, memory: sustained.host.memory.length }, loadgen: { ...sustained.loadgen, monitor: undefined } } : null;
   figures.latency = hopSession;
   figures.latencyAtN = hopAtN;

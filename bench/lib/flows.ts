@@ -16,6 +16,8 @@ export interface Variant {
   mixer?: Record<string, unknown>;
   /** Extra properties of the socket writer that sends the mix (e.g. metaSource 'none'). */
   writer?: Record<string, unknown>;
+  /** Extra properties of the Opus encoder (e.g. encodeWorkers). */
+  encoder?: Record<string, unknown>;
 }
 
 export interface BenchFlow {
@@ -52,6 +54,7 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
   }
   if (v.mixer) Object.assign(mixer, v.mixer);
   if (v.writer) Object.assign(of('xcast-socket-writer'), v.writer);
+  if (v.encoder) Object.assign(encoder, v.encoder);
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify(nodes, null, 2));
   return {

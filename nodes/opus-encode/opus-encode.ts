@@ -1,6 +1,8 @@
 // Node: Opus encode — f32 PCM in (any chunk size), one Opus packet per frame out; one encoder per stream.
+import os from 'node:os';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { OpusEncoder, OpusFramer } from '../../runtime/audio/opus';
+import { OpusEncoder, OpusFramer, type OpusEncoderOptions } from '../../runtime/audio/opus';
+import { EncodePool } from '../../runtime/audio/encode-pool';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
@@ -9,9 +11,13 @@ import { shareAudioOnFanout } from '../lib/fanout';
 
 interface EncodeDef extends NodeDef {
   frameMs: string; bitrate: string; complexity: string; fec: boolean | string; packetLoss: string; application: string;
+  encodeWorkers?: string;
 }
 
-interface Stream { enc: OpusEncoder; framer: OpusFramer; seq: number; sampleRate: number; channels: number }
+/** One stream: its encoder here, or its id in the encode pool. */
+interface Stream { enc: OpusEncoder | null; poolId: number; framer: OpusFramer; seq: number; sampleRate: number; channels: number }
+/** A frame on its way through the pool: the message to send once its packet is back. */
+interface InFlight { out: AudioMsg; send?: (m: unknown) => void }
 
 const LEGAL_MS = [2.5, 5, 10, 20, 40, 60];
 
@@ -22,6 +28,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     const status = new StatusThrottle(node);
     const streams = new Map<string, Stream>();
+    let closePool: (() => void) | undefined;
     try {
       const frameMs = num(config as never, 'frameMs', { def: 10 });
       if (!LEGAL_MS.includes(frameMs)) throw new ConfigError('frameMs', `${frameMs} ms is not an Opus frame duration (${LEGAL_MS.join(', ')})`);
@@ -30,8 +37,32 @@ export = function (RED: NodeAPI) {
       const fec = bool(config as never, 'fec', false);
       const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
       const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
+      // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or XCAST_ENCODE_WORKERS: 0
+      // (default) encodes on the event loop, at once; N or 'auto' (the cores this process may use, less the event
+      // loop's) spreads the streams over threads — for mix-minus, one stream per receiver — and sends each packet a
+      // little later, when its thread hands it back.
+      const ew = config.encodeWorkers || process.env.XCAST_ENCODE_WORKERS || '0';
+      const encodeWorkers = ew === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ encodeWorkers: ew } as never, 'encodeWorkers', { min: 0, max: 16, int: true });
 
       const output = new AudioOutput(RED, node, 0, 1);
+      const pool = encodeWorkers > 0 ? new EncodePool<InFlight>(encodeWorkers, {
+        onPacket: (f, packet) => {
+          f.out.payload = packet;
+          try {
+            output.send(f.out, f.send);
+          } catch (err) {
+            node.error(err as Error, f.out as never);
+          }
+        },
+        onError: (f, err) => {
+          status.set('red', 'ring', 'encode error');
+          node.error(err, f.out as never);
+        },
+      }) : null;
+      if (pool) {
+        pool.on('warning', (m: string) => node.warn(m));
+        closePool = () => pool.close();
+      }
       const handle = (msg: Record<string, unknown>, send?: (m: unknown) => void): void => {
         if (!isAudioMsg(msg)) throw new Error('expected an audio message (msg.payload Buffer, msg.audio)');
         const a = msg.audio;
@@ -41,8 +72,12 @@ export = function (RED: NodeAPI) {
         try {
           if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {
             const frameSamples = (a.sampleRate * frameMs) / 1000;
+            const opts: OpusEncoderOptions = { sampleRate: a.sampleRate, channels: a.channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application };
+            // Checked here, on the calling thread, in every case: a bad rate or channel count is this message's error.
+            const enc = new OpusEncoder(opts);
+            if (s && pool && s.poolId) pool.release(s.poolId);
             s = {
-              enc: new OpusEncoder({ sampleRate: a.sampleRate, channels: a.channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application }),
+              enc: pool ? null : enc, poolId: pool ? pool.open(opts) : 0,
               framer: new OpusFramer({ channels: a.channels, frameSamples }),
               seq: 0, sampleRate: a.sampleRate, channels: a.channels,
             };
@@ -51,13 +86,17 @@ export = function (RED: NodeAPI) {
           const frames = s.framer.push(msg.payload);
           const frameSamples = (a.sampleRate * frameMs) / 1000;
           for (const pcm of frames) {
-            const packet = s.enc.encode(pcm);
             const out: AudioMsg = {
-              ...msg, topic: 'audio', payload: packet,
+              ...msg, topic: 'audio', payload: pcm,
               audio: { codec: 'opus', sampleRate: a.sampleRate, channels: a.channels, frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
             };
             s.seq = (s.seq + 1) >>> 0;
-            output.send(out, send);
+            if (s.enc) {
+              out.payload = s.enc.encode(pcm);
+              output.send(out, send);
+            } else {
+              (pool as EncodePool<InFlight>).encode(s.poolId, pcm, { out, send });
+            }
           }
           status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}, ${bitrate / 1000} kbit/s`);
         } catch (err) {
@@ -70,7 +109,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       refuse(node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { streams.clear(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { closePool?.(); streams.clear(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-opus-encode', OpusEncodeNode);
 };

@@ -32,6 +32,8 @@ export interface MixEngineInit {
   nice: number | null;
   /** SCHED_FIFO priority to ask for (Linux, through chrt), or null not to. */
   realtime: number | null;
+  /** CPUs to pin this thread to (a taskset list, Linux, through taskset), or null to leave it. */
+  cpus: string | null;
 }
 
 export type EngineControl =
@@ -51,7 +53,7 @@ export type EngineEvent =
   | { t: 'params'; params: EngineParams }
   | { t: 'track-added' | 'track-removed'; state: TrackState }
   | { t: 'error'; message: string }
-  | { t: 'priority'; nice: number | null; realtime: number | null; error: string | null };
+  | { t: 'priority'; nice: number | null; realtime: number | null; cpus: string | null; error: string | null };
 
 const init = workerData as MixEngineInit;
 const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => init.out.postMessage(e, transfer);
@@ -171,17 +173,27 @@ function run(): void {
 // PipeWire ask for their audio threads, to ~0.1 ms. Both need CAP_SYS_NICE (or RLIMIT_NICE / RLIMIT_RTPRIO);
 // without it the thread runs at the process's priority and the engine says so once.
 function raisePriority(): void {
-  if (init.nice === null && init.realtime === null) return;
+  if (init.nice === null && init.realtime === null && init.cpus === null) return;
   let tid = 0;
   let nice: number | null = null;
   let realtime: number | null = null;
+  let cpus: string | null = null;
   const errors: string[] = [];
   try {
     tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (!(tid > 0)) throw new Error('no thread id (/proc/thread-self)');
   } catch (err) {
-    post({ t: 'priority', nice: null, realtime: null, error: (err as Error).message });
+    post({ t: 'priority', nice: null, realtime: null, cpus: null, error: (err as Error).message });
     return;
+  }
+  if (init.cpus !== null) {
+    try {
+      execFileSync('taskset', ['-pc', init.cpus, String(tid)], { stdio: 'pipe', timeout: 2000 });
+      cpus = init.cpus;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+      errors.push(`CPUs ${init.cpus}: ${e.code === 'ENOENT' ? 'taskset not found (util-linux)' : (e.stderr?.toString().trim() || e.message)}`);
+    }
   }
   if (init.nice !== null) {
     try {
@@ -203,7 +215,7 @@ function raisePriority(): void {
       errors.push(`SCHED_FIFO ${init.realtime}: ${e.code === 'ENOENT' ? 'chrt not found (util-linux)' : (e.stderr?.toString().trim() || e.message)}`);
     }
   }
-  post({ t: 'priority', nice, realtime, error: errors.length ? errors.join('; ') : null });
+  post({ t: 'priority', nice, realtime, cpus, error: errors.length ? errors.join('; ') : null });
 }
 
 raisePriority();

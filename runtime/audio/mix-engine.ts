@@ -39,6 +39,11 @@ export interface MixEngineOptions extends MixerOptions {
   nice?: number | null;
   /** The mix thread's SCHED_FIFO priority (Linux, through `chrt`), default 10; null: not real-time. */
   realtime?: number | null;
+  /**
+   * CPUs the mix thread may run on (a taskset list such as "0" or "2-3", Linux, through util-linux `taskset`), default
+   * XCAST_MIX_CPUS or none: the process's. A real-time thread on a core of its own (isolcpus) keeps its time best.
+   */
+  cpus?: string | null;
 }
 
 export interface MixEngine extends TickSource {
@@ -94,7 +99,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private ticks = 0;
   private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
   /** What the thread's priority became (nice), once it has said. */
-  priority: { nice: number | null; realtime: number | null; error: string | null } | null = null;
+  priority: { nice: number | null; realtime: number | null; cpus: string | null; error: string | null } | null = null;
 
   constructor(opts: MixEngineOptions) {
     super();
@@ -135,6 +140,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
       nice: o.nice === undefined ? -11 : o.nice,
       realtime: o.realtime === undefined ? 10 : o.realtime,
+      cpus: o.cpus === undefined ? (process.env.XCAST_MIX_CPUS || null) : o.cpus,
     };
     const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2, events.port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
     events.port1.on('message', this.onEvent);
@@ -272,7 +278,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
       case 'priority':
         this.priority = e;
-        if (e.error) this.emitSafe('warning', `the mix thread's priority: ${e.realtime !== null ? `SCHED_FIFO ${e.realtime}` : e.nice !== null ? `nice ${e.nice}` : "the process's"} (${e.error}); ticks may run late on a busy core`);
+        if (e.error) this.emitSafe('warning', `the mix thread's priority: ${e.realtime !== null ? `SCHED_FIFO ${e.realtime}` : e.nice !== null ? `nice ${e.nice}` : "the process's"}${e.cpus ? `, CPUs ${e.cpus}` : ''} (${e.error}); ticks may run late on a busy core`);
         break;
     }
   };

@@ -1,5 +1,6 @@
 // Engine tests: the packet ring and the mix engine on its own thread (the mixer node's default).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { createPacketRing, PacketRingReader, PacketRingWriter } from '../../runtime/audio/packet-ring';
 import { createMixEngine, MixEngine } from '../../runtime/audio/mix-engine';
 import { MixerConfigError, MixResult } from '../../runtime/audio/mixer';
@@ -144,6 +145,21 @@ describe('mix engine on its own thread', function () {
     } finally {
       clearInterval(t);
     }
+  });
+
+  it('pins its thread to the CPUs asked for (taskset), and says so', async function () {
+    const allowed = (pid: string) => fs.readFileSync(`/proc/self/task/${pid}/status`, 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1];
+    const before = new Set(fs.readdirSync('/proc/self/task'));
+    const e = createMixEngine({ channels: 1, cpus: '0' });
+    engine = e;
+    e.start();
+    const said = () => (e as unknown as { priority: { cpus: string | null; error: string | null } | null }).priority;
+    for (let i = 0; i < 300 && !said(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(said(), 'the thread said what its priority became');
+    assert.equal(said()!.cpus, '0', `pinned (${said()!.error ?? 'no error'})`);
+    // The new thread of this process that is allowed CPU 0 only: the mix thread.
+    const pinned = fs.readdirSync('/proc/self/task').filter((t) => !before.has(t) && allowed(t) === '0');
+    assert.equal(pinned.length, 1, `threads allowed only CPU 0: ${pinned.join(', ')}`);
   });
 
   it('keeps its ticks on time while the event loop is blocked (a loop engine cannot)', async () => {
