@@ -389,6 +389,9 @@ async function main(): Promise<void> {
       latencynometa: { variant: { ...HOP_VARIANT, writer: { metaSource: 'none' } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       latencycap: { variant: HOP_VARIANT, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
     };
+    // latencycapK: the hop variant with "at most" K frames.
+    const capK = /^latencycap(\d+)$/.exec(o.probe.variant);
+    if (capK) variants[o.probe.variant] = { variant: { jitterFrames: 1, mixer: { jitterAdaptive: false, jitterMaxFrames: capK[1] } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } };
     const v = variants[o.probe.variant];
     if (!v) throw new Error(`--probe: unknown variant ${o.probe.variant} (${Object.keys(variants).join(', ')})`);
     const r = await probe({ name: o.probe.variant, ...v, peers: o.probe.peers, windowS: o.probe.seconds, warmupS: o.probe.variant.startsWith('latency') ? LATENCY_WARMUP_S : warmupS, xcastCpus: o.xcastCpus, profileDir: o.profile ? RESULTS : undefined }, work);
@@ -460,9 +463,9 @@ async function main(): Promise<void> {
   let latency: ProbeResult | null = null;
   let latencyN: ProbeResult | null = null;
   if (want('latency')) {
-    const lwin = o.quick ? 8 : 15;
+    const lwin = o.quick ? 8 : 10;
     const runHop = async (peers: number, variant: Variant, what: string): Promise<ProbeResult | null> => {
-      if (elapsedS() + lwin + LATENCY_WARMUP_S + 8 >= budget * 0.92) return null;
+      if (elapsedS() + lwin + LATENCY_WARMUP_S + 8 >= budget * 0.94) return null;
       log(`latency: ${peers} peers, ${what}, ${lwin} s`);
       try {
         return await probe({ ...base10, warmupS: LATENCY_WARMUP_S, name: 'latency', mode: 'probe', variant, peers, windowS: lwin, env: { BENCH_HOP: '1' } }, work);
@@ -485,7 +488,7 @@ async function main(): Promise<void> {
   if (want('scaling') && os.cpus().length >= 2) {
     scalingCpus = o.xcastCpus === '0' ? '0,1' : o.xcastCpus;
     const first = scalingCpus.split(/[,-]/)[0];
-    scaling = await ramp('mix-minus 10 ms, xcast on 2 cores, encoders on threads', { ...base10, xcastCpus: scalingCpus, variant: SCALING_VARIANT, env: { XCAST_MIX_CPUS: first } }, (minus?.cleanN || 50) * 1.3, budget, work);
+    scaling = await ramp('mix-minus 10 ms, xcast on 2 cores, encoders on threads', { ...base10, xcastCpus: scalingCpus, variant: SCALING_VARIANT, env: { XCAST_MIX_CPUS: first } }, (minus?.cleanN || 50) * 1.6, budget, work);
     figures.scaling = { value: scaling.cleanN, cores: scalingCpus, workload: 'mix-minus, encodeWorkers auto', ...scaling, best: undefined };
   }
 
