@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
 import { openEndpoint, Endpoint } from '../lib/endpoint';
-import { codecId, encodeAudioFrame, encodeJsonFrame, FrameType, AudioHeader } from '../../runtime/protocol/frame';
+import { codecId, encodeAudioFrame, encodeMetadataText, AudioHeader } from '../../runtime/protocol/frame';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
@@ -58,7 +58,7 @@ export = function (RED: NodeAPI) {
       };
       let lastMetaStr: string | undefined;
       let lastMetaAt = 0;
-      const metaFrame = (s: string) => encodeJsonFrame(FrameType.METADATA, JSON.parse(s));
+      const metaFrame = (s: string) => encodeMetadataText(s);
       const sendMetaAll = (force: boolean) => {
         const s = getMetaDataStr();
         if (s === undefined) return;
@@ -70,13 +70,28 @@ export = function (RED: NodeAPI) {
         if (server) server.broadcast(f);
         else client?.connection?.send(f);
       };
+      // A metadata source that cannot be sent (a context value with a cycle, a BigInt, an object whose toJSON is not
+      // one) is the node's error, said once until it changes; audio goes on, and the last good metadata stands.
+      let lastMetaError = '';
+      const metaSafely = (f: () => void) => {
+        try {
+          f();
+          lastMetaError = '';
+        } catch (err) {
+          const m = `metadata not sent: ${(err as Error).message}`;
+          if (m !== lastMetaError) node.error(m);
+          lastMetaError = m;
+        }
+      };
       const greeted = new WeakSet<StreamConnection>();
       const greet = (conn: StreamConnection) => {
         // Metadata goes before the first audio frame on every connection.
         if (greeted.has(conn)) return;
         greeted.add(conn);
-        const s = getMetaDataStr();
-        if (s !== undefined) conn.send(metaFrame(s));
+        metaSafely(() => {
+          const s = getMetaDataStr();
+          if (s !== undefined) conn.send(metaFrame(s));
+        });
       };
 
       const receivers = new Set<StreamConnection>();
@@ -127,7 +142,7 @@ export = function (RED: NodeAPI) {
         onConnection: attach,
       });
       const { server, client } = endpoint;
-      if (metaSource !== 'none') metaTimer = setInterval(() => sendMetaAll(false), 250);
+      if (metaSource !== 'none') metaTimer = setInterval(() => metaSafely(() => sendMetaAll(false)), 250);
 
       let sent = 0;
       const handle = (msg: NodeMessage & Record<string, unknown>): void => {

@@ -255,7 +255,19 @@ export function encodeJsonFrame(type: FrameType, obj: JsonObject | JsonObject[])
   if (!isPlainObject(obj) && !(type === FrameType.QOS && Array.isArray(obj) && obj.every(isPlainObject))) {
     throw new ProtocolError('bad_json', `${frameTypeName(type)} payload must be a JSON object${type === FrameType.QOS ? ' or an array of objects' : ''}`);
   }
-  const text = JSON.stringify(obj);
+  return jsonTextFrame(type, JSON.stringify(obj));
+}
+
+/**
+ * A METADATA frame from the JSON text of an object the caller has just serialised itself (the socket writer compares
+ * that text with the last one sent): saves parsing it back only to serialise it again.
+ */
+export function encodeMetadataText(text: string): Buffer {
+  if (text.charCodeAt(0) !== 0x7b /* { */) throw new ProtocolError('bad_json', 'METADATA payload must be a JSON object');
+  return jsonTextFrame(FrameType.METADATA, text);
+}
+
+function jsonTextFrame(type: FrameType, text: string): Buffer {
   const n = Buffer.byteLength(text, 'utf8');
   const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + n);
   writeFrameHeader(buf, type, n);
