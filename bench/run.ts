@@ -344,9 +344,13 @@ function previous(): Record<string, unknown> | null {
   try { return JSON.parse(fs.readFileSync(path.join(RESULTS, 'latest.json'), 'utf8')); } catch { return null; }
 }
 
+/**
+ * Where a ramp starts: the last run's figure, but never below `def` — one stall of the machine in a 10 s window makes
+ * a step unclean whatever N is, and a ramp seeded from such a run would start (and, bracketing down, stay) low.
+ */
 function guessFrom(prev: Record<string, unknown> | null, key: string, def: number): number {
   const f = (prev?.figures as Record<string, { value?: number }> | undefined)?.[key];
-  return typeof f?.value === 'number' && f.value > 0 ? f.value : def;
+  return typeof f?.value === 'number' && f.value > 0 ? Math.max(f.value, def) : def;
 }
 
 interface Row { figure: string; measured: string; target: string; reference: string; ratio: string; met: string }
