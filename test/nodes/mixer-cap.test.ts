@@ -67,19 +67,24 @@ describe('mixer: jitter buffer cap (at most)', function () {
 
   it('at most 1: a burst of 5 is cut back at the next frame — the newest packet plays, the skipped ones are trims', async () => {
     const r = await run({ jitterMaxFrames: '1' }, 5);
-    const seqs = r.after.map((m) => m.seq);
-    // Seqs 0…19 went one per frame, the burst was 20…24: the frame after it plays 24, not 20.
-    assert.ok(seqs.slice(0, 2).includes(24), `the newest packet plays at once: ${seqs.join(',')}`);
-    const jumps = seqs.slice(1).map((s, i) => (s as number) - (seqs[i] as number));
-    assert.ok(jumps.every((j) => j >= 1), `in order: ${seqs.join(',')}`);
+    const all = r.after.map((m) => m.seq);
+    // Seqs 0…19 went one per frame, the burst was 20…24: the frame after it plays 24, not 20 (a frame or two later
+    // when this machine delayed the handler that sent the burst past a tick: that frame is concealed, null).
+    assert.ok(all.slice(0, 3).includes(24), `the newest packet plays at once: ${all.join(',')}`);
+    const seqs = all.filter((x): x is number => x !== null);
+    const jumps = seqs.slice(1).map((s, i) => s - seqs[i]);
+    assert.ok(jumps.every((j) => j >= 1), `in order: ${all.join(',')}`);
     assert.ok(r.trimmed >= 4 * FRAME, `trimmedSamples counts the skipped packets (${r.trimmed})`);
   });
 
   it('no cap (blank): the same burst stands as latency — every packet plays, one per frame', async () => {
     const r = await run({}, 5);
-    const seqs = r.after.map((m) => m.seq);
-    const jumps = seqs.slice(1).map((s, i) => (s as number) - (seqs[i] as number));
-    assert.ok(jumps.every((j) => j === 1), `one after another: ${seqs.join(',')}`);
+    // Concealed frames (null: a tick this loaded machine's event loop missed) delay the packets, they skip none.
+    const all = r.after.map((m) => m.seq);
+    const seqs = all.filter((x): x is number => x !== null);
+    const jumps = seqs.slice(1).map((s, i) => s - seqs[i]);
+    assert.ok(seqs.length >= 6 && jumps.every((j) => j === 1), `one after another: ${all.join(',')}`);
+    assert.equal(seqs[0], 20, `the burst plays from its oldest packet: ${all.join(',')}`);
   });
 
 });
