@@ -1,7 +1,7 @@
 // Node: Opus encode — f32 PCM in (any chunk size), one Opus packet per frame out; one encoder per stream.
 import os from 'node:os';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { OpusEncoder, OpusFramer, type OpusEncoderOptions } from '../../runtime/audio/opus';
+import { OpusEncoder, OpusFramer, checkOpusEncoderOptions, type OpusEncoderOptions } from '../../runtime/audio/opus';
 import { EncodePool } from '../../runtime/audio/encode-pool';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
@@ -74,10 +74,10 @@ export = function (RED: NodeAPI) {
             const frameSamples = (a.sampleRate * frameMs) / 1000;
             const opts: OpusEncoderOptions = { sampleRate: a.sampleRate, channels: a.channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application };
             // Checked here, on the calling thread, in every case: a bad rate or channel count is this message's error.
-            const enc = new OpusEncoder(opts);
+            if (pool) checkOpusEncoderOptions(opts);
             if (s && pool && s.poolId) pool.release(s.poolId);
             s = {
-              enc: pool ? null : enc, poolId: pool ? pool.open(opts) : 0,
+              enc: pool ? null : new OpusEncoder(opts), poolId: pool ? pool.open(opts) : 0,
               framer: new OpusFramer({ channels: a.channels, frameSamples }),
               seq: 0, sampleRate: a.sampleRate, channels: a.channels,
             };

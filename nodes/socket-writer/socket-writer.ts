@@ -58,7 +58,6 @@ export = function (RED: NodeAPI) {
       };
       let lastMetaStr: string | undefined;
       let lastMetaAt = 0;
-      const metaFrame = (s: string) => encodeMetadataText(s);
       const sendMetaAll = (force: boolean) => {
         const s = getMetaDataStr();
         if (s === undefined) return;
@@ -66,7 +65,7 @@ export = function (RED: NodeAPI) {
         if (!force && s === lastMetaStr && now - lastMetaAt < 1000) return;
         lastMetaStr = s;
         lastMetaAt = now;
-        const f = metaFrame(s);
+        const f = encodeMetadataText(s);
         if (server) server.broadcast(f);
         else client?.connection?.send(f);
       };
@@ -90,7 +89,7 @@ export = function (RED: NodeAPI) {
         greeted.add(conn);
         metaSafely(() => {
           const s = getMetaDataStr();
-          if (s !== undefined) conn.send(metaFrame(s));
+          if (s !== undefined) conn.send(encodeMetadataText(s));
         });
       };
 

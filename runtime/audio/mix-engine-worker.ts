@@ -172,6 +172,17 @@ function run(): void {
 // audio threads of PulseAudio) brought that to ~2 ms (the event loop's run of work); SCHED_FIFO, as JACK and
 // PipeWire ask for their audio threads, to ~0.1 ms. Both need CAP_SYS_NICE (or RLIMIT_NICE / RLIMIT_RTPRIO);
 // without it the thread runs at the process's priority and the engine says so once.
+/** Runs a util-linux tool (Node has no sched_setscheduler or sched_setaffinity): null, or why it failed. */
+function utilLinux(cmd: string, args: string[]): string | null {
+  try {
+    execFileSync(cmd, args, { stdio: 'pipe', timeout: 2000 });
+    return null;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    return e.code === 'ENOENT' ? `${cmd} not found (util-linux)` : (e.stderr?.toString().trim() || e.message);
+  }
+}
+
 function raisePriority(): void {
   if (init.nice === null && init.realtime === null && init.cpus === null) return;
   let tid = 0;
@@ -187,13 +198,9 @@ function raisePriority(): void {
     return;
   }
   if (init.cpus !== null) {
-    try {
-      execFileSync('taskset', ['-pc', init.cpus, String(tid)], { stdio: 'pipe', timeout: 2000 });
-      cpus = init.cpus;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-      errors.push(`CPUs ${init.cpus}: ${e.code === 'ENOENT' ? 'taskset not found (util-linux)' : (e.stderr?.toString().trim() || e.message)}`);
-    }
+    const e = utilLinux('taskset', ['-pc', init.cpus, String(tid)]);
+    if (e === null) cpus = init.cpus;
+    else errors.push(`CPUs ${init.cpus}: ${e}`);
   }
   if (init.nice !== null) {
     try {
@@ -207,13 +214,9 @@ function raisePriority(): void {
     // SCHED_FIFO through util-linux chrt (Node has no sched_setscheduler): the scheduler then runs this thread the
     // moment its futex wait times out, whatever the event loop is doing. It sleeps all but a few ms of every
     // period; the kernel's real-time throttling (95 % of each second by default) bounds a runaway anyway.
-    try {
-      execFileSync('chrt', ['--fifo', '--pid', String(init.realtime), String(tid)], { stdio: 'pipe', timeout: 2000 });
-      realtime = init.realtime;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-      errors.push(`SCHED_FIFO ${init.realtime}: ${e.code === 'ENOENT' ? 'chrt not found (util-linux)' : (e.stderr?.toString().trim() || e.message)}`);
-    }
+    const e = utilLinux('chrt', ['--fifo', '--pid', String(init.realtime), String(tid)]);
+    if (e === null) realtime = init.realtime;
+    else errors.push(`SCHED_FIFO ${init.realtime}: ${e}`);
   }
   post({ t: 'priority', nice, realtime, cpus, error: errors.length ? errors.join('; ') : null });
 }

@@ -99,6 +99,32 @@ export interface OpusEncoderOptions {
   signal?: OpusSignal;
 }
 
+/**
+ * Checks encoder options and fills in the defaults, naming the field that is wrong (OpusConfigError) — what the
+ * OpusEncoder constructor does before it creates the native encoder, for callers that encode elsewhere (a thread).
+ */
+export function checkOpusEncoderOptions(opts: OpusEncoderOptions): Required<Omit<OpusEncoderOptions, 'channels'>> & { channels: 1 | 2 } {
+  const o = opts ?? ({} as OpusEncoderOptions);
+  const sampleRate = o.sampleRate ?? 48000;
+  checkRate('sampleRate', sampleRate);
+  checkChannels(o.channels);
+  const valid = validOpusFrameSamples(sampleRate);
+  if (!valid.includes(o.frameSamples)) {
+    throw new OpusConfigError('frameSamples', `${String(o.frameSamples)} is not an Opus frame size at ${sampleRate} Hz (${valid.join(', ')})`);
+  }
+  const bitrate = Math.round(o.bitrate ?? 64000);
+  checkIntRange('bitrate', bitrate, 6000, 510000);
+  const complexity = o.complexity ?? 10;
+  checkIntRange('complexity', complexity, 0, 10);
+  const packetLossPercent = o.packetLossPercent ?? 0;
+  checkIntRange('packetLossPercent', packetLossPercent, 0, 100);
+  const application = o.application ?? 'audio';
+  if (!(application in APPLICATIONS)) throw new OpusConfigError('application', `must be one of ${Object.keys(APPLICATIONS).join(', ')}, got ${String(application)}`);
+  const signal = o.signal ?? 'auto';
+  if (!(signal in SIGNALS)) throw new OpusConfigError('signal', `must be one of ${Object.keys(SIGNALS).join(', ')}, got ${String(signal)}`);
+  return { sampleRate, channels: o.channels, frameSamples: o.frameSamples, bitrate, complexity, fec: o.fec === true, packetLossPercent, application, signal };
+}
+
 /** One Opus encoder: exactly one frame of f32 interleaved PCM in, one packet out. */
 export class OpusEncoder {
   readonly sampleRate: number;
@@ -111,37 +137,19 @@ export class OpusEncoder {
   private readonly s16: Buffer;
 
   constructor(opts: OpusEncoderOptions) {
-    const o = opts ?? ({} as OpusEncoderOptions);
-    const sampleRate = o.sampleRate ?? 48000;
-    checkRate('sampleRate', sampleRate);
-    checkChannels(o.channels);
-    const valid = validOpusFrameSamples(sampleRate);
-    if (!valid.includes(o.frameSamples)) {
-      throw new OpusConfigError('frameSamples', `${String(o.frameSamples)} is not an Opus frame size at ${sampleRate} Hz (${valid.join(', ')})`);
-    }
-    const bitrate = Math.round(o.bitrate ?? 64000);
-    checkIntRange('bitrate', bitrate, 6000, 510000);
-    const complexity = o.complexity ?? 10;
-    checkIntRange('complexity', complexity, 0, 10);
-    const loss = o.packetLossPercent ?? 0;
-    checkIntRange('packetLossPercent', loss, 0, 100);
-    const application = o.application ?? 'audio';
-    if (!(application in APPLICATIONS)) throw new OpusConfigError('application', `must be one of ${Object.keys(APPLICATIONS).join(', ')}, got ${String(application)}`);
-    const signal = o.signal ?? 'auto';
-    if (!(signal in SIGNALS)) throw new OpusConfigError('signal', `must be one of ${Object.keys(SIGNALS).join(', ')}, got ${String(signal)}`);
-
+    const { sampleRate, channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application, signal } = checkOpusEncoderOptions(opts);
     this.sampleRate = sampleRate;
-    this.channels = o.channels;
-    this.frameSamples = o.frameSamples;
-    this.frameBytes = o.frameSamples * o.channels * 4;
-    this.s16 = Buffer.alloc(o.frameSamples * o.channels * 2);
-    this.native = new NativeOpusClass(sampleRate, o.channels);
+    this.channels = channels;
+    this.frameSamples = frameSamples;
+    this.frameBytes = frameSamples * channels * 4;
+    this.s16 = Buffer.alloc(frameSamples * channels * 2);
+    this.native = new NativeOpusClass(sampleRate, channels);
     // The application can only change before the first encoded frame, so it goes first.
     this.native.applyEncoderCTL(OPUS_SET_APPLICATION, APPLICATIONS[application]);
     this.native.setBitrate(bitrate);
     this.native.applyEncoderCTL(OPUS_SET_COMPLEXITY, complexity);
-    this.native.applyEncoderCTL(OPUS_SET_INBAND_FEC, o.fec ? 1 : 0);
-    this.native.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, loss);
+    this.native.applyEncoderCTL(OPUS_SET_INBAND_FEC, fec ? 1 : 0);
+    this.native.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, packetLossPercent);
     this.native.applyEncoderCTL(OPUS_SET_SIGNAL, SIGNALS[signal]);
   }
 
