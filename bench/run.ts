@@ -284,7 +284,7 @@ function ffmpegAvailable(): string | null {
 /** CPU per stream-second: ffmpeg amix on the bench's packets as Ogg Opus files vs the xcast's Mixer on the same packets. */
 async function amixReference(packetsFile: string, packets: Buffer[], frameSamples: number, work: string, cpus: string, quick: boolean): Promise<AmixResult | { error: string }> {
   const version = ffmpegAvailable();
-  if (!version) return { error: 'ffmpeg not found (Debian: apt-get install ffmpeg; CI: .ci/setup-audio.sh)' };
+  if (!version) return { error: 'ffmpeg not found (Debian: apt-get install ffmpeg; CI: scripts/setup-system.sh)' };
   const streams = 16;
   const seconds = quick ? 10 : 30;
   const frames = Math.round((seconds * 48000) / frameSamples);

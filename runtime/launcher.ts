@@ -4,6 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { loadNodeRed } from './find-node-red';
 
 /** Root of the package (where package.json, flows/ and examples/ live), whether running from dist/ or not. */
 export const PACKAGE_ROOT = findPackageRoot(__dirname);
@@ -108,10 +109,8 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
   // The preset is deployed fresh each start; the editor then saves changes to this copy, never to the preset.
   fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2));
 
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const RED = require('node-red');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const express = require('express');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { RED, express } = loadNodeRed() as { RED: any; express: any };
   const app = express();
   const server = http.createServer(app);
   const host = opts.host ?? '127.0.0.1';

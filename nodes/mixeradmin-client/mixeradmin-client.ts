@@ -42,15 +42,17 @@ export = function (RED: NodeAPI) {
       const ok = !!c;
       res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'no mixeradmin client deployed', uptimeS: Math.round((Date.now() - startedAt) / 1000), metadataAgeMs });
     });
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const express = require('express');
     const web = path.join(__dirname, '..', '..', 'runtime', 'web', 'qos');
     RED.httpNode.get('/qos', (req: Request, res: Response, next: () => void) => {
       // The page fetches relative URLs: it must be served from /qos/.
       if (req.originalUrl === '/qos' || req.originalUrl.startsWith('/qos?')) res.redirect(301, req.originalUrl.replace('/qos', '/qos/'));
       else next();
     });
-    RED.httpNode.use('/qos', express.static(web, { index: 'index.html' }));
+    // Served by the response's own sendFile: express comes with the Node-RED hosting the nodes, not with this package.
+    RED.httpNode.get(['/qos/', '/qos/:file'], (req: Request, res: Response, next: () => void) => {
+      const file = typeof req.params.file === 'string' ? req.params.file : 'index.html';
+      res.sendFile(file, { root: web }, (err) => { if (err && !res.headersSent) next(); });
+    });
   }
 
   function MixerAdminClientNode(this: Node, config: ClientDef) {
