@@ -2,6 +2,9 @@
 // interleaved) decodes each on its own decoder — no concealment invented from the other stream's seqs, every frame
 // the sample-exact output of decoding that stream alone, each stream its own tone.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { OpusEncoder, OpusDecoder } from '../../runtime/audio/opus';
 import { estimateFrequency } from '../../runtime/audio/analysis';
 import { toneFrame, f32 } from '../engine/util';
@@ -9,6 +12,7 @@ import { toneFrame, f32 } from '../engine/util';
 const helper = require('node-red-node-test-helper');
 helper.init(require.resolve('node-red'));
 const decodeNode = require('../../nodes/opus-decode/opus-decode');
+const audioOutNode = require('../../nodes/audio-out/audio-out');
 
 const N = 480;
 const FRAMES = 40;
@@ -60,5 +64,31 @@ describe('opus decode: mix-minus streams into one node', function () {
       const hz = estimateFrequency(pcm, 48000);
       assert.ok(Math.abs(hz - s.freq) < 5, `${s.target}: ${hz.toFixed(1)} Hz, sent ${s.freq} Hz`);
     });
+  });
+});
+
+describe('audio out: mix-minus streams into one node', function () {
+  this.timeout(20000);
+  let tmp: string;
+  beforeEach((done) => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-aout-')); helper.startServer(done); });
+  afterEach((done) => { helper.unload().then(() => { fs.rmSync(tmp, { recursive: true, force: true }); helper.stopServer(done); }); });
+
+  it('plays the first receiver\'s stream and names the other as another stream, rather than filing both in one buffer', async () => {
+    await helper.load([audioOutNode], [
+      { id: 't1', type: 'tab', label: 't' },
+      { id: 'o1', z: 't1', x: 100, y: 100, type: 'xcast-audio-out', output: 'file', path: path.join(tmp, 'o.wav'), channels: '1', wires: [[]] },
+    ]);
+    const o = helper.getNode('o1');
+    const warnings: string[] = [];
+    const warn = o.warn.bind(o);
+    o.warn = (m: string) => { warnings.push(m); warn(m); };
+    for (let f = 0; f < 2; f++) {
+      for (const target of ['ann', 'bob']) {
+        o.receive({ topic: 'audio', userId: 'xcast', targetUserId: target, payload: toneFrame(N, 1, f * N),
+          audio: { codec: 'pcm_f32le', sampleRate: 48000, channels: 1, frameSamples: N, seq: f, captureTime: 0, trackId: 1 } });
+      }
+    }
+    // The input handler runs within receive(): the warning, once, is there by now.
+    assert.deepEqual(warnings, ['plays one stream (xcast/1 → ann); ignoring xcast/1 → bob — put a mixer in front to hear several']);
   });
 });
