@@ -69,7 +69,7 @@ export class StreamSender {
   private readonly timers: SenderTimers;
   private readonly onMetadataError: (err: Error) => void;
   private readonly timer: unknown;
-  // An array rather than the Set alone: the audio path walks it without an iterator object.
+  // An array, which the audio path walks without an iterator object; replaced (never spliced) on add and remove.
   private links: SenderLink[] = [];
   private lastText: string | undefined;
   private lastAt = 0;
@@ -101,7 +101,6 @@ export class StreamSender {
   }
 
   remove(link: SenderLink): void {
-    // A new array rather than a splice: sendAudio may be walking the old one.
     if (this.links.includes(link)) this.links = this.links.filter((l) => l !== link);
   }
 
