@@ -1,6 +1,7 @@
 // Node: audio output — plays to a sound device and/or records a WAV file, both behind one playout buffer and clock.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { PlayoutBuffer } from '../../runtime/audio/playout';
+import { streamKey, streamLabel } from '../../runtime/audio/stream-key';
 import { WavWriter } from '../../runtime/audio/wav';
 import { AudioOutputDevice } from '../../runtime/audio/devices';
 import { FrameClock, nowMicros } from '../../runtime/clock';
@@ -58,7 +59,8 @@ export = function (RED: NodeAPI) {
         }
       }
       const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
-      let streamKey: string | undefined;
+      let playing: string | undefined;
+      let playingLabel = '';
       let warnedOther = false;
       let lastPacketAt = 0;
       let framesOut = 0;
@@ -94,10 +96,11 @@ export = function (RED: NodeAPI) {
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         if (!isAudioMsg(msg)) { done(); return; }
         const a = (msg as AudioMsg).audio;
-        const key = `${msg.userId ?? ''}/${a.trackId}`;
-        if (streamKey === undefined) streamKey = key;
-        if (key !== streamKey) {
-          if (!warnedOther) node.warn(`plays one stream (${streamKey}); ignoring ${key} — put a mixer in front to hear several`);
+        const id = { userId: msg.userId as string | undefined, trackId: a.trackId, targetUserId: msg.targetUserId as string | undefined };
+        const key = streamKey(id);
+        if (playing === undefined) { playing = key; playingLabel = streamLabel(id); }
+        if (key !== playing) {
+          if (!warnedOther) node.warn(`plays one stream (${playingLabel}); ignoring ${streamLabel(id)} — put a mixer in front to hear several`);
           warnedOther = true;
           done();
           return;

@@ -53,17 +53,59 @@ export function onAudioInput(node: Node, handle: (msg: Record<string, unknown>, 
 
 export const directWiresEnabled = (): boolean => process.env.XCAST_DIRECT_WIRES !== '0';
 
-/** One output of a node: its direct targets, resolved lazily and again when the wires or the targets change. */
+/**
+ * One output of a node: its direct targets, resolved lazily and again when the wires or the targets change.
+ *
+ * The switch from messages to calls keeps the order: Node-RED delivers a message from a setImmediate queued when it
+ * was sent, so packets sent as messages just before the switch would reach the target after a call made at once.
+ * An output that sent messages therefore queues its first calls and makes them from a setImmediate of its own,
+ * queued after every delivery still pending (docs/DESIGN.md, "Direct wires"). The switch back to messages needs
+ * nothing: a call is over before the next packet is sent.
+ */
 export class DirectWire {
   private wires: string[] | undefined;
   private targets: WithDirect[] = [];
   private handlers: DirectAudioHandler[] | null = null;
   private retryAt = 0;
+  /** resolve() has said "messages" since the last switch to calls: some may still wait in Node-RED's queue. */
+  private sentMessages = false;
+  /** While the switch waits for those: the packets, in order, and the one handler that files them. */
+  private held: AudioMsg[] | null = null;
+  private readonly holding: DirectAudioHandler[] = [(msg) => { (this.held as AudioMsg[]).push(msg); }];
 
   constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number) {}
 
   /** The handlers to call, or null: send this output as messages. [] when nothing is wired. */
   resolve(): DirectAudioHandler[] | null {
+    if (this.held !== null) return this.holding;
+    const direct = this.targetHandlers();
+    if (direct === null) {
+      this.sentMessages = true;
+      return null;
+    }
+    if (this.sentMessages && direct.length > 0) {
+      this.sentMessages = false;
+      this.held = [];
+      setImmediate(() => this.release());
+      return this.holding;
+    }
+    return direct;
+  }
+
+  /** The packets held while the switch waited, to the targets that still take them, in order. */
+  private release(): void {
+    const held = this.held as AudioMsg[];
+    this.held = null;
+    const targets = this.targets;
+    const handlers = this.handlers ?? [];
+    for (const msg of held) {
+      // A target closed meanwhile gets none, as a message to a closed node reaches no one.
+      for (let i = 0; i < handlers.length; i++) if (targets[i][KEY] === handlers[i]) handlers[i](msg);
+    }
+  }
+
+  /** The targets' handlers as the wires stand, or null: messages. */
+  private targetHandlers(): DirectAudioHandler[] | null {
     const wires = (this.node as WithDirect).wires?.[this.output];
     if (wires === this.wires && this.handlers !== null) {
       let valid = true;

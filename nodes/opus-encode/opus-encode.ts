@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer, checkOpusEncoderOptions, type OpusEncoderOptions } from '../../runtime/audio/opus';
 import { EncodePool } from '../../runtime/audio/encode-pool';
+import { streamKey } from '../../runtime/audio/stream-key';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
@@ -67,7 +68,7 @@ export = function (RED: NodeAPI) {
         if (!isAudioMsg(msg)) throw new Error('expected an audio message (msg.payload Buffer, msg.audio)');
         const a = msg.audio;
         if (a.codec !== 'pcm_f32le') throw new Error(`opus encode takes pcm_f32le, got ${a.codec}`);
-        const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
+        const key = streamKey({ userId: msg.userId, trackId: a.trackId, targetUserId: msg.targetUserId });
         let s = streams.get(key);
         try {
           if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {

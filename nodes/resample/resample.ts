@@ -1,6 +1,7 @@
 // Node: resample — the seed's downsampleRatio / upsampleRatio with a windowed-sinc resampler, one per stream.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Resampler, ratioRates } from '../../runtime/audio/resampler';
+import { streamKey } from '../../runtime/audio/stream-key';
 import { num } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
@@ -23,7 +24,7 @@ export = function (RED: NodeAPI) {
         const a = (msg as AudioMsg).audio;
         if (a.codec !== 'pcm_f32le') { done(new Error(`resample takes pcm_f32le, got ${a.codec}`)); return; }
         try {
-          const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
+          const key = streamKey({ userId: msg.userId as string | undefined, trackId: a.trackId, targetUserId: msg.targetUserId as string | undefined });
           let s = streams.get(key);
           if (!s || s.inRate !== a.sampleRate || s.channels !== a.channels) {
             const outRate = ratioRates(a.sampleRate, { downsampleRatio, upsampleRatio });

@@ -2,13 +2,13 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
 import { openEndpoint, Endpoint } from '../lib/endpoint';
-import { codecId, encodeAudioFrame, encodeMetadataText, AudioHeader } from '../../runtime/protocol/frame';
+import { StreamSender } from '../../runtime/protocol/sender';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { registerConnection } from '../lib/connections';
-import { validateQos, QOSMetrics } from '../../runtime/qos/aggregator';
+import type { QOSMetrics } from '../../runtime/qos/types';
 import { nowMicros } from '../../runtime/clock';
 
 interface WriterDef extends NodeDef {
@@ -16,15 +16,13 @@ interface WriterDef extends NodeDef {
   metaSource: string; metaKey: string; profile: string; maxQueueKb: string;
 }
 
-const PCM_BYTES: Record<string, number> = { pcm_s16le: 2, pcm_f32le: 4 };
-
 export = function (RED: NodeAPI) {
   function SocketWriterNode(this: Node, config: WriterDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
     let endpoint: Endpoint | undefined;
-    let metaTimer: NodeJS.Timeout | undefined;
+    let writer: StreamSender | undefined;
     try {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
@@ -44,75 +42,33 @@ export = function (RED: NodeAPI) {
 
       // The seed's getMetaDataStrFunction: where the metadata packet comes from.
       let msgMeta: unknown;
-      const getMetaDataStr = (): string | undefined => {
-        let v: unknown;
-        if (metaSource === 'msg') v = msgMeta;
-        else if (metaSource === 'flow' || metaSource === 'global') {
-          const c = node.context()[metaSource].get(metaKey);
-          // A context value travels under its own key, so several state objects can share one packet.
-          v = c === undefined ? undefined : { [metaKey]: c };
-        }
-        if (v === undefined || v === null) return undefined;
-        if (typeof v !== 'object' || Array.isArray(v)) v = { value: v };
-        return JSON.stringify(v);
+      const metadata = (): unknown => {
+        if (metaSource === 'msg') return msgMeta;
+        const c = node.context()[metaSource as 'flow' | 'global'].get(metaKey);
+        // A context value travels under its own key, so several state objects can share one packet.
+        return c === undefined ? undefined : { [metaKey]: c };
       };
-      let lastMetaStr: string | undefined;
-      let lastMetaAt = 0;
-      const sendMetaAll = (force: boolean) => {
-        const s = getMetaDataStr();
-        if (s === undefined) return;
-        const now = Date.now();
-        if (!force && s === lastMetaStr && now - lastMetaAt < 1000) return;
-        lastMetaStr = s;
-        lastMetaAt = now;
-        const f = encodeMetadataText(s);
-        if (server) server.broadcast(f);
-        else client?.connection?.send(f);
-      };
-      // A metadata source that cannot be sent (a context value with a cycle, a BigInt, an object whose toJSON is not
-      // one) is the node's error, said once until it changes; audio goes on, and the last good metadata stands.
-      let lastMetaError = '';
-      const metaSafely = (f: () => void) => {
-        try {
-          f();
-          lastMetaError = '';
-        } catch (err) {
-          const m = `metadata not sent: ${(err as Error).message}`;
-          if (m !== lastMetaError) node.error(m);
-          lastMetaError = m;
-        }
-      };
-      const greeted = new WeakSet<StreamConnection>();
-      const greet = (conn: StreamConnection) => {
-        // Metadata goes before the first audio frame on every connection.
-        if (greeted.has(conn)) return;
-        greeted.add(conn);
-        metaSafely(() => {
-          const s = getMetaDataStr();
-          if (s !== undefined) conn.send(encodeMetadataText(s));
-        });
-      };
+      const sender = (writer = new StreamSender({
+        routeByTarget: mode === 'server',
+        metadata: metaSource === 'none' ? undefined : metadata,
+        // A metadata source that cannot be sent is the node's error, said once until it changes.
+        onMetadataError: (err) => node.error(`metadata not sent: ${err.message}`),
+      }));
 
-      const receivers = new Set<StreamConnection>();
       const attach = (conn: StreamConnection) => {
-        receivers.add(conn);
         registerConnection(conn);
-        greet(conn);
+        sender.add(conn);
         const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };
         node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base } as NodeMessage);
         conn.on('qos', (q: unknown) => {
           const arrivalTime = nowMicros();
-          const list = Array.isArray(q) ? q : [q];
-          const valid: QOSMetrics[] = [];
-          for (const item of list) {
-            try {
-              valid.push(validateQos(item));
-            } catch (err) {
-              // A malformed report never reaches the admin state: refuse it on the wire and close that receiver.
-              conn.close('bad_qos', (err as Error).message);
-              node.send({ topic: 'connection', payload: { event: 'error', code: 'bad_qos', message: (err as Error).message, ...base, at: Date.now() }, ...base } as NodeMessage);
-              return;
-            }
+          let valid: QOSMetrics[];
+          try {
+            valid = sender.acceptQos(conn, q);
+          } catch (err) {
+            // A malformed report never reaches the admin state: the sender refused it on the wire and closed that receiver.
+            node.send({ topic: 'connection', payload: { event: 'error', code: 'bad_qos', message: (err as Error).message, ...base, at: Date.now() }, ...base } as NodeMessage);
+            return;
           }
           for (const v of valid) node.send({ topic: 'qos', payload: v, arrivalTime, ...base } as NodeMessage);
         });
@@ -123,15 +79,16 @@ export = function (RED: NodeAPI) {
           node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
         });
         conn.once('close', () => {
-          receivers.delete(conn);
+          sender.remove(conn);
           node.send({ topic: 'connection', payload: { event: 'close', ...base, remote: conn.remote, at: Date.now() }, ...base } as NodeMessage);
           showState();
         });
         showState();
       };
       const showState = () => {
-        if (mode === 'server') status.now(receivers.size ? 'green' : 'yellow', receivers.size ? 'dot' : 'ring', `listening :${port}, ${receivers.size} receiver${receivers.size === 1 ? '' : 's'}`);
-        else if (receivers.size) status.now('green', 'dot', `connected ${host}:${port}`);
+        const n = sender.receivers;
+        if (mode === 'server') status.now(n ? 'green' : 'yellow', n ? 'dot' : 'ring', `listening :${port}, ${n} receiver${n === 1 ? '' : 's'}`);
+        else if (n) status.now('green', 'dot', `connected ${host}:${port}`);
       };
 
       endpoint = openEndpoint(node, status, {
@@ -140,15 +97,12 @@ export = function (RED: NodeAPI) {
         onListening: showState,
         onConnection: attach,
       });
-      const { server, client } = endpoint;
-      if (metaSource !== 'none') metaTimer = setInterval(() => metaSafely(() => sendMetaAll(false)), 250);
 
-      let sent = 0;
       const handle = (msg: NodeMessage & Record<string, unknown>): void => {
         if (msg.topic === 'metadata' && !Buffer.isBuffer(msg.payload)) {
           if (metaSource === 'msg') {
             msgMeta = msg.payload;
-            sendMetaAll(false);
+            sender.metadataChanged();
           }
           return;
         }
@@ -156,28 +110,9 @@ export = function (RED: NodeAPI) {
           throw new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"');
         }
         const a = msg.audio;
-        const codec = codecId(a.codec);
-        if (codec === undefined) { throw new Error(`msg.audio.codec "${a.codec}" is not opus, pcm_f32le or pcm_s16le`); }
-        const bps = PCM_BYTES[a.codec];
-        if (bps && msg.payload.length !== a.frameSamples * a.channels * bps) {
-          throw new Error(`PCM payload of ${msg.payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`);
-        }
-        const h: AudioHeader = { trackId: a.trackId ?? 1, seq: a.seq >>> 0, captureTime: a.captureTime, sampleRate: a.sampleRate, channels: a.channels, codec, frameSamples: a.frameSamples };
-        const frame = encodeAudioFrame(h, msg.payload);
-        if (server) {
-          const target = msg.targetUserId as string | undefined;
-          if (target) {
-            for (const c of receivers) if (c.userId === target) { greet(c); c.send(frame); }
-          } else {
-            for (const c of receivers) greet(c);
-            server.broadcast(frame);
-          }
-        } else {
-          const c = client?.connection;
-          if (c) { greet(c); c.send(frame); }
-        }
-        sent++;
-        if (receivers.size) status.set('green', 'dot', mode === 'server' ? `streaming to ${receivers.size}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
+        sender.sendAudio(a, msg.payload, msg.targetUserId as string | undefined);
+        const n = sender.receivers;
+        if (n) status.set('green', 'dot', mode === 'server' ? `streaming to ${n}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
       };
       // An encoder (or a reader) wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle as never);
@@ -187,7 +122,7 @@ export = function (RED: NodeAPI) {
     }
 
     node.on('close', (removed: boolean, done: () => void) => {
-      if (metaTimer) clearInterval(metaTimer);
+      writer?.close();
       status.clear();
       Promise.resolve(endpoint?.close()).then(() => done(), () => done());
     });
