@@ -2,8 +2,9 @@
 import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
+import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
-import { num, bool, oneOf, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
+import { num, bool, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
@@ -50,12 +51,13 @@ export = function (RED: NodeAPI) {
       // workers to an xcast that has its cores to itself.
       const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
       const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
-      // The mixing thread: 'worker' (default; runtime/audio/mix-engine.ts — the mix is made on time whatever the event
-      // loop is doing) or 'loop' (the event loop, as in the first versions), from the node's 'thread' or XCAST_MIX_THREAD.
-      const thread = oneOf(config as never, 'thread', ['worker', 'loop'], (process.env.XCAST_MIX_THREAD as 'worker' | 'loop' | undefined) ?? 'worker');
+      // The mix is made on a thread of its own (runtime/audio/mix-engine.ts). Flows saved when the editor offered
+      // 'Mix on: the event loop' still carry `thread`; they deploy, and are told once that it is ignored.
+      if (config.thread !== undefined && config.thread !== '' && config.thread !== 'worker') node.warn(`thread: "${config.thread}" is no longer an option; the mixer mixes on its own thread`);
+      const settings = readSettings(RED.settings);
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
-        thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
+        cpus: settings.mixCpus, youngGenerationMb: settings.mixYoungGenerationMb,
         sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
         statsEveryTicks: stateEvery,
       });

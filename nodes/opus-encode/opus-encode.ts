@@ -1,8 +1,8 @@
 // Node: Opus encode — f32 PCM in (any chunk size), one Opus packet per frame out; one encoder per stream.
-import os from 'node:os';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer, checkOpusEncoderOptions, type OpusEncoderOptions } from '../../runtime/audio/opus';
 import { EncodePool } from '../../runtime/audio/encode-pool';
+import { readSettings, workerCount } from '../../runtime/settings';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
@@ -37,12 +37,12 @@ export = function (RED: NodeAPI) {
       const fec = bool(config as never, 'fec', false);
       const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
       const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
-      // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or XCAST_ENCODE_WORKERS: 0
-      // (default) encodes on the event loop, at once; N or 'auto' (the cores this process may use, less the event
-      // loop's) spreads the streams over threads — for mix-minus, one stream per receiver — and sends each packet a
-      // little later, when its thread hands it back.
-      const ew = config.encodeWorkers || process.env.XCAST_ENCODE_WORKERS || '0';
-      const encodeWorkers = ew === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ encodeWorkers: ew } as never, 'encodeWorkers', { min: 0, max: 16, int: true });
+      // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or else the encodeWorkers
+      // setting (runtime/settings.ts): 0 (default) encodes on the event loop, at once; N or 'auto' spreads the streams
+      // over threads — for mix-minus, one stream per receiver — and sends each packet a little later, when its
+      // thread hands it back.
+      const encodeWorkers = workerCount(config.encodeWorkers === 'auto' ? 'auto'
+        : config.encodeWorkers ? num(config as never, 'encodeWorkers', { min: 0, max: 16, int: true }) : readSettings(RED.settings).encodeWorkers);
 
       const output = new AudioOutput(RED, node, 0, 1);
       const pool = encodeWorkers > 0 ? new EncodePool<InFlight>(encodeWorkers, {
