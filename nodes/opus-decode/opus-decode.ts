@@ -4,6 +4,7 @@ import { OpusDecoder } from '../../runtime/audio/opus';
 import { num } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface DecodeDef extends NodeDef { maxConceal: string }
@@ -15,14 +16,17 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     const streams = new Map<string, Stream>();
     let concealed = 0;
+    // Made only when the (throttled) status is shown, not for every packet.
+    const statusText = () => t(concealed ? 'opus-decode.status.streams-concealed' : 'opus-decode.status.streams', { count: streams.size, concealed });
     try {
       const maxConceal = num(config as never, 'maxConceal', { def: 5, min: 0, max: 50, int: true });
       node.on('input', (msg: Record<string, unknown>, send, done) => {
-        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+        if (!isAudioMsg(msg)) { done(new Error(t('xcast.errors.not-audio'))); return; }
         const a = msg.audio;
-        if (a.codec !== 'opus') { done(new Error(`opus decode takes opus, got ${a.codec}`)); return; }
+        if (a.codec !== 'opus') { done(new Error(t('xcast.errors.wrong-codec', { node: 'opus decode', want: 'opus', got: a.codec }))); return; }
         const key = `${msg.userId ?? ''}/${a.trackId}`;
         try {
           let s = streams.get(key);
@@ -41,14 +45,14 @@ export = function (RED: NodeAPI) {
           const out: AudioMsg = { ...msg, payload: s.dec.decode(msg.payload), audio: { ...a, codec: 'pcm_f32le' } };
           s.nextSeq = (a.seq + 1) >>> 0;
           send(out);
-          status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}${concealed ? `, ${concealed} concealed` : ''}`);
+          status.setBy('green', 'dot', statusText);
           done();
         } catch (err) {
           done(err as Error);
         }
       });
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { streams.clear(); status.clear(); done(); });
   }

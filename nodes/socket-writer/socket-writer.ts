@@ -7,6 +7,7 @@ import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { registerConnection } from '../lib/connections';
 import { validateQos, QOSMetrics } from '../../runtime/qos/aggregator';
 import { nowMicros } from '../../runtime/clock';
@@ -23,6 +24,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let endpoint: Endpoint | undefined;
     let metaTimer: NodeJS.Timeout | undefined;
     try {
@@ -32,12 +34,12 @@ export = function (RED: NodeAPI) {
       // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
       const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
       const userId = str(config as never, 'userId', { def: mode === 'server' ? 'xcast' : '' });
-      if (mode === 'client' && !userId) throw new ConfigError('userId', 'is required in client mode');
+      if (mode === 'client' && !userId) throw new ConfigError('userId', 'required_in_client_mode');
       const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, mode === 'server' ? 'xcast' : 'peer');
       const metaSource = oneOf(config as never, 'metaSource', ['none', 'msg', 'flow', 'global'] as const, 'none');
       const metaKey = str(config as never, 'metaKey');
       if ((metaSource === 'flow' || metaSource === 'global') && !metaKey) {
-        throw new ConfigError('metaKey', `is required when the metadata source is ${metaSource} context`);
+        throw new ConfigError('metaKey', 'required_for_context', { source: metaSource });
       }
       const profile = json(config as never, 'profile');
       const maxQueueBytes = num(config as never, 'maxQueueKb', { def: 256, min: 16, max: 65536 }) * 1024;
@@ -94,6 +96,10 @@ export = function (RED: NodeAPI) {
       };
 
       const receivers = new Set<StreamConnection>();
+      // The status for a packet: its text made only when the (throttled) status is shown, not per packet.
+      let lastAudio = { codec: '', sampleRate: 0 };
+      const streamingText = () => (mode === 'server' ? t('socket-writer.status.streaming-to', { count: receivers.size })
+        : t('socket-writer.status.streaming', { codec: lastAudio.codec, kHz: lastAudio.sampleRate / 1000 }));
       const attach = (conn: StreamConnection) => {
         receivers.add(conn);
         registerConnection(conn);
@@ -119,7 +125,7 @@ export = function (RED: NodeAPI) {
         conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
         conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(`closed ${base.userId}@${conn.remote}: ${err.code ?? 'protocol'}: ${err.message}`);
+          node.warn(t('xcast.errors.closed', { userId: base.userId, remote: conn.remote, code: err.code ?? 'protocol', detail: err.message }));
           node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
         });
         conn.once('close', () => {
@@ -130,11 +136,11 @@ export = function (RED: NodeAPI) {
         showState();
       };
       const showState = () => {
-        if (mode === 'server') status.now(receivers.size ? 'green' : 'yellow', receivers.size ? 'dot' : 'ring', `listening :${port}, ${receivers.size} receiver${receivers.size === 1 ? '' : 's'}`);
-        else if (receivers.size) status.now('green', 'dot', `connected ${host}:${port}`);
+        if (mode === 'server') status.now(receivers.size ? 'green' : 'yellow', receivers.size ? 'dot' : 'ring', t('socket-writer.status.listening', { port, count: receivers.size }));
+        else if (receivers.size) status.now('green', 'dot', t('xcast.status.connected', { where: `${host}:${port}` }));
       };
 
-      endpoint = openEndpoint(node, status, {
+      endpoint = openEndpoint(RED, node, status, {
         mode, host, port, token, maxQueueBytes,
         hello: { userId, role, profile },
         onListening: showState,
@@ -153,14 +159,14 @@ export = function (RED: NodeAPI) {
           return;
         }
         if (!isAudioMsg(msg)) {
-          throw new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"');
+          throw new Error(t('socket-writer.errors.not-audio'));
         }
         const a = msg.audio;
         const codec = codecId(a.codec);
-        if (codec === undefined) { throw new Error(`msg.audio.codec "${a.codec}" is not opus, pcm_f32le or pcm_s16le`); }
+        if (codec === undefined) { throw new Error(t('socket-writer.errors.codec', { codec: a.codec })); }
         const bps = PCM_BYTES[a.codec];
         if (bps && msg.payload.length !== a.frameSamples * a.channels * bps) {
-          throw new Error(`PCM payload of ${msg.payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`);
+          throw new Error(t('socket-writer.errors.pcm-size', { bytes: msg.payload.length, frameSamples: a.frameSamples, channels: a.channels, bps }));
         }
         const h: AudioHeader = { trackId: a.trackId ?? 1, seq: a.seq >>> 0, captureTime: a.captureTime, sampleRate: a.sampleRate, channels: a.channels, codec, frameSamples: a.frameSamples };
         const frame = encodeAudioFrame(h, msg.payload);
@@ -177,13 +183,14 @@ export = function (RED: NodeAPI) {
           if (c) { greet(c); c.send(frame); }
         }
         sent++;
-        if (receivers.size) status.set('green', 'dot', mode === 'server' ? `streaming to ${receivers.size}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
+        lastAudio = a;
+        if (receivers.size) status.setBy('green', 'dot', streamingText);
       };
       // An encoder (or a reader) wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle as never);
 
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
 
     node.on('close', (removed: boolean, done: () => void) => {

@@ -1,8 +1,6 @@
 // Node tests (node-red-node-test-helper): a bad configuration is refused with a message that names the field.
 import assert from 'node:assert/strict';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 
 const readerNode = require('../../nodes/socket-reader/socket-reader');
 const writerNode = require('../../nodes/socket-writer/socket-writer');
