@@ -65,4 +65,25 @@ describe('message catalogs in a real Node-RED', function () {
     assert.equal(c.mixer?.status?.mixing, 'mixing __count__ track');
     assert.equal(c.xcast?.config?.required, 'is required');
   });
+
+  it("finds every data-i18n key of the editor's node templates in that node's catalog", async () => {
+    x = await startXcast({ flows: ['xcast'], portMap: await freePortMap() });
+    const html = await (await fetch(`${x.url}/nodes`, { headers: { accept: 'text/html' } })).text();
+    // GET /nodes as HTML: each node set's editor file after a marker naming its set.
+    const sections = html.split(/<!-- --- \[red-module:([^\]]+)\] --- -->/);
+    let checked = 0;
+    for (let i = 1; i < sections.length; i += 2) {
+      const set = sections[i];
+      if (!set.startsWith('@xcast/node-red-xcast/')) continue;
+      const catalog: unknown = await (await fetch(`${x.url}/locales/${set}?lng=en-US`)).json();
+      for (const m of sections[i + 1].matchAll(/data-i18n="(?:\[[a-z]+\])?([^"]+)"/g)) {
+        const key = m[1];
+        if (key.includes(':')) continue; // another namespace's (Node-RED's common labels)
+        const text: unknown = key.split('.').reduce<unknown>((o: unknown, k) => (o as Record<string, unknown> | undefined)?.[k], catalog);
+        assert.equal(typeof text, 'string', `${set}: ${key} is not in its catalog`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 15, `${checked} keys checked`);
+  });
 });
