@@ -9,6 +9,7 @@ import { SpeakerState } from '../../runtime/qos/snapshot';
 import { num, str, oneOf, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -22,6 +23,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let clock: FrameClock | undefined;
     let wav: WavWriter | undefined;
     let device: AudioOutputDevice | undefined;
@@ -42,20 +44,20 @@ export = function (RED: NodeAPI) {
           fs.mkdirSync(path.dirname(file), { recursive: true });
           wav = new WavWriter(file, { sampleRate, channels, format });
         } catch (e) {
-          throw new ConfigError('path', `cannot write ${file}: ${(e as Error).message}`);
+          throw new ConfigError('path', 'cannot_write', { file, detail: (e as Error).message });
         }
       }
       if (output !== 'file') {
         const deviceName = str(config as never, 'device', { required: true });
         device = new AudioOutputDevice({ deviceName, sampleRate, channels, framesPerBuffer: frameSamples });
         device.on('error', (err: Error) => {
-          node.error(`device "${deviceName}": ${err.message}`);
-          status.now('red', 'ring', 'device error');
+          node.error(t('xcast.errors.device', { device: deviceName, detail: err.message }));
+          status.now('red', 'ring', t('xcast.status.device-error'));
         });
         try {
           device.start();
         } catch (e) {
-          throw new ConfigError('device', (e as Error).message);
+          throw new ConfigError('device', 'device', { detail: (e as Error).message });
         }
       }
       const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
@@ -82,14 +84,14 @@ export = function (RED: NodeAPI) {
         framesOut++;
         if (framesOut % stateEvery === 0) {
           node.send({ topic: 'speaker', payload: speakerState() } as NodeMessage);
-          status.set('green', 'dot', `${output === 'device' ? 'playing' : 'recording'} ${(framesOut * periodMs / 1000).toFixed(0)} s, ${playout.stats().misses} misses`);
+          status.set('green', 'dot', t(output === 'device' ? 'audio-out.status.playing' : 'audio-out.status.recording', { s: (framesOut * periodMs / 1000).toFixed(0), misses: playout.stats().misses }));
         }
         if (Date.now() - lastPacketAt > idleMs) {
           // The input stopped: stop the clock rather than write silence forever; it restarts on the next packet.
           clock?.stop();
           clock = undefined;
           node.send({ topic: 'speaker', payload: { ...speakerState(), inputStopped: true } } as NodeMessage);
-          status.now('yellow', 'ring', `idle (${file ? path.basename(file) : 'device'})`);
+          status.now('yellow', 'ring', file ? t('audio-out.status.idle-file', { file: path.basename(file) }) : t('audio-out.status.idle-device'));
         }
       };
 
@@ -100,7 +102,7 @@ export = function (RED: NodeAPI) {
         const key = streamKey(id);
         if (playing === undefined) { playing = key; playingLabel = streamLabel(id); }
         if (key !== playing) {
-          if (!warnedOther) node.warn(`plays one stream (${playingLabel}); ignoring ${streamLabel(id)} — put a mixer in front to hear several`);
+          if (!warnedOther) node.warn(t('audio-out.errors.one-stream', { stream: playingLabel, other: streamLabel(id) }));
           warnedOther = true;
           done();
           return;
@@ -120,9 +122,9 @@ export = function (RED: NodeAPI) {
         }
         done();
       });
-      status.now('grey', 'ring', output === 'device' ? 'waiting for audio' : `ready: ${path.basename(file)}`);
+      status.now('grey', 'ring', output === 'device' ? t('audio-out.status.waiting') : t('audio-out.status.ready', { file: path.basename(file) }));
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       clock?.stop();

@@ -5,6 +5,7 @@ import { num, str, frameSamplesOf } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import type { UsedEntry } from '../../runtime/audio/mixer';
 
 interface EventStreamDef extends NodeDef {
@@ -16,6 +17,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let server: EventStreamServer | undefined;
     try {
       const host = str(config as never, 'host', { def: '127.0.0.1' });
@@ -33,20 +35,20 @@ export = function (RED: NodeAPI) {
       const srv = server;
       // Rare events, worth the operator's attention: a capture that fell behind lost its stream; the file stopped.
       srv.on('clientDropped', (d: { remote: string; backlogBytes: number }) => {
-        node.warn(`event client ${d.remote} cut off: ${Math.round(d.backlogBytes / 1024)} KiB unsent (bound ${Math.round(maxClientBacklogBytes / 1024)} KiB); the mix goes on`);
+        node.warn(t('event-stream.errors.client-dropped', { remote: d.remote, kib: Math.round(d.backlogBytes / 1024), bound: Math.round(maxClientBacklogBytes / 1024) }));
       });
       srv.on('fileError', (err: Error) => {
-        node.error(`event file: ${err.message}; events go on to the TCP clients only`);
-        status.now('red', 'ring', 'file error');
+        node.error(t('event-stream.errors.file', { detail: err.message }));
+        status.now('red', 'ring', t('event-stream.status.file-error'));
       });
-      srv.on('serverError', (err: Error) => node.error(`event server: ${err.message}`));
+      srv.on('serverError', (err: Error) => node.error(t('event-stream.errors.server', { detail: err.message })));
       srv.listen().then(
-        (a) => status.now('yellow', 'ring', `listening :${a.port}${file ? ', recording' : ''}`),
-        (err: Error) => { node.error(`cannot listen on ${host}:${port}: ${err.message}`); status.now('red', 'ring', 'listen failed'); },
+        (a) => status.now('yellow', 'ring', t(file ? 'event-stream.status.listening-recording' : 'event-stream.status.listening', { port: a.port })),
+        (err: Error) => { node.error(t('xcast.errors.cannot-listen', { where: `${host}:${port}`, detail: err.message })); status.now('red', 'ring', t('event-stream.status.listen-failed')); },
       );
       let packets = 0;
       // Made only when the (throttled) status is shown, not for every packet.
-      const statusText = () => `${srv.clients} client${srv.clients === 1 ? '' : 's'}, ${packets} packets`;
+      const statusText = () => t('event-stream.status.clients', { count: srv.clients, packets });
       const handle = (msg: Record<string, unknown>): void => {
         const userId = (msg.userId as string | undefined) ?? '';
         if (msg.topic === 'connection') {
@@ -68,7 +70,7 @@ export = function (RED: NodeAPI) {
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle);
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       status.clear();

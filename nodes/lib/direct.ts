@@ -8,8 +8,7 @@
 // targets get the same message object, in arrival order, synchronously with the socket read. It applies only
 // when every node on the output takes audio directly (xcast-mixer, xcast-event-stream): wire anything else there
 // (a debug node, a function) and the whole output goes back to ordinary messages, so what a user wires is what
-// happens. A target's error goes to node.error(err, msg), where a Catch node sees it. XCAST_DIRECT_WIRES=0 turns
-// it off (messages everywhere), for comparison.
+// happens. A target's error goes to node.error(err, msg), where a Catch node sees it.
 import type { Node, NodeAPI } from 'node-red';
 import type { AudioMsg } from './glue';
 
@@ -50,8 +49,6 @@ export function onAudioInput(node: Node, handle: (msg: Record<string, unknown>, 
   });
   acceptDirectAudio(node, (msg) => handle(msg as Record<string, unknown>));
 }
-
-export const directWiresEnabled = (): boolean => process.env.XCAST_DIRECT_WIRES !== '0';
 
 /**
  * One output of a node: its direct targets, resolved lazily and again when the wires or the targets change.
@@ -117,7 +114,7 @@ export class DirectWire {
     this.wires = wires;
     this.handlers = null;
     this.targets = [];
-    if (!directWiresEnabled() || !wires) return null;
+    if (!wires) return null;
     const handlers: DirectAudioHandler[] = [];
     for (const id of wires) {
       const t = this.RED.nodes.getNode(id) as WithDirect | null;

@@ -8,6 +8,7 @@ import type { GetMetricsAnswer, MixerAdminSharedState, SpeakerFigures } from '..
 import { num } from '../lib/config';
 import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 
 interface ClientDef extends NodeDef { sampleRate: string; staleMs: string }
 
@@ -59,6 +60,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let entry: ClientState | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
@@ -89,7 +91,7 @@ export = function (RED: NodeAPI) {
             shared = s;
             metadataAt = Date.now();
             const users = Object.keys(s.connections ?? {}).length;
-            status.set('green', 'dot', `${users} connection${users === 1 ? '' : 's'} reported`);
+            status.set('green', 'dot', t('mixeradmin-client.status.reported', { count: users }));
           }
         } else if (msg.topic === 'speaker' && p && typeof p === 'object') {
           speaker = {
@@ -105,9 +107,9 @@ export = function (RED: NodeAPI) {
         }
         done();
       });
-      status.now('yellow', 'ring', 'waiting for metadata');
+      status.now('yellow', 'ring', t('mixeradmin-client.status.waiting'));
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       const i = entry ? clients.indexOf(entry) : -1;

@@ -5,6 +5,7 @@ import { streamKey } from '../../runtime/audio/stream-key';
 import { num } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface DecodeDef extends NodeDef { maxConceal: string }
@@ -15,29 +16,34 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let decoders: StreamDecoders | undefined;
+    // Made only when the (throttled) status is shown, not for every packet.
+    const statusText = () => {
+      const n = decoders?.size ?? 0, concealed = decoders?.concealed ?? 0;
+      return t(concealed ? 'opus-decode.status.streams-concealed' : 'opus-decode.status.streams', { count: n, concealed });
+    };
     try {
       const maxConceal = num(config as never, 'maxConceal', { def: 5, min: 0, max: 50, int: true });
       const streams = (decoders = new StreamDecoders({ maxConceal }));
       node.on('input', (msg: Record<string, unknown>, send, done) => {
-        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+        if (!isAudioMsg(msg)) { done(new Error(t('xcast.errors.not-audio'))); return; }
         const a = msg.audio;
-        if (a.codec !== 'opus') { done(new Error(`opus decode takes opus, got ${a.codec}`)); return; }
+        if (a.codec !== 'opus') { done(new Error(t('xcast.errors.wrong-codec', { node: 'opus decode', want: 'opus', got: a.codec }))); return; }
         try {
           streams.decode(streamKey({ userId: msg.userId, trackId: a.trackId, targetUserId: msg.targetUserId }), a, msg.payload, (pcm, seq, concealed) => {
             send(concealed
               ? { ...msg, payload: pcm, audio: { ...a, codec: 'pcm_f32le', seq }, concealed: true }
               : { ...msg, payload: pcm, audio: { ...a, codec: 'pcm_f32le' } });
           });
-          const concealed = streams.concealed;
-          status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}${concealed ? `, ${concealed} concealed` : ''}`);
+          status.setBy('green', 'dot', statusText);
           done();
         } catch (err) {
           done(err as Error);
         }
       });
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { decoders?.clear(); status.clear(); done(); });
   }

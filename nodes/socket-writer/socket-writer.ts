@@ -7,6 +7,7 @@ import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { registerConnection } from '../lib/connections';
 import type { QOSMetrics } from '../../runtime/qos/types';
 import { nowMicros } from '../../runtime/clock';
@@ -21,6 +22,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let endpoint: Endpoint | undefined;
     let writer: StreamSender | undefined;
     try {
@@ -30,12 +32,12 @@ export = function (RED: NodeAPI) {
       // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
       const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
       const userId = str(config as never, 'userId', { def: mode === 'server' ? 'xcast' : '' });
-      if (mode === 'client' && !userId) throw new ConfigError('userId', 'is required in client mode');
+      if (mode === 'client' && !userId) throw new ConfigError('userId', 'required_in_client_mode');
       const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, mode === 'server' ? 'xcast' : 'peer');
       const metaSource = oneOf(config as never, 'metaSource', ['none', 'msg', 'flow', 'global'] as const, 'none');
       const metaKey = str(config as never, 'metaKey');
       if ((metaSource === 'flow' || metaSource === 'global') && !metaKey) {
-        throw new ConfigError('metaKey', `is required when the metadata source is ${metaSource} context`);
+        throw new ConfigError('metaKey', 'required_for_context', { source: metaSource });
       }
       const profile = json(config as never, 'profile');
       const maxQueueBytes = num(config as never, 'maxQueueKb', { def: 256, min: 16, max: 65536 }) * 1024;
@@ -52,9 +54,13 @@ export = function (RED: NodeAPI) {
         routeByTarget: mode === 'server',
         metadata: metaSource === 'none' ? undefined : metadata,
         // A metadata source that cannot be sent is the node's error, said once until it changes.
-        onMetadataError: (err) => node.error(`metadata not sent: ${err.message}`),
+        onMetadataError: (err) => node.error(t('socket-writer.errors.metadata', { detail: err.message })),
       }));
 
+      // The status for a packet: its text made only when the (throttled) status is shown, not per packet.
+      let lastAudio = { codec: '', sampleRate: 0 };
+      const streamingText = () => (mode === 'server' ? t('socket-writer.status.streaming-to', { count: sender.receivers })
+        : t('socket-writer.status.streaming', { codec: lastAudio.codec, kHz: lastAudio.sampleRate / 1000 }));
       const attach = (conn: StreamConnection) => {
         registerConnection(conn);
         sender.add(conn);
@@ -75,7 +81,7 @@ export = function (RED: NodeAPI) {
         conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
         conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(`closed ${base.userId}@${conn.remote}: ${err.code ?? 'protocol'}: ${err.message}`);
+          node.warn(t('xcast.errors.closed', { userId: base.userId, remote: conn.remote, code: err.code ?? 'protocol', detail: err.message }));
           node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
         });
         conn.once('close', () => {
@@ -87,11 +93,11 @@ export = function (RED: NodeAPI) {
       };
       const showState = () => {
         const n = sender.receivers;
-        if (mode === 'server') status.now(n ? 'green' : 'yellow', n ? 'dot' : 'ring', `listening :${port}, ${n} receiver${n === 1 ? '' : 's'}`);
-        else if (n) status.now('green', 'dot', `connected ${host}:${port}`);
+        if (mode === 'server') status.now(n ? 'green' : 'yellow', n ? 'dot' : 'ring', t('socket-writer.status.listening', { port, count: n }));
+        else if (n) status.now('green', 'dot', t('xcast.status.connected', { where: `${host}:${port}` }));
       };
 
-      endpoint = openEndpoint(node, status, {
+      endpoint = openEndpoint(RED, node, status, {
         mode, host, port, token, maxQueueBytes,
         hello: { userId, role, profile },
         onListening: showState,
@@ -107,18 +113,18 @@ export = function (RED: NodeAPI) {
           return;
         }
         if (!isAudioMsg(msg)) {
-          throw new Error('expected an audio message (msg.payload Buffer and msg.audio) or topic "metadata"');
+          throw new Error(t('socket-writer.errors.not-audio'));
         }
         const a = msg.audio;
         sender.sendAudio(a, msg.payload, msg.targetUserId as string | undefined);
-        const n = sender.receivers;
-        if (n) status.set('green', 'dot', mode === 'server' ? `streaming to ${n}` : `streaming ${a.codec} ${a.sampleRate / 1000} kHz`);
+        lastAudio = a;
+        if (sender.receivers) status.setBy('green', 'dot', streamingText);
       };
       // An encoder (or a reader) wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle as never);
 
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
 
     node.on('close', (removed: boolean, done: () => void) => {

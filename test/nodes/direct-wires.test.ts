@@ -4,9 +4,7 @@ import assert from 'node:assert/strict';
 import { StreamClient, StreamConnection } from '../../runtime/protocol/transport';
 import { Codec } from '../../runtime/protocol/frame';
 import { freePort } from '../support/xcast-process';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { hooks } = require('@node-red/util');
 const readerNode = require('../../nodes/socket-reader/socket-reader');

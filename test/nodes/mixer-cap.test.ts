@@ -1,9 +1,7 @@
 // Node test: the mixer's "at most" (jitterMaxFrames) caps each track's depth — a burst that would stand above it is
 // cut back to the target at the next frame, where an uncapped fixed buffer keeps the excess for its trim window.
 import assert from 'node:assert/strict';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 const mixerNode = require('../../nodes/mixer/mixer');
 
 const FRAME = 480;

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { StreamClient } from '../../runtime/protocol/transport';
 import { freePort } from '../support/xcast-process';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 const readerNode = require('../../nodes/socket-reader/socket-reader');
 
 describe('socket reader token (credential)', function () {

@@ -3,9 +3,7 @@
 import assert from 'node:assert/strict';
 import { StreamClient, StreamConnection } from '../../runtime/protocol/transport';
 import { freePort } from '../support/xcast-process';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 const writerNode = require('../../nodes/socket-writer/socket-writer');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
