@@ -61,7 +61,8 @@ function alive(pid: number): boolean {
  * installed (run scripts/setup-system.sh).
  */
 export function startAudioTestEnv(opts: { privateServer?: boolean } = {}): AudioTestEnv {
-  const server = opts.privateServer ? `xcast_t${process.pid}` : process.env.XCAST_JACK_SERVER || 'xcast';
+  const slot = opts.privateServer ? claimPrivateServerSlot() : undefined;
+  const server = slot ? slot.server : process.env.XCAST_JACK_SERVER || 'xcast';
   const loopName = `xcast_loop_t${process.pid}`;
   const scriptEnv = { ...process.env, XCAST_JACK_SERVER: server, XCAST_JACK_LOOP: loopName };
   let out: string;
@@ -101,8 +102,37 @@ export function startAudioTestEnv(opts: { privateServer?: boolean } = {}): Audio
         for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(prefix)) fs.rmSync(path.join('/dev/shm', f), { force: true });
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      slot?.release();
     },
   };
+}
+
+/** Private JACK servers: a few fixed names, so the registry entry of one whose run was killed is reused. */
+const PRIVATE_SERVERS = 4;
+
+/**
+ * Claims a private server name for this process. JACK's shared registry (/dev/shm/jack-shm-registry) holds 8 servers
+ * and reclaims a dead server's entry only when a server of the same name registers, so a name per test process
+ * (as before) left one entry behind for every run that was killed before close(), and after 7 such runs no server
+ * could start on the machine ("Too many servers already active"). A slot is a directory holding its owner's pid;
+ * one whose owner is dead is taken over.
+ */
+function claimPrivateServerSlot(): { server: string; release(): void } {
+  for (let i = 0; i < PRIVATE_SERVERS; i++) {
+    const dir = path.join(os.tmpdir(), `xcast-jack-private-${i}-${process.getuid?.() ?? 0}`);
+    const owner = path.join(dir, 'owner');
+    try {
+      fs.mkdirSync(dir);
+    } catch {
+      const pid = readPid(owner);
+      if (pid !== undefined && alive(pid)) continue;
+      // Dead owner (or one that died before writing its pid): take the slot over.
+    }
+    fs.writeFileSync(owner, String(process.pid));
+    if (readPid(owner) !== process.pid) continue;
+    return { server: `xcast_p${i}`, release: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  }
+  throw new Error(`all ${PRIVATE_SERVERS} private JACK server slots are held by live test processes`);
 }
 
 /** Runs one scenario of device-scenario.ts in a child with `env`; resolves with its JSON result. */
