@@ -162,29 +162,26 @@ describe('mix engine on its own thread', function () {
     assert.equal(pinned.length, 1, `threads allowed only CPU 0: ${pinned.join(', ')}`);
   });
 
-  it('keeps its ticks on time while the event loop is blocked (a loop engine cannot)', async () => {
-    const lateness = async (thread: 'worker' | 'loop'): Promise<number> => {
-      const e = createMixEngine({ thread, channels: 1, emitWhenIdle: true } as never);
-      engine = e;
-      const ticks: Array<[number, number]> = [];
-      e.on('tick', (i, late) => ticks.push([i, late]));
-      e.start();
-      const until = async (n: number) => { for (let i = 0; i < 300 && ticks.length < n; i++) await new Promise((r) => setTimeout(r, 10)); };
-      await until(5);
-      const first = ticks.length;
-      const end = Date.now() + 150;
-      while (Date.now() < end) { /* the event loop stalls 150 ms, as under a long GC or a slow node */ }
-      await until(first + 25);
-      e.close();
-      engine = null;
-      // The ticks due during the stall: the loop engine runs them late (catch-up), the thread on time.
-      const during = ticks.slice(first, first + 25).map(([, late]) => late);
-      assert.ok(during.length === 25, `${during.length} ticks after the stall`);
-      return Math.max(...during);
-    };
-    const thread = await lateness('worker');
-    const loop = await lateness('loop');
-    assert.ok(loop > 100, `loop engine: the ticks due in the stall ran ${loop.toFixed(1)} ms late at most`);
-    assert.ok(thread < 50, `thread engine: the ticks due in the stall ran ${thread.toFixed(2)} ms late at most`);
+  it('keeps its ticks on time while the event loop is blocked: the ticks due in a 150 ms stall are made during it', async () => {
+    const e = createMixEngine({ channels: 1 });
+    engine = e;
+    const ticks: Array<[number, number]> = [];
+    let waiting: { n: number; resolve: () => void } | null = null;
+    e.on('tick', (i, late) => {
+      ticks.push([i, late]);
+      if (waiting && ticks.length >= waiting.n) { waiting.resolve(); waiting = null; }
+    });
+    const tickCount = (n: number) => new Promise<void>((resolve) => { waiting = { n, resolve }; });
+    e.start();
+    await tickCount(5);
+    const first = ticks.length;
+    const end = Date.now() + 150;
+    while (Date.now() < end) { /* the event loop stalls 150 ms, as under a long GC or a slow node */ }
+    await tickCount(first + 25);
+    // The first tick due in the stall would be ~150 ms late had it waited for the event loop; made on the thread,
+    // it is late only by what the thread's own wake-up costs. Half the stall is the line between the two, so the
+    // thread may be slowed by a loaded machine many times over before this fails.
+    const during = ticks.slice(first, first + 10).map(([, late]) => late);
+    assert.ok(Math.max(...during) < 75, `the ticks due in the stall ran ${Math.max(...during).toFixed(2)} ms late at most`);
   });
 });

@@ -6,7 +6,11 @@ const helper = require('node-red-node-test-helper');
 helper.init(require.resolve('node-red'));
 const mixerNode = require('../../nodes/mixer/mixer');
 
-const FRAME = 480;
+// 20 ms frames: the test answers each mixed frame with the next packet, and a loaded machine's event loop answers
+// well within 20 ms, where at 10 ms a late handler turned a packet late and the frame concealed. (Not longer: the
+// 8 frames recorded after the burst must stay inside the uncapped buffer's 250 ms trim window.)
+const FRAME_MS = 20;
+const FRAME = (48000 * FRAME_MS) / 1000;
 
 interface Mixed { seq: number | null; concealed: boolean }
 
@@ -24,14 +28,17 @@ function packet(seq: number): { topic: string; userId: string; payload: Buffer; 
 async function run(extra: Record<string, unknown>, burst: number): Promise<{ after: Mixed[]; trimmed: number }> {
   await helper.load([mixerNode], [
     { id: 't1', type: 'tab', label: 't' },
-    { id: 'm1', z: 't1', x: 300, y: 100, type: 'xcast-mixer', channels: '1', jitterFrames: '1', jitterAdaptive: false, stateIntervalMs: '10', ...extra, wires: [['mixOut'], ['state'], []] },
+    { id: 'm1', z: 't1', x: 300, y: 100, type: 'xcast-mixer', channels: '1', frameMs: String(FRAME_MS), jitterFrames: '1', jitterAdaptive: false, stateIntervalMs: '10', ...extra, wires: [['mixOut'], ['state'], []] },
     { id: 'mixOut', z: 't1', x: 500, y: 100, type: 'helper' },
     { id: 'state', z: 't1', x: 500, y: 200, type: 'helper' },
   ]);
   const mixer = helper.getNode('m1');
   let trimmed = 0;
+  let stateAfterBurst: (() => void) | null = null;
   helper.getNode('state').on('input', (msg: { topic: string; payload: Array<{ trimmedSamples: number }> }) => {
-    if (msg.topic === 'tracks') trimmed = msg.payload.reduce((s, t) => s + t.trimmedSamples, 0);
+    if (msg.topic !== 'tracks') return;
+    trimmed = msg.payload.reduce((s, t) => s + t.trimmedSamples, 0);
+    stateAfterBurst?.();
   });
   let next = 0;
   let frames = 0;
@@ -56,7 +63,8 @@ async function run(extra: Record<string, unknown>, burst: number): Promise<{ aft
     });
     mixer.receive(packet(next++));
   });
-  await new Promise((r) => setTimeout(r, 50));
+  // The track state of a frame after the last one recorded: it counts every trim those frames made.
+  await new Promise<void>((resolve) => { stateAfterBurst = resolve; });
   return { after: after.slice(0, 8), trimmed };
 }
 
