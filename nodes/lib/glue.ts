@@ -25,12 +25,20 @@ export interface AudioMsg {
   [k: string]: unknown;
 }
 
-/** Logs why the node will not run and shows it on the node; the message names the field. */
+/**
+ * Logs why the node will not run and shows it on the node; the message names the field. The node still answers
+ * its input — every message is done with the refusal, so a Catch node sees why nothing came out, where a message
+ * to a node without an input handler would vanish silently. Handlers the node set up before the refusal go: it
+ * is not half running.
+ */
 export function refuse(node: Node, err: unknown): void {
   const msg = err instanceof Error ? err.message : String(err);
   node.error(`configuration refused: ${msg}`);
   const field = err instanceof ConfigError ? err.field : 'config';
   node.status({ fill: 'red', shape: 'ring', text: `bad ${field}` });
+  const refusal = new Error(`configuration refused: ${msg}`);
+  node.removeAllListeners('input');
+  node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(refusal));
 }
 
 /** Is this message audio in the shape architecture.md gives? */

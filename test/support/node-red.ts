@@ -1,6 +1,6 @@
 // Test support: xcast nodes in node-red-node-test-helper's embedded Node-RED — a flow with a Catch node, the status lights each node showed, and what it left behind when closed.
 import assert from 'node:assert/strict';
-import { activeResources, leftBehind, threadIds, until, warmThreadPool } from './resources';
+import { activeResources, leftBehind, portIsFree, threadIds, until, warmThreadPool } from './resources';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 export const helper = require('node-red-node-test-helper');
@@ -63,6 +63,8 @@ export interface LoadedFlow {
   nextCaught(timeoutMs?: number): Promise<Caught>;
   /** Messages that reached the helper node `id` (wired in `nodes`). */
   received(id: string): Array<Record<string, unknown>>;
+  /** Resolves with the messages that reached helper `id` once there are `n` (fails after `timeoutMs`). */
+  receivedAtLeast(id: string, n: number, timeoutMs?: number): Promise<Array<Record<string, unknown>>>;
 }
 
 /**
@@ -97,6 +99,11 @@ export async function loadFlow(modules: unknown[], nodes: FlowNode[], opts: { he
       return caught[awaited++];
     },
     received: (id) => got.get(id)!,
+    async receivedAtLeast(id, n, timeoutMs = 10_000) {
+      const list = got.get(id)!;
+      assert.ok(await until(() => list.length >= n, timeoutMs), `${list.length} of ${n} messages reached ${id}`);
+      return list;
+    },
   };
 }
 
@@ -127,4 +134,99 @@ export async function assertReleasedOnClose(before: Baseline): Promise<void> {
 export function useNodeRed(): void {
   beforeEach((done) => { helper.startServer(done); });
   afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
+}
+
+/** An xcast audio message: `frameSamples` × `channels` of constant `value` in `codec` (PCM), or the payload given. */
+export function audioMsg(o: { codec?: 'pcm_f32le' | 'pcm_s16le' | 'opus'; sampleRate?: number; channels?: number; frameSamples?: number; seq?: number; value?: number; payload?: Buffer; userId?: string; [k: string]: unknown } = {}): Record<string, unknown> {
+  const { codec = 'pcm_f32le', sampleRate = 48000, channels = 1, frameSamples = 480, seq = 0, value = 0.25, payload, userId = 'alice', ...rest } = o;
+  let data = payload;
+  if (!data) {
+    const n = frameSamples * channels;
+    data = Buffer.alloc(n * (codec === 'pcm_s16le' ? 2 : 4));
+    for (let i = 0; i < n; i++) {
+      if (codec === 'pcm_s16le') data.writeInt16LE(Math.round(value * 32767), i * 2);
+      else data.writeFloatLE(value, i * 4);
+    }
+  }
+  return { topic: 'audio', payload: data, userId, audio: { codec, sampleRate, channels, frameSamples, seq, captureTime: 0, trackId: 1 }, ...rest };
+}
+
+/** What every xcast node promises, checked through Node-RED for one node type. */
+export interface NodeContract {
+  type: string;
+  module: unknown;
+  /** A configuration it runs with (fresh free ports each call). */
+  config(): Promise<Record<string, unknown>>;
+  /** One it refuses, and the field the refusal names. */
+  refused: { config: Record<string, unknown>; field: string };
+  /**
+   * Input it cannot take, each with a word of the error it gives. Absent where every message is one the node
+   * acts on (a command, state) — `noBadInput` says why.
+   */
+  badInput?: Array<{ what: string; msg: () => Record<string, unknown>; error: RegExp }>;
+  noBadInput?: string;
+  /** No input port (the node only produces). */
+  noInput?: boolean;
+  /** Makes the running node take up what it holds (connections, threads, timers, files) before it is closed. */
+  exercise?(f: LoadedFlow, config: Record<string, unknown>): Promise<void>;
+  /** Ports the node listened on: a new server can bind each after close. */
+  ports?(config: Record<string, unknown>): number[];
+  /** Further checks after close (a file closed, a peer disconnected). */
+  afterClose?(config: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * The contract tests of one node: a refused configuration shows a red ring and answers the node's input with the
+ * refusal, a Catch node sees done(err) for input it cannot take, and close releases every socket, timer and thread.
+ * Call inside a describe that uses useNodeRed().
+ */
+export function nodeContract(c: NodeContract): void {
+  const id = 'n1';
+  it(`refuses a bad ${c.refused.field} with a red ring naming it${c.noInput ? '' : ', and answers its input with the refusal (a Catch node sees it)'}`, async () => {
+    const f = await loadFlow([c.module], [{ id, type: c.type, ...c.refused.config }]);
+    const refusal = await statusOf(id, light('red', 'ring'), 'the red ring of a refusal');
+    assert.match(refusal.text ?? '', new RegExp(c.refused.field));
+    assert.ok(loggedErrors().some((e) => e.includes(c.refused.field)), `logged: ${JSON.stringify(loggedErrors())}`);
+    if (c.noInput) return;
+    f.node(id).receive(audioMsg());
+    const caught = await f.nextCaught();
+    assert.equal(caught.error.source?.id, id);
+    assert.match(caught.error.message, new RegExp(`refused.*${c.refused.field}`));
+  });
+
+  for (const b of c.badInput ?? []) {
+    it(`answers ${b.what} with done(err), which a Catch node sees`, async () => {
+      const config = await c.config();
+      const f = await loadFlow([c.module], [{ id, type: c.type, ...config }]);
+      f.node(id).receive(b.msg());
+      const caught = await f.nextCaught();
+      assert.equal(caught.error.source?.id, id);
+      assert.match(caught.error.message, b.error);
+    });
+  }
+
+  it('releases every socket, timer and thread it held when it is closed', async () => {
+    const before = await baseline();
+    const config = await c.config();
+    const f = await loadFlow([c.module], [{ id, type: c.type, ...config }], { helpers: ['out'] });
+    await c.exercise?.(f, config);
+    await assertReleasedOnClose(before);
+    for (const port of c.ports?.(config) ?? []) assert.ok(await portIsFree(port), `port ${port} is free again`);
+    await c.afterClose?.(config);
+  });
+}
+
+/**
+ * Gives node `target` one packet (`msg(seq)`) every 10 ms — a live stream's pace — while `promise` is pending, and
+ * resolves with its result. A late timer on a loaded machine only bunches packets; the node's buffer takes that.
+ */
+export async function streamWhile<T>(target: { receive(m: unknown): void }, msg: (seq: number) => Record<string, unknown>, promise: Promise<T>): Promise<T> {
+  let seq = 0;
+  target.receive(msg(seq++));
+  const timer = setInterval(() => target.receive(msg(seq++)), 10);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
 }
