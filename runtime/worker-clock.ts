@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FrameClock, FrameClockOptions } from './clock';
 
+/** `timeSource`, if given, must read performance.now()'s clock: the worker thread sleeps on that clock. */
 export interface WorkerFrameClockOptions extends FrameClockOptions {
   /** How long before a deadline the worker hands over to the event loop's setImmediate spin; default 0.5 ms, at most a tenth of the period. */
   handoverMs?: number;
