@@ -26,6 +26,20 @@ async function occupy(port: number): Promise<net.Server> {
   return s;
 }
 
+/** The red ring of a server node whose port another server holds. */
+function itShowsARedRingWhenItCannotListen(module: unknown, type: string, config: Record<string, unknown> = {}): void {
+  it('a red ring when it cannot listen', async () => {
+    const port = await freePort();
+    const taken = await occupy(port);
+    try {
+      await loadFlow([module], [{ id: 'n', type, ...config, port: String(port) }]);
+      await statusOf('n', light('red', 'ring', /listen/), 'the red ring of a failed listen');
+    } finally {
+      taken.close();
+    }
+  });
+}
+
 const pcm = (seq: number) => ({ trackId: 1, seq, captureTime: 0, sampleRate: 48000, channels: 1, codec: Codec.PCM_S16LE, frameSamples: 480 });
 
 /** Whatever a contract's exercise left connected, to check after close. */
@@ -65,16 +79,7 @@ describe('socket reader node', function () {
     assert.ok(await until(() => statuses('r').slice(green).some(light('yellow', 'ring', /connect/))), `reconnecting: ${JSON.stringify(statuses('r'))}`);
   });
 
-  it('a red ring when it cannot listen', async () => {
-    const port = await freePort();
-    const taken = await occupy(port);
-    try {
-      await loadFlow([nodeModules.socketReader], [{ id: 'r', type: 'xcast-socket-reader', mode: 'server', port: String(port), wires: [[], [], [], []] }]);
-      await statusOf('r', light('red', 'ring', /listen/), 'the red ring of a failed listen');
-    } finally {
-      taken.close();
-    }
-  });
+  itShowsARedRingWhenItCannotListen(nodeModules.socketReader, 'xcast-socket-reader', { mode: 'server' });
 
   let port = 0;
   nodeContract({
@@ -124,16 +129,7 @@ describe('socket writer node', function () {
     }
   });
 
-  it('a red ring when it cannot listen', async () => {
-    const port = await freePort();
-    const taken = await occupy(port);
-    try {
-      await loadFlow([nodeModules.socketWriter], [{ id: 'w', type: 'xcast-socket-writer', mode: 'server', port: String(port) }]);
-      await statusOf('w', light('red', 'ring', /listen/), 'the red ring of a failed listen');
-    } finally {
-      taken.close();
-    }
-  });
+  itShowsARedRingWhenItCannotListen(nodeModules.socketWriter, 'xcast-socket-writer', { mode: 'server' });
 
   let port = 0;
   nodeContract({
@@ -230,16 +226,7 @@ describe('event stream node', function () {
     }
   });
 
-  it('a red ring when it cannot listen', async () => {
-    const port = await freePort();
-    const taken = await occupy(port);
-    try {
-      await loadFlow([nodeModules.eventStream], [{ id: 'e', type: 'xcast-event-stream', port: String(port) }]);
-      await statusOf('e', light('red', 'ring', /listen/), 'the red ring of a failed listen');
-    } finally {
-      taken.close();
-    }
-  });
+  itShowsARedRingWhenItCannotListen(nodeModules.eventStream, 'xcast-event-stream');
 
   let port = 0;
   let client: net.Socket | null = null;
