@@ -182,10 +182,9 @@ export interface NodeContract {
  */
 export function nodeContract(c: NodeContract): void {
   const id = 'n1';
-  it(`refuses a bad ${c.refused.field} with a red ring naming it${c.noInput ? '' : ', and answers its input with the refusal (a Catch node sees it)'}`, async () => {
+  it(`refuses a bad ${c.refused.field} with a red ring and an error naming it${c.noInput ? '' : ', and answers its input with the refusal (a Catch node sees it)'}`, async () => {
     const f = await loadFlow([c.module], [{ id, type: c.type, ...c.refused.config }]);
-    const refusal = await statusOf(id, light('red', 'ring'), 'the red ring of a refusal');
-    assert.match(refusal.text ?? '', new RegExp(c.refused.field));
+    await statusOf(id, light('red', 'ring'), 'the red ring of a refusal');
     assert.ok(loggedErrors().some((e) => e.includes(c.refused.field)), `logged: ${JSON.stringify(loggedErrors())}`);
     if (c.noInput) return;
     f.node(id).receive(audioMsg());
