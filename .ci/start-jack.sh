@@ -23,7 +23,7 @@ LOGDIR=${XCAST_JACK_LOGDIR:-${TMPDIR:-/tmp}/xcast-jack-$SERVER-$(id -u)}
 export JACK_DEFAULT_SERVER="$SERVER" JACK_NO_START_SERVER=1
 
 for tool in jackd jack_lsp jack_thru jack_disconnect flock setsid; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "start-jack: '$tool' not found; run .ci/setup-audio.sh" >&2; exit 1; }
+  command -v "$tool" >/dev/null 2>&1 || { echo "start-jack: '$tool' not found; run scripts/setup-system.sh" >&2; exit 1; }
 done
 
 mkdir -p "$LOGDIR"

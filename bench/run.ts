@@ -7,9 +7,16 @@
 // generator itself kept time. References that can be measured (ffmpeg amix, a setTimeout loop) are measured here,
 // in the same run, so ratios hold even on a noisy shared machine.
 //
+// Side by side with another build (--compare DIR, DIR a built checkout, e.g. `git worktree add ../base REV && (cd
+// ../base && npm ci && npm run build)`): the same probes at fixed N, this build and that one alternated A B A B …,
+// with the same load generator and the same packets; each figure is the median over the repetitions and the ratio
+// is this build's over that one's. CPU per peer at a fixed N is the robust comparison on a shared machine: a ramp's
+// clean N moves with the hour, the CPU a peer costs does not. Written to bench/results/compare.json.
+//
 // Options: --budget SECONDS (default 540: the whole run; with the build it stays under 10 minutes), --quick (short
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
-// bench/results/), --only a,b (stages: reference, shared, minus, frames25, sustained, latency, scaling).
+// bench/results/), --only a,b (stages: reference, shared, minus, frames25, sustained, latency, scaling),
+// --compare DIR [--reps N] (side by side with the build in DIR; see above).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,20 +58,25 @@ interface Opts {
   probe: { variant: string; peers: number; seconds: number } | null;
   xcastCpus: string;
   loadgenCpus: string;
+  /** Package root of another build to measure side by side with this one. */
+  compare: string | null;
+  reps: number;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1' };
+  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1', compare: null, reps: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--budget') o.budgetS = Number(argv[++i]);
     else if (a === '--only') o.only = new Set(argv[++i].split(','));
+    else if (a === '--compare') o.compare = path.resolve(argv[++i]);
+    else if (a === '--reps') o.reps = Number(argv[++i]);
     else if (a === '--probe') {
       const [variant, peers, seconds] = argv[++i].split(':');
       o.probe = { variant, peers: Number(peers), seconds: Number(seconds ?? 10) };
-    } else throw new Error(`bench: unknown option ${a} (--budget S, --quick, --profile, --only stages, --probe variant:N[:seconds])`);
+    } else throw new Error(`bench: unknown option ${a} (--budget S, --quick, --profile, --only stages, --probe variant:N[:seconds], --compare DIR, --reps N)`);
   }
   return o;
 }
@@ -86,8 +98,10 @@ interface ProbeOpts {
   packetsFile: string;
   xcastCpus: string;
   profileDir?: string;
-  /** Extra environment for the xcast (e.g. XCAST_DECODE_WORKERS). */
+  /** Extra environment for the xcast (e.g. XCAST_MIX_CPUS). */
   env?: NodeJS.ProcessEnv;
+  /** The xcast host of another build (--compare); default this build's. */
+  hostScript?: string;
 }
 
 interface ProbeResult {
@@ -134,7 +148,7 @@ async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
   // --expose-gc: the host collects garbage before it measures memory (outside the tick window), so memory figures
   // are what is retained, not where the GC sawtooth happened to be. BENCH_XCAST_NODE_ARGS adds flags to try.
   const nodeArgs = ['--expose-gc', ...(process.env.BENCH_XCAST_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [])];
-  const host = startNode(path.join(DIST, 'xcast-host.js'), [flow.file, userDir], o.xcastCpus, nodeArgs, o.env);
+  const host = startNode(o.hostScript ?? path.join(DIST, 'xcast-host.js'), [flow.file, userDir], o.xcastCpus, nodeArgs, o.env);
   let lg: Proc | undefined;
   try {
     await host.next('ready', 60000);
@@ -270,7 +284,7 @@ function ffmpegAvailable(): string | null {
 /** CPU per stream-second: ffmpeg amix on the bench's packets as Ogg Opus files vs the xcast's Mixer on the same packets. */
 async function amixReference(packetsFile: string, packets: Buffer[], frameSamples: number, work: string, cpus: string, quick: boolean): Promise<AmixResult | { error: string }> {
   const version = ffmpegAvailable();
-  if (!version) return { error: 'ffmpeg not found (Debian: apt-get install ffmpeg; CI: .ci/setup-audio.sh)' };
+  if (!version) return { error: 'ffmpeg not found (Debian: apt-get install ffmpeg; CI: scripts/setup-system.sh)' };
   const streams = 16;
   const seconds = quick ? 10 : 30;
   const frames = Math.round((seconds * 48000) / frameSamples);
@@ -401,6 +415,12 @@ async function main(): Promise<void> {
     const r = await probe({ name: o.probe.variant, ...v, peers: o.probe.peers, windowS: o.probe.seconds, warmupS: o.probe.variant.startsWith('latency') ? LATENCY_WARMUP_S : warmupS, xcastCpus: o.xcastCpus, profileDir: o.profile ? RESULTS : undefined }, work);
     const lat = r.loadgen.monitor.latencyMs;
     process.stdout.write(`${JSON.stringify({ ...r, host: r.host, loadgen: { ...r.loadgen, monitor: { ...r.loadgen.monitor, latencyMs: undefined, latencyP50: median(lat), latencyP99: percentileOf(lat, 0.99), latencyN: lat.length } } }, null, 2)}\n`);
+    fs.rmSync(work, { recursive: true, force: true });
+    return;
+  }
+
+  if (o.compare) {
+    await compareBuilds(o, prev, { p10, windowS, warmupS, work, packets: set10.filler.packets });
     fs.rmSync(work, { recursive: true, force: true });
     return;
   }
@@ -590,6 +610,86 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(RESULTS, o.quick || o.only ? 'partial.json.tmp' : 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (!o.quick && !o.only) log(`wrote ${path.relative(PACKAGE_ROOT, path.join(RESULTS, 'latest.json'))}`);
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// --compare: this build and another, the same probes alternated.
+
+interface CompareFigure { build: 'this' | 'other'; cpuPerPeerMs: number; cpu: number; elu: number; latenessP99Ms: number; missedTicks: number; clean: boolean; why: string[]; hopP99Ms?: number; hopP50Ms?: number; perPeerMB?: number }
+
+async function compareBuilds(o: Opts, prev: Record<string, unknown> | null, c: { p10: string; windowS: number; warmupS: number; work: string; packets: Buffer[] }): Promise<void> {
+  const other = o.compare as string;
+  const otherHost = path.join(other, 'dist', 'bench', 'xcast-host.js');
+  const otherDecodeMix = path.join(other, 'dist', 'bench', 'decode-mix.js');
+  if (!fs.existsSync(otherHost)) throw new Error(`--compare: ${otherHost} not found (build that checkout first: npm ci && npm run build)`);
+  const want = (s: string) => !o.only || o.only.has(s);
+  const rev = (dir: string) => { try { return execFileSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
+  const builds = { this: { root: PACKAGE_ROOT, rev: rev(PACKAGE_ROOT) }, other: { root: other, rev: rev(other) } };
+  log(`compare: this build ${builds.this.rev} vs ${other} (${builds.other.rev}), ${o.reps} repetitions each, alternated`);
+  // Fixed N below the capacity the last run measured, so both builds run clean and the figure is what a peer costs.
+  const sharedN = Math.max(20, Math.round(guessFrom(prev, 'sharedMix', 100) * 0.75));
+  const minusN = Math.max(10, Math.round(guessFrom(prev, 'mixMinus', 40) * 0.75));
+  const stages: Array<{ key: string; label: string; variant: Variant; peers: number; mode: 'tone' | 'probe'; warmupS: number; env?: NodeJS.ProcessEnv }> = [];
+  if (want('shared')) stages.push({ key: 'shared', label: `shared mix 10 ms, ${sharedN} peers`, variant: {}, peers: sharedN, mode: 'tone', warmupS: c.warmupS });
+  if (want('minus')) stages.push({ key: 'minus', label: `mix-minus 10 ms, ${minusN} peers`, variant: { mixMinus: true }, peers: minusN, mode: 'tone', warmupS: c.warmupS });
+  if (want('latency')) stages.push({ key: 'latency', label: `hub hop, ${HOP_PEERS} peers, jitter buffer 1 frame, at most 1`, variant: HOP_VARIANT, peers: HOP_PEERS, mode: 'probe', warmupS: LATENCY_WARMUP_S, env: { BENCH_HOP: '1' } });
+  const results: Record<string, CompareFigure[]> = {};
+  const result: Record<string, unknown> = { date: new Date().toISOString(), builds, reps: o.reps, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavgAtStart: os.loadavg() }, stages: results };
+  for (const st of stages) {
+    results[st.key] = [];
+    for (let r = 0; r < o.reps; r++) {
+      // A B, then B A: neither build always runs first after a pause.
+      const order: Array<'this' | 'other'> = r % 2 === 0 ? ['this', 'other'] : ['other', 'this'];
+      for (const b of order) {
+        log(`compare: ${st.label}, ${b} build, repetition ${r + 1}`);
+        try {
+          const p = await probe({ name: st.key, variant: st.variant, peers: st.peers, windowS: c.windowS, warmupS: st.warmupS, mode: st.mode, packetsFile: c.p10, xcastCpus: o.xcastCpus, env: st.env, hostScript: b === 'this' ? undefined : otherHost }, c.work);
+          const h = p.host;
+          const fig: CompareFigure = { build: b, cpuPerPeerMs: (h.cpu * 1000) / st.peers, cpu: h.cpu, elu: h.elu, latenessP99Ms: h.latenessP99Ms, missedTicks: h.missedTicks, clean: p.clean, why: p.why };
+          if (h.hop && h.hop.n > 0) { fig.hopP99Ms = h.hop.p99; fig.hopP50Ms = h.hop.p50; }
+          if (st.key === 'shared') fig.perPeerMB = memoryFigures(p).perPeerMB;
+          results[st.key].push(fig);
+          log(`compare:   CPU ${(h.cpu * 100).toFixed(1)} % (${fig.cpuPerPeerMs.toFixed(3)} ms/s per peer), loop ${(h.elu * 100).toFixed(0)} %, tick p99 ${h.latenessP99Ms.toFixed(3)} ms${fig.hopP99Ms !== undefined ? `, hop p99 ${fig.hopP99Ms.toFixed(2)} ms` : ''}${p.clean ? '' : ` (${p.why.join('; ')})`}`);
+        } catch (err) {
+          log(`compare:   probe failed: ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
+    }
+  }
+  let decodeMix: { this: number[]; other: number[] } | null = null;
+  if (want('reference')) {
+    decodeMix = { this: [], other: [] };
+    for (let r = 0; r < o.reps; r++) {
+      for (const b of (r % 2 === 0 ? ['this', 'other'] : ['other', 'this']) as Array<'this' | 'other'>) {
+        const p = startNode(b === 'this' ? path.join(DIST, 'decode-mix.js') : otherDecodeMix, [c.p10, '16', '20'], o.xcastCpus);
+        await p.exited;
+        try { decodeMix[b].push((JSON.parse(p.output().trim().split('\n').pop() ?? '') as DecodeMixResult).msPerStreamSecond); } catch { log(`compare: decode-mix (${b}) failed: ${p.output().slice(-400)}`); }
+      }
+    }
+    result.decodeMix = decodeMix;
+  }
+  // The table: medians, and this build over the other.
+  const rows: string[] = ['| figure | this build | other build | this / other |', '|---|---|---|---|'];
+  const med = (xs: number[]) => median(xs.filter((x) => Number.isFinite(x)));
+  const row = (label: string, a: number, b: number, digits: number) => rows.push(`| ${label} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(a / b).toFixed(2)} |`);
+  for (const st of stages) {
+    const f = results[st.key];
+    const pick = (b: 'this' | 'other', k: keyof CompareFigure) => med(f.filter((x) => x.build === b).map((x) => x[k] as number));
+    row(`${st.label}: CPU per peer, ms per s`, pick('this', 'cpuPerPeerMs'), pick('other', 'cpuPerPeerMs'), 3);
+    row(`${st.label}: event loop busy, %`, pick('this', 'elu') * 100, pick('other', 'elu') * 100, 1);
+    row(`${st.label}: tick lateness p99, ms`, pick('this', 'latenessP99Ms'), pick('other', 'latenessP99Ms'), 3);
+    const missed = (b: 'this' | 'other') => f.filter((x) => x.build === b).map((x) => x.missedTicks).join(', ');
+    rows.push(`| ${st.label}: missed ticks per window | ${missed('this')} | ${missed('other')} | — |`);
+    if (st.key === 'latency') row(`${st.label}: hop p99, ms`, pick('this', 'hopP99Ms'), pick('other', 'hopP99Ms'), 2);
+    if (st.key === 'shared') row(`${st.label}: memory per peer, MB`, pick('this', 'perPeerMB'), pick('other', 'perPeerMB'), 3);
+  }
+  if (decodeMix) row('decode + mix CPU per stream-second, ms (16 streams × 20 s)', med(decodeMix.this), med(decodeMix.other), 3);
+  const title = `xcast bench --compare — ${new Date().toISOString()} — this build ${builds.this.rev} vs ${builds.other.rev}, ${o.reps} alternated repetitions, medians, ${elapsedS().toFixed(0)} s, load average at start ${(result.machine as { loadavgAtStart: number[] }).loadavgAtStart[0].toFixed(2)}`;
+  const table = rows.join('\n');
+  result.markdown = table;
+  process.stdout.write(`\n${title}\n\n${table}\n`);
+  fs.writeFileSync(path.join(RESULTS, 'compare.json'), `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${path.relative(PACKAGE_ROOT, path.join(RESULTS, 'compare.json'))}`);
 }
 
 /** Puts the latest table between the bench markers of README.md and docs/performance.md, so both stay current. */

@@ -136,11 +136,12 @@
         $(selector).on(events || "change", run);
         run();
     }
-    // The socket nodes' mode: relabels host and user id and shows the client-only rows; true in server mode.
-    function socketMode() {
+    // The socket nodes' mode: relabels host and user id (from the node's catalog: <prefix>.label.hostServer,
+    // hostClient, userIdServer, userIdClient) and shows the client-only rows; true in server mode.
+    function socketMode(node, prefix) {
         var server = $("#node-input-mode").val() === "server";
-        $("#node-input-host-label").text(server ? " Listen on" : " Server");
-        $("#node-input-userId-label").text(server ? " Server name" : " User id");
+        $("#node-input-host-label").text(" " + node._(prefix + ".label." + (server ? "hostServer" : "hostClient")));
+        $("#node-input-userId-label").text(" " + node._(prefix + ".label." + (server ? "userIdServer" : "userIdClient")));
         $(".xcast-row-client").toggle(!server);
         return server;
     }

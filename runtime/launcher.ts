@@ -4,6 +4,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { loadNodeRed } from './find-node-red';
+import { readSettings } from './settings';
 
 /** Root of the package (where package.json, flows/ and examples/ live), whether running from dist/ or not. */
 export const PACKAGE_ROOT = findPackageRoot(__dirname);
@@ -28,6 +30,8 @@ export interface LaunchOptions {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** Serve the editor (default true). */
   editor?: boolean;
+  /** Node-RED's `settings.xcast` (runtime/settings.ts); XCAST_* environment variables still override it. */
+  xcast?: Record<string, unknown>;
 }
 
 export interface Launched {
@@ -108,15 +112,14 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
   // The preset is deployed fresh each start; the editor then saves changes to this copy, never to the preset.
   fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2));
 
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const RED = require('node-red');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const express = require('express');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { RED, express } = loadNodeRed() as { RED: any; express: any };
   const app = express();
   const server = http.createServer(app);
   const host = opts.host ?? '127.0.0.1';
   const settings = {
     userDir,
+    xcast: opts.xcast ?? {},
     flowFile,
     credentialSecret: 'xcast-local-credentials',
     nodesDir: [PACKAGE_ROOT],
@@ -128,8 +131,28 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
     logging: { console: { level: opts.logLevel ?? 'info', metrics: false, audit: false } },
     editorTheme: { projects: { enabled: false }, tours: false },
     externalModules: { autoInstall: false, palette: { allowInstall: false } },
+    // No "Enable Update Notifications?" over the demo: off, until the user turns it on in the editor's settings
+    // (kept in the user dir's .config.runtime.json, which Node-RED prefers to this).
+    telemetry: { enabled: false },
   };
+  // A bad setting stops the start here, naming it, rather than refusing every node that reads it.
+  readSettings(settings);
   RED.init(server, settings);
+  // Until the flows are loaded Node-RED's admin API answers GET /flows with a 400 and logs a TypeError: everything
+  // waits behind a 503 until then. Loaded is the first 'runtime-deploy' (emitted as the flows are set, before they
+  // start, and also when they cannot start for missing types — the editor is then there to say so).
+  let ready = false;
+  const onRuntimeEvent = (e: { id?: string }) => {
+    if (e?.id !== 'runtime-deploy') return;
+    ready = true;
+    RED.events.off('runtime-event', onRuntimeEvent);
+  };
+  RED.events.on('runtime-event', onRuntimeEvent);
+  app.use((req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => {
+    if (ready) { next(); return; }
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+    res.end('xcast is starting\n');
+  });
   app.use(settings.httpAdminRoot, RED.httpAdmin);
   app.use(settings.httpNodeRoot, RED.httpNode);
 

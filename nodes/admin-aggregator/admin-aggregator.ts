@@ -5,6 +5,7 @@ import { nowMicros } from '../../runtime/clock';
 import { num, str, oneOf } from '../lib/config';
 import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 
 interface AggregatorDef extends NodeDef { contextStore: string; contextKey: string; intervalMs: string; connectedThresholdMs: string }
 
@@ -13,6 +14,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let timer: NodeJS.Timeout | undefined;
     try {
       const contextStore = oneOf(config as never, 'contextStore', ['global', 'flow'] as const, 'global');
@@ -31,7 +33,7 @@ export = function (RED: NodeAPI) {
             const r = agg.onQos(userId ?? '', p, (msg.arrivalTime as number | undefined) ?? nowMicros());
             if (r.rejected.length) {
               refused += r.rejected.length;
-              status.set('yellow', 'dot', `${refused} QOSMetrics refused (${r.rejected[0].message})`);
+              status.set('yellow', 'dot', t('admin-aggregator.status.refused', { count: refused, detail: r.rejected[0].message }));
             }
             break;
           }
@@ -53,11 +55,11 @@ export = function (RED: NodeAPI) {
         ctx.set(contextKey, state);
         node.send({ topic: 'metadata', payload: { mixeradminSharedState: state } } as NodeMessage);
         const users = Object.keys(state.connections ?? {}).length;
-        status.set('green', 'dot', `${users} user${users === 1 ? '' : 's'}, ${state.incomingAudioTracks.length} in / ${state.outgoingAudioTracks.length} out`);
+        status.set('green', 'dot', t('admin-aggregator.status.users', { count: users, in: state.incomingAudioTracks.length, out: state.outgoingAudioTracks.length }));
       };
       timer = setInterval(publish, intervalMs);
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { if (timer) clearInterval(timer); status.clear(); done(); });
   }

@@ -8,6 +8,7 @@ import { AudioInputDevice, listDevicesAsync } from '../../runtime/audio/devices'
 import { num, str, oneOf, bool, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, resolveInputPath, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface AudioInDef extends NodeDef {
@@ -49,6 +50,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let clock: FrameClock | undefined;
     let device: AudioInputDevice | undefined;
     try {
@@ -60,6 +62,8 @@ export = function (RED: NodeAPI) {
       const autoStart = bool(config as never, 'autoStart', true);
       let seq = 0;
       let frames = 0;
+      // Made only when the (throttled) status is shown, not for every frame.
+      const streamingText = () => t('audio-in.status.streaming', { source, kHz: sampleRate / 1000, channels });
       const emit = (pcm: Buffer, captureTime: number) => {
         const msg: AudioMsg = {
           topic: 'audio', payload: pcm,
@@ -68,7 +72,7 @@ export = function (RED: NodeAPI) {
         seq = (seq + 1) >>> 0;
         frames++;
         node.send(msg);
-        status.set('green', 'dot', `streaming ${source} ${sampleRate / 1000} kHz ${channels}ch`);
+        status.setBy('green', 'dot', streamingText);
       };
 
       let next: () => Buffer | null;
@@ -90,7 +94,7 @@ export = function (RED: NodeAPI) {
         try {
           samples = loadFile(resolveInputPath(RED, file), sampleRate, channels);
         } catch (e) {
-          throw new ConfigError('file', `cannot read ${file}: ${(e as Error).message}`);
+          throw new ConfigError('file', 'cannot_read', { file, detail: (e as Error).message });
         }
         const step = frameSamples * channels;
         let pos = 0;
@@ -117,22 +121,22 @@ export = function (RED: NodeAPI) {
           device = new AudioInputDevice({ deviceName, sampleRate, channels, framesPerBuffer: frameSamples });
           device.on('frame', (pcm: Buffer) => emit(pcm, nowMicros()));
           device.on('error', (err: Error) => {
-            node.error(`device "${deviceName}": ${err.message}`);
-            status.now('red', 'ring', 'device error');
+            node.error(t('xcast.errors.device', { device: deviceName, detail: err.message }));
+            status.now('red', 'ring', t('xcast.status.device-error'));
           });
           try {
             device.start();
           } catch (e) {
-            node.error(`device: ${(e as Error).message}`);
-            status.now('red', 'ring', 'device error');
+            node.error(t('xcast.errors.device', { device: deviceName, detail: (e as Error).message }));
+            status.now('red', 'ring', t('xcast.status.device-error'));
             device = undefined;
             return;
           }
-          status.now('green', 'dot', `recording from ${deviceName}`);
+          status.now('green', 'dot', t('audio-in.status.recording', { device: deviceName }));
         };
         if (autoStart) startDevice();
         node.on('input', (msg: { payload?: unknown }, _send, done) => {
-          if (msg.payload === 'stop' || msg.payload === false) { void device?.stop(); device = undefined; status.now('grey', 'ring', 'stopped'); }
+          if (msg.payload === 'stop' || msg.payload === false) { void device?.stop(); device = undefined; status.now('grey', 'ring', t('xcast.status.stopped')); }
           else if (!device) startDevice();
           done();
         });
@@ -145,20 +149,20 @@ export = function (RED: NodeAPI) {
           clock.on('tick', () => {
             const pcm = next();
             if (pcm) emit(pcm, nowMicros());
-            else { clock?.stop(); clock = undefined; status.now('grey', 'ring', `file ended after ${frames} frames`); }
+            else { clock?.stop(); clock = undefined; status.now('grey', 'ring', t('audio-in.status.ended', { count: frames })); }
           });
           clock.start();
         };
         if (autoStart) startClock();
-        else status.now('grey', 'ring', 'stopped');
+        else status.now('grey', 'ring', t('xcast.status.stopped'));
         node.on('input', (msg: { payload?: unknown }, _send, done) => {
-          if (msg.payload === 'stop' || msg.payload === false) { clock?.stop(); clock = undefined; status.now('grey', 'ring', 'stopped'); }
+          if (msg.payload === 'stop' || msg.payload === false) { clock?.stop(); clock = undefined; status.now('grey', 'ring', t('xcast.status.stopped')); }
           else if (!clock) startClock();
           done();
         });
       }
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       clock?.stop();

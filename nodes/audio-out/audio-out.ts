@@ -1,6 +1,7 @@
 // Node: audio output — plays to a sound device and/or records a WAV file, both behind one playout buffer and clock.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { PlayoutBuffer } from '../../runtime/audio/playout';
+import { streamKey, streamLabel } from '../../runtime/audio/stream-key';
 import { WavWriter } from '../../runtime/audio/wav';
 import { AudioOutputDevice } from '../../runtime/audio/devices';
 import { FrameClock, nowMicros } from '../../runtime/clock';
@@ -8,6 +9,7 @@ import { SpeakerState } from '../../runtime/qos/snapshot';
 import { num, str, oneOf, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -21,6 +23,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let clock: FrameClock | undefined;
     let wav: WavWriter | undefined;
     let device: AudioOutputDevice | undefined;
@@ -41,24 +44,25 @@ export = function (RED: NodeAPI) {
           fs.mkdirSync(path.dirname(file), { recursive: true });
           wav = new WavWriter(file, { sampleRate, channels, format });
         } catch (e) {
-          throw new ConfigError('path', `cannot write ${file}: ${(e as Error).message}`);
+          throw new ConfigError('path', 'cannot_write', { file, detail: (e as Error).message });
         }
       }
       if (output !== 'file') {
         const deviceName = str(config as never, 'device', { required: true });
         device = new AudioOutputDevice({ deviceName, sampleRate, channels, framesPerBuffer: frameSamples });
         device.on('error', (err: Error) => {
-          node.error(`device "${deviceName}": ${err.message}`);
-          status.now('red', 'ring', 'device error');
+          node.error(t('xcast.errors.device', { device: deviceName, detail: err.message }));
+          status.now('red', 'ring', t('xcast.status.device-error'));
         });
         try {
           device.start();
         } catch (e) {
-          throw new ConfigError('device', (e as Error).message);
+          throw new ConfigError('device', 'device', { detail: (e as Error).message });
         }
       }
       const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
-      let streamKey: string | undefined;
+      let playing: string | undefined;
+      let playingLabel = '';
       let warnedOther = false;
       let lastPacketAt = 0;
       let framesOut = 0;
@@ -80,24 +84,25 @@ export = function (RED: NodeAPI) {
         framesOut++;
         if (framesOut % stateEvery === 0) {
           node.send({ topic: 'speaker', payload: speakerState() } as NodeMessage);
-          status.set('green', 'dot', `${output === 'device' ? 'playing' : 'recording'} ${(framesOut * periodMs / 1000).toFixed(0)} s, ${playout.stats().misses} misses`);
+          status.set('green', 'dot', t(output === 'device' ? 'audio-out.status.playing' : 'audio-out.status.recording', { s: (framesOut * periodMs / 1000).toFixed(0), misses: playout.stats().misses }));
         }
         if (Date.now() - lastPacketAt > idleMs) {
           // The input stopped: stop the clock rather than write silence forever; it restarts on the next packet.
           clock?.stop();
           clock = undefined;
           node.send({ topic: 'speaker', payload: { ...speakerState(), inputStopped: true } } as NodeMessage);
-          status.now('yellow', 'ring', `idle (${file ? path.basename(file) : 'device'})`);
+          status.now('yellow', 'ring', file ? t('audio-out.status.idle-file', { file: path.basename(file) }) : t('audio-out.status.idle-device'));
         }
       };
 
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         if (!isAudioMsg(msg)) { done(); return; }
         const a = (msg as AudioMsg).audio;
-        const key = `${msg.userId ?? ''}/${a.trackId}`;
-        if (streamKey === undefined) streamKey = key;
-        if (key !== streamKey) {
-          if (!warnedOther) node.warn(`plays one stream (${streamKey}); ignoring ${key} — put a mixer in front to hear several`);
+        const id = { userId: msg.userId as string | undefined, trackId: a.trackId, targetUserId: msg.targetUserId as string | undefined };
+        const key = streamKey(id);
+        if (playing === undefined) { playing = key; playingLabel = streamLabel(id); }
+        if (key !== playing) {
+          if (!warnedOther) node.warn(t('audio-out.errors.one-stream', { stream: playingLabel, other: streamLabel(id) }));
           warnedOther = true;
           done();
           return;
@@ -117,9 +122,9 @@ export = function (RED: NodeAPI) {
         }
         done();
       });
-      status.now('grey', 'ring', output === 'device' ? 'waiting for audio' : `ready: ${path.basename(file)}`);
+      status.now('grey', 'ring', output === 'device' ? t('audio-out.status.waiting') : t('audio-out.status.ready', { file: path.basename(file) }));
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       clock?.stop();

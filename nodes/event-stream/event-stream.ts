@@ -1,10 +1,11 @@
 // Node: audio event stream — every received packet and every mix decision as binary events on TCP (and optionally a file).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { EventStreamServer, MixedFrameEntry } from '../../runtime/events/server';
+import { EventStreamServer, TrackMixParameters } from '../../runtime/events/server';
 import { num, str, frameSamplesOf } from '../lib/config';
 import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import type { UsedEntry } from '../../runtime/audio/mixer';
 
 interface EventStreamDef extends NodeDef {
@@ -16,6 +17,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let server: EventStreamServer | undefined;
     try {
       const host = str(config as never, 'host', { def: '127.0.0.1' });
@@ -33,62 +35,34 @@ export = function (RED: NodeAPI) {
       const srv = server;
       // Rare events, worth the operator's attention: a capture that fell behind lost its stream; the file stopped.
       srv.on('clientDropped', (d: { remote: string; backlogBytes: number }) => {
-        node.warn(`event client ${d.remote} cut off: ${Math.round(d.backlogBytes / 1024)} KiB unsent (bound ${Math.round(maxClientBacklogBytes / 1024)} KiB); the mix goes on`);
+        node.warn(t('event-stream.errors.client-dropped', { remote: d.remote, kib: Math.round(d.backlogBytes / 1024), bound: Math.round(maxClientBacklogBytes / 1024) }));
       });
       srv.on('fileError', (err: Error) => {
-        node.error(`event file: ${err.message}; events go on to the TCP clients only`);
-        status.now('red', 'ring', 'file error');
+        node.error(t('event-stream.errors.file', { detail: err.message }));
+        status.now('red', 'ring', t('event-stream.status.file-error'));
       });
-      srv.on('serverError', (err: Error) => node.error(`event server: ${err.message}`));
+      srv.on('serverError', (err: Error) => node.error(t('event-stream.errors.server', { detail: err.message })));
       srv.listen().then(
-        (a) => status.now('yellow', 'ring', `listening :${a.port}${file ? ', recording' : ''}`),
-        (err: Error) => { node.error(`cannot listen on ${host}:${port}: ${err.message}`); status.now('red', 'ring', 'listen failed'); },
+        (a) => status.now('yellow', 'ring', t(file ? 'event-stream.status.listening-recording' : 'event-stream.status.listening', { port: a.port })),
+        (err: Error) => { node.error(t('xcast.errors.cannot-listen', { where: `${host}:${port}`, detail: err.message })); status.now('red', 'ring', t('event-stream.status.listen-failed')); },
       );
       let packets = 0;
       // Made only when the (throttled) status is shown, not for every packet.
-      const statusText = () => `${srv.clients} client${srv.clients === 1 ? '' : 's'}, ${packets} packets`;
-      const entries: MixedFrameEntry[] = [];
-      // Musician profiles come from each peer's HELLO; channels (user × track) appear with their first packet.
-      const profiles = new Map<string, Record<string, unknown> | null>();
-      const channelsOf = new Map<string, Set<number>>();
-      const channel = (userId: string, trackId: number): number => {
-        const id = srv.channelIdFor(userId, trackId);
-        let set = channelsOf.get(userId);
-        if (!set) channelsOf.set(userId, (set = new Set()));
-        if (!set.has(id)) { set.add(id); srv.setProfile(id, (profiles.get(userId) ?? null) as never); }
-        return id;
-      };
-
+      const statusText = () => t('event-stream.status.clients', { count: srv.clients, packets });
       const handle = (msg: Record<string, unknown>): void => {
         const userId = (msg.userId as string | undefined) ?? '';
         if (msg.topic === 'connection') {
+          // Musician profiles come from each peer's HELLO; a reconnect's seq count starts again (the server continues it).
           const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> } };
-          if (p?.event === 'open') {
-            profiles.set(userId, p.hello?.profile ?? null);
-            for (const id of channelsOf.get(userId) ?? []) {
-              srv.setProfile(id, (p.hello?.profile ?? null) as never);
-              // A reconnecting sender starts its seq again; the channel's sequence continues.
-              srv.restartChannel(id);
-            }
-          }
+          if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never);
         } else if (msg.topic === 'mixParameters') {
-          const p = msg.payload as { fromFrameSeq: number; master: number; tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }> };
-          srv.mixParameters(p.fromFrameSeq, p.master, p.tracks.map((t) => ({ channelId: channel(t.userId, t.trackId), gain: t.gain, pan: t.pan, muted: t.muted })));
+          const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[] };
+          srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks);
         } else if (msg.mixed && isAudioMsg(msg)) {
           const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
-          entries.length = m.used.length;
-          for (let i = 0; i < m.used.length; i++) {
-            const u = m.used[i];
-            const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
-            e.channelId = channel(u.userId, u.trackId);
-            e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
-          }
-          srv.audioFrameMixed(m.frameSeq, entries);
+          srv.trackFrameMixed(m.frameSeq, m.used);
         } else if (isAudioMsg(msg)) {
-          const a = (msg as AudioMsg).audio;
-          const id = channel(userId, a.trackId);
-          if (a.codec === 'opus') srv.opusPacketReceived(id, a.seq, 0, a.channels, msg.payload as Buffer);
-          else srv.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, msg.payload as Buffer);
+          srv.trackPacketReceived(userId, (msg as AudioMsg).audio, msg.payload as Buffer);
           packets++;
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }
@@ -96,7 +70,7 @@ export = function (RED: NodeAPI) {
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle);
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       status.clear();

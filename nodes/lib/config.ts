@@ -1,11 +1,26 @@
 // Reads and checks a node's editor configuration; a bad value is refused with an error that names the field.
+import { render } from './i18n';
 
+/**
+ * The English text of each reason is the en-US catalog's (locales/en-US/xcast.json, `xcast.config.<reason>`): the
+ * error's message is that, for logs and any caller without Node-RED; a node shows the user's language from
+ * `reason` and `params` through RED._ (glue.ts refuse()).
+ */
 export class ConfigError extends Error {
   readonly code = 'bad_config';
-  constructor(readonly field: string, message: string) {
-    super(`${field}: ${message}`);
+  constructor(readonly field: string, readonly reason: ConfigReason, readonly params: Record<string, unknown> = {}) {
+    super(`${field}: ${configText(reason, params)}`);
     this.name = 'ConfigError';
   }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const EN: Record<string, string> = require('./locales/en-US/xcast.json').xcast.config;
+export type ConfigReason = 'required' | 'not_number' | 'not_integer' | 'below_min' | 'above_max' | 'not_one_of' | 'not_boolean' | 'not_json'
+  | 'not_whole_samples' | 'not_opus_frame' | 'below_jitter' | 'required_in_client_mode' | 'required_for_context' | 'cannot_read' | 'cannot_write' | 'device';
+
+function configText(reason: ConfigReason, params: Record<string, unknown>): string {
+  return render(EN[reason] ?? reason, params);
 }
 
 type Cfg = Record<string, unknown>;
@@ -14,13 +29,13 @@ export function num(cfg: Cfg, field: string, opts: { def?: number; min?: number;
   const raw = cfg[field];
   if (raw === undefined || raw === null || raw === '') {
     if (opts.def !== undefined) return opts.def;
-    throw new ConfigError(field, 'is required');
+    throw new ConfigError(field, 'required');
   }
   const v = typeof raw === 'number' ? raw : Number(String(raw).trim());
-  if (!Number.isFinite(v)) throw new ConfigError(field, `"${String(raw)}" is not a number`);
-  if (opts.int && !Number.isInteger(v)) throw new ConfigError(field, `${v} is not a whole number`);
-  if (opts.min !== undefined && v < opts.min) throw new ConfigError(field, `${v} is below the minimum ${opts.min}`);
-  if (opts.max !== undefined && v > opts.max) throw new ConfigError(field, `${v} is above the maximum ${opts.max}`);
+  if (!Number.isFinite(v)) throw new ConfigError(field, 'not_number', { value: String(raw) });
+  if (opts.int && !Number.isInteger(v)) throw new ConfigError(field, 'not_integer', { value: v });
+  if (opts.min !== undefined && v < opts.min) throw new ConfigError(field, 'below_min', { value: v, min: opts.min });
+  if (opts.max !== undefined && v > opts.max) throw new ConfigError(field, 'above_max', { value: v, max: opts.max });
   return v;
 }
 
@@ -28,7 +43,7 @@ export function str(cfg: Cfg, field: string, opts: { def?: string; required?: bo
   const raw = cfg[field];
   const v = raw === undefined || raw === null ? '' : String(raw).trim();
   if (v === '') {
-    if (opts.required) throw new ConfigError(field, 'is required');
+    if (opts.required) throw new ConfigError(field, 'required');
     return opts.def ?? '';
   }
   return v;
@@ -37,7 +52,7 @@ export function str(cfg: Cfg, field: string, opts: { def?: string; required?: bo
 export function oneOf<T extends string>(cfg: Cfg, field: string, allowed: readonly T[], def: T): T {
   const v = str(cfg, field, { def });
   if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(field, `"${v}" is not one of ${allowed.join(', ')}`);
+    throw new ConfigError(field, 'not_one_of', { value: v, allowed: allowed.join(', ') });
   }
   return v as T;
 }
@@ -48,7 +63,7 @@ export function bool(cfg: Cfg, field: string, def = false): boolean {
   if (typeof raw === 'boolean') return raw;
   if (raw === 'true') return true;
   if (raw === 'false') return false;
-  throw new ConfigError(field, `"${String(raw)}" is not true or false`);
+  throw new ConfigError(field, 'not_boolean', { value: String(raw) });
 }
 
 export function json(cfg: Cfg, field: string): Record<string, unknown> | undefined {
@@ -60,7 +75,7 @@ export function json(cfg: Cfg, field: string): Record<string, unknown> | undefin
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v;
   } catch (e) {
-    throw new ConfigError(field, `is not a JSON object (${(e as Error).message})`);
+    throw new ConfigError(field, 'not_json', { detail: (e as Error).message });
   }
 }
 
@@ -68,7 +83,7 @@ export function json(cfg: Cfg, field: string): Record<string, unknown> | undefin
 export function frameSamplesOf(cfg: Cfg, field: string, sampleRate: number, defMs = 10): number {
   const ms = num(cfg, field, { def: defMs, min: 2.5, max: 120 });
   const samples = (sampleRate * ms) / 1000;
-  if (!Number.isInteger(samples)) throw new ConfigError(field, `${ms} ms is not a whole number of samples at ${sampleRate} Hz`);
+  if (!Number.isInteger(samples)) throw new ConfigError(field, 'not_whole_samples', { ms, sampleRate });
   return samples;
 }
 

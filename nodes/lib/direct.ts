@@ -8,8 +8,7 @@
 // targets get the same message object, in arrival order, synchronously with the socket read. It applies only
 // when every node on the output takes audio directly (xcast-mixer, xcast-event-stream): wire anything else there
 // (a debug node, a function) and the whole output goes back to ordinary messages, so what a user wires is what
-// happens. A target's error goes to node.error(err, msg), where a Catch node sees it. XCAST_DIRECT_WIRES=0 turns
-// it off (messages everywhere), for comparison.
+// happens. A target's error goes to node.error(err, msg), where a Catch node sees it.
 import type { Node, NodeAPI } from 'node-red';
 import type { AudioMsg } from './glue';
 
@@ -51,19 +50,59 @@ export function onAudioInput(node: Node, handle: (msg: Record<string, unknown>, 
   acceptDirectAudio(node, (msg) => handle(msg as Record<string, unknown>));
 }
 
-export const directWiresEnabled = (): boolean => process.env.XCAST_DIRECT_WIRES !== '0';
-
-/** One output of a node: its direct targets, resolved lazily and again when the wires or the targets change. */
+/**
+ * One output of a node: its direct targets, resolved lazily and again when the wires or the targets change.
+ *
+ * The switch from messages to calls keeps the order: Node-RED delivers a message from a setImmediate queued when it
+ * was sent, so packets sent as messages just before the switch would reach the target after a call made at once.
+ * An output that sent messages therefore queues its first calls and makes them from a setImmediate of its own,
+ * queued after every delivery still pending (docs/DESIGN.md, "Direct wires"). The switch back to messages needs
+ * nothing: a call is over before the next packet is sent.
+ */
 export class DirectWire {
   private wires: string[] | undefined;
   private targets: WithDirect[] = [];
   private handlers: DirectAudioHandler[] | null = null;
   private retryAt = 0;
+  /** resolve() has said "messages" since the last switch to calls: some may still wait in Node-RED's queue. */
+  private sentMessages = false;
+  /** While the switch waits for those: the packets, in order, and the one handler that files them. */
+  private held: AudioMsg[] | null = null;
+  private readonly holding: DirectAudioHandler[] = [(msg) => { (this.held as AudioMsg[]).push(msg); }];
 
   constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number) {}
 
   /** The handlers to call, or null: send this output as messages. [] when nothing is wired. */
   resolve(): DirectAudioHandler[] | null {
+    if (this.held !== null) return this.holding;
+    const direct = this.targetHandlers();
+    if (direct === null) {
+      this.sentMessages = true;
+      return null;
+    }
+    if (this.sentMessages && direct.length > 0) {
+      this.sentMessages = false;
+      this.held = [];
+      setImmediate(() => this.release());
+      return this.holding;
+    }
+    return direct;
+  }
+
+  /** The packets held while the switch waited, to the targets that still take them, in order. */
+  private release(): void {
+    const held = this.held as AudioMsg[];
+    this.held = null;
+    const targets = this.targets;
+    const handlers = this.handlers ?? [];
+    for (const msg of held) {
+      // A target closed meanwhile gets none, as a message to a closed node reaches no one.
+      for (let i = 0; i < handlers.length; i++) if (targets[i][KEY] === handlers[i]) handlers[i](msg);
+    }
+  }
+
+  /** The targets' handlers as the wires stand, or null: messages. */
+  private targetHandlers(): DirectAudioHandler[] | null {
     const wires = (this.node as WithDirect).wires?.[this.output];
     if (wires === this.wires && this.handlers !== null) {
       let valid = true;
@@ -75,7 +114,7 @@ export class DirectWire {
     this.wires = wires;
     this.handlers = null;
     this.targets = [];
-    if (!directWiresEnabled() || !wires) return null;
+    if (!wires) return null;
     const handlers: DirectAudioHandler[] = [];
     for (const id of wires) {
       const t = this.RED.nodes.getNode(id) as WithDirect | null;

@@ -1,7 +1,8 @@
 // One streamproto1 endpoint of a socket node: a listening server or a reconnecting client, with status and warnings.
-import type { Node } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
 import type { StatusThrottle } from './status';
+import { translator } from './i18n';
 
 export interface EndpointOptions {
   mode: 'server' | 'client';
@@ -24,26 +25,27 @@ export interface Endpoint {
   close(): Promise<void>;
 }
 
-export function openEndpoint(node: Node, status: StatusThrottle, o: EndpointOptions): Endpoint {
+export function openEndpoint(RED: NodeAPI, node: Node, status: StatusThrottle, o: EndpointOptions): Endpoint {
+  const t = translator(RED);
   const where = `${o.host}:${o.port}`;
   if (o.mode === 'server') {
     const server = new StreamServer({ host: o.host, port: o.port, token: o.token, maxFrameBytes: o.maxFrameBytes, maxQueueBytes: o.maxQueueBytes, serverName: o.hello.userId });
     server.on('connection', o.onConnection);
     server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
       // A refused handshake never became a connection: one warning per refusal, nothing per frame.
-      node.warn(`refused ${info?.userId ?? ''}@${info?.remote ?? '?'}: ${err.code ?? 'protocol'}: ${err.message}`);
+      node.warn(t('xcast.errors.refused-peer', { userId: info?.userId ?? '', remote: info?.remote ?? '?', code: err.code ?? 'protocol', detail: err.message }));
     });
     server.listen().then(o.onListening, (err: Error) => {
-      node.error(`cannot listen on ${where}: ${err.message}`);
-      status.now('red', 'ring', `listen failed: ${err.message}`);
+      node.error(t('xcast.errors.cannot-listen', { where, detail: err.message }));
+      status.now('red', 'ring', t('xcast.status.listen-failed', { detail: err.message }));
     });
     return { server, close: () => server.close() };
   }
   const client = new StreamClient({ host: o.host, port: o.port, hello: { ...o.hello, token: o.token }, maxFrameBytes: o.maxFrameBytes, maxQueueBytes: o.maxQueueBytes });
   client.on('connect', o.onConnection);
-  client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', `reconnecting (${info?.reason ?? 'closed'})`));
+  client.on('disconnect', (info: { reason?: string }) => status.now('yellow', 'ring', t('xcast.status.reconnecting', { reason: info?.reason ?? 'closed' })));
   client.on('connectError', () => { /* retried with backoff; the status says so */ });
-  status.now('yellow', 'ring', `connecting ${where}`);
+  status.now('yellow', 'ring', t('xcast.status.connecting', { where }));
   client.start();
   return { client, close: () => client.close() };
 }

@@ -2,11 +2,13 @@
 import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
+import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
-import { num, bool, oneOf, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
+import { num, bool, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface MixerDef extends NodeDef {
@@ -27,6 +29,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let closeEngine: (() => void) | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
@@ -40,7 +43,7 @@ export = function (RED: NodeAPI) {
       // A cap on each track's depth: above it the buffer is cut back to the target at once (whole packets, faded),
       // so latency never stands above it — the fixed-size buffer of live-audio tools. Blank: 50 frames.
       const jitterMaxFrames = num(config as never, 'jitterMaxFrames', { def: 50, min: 1, max: 50, int: true });
-      if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', `${jitterMaxFrames} is below the jitter buffer's ${jitterFrames} frames`);
+      if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', 'below_jitter', { value: jitterMaxFrames, jitterFrames });
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
       // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
@@ -50,12 +53,13 @@ export = function (RED: NodeAPI) {
       // workers to an xcast that has its cores to itself.
       const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
       const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
-      // The mixing thread: 'worker' (default; runtime/audio/mix-engine.ts — the mix is made on time whatever the event
-      // loop is doing) or 'loop' (the event loop, as in the first versions), from the node's 'thread' or XCAST_MIX_THREAD.
-      const thread = oneOf(config as never, 'thread', ['worker', 'loop'], (process.env.XCAST_MIX_THREAD as 'worker' | 'loop' | undefined) ?? 'worker');
+      // The mix is made on a thread of its own (runtime/audio/mix-engine.ts). Flows saved when the editor offered
+      // 'Mix on: the event loop' still carry `thread`; they deploy, and are told once that it is ignored.
+      if (config.thread !== undefined && config.thread !== '' && config.thread !== 'worker') node.warn(t('mixer.errors.thread-ignored', { value: config.thread }));
+      const settings = readSettings(RED.settings);
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
-        thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
+        cpus: settings.mixCpus, youngGenerationMb: settings.mixYoungGenerationMb,
         sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
         statsEveryTicks: stateEvery,
       });
@@ -71,13 +75,13 @@ export = function (RED: NodeAPI) {
       const handle = (msg: Record<string, unknown>): void => {
         const userId = msg.userId as string | undefined;
         switch (msg.topic) {
-          case 'gain': if (!userId) throw new Error('gain needs msg.userId'); engine.setGain(userId, parseGain(msg.payload)); break;
+          case 'gain': if (!userId) throw new Error(t('mixer.errors.gain-needs-user')); engine.setGain(userId, parseGain(msg.payload)); break;
           case 'pan': {
             const p = Number(msg.payload);
-            if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
+            if (!userId || !(p >= -1 && p <= 1)) throw new Error(t('mixer.errors.pan-needs-user'));
             engine.setPan(userId, p); break;
           }
-          case 'mute': if (!userId) throw new Error('mute needs msg.userId'); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
+          case 'mute': if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
           case 'master': engine.setMaster(parseGain(msg.payload)); break;
           default:
             if (!isAudioMsg(msg)) return;
@@ -108,14 +112,14 @@ export = function (RED: NodeAPI) {
       engine.on('tracks', (states) => {
         node.send([null, { topic: 'tracks', payload: states } as NodeMessage, null]);
         const n = states.length;
-        status.set(n ? 'green' : 'yellow', n ? 'dot' : 'ring', `mixing ${n} track${n === 1 ? '' : 's'}`);
+        status.set(n ? 'green' : 'yellow', n ? 'dot' : 'ring', t('mixer.status.mixing', { count: n }));
       });
       engine.start();
       // Diagnostics (the bench reads tick lateness here): the clock this node mixes on.
       (node as unknown as { tickSource?: TickSource }).tickSource = engine;
-      status.now('yellow', 'ring', 'mixing 0 tracks');
+      status.now('yellow', 'ring', t('mixer.status.mixing', { count: 0 }));
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { closeEngine?.(); status.clear(); done(); });
   }

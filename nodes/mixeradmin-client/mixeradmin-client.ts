@@ -8,6 +8,7 @@ import type { GetMetricsAnswer, MixerAdminSharedState, SpeakerFigures } from '..
 import { num } from '../lib/config';
 import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 
 interface ClientDef extends NodeDef { sampleRate: string; staleMs: string }
 
@@ -42,21 +43,24 @@ export = function (RED: NodeAPI) {
       const ok = !!c;
       res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'no mixeradmin client deployed', uptimeS: Math.round((Date.now() - startedAt) / 1000), metadataAgeMs });
     });
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const express = require('express');
     const web = path.join(__dirname, '..', '..', 'runtime', 'web', 'qos');
     RED.httpNode.get('/qos', (req: Request, res: Response, next: () => void) => {
       // The page fetches relative URLs: it must be served from /qos/.
       if (req.originalUrl === '/qos' || req.originalUrl.startsWith('/qos?')) res.redirect(301, req.originalUrl.replace('/qos', '/qos/'));
       else next();
     });
-    RED.httpNode.use('/qos', express.static(web, { index: 'index.html' }));
+    // Served by the response's own sendFile: express comes with the Node-RED hosting the nodes, not with this package.
+    RED.httpNode.get(['/qos/', '/qos/:file'], (req: Request, res: Response, next: () => void) => {
+      const file = typeof req.params.file === 'string' ? req.params.file : 'index.html';
+      res.sendFile(file, { root: web }, (err) => { if (err && !res.headersSent) next(); });
+    });
   }
 
   function MixerAdminClientNode(this: Node, config: ClientDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let entry: ClientState | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
@@ -87,7 +91,7 @@ export = function (RED: NodeAPI) {
             shared = s;
             metadataAt = Date.now();
             const users = Object.keys(s.connections ?? {}).length;
-            status.set('green', 'dot', `${users} connection${users === 1 ? '' : 's'} reported`);
+            status.set('green', 'dot', t('mixeradmin-client.status.reported', { count: users }));
           }
         } else if (msg.topic === 'speaker' && p && typeof p === 'object') {
           speaker = {
@@ -103,9 +107,9 @@ export = function (RED: NodeAPI) {
         }
         done();
       });
-      status.now('yellow', 'ring', 'waiting for metadata');
+      status.now('yellow', 'ring', t('mixeradmin-client.status.waiting'));
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
       const i = entry ? clients.indexOf(entry) : -1;

@@ -1,13 +1,14 @@
 // Node: Opus decode — one Opus packet in, f32 PCM out; a gap in seq is filled with packet-loss concealment.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { OpusDecoder } from '../../runtime/audio/opus';
+import { StreamDecoders } from '../../runtime/audio/stream-decoder';
+import { streamKey } from '../../runtime/audio/stream-key';
 import { num } from '../lib/config';
-import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
+import { refuse, isAudioMsg } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface DecodeDef extends NodeDef { maxConceal: string }
-interface Stream { dec: OpusDecoder; nextSeq: number; sampleRate: number; channels: number }
 
 export = function (RED: NodeAPI) {
   shareAudioOnFanout(RED);
@@ -15,42 +16,36 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
-    const streams = new Map<string, Stream>();
-    let concealed = 0;
+    const t = translator(RED);
+    let decoders: StreamDecoders | undefined;
+    // Made only when the (throttled) status is shown, not for every packet.
+    const statusText = () => {
+      const n = decoders?.size ?? 0, concealed = decoders?.concealed ?? 0;
+      return t(concealed ? 'opus-decode.status.streams-concealed' : 'opus-decode.status.streams', { count: n, concealed });
+    };
     try {
       const maxConceal = num(config as never, 'maxConceal', { def: 5, min: 0, max: 50, int: true });
+      const streams = (decoders = new StreamDecoders({ maxConceal }));
       node.on('input', (msg: Record<string, unknown>, send, done) => {
-        if (!isAudioMsg(msg)) { done(new Error('expected an audio message (msg.payload Buffer, msg.audio)')); return; }
+        if (!isAudioMsg(msg)) { done(new Error(t('xcast.errors.not-audio'))); return; }
         const a = msg.audio;
-        if (a.codec !== 'opus') { done(new Error(`opus decode takes opus, got ${a.codec}`)); return; }
-        const key = `${msg.userId ?? ''}/${a.trackId}`;
+        if (a.codec !== 'opus') { done(new Error(t('xcast.errors.wrong-codec', { node: 'opus decode', want: 'opus', got: a.codec }))); return; }
         try {
-          let s = streams.get(key);
-          if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {
-            s = { dec: new OpusDecoder({ sampleRate: a.sampleRate, channels: a.channels }), nextSeq: a.seq, sampleRate: a.sampleRate, channels: a.channels };
-            streams.set(key, s);
-          }
-          const gap = (a.seq - s.nextSeq) >>> 0;
-          if (gap > 0 && gap <= maxConceal) {
-            for (let i = 0; i < gap; i++) {
-              const seq = (s.nextSeq + i) >>> 0;
-              send({ ...msg, payload: s.dec.conceal(a.frameSamples), audio: { ...a, codec: 'pcm_f32le', seq }, concealed: true });
-              concealed++;
-            }
-          }
-          const out: AudioMsg = { ...msg, payload: s.dec.decode(msg.payload), audio: { ...a, codec: 'pcm_f32le' } };
-          s.nextSeq = (a.seq + 1) >>> 0;
-          send(out);
-          status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}${concealed ? `, ${concealed} concealed` : ''}`);
+          streams.decode(streamKey({ userId: msg.userId, trackId: a.trackId, targetUserId: msg.targetUserId }), a, msg.payload, (pcm, seq, concealed) => {
+            send(concealed
+              ? { ...msg, payload: pcm, audio: { ...a, codec: 'pcm_f32le', seq }, concealed: true }
+              : { ...msg, payload: pcm, audio: { ...a, codec: 'pcm_f32le' } });
+          });
+          status.setBy('green', 'dot', statusText);
           done();
         } catch (err) {
           done(err as Error);
         }
       });
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { streams.clear(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { decoders?.clear(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-opus-decode', OpusDecodeNode);
 };

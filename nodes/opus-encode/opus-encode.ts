@@ -1,12 +1,14 @@
 // Node: Opus encode — f32 PCM in (any chunk size), one Opus packet per frame out; one encoder per stream.
-import os from 'node:os';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer, checkOpusEncoderOptions, type OpusEncoderOptions } from '../../runtime/audio/opus';
 import { EncodePool } from '../../runtime/audio/encode-pool';
+import { streamKey } from '../../runtime/audio/stream-key';
+import { readSettings, workerCount } from '../../runtime/settings';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 
 interface EncodeDef extends NodeDef {
@@ -27,24 +29,27 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     const streams = new Map<string, Stream>();
     let closePool: (() => void) | undefined;
     try {
       const frameMs = num(config as never, 'frameMs', { def: 10 });
-      if (!LEGAL_MS.includes(frameMs)) throw new ConfigError('frameMs', `${frameMs} ms is not an Opus frame duration (${LEGAL_MS.join(', ')})`);
+      if (!LEGAL_MS.includes(frameMs)) throw new ConfigError('frameMs', 'not_opus_frame', { ms: frameMs, legal: LEGAL_MS.join(', ') });
       const bitrate = num(config as never, 'bitrate', { def: 64, min: 6, max: 510 }) * 1000;
       const complexity = num(config as never, 'complexity', { def: 10, min: 0, max: 10, int: true });
       const fec = bool(config as never, 'fec', false);
       const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
       const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
-      // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or XCAST_ENCODE_WORKERS: 0
-      // (default) encodes on the event loop, at once; N or 'auto' (the cores this process may use, less the event
-      // loop's) spreads the streams over threads — for mix-minus, one stream per receiver — and sends each packet a
-      // little later, when its thread hands it back.
-      const ew = config.encodeWorkers || process.env.XCAST_ENCODE_WORKERS || '0';
-      const encodeWorkers = ew === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ encodeWorkers: ew } as never, 'encodeWorkers', { min: 0, max: 16, int: true });
+      // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or else the encodeWorkers
+      // setting (runtime/settings.ts): 0 (default) encodes on the event loop, at once; N or 'auto' spreads the streams
+      // over threads — for mix-minus, one stream per receiver — and sends each packet a little later, when its
+      // thread hands it back.
+      const encodeWorkers = workerCount(config.encodeWorkers === 'auto' ? 'auto'
+        : config.encodeWorkers ? num(config as never, 'encodeWorkers', { min: 0, max: 16, int: true }) : readSettings(RED.settings).encodeWorkers);
 
       const output = new AudioOutput(RED, node, 0, 1);
+      // Made only when the (throttled) status is shown, not for every frame.
+      const statusText = () => t('opus-encode.status.streams', { count: streams.size, kbps: bitrate / 1000 });
       const pool = encodeWorkers > 0 ? new EncodePool<InFlight>(encodeWorkers, {
         onPacket: (f, packet) => {
           f.out.payload = packet;
@@ -55,7 +60,7 @@ export = function (RED: NodeAPI) {
           }
         },
         onError: (f, err) => {
-          status.set('red', 'ring', 'encode error');
+          status.set('red', 'ring', t('opus-encode.status.error'));
           node.error(err, f.out as never);
         },
       }) : null;
@@ -64,10 +69,10 @@ export = function (RED: NodeAPI) {
         closePool = () => pool.close();
       }
       const handle = (msg: Record<string, unknown>, send?: (m: unknown) => void): void => {
-        if (!isAudioMsg(msg)) throw new Error('expected an audio message (msg.payload Buffer, msg.audio)');
+        if (!isAudioMsg(msg)) throw new Error(t('xcast.errors.not-audio'));
         const a = msg.audio;
-        if (a.codec !== 'pcm_f32le') throw new Error(`opus encode takes pcm_f32le, got ${a.codec}`);
-        const key = `${msg.targetUserId ?? msg.userId ?? ''}/${a.trackId}`;
+        if (a.codec !== 'pcm_f32le') throw new Error(t('xcast.errors.wrong-codec', { node: 'opus encode', want: 'pcm_f32le', got: a.codec }));
+        const key = streamKey({ userId: msg.userId, trackId: a.trackId, targetUserId: msg.targetUserId });
         let s = streams.get(key);
         try {
           if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {
@@ -98,16 +103,16 @@ export = function (RED: NodeAPI) {
               (pool as EncodePool<InFlight>).encode(s.poolId, pcm, { out, send });
             }
           }
-          status.set('green', 'dot', `${streams.size} stream${streams.size === 1 ? '' : 's'}, ${bitrate / 1000} kbit/s`);
+          status.setBy('green', 'dot', statusText);
         } catch (err) {
-          status.set('red', 'ring', 'encode error');
+          status.set('red', 'ring', t('opus-encode.status.error'));
           throw err;
         }
       };
       // The mixer wired straight here hands its frames over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle);
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { closePool?.(); streams.clear(); status.clear(); done(); });
   }

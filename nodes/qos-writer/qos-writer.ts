@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { num } from '../lib/config';
 import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { findConnection } from '../lib/connections';
 import type { StreamConnection } from '../../runtime/protocol/transport';
 
@@ -13,8 +14,12 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let sent = 0;
     let lost = 0;
+    // Made only when the (throttled) status is shown, not for every message.
+    const lostText = () => t('qos-writer.status.lost', { sent, lost });
+    const sentText = () => t('qos-writer.status.sent', { sent });
     const pending = new Map<StreamConnection, unknown[]>();
     try {
       const batch = num(config as never, 'batch', { def: 1, min: 1, max: 256, int: true });
@@ -23,7 +28,7 @@ export = function (RED: NodeAPI) {
         if (!conn || !conn.isOpen) {
           // The sender has gone: nothing to answer, and not an error of this flow.
           lost++;
-          status.set('yellow', 'ring', `${sent} sent, ${lost} without a connection`);
+          status.setBy('yellow', 'ring', lostText);
           done();
           return;
         }
@@ -36,11 +41,11 @@ export = function (RED: NodeAPI) {
           if (list.length >= batch) { conn.sendQos(list as never); pending.set(conn, []); }
         }
         sent++;
-        status.set('green', 'dot', `${sent} QOSMetrics sent`);
+        status.setBy('green', 'dot', sentText);
         done();
       });
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => { pending.clear(); status.clear(); done(); });
   }

@@ -8,6 +8,7 @@ import { num, str, oneOf, bool, json } from '../lib/config';
 import { refuse, AudioMsg } from '../lib/glue';
 import { DirectWire } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
+import { translator } from '../lib/i18n';
 import { registerConnection } from '../lib/connections';
 import { shareAudioOnFanout } from '../lib/fanout';
 import { nextMsgId } from '../lib/msgid';
@@ -23,6 +24,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
+    const t = translator(RED);
     let endpoint: Endpoint | undefined;
     let frames = 0;
     try {
@@ -38,18 +40,15 @@ export = function (RED: NodeAPI) {
       const profile = json(config as never, 'profile');
       const senders = new Set<StreamConnection>();
 
-      // The status text for a packet, rebuilt only when the number of senders changed (not per packet).
-      let textFor = -1;
-      let text = '';
-      const streamingText = () => {
-        if (textFor !== senders.size) { textFor = senders.size; text = `streaming, ${textFor} sender${textFor === 1 ? '' : 's'}`; }
-        return text;
-      };
+      // The status for a packet: its text made only when the (throttled) status is shown, not per packet.
+      let lastHeader: AudioHeader | null = null;
+      const streamingText = () => (mode === 'server' ? t('socket-reader.status.streaming-senders', { count: senders.size })
+        : t('socket-reader.status.streaming', { kHz: (lastHeader?.sampleRate ?? 0) / 1000, channels: lastHeader?.channels }));
 
       const showState = () => {
         if (mode === 'server') {
           status.now(senders.size ? 'green' : 'yellow', senders.size ? 'dot' : 'ring',
-            `listening :${port}, ${senders.size} sender${senders.size === 1 ? '' : 's'}`);
+            t('socket-reader.status.listening', { port, count: senders.size }));
         }
       };
 
@@ -90,7 +89,8 @@ export = function (RED: NodeAPI) {
             }
           }
           frames++;
-          status.set('green', 'dot', mode === 'server' ? streamingText() : `streaming ${h.sampleRate / 1000} kHz ${h.channels}ch`);
+          lastHeader = h;
+          status.setBy('green', 'dot', streamingText);
         });
         conn.on('metadata', (obj: unknown) => {
           node.send([null, { topic: 'metadata', payload: obj, ...base }, null, null]);
@@ -102,7 +102,7 @@ export = function (RED: NodeAPI) {
           node.send([null, null, { topic: 'pong', payload: p, ...base }, null]);
         });
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(`closed ${senderId}@${conn.remote}: ${err.code ?? 'protocol'}: ${err.message}`);
+          node.warn(t('xcast.errors.closed', { userId: senderId, remote: conn.remote, code: err.code ?? 'protocol', detail: err.message }));
           node.send([null, null, { topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, remote: conn.remote, at: Date.now() }, ...base }, null]);
         });
         conn.once('close', () => {
@@ -111,10 +111,10 @@ export = function (RED: NodeAPI) {
           if (mode === 'server') showState();
         });
         if (mode === 'server') showState();
-        else status.now('green', 'dot', `connected ${host}:${port}`);
+        else status.now('green', 'dot', t('xcast.status.connected', { where: `${host}:${port}` }));
       };
 
-      endpoint = openEndpoint(node, status, {
+      endpoint = openEndpoint(RED, node, status, {
         mode, host, port, token, maxFrameBytes,
         hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos'] : [] },
         onListening: showState,
@@ -125,7 +125,7 @@ export = function (RED: NodeAPI) {
         },
       });
     } catch (err) {
-      refuse(node, err);
+      refuse(RED, node, err);
     }
 
     node.on('close', (removed: boolean, done: () => void) => {

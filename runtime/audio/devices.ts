@@ -114,6 +114,13 @@ const F32_BYTES = 4;
 let binding: NaudiodonBinding | undefined;
 let bindingFile: string | undefined;
 
+/** Where the device options stand when naudiodon is missing: why (the load error's message), and how to get it. */
+function unavailable(why: string): DeviceError {
+  return new DeviceError('naudiodon_unavailable', `sound devices are unavailable: ${why}. ` +
+    'They need naudiodon, an optional dependency built against ALSA: install libasound2-dev, then `npm install naudiodon` ' +
+    'where xcast is installed (or `npm rebuild naudiodon` when it is there but not built)');
+}
+
 /** Path of naudiodon's compiled addon (the module naudiodon's own index.js loads). */
 function naudiodonAddonPath(): string {
   if (bindingFile) return bindingFile;
@@ -121,13 +128,14 @@ function naudiodonAddonPath(): string {
   try {
     root = path.dirname(require.resolve('naudiodon/package.json'));
   } catch (err) {
-    throw new DeviceError('naudiodon_unavailable', `naudiodon is not installed: ${(err as Error).message}`);
+    // The message's first line only: the rest is Node's require stack.
+    throw unavailable(`naudiodon is not installed (${(err as Error).message.split('\n')[0]})`);
   }
   for (const build of ['Release', 'Debug']) {
     const file = path.join(root, 'build', build, 'naudiodon.node');
     if (fs.existsSync(file)) return (bindingFile = file);
   }
-  throw new DeviceError('naudiodon_unavailable', `naudiodon at ${root} has no compiled addon (build/Release/naudiodon.node); rebuild it (npm rebuild naudiodon)`);
+  throw unavailable(`naudiodon at ${root} has no compiled addon (build/Release/naudiodon.node)`);
 }
 
 /** The naudiodon addon, loaded on first use; DeviceError 'naudiodon_unavailable' when it cannot load. */
@@ -138,7 +146,7 @@ function loadBinding(): NaudiodonBinding {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     binding = require(file) as NaudiodonBinding;
   } catch (err) {
-    throw new DeviceError('naudiodon_unavailable', `cannot load naudiodon (${file}): ${(err as Error).message}`);
+    throw unavailable(`cannot load naudiodon (${file}): ${(err as Error).message}`);
   }
   return binding;
 }
@@ -172,11 +180,14 @@ function toDeviceList(devices: NativeDeviceInfo[]): DeviceList {
 
 const LIST_MARK = '@@xcast-devices@@';
 const LIST_ERROR_MARK = '@@xcast-devices-error@@';
+const LOAD_ERROR_MARK = '@@xcast-devices-load-error@@';
 const LIST_TIMEOUT_MS = 20000;
 
+// The child tells a failure to load the addon (no device option can work) from a failure to enumerate.
 function listScript(addon: string): string {
-  return `let d; try { d = require(${JSON.stringify(addon)}).getDevices(); } catch (e) {` +
-    ` process.stderr.write(${JSON.stringify('\n' + LIST_ERROR_MARK)} + String(e && e.message || e) + '\\n'); process.exit(1); }` +
+  const fail = (mark: string) => `{ process.stderr.write(${JSON.stringify('\n' + mark)} + String(e && e.message || e).split('\\n', 1)[0] + '\\n'); process.exit(1); }`;
+  return `let b, d; try { b = require(${JSON.stringify(addon)}); } catch (e) ${fail(LOAD_ERROR_MARK)}` +
+    ` try { d = b.getDevices(); } catch (e) ${fail(LIST_ERROR_MARK)}` +
     ` process.stdout.write(${JSON.stringify('\n' + LIST_MARK)} + JSON.stringify(d) + '\\n');`;
 }
 
@@ -186,7 +197,7 @@ function stderrTail(stderr: string): string {
   return lines.slice(-8).join(' | ');
 }
 
-function parseListing(stdout: string, stderr: string, status: number | null, signal: string | null, error?: Error): DeviceList {
+function parseListing(addon: string, stdout: string, stderr: string, status: number | null, signal: string | null, error?: Error): DeviceList {
   const at = stdout.lastIndexOf(LIST_MARK);
   if (!error && status === 0 && at >= 0) {
     const json = stdout.slice(at + LIST_MARK.length).split('\n', 1)[0];
@@ -195,6 +206,10 @@ function parseListing(stdout: string, stderr: string, status: number | null, sig
     } catch (err) {
       throw new DeviceError('list_failed', `device list is not valid JSON: ${(err as Error).message}`);
     }
+  }
+  const loadFailed = stderr.lastIndexOf(LOAD_ERROR_MARK);
+  if (!error && loadFailed >= 0) {
+    throw unavailable(`cannot load naudiodon (${addon}): ${stderr.slice(loadFailed + LOAD_ERROR_MARK.length).split('\n', 1)[0]}`);
   }
   const why = error ? error.message : signal ? `killed by ${signal}` : `exit code ${status}`;
   const marked = stderr.lastIndexOf(LIST_ERROR_MARK);
@@ -213,7 +228,7 @@ export function listDevices(): DeviceList {
   const r = spawnSync(process.execPath, ['-e', listScript(addon)], {
     env: process.env, encoding: 'utf8', timeout: LIST_TIMEOUT_MS, maxBuffer: 16 << 20, windowsHide: true,
   });
-  return parseListing(r.stdout ?? '', r.stderr ?? '', r.status, r.signal, r.error);
+  return parseListing(addon, r.stdout ?? '', r.stderr ?? '', r.status, r.signal, r.error);
 }
 
 /** listDevices without blocking the event loop. */
@@ -233,7 +248,7 @@ export function listDevicesAsync(): Promise<DeviceList> {
       const e = err as (Error & { code?: number | string | null; signal?: string | null }) | null;
       const status = !e ? 0 : typeof e.code === 'number' ? e.code : null;
       try {
-        resolve(parseListing(stdout, stderr, status, e?.signal ?? null, e && typeof e.code === 'string' ? e : undefined));
+        resolve(parseListing(addon, stdout, stderr, status, e?.signal ?? null, e && typeof e.code === 'string' ? e : undefined));
       } catch (parseErr) {
         reject(parseErr);
       }

@@ -1,13 +1,12 @@
-// The mix engine: a Mixer on a steady clock, as the mixer node uses it — on its own thread (default) or on the event loop.
+// The mix engine: a Mixer on a steady clock on a thread of its own, as the mixer node uses it.
 //
 // Why a thread: the event loop of an xcast carries every packet through Node-RED, and its pauses (a full GC of
 // 8–14 ms, a burst of socket reads, a slow flow elsewhere) made the mixer's ticks late and, at a period or more,
 // missed (docs/performance.md). On its own thread (runtime/audio/mix-engine-worker.ts) the clock sleeps in
 // Atomics.wait and the mix is made on time whatever the event loop does; packets reach it through a shared ring
 // (runtime/audio/packet-ring.ts, no message per packet), the frames come back as transferred ArrayBuffers.
-// `thread: 'loop'` runs the same Mixer from a FrameClock (or WorkerFrameClock) on the event loop, as before.
 //
-// Events, the same from both: 'mix' (MixResult), 'tracks' (TrackState[], every statsEveryTicks ticks), 'params'
+// Events: 'mix' (MixResult), 'tracks' (TrackState[], every statsEveryTicks ticks), 'params'
 // (EngineParams: the full mix parameters and the frame they apply from, after a control or a new track),
 // 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error'.
 // Controls are checked here and throw a MixerConfigError at once; on the thread they apply from the next tick.
@@ -18,17 +17,12 @@ import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_thread
 import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
-import { FrameClock, FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
-import { WorkerFrameClock } from '../worker-clock';
+import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
 
 export type { EngineParams } from './mix-engine-worker';
 
 export interface MixEngineOptions extends MixerOptions {
-  /** 'worker' (default): mix on a thread of its own; 'loop': on the event loop. */
-  thread?: 'worker' | 'loop';
-  /** The loop engine's clock: 'worker' (a worker-thread metronome, default) or 'timer' (setTimeout + setImmediate). */
-  loopClock?: 'worker' | 'timer';
   /** 'tracks' every this many ticks; default 10. */
   statsEveryTicks?: number;
   /** The thread spins this long before a deadline instead of sleeping; default 0.1 ms with 2+ cores, 0 with one. */
@@ -41,16 +35,17 @@ export interface MixEngineOptions extends MixerOptions {
   realtime?: number | null;
   /**
    * CPUs the mix thread may run on (a taskset list such as "0" or "2-3", Linux, through util-linux `taskset`), default
-   * XCAST_MIX_CPUS or none: the process's. A real-time thread on a core of its own (isolcpus) keeps its time best.
+   * none: the process's. A real-time thread on a core of its own (isolcpus) keeps its time best.
    */
   cpus?: string | null;
+  /** The mix thread's young generation (V8 maxYoungGenerationSizeMb), default 96: rarer scavenges on that thread. */
+  youngGenerationMb?: number;
 }
 
 export interface MixEngine extends TickSource {
   readonly sampleRate: number;
   readonly channels: number;
   readonly frameSamples: number;
-  readonly thread: 'worker' | 'loop';
   /** Files a packet (checked here: throws what PlayoutBuffer.push throws); false if it was dropped (ring full). */
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean;
   setGain(userId: string, gain: number): void;
@@ -58,9 +53,9 @@ export interface MixEngine extends TickSource {
   setMute(userId: string, muted: boolean): void;
   setMaster(gain: number): void;
   removeUser(userId: string): void;
-  /** The last track states (as of the last 'tracks' on the thread; now on the loop). */
+  /** The last track states (as of the last 'tracks' on the thread). */
   tracks(): TrackState[];
-  /** Stops the clock and ends the thread(s); the engine is not used after this. */
+  /** Stops the clock and ends the thread; the engine is not used after this. */
   close(): void;
   on(event: 'mix', l: (r: MixResult) => void): this;
   on(event: 'tracks', l: (t: TrackState[]) => void): this;
@@ -80,7 +75,6 @@ function checkPan(pan: number): number {
 
 /** The engine on its own thread. */
 class ThreadMixEngine extends EventEmitter implements MixEngine {
-  readonly thread = 'worker' as const;
   readonly sampleRate: number;
   readonly channels: number;
   readonly frameSamples: number;
@@ -140,9 +134,9 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
       resyncAfterMs: Math.max(o.resyncAfterMs ?? 200, this.periodMs), statsEveryTicks: Math.max(1, Math.round(o.statsEveryTicks ?? 10)),
       nice: o.nice === undefined ? -11 : o.nice,
       realtime: o.realtime === undefined ? 10 : o.realtime,
-      cpus: o.cpus === undefined ? (process.env.XCAST_MIX_CPUS || null) : o.cpus,
+      cpus: o.cpus ?? null,
     };
-    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2, events.port2], resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.XCAST_MIX_YOUNG_MB ?? 96) } });
+    const w = new Worker(path.join(__dirname, 'mix-engine-worker.js'), { workerData: data, transferList: [port2, events.port2], resourceLimits: { maxYoungGenerationSizeMb: o.youngGenerationMb ?? 96 } });
     events.port1.on('message', this.onEvent);
     this.events = events.port1;
     w.on('error', (err) => this.emit('error', err));
@@ -293,61 +287,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 }
 
-/** The engine on the event loop: a Mixer ticked by a FrameClock. */
-class LoopMixEngine extends EventEmitter implements MixEngine {
-  readonly thread = 'loop' as const;
-  readonly sampleRate: number;
-  readonly channels: number;
-  readonly frameSamples: number;
-  readonly periodMs: number;
-  private readonly mixer: Mixer;
-  private readonly clock: FrameClock;
-  private ticks = 0;
-  private readonly statsEvery: number;
-
-  constructor(opts: MixEngineOptions) {
-    super();
-    const m = new Mixer(opts);
-    this.mixer = m;
-    this.sampleRate = m.sampleRate;
-    this.channels = m.channels;
-    this.frameSamples = m.frameSamples;
-    this.periodMs = (m.frameSamples * 1000) / m.sampleRate;
-    this.statsEvery = Math.max(1, Math.round(opts.statsEveryTicks ?? 10));
-    const clockOpts = { periodMs: this.periodMs, resyncAfterMs: opts.resyncAfterMs };
-    this.clock = opts.loopClock === 'timer' ? new FrameClock(clockOpts) : new WorkerFrameClock(clockOpts);
-    m.on('track-added', (s: TrackState) => { this.emit('track-added', s); this.emit('params', this.mixer.parameters()); });
-    m.on('track-removed', (s: TrackState) => this.emit('track-removed', s));
-    this.clock.on('error', (err) => this.emit('error', err));
-    this.clock.on('tick', (i: number, late: number) => {
-      this.emit('tick', i, late);
-      const r = m.tick();
-      this.emit('mix', r);
-      if (++this.ticks % this.statsEvery === 0) this.emit('tracks', m.tracks());
-    });
-  }
-
-  start(): void { this.clock.start(); }
-  stop(): void { this.clock.stop(); }
-  close(): void { this.clock.stop(); this.mixer.close(); }
-  stats(): FrameClockStats { return this.clock.stats(); }
-  tracks(): TrackState[] { return this.mixer.tracks(); }
-
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
-    this.mixer.push(userId, header, data, arrivalMicros);
-    return true;
-  }
-
-  setGain(userId: string, gain: number): void { this.mixer.setGain(userId, gain); this.emit('params', this.mixer.parameters()); }
-  setPan(userId: string, pan: number): void { this.mixer.setPan(userId, pan); this.emit('params', this.mixer.parameters()); }
-  setMute(userId: string, muted: boolean): void { this.mixer.setMute(userId, muted); this.emit('params', this.mixer.parameters()); }
-  setMaster(gain: number): void { this.mixer.setMaster(gain); this.emit('params', this.mixer.parameters()); }
-  removeUser(userId: string): void { this.mixer.removeUser(userId); }
-}
-
 /** A mix engine (not started: call start()). Throws a MixerConfigError naming a bad option. */
 export function createMixEngine(opts: MixEngineOptions = {}): MixEngine {
-  const thread = opts.thread ?? 'worker';
-  if (thread !== 'worker' && thread !== 'loop') throw new MixerConfigError('thread', `must be 'worker' or 'loop', got ${String(thread)}`);
-  return thread === 'worker' ? new ThreadMixEngine(opts) : new LoopMixEngine(opts);
+  return new ThreadMixEngine(opts);
 }

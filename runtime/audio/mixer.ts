@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
 import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName, checkPlayoutPacket } from './playout';
 import { DecodePool, RemoteSlot } from './decode-pool';
+import { streamKey } from './stream-key';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -241,7 +242,7 @@ export class Mixer extends EventEmitter {
     let t = this.tracksByUser.get(userId)?.get(trackId);
     let added = false;
     if (t === undefined) {
-      const key = `${userId}/${trackId}`;
+      const key = streamKey({ userId, trackId });
       let remote: RemoteSlot | null = null;
       if (this.pool) {
         // Checked before a worker gets a slot for it, so a bad first packet throws here as it would without workers.

@@ -56,6 +56,37 @@ export interface MixedFrameEntry {
   compression?: number;
 }
 
+/** What trackPacketReceived reads of msg.audio. */
+export interface TrackPacket {
+  trackId: number;
+  seq: number;
+  codec: 'opus' | 'pcm_s16le' | 'pcm_f32le';
+  channels: number;
+  frameSamples: number;
+  sampleRate: number;
+}
+
+/** One track of the mixer's parameters (its `tracks` list), by user and track. */
+export interface TrackMixParameters {
+  userId: string;
+  trackId: number;
+  gain: number;
+  pan: number;
+  muted: boolean;
+}
+
+/** One track the mixer used for a frame: the mixer's UsedEntry, field for field. */
+export interface TrackUse {
+  userId: string;
+  trackId: number;
+  /** The 32-bit wire seq of the packet used, or null. */
+  wireSeq: number | null;
+  concealed: boolean;
+  codec: 'opus' | 'pcm_s16le' | 'pcm_f32le';
+  channels: number;
+  frameSamples: number;
+}
+
 export interface EventStreamStats {
   /** Clients that ever connected. */
   clientsAccepted: number;
@@ -127,6 +158,9 @@ export class EventStreamServer extends EventEmitter {
   private readonly channels = new Map<number, ChannelState>();
   private readonly ids = new Map<string, Map<number, number>>();
   private nextChannelId = 1;
+  // The profile of each user's last HELLO, for the channels it opens later.
+  private readonly profiles = new Map<string, Profile | null>();
+  private readonly trackEntries: MixedFrameEntry[] = [];
   private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
   // Scratch objects reused on every hot-path call.
   private readonly opusScratch: OpusPacketReceived = { channelId: 0, seq: 0, compression: 0, channels: 0, packet: Buffer.alloc(0) };
@@ -216,6 +250,56 @@ export class EventStreamServer extends EventEmitter {
   restartChannel(channelId: number): void {
     const st = this.channels.get(channelId);
     if (st && st.maxSeq >= 0) st.last32 = -1;
+  }
+
+  // --- By user and track: what the event-stream node hands over (flow messages name users, events name channels) ---
+
+  /**
+   * A sender connected (its HELLO): the profile its channels carry from now on. Channels it already has are a
+   * reconnect: they take the new profile and restart (restartChannel), so their sequence continues.
+   */
+  senderConnected(userId: string, profile: Profile | null | undefined): void {
+    this.profiles.set(userId, profile ?? null);
+    const byTrack = this.ids.get(userId);
+    if (!byTrack) return;
+    for (const id of byTrack.values()) {
+      this.setProfile(id, profile);
+      this.restartChannel(id);
+    }
+  }
+
+  /** The channel of a user's track (channelIdFor), made with the profile of the user's last HELLO. */
+  trackChannel(userId: string, trackId: number): number {
+    const known = this.ids.get(userId)?.get(trackId);
+    if (known !== undefined) return known;
+    const id = this.channelIdFor(userId, trackId);
+    this.setProfile(id, this.profiles.get(userId));
+    return id;
+  }
+
+  /** Hot path: a packet of a user's track arrived, as the flow carries it (msg.audio, msg.payload): 0x01 or 0x12. */
+  trackPacketReceived(userId: string, a: TrackPacket, payload: Buffer): void {
+    const id = this.trackChannel(userId, a.trackId);
+    if (a.codec === 'opus') this.opusPacketReceived(id, a.seq, 0, a.channels, payload);
+    else this.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, payload);
+  }
+
+  /** mixParameters with the mixer's tracks by user and track. */
+  trackMixParameters(fromFrameSeq: U64, master: number, tracks: readonly TrackMixParameters[]): void {
+    this.mixParameters(fromFrameSeq, master, tracks.map((t) => ({ channelId: this.trackChannel(t.userId, t.trackId), gain: t.gain, pan: t.pan, muted: t.muted })));
+  }
+
+  /** Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). */
+  trackFrameMixed(frameSeq: U64, used: readonly TrackUse[]): void {
+    const entries = this.trackEntries;
+    entries.length = used.length;
+    for (let i = 0; i < used.length; i++) {
+      const u = used[i];
+      const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
+      e.channelId = this.trackChannel(u.userId, u.trackId);
+      e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
+    }
+    this.audioFrameMixed(frameSeq, entries);
   }
 
   /** 0x01, hot path: an Opus packet arrived (also when too late for the mix). `seq32` is the wire seq. */

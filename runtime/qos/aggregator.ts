@@ -97,6 +97,17 @@ export function validateQos(obj: unknown): QOSMetrics {
   return { ...obj, head: { ...head } } as unknown as QOSMetrics;
 }
 
+/**
+ * A QOS frame's payload — one report or a batch — as validated reports; throws the QosValidationError of the first
+ * malformed one, so a batch is taken whole or not at all (the socket writer refuses the receiver that sent it).
+ */
+export function validateQosBatch(q: unknown): QOSMetrics[] {
+  if (!Array.isArray(q)) return [validateQos(q)];
+  const out: QOSMetrics[] = new Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = validateQos(q[i]);
+  return out;
+}
+
 /** What onQos did with a report or batch. Shared constant objects for the common cases: do not mutate. */
 export interface QosResult {
   readonly accepted: number;

@@ -58,7 +58,7 @@ function alive(pid: number): boolean {
  * Starts (or finds) the JACK server through .ci/start-jack.sh, with a loop client of our own so that
  * two test runs on one machine do not play into each other's loop. With `privateServer` it starts a
  * server of its own (for tests that kill it). Throws with the script's output when JACK is not
- * installed (run .ci/setup-audio.sh).
+ * installed (run scripts/setup-system.sh).
  */
 export function startAudioTestEnv(opts: { privateServer?: boolean } = {}): AudioTestEnv {
   const server = opts.privateServer ? `xcast_t${process.pid}` : process.env.XCAST_JACK_SERVER || 'xcast';
@@ -69,7 +69,7 @@ export function startAudioTestEnv(opts: { privateServer?: boolean } = {}): Audio
     out = execFileSync(START_JACK, { env: scriptEnv, encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${START_JACK} failed (is JACK installed? run .ci/setup-audio.sh): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`${START_JACK} failed (is JACK installed? run scripts/setup-system.sh): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
   const logDir = /logs: (.+)$/m.exec(out)?.[1]?.trim() ?? '';
   const loopPid = logDir ? readPid(path.join(logDir, `${loopName}.pid`)) : undefined;

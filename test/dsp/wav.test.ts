@@ -268,7 +268,7 @@ describe('dsp/wav: WavWriter', function () {
   });
 
   it('produces files sox and ffprobe read with the right format and duration', function () {
-    // Outside checks are part of the test: .ci/setup-audio.sh installs sox and ffmpeg.
+    // Outside checks are part of the test: scripts/setup-system.sh installs sox and ffmpeg.
     assert.ok(hasCommand('sox') && hasCommand('ffprobe'), 'sox and ffprobe are needed (apt-get install sox ffmpeg)');
     for (const format of ['s16', 'f32'] as const) {
       const w = new WavWriter(file, { sampleRate: 48000, channels: 2, format });

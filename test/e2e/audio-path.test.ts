@@ -43,7 +43,7 @@ describe('audio path end to end (xcast + peer + monitor presets)', function () {
     assert.ok(Math.abs(f - 440) <= 1, `frequency ${f}`);
     assert.ok(Math.abs(level - -9.03) <= 1, `level ${level} dBFS`);
 
-    // Outside readers: .ci/setup-audio.sh installs sox and ffmpeg.
+    // Outside readers: scripts/setup-system.sh installs sox and ffmpeg.
     assert.ok(hasCommand('sox') && hasCommand('ffprobe'), 'sox and ffprobe are needed (apt-get install sox ffmpeg)');
     const ds = Number(execFileSync('sox', ['--i', '-D', wavPath]).toString().trim());
     assert.ok(Math.abs(ds - wav.frames / 48000) < 0.6, `sox reads ${ds} s, the file holds ${wav.frames / 48000} s`);

@@ -1,8 +1,6 @@
 // Node tests (node-red-node-test-helper): a bad configuration is refused with a message that names the field.
 import assert from 'node:assert/strict';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 
 const readerNode = require('../../nodes/socket-reader/socket-reader');
 const writerNode = require('../../nodes/socket-writer/socket-writer');
@@ -10,8 +8,8 @@ const mixerNode = require('../../nodes/mixer/mixer');
 const encodeNode = require('../../nodes/opus-encode/opus-encode');
 const audioInNode = require('../../nodes/audio-in/audio-in');
 
-/** Loads one node and returns what it logged as errors. */
-async function errorsOf(mod: unknown, def: Record<string, unknown>): Promise<string[]> {
+/** Loads one node and returns what it logged as errors, and the status it shows. */
+async function errorsOf(mod: unknown, def: Record<string, unknown>): Promise<{ logged: string[]; status: unknown }> {
   const flow = [{ id: 'n1', z: 't1', x: 100, y: 100, wires: [], ...def }, { id: 't1', type: 'tab', label: 't' }];
   await helper.load(mod, flow);
   const n = helper.getNode('n1');
@@ -19,8 +17,7 @@ async function errorsOf(mod: unknown, def: Record<string, unknown>): Promise<str
   // The node refuses in its constructor; Node-RED's log has it.
   const events = helper.log().args.filter((a: unknown[]) => (a[0] as { level?: number })?.level === 20);
   for (const e of events) logged.push(String((e[0] as { msg?: unknown }).msg));
-  void n;
-  return logged;
+  return { logged, status: n.status.lastCall?.args[0] };
 }
 
 describe('node configuration is checked and refusals name the field', function () {
@@ -39,8 +36,10 @@ describe('node configuration is checked and refusals name the field', function (
   ];
   for (const [what, mod, def, re] of cases) {
     it(`refuses a ${what}`, async () => {
-      const errs = await errorsOf(mod, def);
-      assert.ok(errs.some((e) => re.test(e)), `logged: ${JSON.stringify(errs)}`);
+      const { logged, status } = await errorsOf(mod, def);
+      assert.ok(logged.some((e) => re.test(e) && e.startsWith('configuration refused: ')), `logged: ${JSON.stringify(logged)}`);
+      const field = /^\/(\w+):/.exec(String(re))![1];
+      assert.deepEqual(status, { fill: 'red', shape: 'ring', text: `bad ${field}` });
     });
   }
 });

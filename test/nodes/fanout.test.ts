@@ -1,8 +1,6 @@
 // Node tests: an xcast node's audio output wired to several nodes reaches each as its own message sharing one payload Buffer.
 import assert from 'node:assert/strict';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 
 const encodeNode = require('../../nodes/opus-encode/opus-encode');
 

@@ -1,9 +1,7 @@
 // Node test: the mixer's "at most" (jitterMaxFrames) caps each track's depth — a burst that would stand above it is
 // cut back to the target at the next frame, where an uncapped buffer keeps the excess until its trim window closes.
 import assert from 'node:assert/strict';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 const mixerNode = require('../../nodes/mixer/mixer');
 
 // The test answers each mixed frame with the next packet. A loaded machine's event loop answers late now and then;

@@ -2,9 +2,7 @@
 // encoding on the event loop — for a mix-minus batch of one stream per receiver.
 import assert from 'node:assert/strict';
 import { toneFrame } from '../engine/util';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from '../support/node-helper';
 const encodeNode = require('../../nodes/opus-encode/opus-encode');
 
 const N = 480;

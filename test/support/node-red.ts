@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { activeResources, leftBehind, portIsFree, threadIds, until, warmThreadPool } from './resources';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-export const helper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'));
+import { helper } from './node-helper';
+
+// The helper with Node-RED's i18n behind RED._ (node-helper.ts): status texts are the ones a user reads.
+export { helper };
 
 /** The node modules as Node-RED loads them (from dist/, beside this file's compiled copy). */
 export const nodeModules = {

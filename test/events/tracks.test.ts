@@ -1,0 +1,90 @@
+// EventStreamServer by user and track (what the event-stream node hands it): channels made with the profile of the
+// sender's HELLO, a reconnect that takes a new profile and continues the channel's seq, mix entries and parameters
+// mapped to the same channels — read back from the event file the server wrote.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EventType, type AudioEvent, type AudioFrameMixedEvent, type MixParametersEvent } from '../../runtime/events/codec';
+import { readAllEvents } from '../../runtime/events/reader';
+import { EventStreamServer, type TrackUse } from '../../runtime/events/server';
+
+const ALICE = { name: 'Alice', city: 'Oslo', countryCode: 161, skillLevel: 2, instrument: 3 };
+const ALICE2 = { name: 'Alice', city: 'Bergen', countryCode: 161, skillLevel: 3, instrument: 3 };
+const NONE = { name: '', city: '', countryCode: 0, skillLevel: 0, instrument: 0 };
+const opus = (trackId: number, seq: number) => ({ trackId, seq, codec: 'opus' as const, channels: 1, frameSamples: 480, sampleRate: 48000 });
+const used = (userId: string, wireSeq: number | null): TrackUse =>
+  ({ userId, trackId: 1, wireSeq, concealed: wireSeq === null, codec: 'opus', channels: 1, frameSamples: 480 });
+
+describe('EventStreamServer by user and track', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-tracks-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  /** Runs `feed` on a server writing to a file (no TCP client), closes it and reads back every event after the preamble. */
+  async function record(feed: (srv: EventStreamServer) => void): Promise<{ srv: EventStreamServer; events: AudioEvent[] }> {
+    const file = path.join(tmp, 's.xcev');
+    const srv = new EventStreamServer({ port: 0, sampleRate: 48000, frameSamples: 480, file: { path: file } });
+    await srv.listen();
+    feed(srv);
+    await srv.close();
+    const { events } = await readAllEvents(file);
+    return { srv, events: events.slice(2) };
+  }
+
+  it('a channel carries the profile of its sender\'s HELLO; a sender without one an empty profile', async () => {
+    const { srv, events } = await record((s) => {
+      s.senderConnected('alice', ALICE);
+      s.trackPacketReceived('alice', opus(1, 5), Buffer.from([1]));
+      s.trackPacketReceived('bob', opus(1, 9), Buffer.from([2]));
+      s.trackFrameMixed(0, [used('alice', 5), used('bob', 9)]);
+    });
+    const alice = srv.trackChannel('alice', 1);
+    const bob = srv.trackChannel('bob', 1);
+    assert.notEqual(alice, bob);
+    assert.equal(srv.channelIdFor('alice', 1), alice, 'the same ids channelIdFor gives');
+    const mixed = events[2] as AudioFrameMixedEvent;
+    assert.equal(mixed.type, EventType.AUDIO_FRAME_MIXED);
+    assert.deepEqual(mixed.entries.map((e) => [e.channelId, e.seq, e.profile]), [[alice, 5n, ALICE], [bob, 9n, NONE]]);
+  });
+
+  it('a reconnect: the new profile from then on, and the channel\'s seq continues after its highest though the wire count starts again', async () => {
+    const { srv, events } = await record((s) => {
+      s.senderConnected('alice', ALICE);
+      s.trackPacketReceived('alice', opus(1, 100), Buffer.from([1]));
+      s.trackPacketReceived('alice', opus(1, 101), Buffer.from([2]));
+      s.trackFrameMixed(0, [used('alice', 101)]);
+      s.senderConnected('alice', ALICE2);
+      s.trackPacketReceived('alice', opus(1, 0), Buffer.from([3]));
+      s.trackPacketReceived('alice', opus(1, 1), Buffer.from([4]));
+      s.trackFrameMixed(1, [used('alice', 0), used('alice', null)]);
+    });
+    const seqs = events.filter((e) => e.type === EventType.OPUS_PACKET_RECEIVED).map((e) => (e as { seq: bigint }).seq);
+    assert.deepEqual(seqs, [100n, 101n, 102n, 103n]);
+    assert.equal(srv.stats.seqRestarts, 0, 'a restart the server was told of, not one it guessed');
+    const mixed = events.filter((e): e is AudioFrameMixedEvent => e.type === EventType.AUDIO_FRAME_MIXED);
+    assert.deepEqual(mixed[0].entries.map((e) => [e.seq, e.profile.city]), [[101n, 'Oslo']]);
+    assert.deepEqual(mixed[1].entries.map((e) => [e.seq, e.profile.city]), [[102n, 'Bergen'], [null, 'Bergen']]);
+  });
+
+  it('mix parameters and PCM packets by user and track land on the same channels', async () => {
+    const pcm = Buffer.alloc(480 * 2);
+    const { srv, events } = await record((s) => {
+      s.trackMixParameters(3, 0.5, [{ userId: 'carol', trackId: 2, gain: 0.25, pan: -1, muted: true }]);
+      s.trackPacketReceived('carol', { ...opus(2, 4), codec: 'pcm_s16le' }, pcm);
+    });
+    const carol = srv.trackChannel('carol', 2);
+    const params = events[0] as MixParametersEvent;
+    assert.equal(params.type, EventType.MIX_PARAMETERS);
+    assert.deepEqual(params.channels, [{ channelId: carol, gain: 0.25, pan: -1, muted: true }]);
+    const p = events[1];
+    assert.ok(p.type === EventType.PCM_PACKET_RECEIVED);
+    assert.deepEqual([p.channelId, p.seq, p.codec, p.frameSamples], [carol, 4n, 0, 480]);
+  });
+
+  it('a HELLO profile the event format cannot carry is refused, naming the field', () => {
+    const srv = new EventStreamServer({ port: 0, sampleRate: 48000, frameSamples: 480 });
+    srv.trackChannel('dave', 1);
+    assert.throws(() => srv.senderConnected('dave', { ...ALICE, countryCode: 70000 }), /countryCode/);
+  });
+});
