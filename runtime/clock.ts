@@ -16,7 +16,34 @@ export interface FrameClockOptions {
   resyncAfterMs?: number;
   /** Keep the process alive while running (like setInterval); default true. */
   keepAlive?: boolean;
+  /** Where the clock reads the time and sets its timers; default the real ones (tests pass a virtual clock). */
+  timeSource?: TimeSource;
 }
+
+/** A timer handle: Node's can be unref'd (keepAlive: false); a virtual one need not. */
+export interface TimerHandle { unref?(): unknown }
+
+/**
+ * The time and the timers a FrameClock runs on: performance.now() and Node's timers unless a test injects its own,
+ * so that stalls, late timers and long runs can be replayed deterministically without waiting for them.
+ */
+export interface TimeSource {
+  /** Monotonic ms (performance.now()'s scale). */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(h: TimerHandle): void;
+  setImmediate(fn: () => void): TimerHandle;
+  clearImmediate(h: TimerHandle): void;
+}
+
+/** The real clock: performance.now() and Node's timers. */
+export const realTime: TimeSource = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setImmediate: (fn) => setImmediate(fn),
+  clearImmediate: (h) => clearImmediate(h as NodeJS.Immediate),
+};
 
 export interface FrameClockStats {
   ticks: number;
@@ -77,14 +104,15 @@ export class FrameClock extends EventEmitter implements TickSource {
   private readonly spinMs: number;
   private readonly resyncAfterMs: number;
   protected readonly keepAlive: boolean;
+  protected readonly time: TimeSource;
   private running = false;
-  /** performance.now() of deadline 0; moved by a resync. */
+  /** time.now() of deadline 0; moved by a resync. */
   protected anchor = 0;
   private k = 0;
   private frameIndex = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   /** A pending setImmediate of the loop (subclasses that wait elsewhere still use it to run at once). */
-  protected immediate: NodeJS.Immediate | null = null;
+  protected immediate: TimerHandle | null = null;
   private readonly lateness = new Float64Array(LATENESS_WINDOW);
   private latenessCount = 0;
   private ticks = 0;
@@ -111,6 +139,7 @@ export class FrameClock extends EventEmitter implements TickSource {
     this.spinMs = spinMs;
     this.resyncAfterMs = Math.max(resync, o.periodMs);
     this.keepAlive = o.keepAlive ?? true;
+    this.time = o.timeSource ?? realTime;
   }
 
   get isRunning(): boolean {
@@ -122,7 +151,7 @@ export class FrameClock extends EventEmitter implements TickSource {
     if (this.running) return;
     this.running = true;
     this.generation++;
-    this.anchor = performance.now();
+    this.anchor = this.time.now();
     this.k = 0;
     this.schedule(0);
   }
@@ -130,8 +159,8 @@ export class FrameClock extends EventEmitter implements TickSource {
   /** Stops ticking and releases its timers, so the clock does not keep the process alive. */
   stop(): void {
     this.running = false;
-    if (this.timer !== null) clearTimeout(this.timer);
-    if (this.immediate !== null) clearImmediate(this.immediate);
+    if (this.timer !== null) this.time.clearTimeout(this.timer);
+    if (this.immediate !== null) this.time.clearImmediate(this.immediate);
     this.timer = null;
     this.immediate = null;
   }
@@ -150,11 +179,11 @@ export class FrameClock extends EventEmitter implements TickSource {
   /** Arranges for `loop` to run in `waitMs` ms (the next deadline is that far away); a subclass may wait another way. */
   protected schedule(waitMs: number): void {
     if (waitMs > this.spinMs) {
-      this.timer = setTimeout(this.loop, waitMs - this.spinMs);
-      if (!this.keepAlive) this.timer.unref();
+      this.timer = this.time.setTimeout(this.loop, waitMs - this.spinMs);
+      if (!this.keepAlive) this.timer.unref?.();
     } else {
-      this.immediate = setImmediate(this.loop);
-      if (!this.keepAlive) this.immediate.unref();
+      this.immediate = this.time.setImmediate(this.loop);
+      if (!this.keepAlive) this.immediate.unref?.();
     }
   }
 
@@ -164,7 +193,7 @@ export class FrameClock extends EventEmitter implements TickSource {
     if (!this.running) return;
     const P = this.periodMs;
     const gen = this.generation;
-    let now = performance.now();
+    let now = this.time.now();
     let deadline = this.anchor + this.k * P;
     let first = true;
     // Bounded so that listeners slower than the period cannot starve I/O: the rest runs after an event-loop turn.
@@ -183,8 +212,8 @@ export class FrameClock extends EventEmitter implements TickSource {
         // A period or more late, the loop was stalled: let one event-loop turn poll I/O first, so that the
         // packets that arrived meanwhile are in the playout buffers before the catch-up ticks pull from them.
         this.deferred = true;
-        this.immediate = setImmediate(this.loop);
-        if (!this.keepAlive) this.immediate.unref();
+        this.immediate = this.time.setImmediate(this.loop);
+        if (!this.keepAlive) this.immediate.unref?.();
         return;
       }
       if (late < P) this.deferred = false;
@@ -198,7 +227,7 @@ export class FrameClock extends EventEmitter implements TickSource {
       this.emitTick(index, late);
       if (gen !== this.generation) return;
       deadline = this.anchor + this.k * P;
-      now = performance.now();
+      now = this.time.now();
     }
     if (this.running) this.schedule(deadline - now);
   }

@@ -29,15 +29,21 @@ export interface AudioMsg {
 /**
  * Logs why the node will not run and shows it on the node, from the node set's catalog; the message names the field.
  * A ConfigError is told in the user's language from its reason; the runtime's own errors (an engine's option check,
- * a SettingsError) by their message, which names the field or the setting.
+ * a SettingsError) by their message, which names the field or the setting. The node still answers its input —
+ * every message is done with the refusal, so a Catch node sees why nothing came out, where a message to a node
+ * without an input handler would vanish silently. Handlers the node set up before the refusal go: it is not half
+ * running.
  */
 export function refuse(RED: NodeAPI, node: Node, err: unknown): void {
   const t = translator(RED);
   const why = err instanceof ConfigError ? `${err.field}: ${t(`xcast.config.${err.reason}`, err.params)}` : err instanceof Error ? err.message : String(err);
-  node.error(t('xcast.errors.refused', { why }));
+  const refusal = new Error(t('xcast.errors.refused', { why }));
+  node.error(refusal.message);
   const e = err as { field?: unknown; setting?: unknown };
   const field = typeof e?.field === 'string' ? e.field : typeof e?.setting === 'string' ? e.setting : 'config';
   node.status({ fill: 'red', shape: 'ring', text: t('xcast.status.bad', { field }) });
+  node.removeAllListeners('input');
+  node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(refusal));
 }
 
 /** Is this message audio in the shape architecture.md gives? */

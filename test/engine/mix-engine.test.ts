@@ -79,26 +79,27 @@ describe('mix engine on its own thread', function () {
   });
 
   it('mixes what the event loop pushes, mix-minus included, and applies a gain from the frame its params say', async () => {
-    engine = createMixEngine({ channels: 1, mixMinus: true, playout: { targetDepthFrames: 2 } });
+    // 20 ms frames and a 2-frame target: the test answers each mix with the next packets, and a loaded machine's
+    // event loop may answer a frame late without the packets arriving after their frame.
+    const FS = 960;
+    engine = createMixEngine({ channels: 1, frameSamples: FS, mixMinus: true, playout: { targetDepthFrames: 2 } });
+    const e = engine;
     const params: Array<{ fromFrameSeq: number; tracks: Array<{ userId: string; gain: number }> }> = [];
-    engine.on('params', (p) => params.push(p));
-    const got = collect(engine, 60);
-    engine.start();
-    // Two users, constant s16 frames 1000 and 3000, one packet each per 10 ms, paced by a timer (late timer
-    // wake-ups only move packets between ticks; the jitter buffer absorbs it).
+    e.on('params', (p) => params.push(p));
+    const got = collect(e, 60);
+    // Two users, constant s16 frames 1000 and 3000, one packet each per mixed frame (paced by the engine's own
+    // output, so the depth stays at its target whatever the machine's load); bob's gain halves after 25.
     let k = 0;
-    const t = setInterval(() => {
+    const push = () => {
       const now = nowMicros();
-      engine!.push('alice', header(k), s16Const(480, 1000), now);
-      engine!.push('bob', header(k), s16Const(480, 3000), now);
-      if (++k === 25) engine!.setGain('bob', 0.5);
-    }, 10);
-    let mixes: MixResult[];
-    try {
-      mixes = await got;
-    } finally {
-      clearInterval(t);
-    }
+      e.push('alice', header(k, { frameSamples: FS }), s16Const(FS, 1000), now);
+      e.push('bob', header(k, { frameSamples: FS }), s16Const(FS, 3000), now);
+      if (++k === 25) e.setGain('bob', 0.5);
+    };
+    e.on('mix', () => { if (k < 200) push(); });
+    push();
+    e.start();
+    const mixes = await got;
     const value = (b: Buffer) => Math.round(f32(b)[0] * 32768);
     const gainAt = params.find((p) => p.tracks.some((x) => x.userId === 'bob' && x.gain === 0.5));
     assert.ok(gainAt, `params after the gain change: ${JSON.stringify(params)}`);
@@ -113,7 +114,7 @@ describe('mix engine on its own thread', function () {
       assert.equal(value(m.perUser!.get('alice')!), bob, `alice's mix-minus, frame ${m.seq}`);
       assert.equal(value(m.perUser!.get('bob')!), 1000, `bob's mix-minus, frame ${m.seq}`);
       // Every mix is a Buffer of its own (transferred from the thread), as the node sends it.
-      assert.equal(m.mix.length, 480 * 4);
+      assert.equal(m.mix.length, 960 * 4);
     }
     assert.ok(before > 5 && after > 5, `${before} frames before the gain change, ${after} after`);
     for (let i = 1; i < mixes.length; i++) assert.equal(mixes[i].seq, mixes[i - 1].seq + 1);
@@ -161,31 +162,38 @@ describe('mix engine on its own thread', function () {
     assert.equal(pinned.length, 1, `threads allowed only CPU 0: ${pinned.join(', ')}`);
   });
 
-  it('keeps its ticks on time while the event loop is blocked (a clock on the event loop cannot)', async () => {
+  it('keeps its ticks on time while the event loop is blocked: the ticks due in a 150 ms stall are made during it (a clock on the event loop cannot)', async () => {
     // The same stall under the thread engine and under a FrameClock of the same period on the event loop (how the
-    // mixer ticked before it had a thread): the ticks due during the stall.
+    // mixer ticked before it had a thread): the lateness of the ticks due during the stall.
     const lateness = async (source: MixEngine | FrameClock): Promise<number> => {
       const ticks: Array<[number, number]> = [];
-      source.on('tick', (i: number, late: number) => { ticks.push([i, late]); });
+      let waiting: { n: number; resolve: () => void } | null = null;
+      source.on('tick', (i: number, late: number) => {
+        ticks.push([i, late]);
+        if (waiting && ticks.length >= waiting.n) { waiting.resolve(); waiting = null; }
+      });
+      const tickCount = (n: number) => new Promise<void>((resolve) => { waiting = { n, resolve }; });
+      let reached = tickCount(5);
       source.start();
-      const until = async (n: number) => { for (let i = 0; i < 300 && ticks.length < n; i++) await new Promise((r) => setTimeout(r, 10)); };
-      await until(5);
+      await reached;
       const first = ticks.length;
+      reached = tickCount(first + 25);
       const end = Date.now() + 150;
       while (Date.now() < end) { /* the event loop stalls 150 ms, as under a long GC or a slow node */ }
-      await until(first + 25);
+      await reached;
       source.stop();
-      const during = ticks.slice(first, first + 25).map(([, late]) => late);
-      assert.ok(during.length === 25, `${during.length} ticks after the stall`);
-      return Math.max(...during);
+      return Math.max(...ticks.slice(first, first + 10).map(([, late]) => late));
     };
-    const e = createMixEngine({ channels: 1, emitWhenIdle: true } as never);
+    const e = createMixEngine({ channels: 1 });
     engine = e;
     const thread = await lateness(e);
     e.close();
     engine = null;
     const loop = await lateness(new FrameClock({ periodMs: 10 }));
+    // On the event loop the first tick due in the stall runs when the stall ends, ~150 ms late (a loaded machine
+    // only adds to that); made on the thread it is late only by the thread's own wake-up. Half the stall is the
+    // line between the two, so the thread may be slowed by a loaded machine many times over before this fails.
     assert.ok(loop > 100, `clock on the event loop: the ticks due in the stall ran ${loop.toFixed(1)} ms late at most`);
-    assert.ok(thread < 50, `thread engine: the ticks due in the stall ran ${thread.toFixed(2)} ms late at most`);
+    assert.ok(thread < 75, `thread engine: the ticks due in the stall ran ${thread.toFixed(2)} ms late at most`);
   });
 });
