@@ -1,10 +1,5 @@
 // PCM sample-format conversions between the wire codecs (s16le, f32le) and the f32le Buffers used inside flows.
 
-/** Bytes per sample of a PCM codec name. */
-export function bytesPerSample(codec: 'pcm_s16le' | 'pcm_f32le'): number {
-  return codec === 'pcm_s16le' ? 2 : 4;
-}
-
 /** A Float32Array view over a Buffer's bytes (copies only when the Buffer is not 4-byte aligned). */
 export function f32View(buf: Buffer): Float32Array {
   if (buf.byteOffset % 4 === 0) return new Float32Array(buf.buffer, buf.byteOffset, buf.length >> 2);

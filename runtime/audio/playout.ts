@@ -30,8 +30,9 @@
 // Channels: a stream's channels are converted to the output's: mono is copied to every output channel, many to
 // mono is averaged, otherwise output channel c takes input channel c (silence where there is none).
 import { OpusDecoder, OPUS_SAMPLE_RATES } from './opus';
+import { Codec, codecBytesPerSample, codecOf, type CodecName } from '../codec';
 
-export type AudioCodecName = 'opus' | 'pcm_f32le' | 'pcm_s16le';
+export type AudioCodecName = CodecName;
 
 /** What the buffer reads from a packet's header (the flow's msg.audio fits). */
 export interface PlayoutHeader {
@@ -178,7 +179,6 @@ const TWO32 = 4294967296;
 /** 1 / 32768, exactly (2^-15). */
 const S16_SCALE = 1 / 32768;
 const MAX_CHANNELS = 8;
-const C_OPUS = 0, C_F32 = 1, C_S16 = 2;
 const S_PREBUFFER = 0, S_PLAYING = 1, S_REBUFFER = 2;
 const STATE_NAMES = ['prebuffering', 'playing', 'rebuffering'] as const;
 /** Cross-fade of a latency trim, seconds. */
@@ -221,8 +221,8 @@ export function checkPlayoutPacket(h: PlayoutHeader, data: Buffer, outRate: numb
   if (!h || typeof h !== 'object') throw new PlayoutPacketError('header', 'missing');
   const seq = h.seq;
   if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq >= TWO32) throw new PlayoutPacketError('seq', `must be a u32, got ${String(seq)}`);
-  const codec = h.codec === 'opus' ? C_OPUS : h.codec === 'pcm_f32le' ? C_F32 : h.codec === 'pcm_s16le' ? C_S16 : -1;
-  if (codec < 0) throw new PlayoutPacketError('codec', `must be opus, pcm_f32le or pcm_s16le, got ${String(h.codec)}`);
+  const codec = codecOf(h.codec);
+  if (codec === -1) throw new PlayoutPacketError('codec', `must be opus, pcm_f32le or pcm_s16le, got ${String(h.codec)}`);
   const ch = h.channels;
   if (typeof ch !== 'number' || !Number.isInteger(ch) || ch < 1 || ch > MAX_CHANNELS) throw new PlayoutPacketError('channels', `must be 1…${MAX_CHANNELS}, got ${String(ch)}`);
   const fs = h.frameSamples;
@@ -230,7 +230,7 @@ export function checkPlayoutPacket(h: PlayoutHeader, data: Buffer, outRate: numb
   const rate = h.sampleRate;
   if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 1) throw new PlayoutPacketError('sampleRate', `must be a positive integer, got ${String(rate)}`);
   if (!Buffer.isBuffer(data)) throw new PlayoutPacketError('data', 'must be a Buffer');
-  if (codec === C_OPUS) {
+  if (codec === Codec.OPUS) {
     if (ch > 2) throw new PlayoutPacketError('channels', `Opus carries 1 or 2 channels, got ${ch}`);
     if (data.length === 0) throw new PlayoutPacketError('data', 'empty Opus packet');
     if (!OPUS_SAMPLE_RATES.includes(outRate)) {
@@ -243,7 +243,7 @@ export function checkPlayoutPacket(h: PlayoutHeader, data: Buffer, outRate: numb
   if (rate !== outRate) {
     throw new PlayoutFormatError('sampleRate', `stream is ${rate} Hz, this buffer plays at ${outRate} Hz; put a resample node in front`);
   }
-  const expect = fs * ch * (codec === C_S16 ? 2 : 4);
+  const expect = fs * ch * codecBytesPerSample(codec);
   if (data.length !== expect) throw new PlayoutPacketError('data', `${h.codec} of ${fs} samples × ${ch} channels is ${expect} bytes, got ${data.length}`);
   return fs;
 }
@@ -290,7 +290,7 @@ export class PlayoutBuffer {
   private target: number;
 
   // Last stream format seen (for concealment and depth of gaps), frame size at the output rate.
-  private streamCodec = C_OPUS;
+  private streamCodec: Codec = Codec.OPUS;
   private streamFrameOut: number;
 
   // Decoded samples waiting, interleaved at the output channel count; a ring of frames.
@@ -400,7 +400,7 @@ export class PlayoutBuffer {
     const framesOut = checkPlayoutPacket(header, data, this.sampleRate);
     const h = header;
     const seq = h.seq;
-    const codec = h.codec === 'opus' ? C_OPUS : h.codec === 'pcm_f32le' ? C_F32 : C_S16;
+    const codec = codecOf(h.codec) as Codec;
     const ch = h.channels;
     const fs = h.frameSamples;
     const rate = h.sampleRate;
@@ -884,7 +884,7 @@ export class PlayoutBuffer {
       if (this.base > this.highest) return;
       const idx = this.slot(this.base);
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) {
-        if (this.slotCodec[idx] !== C_OPUS && this.slotFrames[idx] <= k) {
+        if (this.slotCodec[idx] !== Codec.OPUS && this.slotFrames[idx] <= k) {
           this.droppedSamples += this.slotFrames[idx];
           k -= this.slotFrames[idx];
           this.slotData[idx] = null;
@@ -909,7 +909,7 @@ export class PlayoutBuffer {
     const frames = this.slotFrames[idx];
     this.slotData[idx] = null;
     this.pendingCount--;
-    if (codec === C_OPUS) {
+    if (codec === Codec.OPUS) {
       let dec = this.decoder;
       if (dec === null || dec.channels !== ch) dec = this.decoder = new OpusDecoder({ sampleRate: this.sampleRate, channels: ch as 1 | 2 });
       let pcm: Buffer;
@@ -921,7 +921,7 @@ export class PlayoutBuffer {
         return;
       }
       this.writeS16(pcm, ch, pcm.length / (2 * ch), u, false);
-    } else if (codec === C_S16) {
+    } else if (codec === Codec.PCM_S16LE) {
       this.writeS16(data, ch, frames, u, true);
     } else {
       this.writeF32LE(data, ch, frames, u);
@@ -933,7 +933,7 @@ export class PlayoutBuffer {
   private conceal(frames: number): void {
     this.concealedSamples += frames;
     const dec = this.decoder;
-    if (this.streamCodec === C_OPUS && dec !== null) {
+    if (this.streamCodec === Codec.OPUS && dec !== null) {
       let pcm: Buffer | null = null;
       try {
         pcm = dec.concealS16(frames);
@@ -949,7 +949,7 @@ export class PlayoutBuffer {
     const C = this.channels;
     const fifo = this.fifo;
     let w = (this.fifoRead + this.fifoCount) % this.fifoCap;
-    const fade = this.streamCodec !== C_OPUS && this.concealRun === 0 ? Math.min(frames, this.lastFrameLen) : 0;
+    const fade = this.streamCodec !== Codec.OPUS && this.concealRun === 0 ? Math.min(frames, this.lastFrameLen) : 0;
     for (let i = 0; i < frames; i++) {
       const o = w * C;
       if (i < fade) {
