@@ -86,7 +86,7 @@ interface ProbeOpts {
   packetsFile: string;
   xcastCpus: string;
   profileDir?: string;
-  /** Extra environment for the xcast (e.g. XCAST_DECODE_WORKERS). */
+  /** Extra environment for the xcast (e.g. BENCH_HOP). */
   env?: NodeJS.ProcessEnv;
 }
 

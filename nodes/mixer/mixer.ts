@@ -1,5 +1,4 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
-import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { TickSource, nowMicros } from '../../runtime/clock';
@@ -12,7 +11,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
-  decodeWorkers?: string; thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
+  thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
 }
 
 /**
@@ -43,20 +42,13 @@ export = function (RED: NodeAPI) {
       if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', `${jitterMaxFrames} is below the jitter buffer's ${jitterFrames} frames`);
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
-      // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
-      // ('auto': the cores this process may use, less the event loop's — availableParallelism() reads the
-      // affinity mask, so taskset counts). Default 0: the tick waits for its workers, so a worker thread that
-      // does not get a core in time (a machine shared with other busy processes) delays the whole mix; give
-      // workers to an xcast that has its cores to itself.
-      const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
-      const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
       // The mixing thread: 'worker' (default; runtime/audio/mix-engine.ts — the mix is made on time whatever the event
       // loop is doing) or 'loop' (the event loop, as in the first versions), from the node's 'thread' or XCAST_MIX_THREAD.
       const thread = oneOf(config as never, 'thread', ['worker', 'loop'], (process.env.XCAST_MIX_THREAD as 'worker' | 'loop' | undefined) ?? 'worker');
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
         thread, loopClock: process.env.XCAST_CLOCK === 'timer' ? 'timer' : 'worker',
-        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
+        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) },
         statsEveryTicks: stateEvery,
       });
       closeEngine = () => engine.close();

@@ -104,7 +104,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   constructor(opts: MixEngineOptions) {
     super();
     // Every option checked here, where a bad one throws to the caller, not on the thread.
-    const probe = new Mixer({ ...opts, decodeWorkers: 0 });
+    const probe = new Mixer(opts);
     this.sampleRate = probe.sampleRate;
     this.channels = probe.channels;
     this.frameSamples = probe.frameSamples;
@@ -133,7 +133,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     const spinMs = o.spinMs ?? (os.availableParallelism() > 1 ? 0.1 : 0);
     const mixer: MixerOptions = {
       sampleRate: o.sampleRate, channels: o.channels, frameSamples: o.frameSamples, masterGain: o.masterGain, mixMinus: o.mixMinus,
-      trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout, decodeWorkers: o.decodeWorkers,
+      trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout,
     };
     const data: MixEngineInit = {
       ring: shared, wake, port: port2, out: events.port2, mixer, periodMs: this.periodMs, spinMs,
@@ -329,7 +329,7 @@ class LoopMixEngine extends EventEmitter implements MixEngine {
 
   start(): void { this.clock.start(); }
   stop(): void { this.clock.stop(); }
-  close(): void { this.clock.stop(); this.mixer.close(); }
+  close(): void { this.clock.stop(); }
   stats(): FrameClockStats { return this.clock.stats(); }
   tracks(): TrackState[] { return this.mixer.tracks(); }
 
