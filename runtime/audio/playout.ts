@@ -31,6 +31,8 @@
 // mono is averaged, otherwise output channel c takes input channel c (silence where there is none).
 import { OpusDecoder, OPUS_SAMPLE_RATES } from './opus';
 import { Codec, codecBytesPerSample, codecOf, type CodecName } from '../codec';
+import { SeqUnwrapper, wireSeq } from '../seq';
+import { Rfc3550Jitter } from '../jitter';
 
 export type AudioCodecName = CodecName;
 
@@ -63,8 +65,6 @@ export interface PlayoutOptions {
   maxDepthFrames?: number;
   /** Adapt the target to misses and late packets; default true. */
   adaptive?: boolean;
-  /** A jump of more sequence numbers than this (either way) is a sender restart: the buffer resets; default 1000. */
-  resetThresholdFrames?: number;
   /** Underrun longer than this means the stream stopped: back to prebuffering, silence not counted; default 300. */
   idleAfterMs?: number;
   /** Length of the window adaptation and latency trimming look at; default 2000. */
@@ -184,10 +184,6 @@ const STATE_NAMES = ['prebuffering', 'playing', 'rebuffering'] as const;
 /** Cross-fade of a latency trim, seconds. */
 const SPLICE_FADE_S = 0.005;
 
-function wire(u: number): number {
-  const w = u % TWO32;
-  return w < 0 ? w + TWO32 : w;
-}
 
 function intOpt(field: string, v: unknown, def: number, min: number, max: number): number {
   const x = v === undefined ? def : v;
@@ -258,7 +254,6 @@ export class PlayoutBuffer {
   readonly trim: 'splice' | 'frames';
   readonly startAtTarget: boolean;
   private readonly trimAll: boolean;
-  private readonly resetThreshold: number;
   private readonly idleAfterFrames: number;
   private readonly windowFrames: number;
   private readonly lowerAfterWindows: number;
@@ -278,9 +273,8 @@ export class PlayoutBuffer {
   private started = false;
   /** Unwrapped seq of the next slot to play. */
   private base = 0;
-  /** Highest unwrapped seq received (base - 1 when none is waiting yet). */
-  private highest = -1;
-  private highestWire = -1;
+  /** Unwraps wire seqs; its `highest` is the highest unwrapped seq received (base - 1 when none is waiting yet). */
+  private readonly seqs = new SeqUnwrapper();
   private consumedSinceReset = false;
   private state = S_PREBUFFER;
   private owed = 0;
@@ -315,10 +309,9 @@ export class PlayoutBuffer {
   private readonly spliceSearch: number;
   private readonly spliceHead: Float32Array;
 
-  // RFC 3550 jitter, µs.
-  private prevTransit = NaN;
+  // RFC 3550 jitter against the media clock: seq × frame duration, counted from a reference seq.
+  private readonly jitter = new Rfc3550Jitter();
   private jitterRefSeq = 0;
-  private jitterUs = 0;
 
   // Adaptation window.
   private windowPulls = 0;
@@ -358,7 +351,6 @@ export class PlayoutBuffer {
     const te = o.trimExcess ?? 'half';
     if (te !== 'half' && te !== 'all') throw new PlayoutConfigError('trimExcess', `must be 'half' or 'all', got ${String(o.trimExcess)}`);
     this.trimAll = te === 'all';
-    this.resetThreshold = intOpt('resetThresholdFrames', o.resetThresholdFrames, 1000, 2, 1 << 30);
     this.restartAfterRejected = intOpt('restartAfterRejected', o.restartAfterRejected, 4, 1, 1 << 30);
     this.lowerAfterWindows = intOpt('lowerAfterWindows', o.lowerAfterWindows, 3, 1, 1 << 30);
     this.frameMs = (this.frameSamples * 1000) / this.sampleRate;
@@ -405,14 +397,11 @@ export class PlayoutBuffer {
     const fs = h.frameSamples;
     const rate = h.sampleRate;
 
-    // Unwrap against the highest seq seen: the signed 32-bit distance decides the direction.
+    // Unwrapped against the highest seq seen; a jump past SEQ_RESTART_JUMP is a sender restart (runtime/seq.ts).
     let u: number;
     if (this.started) {
-      let d = (seq - this.highestWire) % TWO32;
-      if (d < 0) d += TWO32;
-      if (d >= TWO32 / 2) d -= TWO32;
-      u = this.highest + d;
-      if (Math.abs(d) > this.resetThreshold) {
+      u = this.seqs.extend(seq);
+      if (this.seqs.isRestart(u)) {
         this.restart();
         u = seq;
       }
@@ -422,12 +411,11 @@ export class PlayoutBuffer {
     if (!this.started) {
       this.started = true;
       this.base = u;
-      this.highest = u - 1;
-      this.highestWire = wire(u - 1);
+      this.seqs.anchor(u - 1);
     }
 
     if (u < this.base) {
-      if (this.state === S_PREBUFFER && !this.consumedSinceReset && this.highest - u < this.cap) {
+      if (this.state === S_PREBUFFER && !this.consumedSinceReset && this.seqs.highest - u < this.cap) {
         // Nothing has been played yet: an earlier packet simply moves the start back.
         this.base = u;
       } else {
@@ -449,7 +437,7 @@ export class PlayoutBuffer {
         this.restart();
         this.started = true;
         this.base = u;
-        this.highest = u - 1;
+        this.seqs.anchor(u - 1);
       }
     }
     const idx = this.slot(u);
@@ -473,23 +461,17 @@ export class PlayoutBuffer {
     this.pendingCount++;
     this.received++;
     this.bytesReceived += data.length;
-    if (u < this.highest) this.outOfOrder++;
-    if (u >= this.highest) {
-      this.highest = u;
-      this.highestWire = seq;
+    if (u < this.seqs.highest) this.outOfOrder++;
+    if (u >= this.seqs.highest) {
+      this.seqs.advance(u);
       this.streamCodec = codec;
       this.streamFrameOut = framesOut;
     }
 
-    // RFC 3550 §6.4.1 with the media clock taken from seq × frame duration (relative to a reference seq,
-    // so the product stays far inside double precision).
-    if (Number.isNaN(this.prevTransit)) this.jitterRefSeq = u;
-    const transit = arrivalMicros - ((u - this.jitterRefSeq) * fs * 1e6) / rate;
-    if (!Number.isNaN(this.prevTransit) && Number.isFinite(transit)) {
-      const dt = Math.abs(transit - this.prevTransit);
-      this.jitterUs += (dt - this.jitterUs) / 16;
-    }
-    this.prevTransit = transit;
+    // The sender's clock is seq × frame duration, relative to a reference seq so the product stays far inside
+    // double precision.
+    if (!this.jitter.started) this.jitterRefSeq = u;
+    this.jitter.update(arrivalMicros, ((u - this.jitterRefSeq) * fs * 1e6) / rate);
     return 'ok';
   }
 
@@ -540,7 +522,7 @@ export class PlayoutBuffer {
 
     while (this.fifoCount < n) {
       if (this.state === S_PLAYING) {
-        if (this.base <= this.highest) {
+        if (this.base <= this.seqs.highest) {
           const idx = this.slot(this.base);
           if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) {
             this.playSlot(idx, this.base);
@@ -592,8 +574,8 @@ export class PlayoutBuffer {
       depthFrames: depth / this.frameSamples,
       depthSamples: depth * this.channels,
       targetDepthFrames: this.target,
-      jitterMs: this.jitterUs / 1000,
-      lastSeq: this.highestWire < 0 || !this.started || this.received === 0 ? -1 : this.highestWire,
+      jitterMs: this.jitter.jitterMs,
+      lastSeq: !this.started || this.received === 0 ? -1 : wireSeq(this.seqs.highest),
       resets: this.resets,
       droppedSamples: this.droppedSamples,
       trimmedSamples: this.trimmedSamples,
@@ -617,7 +599,7 @@ export class PlayoutBuffer {
 
   /** Samples per channel of time buffered: decoded samples plus the span of seqs still to play. */
   private depthOut(): number {
-    const span = this.highest - this.base + 1;
+    const span = this.seqs.highest - this.base + 1;
     return this.fifoCount + (span > 0 ? span * this.streamFrameOut : 0);
   }
 
@@ -642,8 +624,8 @@ export class PlayoutBuffer {
     this.decoder = null;
     this.lastFrameLen = 0;
     this.concealRun = 0;
-    this.prevTransit = NaN;
-    this.highestWire = -1;
+    this.jitter.restartClock();
+    this.seqs.reset();
   }
 
   private goIdle(): void {
@@ -667,7 +649,7 @@ export class PlayoutBuffer {
     if (this.adaptive) {
       if (this.windowEvents === 0) this.calmWindows++;
       else this.calmWindows = 0;
-      if (this.calmWindows >= this.lowerAfterWindows && this.target > this.minDepthFrames && (this.target - 1) * this.frameMs >= (2 * this.jitterUs) / 1000) {
+      if (this.calmWindows >= this.lowerAfterWindows && this.target > this.minDepthFrames && (this.target - 1) * this.frameMs >= 2 * this.jitter.jitterMs) {
         this.target--;
         this.calmWindows = 0;
       }
@@ -682,7 +664,7 @@ export class PlayoutBuffer {
   /** Starting to play: seqs missing at the very front while there is more than enough are not worth concealing. */
   private skipLeadingGaps(): void {
     const n = this.frameSamples;
-    while (this.base < this.highest && this.depthOut() > this.target * n) {
+    while (this.base < this.seqs.highest && this.depthOut() > this.target * n) {
       const idx = this.slot(this.base);
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) break;
       this.lost++;
@@ -698,7 +680,7 @@ export class PlayoutBuffer {
   private skipLeadingExcess(): void {
     const n = this.frameSamples;
     if (this.fifoCount !== 0) return;
-    while (this.base < this.highest && this.depthOut() - this.streamFrameOut >= this.target * n) {
+    while (this.base < this.seqs.highest && this.depthOut() - this.streamFrameOut >= this.target * n) {
       const idx = this.slot(this.base);
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) {
         this.droppedSamples += this.slotFrames[idx];
@@ -712,7 +694,7 @@ export class PlayoutBuffer {
 
   /** Rebuffering: skip slots whose time the concealment already covered and whose packet is not here. */
   private skipOwed(): void {
-    while (this.owed > 0 && this.base < this.highest) {
+    while (this.owed > 0 && this.base < this.seqs.highest) {
       const idx = this.slot(this.base);
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) break;
       this.owed--;
@@ -734,7 +716,7 @@ export class PlayoutBuffer {
       }
       this.base++;
     }
-    if (this.highest < this.base - 1) this.highest = this.base - 1;
+    if (this.seqs.highest < this.base - 1) this.seqs.anchor(this.base - 1);
   }
 
   /**
@@ -854,14 +836,14 @@ export class PlayoutBuffer {
 
   /** Packet `u` is here and one output frame long. */
   private wholeFrameAt(u: number): boolean {
-    if (u > this.highest) return false;
+    if (u > this.seqs.highest) return false;
     const idx = this.slot(u);
     return this.slotData[idx] !== null && this.slotSeq[idx] === u && this.slotFrames[idx] === this.frameSamples;
   }
 
   /** Decodes waiting packets, in order, until `need` samples per channel are decoded; stops at a gap (never conceals). */
   private fillFifo(need: number): void {
-    while (this.fifoCount < need && this.base <= this.highest) {
+    while (this.fifoCount < need && this.base <= this.seqs.highest) {
       const idx = this.slot(this.base);
       if (this.slotData[idx] === null || this.slotSeq[idx] !== this.base) return;
       this.playSlot(idx, this.base);
@@ -881,7 +863,7 @@ export class PlayoutBuffer {
         k -= t;
         continue;
       }
-      if (this.base > this.highest) return;
+      if (this.base > this.seqs.highest) return;
       const idx = this.slot(this.base);
       if (this.slotData[idx] !== null && this.slotSeq[idx] === this.base) {
         if (this.slotCodec[idx] !== Codec.OPUS && this.slotFrames[idx] <= k) {
@@ -1108,7 +1090,7 @@ export class PlayoutBuffer {
         if (Number.isNaN(s)) info.concealed = true;
         else if (info.seq === null) {
           info.seq = s;
-          info.wireSeq = wire(s);
+          info.wireSeq = wireSeq(s);
         }
       }
       frames -= t;
