@@ -25,12 +25,11 @@ export interface MixerOptions {
   /** TrackState.connected is false after this long without a packet; default 500 (docs/metrics.md). */
   connectedThresholdMs?: number;
   /**
-   * Options for every track's playout buffer (rate, channels and frame size are the mixer's). `trim` defaults to
-   * 'frames' here: latency is trimmed by whole packets, which the audio event stream (one packet seq per track per
-   * mixed frame) describes exactly, so runtime/events/reconstruct.ts rebuilds the mix sample for sample across trims.
-   * `startAtTarget` defaults to true here: packets that queued before a track's first frame do not become latency;
-   * `trimExcess` 'all' and `adaptWindowMs` 1000: after a burst, latency is back at the target within a second, and
-   * a raised target comes down a frame every 3 calm seconds (the playout defaults take 2 s and 6 s, and halve).
+   * Options for every track's playout buffer (rate, channels and frame size are the mixer's). The profile defaults to
+   * 'mixer' here (runtime/audio/playout/options.ts): latency is trimmed by whole packets, which the audio event
+   * stream (one packet seq per track per mixed frame) describes exactly, so runtime/events/reconstruct.ts rebuilds
+   * the mix sample for sample across trims; packets that queued before a track's first frame do not become latency;
+   * after a burst, latency is back at the target within a second.
    */
   playout?: Partial<Omit<PlayoutOptions, 'sampleRate' | 'channels' | 'frameSamples'>>;
 }
@@ -192,10 +191,7 @@ export class Mixer extends EventEmitter {
     if (typeof connected !== 'number' || !(connected > 0)) throw new MixerConfigError('connectedThresholdMs', `must be > 0, got ${String(connected)}`);
     this.trackTimeoutUs = timeout * 1000;
     this.connectedUs = connected * 1000;
-    this.playoutOpts = {
-      ...o.playout, trim: o.playout?.trim ?? 'frames', startAtTarget: o.playout?.startAtTarget ?? true, trimExcess: o.playout?.trimExcess ?? 'all',
-      adaptWindowMs: o.playout?.adaptWindowMs ?? 1000,
-    };
+    this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
