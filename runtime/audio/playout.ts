@@ -9,6 +9,6 @@ export {
   PLAYOUT_PROFILES, PlayoutConfigError, PlayoutFormatError, PlayoutPacketError, checkPlayoutPacket,
   type AudioCodecName, type PlayoutHeader, type PlayoutOptions, type PlayoutProfile, type PlayoutStats, type PullInfo, type PulledFrame, type PushResult,
 } from './playout/options';
-export { frameTrimFadeSamples } from './playout/crossfade';
+export { crossfade, frameTrimFadeSamples } from './playout/crossfade';
 export { mapChannels } from './playout/channel-map';
 export { PcmConcealment } from './playout/conceal';
