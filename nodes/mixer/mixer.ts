@@ -64,11 +64,7 @@ export = function (RED: NodeAPI) {
         const userId = msg.userId as string | undefined;
         switch (msg.topic) {
           case 'gain': if (!userId) throw new Error('gain needs msg.userId'); engine.setGain(userId, parseGain(msg.payload)); break;
-          case 'pan': {
-            const p = Number(msg.payload);
-            if (!userId || !(p >= -1 && p <= 1)) throw new Error('pan needs msg.userId and a payload from -1 to +1');
-            engine.setPan(userId, p); break;
-          }
+          case 'pan': if (!userId) throw new Error('pan needs msg.userId'); engine.setPan(userId, Number(msg.payload)); break;
           case 'mute': if (!userId) throw new Error('mute needs msg.userId'); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
           case 'master': engine.setMaster(parseGain(msg.payload)); break;
           default:

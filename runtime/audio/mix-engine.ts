@@ -15,7 +15,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
+import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain, checkPan } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
 import { FrameClock, FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
@@ -72,10 +72,6 @@ export interface MixEngine extends TickSource {
   on(event: 'warning', l: (message: string) => void): this;
 }
 
-function checkPan(pan: number): number {
-  if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
-  return pan;
-}
 
 
 /** The engine on its own thread. */
@@ -219,7 +215,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   setPan(userId: string, pan: number): void {
-    this.control({ t: 'pan', userId, value: checkPan(pan) });
+    this.control({ t: 'pan', userId, value: checkPan('pan', pan) });
   }
 
   setMute(userId: string, muted: boolean): void {

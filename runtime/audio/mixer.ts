@@ -151,6 +151,12 @@ interface Track {
   lastPacketAtUs: number;
 }
 
+/** A balance pan −1 (left) … +1 (right); throws MixerConfigError naming `field` otherwise. The one pan check. */
+export function checkPan(field: string, pan: unknown): number {
+  if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError(field, `must be from -1 to +1, got ${String(pan)}`);
+  return pan;
+}
+
 export function checkGain(field: string, g: unknown): number {
   if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) throw new MixerConfigError(field, `must be a finite number ≥ 0 (linear), got ${String(g)}`);
   return g;
@@ -246,8 +252,7 @@ export class Mixer extends EventEmitter {
 
   /** Balance pan −1 (left) … +1 (right). */
   setPan(userId: string, pan: number): void {
-    if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
-    this.settings(userId).pan = pan;
+    this.settings(userId).pan = checkPan('pan', pan);
   }
 
   setMute(userId: string, muted: boolean): void {
