@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { ConfigError, Resampler } from './resampler';
 import { mapChannels } from './playout/channel-map';
+import { s16ToF32 } from './pcm';
 
 export type WavErrorCode =
   | 'not_riff'
@@ -87,7 +88,7 @@ function decode(buf: Buffer, at: number, count: number, fmt: Fmt): Float32Array 
       for (let i = 0; i < count; i++) out[i] = (buf[at + i] - 128) / 128;
       break;
     case 16:
-      for (let i = 0; i < count; i++) out[i] = buf.readInt16LE(at + i * 2) / 32768;
+      s16ToF32(buf.subarray(at, at + count * 2), out);
       break;
     case 24:
       for (let i = 0, p = at; i < count; i++, p += 3) out[i] = (buf[p] | (buf[p + 1] << 8) | ((buf[p + 2] << 24) >> 8)) / 8388608;
