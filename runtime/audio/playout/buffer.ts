@@ -612,32 +612,26 @@ export class PlayoutBuffer {
 
   /** s16 samples (a decoded Opus frame, or s16 PCM) into the fifo at the output's channels; PCM is kept for concealment. */
   private writeS16(src: Buffer, srcCh: number, frames: number, u: number, keep: boolean): void {
-    const fifo = this.fifo;
-    const C = this.channels;
-    const off = fifo.reserve(frames);
-    if (srcCh === C) {
-      s16ToF32(src, fifo.buf, off, frames * C);
-    } else {
-      const s = this.scratchFor(frames * srcCh);
-      s16ToF32(src, s, 0, frames * srcCh);
-      mapChannels(s, 0, srcCh, fifo.buf, off, C, frames);
-    }
-    if (keep) this.pcmConceal.keep(fifo.buf, off, frames, C);
-    fifo.commit(frames, u);
+    this.writeSamples(s16ToF32, src, srcCh, frames, u, keep);
   }
 
   private writeF32(src: Buffer, srcCh: number, frames: number, u: number): void {
+    this.writeSamples(readF32, src, srcCh, frames, u, true);
+  }
+
+  /** `frames` frames of `srcCh` channels, read from `src` by `read`, into the fifo through the channel map. */
+  private writeSamples(read: (src: Buffer, out: Float32Array, off: number, n: number) => Float32Array, src: Buffer, srcCh: number, frames: number, u: number, keep: boolean): void {
     const fifo = this.fifo;
     const C = this.channels;
     const off = fifo.reserve(frames);
     if (srcCh === C) {
-      readF32(src, fifo.buf, off, frames * C);
+      read(src, fifo.buf, off, frames * C);
     } else {
       const s = this.scratchFor(frames * srcCh);
-      readF32(src, s, 0, frames * srcCh);
+      read(src, s, 0, frames * srcCh);
       mapChannels(s, 0, srcCh, fifo.buf, off, C, frames);
     }
-    this.pcmConceal.keep(fifo.buf, off, frames, C);
+    if (keep) this.pcmConceal.keep(fifo.buf, off, frames, C);
     fifo.commit(frames, u);
   }
 

@@ -13,7 +13,14 @@ export function mapChannels(src: Float32Array, srcOff: number, srcCh: number, ds
     if (src !== dst || srcOff !== dstOff) for (let j = 0; j < n; j++) dst[dstOff + j] = src[srcOff + j];
     return;
   }
-  if (srcCh === 1) {
+  if (srcCh === 1 && dstCh === 2) {
+    // Mono to stereo, the common up-mix, without the inner loop.
+    for (let i = 0, o = dstOff, p = srcOff; i < frames; i++, o += 2, p++) {
+      const v = src[p];
+      dst[o] = v;
+      dst[o + 1] = v;
+    }
+  } else if (srcCh === 1) {
     for (let i = 0, o = dstOff, p = srcOff; i < frames; i++, o += dstCh, p++) {
       const v = src[p];
       for (let c = 0; c < dstCh; c++) dst[o + c] = v;
