@@ -202,7 +202,7 @@ export class Mixer extends EventEmitter {
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
     // The decode pool (worker threads decoding part of the tracks) left the product: refused by name, not ignored.
-    if ((o as { decodeWorkers?: unknown }).decodeWorkers !== undefined) throw new MixerConfigError('decodeWorkers', 'is no longer an option (the mix engine runs every track on its own thread)');
+    if ((o as { decodeWorkers?: unknown }).decodeWorkers !== undefined) throw new MixerConfigError('decodeWorkers', 'is no longer an option: the decode pool left the product (the mix engine mixes on a thread of its own)');
   }
 
   get masterGain(): number {

@@ -129,7 +129,7 @@ export interface PlayoutStats {
   /** Sender restarts detected (seq jumps, runs of rejected packets) plus explicit reset() calls. */
   resets: number;
   /** Samples per channel thrown away: latency trims, whole packets skipped at the start of play down to the target
-   * (startAtTarget), packets received past capacity. */
+   * (profile 'mixer'), packets received past capacity. */
   droppedSamples: number;
   /** Of droppedSamples, those the latency trims dropped (the cuts an event stream describes and reconstruct replays). */
   trimmedSamples: number;
