@@ -20,14 +20,11 @@
 //
 // Sample rate: Opus streams decode at the output rate whatever rate they were encoded at (libopus does that for
 // free), so the output rate must be an Opus rate to play Opus. PCM at another rate is refused with
-// PlayoutFormatError — resampling is the resample node's job. Channels: converted by channel-map.ts.
-import { OpusDecoder } from '../opus';
+// PlayoutFormatError — resampling is the resample node's job. Decoding, channels and concealment: decode.ts.
 import { Codec, codecOf } from '../../codec';
 import { SeqUnwrapper, wireSeq } from '../../seq';
 import { Rfc3550Jitter } from '../../jitter';
-import { readF32, s16ToF32 } from '../pcm';
-import { mapChannels } from './channel-map';
-import { PcmConcealment } from './conceal';
+import { PacketDecoder } from './decode';
 import { TRIM_FADE_S, bestCut, crossfade, frameTrimFadeSamples } from './crossfade';
 import { DepthControl } from './depth';
 import { SampleFifo } from './fifo';
@@ -73,10 +70,7 @@ export class PlayoutBuffer {
   private streamCodec: Codec = Codec.OPUS;
   private streamFrameOut: number;
 
-  private decoder: OpusDecoder | null = null;
-  private readonly pcmConceal: PcmConcealment;
-  /** A packet's samples at its own channel count, before the channel map. */
-  private scratch: Float32Array;
+  private readonly decoder: PacketDecoder;
   // Latency trimming splices: 5 ms cross-fade, cut length searched over up to 10 ms.
   private readonly spliceW: number;
   private readonly spliceSearch: number;
@@ -91,12 +85,10 @@ export class PlayoutBuffer {
   private late = 0;
   private duplicate = 0;
   private outOfOrder = 0;
-  private concealedSamples = 0;
   private misses = 0;
   private resets = 0;
   private droppedSamples = 0;
   private trimmedSamples = 0;
-  private decodeErrors = 0;
   private bytesReceived = 0;
 
   private readonly info: PullInfo = { seq: null, wireSeq: null, concealed: false };
@@ -124,8 +116,7 @@ export class PlayoutBuffer {
     this.slots = new PacketSlots(Math.ceil((this.maxDepthFrames * this.frameSamples) / Math.max(1, this.sampleRate / 400)) * 2);
     this.streamFrameOut = this.frameSamples;
     this.fifo = new SampleFifo(this.channels, this.frameSamples + Math.ceil((this.sampleRate * 120) / 1000) + 16);
-    this.pcmConceal = new PcmConcealment(this.frameSamples * this.channels);
-    this.scratch = new Float32Array(this.frameSamples * 8);
+    this.decoder = new PacketDecoder(this.fifo, this.sampleRate, this.channels, this.frameSamples);
     this.spliceW = Math.max(1, Math.round(this.sampleRate * TRIM_FADE_S));
     this.spliceSearch = Math.max(1, Math.round(this.sampleRate * 0.01));
     this.spliceHead = new Float32Array(this.spliceW * this.channels);
@@ -320,7 +311,7 @@ export class PlayoutBuffer {
       late: this.late,
       duplicate: this.duplicate,
       outOfOrder: this.outOfOrder,
-      concealedSamples: this.concealedSamples,
+      concealedSamples: this.decoder.concealedSamples,
       misses: this.misses,
       depthFrames: depth / this.frameSamples,
       depthSamples: depth * this.channels,
@@ -330,7 +321,7 @@ export class PlayoutBuffer {
       resets: this.resets,
       droppedSamples: this.droppedSamples,
       trimmedSamples: this.trimmedSamples,
-      decodeErrors: this.decodeErrors,
+      decodeErrors: this.decoder.decodeErrors,
       bytesReceived: this.bytesReceived,
       state: STATE_NAMES[this.state],
     };
@@ -360,8 +351,7 @@ export class PlayoutBuffer {
     this.rejectRun = 0;
     this.lastRejected = NaN;
     this.fifo.clear();
-    this.decoder = null;
-    this.pcmConceal.reset();
+    this.decoder.reset();
     this.jitter.restartClock();
     this.seqs.reset();
   }
@@ -565,78 +555,12 @@ export class PlayoutBuffer {
   private playSlot(idx: number, u: number): void {
     const slots = this.slots;
     const data = slots.data[idx] as Buffer;
-    const codec = slots.codec[idx];
-    const ch = slots.channels[idx];
-    const frames = slots.frames[idx];
     slots.release(idx);
-    if (codec === Codec.OPUS) {
-      let dec = this.decoder;
-      if (dec === null || dec.channels !== ch) dec = this.decoder = new OpusDecoder({ sampleRate: this.sampleRate, channels: ch as 1 | 2 });
-      let pcm: Buffer;
-      try {
-        pcm = dec.decodeS16(data);
-      } catch {
-        this.decodeErrors++;
-        this.conceal(frames);
-        return;
-      }
-      this.writeS16(pcm, ch, pcm.length / (2 * ch), u, false);
-    } else if (codec === Codec.PCM_S16LE) {
-      this.writeS16(data, ch, frames, u, true);
-    } else {
-      this.writeF32(data, ch, frames, u);
-    }
-    this.pcmConceal.played();
+    this.decoder.decode(data, slots.codec[idx], slots.channels[idx], slots.frames[idx], u, this.streamCodec);
   }
 
-  /** Makes up `frames` samples per channel: Opus PLC, a faded repeat of the last PCM frame, or silence. */
+  /** Makes up `frames` samples per channel of the current stream. */
   private conceal(frames: number): void {
-    this.concealedSamples += frames;
-    const dec = this.decoder;
-    if (this.streamCodec === Codec.OPUS && dec !== null) {
-      let pcm: Buffer | null = null;
-      try {
-        pcm = dec.concealS16(frames);
-      } catch {
-        pcm = null;
-      }
-      if (pcm !== null) {
-        this.writeS16(pcm, dec.channels, frames, NaN, false);
-        return;
-      }
-    }
-    const off = this.fifo.reserve(frames);
-    this.pcmConceal.fill(this.fifo.buf, off, frames, this.channels, this.streamCodec !== Codec.OPUS);
-    this.fifo.commit(frames, NaN);
-  }
-
-  /** s16 samples (a decoded Opus frame, or s16 PCM) into the fifo at the output's channels; PCM is kept for concealment. */
-  private writeS16(src: Buffer, srcCh: number, frames: number, u: number, keep: boolean): void {
-    this.writeSamples(s16ToF32, src, srcCh, frames, u, keep);
-  }
-
-  private writeF32(src: Buffer, srcCh: number, frames: number, u: number): void {
-    this.writeSamples(readF32, src, srcCh, frames, u, true);
-  }
-
-  /** `frames` frames of `srcCh` channels, read from `src` by `read`, into the fifo through the channel map. */
-  private writeSamples(read: (src: Buffer, out: Float32Array, off: number, n: number) => Float32Array, src: Buffer, srcCh: number, frames: number, u: number, keep: boolean): void {
-    const fifo = this.fifo;
-    const C = this.channels;
-    const off = fifo.reserve(frames);
-    if (srcCh === C) {
-      read(src, fifo.buf, off, frames * C);
-    } else {
-      const s = this.scratchFor(frames * srcCh);
-      read(src, s, 0, frames * srcCh);
-      mapChannels(s, 0, srcCh, fifo.buf, off, C, frames);
-    }
-    if (keep) this.pcmConceal.keep(fifo.buf, off, frames, C);
-    fifo.commit(frames, u);
-  }
-
-  private scratchFor(samples: number): Float32Array {
-    if (this.scratch.length < samples) this.scratch = new Float32Array(samples);
-    return this.scratch;
+    this.decoder.conceal(frames, this.streamCodec);
   }
 }
