@@ -90,6 +90,8 @@ interface ChannelState {
   seq: SeqUnwrapper;
   /** restartChannel() was called: the next packet continues after `highest`, whatever its wire seq. */
   restarted: boolean;
+  /** The numbering before the last restart: the mix thread may still name its packets in a frame or two. */
+  previous: SeqUnwrapper | null;
   /** The profile block, encoded once. */
   profile: Buffer;
 }
@@ -308,7 +310,7 @@ export class EventStreamServer extends EventEmitter {
     let st = this.channels.get(channelId);
     if (!st) {
       if (!Number.isInteger(channelId) || channelId < 0 || channelId > 0xffffffff) throw new RangeError(`channelId must be a u32, got ${channelId}`);
-      st = { seq: new SeqUnwrapper(), restarted: false, profile: EMPTY_PROFILE };
+      st = { seq: new SeqUnwrapper(), restarted: false, previous: null, profile: EMPTY_PROFILE };
       this.channels.set(channelId, st);
     }
     return st;
@@ -330,14 +332,12 @@ export class EventStreamServer extends EventEmitter {
     if (st.restarted) {
       // restartChannel(): continue after the highest seq emitted.
       st.restarted = false;
-      u.anchor(u.highest + 1, seq32);
-      return u.highest;
+      return this.renumber(st, seq32);
     }
     const seq = u.extend(seq32);
     if (u.isRestart(seq)) {
       this.stats.seqRestarts++;
-      u.anchor(u.highest + 1, seq32);
-      return u.highest;
+      return this.renumber(st, seq32);
     }
     if (seq > u.highest) {
       u.advance(seq);
@@ -350,10 +350,27 @@ export class EventStreamServer extends EventEmitter {
     return seq;
   }
 
-  /** The u64 a wire seq the mixer used maps to: the one nearest the channel's highest seq with those low 32 bits. */
+  /** A restarted count: wire seq `seq32` continues after the highest u64 emitted; the old numbering is kept for seqFor(). */
+  private renumber(st: ChannelState, seq32: number): number {
+    const next = st.previous ?? new SeqUnwrapper();
+    next.anchor(st.seq.highest + 1, seq32);
+    st.previous = st.seq;
+    st.seq = next;
+    return next.highest;
+  }
+
+  /**
+   * The u64 a wire seq the mixer used maps to: the one nearest the channel's highest seq with those low 32 bits —
+   * or, where that is a restart away, in the numbering before the restart (a frame the mix thread made from the old
+   * packets, delivered after the restart's first packet was filed here).
+   */
   private seqFor(st: ChannelState, seq32: number): number | null {
     if (!st.seq.anchored || st.restarted) return null;
-    const seq = st.seq.extend(seq32 >>> 0);
+    let seq = st.seq.extend(seq32 >>> 0);
+    if (st.seq.isRestart(seq) && st.previous !== null) {
+      const old = st.previous.extend(seq32 >>> 0);
+      if (!st.previous.isRestart(old)) seq = old;
+    }
     return seq >= 0 ? seq : null;
   }
 

@@ -88,6 +88,24 @@ describe('engine/seq: one unwrapper, one restart policy', () => {
     assert.deepEqual(ev.seqs, [5009n, BigInt(5009 + d), BigInt(5010 + d)]);
   });
 
+  it('the event stream names the packets of a mixed frame made before a restart, delivered after it, by their own u64s', async () => {
+    // Fails on the old event stream: the entry's wire seq 100009 was read in the new numbering (u64 200019).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-seq-'));
+    const file = path.join(dir, 'm.xcev');
+    const srv = new EventStreamServer({ port: 0, sampleRate: 48000, frameSamples: 480, file: { path: file } });
+    const ch = srv.channelIdFor('bob', 1);
+    for (let s = 100_000; s < 100_010; s++) srv.opusPacketReceived(ch, s, 0, 1, Buffer.from([1]));
+    srv.opusPacketReceived(ch, 0, 0, 1, Buffer.from([2])); // the sender restarted its count
+    srv.audioFrameMixed(7, [{ channelId: ch, seq: 100_009, channels: 1, frameSamples: 480 }]); // the mix thread's frame before it
+    srv.opusPacketReceived(ch, 1, 0, 1, Buffer.from([3]));
+    srv.audioFrameMixed(8, [{ channelId: ch, seq: 0, channels: 1, frameSamples: 480 }]);
+    await srv.close();
+    const events = new EventParser().push(fs.readFileSync(file));
+    fs.rmSync(dir, { recursive: true, force: true });
+    const mixed = events.filter((e) => e.type === EventType.AUDIO_FRAME_MIXED).map((e) => (e as { entries: Array<{ seq: bigint | null }> }).entries[0].seq);
+    assert.deepEqual(mixed, [100_009n, 100_010n]);
+  });
+
   it('the event stream never gives two packets one u64 when a sender restarts its count a little lower', async () => {
     // Fails on the old event stream (a restart only past 32768 back): 5000…5009, then a count from 3000 on reached
     // 5000 again and re-used the u64s 5000…5009.
