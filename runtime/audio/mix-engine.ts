@@ -72,8 +72,6 @@ export interface MixEngine extends TickSource {
   on(event: 'warning', l: (message: string) => void): this;
 }
 
-
-
 /** The engine on its own thread. */
 class ThreadMixEngine extends EventEmitter implements MixEngine {
   readonly thread = 'worker' as const;
