@@ -7,6 +7,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FrameParser } from '../runtime/protocol/parser';
+import { percentile } from '../runtime/percentile';
+import { f32Buffer, s16ToF32 } from '../runtime/audio/pcm';
 import { FrameType, encodeJsonFrame, encodePong, PROTOCOL_NAME } from '../runtime/protocol/frame';
 import { OpusDecoder, OpusEncoder } from '../runtime/audio/opus';
 import { estimateFrequency, countDiscontinuities, rms, dbfs } from '../runtime/audio/analysis';
@@ -226,12 +228,13 @@ function startPeers(m: LoadgenStart): Promise<void> {
   monBuf = new Float32Array(MON_SECONDS * SAMPLE_RATE);
   monitorDecoder = new OpusDecoder({ sampleRate: SAMPLE_RATE, channels: 2 });
   const mixEnc = new OpusEncoder({ channels: 2, frameSamples, bitrate: m.mixEncoder.bitrate, complexity: m.mixEncoder.complexity });
-  const f32 = Buffer.alloc(frameSamples * CHANNELS * 4);
+  const f32 = new Float32Array(frameSamples * CHANNELS);
+  const f32Bytes = f32Buffer(f32);
   codecDelay = {
     peer: measureCodecDelay(peerEncoder(), frameSamples),
     mix: measureCodecDelay((s16) => {
-      for (let i = 0; i < s16.length / 2; i++) f32.writeFloatLE(s16.readInt16LE(i * 2) / 32768, i * 4);
-      return mixEnc.encode(f32);
+      s16ToF32(s16, f32);
+      return mixEnc.encode(f32Bytes);
     }, frameSamples),
   };
   const tplCache = new Map<PacketLoop, Buffer[]>();
@@ -316,11 +319,6 @@ function pump(): void {
   timer = setTimeout(pump, 1);
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
 function mark(): void {
   windowStart = performance.now();
   packetsSent = 0;
@@ -357,10 +355,10 @@ function report(): LoadgenReport {
     connectedRx: peers.filter((p) => p.rxOpen).length,
     windowSeconds: secs,
     packetsSent,
-    sendLateP99Ms: percentile(lates, 0.99),
+    sendLateP99Ms: percentile(lates, 0.99, 0),
     sendLateMaxMs: lates.length ? lates[lates.length - 1] : 0,
     rxFractionMin: fr.length ? fr[0] : 0,
-    rxFractionMedian: percentile(fr, 0.5),
+    rxFractionMedian: percentile(fr, 0.5, 0),
     rxSilent: peers.filter((p) => p.rxFrames === 0).length,
     rxSeqGaps: peers.reduce((s, p) => s + p.rxGaps, 0),
     closed: closedCount,

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { PACKAGE_ROOT } from '../runtime/launcher';
+import { percentile } from '../runtime/percentile';
 import { makePacketSet, savePacketSet } from './lib/packets';
 import { writeOggOpus } from './lib/ogg';
 import { writeXcastFlow, Variant, BenchFlow } from './lib/flows';
@@ -98,7 +99,7 @@ interface ProbeOpts {
   packetsFile: string;
   xcastCpus: string;
   profileDir?: string;
-  /** Extra environment for the xcast (e.g. XCAST_MIX_CPUS). */
+  /** Extra environment for the xcast (e.g. BENCH_HOP, XCAST_MIX_CPUS). */
   env?: NodeJS.ProcessEnv;
   /** The xcast host of another build (--compare); default this build's. */
   hostScript?: string;
@@ -268,9 +269,7 @@ function median(xs: number[]): number {
 }
 
 function percentileOf(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return percentile([...xs].sort((a, b) => a - b), p);
 }
 
 function ffmpegAvailable(): string | null {

@@ -2,6 +2,7 @@
 //
 // `node dist/bench/timer-ref.js PERIOD_MS SECONDS` prints one JSON line { p50Ms, p99Ms, maxMs, cpu }.
 import { performance } from 'node:perf_hooks';
+import { percentile } from '../runtime/percentile';
 
 function run(periodMs: number, seconds: number): void {
   const lat: number[] = [];
@@ -17,7 +18,7 @@ function run(periodMs: number, seconds: number): void {
     if (now >= end) {
       const cpu = process.cpuUsage(cpu0);
       lat.sort((a, b) => a - b);
-      const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+      const pct = (p: number) => percentile(lat, p);
       process.stdout.write(`${JSON.stringify({ p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: lat[lat.length - 1], ticks: lat.length, cpu: (cpu.user + cpu.system) / 1e6 / seconds })}\n`);
       return;
     }

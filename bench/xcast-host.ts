@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import inspector from 'node:inspector';
 import { launch } from '../runtime/launcher';
 import { nowMicros, TickSource } from '../runtime/clock';
+import { percentile } from '../runtime/percentile';
 import type { MixEngine } from '../runtime/audio/mix-engine';
 
 export interface HostReport {
@@ -165,7 +166,7 @@ function report(): HostReport {
   allocStop();
   const n = Math.min(latCount, LAT_CAP);
   const sorted = Array.from(lateness.subarray(0, n)).sort((a, b) => a - b);
-  const pct = (p: number) => (n ? sorted[Math.min(n - 1, Math.floor(p * n))] : 0);
+  const pct = (p: number) => percentile(sorted, p, 0);
   const s = tickSource?.stats();
   let missed = 0;
   for (let i = 0; i < n; i++) if (lateness[i] >= periodMs) missed++;
@@ -202,7 +203,7 @@ function hopStats(): HostReport['hop'] {
   if (process.env.BENCH_HOP !== '1') return null;
   const n = Math.min(hopCount, HOP_CAP);
   const a = Array.from(hops.subarray(0, n)).sort((x, y) => x - y);
-  const pct = (p: number) => (n ? a[Math.min(n - 1, Math.floor(p * n))] : NaN);
+  const pct = (p: number) => percentile(a, p);
   // Share of packets by the whole frame periods they waited: [0, T), [T, 2T), … — the jitter buffer's standing depth.
   const byPeriod: number[] = [];
   for (const v of a) {

@@ -1,6 +1,7 @@
 // Time for the engine: nowMicros() for timestamps, and FrameClock, the steady drift-free frame tick that drives mixing and playout.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { percentile } from './percentile';
 
 /** µs since the Unix epoch with sub-millisecond precision (performance.timeOrigin + performance.now()). */
 export function nowMicros(): number {
@@ -89,8 +90,7 @@ export const LATENESS_WINDOW = 1000;
 export function latenessStats(ring: Float32Array | Float64Array, count: number): Pick<FrameClockStats, 'latenessP50Ms' | 'latenessP99Ms' | 'latenessMaxMs'> {
   const n = Math.min(count, ring.length);
   const sorted = Array.from(ring.subarray(0, n)).sort((a, b) => a - b);
-  const pct = (p: number): number => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
-  return { latenessP50Ms: pct(0.5), latenessP99Ms: pct(0.99), latenessMaxMs: n === 0 ? 0 : sorted[n - 1] };
+  return { latenessP50Ms: percentile(sorted, 0.5, 0), latenessP99Ms: percentile(sorted, 0.99, 0), latenessMaxMs: percentile(sorted, 1, 0) };
 }
 
 /**

@@ -12,7 +12,7 @@ export interface Variant {
   frameMs?: number;
   /** Mixer jitter buffer target in frames (the preset: 3). */
   jitterFrames?: number;
-  /** Extra mixer properties (e.g. decodeWorkers). */
+  /** Extra mixer properties (e.g. jitterAdaptive). */
   mixer?: Record<string, unknown>;
   /** Extra properties of the socket writer that sends the mix (e.g. metaSource 'none'). */
   writer?: Record<string, unknown>;

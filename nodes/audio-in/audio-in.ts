@@ -2,8 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { FrameClock, nowMicros } from '../../runtime/clock';
 import { ToneGenerator, NoiseGenerator, silence } from '../../runtime/audio/signals';
-import { readWav } from '../../runtime/audio/wav';
-import { Resampler } from '../../runtime/audio/resampler';
+import { readWavAs } from '../../runtime/audio/wav';
 import { AudioInputDevice, listDevicesAsync } from '../../runtime/audio/devices';
 import { num, str, oneOf, bool, frameSamplesOf, ConfigError } from '../lib/config';
 import { refuse, resolveInputPath, AudioMsg } from '../lib/glue';
@@ -14,34 +13,6 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface AudioInDef extends NodeDef {
   source: string; frequency: string; amplitude: string; file: string; loop: boolean | string;
   device: string; sampleRate: string; channels: string; frameMs: string; trackId: string; autoStart: boolean | string;
-}
-
-/** Interleaved f32 samples of a WAV file converted to the wanted channel count and rate. */
-function loadFile(path: string, sampleRate: number, channels: number): Float32Array {
-  const wav = readWav(path);
-  let s = wav.samples;
-  if (wav.channels !== channels) {
-    const frames = Math.floor(s.length / wav.channels);
-    const out = new Float32Array(frames * channels);
-    for (let f = 0; f < frames; f++) {
-      if (channels === 1) {
-        let acc = 0;
-        for (let c = 0; c < wav.channels; c++) acc += s[f * wav.channels + c];
-        out[f] = acc / wav.channels;
-      } else {
-        for (let c = 0; c < channels; c++) out[f * channels + c] = s[f * wav.channels + Math.min(c, wav.channels - 1)];
-      }
-    }
-    s = out;
-  }
-  if (wav.sampleRate !== sampleRate) {
-    const r = new Resampler(wav.sampleRate, sampleRate, channels);
-    const a = r.process(Buffer.from(s.buffer, s.byteOffset, s.byteLength));
-    const b = r.flush();
-    const joined = Buffer.concat([a, b]);
-    s = new Float32Array(joined.buffer, joined.byteOffset, joined.length >> 2);
-  }
-  return s;
 }
 
 export = function (RED: NodeAPI) {
@@ -92,7 +63,7 @@ export = function (RED: NodeAPI) {
         const loop = bool(config as never, 'loop', true);
         let samples: Float32Array;
         try {
-          samples = loadFile(resolveInputPath(RED, file), sampleRate, channels);
+          samples = readWavAs(resolveInputPath(RED, file), sampleRate, channels);
         } catch (e) {
           throw new ConfigError('file', 'cannot_read', { file, detail: (e as Error).message });
         }

@@ -1,5 +1,4 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
-import os from 'node:os';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { readSettings } from '../../runtime/settings';
@@ -14,7 +13,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
-  decodeWorkers?: string; thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
+  thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
 }
 
 /**
@@ -46,13 +45,6 @@ export = function (RED: NodeAPI) {
       if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', 'below_jitter', { value: jitterMaxFrames, jitterFrames });
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
-      // Decode workers (runtime/audio/decode-pool.ts), from the node's 'decodeWorkers' or XCAST_DECODE_WORKERS
-      // ('auto': the cores this process may use, less the event loop's — availableParallelism() reads the
-      // affinity mask, so taskset counts). Default 0: the tick waits for its workers, so a worker thread that
-      // does not get a core in time (a machine shared with other busy processes) delays the whole mix; give
-      // workers to an xcast that has its cores to itself.
-      const w = config.decodeWorkers || process.env.XCAST_DECODE_WORKERS || '0';
-      const decodeWorkers = w === 'auto' ? Math.max(0, Math.min(8, os.availableParallelism() - 1)) : num({ decodeWorkers: w } as never, 'decodeWorkers', { min: 0, max: 16, int: true });
       // The mix is made on a thread of its own (runtime/audio/mix-engine.ts). Flows saved when the editor offered
       // 'Mix on: the event loop' still carry `thread`; they deploy, and are told once that it is ignored.
       if (config.thread !== undefined && config.thread !== '' && config.thread !== 'worker') node.warn(t('mixer.errors.thread-ignored', { value: config.thread }));
@@ -60,7 +52,7 @@ export = function (RED: NodeAPI) {
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / ((frameSamples * 1000) / sampleRate)));
       const engine = createMixEngine({
         cpus: settings.mixCpus, youngGenerationMb: settings.mixYoungGenerationMb,
-        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) }, decodeWorkers,
+        sampleRate, channels, frameSamples, masterGain, mixMinus, trackTimeoutMs, playout: { targetDepthFrames: jitterFrames, maxDepthFrames: jitterMaxFrames, adaptive: jitterAdaptive, ...(jitterAdaptive ? {} : { adaptWindowMs: FIXED_TRIM_WINDOW_MS }) },
         statsEveryTicks: stateEvery,
       });
       closeEngine = () => engine.close();
@@ -76,11 +68,7 @@ export = function (RED: NodeAPI) {
         const userId = msg.userId as string | undefined;
         switch (msg.topic) {
           case 'gain': if (!userId) throw new Error(t('mixer.errors.gain-needs-user')); engine.setGain(userId, parseGain(msg.payload)); break;
-          case 'pan': {
-            const p = Number(msg.payload);
-            if (!userId || !(p >= -1 && p <= 1)) throw new Error(t('mixer.errors.pan-needs-user'));
-            engine.setPan(userId, p); break;
-          }
+          case 'pan': if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); engine.setPan(userId, Number(msg.payload)); break;
           case 'mute': if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
           case 'master': engine.setMaster(parseGain(msg.payload)); break;
           default:

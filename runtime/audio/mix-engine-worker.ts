@@ -223,4 +223,3 @@ function raisePriority(): void {
 
 raisePriority();
 run();
-mixer.close();

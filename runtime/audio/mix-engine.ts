@@ -14,7 +14,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain } from './mixer';
+import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain, checkPan } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
@@ -67,12 +67,6 @@ export interface MixEngine extends TickSource {
   on(event: 'warning', l: (message: string) => void): this;
 }
 
-function checkPan(pan: number): number {
-  if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
-  return pan;
-}
-
-
 /** The engine on its own thread. */
 class ThreadMixEngine extends EventEmitter implements MixEngine {
   readonly sampleRate: number;
@@ -98,7 +92,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   constructor(opts: MixEngineOptions) {
     super();
     // Every option checked here, where a bad one throws to the caller, not on the thread.
-    const probe = new Mixer({ ...opts, decodeWorkers: 0 });
+    const probe = new Mixer(opts);
     this.sampleRate = probe.sampleRate;
     this.channels = probe.channels;
     this.frameSamples = probe.frameSamples;
@@ -127,7 +121,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     const spinMs = o.spinMs ?? (os.availableParallelism() > 1 ? 0.1 : 0);
     const mixer: MixerOptions = {
       sampleRate: o.sampleRate, channels: o.channels, frameSamples: o.frameSamples, masterGain: o.masterGain, mixMinus: o.mixMinus,
-      trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout, decodeWorkers: o.decodeWorkers,
+      trackTimeoutMs: o.trackTimeoutMs, connectedThresholdMs: o.connectedThresholdMs, playout: o.playout,
     };
     const data: MixEngineInit = {
       ring: shared, wake, port: port2, out: events.port2, mixer, periodMs: this.periodMs, spinMs,
@@ -213,7 +207,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   setPan(userId: string, pan: number): void {
-    this.control({ t: 'pan', userId, value: checkPan(pan) });
+    this.control({ t: 'pan', userId, value: checkPan('pan', pan) });
   }
 
   setMute(userId: string, muted: boolean): void {

@@ -11,8 +11,7 @@
 // of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
 import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
-import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName, checkPlayoutPacket } from './playout';
-import { DecodePool, RemoteSlot } from './decode-pool';
+import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
 import { streamKey } from './stream-key';
 
 export interface MixerOptions {
@@ -27,22 +26,13 @@ export interface MixerOptions {
   /** TrackState.connected is false after this long without a packet; default 500 (docs/metrics.md). */
   connectedThresholdMs?: number;
   /**
-   * Options for every track's playout buffer (rate, channels and frame size are the mixer's). `trim` defaults to
-   * 'frames' here: latency is trimmed by whole packets, which the audio event stream (one packet seq per track per
-   * mixed frame) describes exactly, so runtime/events/reconstruct.ts rebuilds the mix sample for sample across trims.
-   * `startAtTarget` defaults to true here: packets that queued before a track's first frame do not become latency;
-   * `trimExcess` 'all' and `adaptWindowMs` 1000: after a burst, latency is back at the target within a second, and
-   * a raised target comes down a frame every 3 calm seconds (the playout defaults take 2 s and 6 s, and halve).
+   * Options for every track's playout buffer (rate, channels and frame size are the mixer's). The profile defaults to
+   * 'mixer' here (runtime/audio/playout/options.ts): latency is trimmed by whole packets, which the audio event
+   * stream (one packet seq per track per mixed frame) describes exactly, so runtime/events/reconstruct.ts rebuilds
+   * the mix sample for sample across trims; packets that queued before a track's first frame do not become latency;
+   * after a burst, latency is back at the target within a second.
    */
   playout?: Partial<Omit<PlayoutOptions, 'sampleRate' | 'channels' | 'frameSamples'>>;
-  /**
-   * Worker threads that decode part of the tracks (runtime/audio/decode-pool.ts), so mixing uses more than one
-   * core; default 0 (all on this thread). Tracks are spread over this thread and the workers; the mix is
-   * bit-identical either way. With workers, push() files a pooled track's packet at the next tick and answers
-   * 'ok' (late or duplicate is then counted in the statistics only), and a pooled track's statistics are as of
-   * the last tick. Call close() to end the workers.
-   */
-  decodeWorkers?: number;
 }
 
 /** One track's part in a mixed frame. */
@@ -152,20 +142,20 @@ interface Track {
   key: string;
   userId: string;
   trackId: number;
-  /** The track's playout buffer, or null when a decode worker holds it (then `remote` says where). */
-  playout: PlayoutBuffer | null;
-  remote: RemoteSlot | null;
+  playout: PlayoutBuffer;
   frame: Float32Array;
-  /** This tick's PullInfo of a local track, kept while the workers finish theirs. */
-  pulledSeq: number | null;
-  pulledWireSeq: number | null;
-  pulledConcealed: boolean;
   user: UserSettings;
   codec: AudioCodecName;
   sampleRate: number;
   channels: number;
   frameSamples: number;
   lastPacketAtUs: number;
+}
+
+/** A balance pan −1 (left) … +1 (right); throws MixerConfigError naming `field` otherwise. The one pan check. */
+export function checkPan(field: string, pan: unknown): number {
+  if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError(field, `must be from -1 to +1, got ${String(pan)}`);
+  return pan;
 }
 
 export function checkGain(field: string, g: unknown): number {
@@ -190,8 +180,6 @@ export class Mixer extends EventEmitter {
   private readonly acc: Float64Array;
   // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
   private readonly own = new Map<string, Float64Array>();
-  private readonly pool: DecodePool | null = null;
-  private nextShard = 0;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -210,23 +198,12 @@ export class Mixer extends EventEmitter {
     if (typeof connected !== 'number' || !(connected > 0)) throw new MixerConfigError('connectedThresholdMs', `must be > 0, got ${String(connected)}`);
     this.trackTimeoutUs = timeout * 1000;
     this.connectedUs = connected * 1000;
-    this.playoutOpts = {
-      ...o.playout, trim: o.playout?.trim ?? 'frames', startAtTarget: o.playout?.startAtTarget ?? true, trimExcess: o.playout?.trimExcess ?? 'all',
-      adaptWindowMs: o.playout?.adaptWindowMs ?? 1000,
-    };
+    this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
-    const workers = o.decodeWorkers ?? 0;
-    if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw new MixerConfigError('decodeWorkers', `must be an integer 0…64, got ${String(workers)}`);
-    if (workers > 0) {
-      this.pool = new DecodePool(workers, this.frameSamples * this.channels, { ...this.playoutOpts, sampleRate: this.sampleRate, channels: this.channels, frameSamples: this.frameSamples });
-    }
-  }
-
-  /** Ends the decode workers, if any (the mixer is not used after this). */
-  close(): void {
-    this.pool?.terminate();
+    // The decode pool (worker threads decoding part of the tracks) left the product: refused by name, not ignored.
+    if ((o as { decodeWorkers?: unknown }).decodeWorkers !== undefined) throw new MixerConfigError('decodeWorkers', 'is no longer an option: the decode pool left the product (the mix engine mixes on a thread of its own)');
   }
 
   get masterGain(): number {
@@ -243,32 +220,17 @@ export class Mixer extends EventEmitter {
     let added = false;
     if (t === undefined) {
       const key = streamKey({ userId, trackId });
-      let remote: RemoteSlot | null = null;
-      if (this.pool) {
-        // Checked before a worker gets a slot for it, so a bad first packet throws here as it would without workers.
-        checkPlayoutPacket(header, data, this.sampleRate);
-        // Round robin over this thread (shard 0) and the workers.
-        const shard = this.nextShard++ % (this.pool.size + 1);
-        if (shard > 0) remote = this.pool.open(shard - 1);
-      }
       t = {
         key, userId, trackId,
-        playout: remote ? null : this.newPlayout(),
-        remote,
-        frame: remote ? remote.frame : new Float32Array(this.frameSamples * this.channels),
-        pulledSeq: null, pulledWireSeq: null, pulledConcealed: false,
+        playout: this.newPlayout(),
+        frame: new Float32Array(this.frameSamples * this.channels),
         user: this.settings(userId),
         codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
         lastPacketAtUs: arrivalMicros,
       };
       added = true;
     }
-    let r: PushResult = 'ok';
-    if (t.playout) r = t.playout.push(header, data, arrivalMicros);
-    else {
-      if (!added) checkPlayoutPacket(header, data, this.sampleRate);
-      (this.pool as DecodePool).write(t.remote as RemoteSlot, header, data, arrivalMicros);
-    }
+    const r = t.playout.push(header, data, arrivalMicros);
     if (added) {
       this.tracksByKey.set(t.key, t);
       let mine = this.tracksByUser.get(userId);
@@ -291,8 +253,7 @@ export class Mixer extends EventEmitter {
 
   /** Balance pan −1 (left) … +1 (right). */
   setPan(userId: string, pan: number): void {
-    if (typeof pan !== 'number' || !(pan >= -1 && pan <= 1)) throw new MixerConfigError('pan', `must be from -1 to +1, got ${String(pan)}`);
-    this.settings(userId).pan = pan;
+    this.settings(userId).pan = checkPan('pan', pan);
   }
 
   setMute(userId: string, muted: boolean): void {
@@ -331,10 +292,9 @@ export class Mixer extends EventEmitter {
     }
     this.acc.fill(0);
     if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
-    if (this.pool) return this.tickPooled();
     const used: UsedEntry[] = [];
     for (const t of this.tracksByKey.values()) {
-      const info = (t.playout as PlayoutBuffer).pullInto(t.frame);
+      const info = t.playout.pullInto(t.frame);
       this.addToMix(t, info.seq, info.wireSeq, info.concealed, used);
     }
     return this.finishTick(used);
@@ -359,29 +319,6 @@ export class Mixer extends EventEmitter {
       result.perUser = perUser;
     }
     return result;
-  }
-
-  /** tick() with decode workers: workers pull their tracks while this thread pulls its own, then one ordered sum. */
-  private tickPooled(): MixResult {
-    const pool = this.pool as DecodePool;
-    pool.begin();
-    for (const t of this.tracksByKey.values()) {
-      if (t.playout === null) continue;
-      const info = t.playout.pullInto(t.frame);
-      t.pulledSeq = info.seq;
-      t.pulledWireSeq = info.wireSeq;
-      t.pulledConcealed = info.concealed;
-    }
-    pool.join();
-    // From here exactly as tick(): the same entries and the same sums, in track creation order.
-    const used: UsedEntry[] = [];
-    for (const t of this.tracksByKey.values()) {
-      const remote = t.remote;
-      const seq = remote ? pool.seq(remote) : t.pulledSeq;
-      const concealed = remote ? pool.concealed(remote) : t.pulledConcealed;
-      this.addToMix(t, seq, remote ? pool.wireSeq(remote) : t.pulledWireSeq, concealed, used);
-    }
-    return this.finishTick(used);
   }
 
   /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
@@ -425,7 +362,6 @@ export class Mixer extends EventEmitter {
       mine.delete(t.trackId);
       if (mine.size === 0) this.tracksByUser.delete(t.userId);
     }
-    if (t.remote) this.pool?.close(t.remote);
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
     if (!others) this.own.delete(t.userId);
@@ -435,7 +371,7 @@ export class Mixer extends EventEmitter {
   }
 
   private stateOf(t: Track, now: number): TrackState {
-    const s = t.playout ? t.playout.stats() : (this.pool as DecodePool).stats(t.remote as RemoteSlot);
+    const s = t.playout.stats();
     // Field by field, not `{ ...s, … }`: spreading then adding a dozen fields took ~40 µs per track in V8 (the bench
     // profile showed it at 2 % of a core for 80 tracks at 10 states/s); a literal of known shape takes ~0.1 µs.
     // TypeScript checks that every PlayoutStats field is here.

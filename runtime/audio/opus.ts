@@ -1,5 +1,5 @@
 // Opus encoder, decoder and framer over @discordjs/opus: f32 PCM in and out, every size checked before native code sees it.
-import { f32View, f32ToS16 } from './pcm';
+import { f32Buffer, f32View, f32ToS16, s16ToF32 } from './pcm';
 
 // @discordjs/opus ships typings, but its native class does encode and decode in one object; we type only what we call.
 interface NativeOpus {
@@ -370,9 +370,6 @@ export class OpusDecoder {
 }
 
 function s16ToF32Buffer(s16: Buffer): Buffer {
-  const n = s16.length >> 1;
   // Its own ArrayBuffer: aligned for Float32Array, and not shared with the Buffer pool.
-  const dst = new Float32Array(n);
-  for (let i = 0; i < n; i++) dst[i] = s16.readInt16LE(i * 2) / 32768;
-  return Buffer.from(dst.buffer, 0, n * 4);
+  return f32Buffer(s16ToF32(s16));
 }

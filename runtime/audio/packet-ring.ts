@@ -6,18 +6,17 @@
 // (the ring's size divides 2^32, so position % size is the offset either side of the wrap). A record starts
 // 8-byte aligned and never straddles the end: one that does not fit leaves a WRAP marker and starts at offset 0.
 // A full ring drops the packet and counts it (it takes the reader stalled for ~1 s at 200 peers to fill 4 MB).
-import type { AudioCodecName, PlayoutHeader } from './playout';
+import type { PlayoutHeader } from './playout';
+import { CODEC_NAMES, codecOf } from '../codec';
 
 /** Control words (Uint32): write position, read position. */
 const W = 0;
 const R = 1;
 export const RING_CONTROL_BYTES = 16;
 /** Record: u32 length (header + user + data, rounded up to 8), u32 seq, f64 arrival µs, u32 sampleRate, u32 data
- * length, u32 trackId, u8 codec, u8 channels, u16 frameSamples, u16 user id length, 6 bytes pad. */
+ * length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id length, 6 bytes pad. */
 const HEADER = 40;
 const WRAP = 0xffffffff;
-const CODECS: AudioCodecName[] = ['opus', 'pcm_f32le', 'pcm_s16le'];
-const CODEC_CODE: Record<string, number> = { opus: 0, pcm_f32le: 1, pcm_s16le: 2 };
 
 export interface PacketRingShared {
   control: SharedArrayBuffer;
@@ -75,7 +74,7 @@ export class PacketRingWriter {
     b.writeUInt32LE(h.sampleRate >>> 0, off + 16);
     b.writeUInt32LE(data.length, off + 20);
     b.writeUInt32LE((h.trackId ?? 0) >>> 0, off + 24);
-    b[off + 28] = CODEC_CODE[h.codec];
+    b[off + 28] = codecOf(h.codec);
     b[off + 29] = h.channels;
     b.writeUInt16LE(h.frameSamples, off + 30);
     b.writeUInt16LE(id.length, off + 32);
@@ -121,7 +120,7 @@ export class PacketRingReader {
       h.sampleRate = b.readUInt32LE(off + 16);
       const len = b.readUInt32LE(off + 20);
       h.trackId = b.readUInt32LE(off + 24);
-      h.codec = CODECS[b[off + 28]];
+      h.codec = CODEC_NAMES[b[off + 28]];
       h.channels = b[off + 29];
       h.frameSamples = b.readUInt16LE(off + 30);
       const idLen = b.readUInt16LE(off + 32);

@@ -1,7 +1,9 @@
 // WAV files: a tolerant RIFF/WAVE reader (int, float, extensible; crash-truncated files) and a crash-safe streaming writer.
 
 import * as fs from 'node:fs';
-import { ConfigError } from './resampler';
+import { ConfigError, Resampler } from './resampler';
+import { mapChannels } from './playout/channel-map';
+import { s16ToF32 } from './pcm';
 
 export type WavErrorCode =
   | 'not_riff'
@@ -86,7 +88,7 @@ function decode(buf: Buffer, at: number, count: number, fmt: Fmt): Float32Array 
       for (let i = 0; i < count; i++) out[i] = (buf[at + i] - 128) / 128;
       break;
     case 16:
-      for (let i = 0; i < count; i++) out[i] = buf.readInt16LE(at + i * 2) / 32768;
+      s16ToF32(buf.subarray(at, at + count * 2), out);
       break;
     case 24:
       for (let i = 0, p = at; i < count; i++, p += 3) out[i] = (buf[p] | (buf[p + 1] << 8) | ((buf[p + 2] << 24) >> 8)) / 8388608;
@@ -146,6 +148,28 @@ export function readWav(src: string | Buffer): WavData {
     samples: decode(buf, dataAt, frames * fmt.channels, fmt),
     frames,
   };
+}
+
+/**
+ * A WAV file's samples (interleaved f32) at `channels` and `sampleRate`: its channels converted by the engine's
+ * channel map (runtime/audio/playout/channel-map.ts, as a stream's in the playout buffer), then resampled.
+ */
+export function readWavAs(src: string | Buffer, sampleRate: number, channels: number): Float32Array {
+  const wav = readWav(src);
+  let s = wav.samples;
+  if (wav.channels !== channels) {
+    const out = new Float32Array(wav.frames * channels);
+    mapChannels(s, 0, wav.channels, out, 0, channels, wav.frames);
+    s = out;
+  }
+  if (wav.sampleRate !== sampleRate) {
+    const r = new Resampler(wav.sampleRate, sampleRate, channels);
+    const a = r.process(Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    const b = r.flush();
+    const joined = Buffer.concat([a, b]);
+    s = new Float32Array(joined.buffer, joined.byteOffset, joined.length >> 2);
+  }
+  return s;
 }
 
 export interface WavWriterOptions {

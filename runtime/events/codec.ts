@@ -1,4 +1,5 @@
 // Byte codec of the audio event stream (docs/event-stream.md): Jamulus RFC events 0x01/0x02 plus this project's 0x10–0x12, little-endian.
+import { Codec } from '../codec';
 
 /** Event type byte. 0x01 and 0x02 are the Jamulus RFC's; 0x10 and up are this project's extensions. */
 export enum EventType {
@@ -24,8 +25,8 @@ export const CT_OPUS64 = 1;
  */
 export const CT_PCM = 0x80;
 /** PCM codec numbers of 0x12, the same numbering as streamproto1's AUDIO codec byte. */
-export const PCM_S16LE = 0;
-export const PCM_F32LE = 1;
+export const PCM_S16LE = Codec.PCM_S16LE;
+export const PCM_F32LE = Codec.PCM_F32LE;
 
 /** The u64 sequence number an Audio Frame Mixed entry carries where the frame was concealed. */
 export const CONCEALED_SEQ = 0xffffffffffffffffn;

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addTrack, writeMix } from '../audio/mixer';
 import { OpusDecoder } from '../audio/opus';
-import { frameTrimFadeSamples } from '../audio/playout';
+import { PcmConcealment, crossfade, frameTrimFadeSamples, mapChannels } from '../audio/playout';
+import { readF32, s16ToF32 } from '../audio/pcm';
 import { WavWriter } from '../audio/wav';
 import { EventType, PCM_F32LE, PCM_S16LE, type MixParametersEvent } from './codec';
 import { EventFileRandomAccess } from './reader';
@@ -86,11 +87,9 @@ interface ChannelRun {
   frame: Float32Array;
   mixFrame: Float32Array;
   silence: Float32Array;
-  // PCM concealment as the playout buffer does it: the last frame once, faded to silence, then silence.
-  lastSrc: Float32Array;
-  lastMix: Float32Array;
-  hasLast: boolean;
-  concealRun: number;
+  // PCM concealment, the playout buffer's own (its conceal.ts), in the channel's layout (the stem) and the mix's.
+  concealSrc: PcmConcealment;
+  concealMix: PcmConcealment;
   // Latency trims: the last slot with a seq and its frame (relative frame seqs), where the current run of
   // consecutive frames with this channel started, the global index of its previous frame, and the faded-out head.
   lastSlot: number;
@@ -114,30 +113,6 @@ const MAX_CATCH_UP = 1000;
 function safeFileName(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/[/\\:*?"<>|\x00-\x1f]/g, '_').slice(0, 64);
-}
-
-/**
- * Converts one frame to the mix's channel count exactly as the playout buffer does:
- * mono is copied to every channel, many to mono is averaged, else channel c takes channel c.
- */
-function toMixLayout(src: Float32Array, srcCh: number, dst: Float32Array, C: number, frames: number): void {
-  if (srcCh === C) {
-    dst.set(src.subarray(0, frames * C));
-    return;
-  }
-  for (let i = 0; i < frames; i++) {
-    const o = i * C;
-    const p = i * srcCh;
-    if (srcCh === 1) {
-      for (let c = 0; c < C; c++) dst[o + c] = src[p];
-    } else if (C === 1) {
-      let s = 0;
-      for (let c = 0; c < srcCh; c++) s += src[p + c];
-      dst[o] = s / srcCh;
-    } else {
-      for (let c = 0; c < C; c++) dst[o + c] = c < srcCh ? src[p + c] : 0;
-    }
-  }
 }
 
 /**
@@ -304,10 +279,8 @@ function prepareChannel(c: ChannelIndex, opts: ReconstructOptions, sampleRate: n
     frame: new Float32Array(frameSamples * ch),
     mixFrame: new Float32Array(frameSamples * C),
     silence: new Float32Array(frameSamples * ch),
-    lastSrc: new Float32Array(frameSamples * ch),
-    lastMix: new Float32Array(frameSamples * C),
-    hasLast: false,
-    concealRun: 0,
+    concealSrc: new PcmConcealment(frameSamples * ch),
+    concealMix: new PcmConcealment(frameSamples * C),
     lastSlot: NaN,
     lastSlotF: NaN,
     runStartF: NaN,
@@ -359,14 +332,14 @@ function channelFrame(run: ChannelRun, k: number, ix: SessionIndex, ra: EventFil
   if (run.headTaken) {
     run.result.trims++;
     run.result.trimmedPackets += rel - trimFrom;
-    fadeIn(run.frame, run.headSrc, run.fadeW, run.srcChannels);
-    fadeIn(run.mixFrame, run.headMix, run.fadeW, C);
+    crossfade(run.headSrc, 0, run.frame, 0, run.fadeW, run.srcChannels);
+    crossfade(run.headMix, 0, run.mixFrame, 0, run.fadeW, C);
   }
   return out;
 }
 
 /**
- * Where the live buffer trimmed its latency just before this frame (PlayoutOptions.trim 'frames', the mixer's):
+ * Where the live buffer trimmed its latency just before this frame (the playout profile 'mixer'):
  * the channel was in the frame before, its seq jumps past the one its timeline continues with (last seq + frames
  * elapsed, as slots are assigned), and every packet skipped had arrived before this frame was mixed — the live
  * buffer drops only packets it holds. Returns the first skipped seq, or NaN when this frame is no trim.
@@ -382,34 +355,22 @@ function trimStart(run: ChannelRun, rel: number, f: number, frameOffset: number)
   return expected;
 }
 
-/**
- * The trim's cross-fade, with the live buffer's arithmetic (runtime/audio/playout.ts, dropFrames): the first W
- * samples of `frame` become head·(1 − g) + frame·g, g = (i + ½)/W, stored as f32.
- */
-function fadeIn(frame: Float32Array, head: Float32Array, W: number, C: number): void {
-  for (let i = 0; i < W; i++) {
-    const g = (i + 0.5) / W;
-    const base = i * C;
-    for (let c = 0; c < C; c++) frame[base + c] = head[base + c] * (1 - g) + frame[base + c] * g;
-  }
-}
-
 /** Keeps the first W samples of a dropped packet (f32 in its own layout in `src`) as the trim's head, in both layouts. */
 function takeHead(run: ChannelRun, src: Float32Array, C: number): void {
   const n = run.fadeW * run.srcChannels;
   run.headSrc.set(src.subarray(0, n));
-  toMixLayout(run.headSrc, run.srcChannels, run.headMix, C, run.fadeW);
+  mapChannels(run.headSrc, 0, run.srcChannels, run.headMix, 0, C, run.fadeW);
   run.headTaken = true;
 }
 
-/** A PCM packet event's samples as f32 in `out` (s16 as x / 32768, as the playout buffer reads them). */
+/** A PCM packet event's samples as f32 in `out` (converted as the playout buffer converts them). */
 function readPcm(run: ChannelRun, offset: number | undefined, ra: EventFileRandomAccess, out: Float32Array, n: number): boolean {
   const ev = offset === undefined ? null : ra.read(offset);
   if (!ev || ev.type !== EventType.PCM_PACKET_RECEIVED) return false;
   const got = ev.data.length / (ev.codec === PCM_F32LE ? 4 : 2);
   if (got !== n) throw new ReconstructError('frame_size_mismatch', `channel ${run.ix.channelId}: PCM packet at byte ${ev.offset} holds ${got} samples, a frame is ${n}`);
-  if (ev.codec === PCM_F32LE) for (let j = 0; j < n; j++) out[j] = ev.data.readFloatLE(j * 4);
-  else for (let j = 0; j < n; j++) out[j] = ev.data.readInt16LE(j * 2) / 32768;
+  if (ev.codec === PCM_F32LE) readF32(ev.data, out, 0, n);
+  else s16ToF32(ev.data, out, 0, n);
   return true;
 }
 
@@ -420,22 +381,17 @@ function pcmFrame(run: ChannelRun, offset: number | undefined, trimFrom: number,
   if (!Number.isNaN(trimFrom) && readPcm(run, run.ix.packetOffsets.get(trimFrom), ra, run.frame, n)) takeHead(run, run.frame, C);
   if (readPcm(run, offset, ra, run.frame, n)) {
     const out = run.frame;
-    toMixLayout(out, ch, run.mixFrame, C, frameSamples);
+    mapChannels(out, 0, ch, run.mixFrame, 0, C, frameSamples);
     // Before the trim's fade: the live buffer keeps the frame as decoded for a later concealment's repeat.
-    run.lastSrc.set(out);
-    run.lastMix.set(run.mixFrame);
-    run.hasLast = true;
-    run.concealRun = 0;
+    run.concealSrc.keep(out, 0, frameSamples, ch);
+    run.concealMix.keep(run.mixFrame, 0, frameSamples, C);
+    run.concealSrc.played();
+    run.concealMix.played();
     return out;
   }
-  // Lost: the first concealment after a played frame repeats it with a linear fade to silence, later ones are silence.
-  const fade = run.hasLast && run.concealRun === 0 ? frameSamples : 0;
-  for (let j = 0; j < frameSamples; j++) {
-    const g = j < fade ? 1 - (j + 1) / fade : 0;
-    for (let q = 0; q < ch; q++) run.frame[j * ch + q] = g === 0 ? 0 : run.lastSrc[j * ch + q] * g;
-    for (let q = 0; q < C; q++) run.mixFrame[j * C + q] = g === 0 ? 0 : run.lastMix[j * C + q] * g;
-  }
-  run.concealRun++;
+  // Lost: concealed as live. The mix layout's is the live buffer's own (it keeps frames at the output's channels).
+  run.concealSrc.fill(run.frame, 0, frameSamples, ch, true);
+  run.concealMix.fill(run.mixFrame, 0, frameSamples, C, true);
   return run.frame;
 }
 
@@ -469,8 +425,7 @@ function opusFrame(
         s16 = dec.concealS16(frameSamples);
       }
       if (r === trimFrom) {
-        const m = Math.min(run.fadeW * run.srcChannels, s16.length / 2);
-        for (let j = 0; j < m; j++) run.frame[j] = s16.readInt16LE(j * 2) / 32768;
+        s16ToF32(s16, run.frame, 0, Math.min(run.fadeW * run.srcChannels, s16.length / 2));
         takeHead(run, run.frame, C);
       }
     }
@@ -495,9 +450,9 @@ function opusFrame(
     throw new ReconstructError('frame_size_mismatch',
       `channel ${c.channelId}: packet at byte ${ev?.offset ?? '?'} decodes to ${pcm.length / 2 / ch} samples, the mix frame is ${frameSamples}`);
   }
-  // s16 → f32 as the playout buffer converts it.
+  // s16 → f32 and the channel map, as the playout buffer does them.
   const out = run.frame;
-  for (let j = 0; j < n; j++) out[j] = pcm.readInt16LE(j * 2) / 32768;
-  toMixLayout(out, ch, run.mixFrame, C, frameSamples);
+  s16ToF32(pcm, out, 0, n);
+  mapChannels(out, 0, ch, run.mixFrame, 0, C, frameSamples);
   return out;
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { SeqUnwrapper } from '../seq';
 import {
   CT_OPUS, CT_PCM, PCM_F32LE, PCM_S16LE,
   encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
@@ -100,7 +101,7 @@ export interface EventStreamStats {
   bytes: number;
   /** Packets whose seq unwrapped to before the channel's first packet: not emitted. */
   packetsBeforeStart: number;
-  /** Channels whose wire seq jumped back so far that the peer must have restarted its count. */
+  /** Times a channel's wire seq jumped so far (SEQ_RESTART_JUMP, runtime/seq.ts) that the peer must have restarted its count. */
   seqRestarts: number;
   /** Files opened (1 + rotations). */
   filesOpened: number;
@@ -111,17 +112,17 @@ export interface EventStreamStats {
   fileErrors: number;
 }
 
-/** A backward jump of the wire seq larger than this (≈ 82 s of 2.5 ms frames) is a restarted count, not a late packet. */
-const SEQ_RESTART_WINDOW = 32768;
 const DEFAULT_PORT = 7012;
 const DEFAULT_CLIENT_BACKLOG = 4 * 1024 * 1024;
 const DEFAULT_FILE_BACKLOG = 64 * 1024 * 1024;
 
 interface ChannelState {
-  /** Low 32 bits of maxSeq as the peer sent them. */
-  last32: number;
-  /** Highest unwrapped seq emitted; −1 before the first packet. */
-  maxSeq: number;
+  /** Wire seq → u64; its `highest` is the highest u64 emitted (NaN before the first packet). */
+  seq: SeqUnwrapper;
+  /** restartChannel() was called: the next packet continues after `highest`, whatever its wire seq. */
+  restarted: boolean;
+  /** The numbering before the last restart: the mix thread may still name its packets in a frame or two. */
+  previous: SeqUnwrapper | null;
   /** The profile block, encoded once. */
   profile: Buffer;
 }
@@ -249,7 +250,7 @@ export class EventStreamServer extends EventEmitter {
   /** Call when a channel's sender restarted (reconnected): its next seq continues after the highest one emitted, whatever its wire value. */
   restartChannel(channelId: number): void {
     const st = this.channels.get(channelId);
-    if (st && st.maxSeq >= 0) st.last32 = -1;
+    if (st && st.seq.anchored) st.restarted = true;
   }
 
   // --- By user and track: what the event-stream node hands over (flow messages name users, events name channels) ---
@@ -393,40 +394,39 @@ export class EventStreamServer extends EventEmitter {
     let st = this.channels.get(channelId);
     if (!st) {
       if (!Number.isInteger(channelId) || channelId < 0 || channelId > 0xffffffff) throw new RangeError(`channelId must be a u32, got ${channelId}`);
-      st = { last32: 0, maxSeq: -1, profile: EMPTY_PROFILE };
+      st = { seq: new SeqUnwrapper(), restarted: false, previous: null, profile: EMPTY_PROFILE };
       this.channels.set(channelId, st);
     }
     return st;
   }
 
-  /** Wire seq → monotonic u64 per channel (as a number: exact up to 2^53). −1: from before the channel's first packet. */
+  /**
+   * Wire seq → monotonic u64 per channel (as a number: exact up to 2^53), unwrapped by runtime/seq.ts with its
+   * restart policy: a restarted count continues after the highest u64 emitted, so the u64s never repeat.
+   * −1: from before the channel's first packet.
+   */
   private unwrap(channelId: number, seq32: number): number {
     const st = this.state(channelId);
+    const u = st.seq;
     seq32 >>>= 0;
-    if (st.maxSeq < 0) {
-      st.maxSeq = seq32;
-      st.last32 = seq32;
+    if (!u.anchored) {
+      u.anchor(seq32);
       return seq32;
     }
-    if (st.last32 < 0) {
+    if (st.restarted) {
       // restartChannel(): continue after the highest seq emitted.
-      st.maxSeq += 1;
-      st.last32 = seq32;
-      return st.maxSeq;
+      st.restarted = false;
+      return this.renumber(st, seq32);
     }
-    const delta = (seq32 - st.last32) | 0; // signed distance modulo 2^32
-    if (delta > 0) {
-      st.maxSeq += delta;
-      st.last32 = seq32;
-      return st.maxSeq;
-    }
-    if (delta < -SEQ_RESTART_WINDOW) {
+    const seq = u.extend(seq32);
+    if (u.isRestart(seq)) {
       this.stats.seqRestarts++;
-      st.maxSeq += 1;
-      st.last32 = seq32;
-      return st.maxSeq;
+      return this.renumber(st, seq32);
     }
-    const seq = st.maxSeq + delta;
+    if (seq > u.highest) {
+      u.advance(seq);
+      return seq;
+    }
     if (seq < 0) {
       this.stats.packetsBeforeStart++;
       return -1;
@@ -434,10 +434,27 @@ export class EventStreamServer extends EventEmitter {
     return seq;
   }
 
-  /** The u64 a wire seq the mixer used maps to: the one nearest the channel's highest seq with those low 32 bits. */
+  /** A restarted count: wire seq `seq32` continues after the highest u64 emitted; the old numbering is kept for seqFor(). */
+  private renumber(st: ChannelState, seq32: number): number {
+    const next = st.previous ?? new SeqUnwrapper();
+    next.anchor(st.seq.highest + 1, seq32);
+    st.previous = st.seq;
+    st.seq = next;
+    return next.highest;
+  }
+
+  /**
+   * The u64 a wire seq the mixer used maps to: the one nearest the channel's highest seq with those low 32 bits —
+   * or, where that is a restart away, in the numbering before the restart (a frame the mix thread made from the old
+   * packets, delivered after the restart's first packet was filed here).
+   */
   private seqFor(st: ChannelState, seq32: number): number | null {
-    if (st.maxSeq < 0 || st.last32 < 0) return null;
-    const seq = st.maxSeq + ((seq32 >>> 0) - st.last32 | 0);
+    if (!st.seq.anchored || st.restarted) return null;
+    let seq = st.seq.extend(seq32 >>> 0);
+    if (st.seq.isRestart(seq) && st.previous !== null) {
+      const old = st.previous.extend(seq32 >>> 0);
+      if (!st.previous.isRestart(old)) seq = old;
+    }
     return seq >= 0 ? seq : null;
   }
 

@@ -1,6 +1,7 @@
 // streamproto1 frames: constants, error class, and the encoders/decoders for every frame type (docs/streamproto1.md).
 
 import { OPUS_MAX_PACKET_BYTES, opusPacketSamples } from './opus-toc';
+import { Codec, codecBytesPerSample, codecNameOf, codecOf, type CodecName } from '../codec';
 
 export const MAGIC = 0x5350;                 // "SP"
 export const MAGIC_0 = 0x53;
@@ -36,14 +37,8 @@ export function frameTypeName(type: number): string {
   return isFrameType(type) ? FRAME_TYPE_NAMES[type] : `0x${type.toString(16).padStart(2, '0')}`;
 }
 
-export enum Codec {
-  PCM_S16LE = 0,
-  PCM_F32LE = 1,
-  OPUS = 2,
-}
-
-export type CodecName = 'pcm_s16le' | 'pcm_f32le' | 'opus';
-const CODEC_NAMES: readonly CodecName[] = ['pcm_s16le', 'pcm_f32le', 'opus'];
+// The codec table is runtime/codec.ts; re-exported here, where the wire's users look for it.
+export { Codec, codecBytesPerSample, type CodecName };
 
 /**
  * The codes a streamproto1 ERROR frame carries and a `ProtocolError` has.
@@ -65,21 +60,18 @@ export class ProtocolError extends Error {
   }
 }
 
+/** The flow's name of a wire codec id; throws ProtocolError 'bad_audio' for an id that is none. */
 export function codecName(id: Codec): CodecName {
-  const name = CODEC_NAMES[id];
+  const name = codecNameOf(id);
   if (name === undefined) throw new ProtocolError('bad_audio', `codec id ${id} is not one of 0 (pcm_s16le), 1 (pcm_f32le), 2 (opus)`);
   return name;
 }
 
+/** The wire id of a flow codec name; throws ProtocolError 'bad_audio' for a name that is none. */
 export function codecId(name: CodecName | string): Codec {
-  const id = CODEC_NAMES.indexOf(name as CodecName);
-  if (id < 0) throw new ProtocolError('bad_audio', `codec "${name}" is not one of pcm_s16le, pcm_f32le, opus`);
+  const id = codecOf(name);
+  if (id === -1) throw new ProtocolError('bad_audio', `codec "${name}" is not one of pcm_s16le, pcm_f32le, opus`);
   return id;
-}
-
-/** Bytes per sample of a PCM codec; 0 for Opus (packet sizes vary). */
-export function codecBytesPerSample(codec: Codec): number {
-  return codec === Codec.PCM_S16LE ? 2 : codec === Codec.PCM_F32LE ? 4 : 0;
 }
 
 /** The binary header at the start of an AUDIO payload. `captureTime` is µs since the Unix epoch. */
@@ -161,7 +153,7 @@ export function validateAudio(h: AudioHeader, data: Buffer): void {
       const expected = h.frameSamples * h.channels * codecBytesPerSample(h.codec);
       if (data.length !== expected) {
         throw new ProtocolError('bad_audio',
-          `AUDIO data is ${data.length} bytes but frameSamples ${h.frameSamples} × channels ${h.channels} of ${CODEC_NAMES[h.codec]} needs ${expected}`);
+          `AUDIO data is ${data.length} bytes but frameSamples ${h.frameSamples} × channels ${h.channels} of ${codecNameOf(h.codec)} needs ${expected}`);
       }
       return;
     }

@@ -1,7 +1,7 @@
 // Mixer: gain/pan/mute/master arithmetic, mix-minus, bit-exact unity path, track lifetime, mixFrame reproduces tick().
 import assert from 'node:assert/strict';
 import { Mixer, MixerOptions, MixerConfigError, TrackState, mixFrame } from '../../runtime/audio/mixer';
-import { PlayoutFormatError } from '../../runtime/audio/playout';
+import { PlayoutConfigError, PlayoutFormatError } from '../../runtime/audio/playout';
 import { f32ToS16, s16ToF32 } from '../../runtime/audio/pcm';
 import { header, s16Const, toneFrame, f32 } from './util';
 
@@ -183,5 +183,11 @@ describe('engine/mixer', () => {
     assert.throws(() => m.push('a', header(0, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
     assert.equal(m.tracks().length, 0);
     assert.throws(() => new Mixer({ playout: { targetDepthFrames: 0, minDepthFrames: 1 } }), /targetDepthFrames/);
+  });
+
+  it('refuses the options that left the product by name: decodeWorkers, and the playout trims the profiles replaced', () => {
+    assert.throws(() => new Mixer({ decodeWorkers: 2 } as never), (e: unknown) => e instanceof MixerConfigError && e.field === 'decodeWorkers');
+    assert.throws(() => new Mixer({ playout: { trim: 'splice' } } as never), (e: unknown) => e instanceof PlayoutConfigError && e.field === 'trim');
+    assert.equal(new Mixer({ playout: { profile: 'listener' } }).tracks().length, 0, 'a profile is an option');
   });
 });

@@ -1,4 +1,4 @@
-// PlayoutBuffer trim 'frames': latency trimmed by whole packets with a fixed cross-fade, click-free, Opus state kept, splice where frames are not packets.
+// PlayoutBuffer profile 'mixer' (trim by frames): latency trimmed by whole packets with a fixed cross-fade, click-free, Opus state kept, splice where frames are not packets.
 import assert from 'node:assert/strict';
 import { PlayoutBuffer, PlayoutConfigError, frameTrimFadeSamples, type PlayoutOptions } from '../../runtime/audio/playout';
 import { OpusDecoder, OpusEncoder } from '../../runtime/audio/opus';
@@ -11,7 +11,7 @@ const N = 480;
 const FREQ = 440;
 
 function framesBuffer(over: Partial<PlayoutOptions> = {}): PlayoutBuffer {
-  return new PlayoutBuffer({ sampleRate: RATE, channels: 1, frameSamples: N, targetDepthFrames: 2, adaptive: false, adaptWindowMs: 100, trim: 'frames', ...over });
+  return new PlayoutBuffer({ sampleRate: RATE, channels: 1, frameSamples: N, targetDepthFrames: 2, adaptive: false, adaptWindowMs: 100, profile: 'mixer', ...over });
 }
 
 /** f32 mono packet k of a continuous 440 Hz tone. */
@@ -31,18 +31,29 @@ function faded(head: Float32Array, next: Float32Array, W: number, C = 1): Float3
 
 interface Pulled { seq: number | null; concealed: boolean; pcm: Float32Array }
 
+/**
+ * 100 frames pulled while `send` keeps one packet coming per frame, after the target (2) and with bursts of 8 more
+ * packets at frames 1 and 50 (as after stalls): each burst stands above the target for a window and is trimmed.
+ * (Packets queued before play starts would be skipped at the start instead: the profile starts at the target.)
+ */
+function playWithBursts(pb: PlayoutBuffer, send: () => void): Pulled[] {
+  send(); send();
+  const out: Pulled[] = [];
+  for (let i = 0; i < 100; i++) {
+    const f = pb.pull();
+    out.push({ seq: f.seq, concealed: f.concealed, pcm: f32(f.pcm) });
+    if (i === 1 || i === 50) for (let b = 0; b < 8; b++) send();
+    send();
+  }
+  return out;
+}
+
 describe('engine/playout trim: frames', () => {
   it('trims a standing excess by whole frames only: each trim skips whole packets and droppedSamples counts exactly those', () => {
     const pb = framesBuffer();
     let next = 0;
     const send = () => { pb.push(header(next, { codec: 'pcm_f32le' }), tonePacket(next), 0); next++; };
-    for (let i = 0; i < 10; i++) send();
-    const out: Pulled[] = [];
-    for (let i = 0; i < 100; i++) {
-      const f = pb.pull();
-      out.push({ seq: f.seq, concealed: f.concealed, pcm: f32(f.pcm) });
-      send();
-    }
+    const out = playWithBursts(pb, send);
     const st = pb.stats();
     assert.equal(st.misses, 0);
     assert.equal(st.droppedSamples % N, 0, `whole frames only (${st.droppedSamples} samples)`);
@@ -59,8 +70,8 @@ describe('engine/playout trim: frames', () => {
     assert.ok(st.depthFrames >= 2 && st.depthFrames < 3, String(st.depthFrames));
   });
 
-  it('counts packets skipped at the start of play (startAtTarget) in droppedSamples but not in trimmedSamples; a later trim in both', () => {
-    const pb = framesBuffer({ startAtTarget: true });
+  it('counts packets skipped at the start of play (the profile starts at the target) in droppedSamples but not in trimmedSamples; a later trim in both', () => {
+    const pb = framesBuffer();
     let next = 0;
     const send = () => { pb.push(header(next, { codec: 'pcm_f32le' }), tonePacket(next), 0); next++; };
     // Six packets wait before the first pull: play starts at the target (2) and skips the oldest whole packets.
@@ -91,13 +102,7 @@ describe('engine/playout trim: frames', () => {
     let next = 0;
     const packets: Float32Array[] = [];
     const send = () => { const p = tonePacket(next); packets.push(f32(p)); pb.push(header(next, { codec: 'pcm_f32le' }), p, 0); next++; };
-    for (let i = 0; i < 10; i++) send();
-    const out: Pulled[] = [];
-    for (let i = 0; i < 100; i++) {
-      const f = pb.pull();
-      out.push({ seq: f.seq, concealed: f.concealed, pcm: f32(f.pcm) });
-      send();
-    }
+    const out = playWithBursts(pb, send);
     const W = frameTrimFadeSamples(RATE, N);
     assert.equal(W, 240);
     let trims = 0;
@@ -119,17 +124,11 @@ describe('engine/playout trim: frames', () => {
   it('decodes the Opus packets it drops, so the frame after a trim comes out of a decoder that saw every packet in order', () => {
     const enc = new OpusEncoder({ sampleRate: RATE, channels: 2, frameSamples: N });
     const packets = Array.from({ length: 120 }, (_, k) => enc.encode(toneFrame(N, 2, k * N, FREQ, 0.5)));
-    // Output stereo from a stereo stream; 10 packets ahead, as after a stall.
+    // Output stereo from a stereo stream; bursts of packets ahead, as after a stall.
     const pb = framesBuffer({ channels: 2 });
     let next = 0;
     const send = () => { pb.push(header(next, { codec: 'opus', channels: 2 }), packets[next], 0); next++; };
-    for (let i = 0; i < 10; i++) send();
-    const out: Pulled[] = [];
-    for (let i = 0; i < 100; i++) {
-      const f = pb.pull();
-      out.push({ seq: f.seq, concealed: f.concealed, pcm: f32(f.pcm) });
-      send();
-    }
+    const out = playWithBursts(pb, send);
     const dec = new OpusDecoder({ sampleRate: RATE, channels: 2 });
     const all = packets.slice(0, next).map((p) => {
       const s16 = dec.decodeS16(p);
@@ -153,11 +152,13 @@ describe('engine/playout trim: frames', () => {
 
   it('drops only packets that are here and followed by one that is: past maxDepthFrames it stops before a gap, which is then concealed once', () => {
     const pb = framesBuffer({ maxDepthFrames: 10 });
-    for (let s = 0; s < 30; s++) if (s !== 12) pb.push(header(s, { codec: 'pcm_f32le' }), tonePacket(s), 0);
-    // Depth 30 > 10: the trim asks for 28 frames but can drop only 0…10 (11 is the last packet before the gap).
+    for (let s = 0; s < 2; s++) pb.push(header(s, { codec: 'pcm_f32le' }), tonePacket(s), 0);
+    assert.equal(pb.pull().seq, 0);
+    for (let s = 2; s < 30; s++) if (s !== 12) pb.push(header(s, { codec: 'pcm_f32le' }), tonePacket(s), 0);
+    // Depth 29 > 10: the trim asks for 27 frames but can drop only 1…10 (11 is the last packet before the gap).
     const a = pb.pull();
     assert.equal(a.seq, 11);
-    assert.equal(pb.stats().droppedSamples, 11 * N);
+    assert.equal(pb.stats().droppedSamples, 10 * N);
     const b = pb.pull();
     assert.deepEqual([b.seq, b.concealed], [null, true]);
     // Still past maxDepthFrames: the next trim starts after the gap.
@@ -184,9 +185,12 @@ describe('engine/playout trim: frames', () => {
     assert.deepEqual(findDiscontinuities(f32(Buffer.concat(out)), RATE, FREQ), []);
   });
 
-  it('is an option: splice by default, frames on request, anything else refused naming `trim`', () => {
-    assert.equal(new PlayoutBuffer({ sampleRate: RATE, channels: 1, frameSamples: N }).trim, 'splice');
-    assert.equal(framesBuffer().trim, 'frames');
-    assert.throws(() => framesBuffer({ trim: 'cut' as never }), (e: unknown) => e instanceof PlayoutConfigError && e.field === 'trim' && /cut/.test(e.message));
+  it('is a profile: listener (splice) by default, mixer on request; anything else, and the old option names, refused naming the field', () => {
+    assert.equal(new PlayoutBuffer({ sampleRate: RATE, channels: 1, frameSamples: N }).profile, 'listener');
+    assert.equal(framesBuffer().profile, 'mixer');
+    assert.throws(() => framesBuffer({ profile: 'cut' as never }), (e: unknown) => e instanceof PlayoutConfigError && e.field === 'profile' && /cut/.test(e.message));
+    for (const [field, value] of [['trim', 'frames'], ['trimExcess', 'all'], ['startAtTarget', true], ['resetThresholdFrames', 1000]] as const) {
+      assert.throws(() => framesBuffer({ [field]: value } as never), (e: unknown) => e instanceof PlayoutConfigError && e.field === field && /no longer an option/.test(e.message), field);
+    }
   });
 });
