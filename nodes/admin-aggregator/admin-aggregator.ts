@@ -23,6 +23,14 @@ export = function (RED: NodeAPI) {
       const connectedThresholdMs = num(config as never, 'connectedThresholdMs', { def: 500, min: 10 });
       const agg = new AdminAggregator({ connectedThresholdMs });
       let refused = 0;
+      let refusedDetail = '';
+      let shown: ReturnType<AdminAggregator['snapshot']> | null = null;
+      // Status texts are made only when the throttled status is shown (a catalog lookup per report or per publish
+      // would cost more than the work it describes).
+      const refusedText = () => t('admin-aggregator.status.refused', { count: refused, detail: refusedDetail });
+      const usersText = () => t('admin-aggregator.status.users', {
+        count: Object.keys(shown?.connections ?? {}).length, in: shown?.incomingAudioTracks.length ?? 0, out: shown?.outgoingAudioTracks.length ?? 0,
+      });
 
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         const userId = msg.userId as string | undefined;
@@ -33,7 +41,8 @@ export = function (RED: NodeAPI) {
             const r = agg.onQos(userId ?? '', p, (msg.arrivalTime as number | undefined) ?? nowMicros());
             if (r.rejected.length) {
               refused += r.rejected.length;
-              status.set('yellow', 'dot', t('admin-aggregator.status.refused', { count: refused, detail: r.rejected[0].message }));
+              refusedDetail = r.rejected[0].message;
+              status.setBy('yellow', 'dot', refusedText);
             }
             break;
           }
@@ -54,8 +63,8 @@ export = function (RED: NodeAPI) {
         const ctx = contextStore === 'global' ? node.context().global : node.context().flow;
         ctx.set(contextKey, state);
         node.send({ topic: 'metadata', payload: { mixeradminSharedState: state } } as NodeMessage);
-        const users = Object.keys(state.connections ?? {}).length;
-        status.set('green', 'dot', t('admin-aggregator.status.users', { count: users, in: state.incomingAudioTracks.length, out: state.outgoingAudioTracks.length }));
+        shown = state;
+        status.setBy('green', 'dot', usersText);
       };
       timer = setInterval(publish, intervalMs);
     } catch (err) {
