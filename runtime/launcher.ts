@@ -106,14 +106,15 @@ export function customiseFlow(
 export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
   const sources = Array.isArray(opts.flow) ? opts.flow : [opts.flow ?? 'demo'];
   const flows = customiseFlow(sources.flatMap((f) => loadFlow(resolveFlowFile(f))), opts.portMap, opts.overrides);
+  // Found before anything is written: a start that cannot find Node-RED leaves no user directory behind.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { RED, express } = loadNodeRed() as { RED: any; express: any };
   const userDir = opts.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-'));
   fs.mkdirSync(userDir, { recursive: true });
   const flowFile = path.join(userDir, 'flows.json');
   // The preset is deployed fresh each start; the editor then saves changes to this copy, never to the preset.
   fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2));
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const { RED, express } = loadNodeRed() as { RED: any; express: any };
   const app = express();
   const server = http.createServer(app);
   const host = opts.host ?? '127.0.0.1';

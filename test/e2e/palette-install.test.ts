@@ -183,6 +183,8 @@ describe('palette install: the packed module in a fresh Node-RED user dir, run b
     const none = spawnSync(process.execPath, [xcast, 'start', 'demo', '--port', '0'], { cwd: userDir, env: bare, encoding: 'utf8', timeout: 60000 });
     assert.equal(none.status, 1, none.stdout + none.stderr);
     assert.match(none.stderr, /xcast start needs Node-RED, and none was found .*Install it: npm install -g node-red/);
+    // Refused before anything was written: no user directory left behind (.xcast/demo in the working directory).
+    assert.ok(!fs.existsSync(path.join(userDir, '.xcast')), 'a failed start left .xcast/ behind');
 
     const ports = await freePortMap();
     const portMap = Object.entries(ports).map(([from, to]) => `${from}=${to}`).join(',');
