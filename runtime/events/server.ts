@@ -5,8 +5,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SeqUnwrapper } from '../seq';
+import { codecOf } from '../codec';
 import {
-  CT_OPUS, CT_PCM, PCM_F32LE, PCM_S16LE,
+  CT_OPUS, CT_PCM,
   encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
   type ChannelMixParameters, type MixedEntry, type OpusPacketReceived, type PcmPacketReceived, type Profile, type U64,
 } from './codec';
@@ -325,7 +326,7 @@ export class EventStreamServer extends EventEmitter {
     if (seq < 0 || !this.hasSinks()) return;
     const e = this.pcmScratch;
     e.channelId = channelId; e.seq = seq;
-    e.codec = codec === 'pcm_f32le' ? PCM_F32LE : codec === 'pcm_s16le' ? PCM_S16LE : codec;
+    e.codec = typeof codec === 'number' ? codec : codecOf(codec);
     e.channels = channels; e.frameSamples = frameSamples; e.sampleRate = sampleRate; e.data = data;
     const buf = encodePcmPacketReceived(this.now(), e);
     e.data = EMPTY;

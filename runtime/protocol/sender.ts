@@ -1,6 +1,7 @@
 // The sending end of a streamproto1 link (the socket writer's engine): audio to its receivers, metadata before the first audio frame and on a schedule, receivers' QOS checked.
 import { codecId, encodeAudioFrame, encodeMetadataText, type AudioHeader } from './frame';
 import { validateQosBatch, type QOSMetrics } from '../qos/aggregator';
+import { codecBytesPerSample } from '../codec';
 
 /** A receiver the sender writes to: a StreamConnection. */
 export interface SenderLink {
@@ -49,8 +50,6 @@ export interface StreamSenderOptions {
   onMetadataError?: (err: Error) => void;
 }
 
-const PCM_BYTES: Record<string, number> = { pcm_s16le: 2, pcm_f32le: 4 };
-
 const PROCESS_TIMERS: SenderTimers = {
   now: () => Date.now(),
   setInterval: (fn, ms) => setInterval(fn, ms),
@@ -75,6 +74,7 @@ export class StreamSender {
   private lastAt = 0;
   private lastError = '';
   private closed = false;
+  private readonly header: AudioHeader = { trackId: 1, seq: 0, captureTime: 0, sampleRate: 0, channels: 0, codec: 0, frameSamples: 0 };
 
   constructor(opts: StreamSenderOptions) {
     this.routeByTarget = opts.routeByTarget;
@@ -110,11 +110,14 @@ export class StreamSender {
    */
   sendAudio(a: SenderAudio, payload: Buffer, targetUserId?: string): void {
     const codec = codecId(a.codec);
-    const bps = PCM_BYTES[a.codec];
+    const bps = codecBytesPerSample(codec);
     if (bps && payload.length !== a.frameSamples * a.channels * bps) {
       throw new Error(`PCM payload of ${payload.length} bytes does not match frameSamples ${a.frameSamples} × channels ${a.channels} × ${bps}`);
     }
-    const h: AudioHeader = { trackId: a.trackId ?? 1, seq: a.seq >>> 0, captureTime: a.captureTime, sampleRate: a.sampleRate, channels: a.channels, codec, frameSamples: a.frameSamples };
+    // One header object for every frame: encodeAudioFrame copies its fields into the frame.
+    const h = this.header;
+    h.trackId = a.trackId ?? 1; h.seq = a.seq >>> 0; h.captureTime = a.captureTime; h.sampleRate = a.sampleRate;
+    h.channels = a.channels; h.codec = codec; h.frameSamples = a.frameSamples;
     const frame = encodeAudioFrame(h, payload);
     const links = this.links;
     const target = this.routeByTarget ? targetUserId : undefined;
