@@ -7,13 +7,14 @@
 #
 # What needs them: JACK, the ALSA plugins and alsa-utils the sound-device tests (.ci/start-jack.sh);
 # sox and ffmpeg (ffprobe) the outside checks of written WAV files; opus-tools the Opus checks;
-# chromium the dashboard tests; libasound2-dev naudiodon's build at npm install (an optional
+# chromium the dashboard tests; openssl the TLS tests (certificates, s_client as referee); iproute2 (ip netns,
+# tc netem) the fault tests; libasound2-dev naudiodon's build at npm install (an optional
 # dependency: without it the device options are unavailable); g++, make, python3 node-gyp.
 #
 # Usage: sh scripts/setup-system.sh [PACKAGE...]   (packages given replace the list: for its tests)
 set -eu
 
-PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev chromium"
+PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev chromium openssl iproute2"
 [ "$#" -gt 0 ] && PACKAGES="$*"
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 
