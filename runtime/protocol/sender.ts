@@ -1,12 +1,25 @@
 // The sending end of a streamproto1 link (the socket writer's engine): audio to its receivers, metadata before the first audio frame and on a schedule, receivers' QOS checked.
-import { codecId, encodeAudioFrame, encodeMetadataText, type AudioHeader } from './frame';
+import { codecId, encodeAudioFrame, encodeMetadataText, type AudioHeader, type JsonObject } from './frame';
+import { diff, isPatchFrame, METADATA_PATCH_CAPABILITY, PATCH_KEY } from './merge-patch';
 import { validateQosBatch, type QOSMetrics } from '../qos/aggregator';
 import { codecBytesPerSample } from '../codec';
+
+/** What the sender needs of a receiver's socket: its write queue, and 'drain' when that queue has emptied. */
+export interface LinkSocket {
+  readonly writableLength: number;
+  readonly writableHighWaterMark?: number;
+  on(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
 
 /** A receiver the sender writes to: a StreamConnection. */
 export interface SenderLink {
   /** The userId of its HELLO (server side): where a mix-minus frame for that user goes. */
   readonly userId?: string;
+  /** Its HELLO: one whose `capabilities` include "metadata-patch" is sent METADATA as merge patches. */
+  readonly hello?: unknown;
+  /** Its socket: METADATA is written only while the write queue is below lowWaterBytes (audio goes first). */
+  readonly socket?: LinkSocket;
   send(frame: Buffer): boolean;
   close(errCode?: string, message?: string): void;
 }
@@ -35,19 +48,53 @@ export interface StreamSenderOptions {
   routeByTarget: boolean;
   /**
    * The metadata to send now: an object is sent as it is, any other value as { value }; undefined or null: none
-   * (yet). Called before the first audio frame of each receiver and at every poll. Absent: no metadata, no timer.
+   * (yet). Read at every poll and by metadataChanged(), and when a receiver is added before anything was read.
+   * Absent: no metadata, no timer.
    */
   metadata?: () => unknown;
-  /** How often the source is read for a change; default 250 ms. */
+  /** How often the source is read for a change (and waiting metadata retried); default 250 ms. */
   pollMs?: number;
   /** Unchanged metadata is sent again after this long, so a receiver that missed it (or restarted its state) gets it; default 1 s. */
   resendMs?: number;
+  /** At most one METADATA frame per receiver this often (a change in between waits, and only the latest goes); default 250 ms. */
+  metadataIntervalMs?: number;
+  /** Serialised metadata larger than this (bytes of JSON) is not sent: counted, said once; the last good metadata stands. Default 256 KiB. */
+  maxMetadataBytes?: number;
+  /** METADATA is written to a receiver only while its socket's write queue holds fewer bytes than this; default 16 KiB. */
+  lowWaterBytes?: number;
+  /** A receiver taking merge patches gets the full object at least this often; default 10 s. */
+  patchFullEveryMs?: number;
   timers?: SenderTimers;
   /**
-   * Metadata that cannot be sent (a value with a cycle, a BigInt, a toJSON that gives no object) on the schedule:
-   * called once until the error changes, and again after a good send. Audio goes on; the last good metadata stands.
+   * Metadata that cannot be sent (a value with a cycle, a BigInt, a toJSON that gives no object, more than
+   * maxMetadataBytes) on the schedule: called once until the error changes, and again after a good new value.
+   * Audio goes on; the last good metadata stands.
    */
   onMetadataError?: (err: Error) => void;
+}
+
+/** Counters of the metadata schedule (all since the sender was made). */
+export interface MetadataStats {
+  /** Distinct metadata values accepted (serialised once each, for every receiver). */
+  versions: number;
+  /** METADATA frames written, full objects and patches, and their bytes. */
+  framesSent: number;
+  bytesSent: number;
+  /** Of framesSent, merge patches (to receivers that announced "metadata-patch"). */
+  patchesSent: number;
+  /** Values a receiver never got because a newer one replaced it while it waited (its interval, a full queue). */
+  coalesced: number;
+  /** Values refused for being larger than maxMetadataBytes. */
+  oversize: number;
+}
+
+/** Serialised metadata larger than maxMetadataBytes. */
+export class MetadataTooLargeError extends Error {
+  readonly code = 'metadata_too_large';
+  constructor(readonly bytes: number, readonly max: number) {
+    super(`metadata of ${bytes} bytes is larger than maxMetadataBytes (${max}): not sent, the last good metadata stands`);
+    this.name = 'MetadataTooLargeError';
+  }
 }
 
 const PROCESS_TIMERS: SenderTimers = {
@@ -56,33 +103,95 @@ const PROCESS_TIMERS: SenderTimers = {
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
 };
 
+/** The share of a slow receiver's link metadata may take: after a frame took T to leave the queue, wait T × (1/share − 1). */
+const METADATA_LINK_SHARE = 0.25;
+
+/** One metadata value: serialised once, its frames made once and shared by every receiver. */
+interface Version {
+  readonly text: string;
+  readonly bytes: number;
+  /** The full METADATA frame, made on first use. */
+  frame?: Buffer;
+  /** The value as receivers see it (JSON.parse of text), made when a patch is needed. */
+  obj?: JsonObject;
+  /** Patch frames from an earlier version (the receiver's base) to this one; null: send the full object. Dropped when superseded. */
+  patches?: Map<Version, Buffer | null>;
+}
+
+interface Receiver {
+  readonly link: SenderLink;
+  readonly patch: boolean;
+  /** The version it last got: the base of its next patch. */
+  sent: Version | undefined;
+  /** ms of the last METADATA frame written to it (-Infinity: none yet), and of the last full object. */
+  sentAt: number;
+  fullAt: number;
+  /** A frame went into a busy queue at this time: the 'drain' that follows measures how long the link took. */
+  busySince: number | undefined;
+  /** No metadata before this (ms): the slow-link pause. */
+  notBefore: number;
+  readonly onDrain: () => void;
+}
+
+const EMPTY_PATCH_TEXT = `{"${PATCH_KEY}":{}}`;
+const PATCH_PREFIX = `{"${PATCH_KEY}":{`;
+/** The longest pause the slow-link share imposes, so a receiver that stopped reading for a while is not shut out long after. */
+const MAX_PAUSE_MS = 10_000;
+
+function wantsPatches(link: SenderLink): boolean {
+  const caps = (link.hello as { capabilities?: unknown } | undefined)?.capabilities;
+  return Array.isArray(caps) && caps.includes(METADATA_PATCH_CAPABILITY);
+}
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  const x = v ?? dflt;
+  if (!(x > 0) || !Number.isFinite(x)) throw new RangeError(`StreamSender option ${name} must be a positive number, got ${String(v)}`);
+  return x;
+}
+
 /**
  * One writer's receivers and its metadata schedule. Metadata goes to a receiver when it is added — before any
- * audio frame can reach it — then to every receiver when it changes (read every pollMs), and again every resendMs
- * while it does not.
+ * audio frame can reach it — then, per receiver, the latest value at most every metadataIntervalMs and again every
+ * resendMs while it does not change; only while that receiver's write queue is below lowWaterBytes, so AUDIO is
+ * never queued behind a backlog of metadata (a waiting value goes on 'drain' or at the next poll, and a newer value
+ * replaces it). A value is serialised once for all receivers; receivers that announced "metadata-patch" get
+ * RFC 7386 merge patches against the value they last got (docs/streamproto1.md, "METADATA patches").
  */
 export class StreamSender {
   private readonly routeByTarget: boolean;
   private readonly source: (() => unknown) | undefined;
   private readonly resendMs: number;
+  private readonly intervalMs: number;
+  private readonly maxBytes: number;
+  private readonly lowWater: number;
+  private readonly fullEveryMs: number;
   private readonly timers: SenderTimers;
   private readonly onMetadataError: (err: Error) => void;
   private readonly timer: unknown;
   // An array, which the audio path walks without an iterator object; replaced (never spliced) on add and remove.
   private links: SenderLink[] = [];
-  private lastText: string | undefined;
-  private lastAt = 0;
+  private receiversMeta: Receiver[] = [];
+  /** The value being sent; the last text read from the source (accepted or not), to see a change. */
+  private current: Version | undefined;
+  private lastRead: string | undefined;
   private lastError = '';
   private closed = false;
+  private emptyPatch: Buffer | undefined;
+  private readonly counters: MetadataStats = { versions: 0, framesSent: 0, bytesSent: 0, patchesSent: 0, coalesced: 0, oversize: 0 };
   private readonly header: AudioHeader = { trackId: 1, seq: 0, captureTime: 0, sampleRate: 0, channels: 0, codec: 0, frameSamples: 0 };
 
   constructor(opts: StreamSenderOptions) {
     this.routeByTarget = opts.routeByTarget;
     this.source = opts.metadata;
-    this.resendMs = opts.resendMs ?? 1000;
+    this.resendMs = positive('resendMs', opts.resendMs, 1000);
+    this.intervalMs = positive('metadataIntervalMs', opts.metadataIntervalMs, 250);
+    this.maxBytes = positive('maxMetadataBytes', opts.maxMetadataBytes, 256 * 1024);
+    this.lowWater = positive('lowWaterBytes', opts.lowWaterBytes, 16 * 1024);
+    this.fullEveryMs = positive('patchFullEveryMs', opts.patchFullEveryMs, 10_000);
+    const pollMs = positive('pollMs', opts.pollMs, 250);
     this.timers = opts.timers ?? PROCESS_TIMERS;
     this.onMetadataError = opts.onMetadataError ?? (() => { /* the caller chose not to hear */ });
-    if (this.source) this.timer = this.timers.setInterval(() => this.safely(() => this.sendMetadataAll()), opts.pollMs ?? 250);
+    if (this.source) this.timer = this.timers.setInterval(() => this.safely(() => this.poll()), pollMs);
   }
 
   /** Receivers now. */
@@ -90,18 +199,38 @@ export class StreamSender {
     return this.links.length;
   }
 
+  /** Counters of the metadata schedule (a copy). */
+  get metadataStats(): MetadataStats {
+    return { ...this.counters };
+  }
+
   /** A receiver completed its HELLO: it gets the current metadata now, then audio. */
   add(link: SenderLink): void {
     if (this.closed || this.links.includes(link)) return;
     this.links = [...this.links, link];
+    if (!this.source) return;
+    const r: Receiver = {
+      link, patch: wantsPatches(link), sent: undefined, sentAt: -Infinity, fullAt: -Infinity, busySince: undefined, notBefore: -Infinity,
+      onDrain: () => this.safely(() => this.drained(r)),
+    };
+    this.receiversMeta = [...this.receiversMeta, r];
+    link.socket?.on('drain', r.onDrain);
     this.safely(() => {
-      const text = this.metadataText();
-      if (text !== undefined) link.send(encodeMetadataText(text));
+      // The value of the last poll (at most pollMs old) when there is one: 2,000 connections in a burst are not
+      // 2,000 serialisations of the state.
+      if (this.current === undefined) this.read();
+      if (this.current !== undefined) this.write(r, this.current, this.timers.now());
     });
   }
 
   remove(link: SenderLink): void {
-    if (this.links.includes(link)) this.links = this.links.filter((l) => l !== link);
+    if (!this.links.includes(link)) return;
+    this.links = this.links.filter((l) => l !== link);
+    const r = this.receiversMeta.find((x) => x.link === link);
+    if (r) {
+      link.socket?.off('drain', r.onDrain);
+      this.receiversMeta = this.receiversMeta.filter((x) => x !== r);
+    }
   }
 
   /**
@@ -124,9 +253,14 @@ export class StreamSender {
     for (let i = 0; i < links.length; i++) if (!target || links[i].userId === target) links[i].send(frame);
   }
 
-  /** The source has a new value (a metadata message): sent now if it differs from the last sent. Throws what serialising it throws. */
+  /**
+   * The source has a new value (a metadata message): sent now to each receiver whose interval has passed and whose
+   * queue is low, else when it is (only the latest value). Throws what serialising it throws.
+   */
   metadataChanged(): void {
-    this.sendMetadataAll();
+    if (this.closed || !this.source) return;
+    this.read();
+    this.flush();
   }
 
   /**
@@ -147,38 +281,130 @@ export class StreamSender {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) this.timers.clearInterval(this.timer);
+    for (const r of this.receiversMeta) r.link.socket?.off('drain', r.onDrain);
     this.links = [];
+    this.receiversMeta = [];
+    this.current = undefined;
   }
 
-  private metadataText(): string | undefined {
-    if (!this.source) return undefined;
-    let v = this.source();
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'object' || Array.isArray(v)) v = { value: v };
-    return JSON.stringify(v);
-  }
-
-  private sendMetadataAll(): void {
+  private poll(): void {
     if (this.closed) return;
-    const text = this.metadataText();
-    if (text === undefined) return;
+    this.read();
+    this.flush();
+  }
+
+  /** Reads the source; a value that differs from the last read becomes the current version (when it is not too large). */
+  private read(): void {
+    let v = this.source!();
+    if (v === undefined || v === null) return;
+    if (typeof v !== 'object' || Array.isArray(v)) v = { value: v };
+    const text = JSON.stringify(v);
+    if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b /* { */) {
+      throw new Error(`metadata must serialise to a JSON object, got ${typeof text === 'string' ? text.slice(0, 40) : String(text)}`);
+    }
+    if (text === this.lastRead) return;
+    this.lastRead = text;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > this.maxBytes) {
+      this.counters.oversize++;
+      throw new MetadataTooLargeError(bytes, this.maxBytes);
+    }
+    if (text.startsWith(PATCH_PREFIX) && isPatchFrame(JSON.parse(text) as JsonObject)) {
+      throw new Error(`metadata that is exactly { "${PATCH_KEY}": {…} } is reserved for merge patches: not sent`);
+    }
+    const old = this.current;
+    if (old) {
+      old.patches = undefined;   // so versions kept as receivers' bases do not chain to older ones
+      for (const r of this.receiversMeta) if (r.sent !== old) this.counters.coalesced++;
+    }
+    this.current = { text, bytes };
+    this.counters.versions++;
+    this.lastError = '';
+  }
+
+  private flush(): void {
+    const v = this.current;
+    if (v === undefined) return;
     const now = this.timers.now();
-    if (text === this.lastText && now - this.lastAt < this.resendMs) return;
-    this.lastText = text;
-    this.lastAt = now;
-    const f = encodeMetadataText(text);
-    const links = this.links;
-    for (let i = 0; i < links.length; i++) links[i].send(f);
+    const rs = this.receiversMeta;
+    for (let i = 0; i < rs.length; i++) this.offer(rs[i], v, now);
+  }
+
+  /** Writes the current version to r when it is due and r's queue is low; else it waits (drain, next poll). */
+  private offer(r: Receiver, v: Version, now: number): void {
+    if (now < r.notBefore) return;
+    const since = now - r.sentAt;
+    if (since < (r.sent === v ? this.resendMs : this.intervalMs)) return;
+    const s = r.link.socket;
+    if (s && s.writableLength >= this.lowWater) return;
+    this.write(r, v, now);
+  }
+
+  private drained(r: Receiver): void {
+    if (this.closed) return;
+    const now = this.timers.now();
+    if (r.busySince !== undefined) {
+      // That frame (and the audio queued with it) took this long to leave: pause metadata so it keeps to its share.
+      const took = now - r.busySince;
+      r.busySince = undefined;
+      if (took > this.intervalMs) r.notBefore = now + Math.min(MAX_PAUSE_MS, took * (1 / METADATA_LINK_SHARE - 1));
+    }
+    if (this.current) this.offer(r, this.current, now);
+  }
+
+  private write(r: Receiver, v: Version, now: number): void {
+    let frame: Buffer | undefined;
+    let patch = false;
+    if (r.patch) {
+      frame = this.patchFrame(r, v, now);
+      patch = frame !== undefined;
+    }
+    if (frame === undefined) {
+      frame = v.frame ??= encodeMetadataText(v.text);
+      r.fullAt = now;
+    }
+    r.link.send(frame);
+    r.sent = v;
+    r.sentAt = now;
+    // Past the socket's high-water mark write() said false, so 'drain' will come and tell how long the link took.
+    const s = r.link.socket;
+    r.busySince = s && s.writableLength >= Math.max(this.lowWater, s.writableHighWaterMark ?? 0) ? now : undefined;
+    this.counters.framesSent++;
+    this.counters.bytesSent += frame.length;
+    if (patch) this.counters.patchesSent++;
+  }
+
+  /** The patch frame taking r from what it has to v; undefined: send the full object. */
+  private patchFrame(r: Receiver, v: Version, now: number): Buffer | undefined {
+    const base = r.sent;
+    if (base === undefined || now - r.fullAt >= this.fullEveryMs) return undefined;
+    if (base === v) return (this.emptyPatch ??= encodeMetadataText(EMPTY_PATCH_TEXT));
+    const patches = (v.patches ??= new Map());
+    let f = patches.get(base);
+    if (f === undefined) {
+      const d = diff(objOf(base), objOf(v));
+      f = null;
+      if (d !== undefined) {
+        const text = `{"${PATCH_KEY}":${JSON.stringify(d)}}`;
+        if (Buffer.byteLength(text, 'utf8') < v.bytes) f = encodeMetadataText(text);
+      }
+      patches.set(base, f);
+    }
+    return f ?? undefined;
   }
 
   private safely(f: () => void): void {
     try {
       f();
-      this.lastError = '';
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      if (e.message !== this.lastError) this.onMetadataError(e);
-      this.lastError = e.message;
+      const key = e instanceof MetadataTooLargeError ? e.code : e.message;
+      if (key !== this.lastError) this.onMetadataError(e);
+      this.lastError = key;
     }
   }
+}
+
+function objOf(v: Version): JsonObject {
+  return (v.obj ??= JSON.parse(v.text) as JsonObject);
 }
