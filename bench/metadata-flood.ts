@@ -41,6 +41,8 @@ class SlowRelay {
   private server = net.createServer((c) => this.onClient(c));
   private sockets = new Set<net.Socket>();
   port = 0;
+  /** Bytes passed server → client, all connections. */
+  relayed = 0;
   constructor(private readonly target: number, private readonly bytesPerSec: number) {}
   async listen(): Promise<number> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
@@ -57,6 +59,7 @@ class SlowRelay {
       tokens = Math.min(this.bytesPerSec / 10, tokens + ((now - last) / 1000) * this.bytesPerSec);
       last = now;
       tokens -= chunk.length;
+      this.relayed += chunk.length;
       c.write(chunk);
       if (tokens < 0) {
         up.pause();
@@ -161,6 +164,8 @@ async function xcast(authenticated = false) {
   await mixout.listen();
   return {
     agg, sender, ingestPort: ingest.address!.port, mixoutPort: mixout.address!.port,
+    /** AUDIO frames each receiver's write queue dropped (the transport's counter). */
+    audioDropped: () => Object.fromEntries([...mixout.connections].map((c) => [c.userId, c.counters.audioDropped])),
     async close() {
       clearInterval(mixerTimer); clearInterval(publishTimer); clearInterval(mixTimer);
       sender.close();
@@ -222,8 +227,15 @@ async function flood(churns: number, slowKBps: number, authenticated: boolean) {
     await Promise.all(Array.from({ length: Math.min(20, churns - i) }, (_, k) => peer(x.ingestPort, `flood-${i + k}`, false).then((stop) => stop())));
   }
   const churnSeconds = (performance.now() - t0) / 1000;
-  await wait(1000);
-  const [fastAfter, slowAfter, slowPatchAfter] = await measure([fast, slow, slowPatch], 4000);
+  // Settle first (what the slow links had queued during the churn drains), then measure as long as asked.
+  await wait(Number(process.env.BENCH_SETTLE_MS ?? 1000));
+  const relayed0 = relay.relayed;
+  const tm = performance.now();
+  const cpu0 = process.cpuUsage();
+  const [fastAfter, slowAfter, slowPatchAfter] = await measure([fast, slow, slowPatch], Number(process.env.BENCH_MEASURE_MS ?? 4000));
+  const relayKBps = Math.round((relay.relayed - relayed0) / (performance.now() - tm));
+  const cpu = process.cpuUsage(cpu0);
+  const cpuShare = +((cpu.user + cpu.system) / 1000 / (performance.now() - tm)).toFixed(2);
   stops.push(await peer(x.ingestPort, 'bob', true));
   let bobSeenMs: number | null = null;
   const t1 = performance.now();
@@ -240,6 +252,9 @@ async function flood(churns: number, slowKBps: number, authenticated: boolean) {
     after: { fast: fastAfter, slow: slowAfter, slowPatch: slowPatchAfter },
     realUserJoiningAfter: { inStateAfterMs: bobSeenMs, usersInState },
     aggregatorSizes: sizes ?? null,
+    audioDroppedAtXcast: x.audioDropped(),
+    relayKBpsBothSlowLinks: relayKBps,
+    benchProcessCpu: cpuShare,
     senderStats: (x.sender as unknown as { metadataStats?: unknown }).metadataStats ?? null,
   };
   for (const s of stops) s();

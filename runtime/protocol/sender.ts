@@ -64,6 +64,11 @@ export interface StreamSenderOptions {
   lowWaterBytes?: number;
   /** A receiver taking merge patches gets the full object at least this often; default 10 s. */
   patchFullEveryMs?: number;
+  /**
+   * A receiver whose QOS reports (acceptQos) say it is further behind the audio sent to it than this — its link is
+   * backlogged, in buffers the write queue does not show — gets no METADATA until it catches up; default 500 ms.
+   */
+  maxLagMs?: number;
   timers?: SenderTimers;
   /**
    * Metadata that cannot be sent (a value with a cycle, a BigInt, a toJSON that gives no object, more than
@@ -121,6 +126,12 @@ interface Version {
 interface Receiver {
   readonly link: SenderLink;
   readonly patch: boolean;
+  /** The last AUDIO frame sent to it: seq and duration (ms). */
+  audioSeq: number;
+  audioFrameMs: number;
+  /** Since when its QOS reports say it lags more than maxLagMs (undefined: it does not); when it last reported. */
+  lagSince: number | undefined;
+  qosAt: number;
   /** The version it last got: the base of its next patch. */
   sent: Version | undefined;
   /** ms of the last METADATA frame written to it (-Infinity: none yet), and of the last full object. */
@@ -137,6 +148,8 @@ const EMPTY_PATCH_TEXT = `{"${PATCH_KEY}":{}}`;
 const PATCH_PREFIX = `{"${PATCH_KEY}":{`;
 /** The longest pause the slow-link share imposes, so a receiver that stopped reading for a while is not shut out long after. */
 const MAX_PAUSE_MS = 10_000;
+/** QOS reports older than this say nothing about the link any more (a receiver that stopped reporting). */
+const STALE_QOS_MS = 5000;
 
 function wantsPatches(link: SenderLink): boolean {
   const caps = (link.hello as { capabilities?: unknown } | undefined)?.capabilities;
@@ -165,12 +178,13 @@ export class StreamSender {
   private readonly maxBytes: number;
   private readonly lowWater: number;
   private readonly fullEveryMs: number;
+  private readonly maxLagMs: number;
   private readonly timers: SenderTimers;
   private readonly onMetadataError: (err: Error) => void;
   private readonly timer: unknown;
   // An array, which the audio path walks without an iterator object; replaced (never spliced) on add and remove.
-  private links: SenderLink[] = [];
-  private receiversMeta: Receiver[] = [];
+  private rs: Receiver[] = [];
+  private readonly byLink = new Map<SenderLink, Receiver>();
   /** The value being sent; the last text read from the source (accepted or not), to see a change. */
   private current: Version | undefined;
   private lastRead: string | undefined;
@@ -188,6 +202,7 @@ export class StreamSender {
     this.maxBytes = positive('maxMetadataBytes', opts.maxMetadataBytes, 256 * 1024);
     this.lowWater = positive('lowWaterBytes', opts.lowWaterBytes, 16 * 1024);
     this.fullEveryMs = positive('patchFullEveryMs', opts.patchFullEveryMs, 10_000);
+    this.maxLagMs = positive('maxLagMs', opts.maxLagMs, 500);
     const pollMs = positive('pollMs', opts.pollMs, 250);
     this.timers = opts.timers ?? PROCESS_TIMERS;
     this.onMetadataError = opts.onMetadataError ?? (() => { /* the caller chose not to hear */ });
@@ -196,7 +211,7 @@ export class StreamSender {
 
   /** Receivers now. */
   get receivers(): number {
-    return this.links.length;
+    return this.rs.length;
   }
 
   /** Counters of the metadata schedule (a copy). */
@@ -206,14 +221,15 @@ export class StreamSender {
 
   /** A receiver completed its HELLO: it gets the current metadata now, then audio. */
   add(link: SenderLink): void {
-    if (this.closed || this.links.includes(link)) return;
-    this.links = [...this.links, link];
-    if (!this.source) return;
+    if (this.closed || this.byLink.has(link)) return;
     const r: Receiver = {
-      link, patch: wantsPatches(link), sent: undefined, sentAt: -Infinity, fullAt: -Infinity, busySince: undefined, notBefore: -Infinity,
+      link, patch: wantsPatches(link), audioSeq: 0, audioFrameMs: 0, lagSince: undefined, qosAt: -Infinity,
+      sent: undefined, sentAt: -Infinity, fullAt: -Infinity, busySince: undefined, notBefore: -Infinity,
       onDrain: () => this.safely(() => this.drained(r)),
     };
-    this.receiversMeta = [...this.receiversMeta, r];
+    this.rs = [...this.rs, r];
+    this.byLink.set(link, r);
+    if (!this.source) return;
     link.socket?.on('drain', r.onDrain);
     this.safely(() => {
       // The value of the last poll (at most pollMs old) when there is one: 2,000 connections in a burst are not
@@ -224,13 +240,11 @@ export class StreamSender {
   }
 
   remove(link: SenderLink): void {
-    if (!this.links.includes(link)) return;
-    this.links = this.links.filter((l) => l !== link);
-    const r = this.receiversMeta.find((x) => x.link === link);
-    if (r) {
-      link.socket?.off('drain', r.onDrain);
-      this.receiversMeta = this.receiversMeta.filter((x) => x !== r);
-    }
+    const r = this.byLink.get(link);
+    if (!r) return;
+    this.byLink.delete(link);
+    this.rs = this.rs.filter((x) => x !== r);
+    link.socket?.off('drain', r.onDrain);
   }
 
   /**
@@ -248,9 +262,16 @@ export class StreamSender {
     h.trackId = a.trackId ?? 1; h.seq = a.seq >>> 0; h.captureTime = a.captureTime; h.sampleRate = a.sampleRate;
     h.channels = a.channels; h.codec = codec; h.frameSamples = a.frameSamples;
     const frame = encodeAudioFrame(h, payload);
-    const links = this.links;
+    const rs = this.rs;
     const target = this.routeByTarget ? targetUserId : undefined;
-    for (let i = 0; i < links.length; i++) if (!target || links[i].userId === target) links[i].send(frame);
+    const frameMs = (a.frameSamples * 1000) / a.sampleRate;
+    for (let i = 0; i < rs.length; i++) {
+      const r = rs[i];
+      if (target && r.link.userId !== target) continue;
+      r.link.send(frame);
+      r.audioSeq = h.seq;
+      r.audioFrameMs = frameMs;
+    }
   }
 
   /**
@@ -268,12 +289,16 @@ export class StreamSender {
    * the receiver is closed with bad_qos and the QosValidationError thrown, so no part of it reaches the admin state.
    */
   acceptQos(link: SenderLink, q: unknown): QOSMetrics[] {
+    let out: QOSMetrics[];
     try {
-      return validateQosBatch(q);
+      out = validateQosBatch(q);
     } catch (err) {
       link.close('bad_qos', (err as Error).message);
       throw err;
     }
+    const r = this.byLink.get(link);
+    if (r && out.length > 0) this.reported(r, out[out.length - 1].head.seq);
+    return out;
   }
 
   /** Stops the schedule and forgets the receivers (closing them is their owner's). */
@@ -281,9 +306,9 @@ export class StreamSender {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) this.timers.clearInterval(this.timer);
-    for (const r of this.receiversMeta) r.link.socket?.off('drain', r.onDrain);
-    this.links = [];
-    this.receiversMeta = [];
+    for (const r of this.rs) r.link.socket?.off('drain', r.onDrain);
+    this.rs = [];
+    this.byLink.clear();
     this.current = undefined;
   }
 
@@ -315,7 +340,7 @@ export class StreamSender {
     const old = this.current;
     if (old) {
       old.patches = undefined;   // so versions kept as receivers' bases do not chain to older ones
-      for (const r of this.receiversMeta) if (r.sent !== old) this.counters.coalesced++;
+      for (const r of this.rs) if (r.sent !== old) this.counters.coalesced++;
     }
     this.current = { text, bytes };
     this.counters.versions++;
@@ -326,18 +351,42 @@ export class StreamSender {
     const v = this.current;
     if (v === undefined) return;
     const now = this.timers.now();
-    const rs = this.receiversMeta;
+    const rs = this.rs;
     for (let i = 0; i < rs.length; i++) this.offer(rs[i], v, now);
   }
 
   /** Writes the current version to r when it is due and r's queue is low; else it waits (drain, next poll). */
   private offer(r: Receiver, v: Version, now: number): void {
     if (now < r.notBefore) return;
+    if (r.lagSince !== undefined && now - r.qosAt < STALE_QOS_MS) return;
     const since = now - r.sentAt;
     if (since < (r.sent === v ? this.resendMs : this.intervalMs)) return;
     const s = r.link.socket;
     if (s && s.writableLength >= this.lowWater) return;
     this.write(r, v, now);
+  }
+
+  /**
+   * A QOS report from r about the frame of `seq`: how far behind the audio sent to it the receiver is. The write queue
+   * may be empty while the kernel's buffers hold seconds of a slow link: this is what says so. When it has caught up,
+   * metadata pauses as after a drain, so it keeps to its share of the link.
+   */
+  private reported(r: Receiver, seq: number): void {
+    if (!this.source || r.audioFrameMs <= 0) return;
+    const now = this.timers.now();
+    r.qosAt = now;
+    const behind = (r.audioSeq - seq) >>> 0;
+    // A report from ahead (or a count restarted) says nothing of a backlog.
+    const lagging = behind < 0x8000_0000 && behind * r.audioFrameMs > this.maxLagMs;
+    if (lagging) {
+      r.lagSince ??= now;
+      return;
+    }
+    if (r.lagSince === undefined) return;
+    const took = now - r.lagSince;
+    r.lagSince = undefined;
+    if (took > this.intervalMs) r.notBefore = Math.max(r.notBefore, now + Math.min(MAX_PAUSE_MS, took * (1 / METADATA_LINK_SHARE - 1)));
+    if (this.current) this.offer(r, this.current, now);
   }
 
   private drained(r: Receiver): void {
@@ -347,7 +396,7 @@ export class StreamSender {
       // That frame (and the audio queued with it) took this long to leave: pause metadata so it keeps to its share.
       const took = now - r.busySince;
       r.busySince = undefined;
-      if (took > this.intervalMs) r.notBefore = now + Math.min(MAX_PAUSE_MS, took * (1 / METADATA_LINK_SHARE - 1));
+      if (took > this.intervalMs) r.notBefore = Math.max(r.notBefore, now + Math.min(MAX_PAUSE_MS, took * (1 / METADATA_LINK_SHARE - 1)));
     }
     if (this.current) this.offer(r, this.current, now);
   }
