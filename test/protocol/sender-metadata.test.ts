@@ -114,6 +114,32 @@ describe('protocol/sender metadata', function () {
     assert.deepEqual(got.map((t) => JSON.parse(t).v), [0, 20], 'the value on add, then only the latest');
   });
 
+  it('a receiver whose QOS says it lags behind the audio gets no metadata until it catches up, then none for 3 × the time it lagged', async () => {
+    const timers = new ManualTimers();
+    let meta: unknown = { v: 0 };
+    const sender = new StreamSender({ routeByTarget: true, metadata: () => meta, timers, maxLagMs: 500 });
+    cleanup.push(() => sender.close());
+    const { receivers: [r] } = await serverWith([['ann', ['qos']]]);
+    sender.add(r.conn);
+    const frame = (seq: number) => sender.sendAudio({ codec: 'pcm_s16le', sampleRate: 48000, channels: 1, frameSamples: 960, seq, captureTime: 0, trackId: 1 }, Buffer.alloc(1920));
+    const report = (seq: number) => sender.acceptQos(r.conn, { head: { trackId: 1, seq, captureTime: 0 }, qosTimestamp: 1 });
+    for (let seq = 1; seq <= 50; seq++) frame(seq);
+    report(25);                         // 25 frames of 20 ms behind: 500 ms, not more
+    meta = { v: 1 };
+    timers.advanceTo(250);
+    report(24);                         // 520 ms behind: lagging from t = 250
+    meta = { v: 2 };
+    timers.advanceTo(1000);             // changed, due, queue empty — but it lags
+    const held = sender.metadataStats.framesSent;
+    timers.advanceTo(1250);
+    report(50);                         // caught up at 1250 after 1000 ms: nothing before 1250 + 3000
+    timers.advanceTo(4000);
+    assert.equal(sender.metadataStats.framesSent, held, 'paused');
+    timers.advanceTo(4250);
+    frame(51);
+    assert.deepEqual((await metaUntil(r.raw, 51)).map((t) => JSON.parse(t).v), [0, 1, 2]);
+  });
+
   it('merge patches: the same frame for every patch receiver, full objects to the others, and full when a patch cannot say it or is larger', async () => {
     const timers = new ManualTimers();
     let meta: Record<string, unknown> = { s: { a: 1, b: 2, list: [1, 2] }, n: 1, gone: 'soon' };
