@@ -15,8 +15,8 @@ import {
   validateClientHello, validateServerHello,
   type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
-import { FrameParser } from './parser';
 import { METADATA_PATCH_CAPABILITY, MetadataPatchReceiver } from './merge-patch';
+import { FrameParser } from './parser';
 import { nowMicros } from '../clock';
 
 /** The default clock: runtime/clock.ts nowMicros (µs since the Unix epoch, sub-ms, monotonic within the process). */
@@ -109,12 +109,12 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   /** From the latest PONG; undefined until one arrives. */
   rttMs: number | undefined;
   clockOffsetMs: number | undefined;
+  /** @internal Set on a client connection that announced "metadata-patch": turns METADATA patches into full objects (merge-patch.ts). */
+  metadataPatches: MetadataPatchReceiver | undefined;
   /** Why it closed (set once closing starts). */
   closeReason: string | undefined;
   /** @internal Called once when the connection stops being usable (closing starts or the socket closes), before 'close'. */
   onClosing: (() => void) | undefined;
-  /** @internal Set on a client connection that announced "metadata-patch": turns METADATA patches into full objects (merge-patch.ts). */
-  metadataPatches: MetadataPatchReceiver | undefined;
 
   readonly socket: net.Socket;
   private readonly parser: FrameParser;
