@@ -204,6 +204,8 @@ interface UserRec {
   protocolErrors: number;
   lastQOS: QOSMetrics | null;
   lastQosTrack: number;
+  /** It sent audio (had a mixer track) or came on an authenticated connection: kept retainDisconnectedMs after it left. */
+  vouched: boolean;
 }
 
 const MAX_TRACKS_PER_USER = 16;
@@ -292,6 +294,7 @@ export class AdminAggregator {
       if (typeof s?.userId !== 'string' || typeof s.trackId !== 'number') continue;
       const u = this.user(s.userId, now, 'audio');
       if (!u) continue;
+      u.vouched = true;
       let t = u.tracks.get(s.trackId);
       if (!t) {
         if (u.tracks.size >= MAX_TRACKS_PER_USER) continue;
@@ -387,6 +390,7 @@ export class AdminAggregator {
       if (c.userId === undefined) return;
       const u = ev.authenticated === true ? this.user(c.userId, now, 'authenticated') : this.users.get(c.userId);
       if (u) {
+        if (ev.authenticated === true) u.vouched = true;
         u.hadConnectionEvents = true;
         u.disconnectedAt = null;
         if (c.remote !== undefined) u.remote = c.remote;
@@ -664,7 +668,7 @@ export class AdminAggregator {
     u = {
       userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, hadConnectionEvents: false,
       disconnectedAt: null, tracks: new Map(), down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
-      lastQOS: null, lastQosTrack: -1,
+      lastQOS: null, lastQosTrack: -1, vouched: false,
     };
     const x = this.unconfirmed.get(userId);
     if (x) {
@@ -682,18 +686,21 @@ export class AdminAggregator {
     return u;
   }
 
-  /** Drops the stalest user without a present track (one with no open connection first); false when every user sends audio. */
+  /**
+   * Drops the stalest user without a present track — one neither authenticated nor ever a sender first, then one
+   * with no open connection; false when every user sends audio.
+   */
   private makeRoom(): boolean {
     let best: UserRec | undefined;
-    let bestOpen = true;
+    let bestRank = Infinity;
     for (const u of this.users.values()) {
       let present = false;
       for (const t of u.tracks.values()) if (t.present) { present = true; break; }
       if (present) continue;
-      const open = this.openConnections(u.userId) > 0;
-      if (!best || (bestOpen && !open) || (bestOpen === open && u.lastActivityAt < best.lastActivityAt)) {
+      const rank = (u.vouched ? 2 : 0) + (this.openConnections(u.userId) > 0 ? 1 : 0);
+      if (rank < bestRank || (rank === bestRank && u.lastActivityAt < best!.lastActivityAt)) {
         best = u;
-        bestOpen = open;
+        bestRank = rank;
       }
     }
     if (!best) return false;
@@ -735,7 +742,10 @@ export class AdminAggregator {
       if (this.openConnections(id) > 0) continue;
       let present = false;
       for (const t of u.tracks.values()) present ||= t.present;
-      if (!present && now - u.lastActivityAt > this.retainMs) this.users.delete(id);
+      // A receiver known only by its QOS reports (no audio, no credentials) is forgotten as soon as an unconfirmed
+      // user: a churn of report-sending identities does not fill the state for five minutes.
+      const retain = u.vouched ? this.retainMs : Math.min(this.retainMs, this.retainUnconfirmedMs);
+      if (!present && now - u.lastActivityAt > retain) this.users.delete(id);
     }
     this.pruneUnconfirmed(now);
   }

@@ -85,6 +85,7 @@ describe('AdminAggregator identity flood', () => {
     const clk = clock(0);
     const agg = new AdminAggregator({ now: clk.now });
     agg.onTrackState([track('alice', 1)]);
+    agg.onConnection({ event: 'open', userId: 'monitor-1', connectionId: 'm', direction: 'outgoing', role: 'monitor' });
     agg.onQos('monitor-1', qos(1), T0_US);
     const before = stateBytes(agg);
     let biggest = 0;
@@ -93,16 +94,36 @@ describe('AdminAggregator identity flood', () => {
       churn(agg, i, clk.t);
       if (i % 250 === 0) biggest = Math.max(biggest, stateBytes(agg));   // the aggregator publishes 4 times a second
       const z = agg.sizes();
-      assert.ok(z.unconfirmedUsers <= 256 && z.connections <= 1 && z.users === 2, `bounded at churn ${i}: ${JSON.stringify(z)}`);
+      assert.ok(z.unconfirmedUsers <= 256 && z.connections <= 2 && z.users === 2, `bounded at churn ${i}: ${JSON.stringify(z)}`);
     }
     assert.ok(biggest - before < 100, `the state grew from ${before} to ${biggest} bytes`);
     clk.t = 10_000 + 10_001;
     const after = stateBytes(agg);
     assert.ok(Math.abs(after - before) < 16, `back to its size once the side table is forgotten: ${before} → ${after} bytes (times have more digits)`);
-    assert.deepEqual(agg.sizes(), { users: 2, unconfirmedUsers: 0, connections: 0 });
+    assert.deepEqual(agg.sizes(), { users: 2, unconfirmedUsers: 0, connections: 1 });
     agg.onConnection({ event: 'open', userId: 'bob', connectionId: 'bob-1', direction: 'incoming', role: 'peer' });
     agg.onTrackState([track('alice', 2), track('bob', 1)]);
     assert.deepEqual(Object.keys(agg.snapshot().connections), ['alice', 'bob', 'monitor-1']);
+  });
+
+  it('2,000 churns of identities that each send one QOS report: at most maxUsers at once, forgotten retainUnconfirmedMs after they left', () => {
+    const clk = clock(0);
+    const agg = new AdminAggregator({ now: clk.now, maxUsers: 64 });
+    agg.onTrackState([track('alice', 1)]);
+    agg.onConnection({ event: 'open', userId: 'carol', connectionId: 'c', direction: 'outgoing', authenticated: true });
+    agg.onConnection({ event: 'close', userId: 'carol', connectionId: 'c', direction: 'outgoing' });
+    for (let i = 0; i < 2000; i++) {
+      clk.t = i;
+      const base = { userId: `q-${i}`, connectionId: `q-${i}`, direction: 'outgoing' as const };
+      agg.onConnection({ event: 'open', ...base });
+      agg.onQos(base.userId, qos(1), T0_US);
+      agg.onConnection({ event: 'close', ...base });
+      assert.ok(agg.sizes().users <= 64, `at churn ${i}: ${JSON.stringify(agg.sizes())}`);
+    }
+    clk.t = 2000 + 10_001;
+    agg.onTrackState([track('alice', 2)]);
+    assert.deepEqual(Object.keys(agg.snapshot().connections), ['alice', 'carol'], 'a sender and an authenticated user stay retainDisconnectedMs');
+    assert.deepEqual(agg.sizes(), { users: 2, unconfirmedUsers: 0, connections: 0 });
   });
 
   it('10,000 HELLOs whose close never comes: the side table and the connections map stay at their bounds', () => {
