@@ -89,7 +89,7 @@ export interface MetadataStats {
   patchesSent: number;
   /** Values a receiver never got because a newer one replaced it while it waited (its interval, a full queue). */
   coalesced: number;
-  /** Values refused for being larger than maxMetadataBytes. */
+  /** Values refused for being larger than maxMetadataBytes (or of the reserved shape { "$patch": {…} }). */
   oversize: number;
 }
 
@@ -99,6 +99,15 @@ export class MetadataTooLargeError extends Error {
   constructor(readonly bytes: number, readonly max: number) {
     super(`metadata of ${bytes} bytes is larger than maxMetadataBytes (${max}): not sent, the last good metadata stands`);
     this.name = 'MetadataTooLargeError';
+  }
+}
+
+/** Metadata that is exactly { "$patch": <object> }: that shape is reserved for merge patches (docs/streamproto1.md). */
+export class MetadataReservedError extends Error {
+  readonly code = 'metadata_reserved';
+  constructor() {
+    super('metadata that is exactly { "$patch": {…} } is reserved for merge patches: not sent, the last good metadata stands');
+    this.name = 'MetadataReservedError';
   }
 }
 
@@ -276,11 +285,17 @@ export class StreamSender {
 
   /**
    * The source has a new value (a metadata message): sent now to each receiver whose interval has passed and whose
-   * queue is low, else when it is (only the latest value). Throws what serialising it throws.
+   * queue is low, else when it is (only the latest value). Throws what serialising it throws; a value refused by its
+   * size or shape is said once through onMetadataError, as on the schedule.
    */
   metadataChanged(): void {
     if (this.closed || !this.source) return;
-    this.read();
+    try {
+      this.read();
+    } catch (err) {
+      if (!(err instanceof MetadataTooLargeError || err instanceof MetadataReservedError)) throw err;
+      this.report(err);
+    }
     this.flush();
   }
 
@@ -335,7 +350,8 @@ export class StreamSender {
       throw new MetadataTooLargeError(bytes, this.maxBytes);
     }
     if (text.startsWith(PATCH_PREFIX) && isPatchFrame(JSON.parse(text) as JsonObject)) {
-      throw new Error(`metadata that is exactly { "${PATCH_KEY}": {…} } is reserved for merge patches: not sent`);
+      this.counters.oversize++;
+      throw new MetadataReservedError();
     }
     const old = this.current;
     if (old) {
@@ -446,11 +462,15 @@ export class StreamSender {
     try {
       f();
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      const key = e instanceof MetadataTooLargeError ? e.code : e.message;
-      if (key !== this.lastError) this.onMetadataError(e);
-      this.lastError = key;
+      this.report(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** Says an error once until a different one comes or a good value is accepted. */
+  private report(e: Error): void {
+    const key = e instanceof MetadataTooLargeError || e instanceof MetadataReservedError ? e.code : e.message;
+    if (key !== this.lastError) this.onMetadataError(e);
+    this.lastError = key;
   }
 }
 

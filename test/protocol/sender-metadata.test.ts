@@ -213,7 +213,15 @@ describe('protocol/sender metadata', function () {
     assert.equal(errors.length, 2, errors.map((e) => e.message).join(' | '));
     assert.ok(errors[0] instanceof MetadataTooLargeError && errors[0].bytes === 110 && /larger than maxMetadataBytes \(64\)/.test(errors[0].message));
     assert.match(errors[1].message, /reserved for merge patches/);
-    assert.equal(sender.metadataStats.oversize, 2);
+    assert.equal(sender.metadataStats.oversize, 3);
+    // From a message (metadataChanged) too: said through onMetadataError, not thrown at the caller.
+    meta = { big: 'z'.repeat(300) };
+    timers.t = 2000;
+    sender.metadataChanged();
+    assert.equal(errors.length, 3);
+    assert.ok(errors[2] instanceof MetadataTooLargeError);
+    sender.metadataChanged();
+    assert.equal(errors.length, 3, 'the same value again: nothing new');
   });
 
   it('a StreamClient announcing metadata-patch gets patches on the wire and full objects in its metadata events', async () => {
