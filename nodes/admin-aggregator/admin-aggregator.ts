@@ -7,7 +7,10 @@ import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 
-interface AggregatorDef extends NodeDef { contextStore: string; contextKey: string; intervalMs: string; connectedThresholdMs: string }
+interface AggregatorDef extends NodeDef {
+  contextStore: string; contextKey: string; intervalMs: string; connectedThresholdMs: string;
+  maxUsers: string; retainDisconnectedMs: string; retainUnconfirmedMs: string; maxUnconfirmedUsers: string;
+}
 
 export = function (RED: NodeAPI) {
   function AdminAggregatorNode(this: Node, config: AggregatorDef) {
@@ -21,7 +24,14 @@ export = function (RED: NodeAPI) {
       const contextKey = str(config as never, 'contextKey', { def: 'mixeradminSharedState' });
       const intervalMs = num(config as never, 'intervalMs', { def: 250, min: 20, max: 60000 });
       const connectedThresholdMs = num(config as never, 'connectedThresholdMs', { def: 500, min: 10 });
-      const agg = new AdminAggregator({ connectedThresholdMs });
+      // The identity-flood bounds (runtime/qos/aggregator.ts): who gets a user record, and for how long.
+      const agg = new AdminAggregator({
+        connectedThresholdMs,
+        maxUsers: num(config as never, 'maxUsers', { def: 1024, min: 1, max: 100_000, int: true }),
+        retainDisconnectedMs: num(config as never, 'retainDisconnectedMs', { def: 300_000, min: 0, max: 86_400_000 }),
+        retainUnconfirmedMs: num(config as never, 'retainUnconfirmedMs', { def: 10_000, min: 0, max: 3_600_000 }),
+        maxUnconfirmedUsers: num(config as never, 'maxUnconfirmedUsers', { def: 256, min: 0, max: 100_000, int: true }),
+      });
       let refused = 0;
       let refusedDetail = '';
       let shown: ReturnType<AdminAggregator['snapshot']> | null = null;

@@ -15,6 +15,7 @@ import {
   validateClientHello, validateServerHello,
   type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
+import { METADATA_PATCH_CAPABILITY, MetadataPatchReceiver } from './merge-patch';
 import { FrameParser } from './parser';
 import { nowMicros } from '../clock';
 
@@ -108,6 +109,8 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   /** From the latest PONG; undefined until one arrives. */
   rttMs: number | undefined;
   clockOffsetMs: number | undefined;
+  /** @internal Set on a client connection that announced "metadata-patch": turns METADATA patches into full objects (merge-patch.ts). */
+  metadataPatches: MetadataPatchReceiver | undefined;
   /** Why it closed (set once closing starts). */
   closeReason: string | undefined;
   /** @internal Called once when the connection stops being usable (closing starts or the socket closes), before 'close'. */
@@ -340,6 +343,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
         let obj: JsonObject;
         try {
           obj = decodeJsonPayload(payload, FrameType.METADATA) as JsonObject;
+          if (this.metadataPatches) obj = this.metadataPatches.receive(obj);
         } catch (err) {
           this.failWith(err as ProtocolError);
           return;
@@ -669,6 +673,8 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       idleTimeoutMs: o.idleTimeoutMs,
       clock: o.clock,
     }, (obj) => validateServerHello(obj));
+    // A client that announces "metadata-patch" applies the patches itself: its 'metadata' events carry full objects.
+    if (o.hello.capabilities?.includes(METADATA_PATCH_CAPABILITY)) conn.metadataPatches = new MetadataPatchReceiver();
     this.attempt = conn;
     let connected = false;
     let failure: Error | undefined;

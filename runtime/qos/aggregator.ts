@@ -103,6 +103,7 @@ export function validateQos(obj: unknown): QOSMetrics {
  */
 export function validateQosBatch(q: unknown): QOSMetrics[] {
   if (!Array.isArray(q)) return [validateQos(q)];
+  if (q.length > MAX_QOS_BATCH) throw new QosValidationError('(root)', `batch of ${q.length} reports exceeds ${MAX_QOS_BATCH}`);
   const out: QOSMetrics[] = new Array(q.length);
   for (let i = 0; i < q.length; i++) out[i] = validateQos(q[i]);
   return out;
@@ -128,8 +129,25 @@ export interface AdminAggregatorOptions {
   qosStaleMs?: number;
   /** trackId listed for a receiver whose outgoing connection is open but which has sent no QOS yet. */
   outgoingTrackId?: number;
-  /** Bound on users kept (new ones beyond are ignored) — protects the state from a flood of identities. */
+  /**
+   * Bound on user records (the state's `connections`): only users with a mixer track, QOS reports as receivers or an
+   * authenticated connection get one. When full, the stalest user without a present track makes room; a user who
+   * sends audio is never kept out (the mixer bounds its tracks). Default 1024.
+   */
   maxUsers?: number;
+  /** A user seen only in connection events (not authenticated, no audio, no QOS) is forgotten this long after its last connection closed (ms); default 10 s. */
+  retainUnconfirmedMs?: number;
+  /** Bound on such users remembered at once (the oldest, disconnected first, make room); default 256. */
+  maxUnconfirmedUsers?: number;
+  /** Bound on open connections followed (a lost close event cannot grow the map); default 4096. */
+  maxConnections?: number;
+}
+
+/** Sizes of the aggregator's maps, for tests and status: each is bounded by an option. */
+export interface AggregatorSizes {
+  users: number;
+  unconfirmedUsers: number;
+  connections: number;
 }
 
 interface TrackRec {
@@ -137,6 +155,8 @@ interface TrackRec {
   lastSeq: number;
   seqMovedAt: number;
   present: boolean;
+  /** The onTrackState call that last listed it. */
+  listedIn: number;
   prevBytes: number;
   meter: BitrateMeter;
 }
@@ -155,6 +175,20 @@ interface DownRec {
 
 interface ConnRec { id: string; userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string }
 
+/** A user seen only in connection events: remembered apart from the state, in a small bounded table. */
+interface UnconfirmedRec {
+  remote: string | null;
+  role: string | null;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  disconnectedAt: number | null;
+  rttMs: number | null;
+  offsetMs: number | null;
+}
+
+/** Why a user record is made: a mixer track (never refused), QOS reports, an authenticated connection. */
+type Claim = 'audio' | 'qos' | 'authenticated';
+
 interface UserRec {
   userId: string;
   firstSeenAt: number;
@@ -170,6 +204,8 @@ interface UserRec {
   protocolErrors: number;
   lastQOS: QOSMetrics | null;
   lastQosTrack: number;
+  /** It sent audio (had a mixer track) or came on an authenticated connection: kept retainDisconnectedMs after it left. */
+  vouched: boolean;
 }
 
 const MAX_TRACKS_PER_USER = 16;
@@ -216,8 +252,16 @@ export class AdminAggregator {
   private readonly qosStaleMs: number;
   private readonly outgoingTrackId: number;
   private readonly maxUsers: number;
+  private readonly retainUnconfirmedMs: number;
+  private readonly maxUnconfirmed: number;
+  private readonly maxConns: number;
   private readonly users = new Map<string, UserRec>();
+  /** Keyed by userId: users seen only in connection events. Never in the state. */
+  private readonly unconfirmed = new Map<string, UnconfirmedRec>();
   private readonly conns = new Map<string, ConnRec>();
+  /** The open connections of each userId (confirmed or not), so per-user questions do not walk every connection. */
+  private readonly connsByUser = new Map<string, Set<ConnRec>>();
+  private trackCall = 0;
   private refusedFrames = 0;
   private refusedQos = 0;
   /** Keyed by wire-supplied codes: a Map, so a code such as "__proto__" is just a key. */
@@ -230,25 +274,32 @@ export class AdminAggregator {
     this.qosStaleMs = opts.qosStaleMs ?? 2000;
     this.outgoingTrackId = opts.outgoingTrackId ?? 1;
     this.maxUsers = opts.maxUsers ?? 1024;
+    this.retainUnconfirmedMs = opts.retainUnconfirmedMs ?? 10_000;
+    this.maxUnconfirmed = opts.maxUnconfirmedUsers ?? 256;
+    this.maxConns = opts.maxConnections ?? 4096;
     if (!(this.thresholdMs > 0)) throw new AggregatorConfigError('connectedThresholdMs', `must be > 0, got ${this.thresholdMs}`);
     if (!(this.retainMs >= 0)) throw new AggregatorConfigError('retainDisconnectedMs', `must be ≥ 0, got ${this.retainMs}`);
     if (!(this.qosStaleMs > 0)) throw new AggregatorConfigError('qosStaleMs', `must be > 0, got ${this.qosStaleMs}`);
     if (!(this.maxUsers >= 1)) throw new AggregatorConfigError('maxUsers', `must be ≥ 1, got ${this.maxUsers}`);
+    if (!(this.retainUnconfirmedMs >= 0)) throw new AggregatorConfigError('retainUnconfirmedMs', `must be ≥ 0, got ${this.retainUnconfirmedMs}`);
+    if (!(this.maxUnconfirmed >= 0)) throw new AggregatorConfigError('maxUnconfirmedUsers', `must be ≥ 0, got ${this.maxUnconfirmed}`);
+    if (!(this.maxConns >= 1)) throw new AggregatorConfigError('maxConnections', `must be ≥ 1, got ${this.maxConns}`);
   }
 
   /** The mixer's full current track list: tracks missing from it are no longer incoming (their counters are kept). */
   onTrackState(states: readonly TrackState[]): void {
     const now = this.now();
-    for (const u of this.users.values()) for (const t of u.tracks.values()) t.present = false;
+    const call = ++this.trackCall;
     for (const s of states) {
       if (typeof s?.userId !== 'string' || typeof s.trackId !== 'number') continue;
-      const u = this.user(s.userId, now);
+      const u = this.user(s.userId, now, 'audio');
       if (!u) continue;
+      u.vouched = true;
       let t = u.tracks.get(s.trackId);
       if (!t) {
         if (u.tracks.size >= MAX_TRACKS_PER_USER) continue;
         const lp = typeof s.lastPacketAt === 'number' ? s.lastPacketAt : now;
-        t = { state: { ...s }, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, prevBytes: 0, meter: new BitrateMeter() };
+        t = { state: { ...s }, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, listedIn: call, prevBytes: 0, meter: new BitrateMeter() };
         u.tracks.set(s.trackId, t);
       } else if (s.lastSeq !== t.lastSeq) {
         t.lastSeq = s.lastSeq;
@@ -263,8 +314,11 @@ export class AdminAggregator {
       // copied into the record's own object: the mixer may reuse its state objects between calls
       Object.assign(t.state, s);
       t.present = true;
+      t.listedIn = call;
       u.lastActivityAt = now;
     }
+    // Afterwards, so a user making room for a newcomer above is chosen by the previous list, not a half-read one.
+    for (const u of this.users.values()) for (const t of u.tracks.values()) if (t.listedIn !== call) t.present = false;
   }
 
   /** Payload bytes of one incoming AUDIO frame, for the upstream bitrate when the mixer state has no byte count. */
@@ -314,6 +368,10 @@ export class AdminAggregator {
     return this.applyQos(userId, q, arrivalMicros) ? null : undefined;
   }
 
+  /**
+   * A connection event. It makes a user record only when `authenticated` is true; a user seen only here is kept in a
+   * small side table (remote, role, times, PING figures) and joins the state when it sends audio or QOS.
+   */
   onConnection(ev: ConnectionEvent): void {
     if (!ev || typeof ev !== 'object') return;
     const now = this.now();
@@ -322,31 +380,49 @@ export class AdminAggregator {
     if (ev.event === 'open' || ev.event === 'hello') {
       let c = this.conns.get(key);
       if (!c) {
+        if (this.conns.size >= this.maxConns) this.dropOldestConnection();
         c = { id: String(ev.connectionId), at, direction: ev.direction };
         this.conns.set(key, c);
       }
-      if (typeof ev.userId === 'string') c.userId = ev.userId;
+      if (typeof ev.userId === 'string') this.setConnUser(c, ev.userId);
       if (typeof ev.remote === 'string') c.remote = ev.remote;
       if (typeof ev.role === 'string') c.role = ev.role;
-      if (c.userId !== undefined) {
-        const u = this.user(c.userId, now);
-        if (!u) return;
+      if (c.userId === undefined) return;
+      const u = ev.authenticated === true ? this.user(c.userId, now, 'authenticated') : this.users.get(c.userId);
+      if (u) {
+        if (ev.authenticated === true) u.vouched = true;
         u.hadConnectionEvents = true;
         u.disconnectedAt = null;
         if (c.remote !== undefined) u.remote = c.remote;
         if (c.role !== undefined) u.role = c.role;
         u.lastActivityAt = now;
+        return;
       }
+      const x = this.unconfirmedRec(c.userId, now);
+      if (!x) return;
+      x.disconnectedAt = null;
+      x.lastSeenAt = now;
+      if (c.remote !== undefined) x.remote = c.remote;
+      if (c.role !== undefined) x.role = c.role;
     } else if (ev.event === 'close') {
       const found = this.findConnection(key, ev);
       const c = found ? this.conns.get(found) : undefined;
       if (found) this.conns.delete(found);
+      if (c) this.setConnUser(c, undefined);
       const userId = c?.userId ?? ev.userId;
-      const u = userId === undefined ? undefined : this.users.get(userId);
+      if (userId === undefined) return;
+      const u = this.users.get(userId);
+      const open = this.openConnections(userId) > 0;
       if (u) {
         u.hadConnectionEvents = true;
         u.lastActivityAt = now;
-        if (this.openConnections(u.userId) === 0) u.disconnectedAt = at;
+        if (!open) u.disconnectedAt = at;
+        return;
+      }
+      const x = this.unconfirmed.get(userId);
+      if (x) {
+        x.lastSeenAt = now;
+        if (!open) x.disconnectedAt = at;
       }
     }
   }
@@ -370,8 +446,11 @@ export class AdminAggregator {
   /** A PING/PONG result with `userId`: offsetMs is the user's clock minus the xcast's clock. */
   onPong(userId: string, r: PongResult): void {
     if (!r || !Number.isFinite(r.rttMs) || !Number.isFinite(r.offsetMs)) return;
-    const u = this.user(userId, this.now());
+    // A PONG makes no user record (any connection answers PINGs): an unknown user's goes to the side table.
+    const now = this.now();
+    const u = this.users.get(userId) ?? this.unconfirmedRec(userId, now);
     if (!u) return;
+    if (!this.users.has(userId)) (u as UnconfirmedRec).lastSeenAt = now;
     u.rttMs = r.rttMs;
     u.offsetMs = r.offsetMs;
   }
@@ -454,17 +533,25 @@ export class AdminAggregator {
         downstream,
       });
     }
+    let unconfirmedConns = 0;
+    for (const c of this.conns.values()) if (c.userId === undefined || !this.users.has(c.userId)) unconfirmedConns++;
     return {
       at: now,
       incomingAudioTracks: incoming,
       outgoingAudioTracks: outgoing,
       connections,
       refused: { frames: this.refusedFrames, byCode: toRecord(this.refusedByCode), qos: this.refusedQos },
+      unconfirmed: { users: this.unconfirmed.size, connections: unconfirmedConns },
     };
   }
 
+  /** Sizes of the maps (each bounded by an option). */
+  sizes(): AggregatorSizes {
+    return { users: this.users.size, unconfirmedUsers: this.unconfirmed.size, connections: this.conns.size };
+  }
+
   private applyQos(userId: string, q: QOSMetrics, arrivalMicros: number): boolean {
-    const u = this.user(userId, this.now());
+    const u = this.user(userId, this.now(), 'qos');
     if (!u) return false;
     const tid = q.head.trackId;
     let d = u.down.get(tid);
@@ -530,27 +617,124 @@ export class AdminAggregator {
 
   private connectedAt(u: UserRec): number {
     let at = Infinity;
-    for (const c of this.conns.values()) if (c.userId === u.userId && c.at < at) at = c.at;
+    const cs = this.connsByUser.get(u.userId);
+    if (cs) for (const c of cs) if (c.at < at) at = c.at;
     return at === Infinity ? u.firstSeenAt : at;
   }
 
   private openConnections(userId: string, direction?: 'incoming' | 'outgoing'): number {
+    const cs = this.connsByUser.get(userId);
+    if (!cs) return 0;
+    if (direction === undefined) return cs.size;
     let n = 0;
-    for (const c of this.conns.values()) if (c.userId === userId && (direction === undefined || c.direction === direction)) n++;
+    for (const c of cs) if (c.direction === direction) n++;
     return n;
   }
 
-  private user(userId: string, now: number): UserRec | undefined {
+  /** Moves connection c to `userId`'s set (undefined: out of every set, as when it closes). */
+  private setConnUser(c: ConnRec, userId: string | undefined): void {
+    if (c.userId !== undefined) {
+      const old = this.connsByUser.get(c.userId);
+      if (old) {
+        old.delete(c);
+        if (old.size === 0) this.connsByUser.delete(c.userId);
+      }
+    }
+    if (userId === undefined) return;   // c.userId stays, for the close event that names it
+    c.userId = userId;
+    let set = this.connsByUser.get(userId);
+    if (!set) this.connsByUser.set(userId, (set = new Set()));
+    set.add(c);
+  }
+
+  /** The connections map is full (close events were lost): the oldest connection of an unconfirmed user goes first. */
+  private dropOldestConnection(): void {
+    let victim: string | undefined;
+    for (const [k, c] of this.conns) {
+      if (c.userId === undefined || !this.users.has(c.userId)) { victim = k; break; }
+      victim ??= k;
+    }
+    if (victim === undefined) return;
+    const c = this.conns.get(victim)!;
+    this.conns.delete(victim);
+    this.setConnUser(c, undefined);
+  }
+
+  /** The user's record, made if `claim` allows one (see maxUsers); what the side table knew of it moves in. */
+  private user(userId: string, now: number, claim: Claim): UserRec | undefined {
     let u = this.users.get(userId);
     if (u) return u;
-    if (this.users.size >= this.maxUsers) return undefined;
+    if (this.users.size >= this.maxUsers && !this.makeRoom() && claim !== 'audio') return undefined;
     u = {
       userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, hadConnectionEvents: false,
       disconnectedAt: null, tracks: new Map(), down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
-      lastQOS: null, lastQosTrack: -1,
+      lastQOS: null, lastQosTrack: -1, vouched: false,
     };
+    const x = this.unconfirmed.get(userId);
+    if (x) {
+      this.unconfirmed.delete(userId);
+      u.firstSeenAt = x.firstSeenAt;
+      u.remote = x.remote;
+      u.role = x.role;
+      u.rttMs = x.rttMs;
+      u.offsetMs = x.offsetMs;
+      u.hadConnectionEvents = true;
+      u.disconnectedAt = x.disconnectedAt;
+    }
+    if (this.openConnections(userId) > 0) u.hadConnectionEvents = true;
     this.users.set(userId, u);
     return u;
+  }
+
+  /**
+   * Drops the stalest user without a present track — one neither authenticated nor ever a sender first, then one
+   * with no open connection; false when every user sends audio.
+   */
+  private makeRoom(): boolean {
+    let best: UserRec | undefined;
+    let bestRank = Infinity;
+    for (const u of this.users.values()) {
+      let present = false;
+      for (const t of u.tracks.values()) if (t.present) { present = true; break; }
+      if (present) continue;
+      const rank = (u.vouched ? 2 : 0) + (this.openConnections(u.userId) > 0 ? 1 : 0);
+      if (rank < bestRank || (rank === bestRank && u.lastActivityAt < best!.lastActivityAt)) {
+        best = u;
+        bestRank = rank;
+      }
+    }
+    if (!best) return false;
+    this.users.delete(best.userId);
+    return true;
+  }
+
+  /** The side-table entry of a user seen only in connection events; undefined when the table cannot take it. */
+  private unconfirmedRec(userId: string, now: number): UnconfirmedRec | undefined {
+    let x = this.unconfirmed.get(userId);
+    if (x) return x;
+    if (this.maxUnconfirmed === 0) return undefined;
+    if (this.unconfirmed.size >= this.maxUnconfirmed) {
+      this.pruneUnconfirmed(now);
+      if (this.unconfirmed.size >= this.maxUnconfirmed) {
+        // the oldest without an open connection, else the oldest (Map order is insertion order)
+        let victim: string | undefined;
+        for (const [id] of this.unconfirmed) {
+          if (this.openConnections(id) === 0) { victim = id; break; }
+          victim ??= id;
+        }
+        this.unconfirmed.delete(victim!);
+      }
+    }
+    x = { remote: null, role: null, firstSeenAt: now, lastSeenAt: now, disconnectedAt: null, rttMs: null, offsetMs: null };
+    this.unconfirmed.set(userId, x);
+    return x;
+  }
+
+  private pruneUnconfirmed(now: number): void {
+    for (const [id, x] of this.unconfirmed) {
+      if (this.openConnections(id) > 0) continue;
+      if (now - x.lastSeenAt > this.retainUnconfirmedMs) this.unconfirmed.delete(id);   // lastSeenAt: its last close
+    }
   }
 
   private prune(now: number): void {
@@ -558,8 +742,12 @@ export class AdminAggregator {
       if (this.openConnections(id) > 0) continue;
       let present = false;
       for (const t of u.tracks.values()) present ||= t.present;
-      if (!present && now - u.lastActivityAt > this.retainMs) this.users.delete(id);
+      // A receiver known only by its QOS reports (no audio, no credentials) is forgotten as soon as an unconfirmed
+      // user: a churn of report-sending identities does not fill the state for five minutes.
+      const retain = u.vouched ? this.retainMs : Math.min(this.retainMs, this.retainUnconfirmedMs);
+      if (!present && now - u.lastActivityAt > retain) this.users.delete(id);
     }
+    this.pruneUnconfirmed(now);
   }
 
   private countRefusedQos(userId: string, n: number): void {

@@ -69,6 +69,11 @@ export interface ConnectionEvent {
    * 'outgoing' = the mix-out writer (xcast → receiver audio). Absent: unknown, counts for neither track list.
    */
   direction?: 'incoming' | 'outgoing';
+  /**
+   * The connection's HELLO passed the server's token / users check. Only such a connection makes its user part of
+   * the state by itself; others wait until the user sends audio (a mixer track) or QOS reports.
+   */
+  authenticated?: boolean;
 }
 
 export interface PongResult {
@@ -146,6 +151,16 @@ export interface MixerAdminSharedState {
   outgoingAudioTracks: OutgoingTrack[];
   connections: Record<string, ConnectionEntry>;
   refused: RefusedCounters;
+  /**
+   * Extra field: users seen only in connection events (no audio, no QOS, not authenticated), kept out of
+   * `connections`, and their open connections. Absent in states from before it was added.
+   */
+  unconfirmed?: UnconfirmedCounters;
+}
+
+export interface UnconfirmedCounters {
+  users: number;
+  connections: number;
 }
 
 /** The monitor's own speaker figures. */

@@ -94,7 +94,7 @@ describe('protocol/sender', function () {
     assert.deepEqual(await readUntil(b, 0), ['M {"scene":1}', 'A 0']);
   });
 
-  it('the schedule: read every 250 ms, a change sent at the next read, unchanged metadata sent again once 1 s has passed', async () => {
+  it('the schedule: read every 250 ms, a change sent at the next read, unchanged metadata sent again 1 s after the last send', async () => {
     const timers = new ManualTimers();
     let meta: unknown = { v: 1 };
     const sender = new StreamSender({ routeByTarget: true, metadata: () => meta, timers });
@@ -107,10 +107,10 @@ describe('protocol/sender', function () {
       sender.sendAudio(audio(t), PCM);
     }
     assert.deepEqual(await readUntil(r, 2500), [
-      'M {"v":1}',             // on add
-      'M {"v":1}', 'A 250',    // the first read: nothing sent on the schedule yet
-      'A 500', 'A 1000',       // unchanged, less than 1 s since 250
-      'M {"v":1}', 'A 1250',   // 1 s after 250: sent again
+      'M {"v":1}',             // on add (t = 0)
+      'A 250', 'A 500',        // unchanged, less than 1 s since it was sent
+      'M {"v":1}', 'A 1000',   // 1 s after: sent again
+      'A 1250',
       'A 1300',                // changed, not yet read
       'M {"v":2}', 'A 1500',   // read at 1500
       'A 2250',
@@ -118,7 +118,7 @@ describe('protocol/sender', function () {
     ]);
   });
 
-  it('a metadata message is sent at once when it differs from the last sent; a value that is no object goes as { value }', async () => {
+  it('latest wins: changes closer than metadataIntervalMs to a receiver wait, and only the newest is sent; a value that is no object goes as { value }', async () => {
     const timers = new ManualTimers();
     let meta: unknown;
     const sender = new StreamSender({ routeByTarget: true, metadata: () => meta, timers });
@@ -126,12 +126,27 @@ describe('protocol/sender', function () {
     const [r] = await receivers(['ann']);
     sender.add(r.link);
     meta = 'hello';
-    sender.metadataChanged();
-    sender.metadataChanged();
+    sender.metadataChanged();          // t = 0: the first, sent at once
+    sender.metadataChanged();          // the same value: nothing
+    timers.t = 100;
+    meta = 'world';
+    sender.metadataChanged();          // 100 ms after the last send: waits
+    timers.t = 200;
     meta = [1, 2];
-    sender.metadataChanged();
+    sender.metadataChanged();          // replaces 'world', which is never sent
     sender.sendAudio(audio(0), PCM);
-    assert.deepEqual(await readUntil(r, 0), ['M {"value":"hello"}', 'M {"value":[1,2]}', 'A 0']);
+    timers.advanceTo(250);             // the poll: 250 ms since the last send
+    sender.sendAudio(audio(1), PCM);
+    timers.advanceTo(400);
+    meta = { later: true };
+    sender.metadataChanged();          // 150 ms after: waits for the poll at 500
+    timers.advanceTo(500);
+    sender.sendAudio(audio(2), PCM);
+    assert.deepEqual(await readUntil(r, 2), ['M {"value":"hello"}', 'A 0', 'M {"value":[1,2]}', 'A 1', 'M {"later":true}', 'A 2']);
+    const st = sender.metadataStats;
+    assert.equal(st.versions, 4);
+    assert.equal(st.framesSent, 3);
+    assert.equal(st.coalesced, 1, "'world' never went out");
   });
 
   it('metadata that cannot be serialised: one error until it changes, audio goes on, then the good value is sent', async () => {

@@ -187,9 +187,9 @@ describe('AdminAggregator fields', () => {
   it('follows connection events: remote, role, connectedAt, outgoing tracks, disconnection', () => {
     const clk = clock(5_000);
     const agg = new AdminAggregator({ now: clk.now });
-    agg.onConnection({ event: 'open', connectionId: 'c1', remote: '127.0.0.1:51234', at: 4_000, direction: 'incoming' });
-    agg.onConnection({ event: 'hello', connectionId: 'c1', userId: 'alice', role: 'peer', remote: '127.0.0.1:51234', at: 4_010, direction: 'incoming' });
-    agg.onConnection({ event: 'hello', connectionId: 'c2', userId: 'monitor-1', role: 'monitor', remote: '127.0.0.1:40000', at: 4_500, direction: 'outgoing' });
+    agg.onConnection({ event: 'open', connectionId: 'c1', remote: '127.0.0.1:51234', at: 4_000, direction: 'incoming', authenticated: true });
+    agg.onConnection({ event: 'hello', connectionId: 'c1', userId: 'alice', role: 'peer', remote: '127.0.0.1:51234', at: 4_010, direction: 'incoming', authenticated: true });
+    agg.onConnection({ event: 'hello', connectionId: 'c2', userId: 'monitor-1', role: 'monitor', remote: '127.0.0.1:40000', at: 4_500, direction: 'outgoing', authenticated: true });
     let s = agg.snapshot();
     assert.equal(s.connections.alice.remote, '127.0.0.1:51234');
     assert.equal(s.connections.alice.role, 'peer');
@@ -208,8 +208,8 @@ describe('AdminAggregator fields', () => {
 
   it('matches a close without direction to the connection its open had, and keeps same-numbered connections of the other side apart', () => {
     const agg = new AdminAggregator({ now: clock(0).now });
-    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'alice', role: 'peer', at: 0, direction: 'incoming' });
-    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'monitor-1', role: 'monitor', at: 0, direction: 'outgoing' });
+    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'alice', role: 'peer', at: 0, direction: 'incoming', authenticated: true });
+    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'monitor-1', role: 'monitor', at: 0, direction: 'outgoing', authenticated: true });
     agg.onConnection({ event: 'close', connectionId: 1, userId: 'alice', at: 5 });
     const s = agg.snapshot();
     assert.equal(s.connections.alice.connected, false);
@@ -221,7 +221,7 @@ describe('AdminAggregator fields', () => {
   it('forgets a disconnected user after retainDisconnectedMs', () => {
     const clk = clock(0);
     const agg = new AdminAggregator({ now: clk.now, retainDisconnectedMs: 60_000 });
-    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'bob', role: 'peer', at: 0, direction: 'incoming' });
+    agg.onConnection({ event: 'hello', connectionId: 1, userId: 'bob', role: 'peer', at: 0, direction: 'incoming', authenticated: true });
     agg.onConnection({ event: 'close', connectionId: 1, at: 10, direction: 'incoming' });
     clk.t = 60_000;
     assert.ok(agg.snapshot().connections.bob);
