@@ -53,8 +53,12 @@ export = function (RED: NodeAPI) {
         const userId = (msg.userId as string | undefined) ?? '';
         if (msg.topic === 'connection') {
           // Musician profiles come from each peer's HELLO; a reconnect's seq count starts again (the server continues it).
-          const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> } };
-          if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never);
+          // Channels are the connection's (two connections under one userId never share one); a connection that
+          // follows a closed one of the same user takes its channels over.
+          const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> }; connectionId?: unknown };
+          const connectionId = typeof p?.connectionId === 'string' ? p.connectionId : typeof msg.connectionId === 'string' ? msg.connectionId : '';
+          if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never, connectionId);
+          else if (p?.event === 'close') srv.senderDisconnected(userId, connectionId);
         } else if (msg.topic === 'mixParameters') {
           const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[] };
           srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks);
@@ -62,7 +66,7 @@ export = function (RED: NodeAPI) {
           const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
           srv.trackFrameMixed(m.frameSeq, m.used);
         } else if (isAudioMsg(msg)) {
-          srv.trackPacketReceived(userId, (msg as AudioMsg).audio, msg.payload as Buffer);
+          srv.trackPacketReceived(userId, (msg as AudioMsg).audio, msg.payload as Buffer, typeof msg.connectionId === 'string' ? msg.connectionId : '');
           packets++;
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }

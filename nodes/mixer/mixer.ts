@@ -9,6 +9,7 @@ import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
+import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
@@ -64,6 +65,8 @@ export = function (RED: NodeAPI) {
         node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null]);
       });
 
+      const keys = new StreamKeys();
+      const refusals = new OncePerStream();
       const handle = (msg: Record<string, unknown>): void => {
         const userId = msg.userId as string | undefined;
         switch (msg.topic) {
@@ -71,9 +74,23 @@ export = function (RED: NodeAPI) {
           case 'pan': if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); engine.setPan(userId, Number(msg.payload)); break;
           case 'mute': if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
           case 'master': engine.setMaster(parseGain(msg.payload)); break;
-          default:
+          default: {
             if (!isAudioMsg(msg)) return;
-            engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+            const a = (msg as AudioMsg).audio;
+            const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';
+            try {
+              engine.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros(), connectionId);
+            } catch (err) {
+              // A stream the mixer cannot play (another rate, a bad size) is said once per stream and reason, and
+              // counted on its track (TrackState.refused): not one log line per frame (200 frames were 200 errors).
+              const e = err as Error & { field?: string };
+              const key = keys.key(userId, a?.trackId, undefined, connectionId);
+              // The first of each stream and reason is the error a Catch node sees; the rest are counted only.
+              if (refusals.refuse(key, e.field ?? e.message)) {
+                throw new Error(t('mixer.errors.refused-stream', { stream: streamLabel({ userId: userId ?? '', trackId: a?.trackId, connectionId }), detail: e.message }));
+              }
+            }
+          }
         }
       };
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).

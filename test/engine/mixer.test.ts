@@ -175,13 +175,17 @@ describe('engine/mixer', () => {
     assert.equal(m.tracks().length, 0);
   });
 
-  it('refuses bad control values and unplayable streams, naming the field, without creating a track', () => {
+  it('refuses bad control values and unplayable streams, naming the field; a refused stream is a track that counts them', () => {
     const m = mixer();
     assert.throws(() => m.setPan('a', 1.5), (e: unknown) => e instanceof MixerConfigError && e.field === 'pan');
     assert.throws(() => m.setGain('a', Number.NaN), (e: unknown) => e instanceof MixerConfigError && e.field === 'gain');
     assert.throws(() => m.setMaster(-1), (e: unknown) => e instanceof MixerConfigError && e.field === 'masterGain');
-    assert.throws(() => m.push('a', header(0, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
-    assert.equal(m.tracks().length, 0);
+    for (let k = 0; k < 3; k++) assert.throws(() => m.push('a', header(k, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
+    // The stream shows, with what it claims and how many of its packets were refused; it plays nothing.
+    const [s] = m.tracks(T0);
+    assert.deepEqual([m.tracks().length, s.userId, s.sampleRate, s.refused, s.received], [1, 'a', 44100, 3, 0]);
+    assert.match(String(s.refusedReason), /44100 Hz/);
+    assert.equal(m.tick(T0).mix.readFloatLE(0), 0);
     assert.throws(() => new Mixer({ playout: { targetDepthFrames: 0, minDepthFrames: 1 } }), /targetDepthFrames/);
   });
 
