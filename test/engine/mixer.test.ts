@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Mixer, MixerOptions, MixerConfigError, TrackState, mixFrame } from '../../runtime/audio/mixer';
 import { PlayoutConfigError, PlayoutFormatError } from '../../runtime/audio/playout';
 import { f32ToS16, s16ToF32 } from '../../runtime/audio/pcm';
-import { header, s16Const, toneFrame, f32 } from './util';
+import { header, s16Const, toneFrame, f32, s16ValueOf } from './util';
 
 const T0 = 1_700_000_000_000_000; // µs since epoch: tests drive time explicitly
 const FRAME_US = 10_000;
@@ -187,6 +187,22 @@ describe('engine/mixer', () => {
     assert.match(String(s.refusedReason), /44100 Hz/);
     assert.equal(m.tick(T0).mix.readFloatLE(0), 0);
     assert.throws(() => new Mixer({ playout: { targetDepthFrames: 0, minDepthFrames: 1 } }), /targetDepthFrames/);
+  });
+
+  it('keys tracks by connection: two connections under one userId and trackId are two tracks; the user\'s controls reach both', () => {
+    const m = mixer();
+    for (let k = 0; k < 6; k++) {
+      m.push('alice', header(k), s16Const(480, 1000), T0 + k * FRAME_US, 'c1');
+      m.push('alice', header(5000 + k), s16Const(480, 3000), T0 + k * FRAME_US, 'c2');
+    }
+    const states = m.tracks(T0);
+    assert.deepEqual(states.map((s) => [s.userId, s.trackId, s.connectionId, s.received, s.lastSeq]), [['alice', 1, 'c1', 6, 5], ['alice', 1, 'c2', 6, 5005]]);
+    m.setGain('alice', 0.5);
+    let r = m.tick(T0 + 6 * FRAME_US);
+    for (let k = 0; k < 5 && r.used.some((u) => u.seq === null); k++) r = m.tick(T0 + (7 + k) * FRAME_US);
+    assert.deepEqual(r.used.map((u) => u.connectionId), ['c1', 'c2']);
+    assert.equal(s16ValueOf(r.mix), 2000, 'both tracks, each at the user\'s gain');
+    assert.deepEqual(m.parameters().tracks.map((t) => [t.connectionId, t.gain]), [['c1', 0.5], ['c2', 0.5]]);
   });
 
   it('refuses the options that left the product by name: decodeWorkers, and the playout trims the profiles replaced', () => {
