@@ -153,6 +153,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     });
     this.worker = w;
     this.port = port1;
+    for (const c of this.kept.values()) port1.postMessage(c);
     this.wake = new Int32Array(wake);
     this.writer = new PacketRingWriter(shared);
   }
@@ -249,8 +250,16 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   private control(c: EngineControl): void {
+    // Kept (the last of each kind per user, bounded) so a thread started again mixes with the same settings.
+    if (c.t !== 'removeUser') {
+      const k = c.t === 'master' ? 'master' : `${c.t}:${c.userId.length}:${c.userId}`;
+      if (this.kept.has(k) || this.kept.size < 3 * 4096) this.kept.set(k, c);
+    }
     this.port?.postMessage(c);
   }
+
+  /** The controls given so far: posted again to a thread started again (and to the first, if given before start()). */
+  private readonly kept = new Map<string, EngineControl>();
 
   private readonly onEvent = (e: EngineEvent): void => {
     switch (e.t) {
