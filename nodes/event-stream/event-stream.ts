@@ -7,6 +7,7 @@ import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import type { UsedEntry } from '../../runtime/audio/mixer';
+import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 
 interface EventStreamDef extends NodeDef {
   host: string; port: string; sampleRate: string; frameMs: string; file: string; rotateMb: string; rotateMinutes: string; maxClientBacklogKb: string;
@@ -47,6 +48,8 @@ export = function (RED: NodeAPI) {
         (err: Error) => { node.error(t('xcast.errors.cannot-listen', { where: `${host}:${port}`, detail: err.message })); status.now('red', 'ring', t('event-stream.status.listen-failed')); },
       );
       let packets = 0;
+      const keys = new StreamKeys();
+      const refusals = new OncePerStream();
       // Made only when the (throttled) status is shown, not for every packet.
       const statusText = () => t('event-stream.status.clients', { count: srv.clients, packets });
       const handle = (msg: Record<string, unknown>): void => {
@@ -66,7 +69,19 @@ export = function (RED: NodeAPI) {
           const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
           srv.trackFrameMixed(m.frameSeq, m.used);
         } else if (isAudioMsg(msg)) {
-          srv.trackPacketReceived(userId, (msg as AudioMsg).audio, msg.payload as Buffer, typeof msg.connectionId === 'string' ? msg.connectionId : '');
+          const a = (msg as AudioMsg).audio;
+          const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';
+          try {
+            srv.trackPacketReceived(userId, a, msg.payload as Buffer, connectionId);
+          } catch (err) {
+            // A packet the event format cannot carry: the first of each stream and reason is the error a Catch node
+            // sees, the rest are counted only — never a log line per frame.
+            const e = err as Error;
+            if (refusals.refuse(keys.key(userId, a.trackId, undefined, connectionId), e.message)) {
+              throw new Error(t('event-stream.errors.refused-stream', { stream: streamLabel({ userId, trackId: a.trackId, connectionId }), detail: e.message }));
+            }
+            return;
+          }
           packets++;
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }

@@ -4,6 +4,9 @@
 // tracks told apart by connectionId. And a stream at a rate the mixer cannot play is said once and counted, not
 // logged per frame.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { helper, loggedErrors } from '../support/node-red';
 import { toneFrame } from '../engine/util';
 const mixerNode = require('../../nodes/mixer/mixer');
@@ -174,5 +177,38 @@ describe('mixer: two connections under one userId', function () {
     assert.ok(!errors[0].includes('\n'), 'one line');
     assert.deepEqual([t.userId, t.connectionId, t.sampleRate, t.refused, t.received], ['bob\n[error] forged', 'c-9', 44100, 200, 0]);
     assert.match(String(t.refusedReason), /44100 Hz/);
+  });
+});
+
+describe('event stream node: a packet the event format cannot carry', function () {
+  this.timeout(30000);
+  beforeEach((done) => { helper.startServer(done); });
+  afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
+
+  it('200 of them are one error a Catch node sees, naming the stream, not 200', async () => {
+    const eventStream = require('../../nodes/event-stream/event-stream');
+    await helper.load([eventStream], [
+      { id: 't1', type: 'tab', label: 't' },
+      // With a file: the events are encoded (with no client and no file there is nothing to encode for).
+      { id: 'e1', z: 't1', x: 300, y: 100, type: 'xcast-event-stream', port: '0', file: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-ev-')), 's.xcev'), wires: [] },
+      { id: 'catch', z: 't1', type: 'catch', scope: null, uncaught: false, x: 100, y: 20, wires: [['caught']] },
+      { id: 'caught', z: 't1', type: 'helper', x: 400, y: 20, wires: [] },
+    ]);
+    const caught: string[] = [];
+    helper.getNode('caught').on('input', (m: { error: { message: string } }) => caught.push(m.error.message));
+    const e = helper.getNode('e1');
+    const errorsBefore = loggedErrors().length;
+    for (let seq = 0; seq < 200; seq++) {
+      e.receive({ topic: 'audio', userId: 'carol', connectionId: 'c-3', payload: Buffer.alloc(16),
+        audio: { codec: 'pcm_s24le', sampleRate: 48000, channels: 1, frameSamples: 480, seq, captureTime: 0, trackId: 1 } });
+    }
+    // Node-RED delivers each message from a setImmediate: the 200th is in once one more message after it is.
+    await new Promise<void>((resolve) => {
+      e.on('input', (m: { topic?: string }) => { if (m.topic === 'end') setImmediate(resolve); });
+      e.receive({ topic: 'end' });
+    });
+    assert.equal(caught.length, 1, `caught: ${JSON.stringify(caught)}`);
+    assert.match(caught[0], /"carol"\/1 on "c-3"/);
+    assert.deepEqual(loggedErrors().slice(errorsBefore), []);
   });
 });
