@@ -141,12 +141,14 @@ describe('crash safety: SIGKILL of the xcast', function () {
     const ours = w.samples.length / w.channels / w.sampleRate;
     const ffprobe = Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', wav]).toString().trim());
     const sox = Number(execFileSync('sox', ['--i', '-D', wav]).toString().trim());
+    console.log(`      WAV after SIGKILL: ${streamedWav.toFixed(2)} s streamed; readWav ${ours.toFixed(2)} s, ffprobe ${ffprobe.toFixed(2)} s, sox ${sox.toFixed(2)} s`);
     for (const [who, d] of [['readWav', ours], ['ffprobe', ffprobe], ['sox', sox]] as const) {
       assert.ok(Math.abs(d - streamedWav) < 1, `${who}: ${d.toFixed(2)} s of WAV for ${streamedWav.toFixed(2)} s streamed`);
     }
     // The capture: every event before the kill, a cut last one at most (said, not fatal).
     const out = execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'xcast.js'), 'events', 'inspect', '--json', xcev]).toString();
-    const sum = JSON.parse(out) as { durationSeconds: number; frames: number; channels: Array<{ packets: number }> };
+    const sum = JSON.parse(out) as { durationSeconds: number; frames: number; truncated: unknown; channels: Array<{ packets: number }> };
+    console.log(`      .xcev after SIGKILL: ${streamedMix.toFixed(2)} s mixed; ${sum.durationSeconds.toFixed(2)} s of frames (${sum.frames}), last event cut: ${sum.truncated ? 'yes' : 'no'}`);
     assert.ok(Math.abs(sum.durationSeconds - streamedMix) < 1, `${sum.durationSeconds.toFixed(2)} s of mixed frames captured for ${streamedMix.toFixed(2)} s mixed`);
     assert.equal(sum.channels.length, 2, 'alice and bob');
     for (const c of sum.channels) assert.ok(c.packets > 50 * streamedMix, `${c.packets} packets on a channel`);
