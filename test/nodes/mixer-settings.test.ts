@@ -76,7 +76,7 @@ describe('mixer: settings survive a redeploy', function () {
   let userDir: string;
   beforeEach((done) => {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-userdir-'));
-    helper.settings({ userDir });
+    helper.settings({ userDir, contextStorage: { default: { module: 'memory' }, kept: { module: 'memory' } } });
     helper.startServer(done);
   });
   afterEach((done) => {
@@ -143,6 +143,27 @@ describe('mixer: settings survive a redeploy', function () {
     await helper.setFlows(flow({ masterGain: '2' }), 'full');
     const after = await measure();
     assert.ok(Math.abs(after.left - 0.4 * 0.5 * 2) < 0.004, `left ${after.left}: master 2 (the editor's), alice 0.5 (kept)`);
+  });
+
+  it('settingsStore naming a context store keeps them in the node\'s context there, not in a file', async () => {
+    // The helper does not load the context stores of its settings (Node-RED's start does): load them here. (Its load
+    // and redeploy drop what the stores held, which Node-RED's do not, so reading them back at start is left to the
+    // file store's tests; the node reads either through the same MixerSettingsStore.load.)
+    const h = helper as unknown as { _context: { init(s: unknown): void; load(): Promise<void> }; _settings: unknown };
+    h._context.init(h._settings);
+    await h._context.load();
+    await helper.load([mixerNode], flow({ settingsStore: 'kept' }));
+    const m = helper.getNode('m1');
+    m.receive({ topic: 'gain', userId: 'alice', payload: 0.5 });
+    m.receive({ topic: 'mute', userId: 'bob', payload: true });
+    const read = () => {
+      let v: MixerSettingsState | undefined;
+      m.context().get('xcastMixerSettings', 'kept', (_e: unknown, x: MixerSettingsState) => { v = x; });
+      return v;
+    };
+    assert.ok(await until(() => read()?.users?.bob?.muted === true, 5000), `kept: ${JSON.stringify(read())}`);
+    assert.deepEqual(JSON.parse(JSON.stringify(read()!.users)), { alice: { gain: 0.5 }, bob: { muted: true } });
+    assert.equal(fs.existsSync(path.join(userDir, 'xcast')), false, 'no file: the context store has them');
   });
 
   it('settingsStore "none" keeps nothing; a store Node-RED does not have is refused, naming the field', async () => {
