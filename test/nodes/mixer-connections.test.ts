@@ -1,4 +1,4 @@
-// Node test: the mixer keys tracks by connection as well as user and track. A second connection claiming a healthy
+// Node tests: the mixer (and the audio-out and event-stream nodes) key streams by connection as well as user and track. A second connection claiming a healthy
 // peer's userId and trackId (as an outside probe sent 1 s of 1 kHz where no token is asked) gets a track of its own:
 // the peer's tone keeps its level in the mix, its playout buffer conceals nothing, and the track state shows two
 // tracks told apart by connectionId. And a stream at a rate the mixer cannot play is said once and counted, not
@@ -7,9 +7,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { helper, loggedErrors } from '../support/node-red';
+import { helper, loggedErrors, streamWhile } from '../support/node-red';
+import { sleep } from '../support/xcast-process';
+import { estimateFrequency } from '../../runtime/audio/analysis';
 import { toneFrame } from '../engine/util';
+import { readWav } from '../../runtime/audio/wav';
 const mixerNode = require('../../nodes/mixer/mixer');
+const audioOutNode = require('../../nodes/audio-out/audio-out');
+const eventStreamNode = require('../../nodes/event-stream/event-stream');
 
 const RATE = 48000;
 const N = 480;
@@ -186,8 +191,7 @@ describe('event stream node: a packet the event format cannot carry', function (
   afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
 
   it('200 of them are one error a Catch node sees, naming the stream, not 200', async () => {
-    const eventStream = require('../../nodes/event-stream/event-stream');
-    await helper.load([eventStream], [
+    await helper.load([eventStreamNode], [
       { id: 't1', type: 'tab', label: 't' },
       // With a file: the events are encoded (with no client and no file there is nothing to encode for).
       { id: 'e1', z: 't1', x: 300, y: 100, type: 'xcast-event-stream', port: '0', file: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-ev-')), 's.xcev'), wires: [] },
@@ -210,5 +214,37 @@ describe('event stream node: a packet the event format cannot carry', function (
     assert.equal(caught.length, 1, `caught: ${JSON.stringify(caught)}`);
     assert.match(caught[0], /"carol"\/1 on "c-3"/);
     assert.deepEqual(loggedErrors().slice(errorsBefore), []);
+  });
+});
+
+describe('audio out: a new connection after the stream played stops', function () {
+  this.timeout(30000);
+  beforeEach((done) => { helper.startServer(done); });
+  afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
+
+  it('takes over with a playout buffer of its own (a reconnect is a new connection); one arriving while the first plays is ignored', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-ao-')), 'rec.wav');
+    await helper.load([audioOutNode], [
+      { id: 't1', type: 'tab', label: 't' },
+      { id: 'ao', z: 't1', x: 300, y: 100, type: 'xcast-audio-out', output: 'file', path: file, channels: '1', idleMs: '5000', wires: [[]] },
+    ]);
+    const ao = helper.getNode('ao');
+    const warnings: string[] = [];
+    const warn = ao.warn.bind(ao);
+    ao.warn = (m: string) => { warnings.push(m); warn(m); };
+    const msg = (connectionId: string, freq: number) => (seq: number) => ({ topic: 'audio', userId: 'xcast', connectionId, payload: toneFrame(N, 1, seq * N, freq, 0.3),
+      audio: { codec: 'pcm_f32le', sampleRate: RATE, channels: 1, frameSamples: N, seq, captureTime: 0, trackId: 1 } });
+    // The first connection plays; another, meanwhile, is ignored (said once).
+    await streamWhile(ao, msg('c1', 400), sleep(300));
+    ao.receive(msg('c9', 2000)(0));
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    // The first stops; past 500 ms without it, a new connection (its seq count from 0 again) takes over.
+    await sleep(700);
+    await streamWhile(ao, msg('c2', 1000), sleep(600));
+    await helper.unload();
+    const wav = readWav(file);
+    const tail = wav.samples.subarray(wav.samples.length - 0.3 * RATE);
+    const f = estimateFrequency(tail, RATE);
+    assert.ok(Math.abs(f - 1000) < 5, `the recording ends at ${f.toFixed(1)} Hz: the new connection's 1 kHz`);
   });
 });
