@@ -1,7 +1,7 @@
 // Node: audio output — plays to a sound device and/or records a WAV file, both behind one playout buffer and clock.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { PlayoutBuffer } from '../../runtime/audio/playout';
-import { streamKey, streamLabel } from '../../runtime/audio/stream-key';
+import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 import { WavWriter } from '../../runtime/audio/wav';
 import { AudioOutputDevice } from '../../runtime/audio/devices';
 import { FrameClock, nowMicros } from '../../runtime/clock';
@@ -17,6 +17,9 @@ interface AudioOutDef extends NodeDef {
   output: string; path: string; format: string; device: string; sampleRate: string; channels: string;
   frameMs: string; jitterFrames: string; idleMs: string; stateIntervalMs: string;
 }
+
+/** Another stream replaces the one played once that one has sent nothing for this long (a reconnect, a new sender). */
+const TAKE_OVER_MS = 500;
 
 export = function (RED: NodeAPI) {
   function AudioOutNode(this: Node, config: AudioOutDef) {
@@ -60,10 +63,15 @@ export = function (RED: NodeAPI) {
           throw new ConfigError('device', 'device', { detail: (e as Error).message });
         }
       }
-      const playout = new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
+      const newPlayout = () => new PlayoutBuffer({ sampleRate, channels, frameSamples, targetDepthFrames: jitterFrames });
+      let playout = newPlayout();
       let playing: string | undefined;
       let playingLabel = '';
       let warnedOther = false;
+      const keys = new StreamKeys();
+      // A packet the playout buffer refuses (another rate, a bad size) is said once per stream and reason and
+      // counted (the speaker state's `refused`), not logged per frame.
+      const refusals = new OncePerStream();
       let lastPacketAt = 0;
       let framesOut = 0;
       const stateEvery = Math.max(1, Math.round(stateIntervalMs / periodMs));
@@ -74,7 +82,7 @@ export = function (RED: NodeAPI) {
         const st = playout.stats();
         speaker.setBufferDepth(st.depthSamples);
         if (device) speaker.setDeviceLatency(device.latencyMs);
-        return { ...speaker.figures(), concealedSamples: st.concealedSamples, received: st.received, lost: st.lost, late: st.late, playing: !!clock };
+        return { ...speaker.figures(), concealedSamples: st.concealedSamples, received: st.received, lost: st.lost, late: st.late, refused: refusals.total, playing: !!clock };
       };
       const onTick = () => {
         const f = playout.pull();
@@ -98,9 +106,17 @@ export = function (RED: NodeAPI) {
       node.on('input', (msg: Record<string, unknown>, _send, done) => {
         if (!isAudioMsg(msg)) { done(); return; }
         const a = (msg as AudioMsg).audio;
-        const id = { userId: msg.userId as string | undefined, trackId: a.trackId, targetUserId: msg.targetUserId as string | undefined };
-        const key = streamKey(id);
+        const id = { userId: msg.userId as string | undefined, trackId: a.trackId, targetUserId: msg.targetUserId as string | undefined, connectionId: typeof msg.connectionId === 'string' ? msg.connectionId : undefined };
+        const key = keys.key(id.userId, id.trackId, id.targetUserId, id.connectionId);
         if (playing === undefined) { playing = key; playingLabel = streamLabel(id); }
+        if (key !== playing && Date.now() - lastPacketAt > TAKE_OVER_MS) {
+          // The stream played has stopped (a reconnect is a new connection, so a new stream): the new one takes
+          // over with a playout buffer of its own — two connections never share one.
+          playing = key;
+          playingLabel = streamLabel(id);
+          playout = newPlayout();
+          warnedOther = false;
+        }
         if (key !== playing) {
           if (!warnedOther) node.warn(t('audio-out.errors.one-stream', { stream: playingLabel, other: streamLabel(id) }));
           warnedOther = true;
@@ -110,7 +126,9 @@ export = function (RED: NodeAPI) {
         try {
           playout.push(a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
         } catch (err) {
-          done(err as Error);
+          const e = err as Error & { field?: string };
+          // The first of each stream and reason is the error a Catch node sees; the rest are counted only.
+          done(refusals.refuse(key, e.field ?? e.message) ? new Error(t('audio-out.errors.refused-stream', { stream: streamLabel(id), detail: e.message })) : undefined);
           return;
         }
         lastPacketAt = Date.now();

@@ -7,6 +7,7 @@ import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import type { UsedEntry } from '../../runtime/audio/mixer';
+import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 
 interface EventStreamDef extends NodeDef {
   host: string; port: string; sampleRate: string; frameMs: string; file: string; rotateMb: string; rotateMinutes: string; maxClientBacklogKb: string;
@@ -47,14 +48,20 @@ export = function (RED: NodeAPI) {
         (err: Error) => { node.error(t('xcast.errors.cannot-listen', { where: `${host}:${port}`, detail: err.message })); status.now('red', 'ring', t('event-stream.status.listen-failed')); },
       );
       let packets = 0;
+      const keys = new StreamKeys();
+      const refusals = new OncePerStream();
       // Made only when the (throttled) status is shown, not for every packet.
       const statusText = () => t('event-stream.status.clients', { count: srv.clients, packets });
       const handle = (msg: Record<string, unknown>): void => {
         const userId = (msg.userId as string | undefined) ?? '';
         if (msg.topic === 'connection') {
           // Musician profiles come from each peer's HELLO; a reconnect's seq count starts again (the server continues it).
-          const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> } };
-          if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never);
+          // Channels are the connection's (two connections under one userId never share one); a connection that
+          // follows a closed one of the same user takes its channels over.
+          const p = msg.payload as { event?: string; hello?: { profile?: Record<string, unknown> }; connectionId?: unknown };
+          const connectionId = typeof p?.connectionId === 'string' ? p.connectionId : typeof msg.connectionId === 'string' ? msg.connectionId : '';
+          if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never, connectionId);
+          else if (p?.event === 'close') srv.senderDisconnected(userId, connectionId);
         } else if (msg.topic === 'mixParameters') {
           const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[] };
           srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks);
@@ -62,7 +69,19 @@ export = function (RED: NodeAPI) {
           const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
           srv.trackFrameMixed(m.frameSeq, m.used);
         } else if (isAudioMsg(msg)) {
-          srv.trackPacketReceived(userId, (msg as AudioMsg).audio, msg.payload as Buffer);
+          const a = (msg as AudioMsg).audio;
+          const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';
+          try {
+            srv.trackPacketReceived(userId, a, msg.payload as Buffer, connectionId);
+          } catch (err) {
+            // A packet the event format cannot carry: the first of each stream and reason is the error a Catch node
+            // sees, the rest are counted only — never a log line per frame.
+            const e = err as Error;
+            if (refusals.refuse(keys.key(userId, a.trackId, undefined, connectionId), e.message)) {
+              throw new Error(t('event-stream.errors.refused-stream', { stream: streamLabel({ userId, trackId: a.trackId, connectionId }), detail: e.message }));
+            }
+            return;
+          }
           packets++;
           status.setBy(srv.clients ? 'green' : 'yellow', srv.clients ? 'dot' : 'ring', statusText);
         }

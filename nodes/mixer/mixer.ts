@@ -3,18 +3,25 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
-import { num, bool, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
+import { num, bool, str, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
 import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
+import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
+import { MixerSettingsStore, JsonFileBackend, SettingsBackend, MixerSettingsState } from '../../runtime/audio/mixer-settings';
+import path from 'node:path';
 
 interface MixerDef extends NodeDef {
   sampleRate: string; channels: string; frameMs: string; masterGain: string; mixMinus: boolean | string;
   trackTimeoutMs: string; jitterFrames: string; stateIntervalMs: string; emitWhenIdle: boolean | string;
   thread?: string; jitterAdaptive?: boolean | string; jitterMaxFrames?: string;
+  /** Where the controls' settings are kept: '' a JSON file in Node-RED's userDir, 'none' nowhere, else a context store's name. */
+  settingsStore?: string;
 }
+
+const CONTEXT_KEY = 'xcastMixerSettings';
 
 /**
  * With a fixed depth (adapt off: the lowest latency) a burst after a stall is dropped back to the target after a
@@ -30,6 +37,7 @@ export = function (RED: NodeAPI) {
     const status = new StatusThrottle(node);
     const t = translator(RED);
     let closeEngine: (() => void) | undefined;
+    let store: MixerSettingsStore | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
       const channels = num(config as never, 'channels', { def: 2, min: 1, max: 8, int: true });
@@ -45,6 +53,26 @@ export = function (RED: NodeAPI) {
       if (jitterMaxFrames < jitterFrames) throw new ConfigError('jitterMaxFrames', 'below_jitter', { value: jitterMaxFrames, jitterFrames });
       const stateIntervalMs = num(config as never, 'stateIntervalMs', { def: 100, min: 10 });
       const emitWhenIdle = bool(config as never, 'emitWhenIdle', false);
+      const settingsStore = str(config as never, 'settingsStore', { def: '' }).trim();
+      // Gain, pan, mute per user and the master gain that control messages set survive a redeploy and a restart:
+      // in the node's context in the persistent store named, else a JSON file per mixer in Node-RED's userDir.
+      const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+      let backend: SettingsBackend | null = null;
+      if (settingsStore === 'none') backend = null;
+      else if (settingsStore) {
+        // A store Node-RED does not have would fall back to memory with a log line: refused here instead, by name.
+        const stores = Object.keys((RED.settings as unknown as { contextStorage?: Record<string, unknown> }).contextStorage ?? {});
+        if (!stores.includes(settingsStore)) throw new ConfigError('settingsStore', 'not_one_of', { value: settingsStore, allowed: ['(blank: a file)', 'none', ...stores].join(', ') });
+        const ctx = node.context();
+        backend = {
+          load: () => new Promise<MixerSettingsState | null>((resolve, reject) => {
+            ctx.get(CONTEXT_KEY, settingsStore, (err: Error | null, v: unknown) => (err ? reject(err) : resolve((v as MixerSettingsState | undefined) ?? null)));
+          }),
+          save: (state) => new Promise<void>((resolve, reject) => {
+            ctx.set(CONTEXT_KEY, state, settingsStore, (err?: Error | null) => (err ? reject(err) : resolve()));
+          }),
+        };
+      } else if (userDir) backend = new JsonFileBackend(path.join(userDir, 'xcast', `mixer-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`));
       // The mix is made on a thread of its own (runtime/audio/mix-engine.ts). Flows saved when the editor offered
       // 'Mix on: the event loop' still carry `thread`; they deploy, and are told once that it is ignored.
       if (config.thread !== undefined && config.thread !== '' && config.thread !== 'worker') node.warn(t('mixer.errors.thread-ignored', { value: config.thread }));
@@ -64,16 +92,32 @@ export = function (RED: NodeAPI) {
         node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null]);
       });
 
+      const keys = new StreamKeys();
+      const refusals = new OncePerStream();
       const handle = (msg: Record<string, unknown>): void => {
         const userId = msg.userId as string | undefined;
         switch (msg.topic) {
-          case 'gain': if (!userId) throw new Error(t('mixer.errors.gain-needs-user')); engine.setGain(userId, parseGain(msg.payload)); break;
-          case 'pan': if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); engine.setPan(userId, Number(msg.payload)); break;
-          case 'mute': if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); engine.setMute(userId, msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
-          case 'master': engine.setMaster(parseGain(msg.payload)); break;
-          default:
+          case 'gain': { if (!userId) throw new Error(t('mixer.errors.gain-needs-user')); const g = parseGain(msg.payload); engine.setGain(userId, g); store?.setUser(userId, { gain: g }); break; }
+          case 'pan': { if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); const p = Number(msg.payload); engine.setPan(userId, p); store?.setUser(userId, { pan: p }); break; }
+          case 'mute': { if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); const m = msg.payload === true || msg.payload === 'true' || msg.payload === 1; engine.setMute(userId, m); store?.setUser(userId, { muted: m }); break; }
+          case 'master': { const g = parseGain(msg.payload); engine.setMaster(g); store?.setMaster(g, masterGain); break; }
+          default: {
             if (!isAudioMsg(msg)) return;
-            engine.push(userId ?? '', (msg as AudioMsg).audio, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros());
+            const a = (msg as AudioMsg).audio;
+            const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';
+            try {
+              engine.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros(), connectionId);
+            } catch (err) {
+              // A stream the mixer cannot play (another rate, a bad size) is said once per stream and reason, and
+              // counted on its track (TrackState.refused): not one log line per frame (200 frames were 200 errors).
+              const e = err as Error & { field?: string };
+              const key = keys.key(userId, a?.trackId, undefined, connectionId);
+              // The first of each stream and reason is the error a Catch node sees; the rest are counted only.
+              if (refusals.refuse(key, e.field ?? e.message)) {
+                throw new Error(t('mixer.errors.refused-stream', { stream: streamLabel({ userId: userId ?? '', trackId: a?.trackId, connectionId }), detail: e.message }));
+              }
+            }
+          }
         }
       };
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
@@ -107,13 +151,36 @@ export = function (RED: NodeAPI) {
         status.setBy(n ? 'green' : 'yellow', n ? 'dot' : 'ring', mixingText);
       });
       engine.start();
+      if (backend) {
+        const st = (store = new MixerSettingsStore(backend, { onError: (err) => node.warn(t('mixer.errors.settings-save', { detail: err.message })) }));
+        // What was kept, applied from the next frame (a control that came meanwhile wins: the store merges it).
+        const apply = (kept: MixerSettingsState | null) => {
+          if (!kept) return;
+          for (const [u, v] of Object.entries(kept.users)) {
+            try {
+              if (v.gain !== undefined) engine.setGain(u, v.gain);
+              if (v.pan !== undefined) engine.setPan(u, v.pan);
+              if (v.muted !== undefined) engine.setMute(u, v.muted);
+            } catch { /* checkSettingsState let only valid values through */ }
+          }
+          // The kept master, unless the node's own master gain was changed since (the editor's value is newer).
+          if (kept.master !== undefined && kept.configMaster === masterGain) engine.setMaster(kept.master);
+        };
+        const loadFailed = (err: unknown) => node.warn(t('mixer.errors.settings-load', { detail: (err as Error).message }));
+        try {
+          const r = st.load();
+          r.then(apply, loadFailed);
+        } catch (err) {
+          loadFailed(err);
+        }
+      }
       // Diagnostics (the bench reads tick lateness here): the clock this node mixes on.
       (node as unknown as { tickSource?: TickSource }).tickSource = engine;
       status.now('yellow', 'ring', t('mixer.status.mixing', { count: 0 }));
     } catch (err) {
       refuse(RED, node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { closeEngine?.(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { store?.flush(); closeEngine?.(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-mixer', MixerNode);
 };

@@ -67,6 +67,8 @@ let missed = 0;
 let catchUp = 0;
 let resyncs = 0;
 let ringErrors = 0;
+/** The errors of ticks that threw, each posted once. */
+const toldErrors = new Set<string>();
 let index = 0;
 /** How long the last tick took (ms): what of the period the mix uses. */
 let lastWorkMs = 0;
@@ -97,18 +99,22 @@ function applyControls(): void {
   if (changed) post({ t: 'params', params: mixer.parameters() });
 }
 
-function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number): void {
+function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number, connectionId: string): void {
   try {
-    mixer.push(userId, h, data, arrival);
+    mixer.push(userId, h, data, arrival, connectionId);
   } catch {
-    // The event loop checked the packet before writing it; one refused here is counted, not fatal.
+    // The event loop checked the packet before writing it; one refused here is counted (here and on its track), not fatal.
     ringErrors++;
   }
 }
 
+function refused(userId: string, h: Parameters<Mixer['push']>[1], reason: string, arrival: number, connectionId: string): void {
+  mixer.refused(userId, h, arrival, connectionId, reason);
+}
+
 function tick(late: number, workMs: number): void {
   applyControls();
-  ring.drain(push);
+  ring.drain(push, refused);
   const r = mixer.tick(now() * 1000);
   const transfer = [r.mix.buffer as ArrayBuffer];
   let users: string[] | null = null;
@@ -161,7 +167,12 @@ function run(): void {
       tick(late, lastWorkMs);
       lastWorkMs = now() - t0;
     } catch (err) {
-      post({ t: 'error', message: (err as Error).stack ?? String(err) });
+      // A tick that throws every time is one error, not a hundred a second: each different one said once.
+      const m = (err as Error).stack ?? String(err);
+      if (!toldErrors.has(m) && toldErrors.size < 32) {
+        toldErrors.add(m);
+        post({ t: 'error', message: m });
+      }
     }
     k++;
   }

@@ -46,8 +46,12 @@ export interface MixEngine extends TickSource {
   readonly sampleRate: number;
   readonly channels: number;
   readonly frameSamples: number;
-  /** Files a packet (checked here: throws what PlayoutBuffer.push throws); false if it was dropped (ring full). */
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean;
+  /**
+   * Files a packet of `userId` that came on `connectionId` ('' or absent: made in the flow); checked here: throws
+   * what PlayoutBuffer.push throws, after handing the thread the refusal so the track's state counts it
+   * (TrackState.refused). False if it was dropped (ring full).
+   */
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId?: string): boolean;
   setGain(userId: string, gain: number): void;
   setPan(userId: string, pan: number): void;
   setMute(userId: string, muted: boolean): void;
@@ -149,6 +153,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     });
     this.worker = w;
     this.port = port1;
+    for (const c of this.kept.values()) port1.postMessage(c);
     this.wake = new Int32Array(wake);
     this.writer = new PacketRingWriter(shared);
   }
@@ -182,10 +187,16 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     this.port = null;
   }
 
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
-    checkPlayoutPacket(header, data, this.sampleRate);
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): boolean {
+    try {
+      checkPlayoutPacket(header, data, this.sampleRate);
+    } catch (err) {
+      // The refusal to the track's counter (its header as claimed, when there is one to tell the track by).
+      if (header && typeof header === 'object' && this.writer) this.writer.writeRefused(userId, header, (err as Error).message, arrivalMicros, connectionId);
+      throw err;
+    }
     if (!this.writer) return false;
-    const ok = this.writer.write(userId, header, data, arrivalMicros);
+    const ok = this.writer.write(userId, header, data, arrivalMicros, connectionId);
     // A mix finished since the last look: take it now. Under load the event loop reads many sockets per turn
     // before it gets to the port's 'message' event; polling here (one shared-memory load per packet) sends each
     // mix out within a packet's handling of its making, not a turn later.
@@ -239,8 +250,16 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   }
 
   private control(c: EngineControl): void {
+    // Kept (the last of each kind per user, bounded) so a thread started again mixes with the same settings.
+    if (c.t !== 'removeUser') {
+      const k = c.t === 'master' ? 'master' : `${c.t}:${c.userId.length}:${c.userId}`;
+      if (this.kept.has(k) || this.kept.size < 3 * 4096) this.kept.set(k, c);
+    }
     this.port?.postMessage(c);
   }
+
+  /** The controls given so far: posted again to a thread started again (and to the first, if given before start()). */
+  private readonly kept = new Map<string, EngineControl>();
 
   private readonly onEvent = (e: EngineEvent): void => {
     switch (e.t) {

@@ -1,4 +1,4 @@
-// The xcast mixer: one playout buffer per incoming track, one mixed frame per clock tick, optional mix-minus per user.
+// The xcast mixer: one playout buffer per incoming track (a track: connection, user, trackId), one mixed frame per clock tick, optional mix-minus per user.
 //
 // Gain law: each track is scaled by its user's gain, a balance pan and mute, the sum by the master gain:
 //   out[L] = master × Σ gain × min(1, 1 − pan) × x[L],   out[R] = master × Σ gain × min(1, 1 + pan) × x[R]
@@ -39,6 +39,8 @@ export interface MixerOptions {
 export interface UsedEntry {
   userId: string;
   trackId: number;
+  /** The connection the track's packets came on ('' for a stream made in the flow): with userId and trackId, the track. */
+  connectionId: string;
   /** Unwrapped seq of the packet the frame came from; null when the track gave no packet to this frame. */
   seq: number | null;
   /** The 32-bit wire seq of that packet, or null. */
@@ -65,6 +67,15 @@ export interface MixResult {
 export interface TrackState extends PlayoutStats {
   userId: string;
   trackId: number;
+  /**
+   * The connection the track's packets came on ('' for a stream made in the flow). Two connections claiming one
+   * userId and trackId are two tracks, told apart by this.
+   */
+  connectionId: string;
+  /** Packets of this stream the mixer refused (a rate or format it cannot play, a malformed header), counted; said once. */
+  refused: number;
+  /** Why the last one was refused (the field and the check), or null. */
+  refusedReason: string | null;
   codec: AudioCodecName;
   sampleRate: number;
   channels: number;
@@ -88,7 +99,7 @@ export interface MixInput {
 export interface MixParameters {
   fromFrameSeq: number;
   master: number;
-  tracks: Array<{ userId: string; trackId: number; gain: number; pan: number; muted: boolean }>;
+  tracks: Array<{ userId: string; trackId: number; connectionId: string; gain: number; pan: number; muted: boolean }>;
 }
 
 /** A bad mixer option or control value; `field` names it. */
@@ -142,6 +153,9 @@ interface Track {
   key: string;
   userId: string;
   trackId: number;
+  connectionId: string;
+  refused: number;
+  refusedReason: string | null;
   playout: PlayoutBuffer;
   frame: Float32Array;
   user: UserSettings;
@@ -174,8 +188,11 @@ export class Mixer extends EventEmitter {
   private master: number;
   private frameSeq = 0;
   private readonly tracksByKey = new Map<string, Track>();
-  /** The same tracks by user, then trackId: push() finds a packet's track without building its key string. */
-  private readonly tracksByUser = new Map<string, Map<number, Track>>();
+  /**
+   * The same tracks by connection, user, then trackId: push() finds a packet's track without building its key string.
+   * The connection is part of the track: two connections claiming one userId never share a playout buffer.
+   */
+  private readonly tracksByConn = new Map<string, Map<string, Map<number, Track>>>();
   private readonly users = new Map<string, UserSettings>();
   private readonly acc: Float64Array;
   // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
@@ -211,39 +228,65 @@ export class Mixer extends EventEmitter {
   }
 
   /**
-   * Files one packet of user `userId` into its track's playout buffer (creating the track, 'track-added').
-   * `header.trackId` (default 0) tells a user's tracks apart. Throws what PlayoutBuffer.push throws.
+   * Files one packet of user `userId` on connection `connectionId` ('' for a stream made in the flow) into its
+   * track's playout buffer (creating the track, 'track-added'). `header.trackId` (default 0) tells a user's tracks
+   * apart. Throws what PlayoutBuffer.push throws, after counting it on the track (TrackState.refused).
    */
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number): PushResult {
-    const trackId = header?.trackId ?? 0;
-    let t = this.tracksByUser.get(userId)?.get(trackId);
-    let added = false;
-    if (t === undefined) {
-      const key = streamKey({ userId, trackId });
-      t = {
-        key, userId, trackId,
-        playout: this.newPlayout(),
-        frame: new Float32Array(this.frameSamples * this.channels),
-        user: this.settings(userId),
-        codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
-        lastPacketAtUs: arrivalMicros,
-      };
-      added = true;
-    }
-    const r = t.playout.push(header, data, arrivalMicros);
-    if (added) {
-      this.tracksByKey.set(t.key, t);
-      let mine = this.tracksByUser.get(userId);
-      if (mine === undefined) this.tracksByUser.set(userId, (mine = new Map()));
-      mine.set(trackId, t);
-      this.emit('track-added', this.stateOf(t, arrivalMicros));
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): PushResult {
+    const t = this.track(userId, header, arrivalMicros, connectionId);
+    let r: PushResult;
+    try {
+      r = t.playout.push(header, data, arrivalMicros);
+    } catch (err) {
+      this.countRefused(t, (err as Error).message);
+      throw err;
     }
     t.codec = header.codec;
     t.sampleRate = header.sampleRate;
     t.channels = header.channels;
     t.frameSamples = header.frameSamples;
-    if (arrivalMicros > t.lastPacketAtUs || added) t.lastPacketAtUs = arrivalMicros;
     return r;
+  }
+
+  /**
+   * Counts a packet refused before it reached the mixer (the mix engine checks packets on the event loop and hands
+   * the thread only the refusal): the track is made if it is new, so its state shows the stream and the count.
+   */
+  refused(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, reason: string): void {
+    const t = this.track(userId, header, arrivalMicros, connectionId);
+    this.countRefused(t, reason);
+  }
+
+  private countRefused(t: Track, reason: string): void {
+    t.refused++;
+    t.refusedReason = reason;
+  }
+
+  /** The packet's track (made, 'track-added', when new); its last packet time moved on. */
+  private track(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string): Track {
+    const trackId = header?.trackId ?? 0;
+    let byUser = this.tracksByConn.get(connectionId);
+    let t = byUser?.get(userId)?.get(trackId);
+    if (t !== undefined) {
+      if (arrivalMicros > t.lastPacketAtUs) t.lastPacketAtUs = arrivalMicros;
+      return t;
+    }
+    const key = streamKey({ userId, trackId, connectionId });
+    t = {
+      key, userId, trackId, connectionId, refused: 0, refusedReason: null,
+      playout: this.newPlayout(),
+      frame: new Float32Array(this.frameSamples * this.channels),
+      user: this.settings(userId),
+      codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
+      lastPacketAtUs: arrivalMicros,
+    };
+    this.tracksByKey.set(key, t);
+    if (byUser === undefined) this.tracksByConn.set(connectionId, (byUser = new Map()));
+    let mine = byUser.get(userId);
+    if (mine === undefined) byUser.set(userId, (mine = new Map()));
+    mine.set(trackId, t);
+    this.emit('track-added', this.stateOf(t, arrivalMicros));
+    return t;
   }
 
   /** Linear gain ≥ 0 for every track of the user (kept for tracks the user opens later). */
@@ -272,7 +315,7 @@ export class Mixer extends EventEmitter {
   /** Every track's gain, pan and mute and the master, as they apply from the next frame this mixer makes. */
   parameters(): MixParameters {
     const tracks: MixParameters['tracks'] = [];
-    for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
+    for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
     return { fromFrameSeq: this.frameSeq, master: this.master, tracks };
   }
 
@@ -323,7 +366,7 @@ export class Mixer extends EventEmitter {
 
   /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
   private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[]): void {
-    used.push({ userId: t.userId, trackId: t.trackId, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
+    used.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
     // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
     if (seq === null && !concealed) return;
     const C = this.channels;
@@ -357,10 +400,12 @@ export class Mixer extends EventEmitter {
   private removeTrack(t: Track, now: number): void {
     if (this.tracksByKey.get(t.key) !== t) return;
     this.tracksByKey.delete(t.key);
-    const mine = this.tracksByUser.get(t.userId);
-    if (mine !== undefined && mine.get(t.trackId) === t) {
+    const byUser = this.tracksByConn.get(t.connectionId);
+    const mine = byUser?.get(t.userId);
+    if (byUser !== undefined && mine !== undefined && mine.get(t.trackId) === t) {
       mine.delete(t.trackId);
-      if (mine.size === 0) this.tracksByUser.delete(t.userId);
+      if (mine.size === 0) byUser.delete(t.userId);
+      if (byUser.size === 0) this.tracksByConn.delete(t.connectionId);
     }
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
@@ -382,6 +427,9 @@ export class Mixer extends EventEmitter {
       droppedSamples: s.droppedSamples, trimmedSamples: s.trimmedSamples, decodeErrors: s.decodeErrors, bytesReceived: s.bytesReceived, state: s.state,
       userId: t.userId,
       trackId: t.trackId,
+      connectionId: t.connectionId,
+      refused: t.refused,
+      refusedReason: t.refusedReason,
       codec: t.codec,
       sampleRate: t.sampleRate,
       channels: t.channels,

@@ -1,7 +1,7 @@
 // A single-producer, single-consumer ring of audio packets in shared memory: the event loop writes, the mix engine's thread reads.
 //
 // One packet per record, nothing per packet crosses threads but bytes: the writer copies the header fields, the
-// user id and the payload into the ring and publishes its position with one Atomics.store; the reader drains up to
+// user id, the connection id and the payload into the ring and publishes its position with one Atomics.store; the reader drains up to
 // that position when it mixes and publishes how far it read. Positions are u32 byte counters that wrap at 2^32
 // (the ring's size divides 2^32, so position % size is the offset either side of the wrap). A record starts
 // 8-byte aligned and never straddles the end: one that does not fit leaves a WRAP marker and starts at offset 0.
@@ -13,10 +13,15 @@ import { CODEC_NAMES, codecOf } from '../codec';
 const W = 0;
 const R = 1;
 export const RING_CONTROL_BYTES = 16;
-/** Record: u32 length (header + user + data, rounded up to 8), u32 seq, f64 arrival µs, u32 sampleRate, u32 data
- * length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id length, 6 bytes pad. */
+/** Record: u32 length (header + user + connection + data, rounded up to 8), u32 seq, f64 arrival µs, u32 sampleRate,
+ * u32 data length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id length,
+ * u16 connection id length, u32 source (the writer's number for the user and connection pair: the reader makes
+ * their strings once per source, not per packet; bit 31 set: a refused packet, its data the reason in UTF-8). */
 const HEADER = 40;
 const WRAP = 0xffffffff;
+const REFUSED = 0x80000000;
+/** Sources each side keeps before starting afresh (the reader then decodes the strings of the next packets again). */
+const MAX_SOURCES = 4096;
 
 export interface PacketRingShared {
   control: SharedArrayBuffer;
@@ -29,13 +34,21 @@ export function createPacketRing(bytes = 4 << 20): PacketRingShared {
   return { control: new SharedArrayBuffer(RING_CONTROL_BYTES), data: new SharedArrayBuffer(bytes) };
 }
 
+interface Source {
+  num: number;
+  user: Buffer;
+  conn: Buffer;
+}
+
 export class PacketRingWriter {
   private readonly ctl: Uint32Array;
   private readonly buf: Buffer;
   private readonly size: number;
   private pos = 0;
-  /** Encoded user ids, so a packet costs no string encoding. */
-  private readonly ids = new Map<string, Buffer>();
+  /** Encoded user and connection ids by connection, then user, so a packet costs no string encoding. */
+  private readonly sources = new Map<string, Map<string, Source>>();
+  private sourceCount = 0;
+  private nextSource = 0;
   /** Packets dropped because the ring was full. */
   dropped = 0;
 
@@ -45,17 +58,47 @@ export class PacketRingWriter {
     this.size = shared.data.byteLength;
   }
 
-  /** Appends one packet (checked by the caller); false when the ring is full and it was dropped. */
-  write(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number): boolean {
-    let id = this.ids.get(userId);
-    if (id === undefined) {
-      if (this.ids.size >= 4096) this.ids.clear();
-      id = Buffer.from(userId, 'utf8');
-      if (id.length > 0xffff) throw new RangeError('userId longer than 65535 bytes');
-      this.ids.set(userId, id);
+  private source(userId: string, connectionId: string): Source {
+    let byUser = this.sources.get(connectionId);
+    let s = byUser?.get(userId);
+    if (s !== undefined) return s;
+    if (this.sourceCount >= MAX_SOURCES) {
+      this.sources.clear();
+      this.sourceCount = 0;
+      byUser = undefined;
     }
+    const user = Buffer.from(userId, 'utf8');
+    const conn = Buffer.from(connectionId, 'utf8');
+    if (user.length > 0xffff) throw new RangeError('userId longer than 65535 bytes');
+    if (conn.length > 0xffff) throw new RangeError('connectionId longer than 65535 bytes');
+    // Numbers are never reused (31 bits: two billion sources before they wrap), so the reader's cache cannot mistake one.
+    s = { num: this.nextSource, user, conn };
+    this.nextSource = (this.nextSource + 1) & 0x7fffffff;
+    if (byUser === undefined) this.sources.set(connectionId, (byUser = new Map()));
+    byUser.set(userId, s);
+    this.sourceCount++;
+    return s;
+  }
+
+  /** Appends one packet (checked by the caller); false when the ring is full and it was dropped. */
+  write(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): boolean {
+    return this.put(userId, h, data, arrivalMicros, connectionId, 0);
+  }
+
+  /**
+   * Appends the news of a packet the caller refused (its header as claimed, so the reader's track shows it; the
+   * reason instead of the data); false when the ring is full.
+   */
+  writeRefused(userId: string, h: PlayoutHeader, reason: string, arrivalMicros: number, connectionId = ''): boolean {
+    return this.put(userId, h, Buffer.from(reason.slice(0, 200), 'utf8'), arrivalMicros, connectionId, REFUSED);
+  }
+
+  private put(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId: string, flag: number): boolean {
+    const src = this.source(userId, connectionId);
+    const id = src.user;
+    const conn = src.conn;
     const size = this.size;
-    const rec = (HEADER + id.length + data.length + 7) & ~7;
+    const rec = (HEADER + id.length + conn.length + data.length + 7) & ~7;
     const free = size - ((this.pos - Atomics.load(this.ctl, R)) >>> 0);
     let off = this.pos % size;
     const skip = size - off < rec ? size - off : 0;
@@ -74,12 +117,15 @@ export class PacketRingWriter {
     b.writeUInt32LE(h.sampleRate >>> 0, off + 16);
     b.writeUInt32LE(data.length, off + 20);
     b.writeUInt32LE((h.trackId ?? 0) >>> 0, off + 24);
-    b[off + 28] = codecOf(h.codec);
-    b[off + 29] = h.channels;
-    b.writeUInt16LE(h.frameSamples, off + 30);
+    b[off + 28] = codecOf(h.codec) & 0xff;
+    b[off + 29] = h.channels & 0xff;
+    b.writeUInt16LE(h.frameSamples & 0xffff, off + 30);
     b.writeUInt16LE(id.length, off + 32);
+    b.writeUInt16LE(conn.length, off + 34);
+    b.writeUInt32LE((src.num | flag) >>> 0, off + 36);
     id.copy(b, off + HEADER);
-    data.copy(b, off + HEADER + id.length);
+    conn.copy(b, off + HEADER + id.length);
+    data.copy(b, off + HEADER + id.length + conn.length);
     this.pos = (this.pos + skip + rec) >>> 0;
     Atomics.store(this.ctl, W, this.pos);
     return true;
@@ -87,7 +133,9 @@ export class PacketRingWriter {
 }
 
 /** What the reader hands its callback: the header object is reused, the data is a fresh copy the callee may keep. */
-export type PacketSink = (userId: string, header: PlayoutHeader & { trackId: number }, data: Buffer, arrivalMicros: number) => void;
+export type PacketSink = (userId: string, header: PlayoutHeader & { trackId: number }, data: Buffer, arrivalMicros: number, connectionId: string) => void;
+/** A refused packet's news: its header as claimed and the reason. */
+export type RefusedSink = (userId: string, header: PlayoutHeader & { trackId: number }, reason: string, arrivalMicros: number, connectionId: string) => void;
 
 export class PacketRingReader {
   private readonly ctl: Uint32Array;
@@ -95,6 +143,8 @@ export class PacketRingReader {
   private readonly size: number;
   private pos = 0;
   private readonly header: PlayoutHeader & { trackId: number } = { seq: 0, codec: 'opus', sampleRate: 48000, channels: 2, frameSamples: 480, trackId: 0 };
+  /** The user and connection id strings by source number, made once per source. */
+  private readonly sources = new Map<number, { userId: string; connectionId: string }>();
 
   constructor(shared: PacketRingShared) {
     this.ctl = new Uint32Array(shared.control);
@@ -102,8 +152,8 @@ export class PacketRingReader {
     this.size = shared.data.byteLength;
   }
 
-  /** Hands every packet written so far to `sink`, in order; returns how many. */
-  drain(sink: PacketSink): number {
+  /** Hands every packet written so far to `sink` (a refused one's news to `refused`), in order; returns how many. */
+  drain(sink: PacketSink, refused?: RefusedSink): number {
     const end = Atomics.load(this.ctl, W);
     const b = this.buf;
     const h = this.header;
@@ -120,17 +170,29 @@ export class PacketRingReader {
       h.sampleRate = b.readUInt32LE(off + 16);
       const len = b.readUInt32LE(off + 20);
       h.trackId = b.readUInt32LE(off + 24);
-      h.codec = CODEC_NAMES[b[off + 28]];
+      h.codec = CODEC_NAMES[b[off + 28]] ?? ('unknown' as PlayoutHeader['codec']);
       h.channels = b[off + 29];
       h.frameSamples = b.readUInt16LE(off + 30);
       const idLen = b.readUInt16LE(off + 32);
-      const userId = b.toString('utf8', off + HEADER, off + HEADER + idLen);
-      const at = off + HEADER + idLen;
-      const data = Buffer.allocUnsafe(len);
-      b.copy(data, 0, at, at + len);
+      const connLen = b.readUInt16LE(off + 34);
+      const word = b.readUInt32LE(off + 36);
+      const num = (word & 0x7fffffff) >>> 0;
+      let src = this.sources.get(num);
+      if (src === undefined) {
+        if (this.sources.size >= MAX_SOURCES) this.sources.clear();
+        src = { userId: b.toString('utf8', off + HEADER, off + HEADER + idLen), connectionId: b.toString('utf8', off + HEADER + idLen, off + HEADER + idLen + connLen) };
+        this.sources.set(num, src);
+      }
+      const at = off + HEADER + idLen + connLen;
       this.pos = (this.pos + rec) >>> 0;
       n++;
-      sink(userId, h, data, arrival);
+      if ((word & REFUSED) !== 0) {
+        refused?.(src.userId, h, b.toString('utf8', at, at + len), arrival, src.connectionId);
+        continue;
+      }
+      const data = Buffer.allocUnsafe(len);
+      b.copy(data, 0, at, at + len);
+      sink(src.userId, h, data, arrival, src.connectionId);
     }
     Atomics.store(this.ctl, R, this.pos);
     return n;

@@ -1,5 +1,6 @@
 // Opus streams to PCM: one decoder per stream, a gap in seq filled with packet-loss concealment — the Opus decode node's engine.
 import { OpusDecoder, OpusFrameSizeError } from './opus';
+import { performance } from 'node:perf_hooks';
 import { opusPacketSamples } from '../protocol/opus-toc';
 
 /** What the decoder reads of msg.audio. */
@@ -19,10 +20,16 @@ export interface StreamDecodersOptions {
   maxConceal?: number;
 }
 
+/** A stream with no packet for this long is forgotten (its decoder freed), looked for every SWEEP_EVERY packets. */
+const STREAM_IDLE_MS = 30_000;
+const SWEEP_EVERY = 1000;
+
 /** The state of one stream. */
 class Stream {
   readonly dec: OpusDecoder;
   nextSeq: number;
+  /** performance.now() of its last packet. */
+  lastAt = 0;
   constructor(readonly sampleRate: number, readonly channels: number, seq: number) {
     this.dec = new OpusDecoder({ sampleRate, channels: channels as 1 | 2 });
     this.nextSeq = seq;
@@ -40,6 +47,7 @@ export class StreamDecoders {
   /** Frames concealed, over every stream. */
   concealed = 0;
   private readonly streams = new Map<string, Stream>();
+  private decodes = 0;
 
   constructor(opts: StreamDecodersOptions = {}) {
     const m = opts.maxConceal ?? 5;
@@ -64,6 +72,9 @@ export class StreamDecoders {
       s = new Stream(a.sampleRate, a.channels, a.seq);
       this.streams.set(key, s);
     }
+    // Streams are keyed by connection too, so every reconnect is a new one: those silent for a while are let go.
+    s.lastAt = performance.now();
+    if (++this.decodes % SWEEP_EVERY === 0) this.sweep(s.lastAt);
     const samples = opusPacketSamples(packet, a.sampleRate);
     if (samples !== a.frameSamples) {
       throw new OpusFrameSizeError(samples < 0
@@ -80,6 +91,10 @@ export class StreamDecoders {
     const pcm = s.dec.decode(packet);
     s.nextSeq = (a.seq + 1) >>> 0;
     out(pcm, a.seq, false);
+  }
+
+  private sweep(now: number): void {
+    for (const [k, st] of this.streams) if (now - st.lastAt > STREAM_IDLE_MS) this.streams.delete(k);
   }
 
   /** Forgets every stream (their decoders go with them). */

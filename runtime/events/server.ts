@@ -72,6 +72,8 @@ export interface TrackPacket {
 export interface TrackMixParameters {
   userId: string;
   trackId: number;
+  /** The connection the track came on (the mixer's TrackState.connectionId); '' or absent: not a network stream. */
+  connectionId?: string;
   gain: number;
   pan: number;
   muted: boolean;
@@ -81,6 +83,8 @@ export interface TrackMixParameters {
 export interface TrackUse {
   userId: string;
   trackId: number;
+  /** The connection the track came on; '' or absent: not a network stream. */
+  connectionId?: string;
   /** The 32-bit wire seq of the packet used, or null. */
   wireSeq: number | null;
   concealed: boolean;
@@ -130,6 +134,17 @@ interface ChannelState {
 
 const EMPTY_PROFILE = encodeProfile(undefined);
 
+/** One channel of a (userId, trackId) pair as a connection holds it. */
+interface Binding {
+  id: number;
+  connectionId: string;
+  /** The connection closed: the pair's next connection takes this channel over (a reconnect keeps its channel). */
+  closed: boolean;
+}
+
+/** Closed connections whose channels late mix entries may still name (a frame or two): kept this many, oldest out. */
+const CLOSED_KEPT = 256;
+
 /**
  * Streams the xcast's events to TCP clients and, optionally, to .xcev files.
  * A client gets Stream Info, then the current Mix Parameters, then every event
@@ -162,6 +177,13 @@ export class EventStreamServer extends EventEmitter {
   private nextChannelId = 1;
   // The profile of each user's last HELLO, for the channels it opens later.
   private readonly profiles = new Map<string, Profile | null>();
+  // By connection (what the socket reader's messages say): the channels each holds, by user and track. Two
+  // connections claiming one userId never share a channel (and so never a seq numbering); a connection that
+  // follows a closed one of the same user takes over its channels, so a reconnect keeps its channel ids.
+  private readonly byConn = new Map<string, Map<string, Map<number, Binding>>>();
+  private readonly pairs = new Map<string, Map<number, Binding[]>>();
+  private readonly connProfiles = new Map<string, Profile | null>();
+  private readonly closedConns: string[] = [];
   private readonly trackEntries: MixedFrameEntry[] = [];
   private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
   // Scratch objects reused on every hot-path call.
@@ -257,10 +279,20 @@ export class EventStreamServer extends EventEmitter {
   // --- By user and track: what the event-stream node hands over (flow messages name users, events name channels) ---
 
   /**
-   * A sender connected (its HELLO): the profile its channels carry from now on. Channels it already has are a
-   * reconnect: they take the new profile and restart (restartChannel), so their sequence continues.
+   * A sender connected (its HELLO): the profile its channels carry from now on. With its `connectionId` (the
+   * socket reader's), the profile is that connection's; channels of the user's closed connections are taken over
+   * by this one at its first packet of each track. Without one: channels the user already has are a reconnect: they
+   * take the new profile and restart (restartChannel), so their sequence continues.
    */
-  senderConnected(userId: string, profile: Profile | null | undefined): void {
+  senderConnected(userId: string, profile: Profile | null | undefined, connectionId = ''): void {
+    if (connectionId) {
+      if (profile) encodeProfile(profile);   // refused here, naming the field, as without a connection
+      this.connProfiles.set(connectionId, profile ?? null);
+      this.profiles.set(userId, profile ?? null);
+      const mine = this.byConn.get(connectionId)?.get(userId);
+      if (mine) for (const b of mine.values()) this.setProfile(b.id, profile);
+      return;
+    }
     this.profiles.set(userId, profile ?? null);
     const byTrack = this.ids.get(userId);
     if (!byTrack) return;
@@ -270,25 +302,71 @@ export class EventStreamServer extends EventEmitter {
     }
   }
 
-  /** The channel of a user's track (channelIdFor), made with the profile of the user's last HELLO. */
-  trackChannel(userId: string, trackId: number): number {
-    const known = this.ids.get(userId)?.get(trackId);
-    if (known !== undefined) return known;
-    const id = this.channelIdFor(userId, trackId);
-    this.setProfile(id, this.profiles.get(userId));
-    return id;
+  /** A sender's connection closed: the next connection of that user takes over its channels (restarted, continuing). */
+  senderDisconnected(userId: string, connectionId: string): void {
+    if (!connectionId) return;
+    const byUser = this.byConn.get(connectionId);
+    if (!byUser) { this.connProfiles.delete(connectionId); return; }
+    for (const byTrack of byUser.values()) for (const b of byTrack.values()) if (b.connectionId === connectionId) b.closed = true;
+    this.connProfiles.delete(connectionId);
+    this.closedConns.push(connectionId);
+    if (this.closedConns.length > CLOSED_KEPT) this.byConn.delete(this.closedConns.shift() as string);
+    void userId;
+  }
+
+  /**
+   * The channel of a user's track: without a connection, channelIdFor's, made with the profile of the user's last
+   * HELLO; with one, that connection's channel for the track — the pair's first channel if no connection holds it,
+   * else one a closed connection held (taken over, restarted), else a new one.
+   */
+  trackChannel(userId: string, trackId: number, connectionId = ''): number {
+    if (!connectionId) {
+      const known = this.ids.get(userId)?.get(trackId);
+      if (known !== undefined) return known;
+      const id = this.channelIdFor(userId, trackId);
+      this.setProfile(id, this.profiles.get(userId));
+      return id;
+    }
+    let byUser = this.byConn.get(connectionId);
+    const hit = byUser?.get(userId)?.get(trackId);
+    if (hit !== undefined) return hit.id;
+    let list = this.pairs.get(userId)?.get(trackId);
+    if (!list) {
+      let byTrack = this.pairs.get(userId);
+      if (!byTrack) this.pairs.set(userId, (byTrack = new Map()));
+      byTrack.set(trackId, (list = []));
+    }
+    let b = list.find((x) => x.closed);
+    if (b) {
+      b.closed = false;
+      b.connectionId = connectionId;
+      this.restartChannel(b.id);
+    } else {
+      const first = list.length === 0;
+      const id = first ? this.channelIdFor(userId, trackId) : this.nextChannelId++;
+      if (!first) this.state(id);
+      b = { id, connectionId, closed: false };
+      list.push(b);
+    }
+    const profile = this.connProfiles.has(connectionId) ? this.connProfiles.get(connectionId) : this.profiles.get(userId);
+    this.setProfile(b.id, profile);
+    if (!byUser) this.byConn.set(connectionId, (byUser = new Map()));
+    let byTrack = byUser.get(userId);
+    if (!byTrack) byUser.set(userId, (byTrack = new Map()));
+    byTrack.set(trackId, b);
+    return b.id;
   }
 
   /** Hot path: a packet of a user's track arrived, as the flow carries it (msg.audio, msg.payload): 0x01 or 0x12. */
-  trackPacketReceived(userId: string, a: TrackPacket, payload: Buffer): void {
-    const id = this.trackChannel(userId, a.trackId);
+  trackPacketReceived(userId: string, a: TrackPacket, payload: Buffer, connectionId = ''): void {
+    const id = this.trackChannel(userId, a.trackId, connectionId);
     if (a.codec === 'opus') this.opusPacketReceived(id, a.seq, 0, a.channels, payload);
     else this.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, payload);
   }
 
   /** mixParameters with the mixer's tracks by user and track. */
   trackMixParameters(fromFrameSeq: U64, master: number, tracks: readonly TrackMixParameters[]): void {
-    this.mixParameters(fromFrameSeq, master, tracks.map((t) => ({ channelId: this.trackChannel(t.userId, t.trackId), gain: t.gain, pan: t.pan, muted: t.muted })));
+    this.mixParameters(fromFrameSeq, master, tracks.map((t) => ({ channelId: this.trackChannel(t.userId, t.trackId, t.connectionId), gain: t.gain, pan: t.pan, muted: t.muted })));
   }
 
   /** Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). */
@@ -298,7 +376,7 @@ export class EventStreamServer extends EventEmitter {
     for (let i = 0; i < used.length; i++) {
       const u = used[i];
       const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
-      e.channelId = this.trackChannel(u.userId, u.trackId);
+      e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
       e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
     }
     this.audioFrameMixed(frameSeq, entries);

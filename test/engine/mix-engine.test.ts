@@ -50,6 +50,24 @@ describe('packet ring', () => {
   });
 });
 
+describe('packet ring: connections', () => {
+  it('carries each packet\'s connection id, and a refused packet\'s news (its header as claimed and the reason)', () => {
+    const shared = createPacketRing(65536);
+    const w = new PacketRingWriter(shared);
+    const r = new PacketRingReader(shared);
+    w.write('alice', header(1), Buffer.alloc(10, 1), 5, 'c1');
+    w.write('alice', header(2), Buffer.alloc(10, 2), 6, 'c2');
+    w.writeRefused('alice', header(3, { sampleRate: 44100, frameSamples: 441 }), 'stream is 44100 Hz', 7, 'c2');
+    w.write('alice', header(4), Buffer.alloc(10, 4), 8);
+    const got: unknown[] = [];
+    r.drain((u, h, d, at, c) => got.push(['audio', u, c, h.seq, d[0], at]), (u, h, reason, at, c) => got.push(['refused', u, c, h.seq, h.sampleRate, reason, at]));
+    assert.deepEqual(got, [
+      ['audio', 'alice', 'c1', 1, 1, 5], ['audio', 'alice', 'c2', 2, 2, 6],
+      ['refused', 'alice', 'c2', 3, 44100, 'stream is 44100 Hz', 7], ['audio', 'alice', '', 4, 4, 8],
+    ]);
+  });
+});
+
 function collect(engine: MixEngine, frames: number): Promise<MixResult[]> {
   return new Promise((resolve, reject) => {
     const out: MixResult[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Mixer, MixerOptions, MixerConfigError, TrackState, mixFrame } from '../../runtime/audio/mixer';
 import { PlayoutConfigError, PlayoutFormatError } from '../../runtime/audio/playout';
 import { f32ToS16, s16ToF32 } from '../../runtime/audio/pcm';
-import { header, s16Const, toneFrame, f32 } from './util';
+import { header, s16Const, toneFrame, f32, s16ValueOf } from './util';
 
 const T0 = 1_700_000_000_000_000; // µs since epoch: tests drive time explicitly
 const FRAME_US = 10_000;
@@ -175,14 +175,34 @@ describe('engine/mixer', () => {
     assert.equal(m.tracks().length, 0);
   });
 
-  it('refuses bad control values and unplayable streams, naming the field, without creating a track', () => {
+  it('refuses bad control values and unplayable streams, naming the field; a refused stream is a track that counts them', () => {
     const m = mixer();
     assert.throws(() => m.setPan('a', 1.5), (e: unknown) => e instanceof MixerConfigError && e.field === 'pan');
     assert.throws(() => m.setGain('a', Number.NaN), (e: unknown) => e instanceof MixerConfigError && e.field === 'gain');
     assert.throws(() => m.setMaster(-1), (e: unknown) => e instanceof MixerConfigError && e.field === 'masterGain');
-    assert.throws(() => m.push('a', header(0, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
-    assert.equal(m.tracks().length, 0);
+    for (let k = 0; k < 3; k++) assert.throws(() => m.push('a', header(k, { sampleRate: 44100, frameSamples: 441 }), s16Const(441, 1), T0), PlayoutFormatError);
+    // The stream shows, with what it claims and how many of its packets were refused; it plays nothing.
+    const [s] = m.tracks(T0);
+    assert.deepEqual([m.tracks().length, s.userId, s.sampleRate, s.refused, s.received], [1, 'a', 44100, 3, 0]);
+    assert.match(String(s.refusedReason), /44100 Hz/);
+    assert.equal(m.tick(T0).mix.readFloatLE(0), 0);
     assert.throws(() => new Mixer({ playout: { targetDepthFrames: 0, minDepthFrames: 1 } }), /targetDepthFrames/);
+  });
+
+  it('keys tracks by connection: two connections under one userId and trackId are two tracks; the user\'s controls reach both', () => {
+    const m = mixer();
+    for (let k = 0; k < 6; k++) {
+      m.push('alice', header(k), s16Const(480, 1000), T0 + k * FRAME_US, 'c1');
+      m.push('alice', header(5000 + k), s16Const(480, 3000), T0 + k * FRAME_US, 'c2');
+    }
+    const states = m.tracks(T0);
+    assert.deepEqual(states.map((s) => [s.userId, s.trackId, s.connectionId, s.received, s.lastSeq]), [['alice', 1, 'c1', 6, 5], ['alice', 1, 'c2', 6, 5005]]);
+    m.setGain('alice', 0.5);
+    let r = m.tick(T0 + 6 * FRAME_US);
+    for (let k = 0; k < 5 && r.used.some((u) => u.seq === null); k++) r = m.tick(T0 + (7 + k) * FRAME_US);
+    assert.deepEqual(r.used.map((u) => u.connectionId), ['c1', 'c2']);
+    assert.equal(s16ValueOf(r.mix), 2000, 'both tracks, each at the user\'s gain');
+    assert.deepEqual(m.parameters().tracks.map((t) => [t.connectionId, t.gain]), [['c1', 0.5], ['c2', 0.5]]);
   });
 
   it('refuses the options that left the product by name: decodeWorkers, and the playout trims the profiles replaced', () => {

@@ -2,7 +2,7 @@
 // up to maxConceal, no concealment for a restart or a late packet, frame sizes checked before libopus; and streamKey.
 import assert from 'node:assert/strict';
 import { StreamDecoders } from '../../runtime/audio/stream-decoder';
-import { streamKey, streamLabel } from '../../runtime/audio/stream-key';
+import { streamKey, streamLabel, StreamKeys, OncePerStream } from '../../runtime/audio/stream-key';
 import { OpusEncoder, OpusDecoder, OpusFrameSizeError } from '../../runtime/audio/opus';
 import { toneFrame } from './util';
 
@@ -105,8 +105,21 @@ describe('streamKey', () => {
     assert.equal(streamKey({ trackId: 1 }), streamKey({ userId: '', trackId: 1 }));
   });
 
-  it('no userId or receiver, whatever characters they hold, makes two streams share a key', () => {
+  it('two connections under one userId and trackId are two streams; the same connection the same key', () => {
+    assert.notEqual(streamKey({ userId: 'ann', trackId: 1, connectionId: 'c1' }), streamKey({ userId: 'ann', trackId: 1, connectionId: 'c2' }));
+    assert.notEqual(streamKey({ userId: 'ann', trackId: 1, connectionId: 'c1' }), streamKey({ userId: 'ann', trackId: 1 }));
+    assert.equal(streamKey({ userId: 'ann', trackId: 1, connectionId: '' }), streamKey({ userId: 'ann', trackId: 1 }));
+    const keys = new StreamKeys(4);
+    const k = keys.key('ann', 1, undefined, 'c1');
+    assert.equal(k, streamKey({ userId: 'ann', trackId: 1, connectionId: 'c1' }));
+    assert.equal(keys.key('ann', 1, undefined, 'c1'), k, 'made once, found again');
+    for (let i = 0; i < 10; i++) assert.equal(keys.key(`u${i}`, i, 't', `c${i}`), streamKey({ userId: `u${i}`, trackId: i, targetUserId: 't', connectionId: `c${i}` }), 'bounded, still right');
+  });
+
+  it('no userId, receiver or connection, whatever characters they hold, makes two streams share a key', () => {
     const ids = [
+      { userId: 'a', trackId: 1, targetUserId: 'b@c' }, { userId: 'a', trackId: 1, targetUserId: 'b', connectionId: 'c' },
+      { userId: 'a', trackId: 1, connectionId: '1>1:b' }, { userId: 'a', trackId: 1, targetUserId: 'b', connectionId: '' },
       { userId: 'a', trackId: 1, targetUserId: 'b/2>c' }, { userId: 'a/1>b', trackId: 2, targetUserId: 'c' },
       { userId: 'a/1', trackId: 2 }, { userId: 'a', trackId: 12 }, { userId: '1:a', trackId: 1 }, { userId: 'a', trackId: 1, targetUserId: '1' },
     ];
@@ -114,7 +127,27 @@ describe('streamKey', () => {
   });
 
   it('labels a stream for an operator', () => {
-    assert.equal(streamLabel({ userId: 'alice', trackId: 1 }), 'alice/1');
-    assert.equal(streamLabel({ userId: 'xcast', trackId: 1, targetUserId: 'bob' }), 'xcast/1 → bob');
+    assert.equal(streamLabel({ userId: 'alice', trackId: 1 }), '"alice"/1');
+    assert.equal(streamLabel({ userId: 'xcast', trackId: 1, targetUserId: 'bob' }), '"xcast"/1 → "bob"');
+    assert.equal(streamLabel({ userId: 'alice', trackId: 1, connectionId: 'c-7' }), '"alice"/1 on "c-7"');
+    // A userId off the wire cannot break the line or forge another one, and a long one is cut.
+    assert.equal(streamLabel({ userId: 'a\n[error] forged\u001b[31m', trackId: 2 }), '"a\\n[error] forged\\u001b[31m"/2');
+    const long = streamLabel({ userId: 'x'.repeat(500), trackId: 1 });
+    assert.ok(long.length < 120 && long.includes('…(500 bytes)'), long);
+  });
+});
+
+describe('OncePerStream', () => {
+  it('says the first refusal of each stream and reason, counts every one', () => {
+    const o = new OncePerStream(2);
+    const said = [];
+    for (let i = 0; i < 200; i++) if (o.refuse('a', 'sampleRate')) said.push(['a', 'sampleRate']);
+    if (o.refuse('a', 'data')) said.push(['a', 'data']);
+    if (o.refuse('b', 'sampleRate')) said.push(['b', 'sampleRate']);
+    assert.deepEqual(said, [['a', 'sampleRate'], ['a', 'data'], ['b', 'sampleRate']]);
+    assert.deepEqual([o.count('a'), o.count('b'), o.total], [201, 1, 202]);
+    // Bounded: a third stream forgets the oldest, which is told again when it comes back.
+    assert.equal(o.refuse('c', 'x'), true);
+    assert.equal(o.refuse('a', 'sampleRate'), true);
   });
 });

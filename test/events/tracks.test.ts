@@ -87,4 +87,33 @@ describe('EventStreamServer by user and track', () => {
     srv.trackChannel('dave', 1);
     assert.throws(() => srv.senderConnected('dave', { ...ALICE, countryCode: 70000 }), /countryCode/);
   });
+
+  it('two connections under one userId and trackId are two channels, each numbered on its own; a connection after a closed one takes its channel over', async () => {
+    const usedOn = (connectionId: string, wireSeq: number | null): TrackUse => ({ ...used('alice', wireSeq), connectionId });
+    let ids: number[] = [];
+    const { events } = await record((s) => {
+      s.senderConnected('alice', ALICE, 'c1');
+      s.trackPacketReceived('alice', opus(1, 100), Buffer.from([1]), 'c1');
+      // An impostor (or an overlapping reconnect) claims alice/1 on another connection, its count from 0.
+      s.senderConnected('alice', ALICE2, 'c2');
+      s.trackPacketReceived('alice', opus(1, 0), Buffer.from([2]), 'c2');
+      s.trackPacketReceived('alice', opus(1, 101), Buffer.from([3]), 'c1');
+      s.trackFrameMixed(0, [usedOn('c1', 101), usedOn('c2', 0)]);
+      s.trackMixParameters(1, 1, [{ userId: 'alice', trackId: 1, connectionId: 'c1', gain: 0.5, pan: 0, muted: false }, { userId: 'alice', trackId: 1, connectionId: 'c2', gain: 0.5, pan: 0, muted: false }]);
+      ids = [s.trackChannel('alice', 1, 'c1'), s.trackChannel('alice', 1, 'c2')];
+      // c1 closes; its user's next connection takes its channel over, the numbering continuing after 101.
+      s.senderDisconnected('alice', 'c1');
+      s.senderConnected('alice', ALICE, 'c3');
+      s.trackPacketReceived('alice', opus(1, 0), Buffer.from([4]), 'c3');
+      ids.push(s.trackChannel('alice', 1, 'c3'));
+    });
+    assert.notEqual(ids[0], ids[1]);
+    assert.equal(ids[2], ids[0], 'the reconnect keeps the channel id');
+    const packets = events.filter((e) => e.type === EventType.OPUS_PACKET_RECEIVED).map((e) => { const p = e as { channelId: number; seq: bigint }; return [p.channelId, p.seq]; });
+    assert.deepEqual(packets, [[ids[0], 100n], [ids[1], 0n], [ids[0], 101n], [ids[0], 102n]]);
+    const mixed = events.find((e): e is AudioFrameMixedEvent => e.type === EventType.AUDIO_FRAME_MIXED)!;
+    assert.deepEqual(mixed.entries.map((e) => [e.channelId, e.seq, e.profile.city]), [[ids[0], 101n, 'Oslo'], [ids[1], 0n, 'Bergen']]);
+    const params = events.find((e): e is MixParametersEvent => e.type === EventType.MIX_PARAMETERS)!;
+    assert.deepEqual(params.channels.map((c) => c.channelId), [ids[0], ids[1]]);
+  });
 });

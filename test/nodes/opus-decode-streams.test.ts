@@ -89,6 +89,6 @@ describe('audio out: mix-minus streams into one node', function () {
       }
     }
     // The input handler runs within receive(): the warning, once, is there by now.
-    assert.deepEqual(warnings, ['plays one stream (xcast/1 → ann); ignoring xcast/1 → bob — put a mixer in front to hear several']);
+    assert.deepEqual(warnings, ['plays one stream ("xcast"/1 → "ann"); ignoring "xcast"/1 → "bob" — put a mixer in front to hear several']);
   });
 });
