@@ -197,7 +197,10 @@ interface UserRec {
   role: string | null;
   hadConnectionEvents: boolean;
   disconnectedAt: number | null;
-  tracks: Map<number, TrackRec>;
+  /** Keyed by trackKey(connectionId, trackId): two connections of one user never share a record (the mixer keeps them apart too). */
+  tracks: Map<string, TrackRec>;
+  /** Counters of track records that made room for newer ones (a user reconnecting many times): totals stay exact. */
+  retired: RetiredTotals;
   down: Map<number, DownRec>;
   rttMs: number | null;
   offsetMs: number | null;
@@ -209,6 +212,14 @@ interface UserRec {
 }
 
 const MAX_TRACKS_PER_USER = 16;
+
+interface RetiredTotals { received: number; lost: number; late: number; duplicate: number; outOfOrder: number; concealed: number }
+
+/** A track record's key: the connection it came on (TrackState.connectionId, '' when none) and its trackId. */
+function trackKey(s: { connectionId?: unknown; trackId: number }): string {
+  const c = typeof s.connectionId === 'string' || typeof s.connectionId === 'number' ? String(s.connectionId) : '';
+  return `${s.trackId}@${c}`;
+}
 const MAX_ERROR_CODES = 32;
 
 function isU32(v: unknown): v is number {
@@ -295,12 +306,13 @@ export class AdminAggregator {
       const u = this.user(s.userId, now, 'audio');
       if (!u) continue;
       u.vouched = true;
-      let t = u.tracks.get(s.trackId);
+      const key = trackKey(s);
+      let t = u.tracks.get(key);
       if (!t) {
-        if (u.tracks.size >= MAX_TRACKS_PER_USER) continue;
+        if (u.tracks.size >= MAX_TRACKS_PER_USER && !this.retireOldestTrack(u, call)) continue;
         const lp = typeof s.lastPacketAt === 'number' ? s.lastPacketAt : now;
         t = { state: { ...s }, lastSeq: s.lastSeq, seqMovedAt: Math.min(lp, now), present: true, listedIn: call, prevBytes: 0, meter: new BitrateMeter() };
-        u.tracks.set(s.trackId, t);
+        u.tracks.set(key, t);
       } else if (s.lastSeq !== t.lastSeq) {
         t.lastSeq = s.lastSeq;
         t.seqMovedAt = now;
@@ -322,10 +334,41 @@ export class AdminAggregator {
   }
 
   /** Payload bytes of one incoming AUDIO frame, for the upstream bitrate when the mixer state has no byte count. */
-  onIncomingAudio(userId: string, trackId: number, payloadBytes: number): void {
+  onIncomingAudio(userId: string, trackId: number, payloadBytes: number, connectionId?: string): void {
     const u = this.users.get(userId);
-    const t = u?.tracks.get(trackId);
+    if (!u) return;
+    let t = connectionId !== undefined ? u.tracks.get(trackKey({ connectionId, trackId })) : undefined;
+    if (!t) {
+      // no connection given: the present record of that trackId whose seq moved last
+      for (const r of u.tracks.values()) {
+        if (r.state.trackId === trackId && r.present && (!t || r.seqMovedAt > t.seqMovedAt)) t = r;
+      }
+    }
     if (t && typeof t.state.bytesReceived !== 'number') t.meter.add(payloadBytes, this.now());
+  }
+
+  /**
+   * Makes room in a user's full track table: the record not in the mixer's list for longest goes, its counters
+   * folded into the user's retired totals. False when every record is a current track.
+   */
+  private retireOldestTrack(u: UserRec, call: number): boolean {
+    let oldestKey: string | undefined;
+    let oldest: TrackRec | undefined;
+    for (const [k, r] of u.tracks) {
+      if (r.present && r.listedIn === call) continue;
+      if (r.present && r.listedIn === call - 1) continue;   // still in the previous list: a current track
+      if (!oldest || r.seqMovedAt < oldest.seqMovedAt) { oldest = r; oldestKey = k; }
+    }
+    if (!oldest || oldestKey === undefined) return false;
+    const s = oldest.state, x = u.retired;
+    x.received += finiteOr(s.received, 0);
+    x.lost += finiteOr(s.lost, 0);
+    x.late += finiteOr(s.late, 0);
+    x.duplicate += finiteOr(s.duplicate, 0);
+    x.outOfOrder += finiteOr(s.outOfOrder, 0);
+    x.concealed += finiteOr(s.concealedSamples, 0);
+    u.tracks.delete(oldestKey);
+    return true;
   }
 
   /**
@@ -476,12 +519,16 @@ export class AdminAggregator {
       const u = this.users.get(id)!;
       const open = this.openConnections(id);
       const openOut = this.openConnections(id, 'outgoing');
-      let received = 0, lost = 0, late = 0, dup = 0, ooo = 0, concealed = 0, jitter = 0, depth = 0, kbps = 0;
+      const x = u.retired;
+      let received = x.received, lost = x.lost, late = x.late, dup = x.duplicate, ooo = x.outOfOrder, concealed = x.concealed;
+      let jitter = 0, depth = 0, kbps = 0;
       let lastSeq: number | null = null, lastMoved = -Infinity, anyConnected = false, anyPresent = false;
-      const trackIds = [...u.tracks.keys()].sort((a, b) => a - b);
-      for (const tid of trackIds) {
-        const t = u.tracks.get(tid)!;
+      // One entry per trackId in incomingAudioTracks, connected when any connection's record of it is.
+      const listed = new Map<number, IncomingTrack>();
+      const recs = [...u.tracks.values()].sort((a, b) => a.state.trackId - b.state.trackId);
+      for (const t of recs) {
         const s = t.state;
+        const tid = s.trackId;
         received += finiteOr(s.received, 0);
         lost += finiteOr(s.lost, 0);
         late += finiteOr(s.late, 0);
@@ -493,7 +540,9 @@ export class AdminAggregator {
         anyPresent = true;
         const connected = s.connected !== false && now - t.seqMovedAt <= this.thresholdMs;
         anyConnected ||= connected;
-        incoming.push({ userId: id, trackId: tid, connected });
+        const entry = listed.get(tid);
+        if (entry) entry.connected ||= connected;
+        else { const e = { userId: id, trackId: tid, connected }; listed.set(tid, e); incoming.push(e); }
         jitter = Math.max(jitter, finiteOr(s.jitterMs, 0));
         depth += finiteOr(s.depthSamples, 0);
         kbps += this.upstreamKbps(t, now, connected);
@@ -667,7 +716,7 @@ export class AdminAggregator {
     if (this.users.size >= this.maxUsers && !this.makeRoom() && claim !== 'audio') return undefined;
     u = {
       userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, hadConnectionEvents: false,
-      disconnectedAt: null, tracks: new Map(), down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
+      disconnectedAt: null, tracks: new Map(), retired: { received: 0, lost: 0, late: 0, duplicate: 0, outOfOrder: 0, concealed: 0 }, down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
       lastQOS: null, lastQosTrack: -1, vouched: false,
     };
     const x = this.unconfirmed.get(userId);

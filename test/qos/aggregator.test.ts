@@ -319,3 +319,39 @@ describe('validateQos', () => {
     assert.equal(agg.snapshot().connections.alice, undefined);
   });
 });
+
+describe('AdminAggregator tracks of one user on several connections', () => {
+  it('keeps two connections\' tracks with one userId and trackId apart: one incoming entry, counters summed', () => {
+    const clk = clock();
+    const agg = new AdminAggregator({ now: clk.now });
+    const a = track('alice', 99, { connectionId: 'c-1', received: 100, lost: 2, jitterMs: 0.5, depthSamples: 960 });
+    const b = track('alice', 9, { connectionId: 'c-2', received: 10, lost: 1, jitterMs: 3, depthSamples: 480 });
+    agg.onTrackState([a, b]);
+    // the next list again holds both: neither record overwrote the other (before, the totals flipped between them)
+    agg.onTrackState([{ ...a, received: 101, lastSeq: 100 }, { ...b, received: 11, lastSeq: 10 }]);
+    const s = agg.snapshot();
+    assert.deepEqual(s.incomingAudioTracks, [{ userId: 'alice', trackId: 1, connected: true }]);
+    const c = s.connections.alice;
+    assert.equal(c.packetsReceived, 112);
+    assert.equal(c.packetsLost, 3);
+    assert.equal(c.jitterMs, 3);
+    assert.equal(c.bufferDepthSamples, 1440);
+  });
+
+  it('a user reconnecting 40 times keeps exact totals and its current track (old records retire into the totals)', () => {
+    const clk = clock();
+    const agg = new AdminAggregator({ now: clk.now });
+    let expected = 0;
+    for (let i = 0; i < 40; i++) {
+      clk.t += 1000;
+      const received = 50 + i;
+      expected += received;
+      agg.onTrackState([track('bob', received - 1, { connectionId: `c-${i}`, received, lost: 1 })]);
+    }
+    const s = agg.snapshot();
+    assert.equal(s.connections.bob.packetsReceived, expected);
+    assert.equal(s.connections.bob.packetsLost, 40);
+    assert.deepEqual(s.incomingAudioTracks, [{ userId: 'bob', trackId: 1, connected: true }]);
+    assert.equal(s.connections.bob.lastSeq, 50 + 39 - 1);
+  });
+});
