@@ -188,8 +188,8 @@ describe('protocol/frame', () => {
     });
 
     it('rejects invalid JSON, invalid UTF-8 and non-object JSON (bad_json)', () => {
-      expectCode(() => decodeJsonPayload(Buffer.from('{"a":'), FrameType.METADATA), 'bad_json', /not UTF-8 JSON/);
-      expectCode(() => decodeJsonPayload(Buffer.from([0x7b, 0xff, 0x7d]), FrameType.METADATA), 'bad_json', /not UTF-8 JSON/);
+      expectCode(() => decodeJsonPayload(Buffer.from('{"a":'), FrameType.METADATA), 'bad_json', /METADATA payload \(5 bytes\) is not JSON/);
+      expectCode(() => decodeJsonPayload(Buffer.from([0x7b, 0xff, 0x7d]), FrameType.METADATA), 'bad_json', /not valid UTF-8/);
       expectCode(() => decodeJsonPayload(Buffer.from('"text"'), FrameType.METADATA), 'bad_json');
       expectCode(() => decodeJsonPayload(Buffer.from('null'), FrameType.HELLO), 'bad_json');
       expectCode(() => decodeJsonPayload(Buffer.alloc(0), FrameType.METADATA), 'bad_json');
