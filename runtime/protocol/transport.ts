@@ -1121,7 +1121,10 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       const code = (err as NodeJS.ErrnoException).code;
       if (!o.tls || conn.hello !== undefined || /^E[A-Z]+$/.test(code ?? '')) { failure ??= err; return; }
       // A certificate or handshake failure (before the server's HELLO): say it is TLS and keep the code.
-      failure ??= Object.assign(new Error(`TLS with ${host}:${o.port}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`), { code });
+      // OpenSSL's messages are "8093…:error:0A00045C:SSL routines:…:tlsv13 alert certificate required:…": its reason reads better.
+      const reason = (err as { reason?: unknown }).reason;
+      const text = typeof reason === 'string' && reason !== '' ? reason : err.message;
+      failure ??= Object.assign(new Error(`TLS with ${host}:${o.port}: ${text}${code && !text.includes(code) ? ` (${code})` : ''}`), { code });
     });
     conn.on('protocolError', (err) => {
       failure ??= err;
