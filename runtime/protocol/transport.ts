@@ -927,10 +927,12 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       this.authFailures.delete(ip);
       conn.markAuthenticated();
     }
-    if ((this.perAddress.get(ip) ?? 0) >= this.limits.maxConnectionsPerAddress) {
+    const holder = this.byUser.get(hello.userId);
+    // An authenticated newcomer replacing its own connection from the same address does not add one.
+    const replacing = credentials && holder !== undefined && holder.socket.remoteAddress === conn.socket.remoteAddress ? 1 : 0;
+    if ((this.perAddress.get(ip) ?? 0) - replacing >= this.limits.maxConnectionsPerAddress) {
       throw new ProtocolError('too_many_connections', `this address already has ${this.limits.maxConnectionsPerAddress} connections (limits.maxConnectionsPerAddress)`);
     }
-    const holder = this.byUser.get(hello.userId);
     if (holder && !credentials) {
       throw new ProtocolError('user_in_use', `userId ${wireText(hello.userId)} is in use by another connection`);
     }
