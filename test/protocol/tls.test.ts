@@ -217,6 +217,32 @@ describe('protocol/transport over TLS', function () {
     assert.equal(server.stats.snapshot().hello_timeout, 1);
   });
 
+  it('TLS and a token: the connection is both secure and authenticated', async () => {
+    const { port } = await startServer({ token: 'over-tls' });
+    const { sconn } = await connectClient(port, 'dora', { tls: { ca: certs.caCert }, hello: { userId: 'dora', role: 'peer', token: 'over-tls' } });
+    assert.deepEqual([sconn.secure, sconn.authenticated], [true, true]);
+    const err = await refusedClient(port, { tls: { ca: certs.caCert }, hello: { userId: 'eve', role: 'peer', token: 'guess' } });
+    assert.equal(err.message, 'server sent ERROR "unauthorized": "wrong token"');
+  });
+
+  it('maxPendingHandshakes counts TLS handshakes: the oldest stalled ones go (not counted as TLS failures), a healthy client joins', async () => {
+    const { server, port } = await startServer({ limits: { maxPendingHandshakes: 3 } });
+    const stalled: Promise<{ bytes: Buffer }>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = net.connect({ host: '127.0.0.1', port });
+      sockets.push(s);
+      await once(s, 'connect');
+      stalled.push(received(s));
+    }
+    // The first two were closed to make room; the other three wait for the HELLO timeout (5 s), the healthy one joins now.
+    await Promise.all(stalled.slice(0, 2));
+    const { conn, sconn } = await connectClient(port, 'healthy', { tls: { ca: certs.caCert } });
+    await streamsAudio(conn, sconn, 1);
+    const stats = server.stats.snapshot();
+    assert.equal(stats.pending_handshakes, 3, 'two stalled ones, then the oldest remaining one for the healthy client');
+    assert.equal(stats.tls_handshake, 0);
+  });
+
   it('openssl s_client (the outside referee) completes the handshake trusting the CA, and fails verification with a wrong CA', async () => {
     const { server, port } = await startServer();
     const { conn, sconn } = await connectClient(port, 'healthy', { tls: { ca: certs.caCert } });
