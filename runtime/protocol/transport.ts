@@ -1038,7 +1038,10 @@ export interface StreamClientOptions {
 export interface StreamClientEvents {
   /** The server's HELLO arrived: `conn` is ready to send and receive. */
   connect: [conn: StreamConnection];
-  /** A connection that had emitted 'connect' closed. `code` is set when the server sent ERROR. */
+  /**
+   * A connection that had emitted 'connect' closed. `code` is set when the server sent ERROR. After code 'replaced'
+   * (a newer connection of the same userId took over) the client does not reconnect.
+   */
   disconnect: [info: { reason: string; code?: string }];
   /** An attempt failed before 'connect' (refused, timeout, ERROR such as unauthorized); a retry follows if reconnect is on. */
   connectError: [err: Error];
@@ -1154,6 +1157,9 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       } else if (!this.closed) {
         this.emit('connectError', failure ?? new Error(`connection closed before the server's HELLO: ${reason}`));
       }
+      // Replaced: another connection of this user took over. Reconnecting would only knock it off in turn (two
+      // clients with the same credentials would take turns forever), so this client stops.
+      if (connected && remoteCode === 'replaced') return;
       this.scheduleRetry();
     });
   }

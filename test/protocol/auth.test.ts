@@ -224,10 +224,25 @@ describe('protocol/transport HELLO checks: tokens, users, slow-down, one connect
       assert.equal(gone, oldConn);
       assert.notEqual(server.findByUserId('alice'), oldConn);
       assert.equal(server.connections.size, 1);
+      // A StreamClient that is replaced does not come back (two clients with one user's credentials would take turns).
+      const client = new StreamClient({ port, hello: { userId: 'alice', role: 'peer', token: 'alice-secret' }, pingIntervalMs: 0, backoffMinMs: 10, backoffMaxMs: 20 });
+      clients.push(client);
+      const connected = next<[StreamConnection]>(client, 'connect');
+      client.start();
+      await connected;
+      assert.equal(r.raw.closed || (await r.raw.waitClosed())?.code === 'replaced', true);
+      const replaced = next<[{ reason: string; code?: string }]>(client, 'disconnect');
+      const taker = await hello(port, { userId: 'alice', token: 'alice-secret' });
+      assert.equal(taker.accepted, true);
+      assert.equal((await replaced)[0].code, 'replaced');
+      client.on('connect', () => assert.fail('a replaced client reconnected'));
+      // Its backoff would have brought it back within 20 ms; another client's full handshake takes longer than that.
+      await hello(port, { userId: 'bob', token: 'bob-secret', role: 'monitor' });
+      assert.equal(server.findByUserId('alice')?.remote, `127.0.0.1:${taker.raw.socket.localPort}`);
       // A wrong token cannot replace anyone.
       const intruder = await hello(port, { userId: 'alice', token: 'guess' });
       assert.equal(intruder.error?.code, 'unauthorized');
-      assert.equal(r.raw.closed, false);
+      assert.equal(taker.raw.closed, false);
     });
   });
 });
