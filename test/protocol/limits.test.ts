@@ -132,6 +132,12 @@ describe('protocol/transport limits', () => {
     b.destroy();
     await until(() => server.connections.size === 1, 2000, 'b to go');
     await rawHello(port, 'c');
+    // Per address: another loopback address has its own count.
+    const other = await RawClient.connect(port, '127.0.0.2');
+    raws.push(other);
+    other.write(encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', userId: 'elsewhere', role: 'peer' }));
+    assert.equal((await other.nextFrame()).type, FrameType.HELLO);
+    assert.equal(server.findByUserId('elsewhere')?.remote, `127.0.0.2:${other.socket.localPort}`);
   });
 
   it('maxPendingHandshakes: past 1,000 idle connections from one address the oldest pending go, and a healthy peer joins and streams', async function () {
