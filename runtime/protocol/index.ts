@@ -6,3 +6,4 @@ export * from './parser';
 export * from './transport';
 export * from './auth';
 export * from './limits';
+export * from './tls-files';
