@@ -1,10 +1,16 @@
 // The xcast command line (bin/xcast.js): each sub-command is a small function over the runtime.
 import { parseArgs } from 'node:util';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import { launch, loadFlow, resolveFlowFile, customiseFlow, PACKAGE_ROOT } from './launcher';
+import { launch, loadFlow, resolveFlowFile, customiseFlow, PACKAGE_ROOT, type TrustOptions } from './launcher';
 
 const USAGE = `usage:
   xcast start [xcast|peer|monitor|demo|FILE.json] [--port N] [--host ADDR] [--user-dir DIR] [--port-map 7010=17010,...]
+        [--tls-cert FILE --tls-key FILE] [--tls-ca FILE] [--tls-require-client-cert] [--tls-fingerprint SHA256]
+        [--users FILE] [--token T] [--connect HOST] [--admin-password-file FILE] [--generate-credentials]
+      A --host other machines reach needs HTTP credentials (--admin-password-file, or XCAST_ADMIN_PASSWORD)
+      and streamproto1 credentials (--users or --token, or XCAST_TOKEN), or --generate-credentials.
   xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...]
   xcast devices [--json]
   xcast metrics --url http://host:1880 [--json] [--watch [SECONDS]]
@@ -25,16 +31,75 @@ function parsePortMap(s: string | undefined): Record<number, number> {
   return map;
 }
 
+/** The file --generate-credentials keeps the admin password and the token in (mode 0600, in the user dir). */
+export const GENERATED_CREDENTIALS_FILE = 'xcast-credentials.json';
+
+/**
+ * The admin password and streamproto1 token of --generate-credentials: made once and kept in the user dir (0600);
+ * `created` says whether they were made now (then printed, once).
+ */
+export function generatedCredentials(userDir: string): { adminPassword: string; token: string; file: string; created: boolean } {
+  const file = path.join(userDir, GENERATED_CREDENTIALS_FILE);
+  if (fs.existsSync(file)) {
+    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as { adminPassword?: unknown; token?: unknown };
+    if (typeof c.adminPassword !== 'string' || typeof c.token !== 'string' || !c.adminPassword || !c.token) {
+      throw new Error(`${file}: not the credentials --generate-credentials made (adminPassword, token); remove it to make new ones`);
+    }
+    return { adminPassword: c.adminPassword, token: c.token, file, created: false };
+  }
+  const adminPassword = crypto.randomBytes(18).toString('base64url');
+  const token = crypto.randomBytes(24).toString('base64url');
+  fs.mkdirSync(userDir, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ adminPassword, token }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  return { adminPassword, token, file, created: true };
+}
+
+function readSecretFile(option: string, file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${option}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const v = text.split(/\r?\n/, 1)[0].trim();
+  if (!v) throw new UsageError(`${option}: ${file} is empty`);
+  return v;
+}
+
 async function start(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { port: { type: 'string' }, host: { type: 'string' }, 'user-dir': { type: 'string' }, 'port-map': { type: 'string' }, 'log-level': { type: 'string' } },
+    options: {
+      port: { type: 'string' }, host: { type: 'string' }, 'user-dir': { type: 'string' }, 'port-map': { type: 'string' }, 'log-level': { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-require-client-cert': { type: 'boolean' },
+      'tls-fingerprint': { type: 'string' }, users: { type: 'string' }, token: { type: 'string' }, connect: { type: 'string' },
+      'admin-password-file': { type: 'string' }, 'generate-credentials': { type: 'boolean' },
+    },
   });
   const flow = positionals[0] ?? 'demo';
   const port = values.port !== undefined ? Number(values.port) : 1880;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const userDir = path.resolve(values['user-dir'] ?? path.join(process.cwd(), '.xcast', path.basename(flow, '.json')));
-  const l = await launch({ flow, port, host: values.host, userDir, portMap: parsePortMap(values['port-map']), logLevel: (values['log-level'] as never) ?? 'info' });
+  const trust: TrustOptions = {
+    tlsCert: values['tls-cert'], tlsKey: values['tls-key'], tlsCa: values['tls-ca'], requireClientCert: values['tls-require-client-cert'],
+    tlsFingerprint: values['tls-fingerprint'], usersFile: values.users, connect: values.connect,
+    token: values.token ?? (process.env.XCAST_TOKEN || undefined),
+    adminPassword: values['admin-password-file'] !== undefined ? readSecretFile('--admin-password-file', values['admin-password-file'])
+      : process.env.XCAST_ADMIN_PASSWORD || undefined,
+  };
+  if (values['generate-credentials']) {
+    const g = generatedCredentials(userDir);
+    trust.adminPassword ??= g.adminPassword;
+    trust.token ??= g.token;
+    if (g.created) {
+      console.log(`xcast: generated credentials (shown this once; kept in ${g.file}, mode 0600):\n`
+        + `  editor and HTTP routes: user admin, password ${g.adminPassword}\n  streamproto1 token: ${g.token}`);
+    } else {
+      console.log(`xcast: using the credentials in ${g.file}`);
+    }
+  }
+  const l = await launch({ flow, port, host: values.host, userDir, portMap: parsePortMap(values['port-map']), logLevel: (values['log-level'] as never) ?? 'info', trust });
   console.log(`xcast: Node-RED with ${flow} running at ${l.url}/ (user dir ${l.userDir})`);
   const stop = () => { l.stop().then(() => process.exit(0), () => process.exit(1)); };
   process.once('SIGINT', stop);

@@ -1,0 +1,171 @@
+// The web side's credentials: Node-RED's httpNodeAuth (a user and a bcrypt hash) for HTTP routes and websocket
+// upgrades, and bearer tokens for clients that hold one (the streamproto1 token, a generated one).
+//
+// Node-RED applies httpNodeAuth only in its own command (node-red/red.js); an embedding application (the launcher)
+// must put the middleware in front of RED.httpNode itself: `basicAuthMiddleware`. A websocket upgrade never goes
+// through Express, so any websocket server (WebRTC signalling, a console) checks its upgrade with
+// `checkUpgradeAuth` and refuses with `refuseUpgrade`; `guardUpgrades` does that for every upgrade on a server.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Node-RED's httpNodeAuth as settings.js gives it: `{ user, pass }`, pass a bcrypt hash (or a legacy md5 hex). */
+export interface BasicCredentials { user: string; pass: string }
+
+export interface UpgradeAuthSettings {
+  /** Node-RED's setting; a function or array (custom middleware) cannot be checked here: only a bearer token passes then. */
+  httpNodeAuth?: BasicCredentials | ((...a: unknown[]) => unknown) | unknown[] | null;
+  /** Tokens accepted as `Authorization: Bearer <token>` (or `?access_token=` for browsers' WebSocket, which sets no header). */
+  bearerTokens?: readonly string[];
+}
+
+export type UpgradeAuthResult =
+  | { ok: true; user?: string; via: 'open' | 'basic' | 'bearer' }
+  | { ok: false; status: 401; reason: string };
+
+interface Bcrypt { compareSync(p: string, h: string): boolean; hashSync(p: string, rounds?: number): string }
+let bcrypt: Bcrypt | undefined;
+
+/** bcryptjs, Node-RED's own dependency (found beside node-red when this package has none of its own). */
+export function loadBcrypt(): Bcrypt {
+  if (bcrypt) return bcrypt;
+  const bases = [__dirname];
+  try { bases.push(path.dirname(require.resolve('node-red/package.json', { paths: [__dirname, process.cwd()] }))); } catch { /* none */ }
+  for (const base of bases) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const m = require(require.resolve('bcryptjs', { paths: [base] }));
+      bcrypt = (m.default ?? m) as Bcrypt;
+      return bcrypt;
+    } catch { /* next */ }
+  }
+  throw new Error('cannot find bcryptjs (it comes with Node-RED): install node-red or bcryptjs');
+}
+
+/** A bcrypt hash of a password, as Node-RED's adminAuth and httpNodeAuth take it (`node-red admin hash-pw`). */
+export function hashPassword(password: string, rounds = 10): string {
+  return loadBcrypt().hashSync(password, rounds);
+}
+
+/** Equal strings in a time that does not depend on where they differ. */
+export function sameSecret(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** A password checker for one hash, caching the last good password (as Node-RED's own does: the hash cannot change without a restart). */
+function passwordChecker(hash: string): (p: string) => boolean {
+  let good: string | undefined;
+  const check = hash.length === 32
+    ? (p: string) => sameSecret(crypto.createHash('md5').update(p, 'utf8').digest('hex'), hash) // Node-RED's legacy md5
+    : (p: string) => loadBcrypt().compareSync(p, hash);
+  return (p) => {
+    if (good !== undefined && sameSecret(good, p)) return true;
+    const ok = check(p);
+    if (ok) good = p;
+    return ok;
+  };
+}
+
+const checkers = new WeakMap<object, (p: string) => boolean>();
+function checkerFor(c: BasicCredentials): (p: string) => boolean {
+  let f = checkers.get(c);
+  if (!f) { f = passwordChecker(String(c.pass)); checkers.set(c, f); }
+  return f;
+}
+
+/** The user and password of a `Basic` Authorization header, or undefined. */
+export function parseBasic(header: string | undefined): { user: string; pass: string } | undefined {
+  const m = /^\s*basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const text = Buffer.from(m[1], 'base64').toString('utf8');
+  const i = text.indexOf(':');
+  return i < 0 ? undefined : { user: text.slice(0, i), pass: text.slice(i + 1) };
+}
+
+function bearerOf(req: http.IncomingMessage): string | undefined {
+  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (m) return m[1];
+  try {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('access_token');
+    return q ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isBasic(v: unknown): v is BasicCredentials {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as BasicCredentials).user === 'string' && typeof (v as BasicCredentials).pass === 'string';
+}
+
+/**
+ * Whether a websocket upgrade (or any request) carries the credentials the settings ask for: Basic against
+ * httpNodeAuth's hash, or a bearer token. With neither configured every request passes (Node-RED's own default).
+ */
+export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAuthSettings): UpgradeAuthResult {
+  const basic = settings.httpNodeAuth;
+  const tokens = (settings.bearerTokens ?? []).filter((t) => typeof t === 'string' && t !== '');
+  if (!basic && tokens.length === 0) return { ok: true, via: 'open' };
+  const bearer = bearerOf(req);
+  if (bearer !== undefined && tokens.length) {
+    // Every token is compared, so the time does not tell which one nearly matched.
+    let hit = false;
+    for (const t of tokens) hit = sameSecret(bearer, t) || hit;
+    if (hit) return { ok: true, via: 'bearer' };
+    return { ok: false, status: 401, reason: 'wrong bearer token' };
+  }
+  const given = parseBasic(req.headers.authorization);
+  if (isBasic(basic)) {
+    if (!given) return { ok: false, status: 401, reason: 'credentials required' };
+    if (given.user !== basic.user || !checkerFor(basic)(given.pass)) return { ok: false, status: 401, reason: 'wrong user or password' };
+    return { ok: true, user: given.user, via: 'basic' };
+  }
+  return { ok: false, status: 401, reason: basic ? 'a bearer token is required (httpNodeAuth is custom middleware)' : 'a bearer token is required' };
+}
+
+/** Answers a refused upgrade with a plain HTTP 401 and closes the socket (nothing of the websocket is set up). */
+export function refuseUpgrade(socket: Duplex, result: { status: number; reason: string }): void {
+  const body = `${result.reason}\n`;
+  socket.end(`HTTP/1.1 ${result.status} Unauthorized\r\nWWW-Authenticate: Basic realm="Authorization Required"\r\n`
+    + `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
+}
+
+/**
+ * Node-RED's basic-auth middleware for RED.httpNode (what node-red/red.js adds and an embedding application must add
+ * itself): 401 with `WWW-Authenticate` unless the request's Basic credentials match; OPTIONS passes (CORS preflight).
+ * A bearer token in `tokens` is accepted too.
+ */
+export function basicAuthMiddleware(creds: BasicCredentials, tokens: readonly string[] = []) {
+  const settings: UpgradeAuthSettings = { httpNodeAuth: creds, bearerTokens: tokens };
+  return (req: http.IncomingMessage, res: http.ServerResponse, next: () => void): void => {
+    if (req.method === 'OPTIONS') { next(); return; }
+    const r = checkUpgradeAuth(req, settings);
+    if (r.ok) { next(); return; }
+    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Authorization Required"', 'Content-Type': 'text/plain' });
+    res.end('Unauthorized\n');
+  };
+}
+
+/**
+ * Checks every websocket upgrade on `server` before any 'upgrade' listener (Node-RED's websocket nodes, a future
+ * signalling server) sees it; paths in `exempt` (Node-RED's editor comms, which check adminAuth's token themselves)
+ * pass through. A refused upgrade gets a 401 and reaches no listener.
+ */
+export function guardUpgrades(server: http.Server, settings: UpgradeAuthSettings, exempt: (pathname: string) => boolean = () => false): void {
+  const emit = server.emit.bind(server) as (ev: string | symbol, ...a: unknown[]) => boolean;
+  server.emit = function (ev: string | symbol, ...args: unknown[]): boolean {
+    if (ev === 'upgrade') {
+      const [req, socket] = args as [http.IncomingMessage, Duplex];
+      let pathname = '/';
+      try { pathname = new URL(req.url ?? '/', 'http://x').pathname; } catch { /* '/' */ }
+      if (!exempt(pathname)) {
+        const r = checkUpgradeAuth(req, settings);
+        if (!r.ok) { refuseUpgrade(socket, r); return true; }
+      }
+    }
+    return emit(ev, ...args);
+  } as typeof server.emit;
+}
