@@ -2,6 +2,7 @@
 
 import { OPUS_MAX_PACKET_BYTES, opusPacketSamples } from './opus-toc';
 import { Codec, codecBytesPerSample, codecNameOf, codecOf, type CodecName } from '../codec';
+import { wireText } from '../log-text';
 
 export const MAGIC = 0x5350;                 // "SP"
 export const MAGIC_0 = 0x53;
@@ -48,6 +49,7 @@ export type ProtocolErrorCode =
   | 'bad_magic' | 'bad_version' | 'unknown_type' | 'frame_too_large'
   | 'bad_audio' | 'bad_opus_frame' | 'bad_json'
   | 'bad_hello' | 'unauthorized' | 'hello_timeout' | 'idle_timeout'
+  | 'too_many_connections' | 'user_in_use' | 'replaced'
   | 'protocol';
 
 /** A frame or stream that breaks streamproto1; `code` is what goes into the ERROR frame. */
@@ -70,7 +72,7 @@ export function codecName(id: Codec): CodecName {
 /** The wire id of a flow codec name; throws ProtocolError 'bad_audio' for a name that is none. */
 export function codecId(name: CodecName | string): Codec {
   const id = codecOf(name);
-  if (id === -1) throw new ProtocolError('bad_audio', `codec "${name}" is not one of pcm_s16le, pcm_f32le, opus`);
+  if (id === -1) throw new ProtocolError('bad_audio', `codec ${wireText(name)} is not one of pcm_s16le, pcm_f32le, opus`);
   return id;
 }
 
@@ -277,10 +279,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeJsonPayload(payload: Buffer, what: FrameType): JsonObject | JsonObject[] {
   const name = frameTypeName(what);
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(utf8.decode(payload));
+    text = utf8.decode(payload);
+  } catch {
+    throw new ProtocolError('bad_json', `${name} payload (${payload.length} bytes) is not valid UTF-8`);
+  }
+  try {
+    value = JSON.parse(text);
   } catch (err) {
-    throw new ProtocolError('bad_json', `${name} payload is not UTF-8 JSON: ${(err as Error).message}`);
+    // V8's message quotes the input ("Unexpected token 'x', \"…\" is not valid JSON"): keep only the position.
+    const m = /position (\d+)/.exec((err as Error).message);
+    throw new ProtocolError('bad_json', `${name} payload (${payload.length} bytes) is not JSON${m ? ` (error at position ${m[1]})` : ''}`);
   }
   if (isPlainObject(value)) return value;
   if (what === FrameType.QOS && Array.isArray(value) && value.every(isPlainObject)) return value;
@@ -311,23 +321,84 @@ export interface ServerHello {
   [extra: string]: unknown;
 }
 
-/** Checks a client's HELLO object; throws `ProtocolError('bad_hello')` naming the field. */
-export function validateClientHello(obj: JsonObject): ClientHello {
-  if (obj.protocol !== PROTOCOL_NAME) throw new ProtocolError('bad_hello', `HELLO protocol is ${JSON.stringify(obj.protocol)}, expected "streamproto1"`);
-  if (typeof obj.userId !== 'string' || obj.userId.length === 0) throw new ProtocolError('bad_hello', 'HELLO userId must be a non-empty string');
-  if (!PEER_ROLES.includes(obj.role as PeerRole)) throw new ProtocolError('bad_hello', `HELLO role ${JSON.stringify(obj.role)} is not one of peer, monitor, xcast`);
-  if (obj.name !== undefined && typeof obj.name !== 'string') throw new ProtocolError('bad_hello', 'HELLO name must be a string');
-  if (obj.token !== undefined && typeof obj.token !== 'string') throw new ProtocolError('bad_hello', 'HELLO token must be a string');
-  if (obj.capabilities !== undefined && !(Array.isArray(obj.capabilities) && obj.capabilities.every((c) => typeof c === 'string'))) {
-    throw new ProtocolError('bad_hello', 'HELLO capabilities must be an array of strings');
+/** Bounds on a client HELLO's identity fields (docs/streamproto1.md, "Handshake"). */
+export const HELLO_LIMITS = Object.freeze({
+  userIdChars: 128,
+  nameChars: 128,
+  tokenChars: 1024,
+  capabilities: 32,
+  capabilityChars: 64,
+  profileBytes: 4096,
+  profileDepth: 4,
+});
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Length in code points, without allocating for the common short string. */
+function charCount(s: string, max: number): number {
+  if (s.length <= max) return s.length;
+  if (s.length > 2 * max) return s.length;   // surely too long, however it is counted
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/** Nesting depth of a JSON value (a scalar 0, {} or [] 1, …), giving up once past `max`. */
+function jsonDepth(v: unknown, max: number): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  if (max <= 0) return 1;
+  let deepest = 0;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const d = jsonDepth(x, max - 1);
+    if (d > deepest) deepest = d;
+    if (deepest >= max) break;
   }
-  if (obj.profile !== undefined && !isPlainObject(obj.profile)) throw new ProtocolError('bad_hello', 'HELLO profile must be an object');
+  return 1 + deepest;
+}
+
+/**
+ * Checks a client's HELLO object; throws `ProtocolError('bad_hello')` naming the field. Besides the types, the
+ * identity fields are bounded (HELLO_LIMITS): userId 1…128 characters without control characters, name ≤ 128,
+ * token ≤ 1024, capabilities ≤ 32 strings of ≤ 64, profile ≤ 4096 bytes as JSON and nested ≤ 4 deep.
+ */
+export function validateClientHello(obj: JsonObject): ClientHello {
+  const L = HELLO_LIMITS;
+  if (obj.protocol !== PROTOCOL_NAME) throw new ProtocolError('bad_hello', `HELLO protocol is ${wireText(obj.protocol, 40)}, expected "streamproto1"`);
+  const userId = obj.userId;
+  if (typeof userId !== 'string' || userId.length === 0) throw new ProtocolError('bad_hello', 'HELLO userId must be a non-empty string');
+  if (charCount(userId, L.userIdChars) > L.userIdChars) {
+    throw new ProtocolError('bad_hello', `HELLO userId is longer than ${L.userIdChars} characters (${Buffer.byteLength(userId)} bytes)`);
+  }
+  if (CONTROL_CHARS.test(userId)) throw new ProtocolError('bad_hello', `HELLO userId ${wireText(userId)} contains a control character`);
+  if (!PEER_ROLES.includes(obj.role as PeerRole)) throw new ProtocolError('bad_hello', `HELLO role ${wireText(obj.role, 40)} is not one of peer, monitor, xcast`);
+  if (obj.name !== undefined) {
+    if (typeof obj.name !== 'string') throw new ProtocolError('bad_hello', 'HELLO name must be a string');
+    if (charCount(obj.name, L.nameChars) > L.nameChars) throw new ProtocolError('bad_hello', `HELLO name is longer than ${L.nameChars} characters`);
+  }
+  if (obj.token !== undefined) {
+    if (typeof obj.token !== 'string') throw new ProtocolError('bad_hello', 'HELLO token must be a string');
+    if (obj.token.length > L.tokenChars) throw new ProtocolError('bad_hello', `HELLO token is longer than ${L.tokenChars} characters`);
+  }
+  if (obj.capabilities !== undefined) {
+    const caps = obj.capabilities;
+    if (!(Array.isArray(caps) && caps.every((c) => typeof c === 'string'))) throw new ProtocolError('bad_hello', 'HELLO capabilities must be an array of strings');
+    if (caps.length > L.capabilities) throw new ProtocolError('bad_hello', `HELLO capabilities has ${caps.length} entries, more than ${L.capabilities}`);
+    const i = caps.findIndex((c: string) => charCount(c, L.capabilityChars) > L.capabilityChars);
+    if (i >= 0) throw new ProtocolError('bad_hello', `HELLO capabilities[${i}] is longer than ${L.capabilityChars} characters`);
+  }
+  if (obj.profile !== undefined) {
+    if (!isPlainObject(obj.profile)) throw new ProtocolError('bad_hello', 'HELLO profile must be an object');
+    if (jsonDepth(obj.profile, L.profileDepth) > L.profileDepth) throw new ProtocolError('bad_hello', `HELLO profile is nested deeper than ${L.profileDepth} levels`);
+    const bytes = Buffer.byteLength(JSON.stringify(obj.profile), 'utf8');
+    if (bytes > L.profileBytes) throw new ProtocolError('bad_hello', `HELLO profile is ${bytes} bytes as JSON, more than ${L.profileBytes}`);
+  }
   return obj as ClientHello;
 }
 
 /** Checks a server's HELLO object; throws `ProtocolError('bad_hello')` naming the field. */
 export function validateServerHello(obj: JsonObject): ServerHello {
-  if (obj.protocol !== PROTOCOL_NAME) throw new ProtocolError('bad_hello', `HELLO protocol is ${JSON.stringify(obj.protocol)}, expected "streamproto1"`);
+  if (obj.protocol !== PROTOCOL_NAME) throw new ProtocolError('bad_hello', `HELLO protocol is ${wireText(obj.protocol, 40)}, expected "streamproto1"`);
   if (typeof obj.sessionId !== 'string' || obj.sessionId.length === 0) throw new ProtocolError('bad_hello', 'HELLO sessionId must be a non-empty string');
   if (typeof obj.serverTime !== 'number' || !Number.isFinite(obj.serverTime)) throw new ProtocolError('bad_hello', 'HELLO serverTime must be a number (µs)');
   return obj as ServerHello;

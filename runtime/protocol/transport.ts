@@ -1,12 +1,14 @@
-// streamproto1 over TCP: one StreamConnection per socket, a StreamServer (HELLO handshake, token, broadcast) and a reconnecting StreamClient.
+// streamproto1 over TCP or TLS: one StreamConnection per socket, a StreamServer (HELLO handshake, tokens, limits,
+// broadcast) and a reconnecting StreamClient.
 //
-// Only TCP is here. TLS would wrap the same StreamConnection around a tls.TLSSocket (a net.Socket
-// subclass); UDP and WebSocket carry one frame per datagram/message and would feed
-// handleFrame() directly instead of a FrameParser. See docs/streamproto1.md, "Choices this project made".
+// TLS wraps the same StreamConnection around a tls.TLSSocket (a net.Socket subclass); UDP and WebSocket would carry
+// one frame per datagram/message and feed onFrame directly instead of a FrameParser. See docs/streamproto1.md,
+// "Choices this project made".
 
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import * as tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   AUDIO_HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameType, PROTOCOL_NAME, ProtocolError,
@@ -16,7 +18,13 @@ import {
   type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
 import { FrameParser } from './parser';
+import { UsersList, digestsEqual, tokenDigest } from './auth';
+import {
+  AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE,
+  checkServerLimits, createTransportStats, transportStats, type ServerLimits, type TransportStats,
+} from './limits';
 import { nowMicros } from '../clock';
+import { wireText } from '../log-text';
 
 /** The default clock: runtime/clock.ts nowMicros (µs since the Unix epoch, sub-ms, monotonic within the process). */
 export const defaultClockMicros: () => number = nowMicros;
@@ -68,6 +76,21 @@ export interface StreamConnectionEvents {
   protocolError: [err: ProtocolError];
   /** The socket is closed; `reason` says why. Emitted once. */
   close: [reason: string];
+  /**
+   * A limit of `ConnectionLimits` was hit for the first time on this connection ('metadata_size', 'metadata_rate',
+   * 'tracks_per_connection'): emitted once per name, however often the limit is hit afterwards (each hit is counted).
+   */
+  limit: [name: string];
+}
+
+/** Per-connection bounds on what the peer sends (a server applies its ServerLimits); absent = unbounded. */
+export interface ConnectionLimits {
+  /** An incoming METADATA payload larger than this is dropped. */
+  maxMetadataBytes: number;
+  /** Incoming METADATA frames per second (token bucket, burst twice this); more are dropped. */
+  metadataPerSecond: number;
+  /** Distinct AUDIO trackIds; frames of a further track are dropped. */
+  maxTracks: number;
 }
 
 export interface ConnectionOptions {
@@ -83,10 +106,22 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
   /** µs since the Unix epoch; PING/PONG and HELLO serverTime use it. */
   clock?: () => number;
+  /** Bounds on incoming METADATA and AUDIO tracks (a server's). */
+  limits?: ConnectionLimits;
+  /** Called on every limit hit (by name), e.g. to count it. */
+  onLimit?: (name: string) => void;
 }
 
-type HelloCheck = (obj: JsonObject) => ClientHello | ServerHello;
-type State = 'handshake' | 'open' | 'closing' | 'closed';
+/**
+ * Validates the peer's HELLO or throws ProtocolError. A Promise holds the handshake (the socket is paused, frames
+ * already read are dropped) until it settles: a server slowing down an address that failed to authenticate.
+ */
+type HelloCheck = (obj: JsonObject) => ClientHello | ServerHello | Promise<ClientHello | ServerHello>;
+type State = 'handshake' | 'held' | 'open' | 'closing' | 'closed';
+
+const LIMIT_METADATA_SIZE = 1;
+const LIMIT_METADATA_RATE = 2;
+const LIMIT_TRACKS = 4;
 
 let nextLocalId = 1;
 
@@ -112,6 +147,8 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   closeReason: string | undefined;
   /** @internal Called once when the connection stops being usable (closing starts or the socket closes), before 'close'. */
   onClosing: (() => void) | undefined;
+  /** True on a TLS socket. */
+  readonly secure: boolean;
 
   readonly socket: net.Socket;
   private readonly parser: FrameParser;
@@ -126,6 +163,15 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   private helloTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  private isAuthenticated = false;
+  private readonly limits: ConnectionLimits | undefined;
+  private readonly onLimit: ((name: string) => void) | undefined;
+  /** Bit set of the limits already reported by a 'limit' event. */
+  private limitsSaid = 0;
+  private metaTokens = 0;
+  private metaRefillMs = 0;
+  private readonly tracks: number[] = [];
+  private lastTrackId = -1;
 
   /** @internal StreamServer and StreamClient create connections; `checkHello` validates the peer's HELLO or throws ProtocolError. */
   constructor(socket: net.Socket, opts: ConnectionOptions, checkHello: HelloCheck, id = `local-${nextLocalId++}`) {
@@ -138,6 +184,13 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.clock = opts.clock ?? defaultClockMicros;
     this.checkHello = checkHello;
+    this.secure = (socket as tls.TLSSocket).encrypted === true;
+    this.limits = opts.limits;
+    this.onLimit = opts.onLimit;
+    if (this.limits) {
+      this.metaTokens = 2 * this.limits.metadataPerSecond;
+      this.metaRefillMs = performance.now();
+    }
 
     // Audio frames are small and latency-bound: no Nagle.
     socket.setNoDelay(true);
@@ -150,7 +203,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
     const helloTimeoutMs = opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     if (helloTimeoutMs > 0) {
       this.helloTimer = setTimeout(() => {
-        if (this.state === 'handshake') this.failWith(new ProtocolError('hello_timeout', `no HELLO within ${helloTimeoutMs} ms`));
+        if (this.state === 'handshake' || this.state === 'held') this.failWith(new ProtocolError('hello_timeout', `no HELLO within ${helloTimeoutMs} ms`));
       }, helloTimeoutMs);
       this.helloTimer.unref();
     }
@@ -178,6 +231,16 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   /** True from the accepted HELLO until closing starts. */
   get isOpen(): boolean {
     return this.state === 'open';
+  }
+
+  /** The peer's HELLO passed a token or users-list check (server side). */
+  get authenticated(): boolean {
+    return this.isAuthenticated;
+  }
+
+  /** @internal The server's HELLO check marks a connection whose credentials it verified. */
+  markAuthenticated(): void {
+    this.isAuthenticated = true;
   }
 
   /**
@@ -306,6 +369,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   private readonly onFrame = (type: number, payload: Buffer, shared: boolean): void => {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.counters.framesIn++;
+    if (this.state === 'held' && type !== FrameType.ERROR) return;   // read before the socket paused; the peer must await our HELLO
     if (this.state === 'handshake' && type !== FrameType.HELLO && type !== FrameType.ERROR) {
       this.failWith(new ProtocolError('bad_hello', `first frame must be HELLO, got ${frameTypeName(type)}`));
       return;
@@ -320,6 +384,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
           this.failWith(err as ProtocolError);
           return;
         }
+        if (header.trackId !== this.lastTrackId && this.limits && !this.admitTrack(header.trackId)) return;
         // One copy per frame when the payload still lies in the socket's chunk, so listeners may keep it.
         this.emit('audio', header, shared ? Buffer.from(data) : data);
         return;
@@ -337,6 +402,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
         return;
       }
       case FrameType.METADATA: {
+        if (this.limits && !this.admitMetadata(payload.length)) return;
         let obj: JsonObject;
         try {
           obj = decodeJsonPayload(payload, FrameType.METADATA) as JsonObject;
@@ -384,7 +450,7 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
         } catch (err) {
           e = { code: 'protocol', message: `malformed ERROR frame: ${(err as Error).message}` };
         }
-        this.closeReason = `peer sent ERROR ${e.code}: ${e.message}`;
+        this.closeReason = `peer sent ERROR ${wireText(e.code, 40)}: ${wireText(e.message, 200)}`;
         this.emit('error-frame', e);
         this.close();
         return;
@@ -394,23 +460,86 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
           this.failWith(new ProtocolError('protocol', 'a second HELLO on an open connection'));
           return;
         }
-        let hello: ClientHello | ServerHello;
+        let hello: ClientHello | ServerHello | Promise<ClientHello | ServerHello>;
         try {
           const obj = decodeJsonPayload(payload, FrameType.HELLO) as JsonObject;
           hello = this.checkHello(obj);
         } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          this.failWith(err.code === 'bad_json' ? new ProtocolError('bad_hello', err.message) : err);
+          this.helloFailed(err);
           return;
         }
-        if (this.helloTimer) { clearTimeout(this.helloTimer); this.helloTimer = undefined; }
-        this.hello = hello;
-        this.state = 'open';
-        this.emit('hello', hello);
+        if (hello instanceof Promise) {
+          // Held: the check decides later. The hold is the checker's to bound, so the HELLO timer stops here.
+          this.state = 'held';
+          if (this.helloTimer) { clearTimeout(this.helloTimer); this.helloTimer = undefined; }
+          this.socket.pause();
+          hello.then((h) => {
+            if (this.state !== 'held') return;
+            this.socket.resume();
+            this.acceptHello(h);
+          }, (err) => {
+            if (this.state !== 'held') return;
+            this.socket.resume();   // so the peer's FIN and reset are seen
+            this.helloFailed(err);
+          });
+          return;
+        }
+        this.acceptHello(hello);
         return;
       }
     }
   };
+
+  private helloFailed(err: unknown): void {
+    if (!(err instanceof ProtocolError)) throw err;
+    this.failWith(err.code === 'bad_json' ? new ProtocolError('bad_hello', err.message) : err);
+  }
+
+  private acceptHello(hello: ClientHello | ServerHello): void {
+    if (this.helloTimer) { clearTimeout(this.helloTimer); this.helloTimer = undefined; }
+    this.hello = hello;
+    this.state = 'open';
+    this.emit('hello', hello);
+  }
+
+  private hitLimit(name: string, bit: number): void {
+    this.onLimit?.(name);
+    if ((this.limitsSaid & bit) !== 0) return;
+    this.limitsSaid |= bit;
+    this.emit('limit', name);
+  }
+
+  /** Size, then the token bucket; false = drop this METADATA frame. */
+  private admitMetadata(bytes: number): boolean {
+    const l = this.limits!;
+    if (bytes > l.maxMetadataBytes) {
+      this.hitLimit('metadata_size', LIMIT_METADATA_SIZE);
+      return false;
+    }
+    const now = performance.now();
+    const burst = 2 * l.metadataPerSecond;
+    this.metaTokens = Math.min(burst, this.metaTokens + ((now - this.metaRefillMs) / 1000) * l.metadataPerSecond);
+    this.metaRefillMs = now;
+    if (this.metaTokens < 1) {
+      this.hitLimit('metadata_rate', LIMIT_METADATA_RATE);
+      return false;
+    }
+    this.metaTokens -= 1;
+    return true;
+  }
+
+  /** A trackId other than the last frame's: known, or room for one more; false = drop this AUDIO frame. */
+  private admitTrack(trackId: number): boolean {
+    if (!this.tracks.includes(trackId)) {
+      if (this.tracks.length >= this.limits!.maxTracks) {
+        this.hitLimit('tracks_per_connection', LIMIT_TRACKS);
+        return false;
+      }
+      this.tracks.push(trackId);
+    }
+    this.lastTrackId = trackId;
+    return true;
+  }
 
   private readonly onSocketClose = (): void => {
     if (this.state !== 'closing') this.markClosing();
@@ -429,11 +558,18 @@ export interface StreamServerOptions {
   host?: string;
   /** TCP port (0 = any free port; listen() says which). */
   port?: number;
-  /** When set, a client's HELLO must carry this token. */
+  /** When set, a client's HELLO carrying this token is accepted (whatever its userId). */
   token?: string;
+  /** Per-user tokens: a HELLO carrying its own userId's token (and a role the entry allows) is accepted. */
+  users?: UsersList;
+  /** Present = a TLS server (cert, key; ca + requestCert + rejectUnauthorized to require client certificates). */
+  tls?: tls.TlsOptions;
+  /** Limits of what clients may use (checkServerLimits; unset fields take DEFAULT_SERVER_LIMITS). */
+  limits?: Partial<ServerLimits>;
   maxFrameBytes?: number;
   maxQueueBytes?: number;
   maxControlQueueBytes?: number;
+  /** Same as limits.helloTimeoutMs (which wins when both are set). */
   helloTimeoutMs?: number;
   /** PING every connection this often (default 1000; 0 = off). */
   pingIntervalMs?: number;
@@ -458,33 +594,118 @@ export interface StreamServerEvents {
   disconnect: [conn: StreamConnection, reason: string];
   /** A connection was closed for a malformed frame or a failed handshake; others are unaffected. */
   protocolError: [err: ProtocolError, info: ConnectionInfo];
+  /**
+   * A limit was hit (a transportStats name). Per-connection limits ('metadata_size', 'metadata_rate',
+   * 'tracks_per_connection') are emitted at most once per connection and name; server-wide ones ('connections',
+   * 'pending_handshakes', 'connections_per_address', 'auth_slowdown', 'tls_handshake') at most once a minute per
+   * name. Every hit is counted in `stats` and `transportStats` whether or not it is emitted.
+   */
+  limit: [name: string, info: ConnectionInfo];
   /** The listening socket failed after listen() resolved (never 'error': no listener must crash nothing). */
   serverError: [err: Error];
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+/** How often a server-wide limit may be emitted as a 'limit' event (per name). */
+const SERVER_LIMIT_EVENT_MS = 60_000;
+
+/** ERROR codes of a refused HELLO -> the counter they add to. */
+const REFUSAL_STAT: Partial<Record<string, string>> = {
+  bad_hello: 'bad_hello',
+  hello_timeout: 'hello_timeout',
+  unauthorized: 'unauthorized',
+  user_in_use: 'user_in_use',
+  too_many_connections: 'connections_per_address',
+};
+
+/** An accepted socket that has not completed HELLO: in TLS handshake (conn undefined) or awaiting/holding the HELLO. */
+interface Pending {
+  raw: net.Socket;
+  /** performance.now() at accept. */
+  at: number;
+  conn: StreamConnection | undefined;
+  /** TLS only: closes a socket whose handshake does not finish within helloTimeoutMs. */
+  timer: NodeJS.Timeout | undefined;
 }
 
-/** Accepts streamproto1 clients on TCP; one StreamConnection per client. */
+/** Failed HELLOs of one remote IP. */
+interface AuthFailures {
+  failures: number;
+  lastMs: number;
+}
+
+function remoteOf(socket: net.Socket): string {
+  const a = socket.remoteAddress;
+  if (a === undefined) return 'unconnected';
+  return `${a.includes(':') ? `[${a}]` : a}:${socket.remotePort}`;
+}
+
+/** Accepts streamproto1 clients on TCP (or TLS); one StreamConnection per client. */
 export class StreamServer extends EventEmitter<StreamServerEvents> {
   /** Connections that completed the HELLO handshake and have not started closing. */
   readonly connections = new Set<StreamConnection>();
-  private readonly pending = new Set<StreamConnection>();
+  /** This server's counters of limits hit and refusals (the same names as transportStats, which counts them too). */
+  readonly stats: TransportStats = createTransportStats();
+  /** The limits in force (options.limits over DEFAULT_SERVER_LIMITS). */
+  readonly limits: Readonly<ServerLimits>;
+  /** Accepted sockets before HELLO, oldest first. */
+  private readonly pending = new Map<net.Socket, Pending>();
   /** Closing but not yet closed; close() waits for these too. */
   private readonly closing = new Set<StreamConnection>();
+  private readonly byUser = new Map<string, StreamConnection>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly authFailures = new Map<string, AuthFailures>();
+  /** Raw sockets this server destroyed itself (a TLS error that follows is not a handshake failure). */
+  private readonly dropped = new WeakSet<net.Socket>();
+  private readonly serverLimitSaidAt = new Map<string, number>();
   private readonly opts: StreamServerOptions;
   private readonly tokenDigest: Buffer | undefined;
+  private readonly users: UsersList | undefined;
   private readonly server: net.Server;
   private readonly clock: () => number;
+  private readonly connLimits: ConnectionLimits;
+  private readonly onConnLimit: (name: string) => void;
   private bound: { host: string; port: number } | undefined;
 
+  /** Throws an Error naming the option for a bad limit or users value. */
   constructor(opts: StreamServerOptions = {}) {
     super();
     this.opts = opts;
     this.clock = opts.clock ?? defaultClockMicros;
-    this.tokenDigest = opts.token !== undefined ? digest(opts.token) : undefined;
-    this.server = net.createServer((socket) => this.accept(socket));
+    const partial = opts.limits ?? {};
+    this.limits = Object.freeze(checkServerLimits(opts.helloTimeoutMs !== undefined && partial.helloTimeoutMs === undefined
+      ? { ...partial, helloTimeoutMs: opts.helloTimeoutMs } : partial));
+    if (opts.users !== undefined && !(opts.users instanceof UsersList)) throw new Error('users: must be a UsersList (UsersList.parse or UsersList.fromFile)');
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '')) throw new Error('token: must be a non-empty string');
+    this.users = opts.users;
+    this.tokenDigest = opts.token !== undefined ? tokenDigest(opts.token) : undefined;
+    this.connLimits = {
+      maxMetadataBytes: this.limits.maxMetadataBytes,
+      metadataPerSecond: this.limits.metadataPerSecond,
+      maxTracks: this.limits.maxTracksPerConnection,
+    };
+    this.onConnLimit = (name) => this.count(name);
+
+    if (opts.tls) {
+      const helloMs = this.limits.helloTimeoutMs;
+      // Our own per-socket timer closes a stalled handshake at helloTimeoutMs; Node's is only a backstop.
+      const server = tls.createServer({ ...opts.tls, handshakeTimeout: helloMs > 0 ? helloMs + 1000 : 120_000 });
+      // Before the TLS wrapper's own listener, so the pending-handshake bound applies from accept.
+      server.prependListener('connection', (raw: net.Socket) => this.onAccept(raw));
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecure(socket));
+      server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => this.onTlsError(err, socket));
+      this.server = server;
+    } else {
+      this.server = net.createServer((socket) => {
+        const p = this.onAccept(socket);
+        if (p) this.startConnection(socket, p, this.limits.helloTimeoutMs);
+      });
+    }
+    // Refused at accept by Node itself (the handle is closed before any socket exists), counted here.
+    this.server.maxConnections = this.limits.maxConnections;
+    this.server.on('drop', (data?: net.DropArgument) => {
+      const a = data?.remoteAddress;
+      this.count('connections', a !== undefined ? `${a.includes(':') ? `[${a}]` : a}:${data?.remotePort}` : 'unknown');
+    });
     this.server.on('error', (err) => { if (this.bound) this.emit('serverError', err); });
   }
 
@@ -508,6 +729,16 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
     return this.bound;
   }
 
+  /** True for a TLS server. */
+  get secure(): boolean {
+    return this.opts.tls !== undefined;
+  }
+
+  /** Accepted sockets that have not completed HELLO (TLS handshakes included). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
   /** Sends one encoded frame to every connection; returns how many queued it (audio may be dropped per connection). */
   broadcast(frame: Buffer): number {
     let n = 0;
@@ -515,68 +746,235 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
     return n;
   }
 
-  /** The most recently connected open connection whose HELLO had this userId. */
+  /** The open connection whose HELLO had this userId (a userId has one open connection at a time). */
   findByUserId(userId: string): StreamConnection | undefined {
-    let found: StreamConnection | undefined;
-    for (const c of this.connections) if (c.userId === userId) found = c;   // Set iterates in insertion order
-    return found;
+    return this.byUser.get(userId);
   }
 
   /** Closes every connection and the listening socket; resolves when all are closed. */
   async close(): Promise<void> {
-    const all = [...this.pending, ...this.connections, ...this.closing];
+    const handshaking: net.Socket[] = [];
+    const conns: StreamConnection[] = [...this.connections, ...this.closing];
+    for (const p of this.pending.values()) {
+      if (p.conn) conns.push(p.conn); else handshaking.push(p.raw);
+    }
     // None of these has emitted 'close' yet (they leave `closing` on it).
-    const closed = all.map((c) => new Promise<void>((resolve) => c.once('close', () => resolve())));
+    const closed = conns.map((c) => new Promise<void>((resolve) => c.once('close', () => resolve())));
+    for (const raw of handshaking) {
+      if (raw.destroyed) continue;
+      closed.push(new Promise<void>((resolve) => raw.once('close', () => resolve())));
+    }
     const serverClosed = new Promise<void>((resolve) => {
       if (!this.server.listening) { resolve(); return; }
       this.server.close(() => resolve());
     });
-    for (const c of all) c.close();
+    for (const c of conns) c.close();
+    for (const raw of handshaking) this.drop(raw);
     await Promise.all([...closed, serverClosed]);
     this.bound = undefined;
   }
 
-  private accept(socket: net.Socket): void {
+  /** Counts a limit hit (here and process-wide); server-wide ones are also emitted, at most once a minute per name. */
+  private count(name: string, remote?: string): void {
+    this.stats.count(name);
+    transportStats.count(name);
+    if (remote === undefined) return;
+    const now = performance.now();
+    const last = this.serverLimitSaidAt.get(name);
+    if (last !== undefined && now - last < SERVER_LIMIT_EVENT_MS) return;
+    this.serverLimitSaidAt.set(name, now);
+    this.emit('limit', name, { id: '', remote, userId: undefined, role: undefined });
+  }
+
+  private drop(raw: net.Socket): void {
+    this.dropped.add(raw);
+    raw.destroy();
+  }
+
+  /** A new socket: the pending-handshake bound (the oldest pending one goes), then tracked until its HELLO. */
+  private onAccept(raw: net.Socket): Pending | undefined {
+    raw.on('error', () => { /* reported by the connection, or a refused/failed handshake */ });
+    if (this.pending.size >= this.limits.maxPendingHandshakes) {
+      const oldest = this.pending.values().next().value as Pending;
+      this.pending.delete(oldest.raw);
+      if (oldest.timer) clearTimeout(oldest.timer);
+      this.count('pending_handshakes', remoteOf(oldest.raw));
+      if (oldest.conn) oldest.conn.close('too_many_connections', 'too many connections awaiting their HELLO: the oldest is closed');
+      else this.drop(oldest.raw);
+    }
+    const p: Pending = { raw, at: performance.now(), conn: undefined, timer: undefined };
+    this.pending.set(raw, p);
+    raw.once('close', () => {
+      if (p.timer) clearTimeout(p.timer);
+      if (this.pending.get(raw) === p) this.pending.delete(raw);
+    });
+    if (this.opts.tls && this.limits.helloTimeoutMs > 0) {
+      // TLS handshake time counts toward the HELLO timeout: a client stalling the handshake is closed too.
+      p.timer = setTimeout(() => {
+        p.timer = undefined;
+        if (p.conn || this.pending.get(raw) !== p) return;
+        this.pending.delete(raw);
+        this.count('hello_timeout');
+        this.drop(raw);
+      }, this.limits.helloTimeoutMs);
+      p.timer.unref();
+    }
+    return p;
+  }
+
+  private onSecure(socket: tls.TLSSocket): void {
+    const raw = (socket as unknown as { _parent?: net.Socket })._parent ?? socket;
+    const p = this.pending.get(raw);
+    if (!p || p.conn) { socket.destroy(); return; }
+    if (p.timer) { clearTimeout(p.timer); p.timer = undefined; }
+    let helloMs = this.limits.helloTimeoutMs;
+    if (helloMs > 0) {
+      helloMs = Math.ceil(helloMs - (performance.now() - p.at));
+      if (helloMs <= 0) {
+        this.pending.delete(raw);
+        this.count('hello_timeout');
+        this.drop(raw);
+        socket.destroy();
+        return;
+      }
+    }
+    this.startConnection(socket, p, helloMs);
+  }
+
+  private onTlsError(_err: Error, socket: tls.TLSSocket): void {
+    const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+    if (!(raw && this.dropped.has(raw))) this.count('tls_handshake', remoteOf(socket));
+    if (raw) this.pending.delete(raw);
+    socket.destroy();
+  }
+
+  private startConnection(socket: net.Socket, p: Pending, helloTimeoutMs: number): void {
     const o = this.opts;
-    const conn = new StreamConnection(socket, {
+    const conn: StreamConnection = new StreamConnection(socket, {
       maxFrameBytes: o.maxFrameBytes,
       maxQueueBytes: o.maxQueueBytes,
       maxControlQueueBytes: o.maxControlQueueBytes,
-      helloTimeoutMs: o.helloTimeoutMs,
+      helloTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
       clock: o.clock,
-    }, (obj) => this.checkHello(obj), randomUUID());
-    this.pending.add(conn);
+      limits: this.connLimits,
+      onLimit: this.onConnLimit,
+    }, (obj) => this.checkHello(obj, conn, false), randomUUID());
+    p.conn = conn;
+    const info = (): ConnectionInfo => ({ id: conn.id, remote: conn.remote, userId: conn.userId, role: conn.role });
     conn.once('close', () => this.closing.delete(conn));
     conn.on('protocolError', (err) => {
-      this.emit('protocolError', err, { id: conn.id, remote: conn.remote, userId: conn.userId, role: conn.role });
+      if (conn.hello === undefined) {
+        const stat = REFUSAL_STAT[err.code];
+        if (stat) this.count(stat, stat === 'connections_per_address' ? conn.remote : undefined);
+      }
+      this.emit('protocolError', err, info());
     });
+    conn.on('limit', (name) => this.emit('limit', name, info()));
     conn.once('hello', () => {
-      this.pending.delete(conn);
+      this.pending.delete(p.raw);
       const hello: ServerHello = { protocol: PROTOCOL_NAME, sessionId: conn.id, serverTime: Math.floor(this.clock()) };
       if (o.serverName !== undefined) hello.name = o.serverName;
       conn.send(encodeJsonFrame(FrameType.HELLO, hello));
       this.connections.add(conn);
+      const userId = conn.userId!;
+      const ip = socket.remoteAddress ?? '';
+      this.byUser.get(userId)?.close('replaced', 'replaced by a newer authenticated connection of the same userId');
+      this.byUser.set(userId, conn);
+      this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
+      conn.once('close', () => {
+        const n = (this.perAddress.get(ip) ?? 1) - 1;
+        if (n > 0) this.perAddress.set(ip, n); else this.perAddress.delete(ip);
+      });
       conn.startPinging(o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
       this.emit('connection', conn);
     });
     // Leave the sets as soon as closing starts, so nothing is broadcast to or found on a closing connection.
     conn.onClosing = (): void => {
       this.closing.add(conn);
-      this.pending.delete(conn);
+      if (this.pending.get(p.raw) === p) this.pending.delete(p.raw);
+      const userId = conn.userId;
+      if (userId !== undefined && this.byUser.get(userId) === conn) this.byUser.delete(userId);
       if (this.connections.delete(conn)) conn.once('close', (reason) => this.emit('disconnect', conn, reason));
     };
   }
 
-  private checkHello(obj: JsonObject): ClientHello {
+  /**
+   * The HELLO check, in order: shape and bounds (bad_hello); the slow-down of an address with recent failures (the
+   * HELLO is held, then checked); credentials (unauthorized); connections per address (too_many_connections); the
+   * userId in use (user_in_use without credentials; with them the newcomer replaces the old connection on accept).
+   */
+  private checkHello(obj: JsonObject, conn: StreamConnection, held: boolean): ClientHello | Promise<ClientHello> {
     const hello = validateClientHello(obj);
-    if (this.tokenDigest) {
-      // Compare digests so the time taken says nothing about the token.
-      if (hello.token === undefined || !timingSafeEqual(digest(hello.token), this.tokenDigest)) {
-        throw new ProtocolError('unauthorized', hello.token === undefined ? 'HELLO has no token and this server requires one' : 'HELLO token is wrong');
+    const ip = conn.socket.remoteAddress ?? '';
+    const credentials = this.tokenDigest !== undefined || this.users !== undefined;
+    if (credentials) {
+      const delay = held ? 0 : this.slowdownMs(ip);
+      if (delay > 0) {
+        this.count('auth_slowdown', conn.remote);
+        return new Promise<ClientHello>((resolve, reject) => {
+          const t = setTimeout(() => {
+            try { resolve(this.checkHello(obj, conn, true) as ClientHello); } catch (err) { reject(err); }
+          }, delay);
+          t.unref();
+        });
       }
+      const refusal = this.checkCredentials(hello);
+      if (refusal !== undefined) {
+        this.noteAuthFailure(ip);
+        throw new ProtocolError('unauthorized', refusal);
+      }
+      this.authFailures.delete(ip);
+      conn.markAuthenticated();
+    }
+    const holder = this.byUser.get(hello.userId);
+    // An authenticated newcomer replacing its own connection from the same address does not add one.
+    const replacing = credentials && holder !== undefined && holder.socket.remoteAddress === conn.socket.remoteAddress ? 1 : 0;
+    if ((this.perAddress.get(ip) ?? 0) - replacing >= this.limits.maxConnectionsPerAddress) {
+      throw new ProtocolError('too_many_connections', `this address already has ${this.limits.maxConnectionsPerAddress} connections (limits.maxConnectionsPerAddress)`);
+    }
+    if (holder && !credentials) {
+      throw new ProtocolError('user_in_use', `userId ${wireText(hello.userId)} is in use by another connection`);
     }
     return hello;
+  }
+
+  /** undefined = accepted; else the ERROR message (never echoing the token). */
+  private checkCredentials(hello: ClientHello): string | undefined {
+    const token = hello.token;
+    if (token === undefined) return 'missing token: this server requires one';
+    // Hash both sides so the time taken says nothing about the token.
+    const d = tokenDigest(token);
+    if (this.tokenDigest && digestsEqual(d, this.tokenDigest)) return undefined;
+    if (this.users) {
+      const r = this.users.check(hello.userId, token, hello.role);
+      if (r === 'ok') return undefined;
+      if (r === 'role_not_allowed') return `user ${wireText(hello.userId)} may not connect as ${wireText(hello.role)}`;
+    }
+    return this.users ? `wrong token for user ${wireText(hello.userId)}` : 'wrong token';
+  }
+
+  /** How long to hold a HELLO from `ip` (0 = not slowed down). */
+  private slowdownMs(ip: string): number {
+    const f = this.authFailures.get(ip);
+    if (!f) return 0;
+    if (performance.now() - f.lastMs > AUTH_FAILURE_WINDOW_MS) {
+      this.authFailures.delete(ip);
+      return 0;
+    }
+    const over = f.failures - this.limits.authFailuresBeforeSlowdown;
+    if (over < 0) return 0;
+    return Math.min(AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS * 2 ** Math.min(over, 16));
+  }
+
+  private noteAuthFailure(ip: string): void {
+    const now = performance.now();
+    let f = this.authFailures.get(ip);
+    if (f && now - f.lastMs > AUTH_FAILURE_WINDOW_MS) f = undefined;
+    // Map order is the LRU order: re-insert on every failure, forget the least recently failed beyond the bound.
+    this.authFailures.delete(ip);
+    this.authFailures.set(ip, { failures: (f?.failures ?? 0) + 1, lastMs: now });
+    if (this.authFailures.size > AUTH_SLOWDOWN_TABLE_SIZE) this.authFailures.delete(this.authFailures.keys().next().value as string);
   }
 }
 
@@ -591,10 +989,37 @@ export interface StreamClientHello {
   profile?: JsonObject;
 }
 
+/** TLS for a StreamClient: verify the server by CA (`ca`, else the system's) or by a pinned certificate fingerprint. */
+export interface StreamClientTlsOptions {
+  /** CA certificate(s) that signed the server's certificate (PEM). */
+  ca?: string | Buffer;
+  /** Client certificate and key (PEM), for a server that requires one. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /**
+   * The server certificate's SHA-256 fingerprint ("AB:CD:…" or plain hex, any case). When set, it replaces the CA
+   * and hostname checks: the certificate must be exactly this one.
+   */
+  fingerprint256?: string;
+  /** SNI name and the name the certificate must carry (default: `host` when it is a name, not an IP). */
+  servername?: string;
+  /** Refuse a server certificate the CA check fails (default true; ignored when pinned). */
+  rejectUnauthorized?: boolean;
+}
+
+/** "AB:CD:…" (upper case, colons) from either form; throws naming the field for anything but 32 hex bytes. */
+export function normalizeFingerprint256(fp: string, field = 'tls.fingerprint256'): string {
+  const hex = typeof fp === 'string' ? fp.replace(/[:\s]/g, '').toUpperCase() : '';
+  if (!/^[0-9A-F]{64}$/.test(hex)) throw new Error(`${field}: must be a SHA-256 fingerprint, 64 hex digits ("AB:CD:…" or plain), got ${wireText(fp, 100)}`);
+  return hex.replace(/(..)(?!$)/g, '$1:');
+}
+
 export interface StreamClientOptions {
   host?: string;
   port: number;
   hello: StreamClientHello;
+  /** Present = connect with TLS. */
+  tls?: StreamClientTlsOptions;
   /** Reconnect after a failure or a disconnect (default true). */
   reconnect?: boolean;
   backoffMinMs?: number;
@@ -631,10 +1056,13 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
   private closed = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly pinned: string | undefined;
 
+  /** Throws an Error naming the option for a malformed tls.fingerprint256. */
   constructor(opts: StreamClientOptions) {
     super();
     this.opts = opts;
+    this.pinned = opts.tls?.fingerprint256 !== undefined ? normalizeFingerprint256(opts.tls.fingerprint256) : undefined;
   }
 
   /** Starts connecting (once). */
@@ -660,7 +1088,8 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     this.retryTimer = undefined;
     if (this.closed) return;
     const o = this.opts;
-    const socket = net.connect({ host: o.host ?? '127.0.0.1', port: o.port });
+    const host = o.host ?? '127.0.0.1';
+    const socket = o.tls ? this.connectTls(host) : net.connect({ host, port: o.port });
     const conn = new StreamConnection(socket, {
       maxFrameBytes: o.maxFrameBytes,
       maxQueueBytes: o.maxQueueBytes,
@@ -674,7 +1103,15 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     let failure: Error | undefined;
     let remoteCode: string | undefined;
 
-    socket.once('connect', () => {
+    socket.once(o.tls ? 'secureConnect' : 'connect', () => {
+      if (this.pinned !== undefined) {
+        const fp = (socket as tls.TLSSocket).getPeerCertificate().fingerprint256;
+        if (fp === undefined || fp.toUpperCase() !== this.pinned) {
+          failure ??= new Error(`TLS: server certificate fingerprint ${fp ?? '(none)'} does not match the pinned ${this.pinned}`);
+          socket.destroy();
+          return;
+        }
+      }
       const hello: ClientHello = { protocol: PROTOCOL_NAME, userId: o.hello.userId, role: o.hello.role };
       if (o.hello.name !== undefined) hello.name = o.hello.name;
       if (o.hello.token !== undefined) hello.token = o.hello.token;
@@ -682,14 +1119,22 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       if (o.hello.profile !== undefined) hello.profile = o.hello.profile;
       conn.send(encodeJsonFrame(FrameType.HELLO, hello));
     });
-    socket.on('error', (err) => { failure ??= err; });
+    socket.on('error', (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!o.tls || conn.hello !== undefined || /^E[A-Z]+$/.test(code ?? '')) { failure ??= err; return; }
+      // A certificate or handshake failure (before the server's HELLO): say it is TLS and keep the code.
+      // OpenSSL's messages are "8093…:error:0A00045C:SSL routines:…:tlsv13 alert certificate required:…": its reason reads better.
+      const reason = (err as { reason?: unknown }).reason;
+      const text = typeof reason === 'string' && reason !== '' ? reason : err.message;
+      failure ??= Object.assign(new Error(`TLS with ${host}:${o.port}: ${text}${code && !text.includes(code) ? ` (${code})` : ''}`), { code });
+    });
     conn.on('protocolError', (err) => {
       failure ??= err;
       this.emit('protocolError', err);
     });
     conn.on('error-frame', (e) => {
       remoteCode = e.code;
-      failure ??= new ProtocolError(e.code as ProtocolError['code'], `server sent ERROR ${e.code}: ${e.message}`);
+      failure ??= new ProtocolError(e.code as ProtocolError['code'], `server sent ERROR ${wireText(e.code, 40)}: ${wireText(e.message, 200)}`);
     });
     conn.once('hello', (hello) => {
       connected = true;
@@ -711,6 +1156,16 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       }
       this.scheduleRetry();
     });
+  }
+
+  private connectTls(host: string): tls.TLSSocket {
+    const t = this.opts.tls!;
+    const options: tls.ConnectionOptions = { host, port: this.opts.port, ca: t.ca, cert: t.cert, key: t.key };
+    const servername = t.servername ?? (net.isIP(host) === 0 ? host : undefined);
+    if (servername !== undefined) options.servername = servername;
+    // Pinned: the pin replaces the CA and hostname checks; it is compared on 'secureConnect', before HELLO.
+    options.rejectUnauthorized = this.pinned !== undefined ? false : t.rejectUnauthorized ?? true;
+    return tls.connect(options);
   }
 
   private scheduleRetry(): void {

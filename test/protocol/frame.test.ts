@@ -188,8 +188,8 @@ describe('protocol/frame', () => {
     });
 
     it('rejects invalid JSON, invalid UTF-8 and non-object JSON (bad_json)', () => {
-      expectCode(() => decodeJsonPayload(Buffer.from('{"a":'), FrameType.METADATA), 'bad_json', /not UTF-8 JSON/);
-      expectCode(() => decodeJsonPayload(Buffer.from([0x7b, 0xff, 0x7d]), FrameType.METADATA), 'bad_json', /not UTF-8 JSON/);
+      expectCode(() => decodeJsonPayload(Buffer.from('{"a":'), FrameType.METADATA), 'bad_json', /METADATA payload \(5 bytes\) is not JSON/);
+      expectCode(() => decodeJsonPayload(Buffer.from([0x7b, 0xff, 0x7d]), FrameType.METADATA), 'bad_json', /not valid UTF-8/);
       expectCode(() => decodeJsonPayload(Buffer.from('"text"'), FrameType.METADATA), 'bad_json');
       expectCode(() => decodeJsonPayload(Buffer.from('null'), FrameType.HELLO), 'bad_json');
       expectCode(() => decodeJsonPayload(Buffer.alloc(0), FrameType.METADATA), 'bad_json');
@@ -210,6 +210,34 @@ describe('protocol/frame', () => {
       expectCode(() => validateClientHello({ ...ok, capabilities: [1] }), 'bad_hello', /capabilities/);
       expectCode(() => validateClientHello({ ...ok, token: 1 }), 'bad_hello', /token/);
       expectCode(() => validateServerHello({ protocol: 'streamproto1', sessionId: 's' }), 'bad_hello', /serverTime/);
+    });
+
+    it('validateClientHello bounds the identity fields: each limit itself is accepted, one more is bad_hello naming the field', () => {
+      const ok = { protocol: 'streamproto1', userId: 'alice', role: 'peer' };
+      const deep = (n: number): Record<string, unknown> => (n <= 1 ? {} : { d: deep(n - 1) });
+      const atLimit: Record<string, unknown>[] = [
+        { userId: 'u'.repeat(128) },
+        { userId: '\u{1f3b5}'.repeat(128) },   // 128 characters, 256 UTF-16 units
+        { name: 'n'.repeat(128) },
+        { token: 't'.repeat(1024) },
+        { capabilities: Array.from({ length: 32 }, (_, i) => `${i}`.padEnd(64, 'c')) },
+        { profile: { blob: 'p'.repeat(4096 - 11) } },   // {"blob":"…"} = 4096 bytes
+        { profile: deep(4) },
+      ];
+      for (const extra of atLimit) assert.doesNotThrow(() => validateClientHello({ ...ok, ...extra }), JSON.stringify(extra).slice(0, 60));
+      const over: [Record<string, unknown>, RegExp][] = [
+        [{ userId: 'u'.repeat(129) }, /^HELLO userId is longer than 128 characters \(129 bytes\)$/],
+        [{ userId: 'tab\there' }, /^HELLO userId "tab\\there" contains a control character$/],
+        [{ userId: 'sep\u2028' }, /userId .* contains a control character/],
+        [{ name: 'n'.repeat(129) }, /^HELLO name is longer than 128 characters$/],
+        [{ token: 't'.repeat(1025) }, /^HELLO token is longer than 1024 characters$/],
+        [{ capabilities: Array.from({ length: 33 }, () => 'c') }, /^HELLO capabilities has 33 entries, more than 32$/],
+        [{ capabilities: ['ok', 'c'.repeat(65)] }, /^HELLO capabilities\[1\] is longer than 64 characters$/],
+        [{ profile: { blob: 'p'.repeat(4096 - 10) } }, /^HELLO profile is 4097 bytes as JSON, more than 4096$/],
+        [{ profile: deep(5) }, /^HELLO profile is nested deeper than 4 levels$/],
+        [{ profile: { a: [[[[1]]]] } }, /^HELLO profile is nested deeper than 4 levels$/],
+      ];
+      for (const [extra, re] of over) expectCode(() => validateClientHello({ ...ok, ...extra }), 'bad_hello', re);
     });
   });
 

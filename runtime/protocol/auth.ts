@@ -1,0 +1,139 @@
+// Per-user tokens for a StreamServer: a list of { userId, token, roles? }, checked in constant time.
+
+import { readFileSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { PEER_ROLES, type PeerRole } from './frame';
+import { wireText } from '../log-text';
+
+export interface UserEntry {
+  userId: string;
+  token: string;
+  /** Roles this user may connect as (default: any). */
+  roles?: PeerRole[];
+}
+
+/** What a HELLO's (userId, token, role) is against the list. */
+export type UserCheck = 'ok' | 'missing_token' | 'wrong_token' | 'role_not_allowed';
+
+/** SHA-256 of the UTF-8 text: tokens are compared as digests, so the time taken says nothing about the token. */
+export function tokenDigest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Equal-length digests compared in constant time. */
+export function digestsEqual(a: Buffer, b: Buffer): boolean {
+  return timingSafeEqual(a, b);
+}
+
+const MAX_USER_ID = 128;
+const MAX_TOKEN = 1024;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const ENTRY_FIELDS = new Set(['userId', 'token', 'roles', 'name', 'comment']);
+/** Compared against when the userId is not in the list, so an unknown user takes as long as a known one. */
+const DUMMY_DIGEST = tokenDigest('\u0000xcast: no such user\u0000');
+
+interface Stored {
+  digest: Buffer;
+  roles: readonly PeerRole[] | undefined;
+}
+
+/** The users a StreamServer accepts, each with its own token. Immutable once parsed. */
+export class UsersList {
+  private readonly byId: Map<string, Stored>;
+
+  private constructor(byId: Map<string, Stored>) {
+    this.byId = byId;
+  }
+
+  /**
+   * From JSON text, an array of entries, or `{ users: [...] }`. Throws an Error naming the field
+   * ('users[2].token: required'), prefixed with `source` (a file name) when given. Duplicate userIds are refused.
+   */
+  static parse(value: unknown, source?: string): UsersList {
+    const where = source !== undefined ? `${source}: ` : '';
+    let v = value;
+    if (typeof v === 'string' || Buffer.isBuffer(v)) {
+      const text = v.toString();
+      try {
+        v = JSON.parse(text);
+      } catch (err) {
+        const m = /position (\d+)/.exec((err as Error).message);
+        throw new Error(`${where}users: not JSON (${m ? `at position ${m[1]}` : `${text.length} characters`})`);
+      }
+    }
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v as object);
+      if (!('users' in (v as object))) throw new Error(`${where}users: expected an array of { userId, token, roles? } or { "users": [...] }`);
+      const extra = keys.filter((k) => k !== 'users');
+      if (extra.length > 0) throw new Error(`${where}${extra[0]}: unknown field (expected only "users")`);
+      v = (v as { users: unknown }).users;
+    }
+    if (!Array.isArray(v)) throw new Error(`${where}users: must be an array of { userId, token, roles? }, got ${v === null ? 'null' : typeof v}`);
+    const byId = new Map<string, Stored>();
+    v.forEach((e: unknown, i: number) => {
+      const at = `${where}users[${i}]`;
+      if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new Error(`${at}: must be an object { userId, token, roles? }`);
+      const entry = e as Record<string, unknown>;
+      for (const k of Object.keys(entry)) if (!ENTRY_FIELDS.has(k)) throw new Error(`${at}.${k}: unknown field (expected userId, token, roles)`);
+      const { userId, token, roles } = entry;
+      if (userId === undefined || userId === '') throw new Error(`${at}.userId: required`);
+      if (typeof userId !== 'string') throw new Error(`${at}.userId: must be a string`);
+      if (userId.length > MAX_USER_ID) throw new Error(`${at}.userId: longer than ${MAX_USER_ID} characters`);
+      if (CONTROL.test(userId)) throw new Error(`${at}.userId: contains a control character`);
+      if (token === undefined || token === '') throw new Error(`${at}.token: required`);
+      if (typeof token !== 'string') throw new Error(`${at}.token: must be a string`);
+      if (token.length > MAX_TOKEN) throw new Error(`${at}.token: longer than ${MAX_TOKEN} characters`);
+      let allowed: PeerRole[] | undefined;
+      if (roles !== undefined) {
+        if (!Array.isArray(roles) || roles.length === 0) throw new Error(`${at}.roles: must be a non-empty array of ${PEER_ROLES.join(', ')}`);
+        roles.forEach((r: unknown, j: number) => {
+          if (!PEER_ROLES.includes(r as PeerRole)) throw new Error(`${at}.roles[${j}]: ${wireText(r, 40)} is not one of ${PEER_ROLES.join(', ')}`);
+        });
+        allowed = [...new Set(roles as PeerRole[])];
+      }
+      if (byId.has(userId)) throw new Error(`${at}.userId: ${wireText(userId)} is listed twice`);
+      byId.set(userId, { digest: tokenDigest(token), roles: allowed });
+    });
+    return new UsersList(byId);
+  }
+
+  /** Reads and parses a JSON file (errors name the file and the field). */
+  static fromFile(file: string): UsersList {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`${file}: cannot read the users file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return UsersList.parse(text, file);
+  }
+
+  /** Number of users. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Whether `userId` is listed. */
+  has(userId: string): boolean {
+    return this.byId.has(userId);
+  }
+
+  /** The listed userIds (no tokens). */
+  userIds(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  /**
+   * Checks a HELLO's userId, token and role. The token is compared in constant time against the user's own token,
+   * or against a dummy one for a userId not listed (which is 'wrong_token': the answer does not say who exists).
+   */
+  check(userId: string, token: string | undefined, role: PeerRole): UserCheck {
+    if (token === undefined) return 'missing_token';
+    const u = this.byId.get(userId);
+    const equal = digestsEqual(tokenDigest(token), u ? u.digest : DUMMY_DIGEST);
+    if (!u || !equal) return 'wrong_token';
+    if (u.roles !== undefined && !u.roles.includes(role)) return 'role_not_allowed';
+    return 'ok';
+  }
+}
