@@ -1,6 +1,7 @@
 // Prometheus export of the QoS state: a private prom-client Registry updated from a snapshot, in base units.
 
 import { Counter, Gauge, Registry } from 'prom-client';
+import { TRANSPORT_STAT_NAMES } from '../protocol/limits';
 import type { AggregatedStatesSnapshot, ConnectionEntry, GetMetricsAnswer, MixerAdminSharedState } from './types';
 
 /** What update() accepts: the getMetrics answer, its inner snapshot, or the xcast's shared state (no speaker). */
@@ -147,19 +148,13 @@ function incTotal(c: Counter<string>, labels: Record<string, string>, v: unknown
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) c.inc(labels, v);
 }
 
-/** The transport's limit and refusal counters (runtime/protocol/limits.ts transportStats), stable label values. */
-export const TRANSPORT_LIMIT_NAMES = [
-  'connections', 'connections_per_address', 'pending_handshakes', 'hello_timeout', 'metadata_size', 'metadata_rate',
-  'tracks_per_connection', 'unauthorized', 'auth_slowdown', 'bad_hello', 'user_in_use', 'tls_handshake',
-] as const;
-
 export interface TransportMetrics {
   registry: Registry;
   /** Sets `xcast_transport_limit_hits_total{limit=…}` from a snapshot of totals (every known limit shown, 0 until hit). */
   update(totals: Record<string, number>): void;
 }
 
-/** The process's transport counters as one Prometheus counter; merged with the QoS registry into one exposition. */
+/** The process's transport counters (runtime/protocol/limits.ts transportStats, its stable names as label values) as one Prometheus counter; merged with the QoS registry into one exposition. */
 export function createTransportMetrics(): TransportMetrics {
   const registry = new Registry();
   const hits = new Counter({
@@ -171,7 +166,7 @@ export function createTransportMetrics(): TransportMetrics {
     registry,
     update(totals) {
       hits.reset();
-      for (const name of TRANSPORT_LIMIT_NAMES) hits.inc({ limit: name }, 0);
+      for (const name of TRANSPORT_STAT_NAMES) hits.inc({ limit: name }, 0);
       for (const name of Object.keys(totals)) incTotal(hits, { limit: name }, totals[name]);
     },
   };

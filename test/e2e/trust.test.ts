@@ -252,7 +252,11 @@ describe('trust: xcast start beyond loopback', function () {
       assert.equal((await fetch(`${url}/metrics`, { headers: { Authorization: basic('wrong') } })).status, 401);
       const ok = await fetch(`${url}/metrics`, { headers: { Authorization: basic(password) } });
       assert.equal(ok.status, 200);
-      assert.match(await ok.text(), /^# TYPE xcast_transport_limit_hits_total counter$/m);
+      // The xcast preset has no mixeradmin client: /metrics answers with the transport's counters alone.
+      const text = await ok.text();
+      assert.match(text, /^# TYPE xcast_transport_limit_hits_total counter$/m);
+      assert.match(text, /^xcast_transport_limit_hits_total\{limit="metadata_rate"\} 0$/m);
+      assert.doesNotMatch(text, /xcast_packets_received_total|xcast_incoming_audio_tracks/);
       assert.equal((await fetch(`${url}/flows`)).status, 401);
       // The editor logs in as Node-RED's adminAuth says: a token for the password, then the admin API.
       const login = await fetch(`${url}/auth/token`, {
