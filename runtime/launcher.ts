@@ -162,16 +162,26 @@ export function applyTrust(
 
 /**
  * Writes Node-RED's credentials file for the flow, encrypted as Node-RED does (aes-256-ctr, key sha256 of the
- * credentialSecret), mode 0600; none: the file goes (the flow is deployed fresh each start, its credentials too).
+ * credentialSecret), mode 0600. With none to write, a file this function wrote before (and nobody changed since:
+ * its digest is kept beside it) goes, so a token given once does not outlive the option; one the editor saved stays.
  */
 export function writeCredentialsFile(file: string, secret: string, credentials: Record<string, Record<string, string>>): void {
-  if (Object.keys(credentials).length === 0) { fs.rmSync(file, { force: true }); return; }
+  const mark = `${file}.xcast-digest`;
+  const digest = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
+  if (Object.keys(credentials).length === 0) {
+    try {
+      if (digest(fs.readFileSync(file, 'utf8')) === fs.readFileSync(mark, 'utf8').trim()) fs.rmSync(file, { force: true });
+    } catch { /* no file, or not ours */ }
+    fs.rmSync(mark, { force: true });
+    return;
+  }
   const key = crypto.createHash('sha256').update(secret).digest();
   const iv = crypto.randomBytes(16);
   const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
-  const $ = iv.toString('hex') + cipher.update(JSON.stringify(credentials), 'utf8', 'base64') + cipher.final('base64');
-  fs.writeFileSync(file, JSON.stringify({ $ }), { mode: 0o600 });
+  const text = JSON.stringify({ $: iv.toString('hex') + cipher.update(JSON.stringify(credentials), 'utf8', 'base64') + cipher.final('base64') });
+  fs.writeFileSync(file, text, { mode: 0o600 });
   fs.chmodSync(file, 0o600);
+  fs.writeFileSync(mark, `${digest(text)}\n`, { mode: 0o600 });
 }
 
 /** The web side's Node-RED settings from the trust options: adminAuth for the editor and admin API, httpNodeAuth for the nodes' routes. */

@@ -143,6 +143,36 @@ describe('trust: xcast start beyond loopback', function () {
     }
   });
 
+  it('the peer and monitor presets reach a TLS xcast with --tls-ca or --tls-fingerprint, --token and --connect', async () => {
+    const certs = makeTestCerts();
+    const ports = await freePortMap();
+    const map = Object.entries(ports).map(([a, b]) => `${a}=${b}`).join(',');
+    const common = ['--port', '0', '--port-map', map, '--token', 'session-token', '--log-level', 'warn'];
+    const hub = xcast(['start', 'xcast', '--user-dir', tmpDir(), '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, ...common]);
+    let peer: Run | undefined;
+    let monitor: Run | undefined;
+    try {
+      await hub.running;
+      peer = xcast(['start', 'peer', '--user-dir', tmpDir(), '--connect', 'localhost', '--tls-ca', certs.caCert, ...common]);
+      monitor = xcast(['start', 'monitor', '--user-dir', tmpDir(), '--connect', '127.0.0.1', '--tls-fingerprint', certs.serverFingerprint, ...common]);
+      const murl = await monitor.running;
+      await peer.running;
+      // The monitor's getMetrics holds the xcast's state, which came over its TLS connection: alice's audio arrived
+      // over hers.
+      const end = Date.now() + 20000;
+      let received = 0;
+      while (Date.now() < end && received === 0) {
+        const r = await fetch(`${murl}/service/mixeradminclient?getMetrics`);
+        if (r.ok) received = Number(((await r.json()) as { aggregatedStatesSnapshot?: { connections?: Record<string, { packetsReceived?: number }> } }).aggregatedStatesSnapshot?.connections?.alice?.packetsReceived ?? 0);
+        if (received === 0) await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.ok(received > 0, `no audio from alice reached the monitor's state:\n${hub.output()}\n${peer.output()}\n${monitor.output()}`);
+    } finally {
+      await Promise.all([hub.stop(), peer?.stop(), monitor?.stop()]);
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
   describe('with --tls-cert, --tls-key, --users and --admin-password-file', () => {
     let certs: TestCerts;
     let dir: string;
