@@ -10,7 +10,8 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { StreamClient, StreamConnection } from '../../runtime/protocol/transport';
 import { Codec, encodeJsonFrame, FrameType, MAGIC_0, MAGIC_1 } from '../../runtime/protocol/frame';
-import { freePortMap, tmpDir } from '../support/xcast-process';
+import { freePortMap, startXcast, tmpDir } from '../support/xcast-process';
+import { chromium } from 'playwright-core';
 import { makeTestCerts, type TestCerts } from '../support/tls-certs';
 import { until } from '../support/resources';
 
@@ -311,5 +312,59 @@ describe('trust: xcast start beyond loopback', function () {
       assert.equal(reader.host, host.address);
       assert.doesNotMatch(JSON.stringify(nodes), /alice-token|monitor-token|correct horse/);
     });
+  });
+});
+
+describe('trust settings in the socket nodes\' edit dialogs (Chromium)', function () {
+  this.timeout(120000);
+
+  it("offers Node-RED's TLS configurations, the users list and the limits with their defaults (server), the pinned certificate (client)", async () => {
+    const chromiumPath = process.env.XCAST_CHROMIUM ?? '/usr/bin/chromium';
+    assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium, or set XCAST_CHROMIUM`);
+    const x = await startXcast({ flows: ['xcast', 'peer'], portMap: await freePortMap() });
+    const profile = tmpDir('xcast-chromium-');
+    const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${x.url}/`);
+      await page.waitForSelector('.red-ui-flow-node', { timeout: 20000 });
+      const dialog = async (type: string, mode: string) => {
+        await page.evaluate(([t, m]) => {
+          const w = window as unknown as { RED: { nodes: { eachNode(f: (n: { type: string; mode?: string }) => boolean | void): void }; editor: { edit(n: unknown): void } } };
+          let found: unknown;
+          w.RED.nodes.eachNode((n) => { if (n.type === t && n.mode === m) { found = n; return false; } });
+          w.RED.editor.edit(found);
+        }, [type, mode]);
+        await page.waitForSelector('#dialog-form label', { timeout: 20000 });
+        const seen = await page.evaluate(() => {
+          const $ = (window as unknown as { $: (s: string) => { is(s: string): boolean; prop(p: string): string; attr(a: string): string } }).$;
+          const visible = (id: string) => $(`#node-input-${id}`).is(':visible');
+          return {
+            tls: $('#node-input-tls').prop('tagName'), fingerprint: visible('fingerprint'), requireClientCert: visible('requireClientCert'),
+            usersFile: visible('usersFile'), users: $('#node-input-users').attr('type'), limitsRow: $('#node-xcast-limits').is(':visible'),
+            maxConnections: $('#node-input-maxConnections').attr('placeholder'), helloTimeoutMs: $('#node-input-helloTimeoutMs').attr('placeholder'),
+          };
+        });
+        await page.evaluate(() => (window as unknown as { RED: { tray: { close(): void } } }).RED.tray.close());
+        await page.waitForSelector('#dialog-form', { state: 'detached', timeout: 20000 });
+        return seen;
+      };
+      // The xcast's ingest reader is a server; the peer's writer a client.
+      assert.deepEqual(await dialog('xcast-socket-reader', 'server'), {
+        tls: 'SELECT', fingerprint: false, requireClientCert: true, usersFile: true, users: 'password', limitsRow: true, maxConnections: '1024', helloTimeoutMs: '5000',
+      });
+      const writer = await dialog('xcast-socket-writer', 'client');
+      assert.equal(writer.tls, 'SELECT');
+      assert.equal(writer.fingerprint, true);
+      assert.equal(writer.usersFile, false);
+      assert.equal(writer.limitsRow, false);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+      await x.stop();
+    }
   });
 });
