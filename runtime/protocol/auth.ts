@@ -137,3 +137,73 @@ export class UsersList {
     return 'ok';
   }
 }
+
+/**
+ * The key an address is counted under (connections per address, the slow-down): an IPv4 address as it is (an
+ * IPv4-mapped IPv6 one as IPv4), an IPv6 address by its /64 — one host usually holds a whole /64, so counting single
+ * IPv6 addresses would bound nothing.
+ */
+export function addressKey(ip: string | undefined): string {
+  if (ip === undefined || ip === '') return '';
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4) return v4[1];
+  if (!ip.includes(':')) return ip;
+  const bare = ip.replace(/%.*$/, '');   // zone index
+  const [head, tail] = bare.split('::') as [string, string | undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+}
+
+export interface AuthSlowdownOptions {
+  /** Failures before HELLOs are held (ServerLimits.authFailuresBeforeSlowdown). */
+  failuresBeforeSlowdown: number;
+  /** A failure older than this (since the address's previous one) starts the count again. */
+  windowMs: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** Addresses remembered; the least recently failing one is forgotten first. */
+  tableSize: number;
+  /** ms; only differences are used. */
+  now: () => number;
+}
+
+/** Failed HELLOs per address, and how long to hold the next HELLO from it. */
+export class AuthSlowdown {
+  private readonly table = new Map<string, { failures: number; lastMs: number }>();
+
+  constructor(private readonly o: AuthSlowdownOptions) {}
+
+  /** Addresses remembered. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** 0 = answer at once; else hold the HELLO this long: minDelayMs doubling per failure past the threshold, capped. */
+  delayMs(key: string): number {
+    const f = this.table.get(key);
+    if (!f) return 0;
+    if (this.o.now() - f.lastMs > this.o.windowMs) {
+      this.table.delete(key);
+      return 0;
+    }
+    const over = f.failures - this.o.failuresBeforeSlowdown;
+    if (over < 0) return 0;
+    return Math.min(this.o.maxDelayMs, this.o.minDelayMs * 2 ** Math.min(over, 30));
+  }
+
+  failed(key: string): void {
+    const now = this.o.now();
+    let f = this.table.get(key);
+    if (f && now - f.lastMs > this.o.windowMs) f = undefined;
+    // Map order is the LRU order: re-inserted on every failure, the least recently failing one dropped beyond the bound.
+    this.table.delete(key);
+    this.table.set(key, { failures: (f?.failures ?? 0) + 1, lastMs: now });
+    if (this.table.size > this.o.tableSize) this.table.delete(this.table.keys().next().value as string);
+  }
+
+  succeeded(key: string): void {
+    this.table.delete(key);
+  }
+}

@@ -1,6 +1,9 @@
-// streamproto1 in one import: frame codec, Opus TOC validation, incremental parser and TCP transports.
+// streamproto1 in one import: frame codec, Opus TOC validation, incremental parser, TCP/TLS transports, users and limits.
 
 export * from './frame';
 export * from './opus-toc';
 export * from './parser';
 export * from './transport';
+export * from './auth';
+export * from './limits';
+export * from './tls-files';

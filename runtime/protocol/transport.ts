@@ -18,7 +18,7 @@ import {
   type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
 import { FrameParser } from './parser';
-import { UsersList, digestsEqual, tokenDigest } from './auth';
+import { AuthSlowdown, UsersList, addressKey, digestsEqual, tokenDigest } from './auth';
 import {
   AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE,
   checkServerLimits, createTransportStats, transportStats, type ServerLimits, type TransportStats,
@@ -627,12 +627,6 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** Failed HELLOs of one remote IP. */
-interface AuthFailures {
-  failures: number;
-  lastMs: number;
-}
-
 function remoteOf(socket: net.Socket): string {
   const a = socket.remoteAddress;
   if (a === undefined) return 'unconnected';
@@ -653,7 +647,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
   private readonly closing = new Set<StreamConnection>();
   private readonly byUser = new Map<string, StreamConnection>();
   private readonly perAddress = new Map<string, number>();
-  private readonly authFailures = new Map<string, AuthFailures>();
+  private readonly slowdown: AuthSlowdown;
   /** Raw sockets this server destroyed itself (a TLS error that follows is not a handshake failure). */
   private readonly dropped = new WeakSet<net.Socket>();
   private readonly serverLimitSaidAt = new Map<string, number>();
@@ -684,6 +678,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       maxTracks: this.limits.maxTracksPerConnection,
     };
     this.onConnLimit = (name) => this.count(name);
+    this.slowdown = new AuthSlowdown({
+      failuresBeforeSlowdown: this.limits.authFailuresBeforeSlowdown, windowMs: AUTH_FAILURE_WINDOW_MS,
+      minDelayMs: AUTH_SLOWDOWN_MIN_MS, maxDelayMs: AUTH_SLOWDOWN_MAX_MS, tableSize: AUTH_SLOWDOWN_TABLE_SIZE,
+      now: () => performance.now(),
+    });
 
     if (opts.tls) {
       const helloMs = this.limits.helloTimeoutMs;
@@ -878,7 +877,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       conn.send(encodeJsonFrame(FrameType.HELLO, hello));
       this.connections.add(conn);
       const userId = conn.userId!;
-      const ip = socket.remoteAddress ?? '';
+      const ip = addressKey(socket.remoteAddress);
       this.byUser.get(userId)?.close('replaced', 'replaced by a newer authenticated connection of the same userId');
       this.byUser.set(userId, conn);
       this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
@@ -906,10 +905,10 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
    */
   private checkHello(obj: JsonObject, conn: StreamConnection, held: boolean): ClientHello | Promise<ClientHello> {
     const hello = validateClientHello(obj);
-    const ip = conn.socket.remoteAddress ?? '';
+    const ip = addressKey(conn.socket.remoteAddress);
     const credentials = this.tokenDigest !== undefined || this.users !== undefined;
     if (credentials) {
-      const delay = held ? 0 : this.slowdownMs(ip);
+      const delay = held ? 0 : this.slowdown.delayMs(ip);
       if (delay > 0) {
         this.count('auth_slowdown', conn.remote);
         return new Promise<ClientHello>((resolve, reject) => {
@@ -921,15 +920,15 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       }
       const refusal = this.checkCredentials(hello);
       if (refusal !== undefined) {
-        this.noteAuthFailure(ip);
+        this.slowdown.failed(ip);
         throw new ProtocolError('unauthorized', refusal);
       }
-      this.authFailures.delete(ip);
+      this.slowdown.succeeded(ip);
       conn.markAuthenticated();
     }
     const holder = this.byUser.get(hello.userId);
     // An authenticated newcomer replacing its own connection from the same address does not add one.
-    const replacing = credentials && holder !== undefined && holder.socket.remoteAddress === conn.socket.remoteAddress ? 1 : 0;
+    const replacing = credentials && holder !== undefined && addressKey(holder.socket.remoteAddress) === ip ? 1 : 0;
     if ((this.perAddress.get(ip) ?? 0) - replacing >= this.limits.maxConnectionsPerAddress) {
       throw new ProtocolError('too_many_connections', `this address already has ${this.limits.maxConnectionsPerAddress} connections (limits.maxConnectionsPerAddress)`);
     }
@@ -952,29 +951,6 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       if (r === 'role_not_allowed') return `user ${wireText(hello.userId)} may not connect as ${wireText(hello.role)}`;
     }
     return this.users ? `wrong token for user ${wireText(hello.userId)}` : 'wrong token';
-  }
-
-  /** How long to hold a HELLO from `ip` (0 = not slowed down). */
-  private slowdownMs(ip: string): number {
-    const f = this.authFailures.get(ip);
-    if (!f) return 0;
-    if (performance.now() - f.lastMs > AUTH_FAILURE_WINDOW_MS) {
-      this.authFailures.delete(ip);
-      return 0;
-    }
-    const over = f.failures - this.limits.authFailuresBeforeSlowdown;
-    if (over < 0) return 0;
-    return Math.min(AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS * 2 ** Math.min(over, 16));
-  }
-
-  private noteAuthFailure(ip: string): void {
-    const now = performance.now();
-    let f = this.authFailures.get(ip);
-    if (f && now - f.lastMs > AUTH_FAILURE_WINDOW_MS) f = undefined;
-    // Map order is the LRU order: re-insert on every failure, forget the least recently failed beyond the bound.
-    this.authFailures.delete(ip);
-    this.authFailures.set(ip, { failures: (f?.failures ?? 0) + 1, lastMs: now });
-    if (this.authFailures.size > AUTH_SLOWDOWN_TABLE_SIZE) this.authFailures.delete(this.authFailures.keys().next().value as string);
   }
 }
 
@@ -1038,7 +1014,10 @@ export interface StreamClientOptions {
 export interface StreamClientEvents {
   /** The server's HELLO arrived: `conn` is ready to send and receive. */
   connect: [conn: StreamConnection];
-  /** A connection that had emitted 'connect' closed. `code` is set when the server sent ERROR. */
+  /**
+   * A connection that had emitted 'connect' closed. `code` is set when the server sent ERROR. After code 'replaced'
+   * (a newer connection of the same userId took over) the client does not reconnect.
+   */
   disconnect: [info: { reason: string; code?: string }];
   /** An attempt failed before 'connect' (refused, timeout, ERROR such as unauthorized); a retry follows if reconnect is on. */
   connectError: [err: Error];
@@ -1154,6 +1133,9 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       } else if (!this.closed) {
         this.emit('connectError', failure ?? new Error(`connection closed before the server's HELLO: ${reason}`));
       }
+      // Replaced: another connection of this user took over. Reconnecting would only knock it off in turn (two
+      // clients with the same credentials would take turns forever), so this client stops.
+      if (connected && remoteCode === 'replaced') return;
       this.scheduleRetry();
     });
   }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FrameType, encodeJsonFrame } from '../../runtime/protocol/frame';
-import { UsersList } from '../../runtime/protocol/auth';
+import { AuthSlowdown, UsersList, addressKey } from '../../runtime/protocol/auth';
 import { transportStats } from '../../runtime/protocol/limits';
 import { StreamClient, StreamConnection, StreamServer, type StreamServerOptions } from '../../runtime/protocol/transport';
 import { RawClient, until } from './helpers';
@@ -80,6 +80,60 @@ describe('protocol/auth UsersList', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('protocol/auth AuthSlowdown and addressKey', () => {
+  function slowdown(tableSize = 4096): { s: AuthSlowdown; clock: { t: number } } {
+    const clock = { t: 0 };
+    const s = new AuthSlowdown({ failuresBeforeSlowdown: 3, windowMs: 60_000, minDelayMs: 250, maxDelayMs: 8000, tableSize, now: () => clock.t });
+    return { s, clock };
+  }
+
+  it('no delay below the threshold; then 250 ms doubling per failure up to 8 s; per address', () => {
+    const { s } = slowdown();
+    const delays: number[] = [];
+    for (let i = 0; i < 10; i++) { delays.push(s.delayMs('10.0.0.1')); s.failed('10.0.0.1'); }
+    assert.deepEqual(delays, [0, 0, 0, 250, 500, 1000, 2000, 4000, 8000, 8000]);
+    assert.equal(s.delayMs('10.0.0.2'), 0, 'another address is not slowed');
+  });
+
+  it('a success clears the address; 60 s without a failure forgets it, a failure within 60 s of the last keeps counting', () => {
+    const { s, clock } = slowdown();
+    for (let i = 0; i < 4; i++) s.failed('a');
+    assert.equal(s.delayMs('a'), 500);
+    s.succeeded('a');
+    assert.equal(s.delayMs('a'), 0);
+    for (let i = 0; i < 3; i++) { clock.t += 50_000; s.failed('a'); }
+    assert.equal(s.delayMs('a'), 250, 'failures 50 s apart are one run');
+    clock.t += 60_001;
+    assert.equal(s.delayMs('a'), 0);
+    assert.equal(s.size, 0);
+    s.failed('a');
+    assert.equal(s.delayMs('a'), 0, 'the count started again');
+  });
+
+  it('the table is bounded: beyond tableSize the least recently failing address is forgotten', () => {
+    const { s } = slowdown(3);
+    for (const ip of ['a', 'b', 'c']) for (let i = 0; i < 3; i++) s.failed(ip);
+    s.failed('a');   // a is now the most recent
+    for (let i = 0; i < 3; i++) s.failed('d');
+    assert.equal(s.size, 3);
+    assert.equal(s.delayMs('b'), 0, 'b, the least recent, was dropped');
+    assert.equal(s.delayMs('a'), 500);
+    assert.equal(s.delayMs('c'), 250);
+    assert.equal(s.delayMs('d'), 250);
+  });
+
+  it('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () => {
+    assert.equal(addressKey('192.0.2.7'), '192.0.2.7');
+    assert.equal(addressKey('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(addressKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('2001:db8:1:2::99'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('2001:DB8:0001::1'), '2001:db8:1:0::/64');
+    assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(addressKey('::1'), '0:0:0:0::/64');
+    assert.equal(addressKey(undefined), '');
   });
 });
 
@@ -224,10 +278,25 @@ describe('protocol/transport HELLO checks: tokens, users, slow-down, one connect
       assert.equal(gone, oldConn);
       assert.notEqual(server.findByUserId('alice'), oldConn);
       assert.equal(server.connections.size, 1);
+      // A StreamClient that is replaced does not come back (two clients with one user's credentials would take turns).
+      const client = new StreamClient({ port, hello: { userId: 'alice', role: 'peer', token: 'alice-secret' }, pingIntervalMs: 0, backoffMinMs: 10, backoffMaxMs: 20 });
+      clients.push(client);
+      const connected = next<[StreamConnection]>(client, 'connect');
+      client.start();
+      await connected;
+      assert.equal(r.raw.closed || (await r.raw.waitClosed())?.code === 'replaced', true);
+      const replaced = next<[{ reason: string; code?: string }]>(client, 'disconnect');
+      const taker = await hello(port, { userId: 'alice', token: 'alice-secret' });
+      assert.equal(taker.accepted, true);
+      assert.equal((await replaced)[0].code, 'replaced');
+      client.on('connect', () => assert.fail('a replaced client reconnected'));
+      // Its backoff would have brought it back within 20 ms; another client's full handshake takes longer than that.
+      await hello(port, { userId: 'bob', token: 'bob-secret', role: 'monitor' });
+      assert.equal(server.findByUserId('alice')?.remote, `127.0.0.1:${taker.raw.socket.localPort}`);
       // A wrong token cannot replace anyone.
       const intruder = await hello(port, { userId: 'alice', token: 'guess' });
       assert.equal(intruder.error?.code, 'unauthorized');
-      assert.equal(r.raw.closed, false);
+      assert.equal(taker.raw.closed, false);
     });
   });
 });

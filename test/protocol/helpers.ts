@@ -52,8 +52,9 @@ export class RawClient extends EventEmitter {
     socket.on('close', () => { this.closed = true; this.emit('closed'); });
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = net.connect({ host: '127.0.0.1', port });
+  /** `localAddress`: another loopback address (127.0.0.2 …) to connect from, as a second remote IP. */
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress !== undefined ? { localAddress } : {}) });
     await once(socket, 'connect');
     return new RawClient(socket);
   }

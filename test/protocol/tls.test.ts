@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { Codec, FrameType, encodeAudioFrame, encodeJsonFrame, type AudioHeader } from '../../runtime/protocol/frame';
 import {
   StreamClient, StreamConnection, StreamServer, normalizeFingerprint256, type StreamClientOptions, type StreamServerOptions,
 } from '../../runtime/protocol/transport';
+import { certificateFingerprint256, loadClientTls, loadServerTls } from '../../runtime/protocol/tls-files';
 import { opusEncode } from './helpers';
 import { makeTestCerts, type TestCerts } from './tls-certs';
 
@@ -256,5 +258,45 @@ describe('protocol/transport over TLS', function () {
     // The failed and the completed-then-closed handshakes crashed nothing.
     await streamsAudio(conn, sconn, 3);
     assert.equal(server.connections.size, 1);
+  });
+});
+
+describe('protocol/tls-files', () => {
+  let certs: TestCerts;
+  before(() => { certs = makeTestCerts(); });
+  after(() => certs?.remove());
+
+  const file = (name: string): string => path.join(certs.dir, name);
+
+  it('certificateFingerprint256 agrees with openssl x509 -fingerprint -sha256', () => {
+    assert.equal(certificateFingerprint256(certs.serverCert), certs.serverFingerprint);
+    assert.equal(certificateFingerprint256(certs.strangerCert), certs.strangerFingerprint);
+  });
+
+  it('loadServerTls reads cert and key (and with a CA file requires client certificates); a server made from it serves', async () => {
+    const opts = loadServerTls({ certFile: file('server.crt'), keyFile: file('server.key') });
+    assert.deepEqual(Object.keys(opts), ['cert', 'key']);
+    const withCa = loadServerTls({ certFile: file('server.crt'), keyFile: file('server.key'), caFile: file('ca.crt') });
+    assert.deepEqual([withCa.requestCert, withCa.rejectUnauthorized], [true, true]);
+    const server = new StreamServer({ pingIntervalMs: 0, tls: withCa });
+    const { port } = await server.listen();
+    const client = new StreamClient({ port, hello: { userId: 'f', role: 'peer' }, pingIntervalMs: 0, reconnect: false,
+      tls: loadClientTls({ caFile: file('ca.crt'), certFile: file('client.crt'), keyFile: file('client.key') }) });
+    const connected = next(client, 'connect');
+    client.start();
+    await connected;
+    await client.close();
+    await server.close();
+  });
+
+  it('errors name the field: unreadable file, no certificate, a key of another certificate, half a client pair', () => {
+    const cases: [() => unknown, string][] = [
+      [() => loadServerTls({ certFile: file('nope.crt'), keyFile: file('server.key') }), `tls.certFile: cannot read ${file('nope.crt')}: ENOENT`],
+      [() => loadServerTls({ certFile: file('server.key'), keyFile: file('server.key') }), `tls.certFile: ${file('server.key')} holds no PEM certificate`],
+      [() => loadServerTls({ certFile: file('server.crt'), keyFile: file('stranger.key') }), `tls.keyFile: ${file('stranger.key')} cannot be used with ${file('server.crt')}: key values mismatch`],
+      [() => loadServerTls({ certFile: file('server.crt'), keyFile: file('server.key'), caFile: file('ca.key') }, 'socket.'), `socket.caFile: ${file('ca.key')} holds no PEM certificate`],
+      [() => loadClientTls({ certFile: file('client.crt') }), 'tls.keyFile: required with tls.certFile'],
+    ];
+    for (const [fn, message] of cases) assert.throws(fn, { message });
   });
 });
