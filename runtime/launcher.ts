@@ -8,6 +8,9 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { loadNodeRed } from './find-node-red';
 import { readSettings } from './settings';
+import { loadClientTls, loadServerTls, certificateFingerprint256 } from './protocol/tls-files';
+import { normalizeFingerprint256 } from './protocol/transport';
+import { UsersList } from './protocol/auth';
 import { basicAuthMiddleware, guardUpgrades, hashPassword, type BasicCredentials } from './web/auth';
 
 /** Root of the package (where package.json, flows/ and examples/ live), whether running from dist/ or not. */
@@ -112,9 +115,16 @@ function isClientSocket(n: Record<string, unknown>): boolean {
   return (n.type === 'xcast-socket-reader' || n.type === 'xcast-socket-writer') && !isServerSocket(n);
 }
 
-/** SHA-256 fingerprint of a PEM certificate file, as Node's tls gives it (AB:CD:...). */
-export function certFingerprint(file: string): string {
-  return new crypto.X509Certificate(fs.readFileSync(file)).fingerprint256;
+/** The transport's file checks (readable, a certificate, the key matching it, not expired) under the CLI's option names. */
+function checkTlsFiles(trust: TrustOptions): void {
+  const named = (f: () => unknown) => {
+    try { f(); } catch (e) { throw new Error((e as Error).message.replace(/^--tls-(cert|key|ca)File:/, '--tls-$1:')); }
+  };
+  if (trust.tlsCert && trust.tlsKey) named(() => loadServerTls({ certFile: trust.tlsCert!, keyFile: trust.tlsKey! }, '--tls-'));
+  if (trust.tlsCa) named(() => loadClientTls({ caFile: trust.tlsCa }, '--tls-'));
+  if (trust.tlsFingerprint !== undefined) {
+    normalizeFingerprint256(trust.tlsFingerprint, '--tls-fingerprint');
+  }
 }
 
 export const TLS_SERVER_CONFIG_ID = 'xcast0tls0server';
@@ -138,12 +148,14 @@ export function applyTrust(
     servername: '', alpnprotocol: '', verifyservercert: o.verify,
   });
   if ((trust.tlsCert === undefined) !== (trust.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
-  for (const f of [trust.tlsCert, trust.tlsKey, trust.tlsCa, trust.usersFile]) {
-    if (f !== undefined && !fs.existsSync(f)) throw new Error(`${f}: no such file`);
+  checkTlsFiles(trust);
+  // The list is checked here too, so a bad one stops the start naming the option rather than refusing each node.
+  if (trust.usersFile !== undefined) {
+    try { UsersList.fromFile(trust.usersFile); } catch (e) { throw new Error(`--users: ${(e as Error).message}`); }
   }
   if (trust.tlsCert && servers.length) out.push(tlsNode(TLS_SERVER_CONFIG_ID, 'xcast server TLS', { cert: trust.tlsCert, key: trust.tlsKey, ca: trust.tlsCa, verify: true }));
   // A flow with its own server and clients (demo) pins its own certificate unless told what to trust.
-  const pinned = trust.tlsFingerprint ?? (trust.tlsCert && servers.length && !trust.tlsCa ? certFingerprint(trust.tlsCert) : undefined);
+  const pinned = trust.tlsFingerprint ?? (trust.tlsCert && servers.length && !trust.tlsCa ? certificateFingerprint256(fs.readFileSync(trust.tlsCert)) : undefined);
   if (trust.tlsCa && clients.length) out.push(tlsNode(TLS_CLIENT_CONFIG_ID, 'xcast client TLS', { ca: trust.tlsCa, verify: true }));
   for (const n of servers) {
     if (host !== undefined) n.host = host;

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import type { Node, NodeAPI } from 'node-red';
-import { StreamServer, StreamClient, StreamConnection } from '../../runtime/protocol/transport';
+import { StreamServer, StreamClient, StreamConnection, normalizeFingerprint256 } from '../../runtime/protocol/transport';
 import { UsersList } from '../../runtime/protocol/auth';
 import { checkServerLimits, DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../runtime/protocol/limits';
 import { wireText } from '../../runtime/log-text';
@@ -63,15 +63,15 @@ export interface NodeTrust {
 
 type Cfg = Record<string, unknown>;
 
-/** A SHA-256 certificate fingerprint as Node's tls gives it (AB:CD:…), from that or 64 hex digits. */
-export function normaliseFingerprint(cfg: Cfg, field: string): string | undefined {
+/** A pinned certificate's SHA-256 fingerprint (the transport's check and form, AB:CD:…), refused naming the field. */
+export function fingerprintField(cfg: Cfg, field: string): string | undefined {
   const v = str(cfg, field);
   if (!v) return undefined;
-  const hex = v.replace(/:/g, '');
-  if (!/^[0-9a-fA-F]{64}$/.test(hex) || (v.includes(':') && !/^([0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2}$/.test(v))) {
+  try {
+    return normalizeFingerprint256(v, field);
+  } catch {
     throw new ConfigError(field, 'not_fingerprint', { value: v.length > 100 ? `${v.slice(0, 100)}…` : v });
   }
-  return hex.toUpperCase().match(/../g)!.join(':');
 }
 
 /** An Error that names the node's field (refuse() shows it on the status). */
@@ -113,7 +113,7 @@ export function readTrust(RED: NodeAPI, node: Node, config: Cfg, mode: 'server' 
     out.users = readUsers(RED, config, creds.users);
     out.limits = readLimits(config);
   } else {
-    const fingerprint256 = normaliseFingerprint(config, 'fingerprint');
+    const fingerprint256 = fingerprintField(config, 'fingerprint');
     if (tlsOpts || fingerprint256) {
       // A pinned certificate is trusted by its fingerprint: it needs no CA (a self-signed server's).
       const verify = tlsOpts ? tlsOpts.rejectUnauthorized !== false : false;

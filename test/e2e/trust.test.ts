@@ -91,6 +91,31 @@ describe('trust: xcast start beyond loopback', function () {
     assert.ok(!fs.existsSync(path.join(dir, 'flows.json')), 'nothing deployed');
   });
 
+  it('refuses unusable TLS files, a bad users list or fingerprint before starting, naming the option', async () => {
+    const dir = tmpDir();
+    const certs = makeTestCerts();
+    const other = makeTestCerts();
+    const users = path.join(dir, 'users.json');
+    fs.writeFileSync(users, JSON.stringify([{ userId: 'alice', token: 'a' }, { userId: 'bob' }]));
+    const cases: Array<[string[], RegExp]> = [
+      [['--tls-cert', path.join(dir, 'missing.crt'), '--tls-key', certs.serverKey], /--tls-cert: cannot read .*missing\.crt/],
+      [['--tls-cert', certs.serverCert, '--tls-key', other.serverKey], /--tls-key: .* cannot be used with/],
+      [['--tls-cert', certs.serverCert], /--tls-cert and --tls-key go together/],
+      [['--users', users], /--users: .*users\[1\]\.token: required/],
+      [['--tls-fingerprint', 'AB:CD'], /--tls-fingerprint: must be a SHA-256 fingerprint/],
+    ];
+    try {
+      for (const [args, words] of cases) {
+        const r = xcast(['start', 'xcast', '--port', '0', '--user-dir', path.join(dir, 'ud'), ...args]);
+        assert.notEqual(await r.code, 0, r.output());
+        assert.match(r.output(), words);
+      }
+      assert.ok(!fs.existsSync(path.join(dir, 'ud', 'flows.json')), 'nothing deployed');
+    } finally {
+      for (const d of [certs.dir, other.dir]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('--generate-credentials makes an admin password and a token once (0600 in the user dir) and starts', async () => {
     const dir = tmpDir();
     const ports = await freePortMap();
