@@ -187,9 +187,15 @@ export function openEndpoint(RED: NodeAPI, node: Node, status: StatusThrottle, o
       maxFrameBytes: o.maxFrameBytes, maxQueueBytes: o.maxQueueBytes, serverName: o.hello.userId,
     });
     server.on('connection', o.onConnection);
+    const refusals = new RefusalWarnings();
     server.on('protocolError', (err: Error & { code?: string }, info: { remote?: string; userId?: string }) => {
-      // A refused handshake never became a connection: one warning per refusal, nothing per frame.
-      node.warn(t('xcast.errors.refused-peer', { userId: wireText(info?.userId ?? ''), remote: wireText(info?.remote ?? '?'), code: err.code ?? 'protocol', detail: wireText(err.message, 200) }));
+      // A refused handshake never became a connection: one warning per refusal, nothing per frame — and no more
+      // than REFUSALS_PER_MINUTE of a kind, so a flood of strangers cannot flood the log (/metrics counts them all).
+      const code = codeText(err.code ?? 'protocol');
+      const said = refusals.admit(code, Date.now());
+      if (said.suppressed > 0) node.warn(t('xcast.errors.refusals-suppressed', { count: said.suppressed, code }));
+      if (!said.warn) return;
+      node.warn(t('xcast.errors.refused-peer', { userId: wireText(info?.userId ?? ''), remote: wireText(info?.remote ?? '?'), code, detail: wireText(err.message, 200) }));
     });
     warnLimitsOnce(RED, node, server);
     server.listen().then(o.onListening, (err: Error) => {
@@ -213,7 +219,7 @@ export function openEndpoint(RED: NodeAPI, node: Node, status: StatusThrottle, o
     const text = `${err.code ?? ''}: ${err.message}`;
     if (text === lastRefusal) return;
     lastRefusal = text;
-    node.warn(t('xcast.errors.connect-refused', { where, code: err.code ?? 'refused', detail: wireText(err.message, 200) }));
+    node.warn(t('xcast.errors.connect-refused', { where, code: codeText(err.code ?? 'refused'), detail: wireText(err.message, 200) }));
   });
   client.on('connect', () => { lastRefusal = ''; });
   status.now('yellow', 'ring', t('xcast.status.connecting', { where }));
@@ -244,4 +250,35 @@ function warnLimitsOnce(RED: NodeAPI, node: Node, server: StreamServer): void {
   server.on('disconnect', (conn: StreamConnection) => {
     for (const k of warned) if (k.startsWith(`${conn.id}\u0000`)) warned.delete(k);
   });
+}
+
+/** An error code as it may go into a log line: our own codes as they are, anything else (a peer's ERROR code) through wireText. */
+export function codeText(code: unknown): string {
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : wireText(code, 64);
+}
+
+/** Refusal warnings of one kind a server says per minute; the rest are summed up in one warning afterwards. */
+export const REFUSALS_PER_MINUTE = 10;
+
+/** Counts refusal warnings per code in one-minute windows (no timer: a window closes at the next refusal). */
+export class RefusalWarnings {
+  private readonly windows = new Map<string, { start: number; said: number; suppressed: number }>();
+
+  /** Whether to warn this refusal, and how many of its code were kept quiet in the window that just closed. */
+  admit(code: string, now: number): { warn: boolean; suppressed: number } {
+    let w = this.windows.get(code);
+    let suppressed = 0;
+    if (w && now - w.start >= 60_000) {
+      suppressed = w.suppressed;
+      w = undefined;
+    }
+    if (!w) {
+      if (this.windows.size >= 64) this.windows.delete(this.windows.keys().next().value as string);
+      w = { start: now, said: 0, suppressed: 0 };
+      this.windows.set(code, w);
+    }
+    if (w.said < REFUSALS_PER_MINUTE) { w.said++; return { warn: true, suppressed }; }
+    w.suppressed++;
+    return { warn: false, suppressed };
+  }
 }

@@ -1,7 +1,7 @@
 // Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
-import { openEndpoint, readTrust, Endpoint } from '../lib/endpoint';
+import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
 import { codecName, AudioHeader } from '../../runtime/protocol/frame';
@@ -107,7 +107,7 @@ export = function (RED: NodeAPI) {
           node.send([null, null, { topic: 'pong', payload: p, ...base }, null]);
         });
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(t('xcast.errors.closed', { userId: wireText(senderId), remote: wireText(conn.remote), code: err.code ?? 'protocol', detail: wireText(err.message, 200) }));
+          node.warn(t('xcast.errors.closed', { userId: wireText(senderId), remote: wireText(conn.remote), code: codeText(err.code ?? 'protocol'), detail: wireText(err.message, 200) }));
           node.send([null, null, { topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, remote: conn.remote, at: Date.now() }, ...base }, null]);
         });
         conn.once('close', () => {

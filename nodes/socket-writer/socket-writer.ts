@@ -1,7 +1,7 @@
 // Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
-import { openEndpoint, readTrust, Endpoint } from '../lib/endpoint';
+import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
 import { StreamSender } from '../../runtime/protocol/sender';
@@ -86,7 +86,7 @@ export = function (RED: NodeAPI) {
         conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
         conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(t('xcast.errors.closed', { userId: wireText(base.userId), remote: wireText(conn.remote), code: err.code ?? 'protocol', detail: wireText(err.message, 200) }));
+          node.warn(t('xcast.errors.closed', { userId: wireText(base.userId), remote: wireText(conn.remote), code: codeText(err.code ?? 'protocol'), detail: wireText(err.message, 200) }));
           node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
         });
         conn.once('close', () => {

@@ -10,6 +10,7 @@ import { freePort, tmpDir } from '../support/xcast-process';
 import { until } from '../support/resources';
 import { helper, audioMsg, light, loadFlow, nodeModules, statusOf, useNodeRed, loggedErrors, type FlowNode } from '../support/node-red';
 import { makeTestCerts, type TestCerts } from '../support/tls-certs';
+import { RefusalWarnings, REFUSALS_PER_MINUTE } from '../../nodes/lib/endpoint';
 
 // Node-RED's own tls-config node, as the MQTT, HTTP request and TCP nodes use it.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -168,6 +169,22 @@ describe('socket nodes: TLS, users lists, limits', function () {
     assert.notEqual(await attempt(port, 'eve\n[error] [xcast-mixer:mixer] forged', 'wrong'), 'connected');
     assert.ok(await until(() => warnings('r').length > 0), 'the refusal was warned');
     for (const w of warnings('r')) assert.doesNotMatch(w, /[\n\r\u001b]/, `a raw control character in ${JSON.stringify(w)}`);
+  });
+
+  it(`warns at most ${REFUSALS_PER_MINUTE} refusals of a kind a minute, so a flood of strangers cannot flood the log`, async () => {
+    const port = await freePort();
+    await loadFlow(modules, [{ id: 'r', type: 'xcast-socket-reader', mode: 'server', port: String(port), authFailuresBeforeSlowdown: '1000000', wires: [[], [], [], []] }],
+      { credentials: { r: { token: 'tok' } } });
+    await statusOf('r', light('yellow', 'ring', /listen/), 'listening');
+    for (let i = 0; i < REFUSALS_PER_MINUTE + 5; i++) assert.equal(await attempt(port, `stranger${i}`, 'guess'), 'unauthorized');
+    const refused = () => warnings('r').filter((w) => /refused .*unauthorized/.test(w));
+    assert.equal(refused().length, REFUSALS_PER_MINUTE, JSON.stringify(warnings('r')));
+    // The next window says how many were kept quiet (the class, with its clock given).
+    const r = new RefusalWarnings();
+    for (let i = 0; i < REFUSALS_PER_MINUTE; i++) assert.deepEqual(r.admit('unauthorized', 1000 + i), { warn: true, suppressed: 0 });
+    for (let i = 0; i < 7; i++) assert.deepEqual(r.admit('unauthorized', 2000 + i), { warn: false, suppressed: 0 });
+    assert.deepEqual(r.admit('bad_hello', 3000), { warn: true, suppressed: 0 }, 'each kind counts alone');
+    assert.deepEqual(r.admit('unauthorized', 61_000), { warn: true, suppressed: 7 });
   });
 
   for (const [what, config, credentials, field, words] of [
