@@ -48,7 +48,10 @@ export interface LaunchOptions {
  * streamproto1 credentials (usersFile or token), or the start is refused (`checkExposure`).
  */
 export interface TrustOptions {
-  /** Server certificate and key (PEM files): the server-mode socket nodes speak TLS through a tls-config node. */
+  /**
+   * Server certificate and key (PEM files): the server-mode socket nodes speak TLS through a tls-config node. In a
+   * flow with no server-mode socket node (peer, monitor) they are the client-mode nodes' client certificate.
+   */
   tlsCert?: string;
   tlsKey?: string;
   /** PEM file: the CA server-mode nodes check client certificates against (with requireClientCert), and client-mode nodes trust. */
@@ -88,6 +91,12 @@ export function isLoopback(host: string): boolean {
     return !!m && m[1].startsWith('127.');
   }
   return false;
+}
+
+/** Every interface (0.0.0.0, ::), loopback included. */
+function isWildcard(host: string): boolean {
+  const h = host.trim().replace(/^\[|\]$/g, '');
+  return h === '0.0.0.0' || h === '::' || /^[0:]+$/.test(h);
 }
 
 /**
@@ -156,7 +165,11 @@ export function applyTrust(
   if (trust.tlsCert && servers.length) out.push(tlsNode(TLS_SERVER_CONFIG_ID, 'xcast server TLS', { cert: trust.tlsCert, key: trust.tlsKey, ca: trust.tlsCa, verify: true }));
   // A flow with its own server and clients (demo) pins its own certificate unless told what to trust.
   const pinned = trust.tlsFingerprint ?? (trust.tlsCert && servers.length && !trust.tlsCa ? certificateFingerprint256(fs.readFileSync(trust.tlsCert)) : undefined);
-  if (trust.tlsCa && clients.length) out.push(tlsNode(TLS_CLIENT_CONFIG_ID, 'xcast client TLS', { ca: trust.tlsCa, verify: true }));
+  // A flow without servers (peer, monitor) takes --tls-cert/--tls-key as its client certificate.
+  const clientCert = !servers.length && trust.tlsCert ? { cert: trust.tlsCert, key: trust.tlsKey } : {};
+  const clientTls = clients.length > 0 && (trust.tlsCa !== undefined || clientCert.cert !== undefined);
+  if (clientTls) out.push(tlsNode(TLS_CLIENT_CONFIG_ID, 'xcast client TLS', { ca: trust.tlsCa, ...clientCert, verify: true }));
+  const serverPorts = new Set(servers.map((n) => String(n.port)));
   for (const n of servers) {
     if (host !== undefined) n.host = host;
     if (trust.tlsCert) { n.tls = TLS_SERVER_CONFIG_ID; n.requireClientCert = !!trust.requireClientCert; }
@@ -165,7 +178,9 @@ export function applyTrust(
   }
   for (const n of clients) {
     if (trust.connect) n.host = trust.connect;
-    if (trust.tlsCa) n.tls = TLS_CLIENT_CONFIG_ID;
+    // A client of the flow's own server (demo) follows it to the host it now listens on (a wildcard covers loopback).
+    else if (host !== undefined && !isWildcard(host) && serverPorts.has(String(n.port)) && isLoopback(String(n.host ?? '127.0.0.1'))) n.host = host;
+    if (clientTls) n.tls = TLS_CLIENT_CONFIG_ID;
     if (pinned) n.fingerprint = pinned;
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }

@@ -199,6 +199,34 @@ describe('trust: xcast start beyond loopback', function () {
     }
   });
 
+  it('the demo beyond loopback: its own peers and monitor follow the xcast to --host, over TLS with its token', async () => {
+    const certs = makeTestCerts([host.address]);
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'pw'), 'demo password\n');
+    const ports = await freePortMap();
+    const map = Object.entries(ports).map(([a, b]) => `${a}=${b}`).join(',');
+    const r = xcast(['start', 'demo', '--host', host.address, '--port', '0', '--user-dir', path.join(dir, 'ud'), '--port-map', map,
+      '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--token', 'demo-token', '--admin-password-file', path.join(dir, 'pw'), '--log-level', 'warn']);
+    try {
+      const url = await r.running;
+      const end = Date.now() + 20000;
+      let users: string[] = [];
+      while (Date.now() < end && !(users.includes('alice') && users.includes('bob'))) {
+        const m = await fetch(`${url}/service/mixeradminclient?getMetrics`, { headers: { Authorization: basic('demo password') } });
+        if (m.ok) {
+          const c = ((await m.json()) as { aggregatedStatesSnapshot?: { connections?: Record<string, { packetsReceived?: number }> } }).aggregatedStatesSnapshot?.connections ?? {};
+          users = Object.keys(c).filter((u) => (c[u].packetsReceived ?? 0) > 0);
+        }
+        if (!(users.includes('alice') && users.includes('bob'))) await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.deepEqual(users.filter((u) => u === 'alice' || u === 'bob').sort(), ['alice', 'bob'], r.output());
+      assert.equal((await fetch(`${url}/service/mixeradminclient?getMetrics`)).status, 401);
+    } finally {
+      await r.stop();
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
   describe('with --tls-cert, --tls-key, --users and --admin-password-file', () => {
     let certs: TestCerts;
     let dir: string;
