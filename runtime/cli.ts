@@ -11,7 +11,7 @@ const USAGE = `usage:
         [--users FILE] [--token T] [--connect HOST] [--admin-password-file FILE] [--generate-credentials]
       A --host other machines reach needs HTTP credentials (--admin-password-file, or XCAST_ADMIN_PASSWORD)
       and streamproto1 credentials (--users or --token, or XCAST_TOKEN), or --generate-credentials.
-  xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...]
+  xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...] [--admin-password-file FILE] [--user admin]
   xcast devices [--json]
   xcast metrics --url http://host:1880 [--json] [--watch [SECONDS]]
   xcast events capture --port N [--host ADDR] --out FILE.xcev [--seconds S]
@@ -107,14 +107,28 @@ async function start(args: string[]): Promise<number> {
   return new Promise<number>(() => { /* runs until signalled */ });
 }
 
+/** A token for Node-RED's admin API with adminAuth's credentials (what the editor's login does). */
+async function adminToken(base: string, username: string, password: string): Promise<string> {
+  const r = await fetch(`${base}/auth/token`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password }),
+  });
+  if (!r.ok) throw new Error(`${base} refused the admin login for ${username} (${r.status}): check the password`);
+  return ((await r.json()) as { access_token: string }).access_token;
+}
+
 async function deploy(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, 'port-map': { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, 'port-map': { type: 'string' }, user: { type: 'string' }, 'admin-password-file': { type: 'string' } } });
   if (!positionals[0]) throw new UsageError('deploy needs a preset or flow file');
   if (!values.url) throw new UsageError('deploy needs --url http://host:1880');
   const flows = customiseFlow(loadFlow(resolveFlowFile(positionals[0])), parsePortMap(values['port-map']));
   const base = values.url.replace(/\/+$/, '');
+  const password = values['admin-password-file'] !== undefined ? readSecretFile('--admin-password-file', values['admin-password-file'])
+    : process.env.XCAST_ADMIN_PASSWORD || undefined;
+  const auth: Record<string, string> = password ? { Authorization: `Bearer ${await adminToken(base, values.user ?? 'admin', password)}` } : {};
   // POST /flows answers 204 even when the target lacks the node types and then runs nothing: check first.
-  const res = await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } });
+  const res = await fetch(`${base}/nodes`, { headers: { Accept: 'application/json', ...auth } });
+  if (res.status === 401) throw new Error(`${base} wants its admin password (adminAuth): give --admin-password-file FILE or XCAST_ADMIN_PASSWORD`);
   if (!res.ok) throw new Error(`GET ${base}/nodes answered ${res.status}`);
   const sets = (await res.json()) as Array<{ types?: string[]; enabled?: boolean }>;
   const installed = new Set(sets.filter((s) => s.enabled !== false).flatMap((s) => s.types ?? []));
@@ -125,7 +139,7 @@ async function deploy(args: string[]): Promise<number> {
   }
   const post = await fetch(`${base}/flows`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+    headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full', ...auth },
     body: JSON.stringify(flows),
   });
   if (!post.ok) throw new Error(`POST ${base}/flows answered ${post.status}: ${await post.text()}`);

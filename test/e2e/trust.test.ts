@@ -365,6 +365,20 @@ describe('trust: xcast start beyond loopback', function () {
       assert.equal(reader.host, host.address);
       assert.doesNotMatch(JSON.stringify(nodes), /alice-token|monitor-token|correct horse/);
     });
+
+    it('xcast deploy to it needs the admin password, and logs in with it (last: it replaces the flow)', async () => {
+      const free = await freePortMap();
+      const map = Object.entries(free).map(([a, b]) => `${a}=${b}`).join(',');
+      const no = xcast(['deploy', 'peer', '--url', url, '--port-map', map]);
+      assert.notEqual(await no.code, 0);
+      assert.match(no.output(), /wants its admin password \(adminAuth\): give --admin-password-file FILE or XCAST_ADMIN_PASSWORD/);
+      const wrong = xcast(['deploy', 'peer', '--url', url, '--port-map', map], { XCAST_ADMIN_PASSWORD: 'nope' });
+      assert.notEqual(await wrong.code, 0);
+      assert.match(wrong.output(), /refused the admin login for admin/);
+      const yes = xcast(['deploy', 'peer', '--url', url, '--port-map', map, '--admin-password-file', path.join(dir, 'admin-password')]);
+      assert.equal(await yes.code, 0, yes.output());
+      assert.match(yes.output(), /deployed peer/);
+    });
   });
 });
 
