@@ -8,9 +8,9 @@ import { launch, loadFlow, resolveFlowFile, customiseFlow, PACKAGE_ROOT, type Tr
 const USAGE = `usage:
   xcast start [xcast|peer|monitor|demo|FILE.json] [--port N] [--host ADDR] [--user-dir DIR] [--port-map 7010=17010,...]
         [--tls-cert FILE --tls-key FILE] [--tls-ca FILE] [--tls-require-client-cert] [--tls-fingerprint SHA256]
-        [--users FILE] [--token T] [--connect HOST] [--admin-password-file FILE] [--generate-credentials]
+        [--users FILE] [--token T | --token-file FILE] [--connect HOST] [--admin-password-file FILE] [--generate-credentials]
       A --host other machines reach needs HTTP credentials (--admin-password-file, or XCAST_ADMIN_PASSWORD)
-      and streamproto1 credentials (--users or --token, or XCAST_TOKEN), or --generate-credentials.
+      and streamproto1 credentials (--users, --token, --token-file or XCAST_TOKEN), or --generate-credentials.
   xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...] [--admin-password-file FILE] [--user admin]
   xcast devices [--json]
   xcast metrics --url http://host:1880 [--json] [--watch [SECONDS]]
@@ -72,7 +72,7 @@ async function start(args: string[]): Promise<number> {
     options: {
       port: { type: 'string' }, host: { type: 'string' }, 'user-dir': { type: 'string' }, 'port-map': { type: 'string' }, 'log-level': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-require-client-cert': { type: 'boolean' },
-      'tls-fingerprint': { type: 'string' }, users: { type: 'string' }, token: { type: 'string' }, connect: { type: 'string' },
+      'tls-fingerprint': { type: 'string' }, users: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, connect: { type: 'string' },
       'admin-password-file': { type: 'string' }, 'generate-credentials': { type: 'boolean' },
     },
   });
@@ -84,7 +84,8 @@ async function start(args: string[]): Promise<number> {
   const trust: TrustOptions = {
     tlsCert: values['tls-cert'], tlsKey: values['tls-key'], tlsCa: values['tls-ca'], requireClientCert: values['tls-require-client-cert'],
     tlsFingerprint: values['tls-fingerprint'], usersFile: values.users, connect: values.connect,
-    token: values.token ?? (process.env.XCAST_TOKEN || undefined),
+    // A token on the command line shows in `ps`: --token-file or XCAST_TOKEN keep it out of sight.
+    token: values.token ?? (values['token-file'] !== undefined ? readSecretFile('--token-file', values['token-file']) : process.env.XCAST_TOKEN || undefined),
     adminPassword: values['admin-password-file'] !== undefined ? readSecretFile('--admin-password-file', values['admin-password-file'])
       : process.env.XCAST_ADMIN_PASSWORD || undefined,
   };

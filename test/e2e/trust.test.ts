@@ -144,11 +144,13 @@ describe('trust: xcast start beyond loopback', function () {
     }
   });
 
-  it('--token on loopback: Node-RED reads it from the credentials file the launcher wrote (0600, not in the flow)', async () => {
+  it('--token-file on loopback: Node-RED reads the token from the credentials file the launcher wrote (0600, not in the flow)', async () => {
     const dir = tmpDir();
     const ports = await freePortMap();
     const map = Object.entries(ports).map(([a, b]) => `${a}=${b}`).join(',');
-    const r = xcast(['start', 'xcast', '--port', '0', '--user-dir', dir, '--port-map', map, '--token', 'loop-token', '--log-level', 'warn']);
+    const tokenFile = path.join(tmpDir(), 'token');
+    fs.writeFileSync(tokenFile, 'loop-token\n');
+    const r = xcast(['start', 'xcast', '--port', '0', '--user-dir', dir, '--port-map', map, '--token-file', tokenFile, '--log-level', 'warn']);
     try {
       await r.running;
       // The socket nodes listen once the flow runs, a moment after the editor's URL is printed.
