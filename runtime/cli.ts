@@ -3,12 +3,12 @@ import { parseArgs } from 'node:util';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, loadFlow, resolveFlowFile, customiseFlow, PACKAGE_ROOT, type TrustOptions } from './launcher';
+import { launch, loadFlow, resolveFlowFile, customiseFlow, isLoopback, PACKAGE_ROOT, type TrustOptions } from './launcher';
 
 const USAGE = `usage:
   xcast start [xcast|peer|monitor|demo|FILE.json] [--port N] [--host ADDR] [--user-dir DIR] [--port-map 7010=17010,...]
         [--tls-cert FILE --tls-key FILE] [--tls-ca FILE] [--tls-require-client-cert] [--tls-fingerprint SHA256]
-        [--users FILE] [--token T | --token-file FILE] [--connect HOST] [--admin-password-file FILE] [--generate-credentials]
+        [--users FILE] [--token T | --token-file FILE] [--connect HOST] [--admin-password-file FILE] [--generate-credentials] [--https]
       A --host other machines reach needs HTTP credentials (--admin-password-file, or XCAST_ADMIN_PASSWORD)
       and streamproto1 credentials (--users, --token, --token-file or XCAST_TOKEN), or --generate-credentials.
   xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...] [--admin-password-file FILE] [--user admin]
@@ -73,7 +73,7 @@ async function start(args: string[]): Promise<number> {
       port: { type: 'string' }, host: { type: 'string' }, 'user-dir': { type: 'string' }, 'port-map': { type: 'string' }, 'log-level': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, 'tls-require-client-cert': { type: 'boolean' },
       'tls-fingerprint': { type: 'string' }, users: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, connect: { type: 'string' },
-      'admin-password-file': { type: 'string' }, 'generate-credentials': { type: 'boolean' },
+      'admin-password-file': { type: 'string' }, 'generate-credentials': { type: 'boolean' }, https: { type: 'boolean' },
     },
   });
   const flow = positionals[0] ?? 'demo';
@@ -83,7 +83,7 @@ async function start(args: string[]): Promise<number> {
   const userDir = path.resolve(values['user-dir'] ?? path.join(process.cwd(), '.xcast', path.basename(flow, '.json')));
   const trust: TrustOptions = {
     tlsCert: values['tls-cert'], tlsKey: values['tls-key'], tlsCa: values['tls-ca'], requireClientCert: values['tls-require-client-cert'],
-    tlsFingerprint: values['tls-fingerprint'], usersFile: values.users, connect: values.connect,
+    tlsFingerprint: values['tls-fingerprint'], usersFile: values.users, connect: values.connect, https: values.https,
     // A token on the command line shows in `ps`: --token-file or XCAST_TOKEN keep it out of sight.
     token: values.token ?? (values['token-file'] !== undefined ? readSecretFile('--token-file', values['token-file']) : process.env.XCAST_TOKEN || undefined),
     adminPassword: values['admin-password-file'] !== undefined ? readSecretFile('--admin-password-file', values['admin-password-file'])
@@ -99,6 +99,10 @@ async function start(args: string[]): Promise<number> {
     } else {
       console.log(`xcast: using the credentials in ${g.file}`);
     }
+  }
+  if (values.host !== undefined && !isLoopback(values.host)) {
+    if (!trust.tlsCert) console.warn(`xcast: warning: --host ${values.host} without --tls-cert: tokens and audio cross the network in clear`);
+    if (!trust.https) console.warn(`xcast: warning: --host ${values.host} without --https: the admin password crosses the network in clear (HTTP Basic)`);
   }
   const l = await launch({ flow, port, host: values.host, userDir, portMap: parsePortMap(values['port-map']), logLevel: (values['log-level'] as never) ?? 'info', trust });
   console.log(`xcast: Node-RED with ${flow} running at ${l.url}/ (user dir ${l.userDir})`);

@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +74,8 @@ export interface TrustOptions {
   httpNodeAuth?: BasicCredentials;
   /** Bearer tokens the web side accepts beside httpNodeAuth (HTTP routes and websocket upgrades). */
   bearerTokens?: string[];
+  /** Serve the editor and the HTTP routes over HTTPS with tlsCert/tlsKey (the admin password then never crosses in clear). */
+  https?: boolean;
 }
 
 /** A start refused because the host is reachable from other machines and credentials are missing. */
@@ -314,7 +317,10 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
   const bearerTokens = trust.bearerTokens ?? [];
 
   const app = express();
-  const server = http.createServer(app);
+  if (trust.https && !(trust.tlsCert && trust.tlsKey)) throw new Error('--https needs --tls-cert and --tls-key');
+  const server: http.Server = trust.https
+    ? https.createServer({ cert: fs.readFileSync(trust.tlsCert!), key: fs.readFileSync(trust.tlsKey!) }, app)
+    : http.createServer(app);
   const settings = {
     userDir,
     xcast: opts.xcast ?? {},
@@ -377,7 +383,7 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
   await started;
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${trust.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     server,
     RED,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +44,7 @@ function xcast(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   proc.stderr!.on('data', (d) => { out += d; });
   const code = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
   const running = new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', () => { const m = /running at (http:\/\/\S+?)\/ /.exec(out); if (m) resolve(m[1]); });
+    proc.stdout!.on('data', () => { const m = /running at (https?:\/\/\S+?)\/ /.exec(out); if (m) resolve(m[1]); });
     void code.then((c) => reject(new Error(`xcast exited with ${c}:\n${out}`)));
   });
   running.catch(() => undefined);
@@ -138,7 +139,8 @@ describe('trust: xcast start beyond loopback', function () {
     try {
       await again.running;
       assert.match(again.output(), /using the credentials in/);
-      assert.doesNotMatch(again.output(), /password \S+/);
+      assert.doesNotMatch(again.output(), /user admin, password|streamproto1 token:/);
+      assert.match(again.output(), /warning: --host \S+ without --tls-cert: tokens and audio cross the network in clear/);
     } finally {
       await again.stop();
     }
@@ -223,6 +225,38 @@ describe('trust: xcast start beyond loopback', function () {
       }
       assert.deepEqual(users.filter((u) => u === 'alice' || u === 'bob').sort(), ['alice', 'bob'], r.output());
       assert.equal((await fetch(`${url}/service/mixeradminclient?getMetrics`)).status, 401);
+    } finally {
+      await r.stop();
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--https serves the editor and /metrics over TLS with the same certificate, so the password never crosses in clear', async () => {
+    const certs = makeTestCerts();
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'pw'), 'https password\n');
+    const ports = await freePortMap();
+    const map = Object.entries(ports).map(([a, b]) => `${a}=${b}`).join(',');
+    const r = xcast(['start', 'xcast', '--port', '0', '--user-dir', path.join(dir, 'ud'), '--port-map', map, '--https',
+      '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--token', 't', '--admin-password-file', path.join(dir, 'pw'), '--log-level', 'warn']);
+    try {
+      const url = await r.running;
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const ca = fs.readFileSync(certs.caCert);
+      const get = (p: string, headers: Record<string, string> = {}) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+        https.get(`${url}${p}`, { ca, headers }, (res) => {
+          let body = '';
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', reject);
+      });
+      assert.equal((await get('/metrics')).status, 401);
+      const ok = await get('/metrics', { Authorization: basic('https password') });
+      assert.equal(ok.status, 200);
+      assert.match(ok.body, /xcast_transport_limit_hits_total/);
+      // Plain HTTP on that port gets no answer of the editor.
+      const plain = await fetch(url.replace('https:', 'http:') + '/metrics').then((x) => x.status, (e: Error) => e.message);
+      assert.notEqual(plain, 200);
     } finally {
       await r.stop();
       fs.rmSync(certs.dir, { recursive: true, force: true });
