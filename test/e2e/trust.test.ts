@@ -13,6 +13,20 @@ import { StreamClient, StreamConnection } from '../../runtime/protocol/transport
 import { Codec, encodeJsonFrame, FrameType, MAGIC_0, MAGIC_1 } from '../../runtime/protocol/frame';
 import { freePortMap, startXcast, tmpDir } from '../support/xcast-process';
 import { chromium } from 'playwright-core';
+
+// Node-RED's own WebSocket library (ws, a dependency of its editor API).
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const WebSocket = require(require.resolve('ws', { paths: [path.dirname(require.resolve('@node-red/editor-api'))] }));
+
+/** The HTTP status a websocket upgrade is answered with (101 once open). */
+function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('open', () => { ws.terminate(); resolve(101); });
+    ws.on('unexpected-response', (_req: unknown, res: { statusCode?: number; resume(): void }) => { res.resume(); resolve(res.statusCode ?? 0); });
+    ws.on('error', (e: Error) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
+  });
+}
 import { makeTestCerts, type TestCerts } from '../support/tls-certs';
 import { until } from '../support/resources';
 
@@ -400,6 +414,14 @@ describe('trust: xcast start beyond loopback', function () {
       assert.equal(reader.tls, tls.id);
       assert.equal(reader.host, host.address);
       assert.doesNotMatch(JSON.stringify(nodes), /alice-token|monitor-token|correct horse/);
+    });
+
+    it('a websocket upgrade on its server wants the password too, except the editor\'s own comms', async () => {
+      const ws = url.replace(/^http/, 'ws');
+      assert.equal(await upgradeStatus(`${ws}/any/websocket`), 401);
+      assert.equal(await upgradeStatus(`${ws}/any/websocket`, { Authorization: basic('wrong') }), 401);
+      // The editor's comms: Node-RED checks adminAuth's token inside the websocket itself.
+      assert.equal(await upgradeStatus(`${ws}/comms`), 101);
     });
 
     it('xcast deploy to it needs the admin password, and logs in with it (last: it replaces the flow)', async () => {
