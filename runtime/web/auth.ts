@@ -22,7 +22,7 @@ export interface UpgradeAuthSettings {
 
 export type UpgradeAuthResult =
   | { ok: true; user?: string; via: 'open' | 'basic' | 'bearer' }
-  | { ok: false; status: 401; reason: string };
+  | { ok: false; status: 401 | 429; reason: string };
 
 interface Bcrypt { compareSync(p: string, h: string): boolean; hashSync(p: string, rounds?: number): string }
 let bcrypt: Bcrypt | undefined;
@@ -55,22 +55,57 @@ export function sameSecret(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-/** A password checker for one hash, caching the last good password (as Node-RED's own does: the hash cannot change without a restart). */
-function passwordChecker(hash: string): (p: string) => boolean {
-  let good: string | undefined;
+/**
+ * How many password hashes the process computes per second. One bcrypt compare (cost 10) takes ~100 ms of the event
+ * loop that also reads the audio sockets — Node-RED's own check is synchronous, and bcryptjs's "async" one does not
+ * yield either — so a stranger guessing passwords could stall the audio. Beyond the budget a check is answered 429 at
+ * once, without hashing; a password already accepted is recognised without hashing (and without the budget), so a
+ * signed-in user is not locked out by someone else's guessing.
+ */
+export class PasswordBudget {
+  private tokens: number;
+  private at: number;
+  constructor(readonly perSecond = 2, readonly burst = 6, private readonly now: () => number = () => performance.now()) {
+    this.tokens = burst;
+    this.at = now();
+  }
+
+  /** Takes one hash computation from the budget; false when it is spent. */
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.at) / 1000) * this.perSecond);
+    this.at = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** The process's budget (the launcher's middleware, its /auth/token gate and every upgrade check share it). */
+export const passwordBudget = new PasswordBudget();
+
+type Verdict = 'ok' | 'bad' | 'busy';
+
+/** A password checker for one hash, remembering the passwords it accepted (the hash cannot change without a restart). */
+function passwordChecker(hash: string): (p: string, budget: PasswordBudget) => Verdict {
+  const good: string[] = [];
   const check = hash.length === 32
     ? (p: string) => sameSecret(crypto.createHash('md5').update(p, 'utf8').digest('hex'), hash) // Node-RED's legacy md5
     : (p: string) => loadBcrypt().compareSync(p, hash);
-  return (p) => {
-    if (good !== undefined && sameSecret(good, p)) return true;
-    const ok = check(p);
-    if (ok) good = p;
-    return ok;
+  return (p, budget) => {
+    let known = false;
+    for (const g of good) known = sameSecret(g, p) || known;
+    if (known) return 'ok';
+    if (!budget.take()) return 'busy';
+    if (!check(p)) return 'bad';
+    if (good.length >= 4) good.shift();
+    good.push(p);
+    return 'ok';
   };
 }
 
-const checkers = new WeakMap<object, (p: string) => boolean>();
-function checkerFor(c: BasicCredentials): (p: string) => boolean {
+const checkers = new WeakMap<object, (p: string, budget: PasswordBudget) => Verdict>();
+function checkerFor(c: BasicCredentials): (p: string, budget: PasswordBudget) => Verdict {
   let f = checkers.get(c);
   if (!f) { f = passwordChecker(String(c.pass)); checkers.set(c, f); }
   return f;
@@ -104,7 +139,7 @@ function isBasic(v: unknown): v is BasicCredentials {
  * Whether a websocket upgrade (or any request) carries the credentials the settings ask for: Basic against
  * httpNodeAuth's hash, or a bearer token. With neither configured every request passes (Node-RED's own default).
  */
-export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAuthSettings): UpgradeAuthResult {
+export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAuthSettings, budget: PasswordBudget = passwordBudget): UpgradeAuthResult {
   const basic = settings.httpNodeAuth;
   const tokens = (settings.bearerTokens ?? []).filter((t) => typeof t === 'string' && t !== '');
   if (!basic && tokens.length === 0) return { ok: true, via: 'open' };
@@ -119,17 +154,20 @@ export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAut
   const given = parseBasic(req.headers.authorization);
   if (isBasic(basic)) {
     if (!given) return { ok: false, status: 401, reason: 'credentials required' };
-    if (given.user !== basic.user || !checkerFor(basic)(given.pass)) return { ok: false, status: 401, reason: 'wrong user or password' };
+    if (given.user !== basic.user) return { ok: false, status: 401, reason: 'wrong user or password' };
+    const v = checkerFor(basic)(given.pass, budget);
+    if (v === 'busy') return { ok: false, status: 429, reason: 'too many password checks: try again in a second' };
+    if (v === 'bad') return { ok: false, status: 401, reason: 'wrong user or password' };
     return { ok: true, user: given.user, via: 'basic' };
   }
   return { ok: false, status: 401, reason: basic ? 'a bearer token is required (httpNodeAuth is custom middleware)' : 'a bearer token is required' };
 }
 
-/** Answers a refused upgrade with a plain HTTP 401 and closes the socket (nothing of the websocket is set up). */
+/** Answers a refused upgrade with a plain HTTP 401 (or 429) and closes the socket (nothing of the websocket is set up). */
 export function refuseUpgrade(socket: Duplex, result: { status: number; reason: string }): void {
   const body = `${result.reason}\n`;
-  socket.end(`HTTP/1.1 ${result.status} Unauthorized\r\nWWW-Authenticate: Basic realm="Authorization Required"\r\n`
-    + `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const head = result.status === 429 ? '429 Too Many Requests\r\nRetry-After: 1' : `${result.status} Unauthorized\r\nWWW-Authenticate: Basic realm="Authorization Required"`;
+  socket.end(`HTTP/1.1 ${head}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   socket.once('finish', () => socket.destroy());
 }
 
@@ -138,14 +176,31 @@ export function refuseUpgrade(socket: Duplex, result: { status: number; reason: 
  * itself): 401 with `WWW-Authenticate` unless the request's Basic credentials match; OPTIONS passes (CORS preflight).
  * A bearer token in `tokens` is accepted too.
  */
-export function basicAuthMiddleware(creds: BasicCredentials, tokens: readonly string[] = []) {
+export function basicAuthMiddleware(creds: BasicCredentials, tokens: readonly string[] = [], budget: PasswordBudget = passwordBudget) {
   const settings: UpgradeAuthSettings = { httpNodeAuth: creds, bearerTokens: tokens };
   return (req: http.IncomingMessage, res: http.ServerResponse, next: () => void): void => {
     if (req.method === 'OPTIONS') { next(); return; }
-    const r = checkUpgradeAuth(req, settings);
+    const r = checkUpgradeAuth(req, settings, budget);
     if (r.ok) { next(); return; }
+    if (r.status === 429) {
+      res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'text/plain' });
+      res.end(`${r.reason}\n`);
+      return;
+    }
     res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Authorization Required"', 'Content-Type': 'text/plain' });
     res.end('Unauthorized\n');
+  };
+}
+
+/**
+ * Node-RED's admin login (POST /auth/token) hashes the password it is given: each attempt takes the same budget,
+ * answered 429 when it is spent (Node-RED's own check then never runs).
+ */
+export function loginBudgetGate(budget: PasswordBudget = passwordBudget) {
+  return (req: http.IncomingMessage, res: http.ServerResponse, next: () => void): void => {
+    if (req.method !== 'POST' || budget.take()) { next(); return; }
+    res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'text/plain' });
+    res.end('too many login attempts: try again in a second\n');
   };
 }
 
@@ -154,7 +209,7 @@ export function basicAuthMiddleware(creds: BasicCredentials, tokens: readonly st
  * signalling server) sees it; paths in `exempt` (Node-RED's editor comms, which check adminAuth's token themselves)
  * pass through. A refused upgrade gets a 401 and reaches no listener.
  */
-export function guardUpgrades(server: http.Server, settings: UpgradeAuthSettings, exempt: (pathname: string) => boolean = () => false): void {
+export function guardUpgrades(server: http.Server, settings: UpgradeAuthSettings, exempt: (pathname: string) => boolean = () => false, budget: PasswordBudget = passwordBudget): void {
   const emit = server.emit.bind(server) as (ev: string | symbol, ...a: unknown[]) => boolean;
   server.emit = function (ev: string | symbol, ...args: unknown[]): boolean {
     if (ev === 'upgrade') {
@@ -162,7 +217,7 @@ export function guardUpgrades(server: http.Server, settings: UpgradeAuthSettings
       let pathname = '/';
       try { pathname = new URL(req.url ?? '/', 'http://x').pathname; } catch { /* '/' */ }
       if (!exempt(pathname)) {
-        const r = checkUpgradeAuth(req, settings);
+        const r = checkUpgradeAuth(req, settings, budget);
         if (!r.ok) { refuseUpgrade(socket, r); return true; }
       }
     }

@@ -4,11 +4,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { basicAuthMiddleware, checkUpgradeAuth, guardUpgrades, hashPassword, refuseUpgrade, type UpgradeAuthSettings } from '../../runtime/web/auth';
+import { basicAuthMiddleware, checkUpgradeAuth, guardUpgrades, hashPassword, refuseUpgrade, PasswordBudget, type UpgradeAuthSettings } from '../../runtime/web/auth';
 
 // Node-RED's own WebSocket library (ws, a dependency of its editor API).
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const WebSocket = require(require.resolve('ws', { paths: [path.dirname(require.resolve('@node-red/editor-api'))] }));
+
+/** A budget no test but the budget's own spends (the process's allows 6 hashes at once, then 2 a second). */
+const plenty = new PasswordBudget(1e6, 1e6);
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
@@ -18,7 +21,7 @@ async function wsServer(settings: UpgradeAuthSettings): Promise<{ port: number; 
   const wss = new WebSocket.Server({ noServer: true });
   const accepted: string[] = [];
   server.on('upgrade', (req: http.IncomingMessage, socket, head) => {
-    const r = checkUpgradeAuth(req, settings);
+    const r = checkUpgradeAuth(req, settings, plenty);
     if (!r.ok) { refuseUpgrade(socket, r); return; }
     wss.handleUpgrade(req, socket, head, (ws: { send(s: string): void; close(): void }) => {
       accepted.push(r.user ?? r.via);
@@ -84,7 +87,7 @@ describe('web auth (runtime/web/auth.ts)', function () {
     const wss = new WebSocket.Server({ server });
     const reached: string[] = [];
     wss.on('connection', (ws: { send(s: string): void }, req: http.IncomingMessage) => { reached.push(req.url ?? ''); ws.send('hi'); });
-    guardUpgrades(server, { httpNodeAuth: { user: 'admin', pass: hash } }, (p) => p === '/comms');
+    guardUpgrades(server, { httpNodeAuth: { user: 'admin', pass: hash } }, (p) => p === '/comms', plenty);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const port = (server.address() as AddressInfo).port;
     try {
@@ -101,7 +104,7 @@ describe('web auth (runtime/web/auth.ts)', function () {
   });
 
   it('the HTTP middleware answers 401 with WWW-Authenticate, and passes good credentials and OPTIONS', async () => {
-    const mw = basicAuthMiddleware({ user: 'admin', pass: hash });
+    const mw = basicAuthMiddleware({ user: 'admin', pass: hash }, [], plenty);
     const server = http.createServer((req, res) => mw(req, res, () => { res.writeHead(200); res.end('ok'); }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -123,8 +126,34 @@ describe('web auth (runtime/web/auth.ts)', function () {
     assert.notEqual(other, hash, 'salted');
     assert.ok(/^\$2[aby]\$04\$/.test(hash), hash);
     for (const h of [hash, other]) {
-      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pass')), { httpNodeAuth: { user: 'admin', pass: h } }).ok, true);
-      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pasS')), { httpNodeAuth: { user: 'admin', pass: h } }).ok, false);
+      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pass')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty).ok, true);
+      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pasS')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty).ok, false);
+    }
+  });
+
+  it('hashes at most its budget of passwords a second: guesses beyond it get 429 at once, a password already accepted still passes', async () => {
+    let now = 0;
+    const budget = new PasswordBudget(2, 4, () => now);
+    const creds = { user: 'admin', pass: hashPassword('right', 4) };
+    const mw = basicAuthMiddleware(creds, [], budget);
+    const server = http.createServer((req, res) => mw(req, res, () => { res.writeHead(200); res.end('ok'); }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const get = async (pass: string) => {
+      const r = await fetch(`${base}/metrics`, { headers: { Authorization: basic('admin', pass) } });
+      return { status: r.status, retryAfter: r.headers.get('retry-after') };
+    };
+    try {
+      assert.equal((await get('right')).status, 200, 'one hash: accepted, remembered');
+      const guesses = [];
+      for (let i = 0; i < 6; i++) guesses.push((await get(`guess${i}`)).status);
+      assert.deepEqual(guesses, [401, 401, 401, 429, 429, 429], 'the burst of 4 spent (1 on the right password), then 429 without hashing');
+      assert.deepEqual(await get('guess9'), { status: 429, retryAfter: '1' });
+      assert.equal((await get('right')).status, 200, 'the accepted password passes without the budget');
+      now += 1000;
+      assert.deepEqual([(await get('a')).status, (await get('b')).status, (await get('c')).status], [401, 401, 429], 'two a second again');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
