@@ -12,7 +12,7 @@ import { readSettings } from './settings';
 import { loadClientTls, loadServerTls, certificateFingerprint256 } from './protocol/tls-files';
 import { normalizeFingerprint256 } from './protocol/transport';
 import { UsersList } from './protocol/auth';
-import { basicAuthMiddleware, guardUpgrades, hashPassword, loginBudgetGate, type BasicCredentials } from './web/auth';
+import { adminAuthFor, basicAuthMiddleware, guardUpgrades, hashPassword, type BasicCredentials } from './web/auth';
 
 /** Root of the package (where package.json, flows/ and examples/ live), whether running from dist/ or not. */
 export const PACKAGE_ROOT = findPackageRoot(__dirname);
@@ -220,7 +220,8 @@ export function webAuthSettings(trust: TrustOptions = {}): { adminAuth?: Record<
   if (!trust.adminPassword) return {};
   const hash = hashPassword(trust.adminPassword);
   return {
-    adminAuth: { type: 'credentials', users: [{ username: 'admin', password: hash, permissions: '*' }] },
+    // Node-RED's login through our authenticate: compared in the hash thread, under the password budget.
+    adminAuth: adminAuthFor('admin', hash),
     httpNodeAuth: { user: 'admin', pass: hash },
   };
 }
@@ -361,8 +362,6 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
     res.end('xcast is starting\n');
   });
-  // Node-RED's login hashes each password tried: strangers' guesses take the process's password budget, not its audio.
-  if (web.adminAuth) app.use('/auth/token', loginBudgetGate());
   app.use(settings.httpAdminRoot, RED.httpAdmin);
   // Node-RED adds httpNodeAuth's middleware only in its own command (node-red/red.js), not when embedded: here.
   // The admin routes answered above (adminAuth guards them); what falls through to the nodes' routes is checked.

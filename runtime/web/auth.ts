@@ -4,10 +4,14 @@
 // Node-RED applies httpNodeAuth only in its own command (node-red/red.js); an embedding application (the launcher)
 // must put the middleware in front of RED.httpNode itself: `basicAuthMiddleware`. A websocket upgrade never goes
 // through Express, so any websocket server (WebRTC signalling, a console) checks its upgrade with
-// `checkUpgradeAuth` and refuses with `refuseUpgrade`; `guardUpgrades` does that for every upgrade on a server.
+// `checkUpgradeAuth` (async: bcrypt compares run in a thread of their own, under a budget) and refuses with
+// `refuseUpgrade`; `guardUpgrades` does that for every upgrade on a server. `adminAuthFor` gives Node-RED's login the
+// same thread and budget.
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type http from 'node:http';
+import { loadBcrypt } from './bcrypt';
 import type { Duplex } from 'node:stream';
 
 /** Node-RED's httpNodeAuth as settings.js gives it: `{ user, pass }`, pass a bcrypt hash (or a legacy md5 hex). */
@@ -24,23 +28,48 @@ export type UpgradeAuthResult =
   | { ok: true; user?: string; via: 'open' | 'basic' | 'bearer' }
   | { ok: false; status: 401 | 429; reason: string };
 
-interface Bcrypt { compareSync(p: string, h: string): boolean; hashSync(p: string, rounds?: number): string }
-let bcrypt: Bcrypt | undefined;
+export { loadBcrypt };
 
-/** bcryptjs, Node-RED's own dependency (found beside node-red when this package has none of its own). */
-export function loadBcrypt(): Bcrypt {
-  if (bcrypt) return bcrypt;
-  const bases = [__dirname];
-  try { bases.push(path.dirname(require.resolve('node-red/package.json', { paths: [__dirname, process.cwd()] }))); } catch { /* none */ }
-  for (const base of bases) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const m = require(require.resolve('bcryptjs', { paths: [base] }));
-      bcrypt = (m.default ?? m) as Bcrypt;
-      return bcrypt;
-    } catch { /* next */ }
+/** Compares passwords with bcrypt hashes in a thread of its own (started on first use, not keeping the process alive). */
+class HashThread {
+  private worker: Worker | undefined;
+  private next = 1;
+  private readonly waiting = new Map<number, (ok: boolean) => void>();
+
+  compare(password: string, hash: string): Promise<boolean> {
+    const w = this.worker ?? this.start();
+    const id = this.next++;
+    return new Promise<boolean>((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ id, password, hash });
+    });
   }
-  throw new Error('cannot find bcryptjs (it comes with Node-RED): install node-red or bcryptjs');
+
+  private start(): Worker {
+    const w = new Worker(path.join(__dirname, 'hash-worker.js'));
+    w.unref();
+    w.on('message', (m: { id: number; ok: boolean }) => {
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      done?.(m.ok === true);
+    });
+    const fail = () => {
+      // A thread that died answers nothing: every pending check fails (refused), the next one starts a new thread.
+      if (this.worker === w) this.worker = undefined;
+      for (const done of this.waiting.values()) done(false);
+      this.waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', fail);
+    this.worker = w;
+    return w;
+  }
+}
+const hashThread = new HashThread();
+
+/** Whether `password` matches a bcrypt hash, computed off the event loop. */
+export function comparePassword(password: string, hash: string): Promise<boolean> {
+  return hashThread.compare(password, hash);
 }
 
 /** A bcrypt hash of a password, as Node-RED's adminAuth and httpNodeAuth take it (`node-red admin hash-pw`). */
@@ -56,11 +85,11 @@ export function sameSecret(a: string, b: string): boolean {
 }
 
 /**
- * How many password hashes the process computes per second. One bcrypt compare (cost 10) takes ~100 ms of the event
- * loop that also reads the audio sockets — Node-RED's own check is synchronous, and bcryptjs's "async" one does not
- * yield either — so a stranger guessing passwords could stall the audio. Beyond the budget a check is answered 429 at
- * once, without hashing; a password already accepted is recognised without hashing (and without the budget), so a
- * signed-in user is not locked out by someone else's guessing.
+ * How many password hashes the process computes per second. One bcrypt compare (cost 10) takes ~100 ms of a core —
+ * in the hash thread, never the event loop that reads the audio sockets (Node-RED's own check is synchronous, and
+ * bcryptjs's "async" one does not yield either) — and the machine's cores are the audio's too. Beyond the budget a
+ * check is answered 429 at once, without hashing; a password already accepted is recognised without hashing (and
+ * without the budget), so a signed-in user is not locked out by someone else's guessing.
  */
 export class PasswordBudget {
   private tokens: number;
@@ -85,30 +114,50 @@ export class PasswordBudget {
 export const passwordBudget = new PasswordBudget();
 
 type Verdict = 'ok' | 'bad' | 'busy';
+type Checker = (p: string, budget: PasswordBudget) => Promise<Verdict>;
 
 /** A password checker for one hash, remembering the passwords it accepted (the hash cannot change without a restart). */
-function passwordChecker(hash: string): (p: string, budget: PasswordBudget) => Verdict {
+function passwordChecker(hash: string): Checker {
   const good: string[] = [];
   const check = hash.length === 32
-    ? (p: string) => sameSecret(crypto.createHash('md5').update(p, 'utf8').digest('hex'), hash) // Node-RED's legacy md5
-    : (p: string) => loadBcrypt().compareSync(p, hash);
-  return (p, budget) => {
+    ? async (p: string) => sameSecret(crypto.createHash('md5').update(p, 'utf8').digest('hex'), hash) // Node-RED's legacy md5
+    : (p: string) => comparePassword(p, hash);
+  return async (p, budget) => {
     let known = false;
     for (const g of good) known = sameSecret(g, p) || known;
     if (known) return 'ok';
     if (!budget.take()) return 'busy';
-    if (!check(p)) return 'bad';
-    if (good.length >= 4) good.shift();
-    good.push(p);
+    if (!(await check(p))) return 'bad';
+    if (!good.some((g) => sameSecret(g, p))) {
+      if (good.length >= 4) good.shift();
+      good.push(p);
+    }
     return 'ok';
   };
 }
 
-const checkers = new WeakMap<object, (p: string, budget: PasswordBudget) => Verdict>();
-function checkerFor(c: BasicCredentials): (p: string, budget: PasswordBudget) => Verdict {
+const checkers = new WeakMap<object, Checker>();
+function checkerFor(c: BasicCredentials): Checker {
   let f = checkers.get(c);
   if (!f) { f = passwordChecker(String(c.pass)); checkers.set(c, f); }
   return f;
+}
+
+/**
+ * Node-RED's adminAuth for one user whose password is `hash`: Node-RED's login calls `authenticate`, which compares in
+ * the hash thread under the password budget (Node-RED's own compare would hold the event loop ~100 ms a try).
+ */
+export function adminAuthFor(username: string, hash: string, budget: PasswordBudget = passwordBudget): Record<string, unknown> {
+  const check = passwordChecker(hash);
+  const user = { username, permissions: '*' };
+  return {
+    type: 'credentials',
+    users: [{ ...user, password: hash }],
+    authenticate: async (name: unknown, password: unknown) => {
+      if (name !== username || typeof password !== 'string') return null;
+      return (await check(password, budget)) === 'ok' ? { ...user } : null;
+    },
+  };
 }
 
 /** The user and password of a `Basic` Authorization header, or undefined. */
@@ -139,7 +188,7 @@ function isBasic(v: unknown): v is BasicCredentials {
  * Whether a websocket upgrade (or any request) carries the credentials the settings ask for: Basic against
  * httpNodeAuth's hash, or a bearer token. With neither configured every request passes (Node-RED's own default).
  */
-export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAuthSettings, budget: PasswordBudget = passwordBudget): UpgradeAuthResult {
+export async function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAuthSettings, budget: PasswordBudget = passwordBudget): Promise<UpgradeAuthResult> {
   const basic = settings.httpNodeAuth;
   const tokens = (settings.bearerTokens ?? []).filter((t) => typeof t === 'string' && t !== '');
   if (!basic && tokens.length === 0) return { ok: true, via: 'open' };
@@ -155,7 +204,7 @@ export function checkUpgradeAuth(req: http.IncomingMessage, settings: UpgradeAut
   if (isBasic(basic)) {
     if (!given) return { ok: false, status: 401, reason: 'credentials required' };
     if (given.user !== basic.user) return { ok: false, status: 401, reason: 'wrong user or password' };
-    const v = checkerFor(basic)(given.pass, budget);
+    const v = await checkerFor(basic)(given.pass, budget);
     if (v === 'busy') return { ok: false, status: 429, reason: 'too many password checks: try again in a second' };
     if (v === 'bad') return { ok: false, status: 401, reason: 'wrong user or password' };
     return { ok: true, user: given.user, via: 'basic' };
@@ -180,27 +229,16 @@ export function basicAuthMiddleware(creds: BasicCredentials, tokens: readonly st
   const settings: UpgradeAuthSettings = { httpNodeAuth: creds, bearerTokens: tokens };
   return (req: http.IncomingMessage, res: http.ServerResponse, next: () => void): void => {
     if (req.method === 'OPTIONS') { next(); return; }
-    const r = checkUpgradeAuth(req, settings, budget);
-    if (r.ok) { next(); return; }
-    if (r.status === 429) {
-      res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'text/plain' });
-      res.end(`${r.reason}\n`);
-      return;
-    }
-    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Authorization Required"', 'Content-Type': 'text/plain' });
-    res.end('Unauthorized\n');
-  };
-}
-
-/**
- * Node-RED's admin login (POST /auth/token) hashes the password it is given: each attempt takes the same budget,
- * answered 429 when it is spent (Node-RED's own check then never runs).
- */
-export function loginBudgetGate(budget: PasswordBudget = passwordBudget) {
-  return (req: http.IncomingMessage, res: http.ServerResponse, next: () => void): void => {
-    if (req.method !== 'POST' || budget.take()) { next(); return; }
-    res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'text/plain' });
-    res.end('too many login attempts: try again in a second\n');
+    void checkUpgradeAuth(req, settings, budget).then((r) => {
+      if (r.ok) { next(); return; }
+      if (r.status === 429) {
+        res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'text/plain' });
+        res.end(`${r.reason}\n`);
+        return;
+      }
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Authorization Required"', 'Content-Type': 'text/plain' });
+      res.end('Unauthorized\n');
+    });
   };
 }
 
@@ -217,8 +255,12 @@ export function guardUpgrades(server: http.Server, settings: UpgradeAuthSettings
       let pathname = '/';
       try { pathname = new URL(req.url ?? '/', 'http://x').pathname; } catch { /* '/' */ }
       if (!exempt(pathname)) {
-        const r = checkUpgradeAuth(req, settings, budget);
-        if (!r.ok) { refuseUpgrade(socket, r); return true; }
+        // Held until checked (the socket's first bytes wait in `head` and in the socket, as for any upgrade).
+        void checkUpgradeAuth(req, settings, budget).then((r) => {
+          if (!r.ok) refuseUpgrade(socket, r);
+          else if (!socket.destroyed) emit(ev, ...args);
+        });
+        return true;
       }
     }
     return emit(ev, ...args);

@@ -299,6 +299,8 @@ describe('trust: xcast start beyond loopback', function () {
         '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--users', path.join(dir, 'users.json'),
         '--admin-password-file', path.join(dir, 'admin-password'), '--log-level', 'warn']);
       url = await run.running;
+      // The socket nodes listen once the flow runs, a moment after the URL is printed.
+      for (const p of [ports[7010], ports[7011]]) assert.ok(await listens(p, host.address), `port ${p} listens:\n${run.output()}`);
     });
     after(async () => {
       await run?.stop();

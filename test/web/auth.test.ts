@@ -21,11 +21,12 @@ async function wsServer(settings: UpgradeAuthSettings): Promise<{ port: number; 
   const wss = new WebSocket.Server({ noServer: true });
   const accepted: string[] = [];
   server.on('upgrade', (req: http.IncomingMessage, socket, head) => {
-    const r = checkUpgradeAuth(req, settings, plenty);
-    if (!r.ok) { refuseUpgrade(socket, r); return; }
-    wss.handleUpgrade(req, socket, head, (ws: { send(s: string): void; close(): void }) => {
-      accepted.push(r.user ?? r.via);
-      ws.send('welcome');
+    void checkUpgradeAuth(req, settings, plenty).then((r) => {
+      if (!r.ok) { refuseUpgrade(socket, r); return; }
+      wss.handleUpgrade(req, socket, head, (ws: { send(s: string): void; close(): void }) => {
+        accepted.push(r.user ?? r.via);
+        ws.send('welcome');
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -120,14 +121,14 @@ describe('web auth (runtime/web/auth.ts)', function () {
     }
   });
 
-  it('checks bcrypt hashes (what Node-RED compares httpNodeAuth with): the password in two salted hashes, and a near miss', () => {
+  it('checks bcrypt hashes (what Node-RED compares httpNodeAuth with): the password in two salted hashes, and a near miss', async () => {
     const req = (auth: string) => ({ headers: { authorization: auth }, url: '/' }) as unknown as http.IncomingMessage;
     const other = hashPassword('s3cret pass', 4);
     assert.notEqual(other, hash, 'salted');
     assert.ok(/^\$2[aby]\$04\$/.test(hash), hash);
     for (const h of [hash, other]) {
-      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pass')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty).ok, true);
-      assert.equal(checkUpgradeAuth(req(basic('admin', 's3cret pasS')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty).ok, false);
+      assert.equal((await checkUpgradeAuth(req(basic('admin', 's3cret pass')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty)).ok, true);
+      assert.equal((await checkUpgradeAuth(req(basic('admin', 's3cret pasS')), { httpNodeAuth: { user: 'admin', pass: h } }, plenty)).ok, false);
     }
   });
 
@@ -155,5 +156,21 @@ describe('web auth (runtime/web/auth.ts)', function () {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it('compares in a thread of its own: guesses at a password do not hold the event loop', async () => {
+    const { monitorEventLoopDelay } = await import('node:perf_hooks');
+    const costly = hashPassword('right', 10);
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    const req = { headers: { authorization: basic('admin', 'guess') }, url: '/' } as unknown as http.IncomingMessage;
+    const started = Date.now();
+    h.enable();
+    const results = await Promise.all(Array.from({ length: 4 }, () => checkUpgradeAuth(req, { httpNodeAuth: { user: 'admin', pass: costly } }, plenty)));
+    h.disable();
+    const took = Date.now() - started;
+    assert.ok(results.every((r) => !r.ok && r.status === 401));
+    // Four cost-10 compares take a few hundred ms of a core; the loop meanwhile keeps answering within a tick or two.
+    console.log(`      4 bcrypt compares: ${took} ms; event loop delay max ${(h.max / 1e6).toFixed(1)} ms`);
+    assert.ok(h.max / 1e6 < took / 2, `the event loop was held ${(h.max / 1e6).toFixed(0)} ms of ${took} ms`);
   });
 });
