@@ -122,6 +122,28 @@
         };
     }
 
+    // A pinned certificate's SHA-256 fingerprint: 64 hex digits, colons and spaces aside (AB:CD:… as openssl prints it, or plain).
+    function fingerprint(v, opt) {
+        if (blank(v)) { return true; }
+        return /^[0-9a-fA-F]{64}$/.test(String(v).replace(/[:\s]/g, "")) || "the fingerprint must be a SHA-256 fingerprint: 64 hex digits (AB:CD:… or plain)";
+    }
+    // The socket nodes' server limits (runtime/protocol/limits.ts): default (the field's placeholder) and range.
+    var LIMITS = {
+        maxConnections: { def: 1024, min: 1, max: 1000000, int: true },
+        maxConnectionsPerAddress: { def: 64, min: 1, max: 1000000, int: true },
+        maxPendingHandshakes: { def: 128, min: 1, max: 1000000, int: true },
+        helloTimeoutMs: { def: 5000, min: 0, max: 600000, int: true },
+        maxMetadataBytes: { def: 65536, min: 2, max: 1073741824, int: true },
+        metadataPerSecond: { def: 20, min: 0.01, max: 1000000, int: false },
+        maxTracksPerConnection: { def: 16, min: 1, max: 65536, int: true },
+        authFailuresBeforeSlowdown: { def: 5, min: 1, max: 1000000, int: true }
+    };
+    // A server limit: blank (the default) or a number in its range.
+    function limit(name) {
+        var l = LIMITS[name];
+        return numberIn(l.min, l.max, { int: l.int, trim: true, label: name });
+    }
+
     // Every xcast node shows a name it was given in italics.
     function labelStyle() { return this.name ? "node_label_italic" : ""; }
 
@@ -137,12 +159,13 @@
         run();
     }
     // The socket nodes' mode: relabels host and user id (from the node's catalog: <prefix>.label.hostServer,
-    // hostClient, userIdServer, userIdClient) and shows the client-only rows; true in server mode.
+    // hostClient, userIdServer, userIdClient) and shows the client-only or the server-only rows; true in server mode.
     function socketMode(node, prefix) {
         var server = $("#node-input-mode").val() === "server";
         $("#node-input-host-label").text(" " + node._(prefix + ".label." + (server ? "hostServer" : "hostClient")));
         $("#node-input-userId-label").text(" " + node._(prefix + ".label." + (server ? "userIdServer" : "userIdClient")));
         $(".xcast-row-client").toggle(!server);
+        $(".xcast-row-server").toggle(server);
         return server;
     }
 
@@ -200,6 +223,9 @@
         requiredWhen: requiredWhen,
         jsonObject: jsonObject,
         port: port,
+        fingerprint: fingerprint,
+        limit: limit,
+        LIMITS: LIMITS,
         labelStyle: labelStyle,
         showRows: showRows,
         watch: watch,

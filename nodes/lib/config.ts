@@ -17,7 +17,8 @@ export class ConfigError extends Error {
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const EN: Record<string, string> = require('./locales/en-US/xcast.json').xcast.config;
 export type ConfigReason = 'required' | 'not_number' | 'not_integer' | 'below_min' | 'above_max' | 'not_one_of' | 'not_boolean' | 'not_json'
-  | 'not_whole_samples' | 'not_opus_frame' | 'below_jitter' | 'required_in_client_mode' | 'required_for_context' | 'cannot_read' | 'cannot_write' | 'device';
+  | 'not_whole_samples' | 'not_opus_frame' | 'below_jitter' | 'required_in_client_mode' | 'required_for_context' | 'cannot_read' | 'cannot_write' | 'device'
+  | 'not_fingerprint' | 'no_tls_config' | 'tls_config_invalid' | 'tls_needs_cert' | 'tls_needs_ca';
 
 function configText(reason: ConfigReason, params: Record<string, unknown>): string {
   return render(EN[reason] ?? reason, params);

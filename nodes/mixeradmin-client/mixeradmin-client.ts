@@ -1,67 +1,26 @@
-// Node: mixeradmin client — joins the xcast's metadata with the speaker's state and serves getMetrics, /qos/, /metrics, /health.
-import path from 'node:path';
+// Node: mixeradmin client — joins the xcast's metadata with the speaker's state, which getMetrics, /qos/, /metrics and /health answer from.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { Request, Response } from 'express';
 import { buildAggregatedStatesSnapshot } from '../../runtime/qos/snapshot';
-import { createMetricsRegistry } from '../../runtime/qos/prometheus';
-import type { GetMetricsAnswer, MixerAdminSharedState, SpeakerFigures } from '../../runtime/qos/types';
+import type { MixerAdminSharedState, SpeakerFigures } from '../../runtime/qos/types';
 import { num } from '../lib/config';
 import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
+import { addHttpRoutes, addMetricsSource, type MetricsSource } from '../lib/http-routes';
 
 interface ClientDef extends NodeDef { sampleRate: string; staleMs: string }
 
-/** What one deployed client node offers the HTTP routes. */
-interface ClientState { id: string; answer(): GetMetricsAnswer; lastMetadataAt(): number }
-
-const clients: ClientState[] = [];
-let routesAdded = false;
-const startedAt = Date.now();
-
 export = function (RED: NodeAPI) {
-  // Routes are added once per process; they answer from whichever client node is deployed now.
-  if (!routesAdded) {
-    routesAdded = true;
-    const prom = createMetricsRegistry();
-    const current = () => clients[clients.length - 1];
-    RED.httpNode.get('/service/mixeradminclient', (req: Request, res: Response) => {
-      if (!('getMetrics' in req.query)) { res.status(400).json({ error: 'use GET /service/mixeradminclient?getMetrics' }); return; }
-      const c = current();
-      if (!c) { res.status(503).json({ error: 'no mixeradmin client node is deployed' }); return; }
-      res.set('Cache-Control', 'no-store').json(c.answer());
-    });
-    RED.httpNode.get('/metrics', async (_req: Request, res: Response) => {
-      const c = current();
-      if (!c) { res.status(503).type('text/plain').send('# no mixeradmin client node is deployed\n'); return; }
-      prom.update(c.answer());
-      res.set('Content-Type', prom.contentType).send(await prom.metrics());
-    });
-    RED.httpNode.get('/health', (_req: Request, res: Response) => {
-      const c = current();
-      const metadataAgeMs = c && c.lastMetadataAt() ? Date.now() - c.lastMetadataAt() : null;
-      const ok = !!c;
-      res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'no mixeradmin client deployed', uptimeS: Math.round((Date.now() - startedAt) / 1000), metadataAgeMs });
-    });
-    const web = path.join(__dirname, '..', '..', 'runtime', 'web', 'qos');
-    RED.httpNode.get('/qos', (req: Request, res: Response, next: () => void) => {
-      // The page fetches relative URLs: it must be served from /qos/.
-      if (req.originalUrl === '/qos' || req.originalUrl.startsWith('/qos?')) res.redirect(301, req.originalUrl.replace('/qos', '/qos/'));
-      else next();
-    });
-    // Served by the response's own sendFile: express comes with the Node-RED hosting the nodes, not with this package.
-    RED.httpNode.get(['/qos/', '/qos/:file'], (req: Request, res: Response, next: () => void) => {
-      const file = typeof req.params.file === 'string' ? req.params.file : 'index.html';
-      res.sendFile(file, { root: web }, (err) => { if (err && !res.headersSent) next(); });
-    });
-  }
+  // The routes (nodes/lib/http-routes.ts) answer from whichever client node is deployed now.
+  addHttpRoutes(RED);
 
   function MixerAdminClientNode(this: Node, config: ClientDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new StatusThrottle(node);
     const t = translator(RED);
-    let entry: ClientState | undefined;
+    let entry: MetricsSource | undefined;
+    let removeSource: (() => void) | undefined;
     try {
       const sampleRate = num(config as never, 'sampleRate', { def: 48000, min: 8000, max: 192000, int: true });
       const staleMs = num(config as never, 'staleMs', { def: 5000, min: 100 });
@@ -80,7 +39,7 @@ export = function (RED: NodeAPI) {
           return buildAggregatedStatesSnapshot({ speaker: sp, sharedState: shared, now });
         },
       };
-      clients.push(entry);
+      removeSource = addMetricsSource(entry);
 
       node.on('input', (msg: Record<string, unknown>, send, done) => {
         const p = msg.payload as Record<string, unknown> | undefined;
@@ -112,8 +71,7 @@ export = function (RED: NodeAPI) {
       refuse(RED, node, err);
     }
     node.on('close', (removed: boolean, done: () => void) => {
-      const i = entry ? clients.indexOf(entry) : -1;
-      if (i >= 0) clients.splice(i, 1);
+      removeSource?.();
       status.clear();
       done();
     });

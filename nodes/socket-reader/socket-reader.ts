@@ -1,7 +1,9 @@
 // Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
-import { openEndpoint, Endpoint } from '../lib/endpoint';
+import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
+import { addHttpRoutes } from '../lib/http-routes';
+import { wireText } from '../../runtime/log-text';
 import { codecName, AudioHeader } from '../../runtime/protocol/frame';
 import { nowMicros } from '../../runtime/clock';
 import { num, str, oneOf, bool, json } from '../lib/config';
@@ -15,10 +17,13 @@ import { nextMsgId } from '../lib/msgid';
 
 interface ReaderDef extends NodeDef {
   mode: string; host: string; port: string; token: string; userId: string; role: string;
+  tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   maxFrameKb: string; enableQOSMetrics: boolean | string; profile: string;
 }
 
 export = function (RED: NodeAPI) {
+  // /metrics and the other xcast routes answer on any xcast, monitor or not (nodes/lib/http-routes.ts).
+  addHttpRoutes(RED);
   shareAudioOnFanout(RED);
   function SocketReaderNode(this: Node, config: ReaderDef) {
     RED.nodes.createNode(this, config);
@@ -31,8 +36,8 @@ export = function (RED: NodeAPI) {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
-      // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
-      const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
+      // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
+      const { token, tls, users, limits } = readTrust(RED, node, config as never, mode);
       const maxFrameBytes = num(config as never, 'maxFrameKb', { def: 1024, min: 1, max: 65536 }) * 1024;
       const enableQOSMetrics = bool(config as never, 'enableQOSMetrics', false);
       const userId = str(config as never, 'userId', { def: 'monitor' });
@@ -57,7 +62,7 @@ export = function (RED: NodeAPI) {
         senders.add(conn);
         registerConnection(conn);
         const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };
-        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base }, null]);
+        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base }, null]);
         // Reused for every packet: Node-RED reads the outer array during send() and keeps only the messages.
         const out: Array<AudioMsg | Record<string, unknown> | null> = [null, null, null, null];
         conn.on('audio', (h: AudioHeader, data: Buffer) => {
@@ -102,7 +107,7 @@ export = function (RED: NodeAPI) {
           node.send([null, null, { topic: 'pong', payload: p, ...base }, null]);
         });
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(t('xcast.errors.closed', { userId: senderId, remote: conn.remote, code: err.code ?? 'protocol', detail: err.message }));
+          node.warn(t('xcast.errors.closed', { userId: wireText(senderId), remote: wireText(conn.remote), code: codeText(err.code ?? 'protocol'), detail: wireText(err.message, 200) }));
           node.send([null, null, { topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, remote: conn.remote, at: Date.now() }, ...base }, null]);
         });
         conn.once('close', () => {
@@ -115,7 +120,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, host, port, token, maxFrameBytes,
+        mode, host, port, token, maxFrameBytes, tls, users, limits,
         hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos'] : [] },
         onListening: showState,
         onConnection: (conn) => {
@@ -134,5 +139,5 @@ export = function (RED: NodeAPI) {
     });
     void frames;
   }
-  RED.nodes.registerType('xcast-socket-reader', SocketReaderNode, { credentials: { token: { type: 'password' } } });
+  RED.nodes.registerType('xcast-socket-reader', SocketReaderNode, { credentials: { token: { type: 'password' }, users: { type: 'password' } } });
 };

@@ -1,7 +1,9 @@
 // Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
-import { openEndpoint, Endpoint } from '../lib/endpoint';
+import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
+import { addHttpRoutes } from '../lib/http-routes';
+import { wireText } from '../../runtime/log-text';
 import { StreamSender } from '../../runtime/protocol/sender';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg } from '../lib/glue';
@@ -14,10 +16,13 @@ import { nowMicros } from '../../runtime/clock';
 
 interface WriterDef extends NodeDef {
   mode: string; host: string; port: string; token: string; userId: string; role: string;
+  tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   metaSource: string; metaKey: string; profile: string; maxQueueKb: string;
 }
 
 export = function (RED: NodeAPI) {
+  // /metrics and the other xcast routes answer on any xcast, monitor or not (nodes/lib/http-routes.ts).
+  addHttpRoutes(RED);
   function SocketWriterNode(this: Node, config: WriterDef) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -29,8 +34,8 @@ export = function (RED: NodeAPI) {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
-      // The token is a credential (encrypted, not in the flow file); a flow file may still set it inline.
-      const token = (node.credentials as { token?: string } | undefined)?.token || str(config as never, 'token') || undefined;
+      // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
+      const { token, tls, users, limits } = readTrust(RED, node, config as never, mode);
       const userId = str(config as never, 'userId', { def: mode === 'server' ? 'xcast' : '' });
       if (mode === 'client' && !userId) throw new ConfigError('userId', 'required_in_client_mode');
       const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, mode === 'server' ? 'xcast' : 'peer');
@@ -65,7 +70,7 @@ export = function (RED: NodeAPI) {
         registerConnection(conn);
         sender.add(conn);
         const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };
-        node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, at: Date.now() }, ...base } as NodeMessage);
+        node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base } as NodeMessage);
         conn.on('qos', (q: unknown) => {
           const arrivalTime = nowMicros();
           let valid: QOSMetrics[];
@@ -81,7 +86,7 @@ export = function (RED: NodeAPI) {
         conn.on('pong', (p: unknown) => node.send({ topic: 'pong', payload: p, ...base } as NodeMessage));
         conn.on('metadata', (m: unknown) => node.send({ topic: 'metadata', payload: m, ...base } as NodeMessage));
         conn.on('protocolError', (err: Error & { code?: string }) => {
-          node.warn(t('xcast.errors.closed', { userId: base.userId, remote: conn.remote, code: err.code ?? 'protocol', detail: err.message }));
+          node.warn(t('xcast.errors.closed', { userId: wireText(base.userId), remote: wireText(conn.remote), code: codeText(err.code ?? 'protocol'), detail: wireText(err.message, 200) }));
           node.send({ topic: 'connection', payload: { event: 'error', code: err.code, message: err.message, ...base, at: Date.now() }, ...base } as NodeMessage);
         });
         conn.once('close', () => {
@@ -98,7 +103,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, host, port, token, maxQueueBytes,
+        mode, host, port, token, maxQueueBytes, tls, users, limits,
         hello: { userId, role, profile },
         onListening: showState,
         onConnection: attach,
@@ -133,5 +138,5 @@ export = function (RED: NodeAPI) {
       Promise.resolve(endpoint?.close()).then(() => done(), () => done());
     });
   }
-  RED.nodes.registerType('xcast-socket-writer', SocketWriterNode, { credentials: { token: { type: 'password' } } });
+  RED.nodes.registerType('xcast-socket-writer', SocketWriterNode, { credentials: { token: { type: 'password' }, users: { type: 'password' } } });
 };

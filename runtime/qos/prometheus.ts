@@ -1,6 +1,7 @@
 // Prometheus export of the QoS state: a private prom-client Registry updated from a snapshot, in base units.
 
 import { Counter, Gauge, Registry } from 'prom-client';
+import { TRANSPORT_STAT_NAMES } from '../protocol/limits';
 import type { AggregatedStatesSnapshot, ConnectionEntry, GetMetricsAnswer, MixerAdminSharedState } from './types';
 
 /** What update() accepts: the getMetrics answer, its inner snapshot, or the xcast's shared state (no speaker). */
@@ -145,4 +146,34 @@ function setSeconds(g: Gauge<string>, labels: Record<string, string>, ms: unknow
 
 function incTotal(c: Counter<string>, labels: Record<string, string>, v: unknown): void {
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) c.inc(labels, v);
+}
+
+export interface TransportMetrics {
+  registry: Registry;
+  /** Sets `xcast_transport_limit_hits_total{limit=…}` from a snapshot of totals (every known limit shown, 0 until hit). */
+  update(totals: Record<string, number>): void;
+}
+
+/** The process's transport counters (runtime/protocol/limits.ts transportStats, its stable names as label values) as one Prometheus counter; merged with the QoS registry into one exposition. */
+export function createTransportMetrics(): TransportMetrics {
+  const registry = new Registry();
+  const hits = new Counter({
+    name: 'xcast_transport_limit_hits_total',
+    help: 'Server limits hit and connections refused by the streamproto1 transport, by limit (see docs/streamproto1.md)',
+    labelNames: ['limit'], registers: [registry],
+  });
+  return {
+    registry,
+    update(totals) {
+      hits.reset();
+      for (const name of TRANSPORT_STAT_NAMES) hits.inc({ limit: name }, 0);
+      for (const name of Object.keys(totals)) incTotal(hits, { limit: name }, totals[name]);
+    },
+  };
+}
+
+/** One exposition of several registries (prom-client's Registry.merge refuses none of ours: their names differ). */
+export async function exposition(registries: Registry[]): Promise<{ contentType: string; text: string }> {
+  const merged = Registry.merge(registries);
+  return { contentType: merged.contentType, text: await merged.metrics() };
 }
