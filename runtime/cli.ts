@@ -13,7 +13,7 @@ const USAGE = `usage:
       and streamproto1 credentials (--users, --token, --token-file or XCAST_TOKEN), or --generate-credentials.
   xcast deploy <preset or FILE.json> --url http://host:1880 [--port-map ...] [--admin-password-file FILE] [--user admin]
   xcast devices [--json]
-  xcast metrics --url http://host:1880 [--json] [--watch [SECONDS]]
+  xcast metrics --url http://[admin:PASSWORD@]host:1880 [--admin-password-file FILE] [--json] [--watch [SECONDS]]
   xcast events capture --port N [--host ADDR] --out FILE.xcev [--seconds S]
   xcast events inspect FILE.xcev [--json]
   xcast reconstruct FILE.xcev --out mix.wav [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR]`;

@@ -6,6 +6,7 @@ import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
 import { codecName, AudioHeader } from '../../runtime/protocol/frame';
 import { nowMicros } from '../../runtime/clock';
+import { METADATA_PATCH_CAPABILITY } from '../../runtime/protocol/merge-patch';
 import { num, str, oneOf, bool, json } from '../lib/config';
 import { refuse, AudioMsg } from '../lib/glue';
 import { DirectWire } from '../lib/direct';
@@ -121,7 +122,9 @@ export = function (RED: NodeAPI) {
 
       endpoint = openEndpoint(RED, node, status, {
         mode, host, port, token, maxFrameBytes, tls, users, limits,
-        hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos'] : [] },
+        // metadata-patch: the xcast may send merge patches of its admin state; StreamClient applies them, so the metadata
+        // output still carries whole objects (docs/streamproto1.md, "METADATA schedule and patches").
+        hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos', METADATA_PATCH_CAPABILITY] : [METADATA_PATCH_CAPABILITY] },
         onListening: showState,
         onConnection: (conn) => {
           if (mode === 'server') { attach(conn, conn.userId ?? conn.remote); return; }

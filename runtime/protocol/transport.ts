@@ -495,7 +495,14 @@ export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
   };
 
   private helloFailed(err: unknown): void {
-    if (!(err instanceof ProtocolError)) throw err;
+    // A check that threw something else (a bug, or a value that broke a check: a RangeError from a 20,000-deep HELLO)
+    // closes this one connection like a bad HELLO; rethrown it would leave the socket's 'data' handler (or, for a held
+    // HELLO, become an unhandled rejection) and take the whole hub down.
+    if (!(err instanceof ProtocolError)) {
+      const name = err instanceof Error ? err.name : typeof err;
+      this.failWith(new ProtocolError('bad_hello', `HELLO could not be checked (${name})`));
+      return;
+    }
     this.failWith(err.code === 'bad_json' ? new ProtocolError('bad_hello', err.message) : err);
   }
 
@@ -976,6 +983,8 @@ export interface StreamClientTlsOptions {
   /** Client certificate and key (PEM), for a server that requires one. */
   cert?: string | Buffer;
   key?: string | Buffer;
+  /** Passphrase of an encrypted client key. */
+  passphrase?: string;
   /**
    * The server certificate's SHA-256 fingerprint ("AB:CD:…" or plain hex, any case). When set, it replaces the CA
    * and hostname checks: the certificate must be exactly this one.
@@ -1148,7 +1157,7 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
 
   private connectTls(host: string): tls.TLSSocket {
     const t = this.opts.tls!;
-    const options: tls.ConnectionOptions = { host, port: this.opts.port, ca: t.ca, cert: t.cert, key: t.key };
+    const options: tls.ConnectionOptions = { host, port: this.opts.port, ca: t.ca, cert: t.cert, key: t.key, passphrase: t.passphrase };
     const servername = t.servername ?? (net.isIP(host) === 0 ? host : undefined);
     if (servername !== undefined) options.servername = servername;
     // Pinned: the pin replaces the CA and hostname checks; it is compared on 'secureConnect', before HELLO.

@@ -1,4 +1,5 @@
 // `xcast metrics`: fetches getMetrics from a monitor's Node-RED, checks it against the schema and prints it.
+import fs from 'node:fs';
 
 import { UsageError } from '../cli';
 import { validateGetMetrics } from './schema';
@@ -61,8 +62,11 @@ export function formatMetrics(answer: GetMetricsAnswer): string {
 }
 
 /** One fetch: the answer, or throws an Error whose message says why (HTTP status, not JSON, schema). */
-export async function fetchMetrics(url: URL, timeoutMs = 5000): Promise<{ answer: GetMetricsAnswer; schemaErrors: string[] }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+export async function fetchMetrics(url: URL, timeoutMs = 5000, authorization?: string): Promise<{ answer: GetMetricsAnswer; schemaErrors: string[] }> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (authorization !== undefined) headers.authorization = authorization;
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers });
+  if (res.status === 401) throw new Error(`HTTP 401: the xcast asks for a password (give it in the URL, http://admin:PASSWORD@host:1880, or with --admin-password-file FILE)`);
   const text = await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trimEnd());
   let body: unknown;
@@ -86,11 +90,15 @@ export async function metricsCommand(args: string[], io: MetricsIo = defaultIo):
   let url: string | undefined;
   let json = false;
   let watchS: number | undefined;
+  let passwordFile: string | undefined;
+  let user = 'admin';
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--url') url = args[++i];
     else if (a.startsWith('--url=')) url = a.slice(6);
     else if (a === '--json') json = true;
+    else if (a === '--admin-password-file') passwordFile = args[++i];
+    else if (a === '--user') user = args[++i];
     else if (a === '--watch') {
       // the interval is optional: take the next argument only when it is a number
       const n = Number(args[i + 1]);
@@ -100,10 +108,27 @@ export async function metricsCommand(args: string[], io: MetricsIo = defaultIo):
   }
   if (!url) throw new UsageError('metrics: --url is required');
   const target = metricsUrl(url);
+  // Basic credentials from the URL's user info (fetch refuses a URL that holds them) or from a file / XCAST_ADMIN_PASSWORD.
+  let authorization: string | undefined;
+  let password: string | undefined = process.env.XCAST_ADMIN_PASSWORD || undefined;
+  if (passwordFile !== undefined) {
+    try {
+      password = fs.readFileSync(passwordFile, 'utf8').split(/\r?\n/, 1)[0].trim();
+    } catch (e) {
+      throw new UsageError(`--admin-password-file: cannot read ${passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (target.username || target.password) {
+    user = decodeURIComponent(target.username) || user;
+    password = decodeURIComponent(target.password);
+    target.username = '';
+    target.password = '';
+  }
+  if (password !== undefined) authorization = `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
   let code = 0;
   for (let round = 1; ; round++) {
     try {
-      const { answer, schemaErrors } = await fetchMetrics(target);
+      const { answer, schemaErrors } = await fetchMetrics(target, 5000, authorization);
       io.out(json ? JSON.stringify(answer, null, 2) : formatMetrics(answer));
       for (const e of schemaErrors) io.err(`schema: ${e}`);
       code = schemaErrors.length ? 3 : 0;

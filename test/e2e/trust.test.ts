@@ -28,6 +28,7 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
   });
 }
 import { makeTestCerts, type TestCerts } from '../support/tls-certs';
+import { metricsCommand } from '../../runtime/qos/cli';
 import { until } from '../support/resources';
 
 const XCAST = path.join(PACKAGE_ROOT, 'bin', 'xcast.js');
@@ -239,6 +240,15 @@ describe('trust: xcast start beyond loopback', function () {
       }
       assert.deepEqual(users.filter((u) => u === 'alice' || u === 'bob').sort(), ['alice', 'bob'], r.output());
       assert.equal((await fetch(`${url}/service/mixeradminclient?getMetrics`)).status, 401);
+      // `xcast metrics` asks with the password from the URL (or --admin-password-file), and says so when it has none.
+      const lines: string[] = [];
+      const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), rounds: 1 };
+      const withPw = url.replace('http://', 'http://admin:' + encodeURIComponent('demo password') + '@');
+      assert.equal(await metricsCommand(['--url', withPw, '--json'], io), 0, lines.join('\n'));
+      assert.ok(Object.keys(JSON.parse(lines[0]).aggregatedStatesSnapshot.connections).includes('alice'));
+      lines.length = 0;
+      assert.equal(await metricsCommand(['--url', url], io), 1);
+      assert.match(lines.join('\n'), /HTTP 401: the xcast asks for a password/);
     } finally {
       await r.stop();
       fs.rmSync(certs.dir, { recursive: true, force: true });
