@@ -13,6 +13,11 @@ export interface TestCerts {
   otherCaCert: string;
   /** The server certificate's SHA-256 fingerprint, AB:CD:… */
   serverFingerprint: string;
+  /** A self-signed certificate for 127.0.0.1 / localhost that no CA of ours signed (a stranger's server). */
+  strangerCert: string; strangerKey: string;
+  strangerFingerprint: string;
+  /** Deletes the folder. */
+  remove(): void;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -42,6 +47,8 @@ export function makeTestCerts(ips: string[] = []): TestCerts {
   sign(dir, 'server', `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   newKeyAndCsr(dir, 'client', 'xcast test client');
   sign(dir, 'client', 'extendedKeyUsage=clientAuth\n');
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.crt',
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], dir);
   const f = (n: string) => path.join(dir, n);
   return {
     dir,
@@ -50,6 +57,9 @@ export function makeTestCerts(ips: string[] = []): TestCerts {
     clientCert: f('client.crt'), clientKey: f('client.key'),
     otherCaCert: f('other-ca.crt'),
     serverFingerprint: fingerprintOf(f('server.crt')),
+    strangerCert: f('stranger.crt'), strangerKey: f('stranger.key'),
+    strangerFingerprint: fingerprintOf(f('stranger.crt')),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
 
