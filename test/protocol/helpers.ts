@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import { EventEmitter, once } from 'node:events';
 import { FRAME_HEADER_BYTES, FrameType, decodeErrorPayload, encodeJsonFrame } from '../../runtime/protocol/frame';
 import { FrameParser } from '../../runtime/protocol/parser';
+import type { SenderTimers } from '../../runtime/protocol/sender';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (rate: number, channels: number) => { encode(pcm: Buffer): Buffer } };
@@ -119,5 +120,29 @@ export async function until(pred: () => boolean, timeoutMs = 5000, what = 'condi
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A clock that moves only when the test says, firing each interval at its due times, in order (StreamSender's timers). */
+export class ManualTimers implements SenderTimers {
+  t = 0;
+  readonly intervals = new Set<{ fn: () => void; ms: number; next: number }>();
+  now(): number { return this.t; }
+  setInterval(fn: () => void, ms: number): unknown {
+    const h = { fn, ms, next: this.t + ms };
+    this.intervals.add(h);
+    return h;
+  }
+  clearInterval(h: unknown): void { this.intervals.delete(h as never); }
+  advanceTo(t: number): void {
+    for (;;) {
+      let due: { fn: () => void; ms: number; next: number } | undefined;
+      for (const h of this.intervals) if (h.next <= t && (!due || h.next < due.next)) due = h;
+      if (!due) break;
+      this.t = due.next;
+      due.next += due.ms;
+      due.fn();
+    }
+    this.t = t;
   }
 }

@@ -4,33 +4,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { StreamServer, StreamConnection, StreamClient } from '../../runtime/protocol/transport';
-import { StreamSender, SenderTimers, SenderAudio, SenderLink, MetadataTooLargeError } from '../../runtime/protocol/sender';
+import { StreamSender, SenderAudio, SenderLink, MetadataTooLargeError } from '../../runtime/protocol/sender';
 import { FrameType, decodeAudioPayload } from '../../runtime/protocol/frame';
 import { MetadataPatchReceiver } from '../../runtime/protocol/merge-patch';
-import { RawClient } from './helpers';
+import { ManualTimers, RawClient } from './helpers';
 
-class ManualTimers implements SenderTimers {
-  t = 0;
-  readonly intervals = new Set<{ fn: () => void; ms: number; next: number }>();
-  now(): number { return this.t; }
-  setInterval(fn: () => void, ms: number): unknown {
-    const h = { fn, ms, next: this.t + ms };
-    this.intervals.add(h);
-    return h;
-  }
-  clearInterval(h: unknown): void { this.intervals.delete(h as never); }
-  advanceTo(t: number): void {
-    for (;;) {
-      let due: { fn: () => void; ms: number; next: number } | undefined;
-      for (const h of this.intervals) if (h.next <= t && (!due || h.next < due.next)) due = h;
-      if (!due) break;
-      this.t = due.next;
-      due.next += due.ms;
-      due.fn();
-    }
-    this.t = t;
-  }
-}
 
 const audio = (seq: number, frameSamples = 4): SenderAudio =>
   ({ codec: 'pcm_s16le', sampleRate: 48000, channels: 1, frameSamples, seq, captureTime: 0, trackId: 1 });

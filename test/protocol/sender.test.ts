@@ -3,34 +3,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { StreamServer, StreamConnection } from '../../runtime/protocol/transport';
-import { StreamSender, SenderTimers, SenderAudio } from '../../runtime/protocol/sender';
+import { StreamSender, SenderAudio } from '../../runtime/protocol/sender';
 import { FrameType, decodeAudioPayload, decodeErrorPayload } from '../../runtime/protocol/frame';
 import { QosValidationError } from '../../runtime/qos/aggregator';
-import { RawClient } from './helpers';
+import { ManualTimers, RawClient } from './helpers';
 
-/** A clock that moves only when the test says, firing each interval at its due times, in order. */
-class ManualTimers implements SenderTimers {
-  t = 0;
-  readonly intervals = new Set<{ fn: () => void; ms: number; next: number }>();
-  now(): number { return this.t; }
-  setInterval(fn: () => void, ms: number): unknown {
-    const h = { fn, ms, next: this.t + ms };
-    this.intervals.add(h);
-    return h;
-  }
-  clearInterval(h: unknown): void { this.intervals.delete(h as never); }
-  advanceTo(t: number): void {
-    for (;;) {
-      let due: { fn: () => void; ms: number; next: number } | undefined;
-      for (const h of this.intervals) if (h.next <= t && (!due || h.next < due.next)) due = h;
-      if (!due) break;
-      this.t = due.next;
-      due.next += due.ms;
-      due.fn();
-    }
-    this.t = t;
-  }
-}
 
 const audio = (seq: number, over: Partial<SenderAudio> = {}): SenderAudio =>
   ({ codec: 'pcm_s16le', sampleRate: 48000, channels: 1, frameSamples: 4, seq, captureTime: 0, trackId: 1, ...over });
