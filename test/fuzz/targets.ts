@@ -429,7 +429,7 @@ const eventFileTarget: Target = {
     const whole = parseEvents([input]);
     let result: Awaited<ReturnType<typeof readAllEvents>>;
     try {
-      result = await readAllEvents(file, { chunkBytes: 1 + rng.small(4096), maxEventBytes: 1 << 20 });
+      result = await readAllEvents(file, { chunkBytes: 32 + rng.small(4096), maxEventBytes: 1 << 20 });
     } catch (err) {
       if (err instanceof EventFileError) check(whole.error !== null, `readEventFile failed (${err.message}) where the parser did not`);
       throw err;
