@@ -15,6 +15,8 @@ export interface Continuity {
   duplicatesOrOld: number;
   /** Longest time between two frames, ms. */
   maxIntervalMs: number;
+  /** Frames a 10 ms clock makes between the first and the last arrival (+1): more than `expected` when ticks were skipped. */
+  expectedByClock: number;
 }
 
 export class MixMonitor {
@@ -24,11 +26,12 @@ export class MixMonitor {
   private first = -1;
   private last = -1;
   private lastAt = 0;
+  private firstAt = 0;
   private counting = false;
-  readonly c: Continuity = { received: 0, expected: 0, gaps: 0, missing: 0, duplicatesOrOld: 0, maxIntervalMs: 0 };
+  readonly c: Continuity = { received: 0, expected: 0, gaps: 0, missing: 0, duplicatesOrOld: 0, maxIntervalMs: 0, expectedByClock: 0 };
   private waiters: Array<() => void> = [];
 
-  constructor(port: number, userId = 'probe-monitor', host = '127.0.0.1') {
+  constructor(port: number, userId = 'probe-monitor', host = '127.0.0.1', private readonly frameMs = 10) {
     this.client = new StreamClient({ host, port, hello: { userId, role: 'monitor' } });
     this.client.on('connect', (conn) => {
       conn.on('audio', (h) => this.onAudio(h.seq));
@@ -44,7 +47,7 @@ export class MixMonitor {
     const now = Date.now();
     for (const w of this.waiters.splice(0)) w();
     if (!this.counting) return;
-    if (this.first < 0) { this.first = seq; this.last = seq; this.lastAt = now; this.c.received = 1; this.c.expected = 1; return; }
+    if (this.first < 0) { this.first = seq; this.last = seq; this.lastAt = now; this.firstAt = now; this.c.received = 1; this.c.expected = 1; this.c.expectedByClock = 1; return; }
     const d = (seq - this.last) >>> 0;
     if (d === 0 || d > 0x80000000) { this.c.duplicatesOrOld++; return; }
     if (d > 1) { this.c.gaps++; this.c.missing += d - 1; }
@@ -53,6 +56,7 @@ export class MixMonitor {
     this.lastAt = now;
     this.c.received++;
     this.c.expected = ((this.last - this.first) >>> 0) + 1;
+    this.c.expectedByClock = Math.round((now - this.firstAt) / this.frameMs) + 1;
   }
 
   /** Resolves at the next mix frame (or rejects after `timeoutMs`). */
