@@ -67,6 +67,13 @@ export class MixMonitor {
     });
   }
 
+  /** Forgets what was counted (a new measuring window starts at the next startCounting). */
+  reset(): void {
+    this.counting = false;
+    this.first = -1;
+    Object.assign(this.c, { received: 0, expected: 0, gaps: 0, missing: 0, duplicatesOrOld: 0, maxIntervalMs: 0, expectedByClock: 0 });
+  }
+
   /** Starts counting from the next frame. */
   startCounting(): void {
     this.counting = true;
