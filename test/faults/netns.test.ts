@@ -51,13 +51,13 @@ describe('faults in network namespaces (tc on a veth between a peer process and 
     monitor!.startCounting();
   });
 
-  afterEach(async () => {
+  afterEach(async function () {
     for (const c of children.splice(0)) c.kill('SIGKILL');
     await ns?.destroy();
     ns = undefined;
     // The healthy peer's mix never stopped: no seq gap at the monitor.
     const c = monitor?.stopCounting();
-    if (c) {
+    if (c && this.currentTest?.state === 'passed') {
       console.log(`      healthy mix at the monitor: ${c.received}/${c.expected} frames, ${c.gaps} gaps, longest interval ${c.maxIntervalMs} ms`);
       assert.equal(c.gaps, 0, `the mix had gaps during the fault: ${JSON.stringify(c)}`);
       assert.equal(c.received, c.expected, JSON.stringify(c));
@@ -138,17 +138,15 @@ describe('faults in network namespaces (tc on a veth between a peer process and 
   });
 
   for (const [label, args] of [
-    ['loss 5 %, delay 20 ms ± 10 ms', ['netem', 'delay', '20ms', '10ms', 'loss', '5%']],
-    ['reorder 25 % (delay 10 ms)', ['netem', 'delay', '10ms', 'reorder', '25%', '50%']],
-    ['duplicate 10 %', ['netem', 'duplicate', '10%']],
-    ['loss 20 % in bursts (gemodel)', ['netem', 'loss', 'gemodel', '5%', '30%']],
+    ['loss 5 %, delay 20 ms ± 10 ms, duplicate 5 %, reorder 25 %', ['netem', 'delay', '20ms', '10ms', 'loss', '5%', 'duplicate', '5%', 'reorder', '25%', '50%']],
+    ['loss in bursts (Gilbert-Elliott, 5 % → bad, 30 % → good)', ['netem', 'loss', 'gemodel', '5%', '30%']],
   ] as const) {
-    it(`netem ${label} for 4 s: on TCP every frame still arrives once and in order (received = sent, 0 lost, 0 duplicate, 0 out of order); the mix goes on`, async function () {
+    it(`netem ${label} for 3 s: on TCP every frame still arrives once and in order (received = sent, 0 lost, 0 duplicate, 0 out of order); the mix goes on`, async function () {
       const no = netemUnavailable();
       if (no) { console.log(`      skipped: ${no}`); this.skip(); }
       const { sent, c } = await underFault(`netem-${label.split(' ')[0]}`, async () => {
         ns!.qdisc([...args]);
-        await new Promise((r) => setTimeout(r, 4000));
+        await new Promise((r) => setTimeout(r, 3000));
         ns!.clearQdisc();
       });
       console.log(`      netem ${label}: ${figures(sent, c)}`);
@@ -157,12 +155,12 @@ describe('faults in network namespaces (tc on a veth between a peer process and 
     });
   }
 
-  it('a shaped link (tbf 96 kbit/s, below the stream\'s rate, for 3 s): the queue drops and TCP retransmits — every frame arrives late but once and in order; the mix goes on', async () => {
+  it('a shaped link (tbf 96 kbit/s, below the stream\'s rate, for 2 s): the queue drops and TCP retransmits — every frame arrives late but once and in order; the mix goes on', async () => {
     const { sent, c } = await underFault('shaped', async () => {
       ns!.qdisc(['tbf', 'rate', '96kbit', 'burst', '4kb', 'limit', '8kb']);
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 2000));
       ns!.clearQdisc();
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 1000));
     });
     console.log(`      tbf: ${figures(sent, c)}`);
     assert.equal(c.packetsReceived, sent);

@@ -22,7 +22,7 @@ describe('faults: slow consumers', function () {
     await hub?.stop();
   });
 
-  it('30 monitors and 10 event-stream clients that never read, for 6 s: the healthy monitor gets every mix frame (no seq gap), the xcast\'s fds come back when they go', async () => {
+  it('30 monitors and 10 event-stream clients that never read, for 4 s: the healthy monitor gets every mix frame (no seq gap), the xcast\'s fds come back when they go', async () => {
     const ports = await freePortMap();
     hub = await startXcast({ flows: ['xcast'], portMap: ports });
     const pid = hub.proc.pid!;
@@ -41,13 +41,13 @@ describe('faults: slow consumers', function () {
     });
     for (let i = 0; i < 30; i++) await open(ports[7011], encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', userId: `stalled-${i}`, role: 'monitor' }));
     for (let i = 0; i < 10; i++) await open(ports[7012], null);
-    await new Promise((r) => setTimeout(r, 6000));
+    await new Promise((r) => setTimeout(r, 4000));
     const c = monitor.stopCounting();
     console.log(`      healthy mix: ${c.received}/${c.expected} frames, ${c.gaps} gaps, longest interval ${c.maxIntervalMs} ms; xcast RSS ${rssBefore.toFixed(0)} → ${rssMb(pid).toFixed(0)} MiB`);
     assert.ok(alive(pid));
     assert.equal(c.gaps, 0, JSON.stringify(c));
     assert.equal(c.received, c.expected);
-    assert.ok(c.received >= 500, `${c.received} frames in 6 s`);
+    assert.ok(c.received >= 300, `${c.received} frames in 4 s`);
     for (const s of stalled.splice(0)) s.destroy();
     const end = Date.now() + 5000;
     while (fdCount(pid) > fdsBefore + 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));

@@ -1,4 +1,4 @@
-// `npm run soak [-- --minutes 10 --peers 50]`: the soak (run-soak.ts); prints the figures and writes bench/results/soak.json.
+// `npm run soak [-- --minutes 10 --peers 50 --churn 1 --warmup-minutes M]`: the soak (run-soak.ts); prints the figures and writes bench/results/soak.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatSoakReport, runSoak, soakProblems } from './run-soak';
@@ -13,7 +13,8 @@ async function main(): Promise<number> {
   const minutes = arg('minutes', 10);
   const peers = arg('peers', 50);
   console.log(`soak: ${peers} peers, ${minutes} min, one leaves and one joins every second`);
-  const r = await runSoak({ minutes, peers, churnPerSecond: arg('churn', 1) });
+  const warm = process.argv.indexOf('--warmup-minutes');
+  const r = await runSoak({ minutes, peers, churnPerSecond: arg('churn', 1), warmupMinutes: warm >= 0 ? Number(process.argv[warm + 1]) : undefined });
   console.log(formatSoakReport(r));
   const problems = soakProblems(r);
   const out = path.join(PACKAGE_ROOT, 'bench', 'results', 'soak.json');

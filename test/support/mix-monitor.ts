@@ -23,6 +23,9 @@ export class MixMonitor {
   readonly client: StreamClient;
   state: MixerAdminSharedState | null = null;
   stateAt = 0;
+  /** Largest METADATA seen, as JSON bytes, and how many arrived. */
+  metadataMaxBytes = 0;
+  metadataCount = 0;
   private first = -1;
   private last = -1;
   private lastAt = 0;
@@ -38,6 +41,8 @@ export class MixMonitor {
       conn.on('metadata', (m) => {
         const s = (m as { mixeradminSharedState?: MixerAdminSharedState }).mixeradminSharedState;
         if (s && typeof s === 'object') { this.state = s; this.stateAt = Date.now(); }
+        this.metadataCount++;
+        if ((this.metadataCount & 15) === 1) this.metadataMaxBytes = Math.max(this.metadataMaxBytes, Buffer.byteLength(JSON.stringify(m)));
       });
     });
     this.client.start();
