@@ -10,7 +10,7 @@ describe('soak (short)', function () {
   it('10 peers for 8 s with two leaving and two joining every second: no stuck track, every current peer has its track, fds back to the baseline, the mix continuous (no seq gap, no skipped tick)', async () => {
     const r = await runSoak({ minutes: 0.14, peers: 10, churnPerSecond: 2, log: () => undefined });
     console.log(formatSoakReport(r).replace(/^/gm, '      '));
-    // RSS growth is not judged on a 12 s run (its warm-up is under 2 s).
+    // RSS growth is not judged on an 8 s run (its warm-up is under 2 s).
     const problems = soakProblems(r).filter((p) => !p.startsWith('RSS grew'));
     assert.deepEqual(problems, [], formatSoakReport(r));
     assert.ok(r.joinsAndLeaves >= 12, `${r.joinsAndLeaves} leaves + joins`);
