@@ -12,7 +12,7 @@ const [host, portText, userId, framesText] = process.argv.slice(2);
 const limit = Number(framesText ?? 0);
 const packets = tonePackets();
 const header: AudioHeader = { trackId: 1, seq: 0, captureTime: 0, sampleRate: 48000, channels: 2, codec: Codec.OPUS, frameSamples: 480 };
-const client = new StreamClient({ host, port: Number(portText), hello: { userId, role: 'peer' }, reconnect: false, pingIntervalMs: 1000 });
+const client = new StreamClient({ host, port: Number(portText), hello: { userId, role: 'peer' }, backoffMinMs: 50, backoffMaxMs: 500, pingIntervalMs: 1000 });
 let sent = 0;
 let stopping = false;
 
@@ -34,7 +34,8 @@ client.once('connect', (conn) => {
     if (stopping) { clearInterval(timer); flush(() => { void client.close().then(() => process.exit(0)); }); }
   }, 5);
 });
-client.on('connectError', (err) => { process.stdout.write(`connectError ${err.message}\n`); process.exit(2); });
+// Retried (e.g. the xcast has not yet seen the killed predecessor's socket close and refuses the userId).
+client.on('connectError', (err) => { process.stdout.write(`connectError ${err.message}\n`); });
 client.on('disconnect', (info) => { process.stdout.write(`disconnect ${info.reason}\n`); });
 process.on('SIGTERM', () => { stopping = true; });
 client.start();

@@ -187,12 +187,14 @@ export async function runLiveFuzz(o: LiveOptions): Promise<LiveReport> {
     // 4. Idle connections, then a healthy peer must still join.
     const idleN = o.idle ?? 1000;
     const idleSockets: net.Socket[] = [];
+    const idleCloses: Array<Promise<void>> = [];
     let idleClosed = 0;
     await pool(idleN, 100, () => new Promise<void>((resolve) => {
       const s = net.connect(ports[7010], '127.0.0.1');
       s.once('connect', () => resolve());
       s.once('error', () => resolve());
-      s.once('close', () => { idleClosed++; });
+      idleCloses.push(new Promise<void>((r) => s.once('close', () => { idleClosed++; r(); })));
+      s.on('error', () => undefined);
       s.resume();
       idleSockets.push(s);
     }));
@@ -206,8 +208,10 @@ export async function runLiveFuzz(o: LiveOptions): Promise<LiveReport> {
       joiner.start();
     });
     await joiner.close();
-    // The server closes them at its HELLO limit; the rest are closed here.
-    await new Promise((r) => setTimeout(r, HELLO_TIMEOUT_MS + 1000));
+    // The server closes every one at its HELLO limit (or sooner, evicting the oldest pending handshakes).
+    let idleTimer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(idleCloses), new Promise((r) => { idleTimer = setTimeout(r, HELLO_TIMEOUT_MS + 2000); })]);
+    clearTimeout(idleTimer);
     const idleClosedByServer = idleClosed;
     for (const s of idleSockets) s.destroy();
 
