@@ -20,9 +20,41 @@ describe('fuzzing (bounded, live sockets against the xcast preset)', function ()
     assert.ok(r.logLines <= 2 * r.attackConnections, `${r.logLines} log lines for ${r.attackConnections} attack connections`);
   });
 
-  describe('log lines', () => {
+  describe('single frames found by the fuzzers', () => {
     let x: XcastProcess | undefined;
     afterEach(async () => { await x?.stop(); x = undefined; });
+
+    // fails until transport fix: validateClientHello JSON.stringify()s wire values into its message; the RangeError escapes
+    // StreamConnection's HELLO handling (it rethrows anything not a ProtocolError) and the socket 'data' handler: the process exits
+    it.skip('a HELLO whose role is nested 20,000 deep (one 120 KB frame, before any authentication) closes that connection only: the xcast lives on', async () => {
+      const ports = await freePortMap();
+      x = await startXcast({ flows: ['xcast'], portMap: ports });
+      const proc = x.proc;
+      const n = 20000;
+      const payload = Buffer.from(`{"protocol":"streamproto1","userId":"a","role":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`);
+      const frame = Buffer.concat([Buffer.from([0x53, 0x50, 1, FrameType.HELLO, 0, 0, 0, 0]), payload]);
+      frame.writeUInt32BE(payload.length, 4);
+      const answer = await new Promise<string>((resolve) => {
+        const tryOnce = () => {
+          const s = net.connect(ports[7010], '127.0.0.1');
+          s.on('error', () => setTimeout(tryOnce, 100));
+          s.on('connect', () => s.write(frame));
+          let got = '';
+          s.on('data', (d) => { got += d.toString('latin1'); });
+          s.on('close', () => resolve(got));
+        };
+        tryOnce();
+      });
+      assert.ok(/bad_hello/.test(answer), `the answer was ${JSON.stringify(answer.slice(0, 200))}`);
+      // Still serving: a valid peer gets its HELLO answered.
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = net.connect(ports[7010], '127.0.0.1');
+        s.on('error', () => resolve(false));
+        s.on('connect', () => s.write(encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', userId: 'after', role: 'peer' })));
+        s.once('data', (d) => { resolve(d[3] === FrameType.HELLO); s.destroy(); });
+      });
+      assert.ok(ok && proc.exitCode === null, `the xcast is gone (exit ${proc.exitCode}):\n${x.output().slice(-2000)}`);
+    });
 
     // fails until transport/web fix: wire values in log lines through wireText (runtime/log-text.ts) — today a userId's newline and ESC reach the log raw
     it.skip('a userId with a newline and an ANSI escape cannot forge a log line or colour the terminal', async () => {
