@@ -56,6 +56,32 @@ describe('fuzzing (bounded, live sockets against the xcast preset)', function ()
       assert.ok(ok && proc.exitCode === null, `the xcast is gone (exit ${proc.exitCode}):\n${x.output().slice(-2000)}`);
     });
 
+    // fails until transport fix (HELLO depth bound that covers the extra fields it keeps, or dropping them) / web fix (the
+    // socket reader's 'connection' message carries the raw hello): today the xcast logs "[error] [xcast-socket-reader…]
+    // RangeError: Maximum call stack size exceeded" once per such connection and keeps the connection open
+    it.skip('a HELLO with a profile or an extra field nested 20,000 deep is refused with bad_hello, and the xcast logs no error', async () => {
+      const ports = await freePortMap();
+      x = await startXcast({ flows: ['xcast'], portMap: ports });
+      for (const key of ['profile', 'extra']) {
+        const n = 20000;
+        const payload = Buffer.from(`{"protocol":"streamproto1","userId":"deep-${key}","role":"peer","${key}":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`);
+        const frame = Buffer.concat([Buffer.from([0x53, 0x50, 1, FrameType.HELLO, 0, 0, 0, 0]), payload]);
+        frame.writeUInt32BE(payload.length, 4);
+        const answer = await new Promise<string>((resolve) => {
+          const tryOnce = () => {
+            const s = net.connect(ports[7010], '127.0.0.1');
+            s.on('error', () => setTimeout(tryOnce, 100));
+            s.on('connect', () => s.write(frame));
+            let got = '';
+            s.on('data', (d) => { got += d.toString('latin1'); if (got.length > 8) { s.destroy(); resolve(got); } });
+          };
+          tryOnce();
+        });
+        assert.ok(answer.includes('bad_hello'), `${key}: the server answered ${JSON.stringify(answer.slice(0, 120))}`);
+      }
+      assert.ok(!/\[error\]/.test(x.output()), x.output().slice(-2000));
+    });
+
     // fails until transport/web fix: wire values in log lines through wireText (runtime/log-text.ts) — today a userId's newline and ESC reach the log raw
     it.skip('a userId with a newline and an ANSI escape cannot forge a log line or colour the terminal', async () => {
       const ports = await freePortMap();

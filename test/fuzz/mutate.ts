@@ -136,7 +136,7 @@ function editTree(rng: Rng, v: unknown, depth = 0): unknown {
     else if (op === 2) { const i = rng.int(v.length); v[i] = editTree(rng, v[i], depth + 1); }
     else {                                                                                        // a huge batch (of ≤ 1 MiB)
       const n = Math.min(rng.bool(0.8) ? rng.pick([3, 17, 257]) : rng.pick([1000, 5000]), Math.floor((1 << 20) / ((JSON.stringify(v) ?? '').length + 1)));
-      for (let i = 0; i < n; i++) v.push(v[0]);
+      for (let i = 0; i < n; i++) v.push(structuredClone(v[0]));   // copies: a later edit changes one element, not all
     }
     return v;
   }
@@ -179,7 +179,11 @@ function mutateJsonUncapped(rng: Rng, obj: unknown): Buffer {
       let t = v;
       const edits = 1 + rng.small(3);
       for (let i = 0; i < edits; i++) t = editTree(rng, t);
-      return Buffer.from(JSON.stringify(t) ?? 'null', 'utf8');
+      try {
+        return Buffer.from(JSON.stringify(t) ?? 'null', 'utf8');
+      } catch {
+        return Buffer.from(JSON.stringify(obj), 'utf8');   // grew past what a string can hold: no mutation this time
+      }
     }
     case 4: { // deep nesting in a field
       const text = JSON.stringify(v);
