@@ -46,22 +46,23 @@ async function main(): Promise<number> {
   results.inProcess = { ...report, opusDecoded: opusStats.decoded };
   if (index !== undefined) return report.known.length ? 1 : 0;
 
+  let failed = false;
   const requests = Number(arg('requests') ?? 5000);
   if (requests > 0) {
     const { fuzzHttp, formatHttpReport } = await import('./http');
     const r = await fuzzHttp({ seed, requests });
     console.log(formatHttpReport(r));
     results.http = r;
-    if (r.failures.length) { console.error(r.failures.slice(0, 10).join('\n')); return 1; }
+    if (r.failures.length) { console.error(r.failures.slice(0, 10).join('\n')); failed = true; }
   }
   const frames = Number(arg('frames') ?? 20000);
   if (frames > 0) {
     const { runLiveFuzz, formatLiveReport, liveProblems } = await import('./live');
     const r = await runLiveFuzz({ seed, frames });
     console.log(formatLiveReport(r));
-    results.live = r;
     const problems = liveProblems(r);
-    if (problems.length) { console.error(problems.join('\n')); return 1; }
+    results.live = { ...r, problems };
+    if (problems.length) { console.error(problems.join('\n')); failed = true; }
   }
   if (!names) {
     const out = path.join(PACKAGE_ROOT, 'bench', 'results', 'fuzz.json');
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
     fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), out)}`);
   }
+  if (failed) return 1;
   // Known defects do not stop the run, but the run is not clean until they are fixed.
   if (report.known.length) { console.error(`${report.known.length} known defect(s) hit (see above): exit 1`); return 1; }
   return 0;
