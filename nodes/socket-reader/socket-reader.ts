@@ -1,6 +1,7 @@
 // Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
+import { helloWithoutToken } from '../../runtime/protocol/frame';
 import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
@@ -63,7 +64,7 @@ export = function (RED: NodeAPI) {
         senders.add(conn);
         registerConnection(conn);
         const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };
-        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base }, null]);
+        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: helloWithoutToken(conn.hello), authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base }, null]);
         // Reused for every packet: Node-RED reads the outer array during send() and keeps only the messages.
         const out: Array<AudioMsg | Record<string, unknown> | null> = [null, null, null, null];
         conn.on('audio', (h: AudioHeader, data: Buffer) => {

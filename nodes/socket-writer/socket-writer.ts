@@ -1,6 +1,7 @@
 // Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
+import { helloWithoutToken } from '../../runtime/protocol/frame';
 import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
@@ -70,7 +71,7 @@ export = function (RED: NodeAPI) {
         registerConnection(conn);
         sender.add(conn);
         const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };
-        node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: conn.hello, authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base } as NodeMessage);
+        node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: helloWithoutToken(conn.hello), authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base } as NodeMessage);
         conn.on('qos', (q: unknown) => {
           const arrivalTime = nowMicros();
           let valid: QOSMetrics[];

@@ -86,16 +86,21 @@ export function readEventFile(path: string, opts: ReadEventFileOptions = {}): Ev
         if (bytesRead === 0) break;
         pos += bytesRead;
         events.length = 0;
+        let failure: unknown;
         try {
           parser.pushTo(bytesRead === chunkBytes ? chunk : chunk.subarray(0, bytesRead), events);
         } catch (err) {
-          if (err instanceof EventFormatError) throw new EventFileError(err.code, path, err.offset, stripOffset(err));
-          throw err;
+          failure = err;
         } finally {
           state.skipped = parser.skipped;
         }
         opts.onProgress?.(pos, state.totalBytes);
+        // The events this chunk completed before a malformed one are the file's too, whatever the read size.
         for (const e of events) yield e;
+        if (failure !== undefined) {
+          if (failure instanceof EventFormatError) throw new EventFileError(failure.code, path, failure.offset, stripOffset(failure));
+          throw failure;
+        }
       }
       const t = parser.end();
       if (t) {

@@ -330,7 +330,29 @@ export const HELLO_LIMITS = Object.freeze({
   capabilityChars: 64,
   profileBytes: 4096,
   profileDepth: 4,
+  /** Fields a HELLO may carry beyond the spec's: kept, so bounded like the profile (count, depth, bytes as JSON together). */
+  extraFields: 16,
+  extraDepth: 4,
+  extraBytes: 4096,
 });
+
+const CLIENT_HELLO_FIELDS = new Set(['protocol', 'userId', 'role', 'name', 'token', 'capabilities', 'profile']);
+const SERVER_HELLO_FIELDS = new Set(['protocol', 'sessionId', 'serverTime', 'name']);
+
+/** The fields of a HELLO beyond `known`: at most extraFields, each nested ≤ extraDepth, ≤ extraBytes as JSON together. */
+function checkHelloExtras(obj: JsonObject, known: ReadonlySet<string>): void {
+  const L = HELLO_LIMITS;
+  let count = 0;
+  let bytes = 0;
+  for (const k of Object.keys(obj)) {
+    if (known.has(k)) continue;
+    if (++count > L.extraFields) throw new ProtocolError('bad_hello', `HELLO has more than ${L.extraFields} fields beyond the spec's`);
+    const v = obj[k];
+    if (jsonDepth(v, L.extraDepth) > L.extraDepth) throw new ProtocolError('bad_hello', `HELLO ${wireText(k, 40)} is nested deeper than ${L.extraDepth} levels`);
+    bytes += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
+    if (bytes > L.extraBytes) throw new ProtocolError('bad_hello', `HELLO fields beyond the spec's are more than ${L.extraBytes} bytes as JSON`);
+  }
+}
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -345,7 +367,8 @@ function charCount(s: string, max: number): number {
 }
 
 /** Nesting depth of a JSON value (a scalar 0, {} or [] 1, …), giving up once past `max`. */
-function jsonDepth(v: unknown, max: number): number {
+/** Nesting depth of a JSON value (a scalar is 0, `{}` is 1), counted no further than `max` + 1: bounded work for any input. */
+export function jsonDepth(v: unknown, max: number): number {
   if (typeof v !== 'object' || v === null) return 0;
   if (max <= 0) return 1;
   let deepest = 0;
@@ -393,7 +416,15 @@ export function validateClientHello(obj: JsonObject): ClientHello {
     const bytes = Buffer.byteLength(JSON.stringify(obj.profile), 'utf8');
     if (bytes > L.profileBytes) throw new ProtocolError('bad_hello', `HELLO profile is ${bytes} bytes as JSON, more than ${L.profileBytes}`);
   }
+  checkHelloExtras(obj, CLIENT_HELLO_FIELDS);
   return obj as ClientHello;
+}
+
+/** A HELLO as it may travel on in a flow message or a log: without its `token` (a credential). */
+export function helloWithoutToken<T extends ClientHello | ServerHello | undefined>(hello: T): T {
+  if (!hello || !('token' in hello)) return hello;
+  const { token: _token, ...rest } = hello as ClientHello;
+  return rest as T;
 }
 
 /** Checks a server's HELLO object; throws `ProtocolError('bad_hello')` naming the field. */
@@ -401,6 +432,8 @@ export function validateServerHello(obj: JsonObject): ServerHello {
   if (obj.protocol !== PROTOCOL_NAME) throw new ProtocolError('bad_hello', `HELLO protocol is ${wireText(obj.protocol, 40)}, expected "streamproto1"`);
   if (typeof obj.sessionId !== 'string' || obj.sessionId.length === 0) throw new ProtocolError('bad_hello', 'HELLO sessionId must be a non-empty string');
   if (typeof obj.serverTime !== 'number' || !Number.isFinite(obj.serverTime)) throw new ProtocolError('bad_hello', 'HELLO serverTime must be a number (µs)');
+  if (obj.name !== undefined && typeof obj.name !== 'string') throw new ProtocolError('bad_hello', 'HELLO name must be a string');
+  checkHelloExtras(obj, SERVER_HELLO_FIELDS);
   return obj as ServerHello;
 }
 

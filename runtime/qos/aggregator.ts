@@ -1,6 +1,7 @@
 // The xcast's admin aggregator: folds mixer track state, QOS reports, connection events and PING/PONG into mixeradminSharedState.
 
 import { BitrateMeter, Rfc3550Jitter, SeqTracker } from './stats';
+import { wireText } from '../log-text';
 import type {
   ConnectionEntry, ConnectionEvent, DownstreamState, IncomingTrack, MixerAdminSharedState, OutgoingTrack,
   PongResult, QOSMetrics, QosHead, TrackState,
@@ -41,7 +42,7 @@ function checkInt(obj: Record<string, unknown>, key: string, path: string, min: 
   const v = obj[key];
   if (v === undefined && optional) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new QosValidationError(`${path}${key}`, `must be an integer in ${min}…${max}, got ${JSON.stringify(v) ?? String(v)}`);
+    throw new QosValidationError(`${path}${key}`, `must be an integer in ${min}…${max}, got ${wireText(v, 40)}`);
   }
 }
 
@@ -49,7 +50,7 @@ function checkNum(obj: Record<string, unknown>, key: string, path: string, min: 
   const v = obj[key];
   if (v === undefined && optional) return;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new QosValidationError(`${path}${key}`, `must be a number in ${min}…${max}, got ${JSON.stringify(v) ?? String(v)}`);
+    throw new QosValidationError(`${path}${key}`, `must be a number in ${min}…${max}, got ${wireText(v, 40)}`);
   }
 }
 

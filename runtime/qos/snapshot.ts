@@ -1,5 +1,6 @@
 // The monitor side: speaker state (misses, silence) and the getMetrics answer (aggregatedStatesSnapshot).
 
+import { jsonDepth } from '../protocol/frame';
 import type {
   AggregatedStatesSnapshot, ConnectionEntry, GetMetricsAnswer, IncomingTrack, MixerAdminSharedState, OutgoingTrack,
   RefusedCounters, SpeakerFigures,
@@ -142,6 +143,8 @@ export interface BuildSnapshotInput {
   now: number;
 }
 
+const MAX_STATE_DEPTH = 12;
+
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -153,7 +156,9 @@ function isObj(v: unknown): v is Record<string, unknown> {
 export function buildAggregatedStatesSnapshot(input: BuildSnapshotInput): GetMetricsAnswer {
   const { speaker, now } = input;
   const shared: unknown = input.sharedState;
-  const s = isObj(shared) ? shared : undefined;
+  // Deeper than any state the aggregator makes (connections → user → lastQOS → head is 4): a packet nested deeper
+  // could not even be sent on as JSON (a stack overflow in res.json), so it reads as malformed.
+  const s = isObj(shared) && jsonDepth(shared, MAX_STATE_DEPTH) <= MAX_STATE_DEPTH ? shared : undefined;
   const snapshot: AggregatedStatesSnapshot = {
     at: now,
     currentSpeakerBufferDepthInFloat32Samples: speaker.bufferDepthSamples,
