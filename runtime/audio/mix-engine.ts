@@ -59,6 +59,8 @@ export interface MixEngine extends TickSource {
   removeUser(userId: string): void;
   /** The last track states (as of the last 'tracks' on the thread). */
   tracks(): TrackState[];
+  /** Times the mix thread let its event loop turn (Node-API finalizers run there: dropped tracks' decoders freed). */
+  readonly loopTurns: number;
   /** Stops the clock and ends the thread; the engine is not used after this. */
   close(): void;
   on(event: 'mix', l: (r: MixResult) => void): this;
@@ -89,7 +91,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private lastTracks: TrackState[] = [];
   private readonly lateness = new Float32Array(LATENESS_WINDOW);
   private ticks = 0;
-  private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0 };
+  private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0, loopTurns: 0 };
   /** What the thread's priority became (nice), once it has said. */
   priority: { nice: number | null; realtime: number | null; cpus: string | null; error: string | null } | null = null;
 
@@ -242,6 +244,14 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     return this.writer?.dropped ?? 0;
   }
 
+  /**
+   * Times the mix thread let its event loop turn (about once a second): Node-API finalizers run there, so the native
+   * Opus decoders of the tracks it dropped are freed.
+   */
+  get loopTurns(): number {
+    return this.counters.loopTurns;
+  }
+
   stats(): FrameClockStats {
     return {
       ticks: this.ticks, ...latenessStats(this.lateness, this.ticks),
@@ -267,7 +277,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         this.taken = e.index + 1;
         this.lateness[this.ticks++ % LATENESS_WINDOW] = e.late;
         const c = this.counters;
-        c.missed = e.missed; c.catchUp = e.catchUp; c.resyncs = e.resyncs; c.ringErrors = e.ringErrors;
+        c.missed = e.missed; c.catchUp = e.catchUp; c.resyncs = e.resyncs; c.ringErrors = e.ringErrors; c.loopTurns = e.loopTurns;
         if (e.tracks) this.lastTracks = e.tracks;
         const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: e.used };
         if (e.users && e.frames) {

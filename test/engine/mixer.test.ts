@@ -115,6 +115,30 @@ describe('engine/mixer', () => {
     }
   });
 
+  it('forgets a departed user with default settings (bounded after 1,000 users come and go), keeps one whose gain was set', () => {
+    const m = mixer({ trackTimeoutMs: 100 });
+    const users = () => (m as unknown as { users: Map<string, unknown> }).users.size;
+    let now = T0;
+    m.setGain('kept', 0.5);
+    m.push('kept', header(0), s16Const(480, 3000), now);
+    for (let u = 0; u < 1000; u++) {
+      m.push(`u${u}`, header(0, { trackId: u % 3 }), s16Const(480, 3000), now);
+      m.tick(now);
+      now += 20_000;
+    }
+    for (let k = 0; k < 20; k++, now += FRAME_US) m.tick(now);
+    assert.equal(m.tracks(now).length, 0);
+    assert.equal(users(), 1, 'only the user whose gain was set is remembered');
+    m.removeUser('u999');
+    assert.equal(users(), 1);
+    // The kept gain applies to the user's next track; a forgotten user comes back with the defaults.
+    m.push('kept', header(1), s16Const(480, 3000), now);
+    m.push('u5', header(1), s16Const(480, 3000), now);
+    const p = m.parameters().tracks;
+    assert.equal(p.find((t) => t.userId === 'kept')?.gain, 0.5);
+    assert.deepEqual(m.userSettings('u5'), { gain: 1, pan: 0, muted: false });
+  });
+
   it('conceals a track that stops, removes it after trackTimeoutMs, and takes it back when it resumes', () => {
     const m = mixer({ trackTimeoutMs: 100, connectedThresholdMs: 50 });
     const added: TrackState[] = [];
