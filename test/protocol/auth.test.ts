@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { FrameType, encodeJsonFrame } from '../../runtime/protocol/frame';
 import { AuthSlowdown, UsersList, addressKey } from '../../runtime/protocol/auth';
 import { transportStats } from '../../runtime/protocol/limits';
-import { StreamClient, StreamConnection, StreamServer, type StreamServerOptions } from '../../runtime/protocol/transport';
-import { RawClient, until } from './helpers';
+import { StreamClient, StreamConnection, type StreamServerOptions } from '../../runtime/protocol/transport';
+import { RawClient, TransportFixture, until } from './helpers';
 
 function next<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
   return once(emitter, event, { signal: AbortSignal.timeout(ms) }) as Promise<T>;
@@ -138,22 +138,10 @@ describe('protocol/auth AuthSlowdown and addressKey', () => {
 });
 
 describe('protocol/transport HELLO checks: tokens, users, slow-down, one connection per userId', () => {
-  const servers: StreamServer[] = [];
-  const raws: RawClient[] = [];
-  const clients: StreamClient[] = [];
-
-  afterEach(async () => {
-    for (const r of raws.splice(0)) r.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-
-  async function startServer(opts: StreamServerOptions = {}): Promise<{ server: StreamServer; port: number }> {
-    const server = new StreamServer({ pingIntervalMs: 0, ...opts });
-    servers.push(server);
-    const { port } = await server.listen();
-    return { server, port };
-  }
+  const fx = new TransportFixture();
+  const { raws, clients } = fx;
+  afterEach(() => fx.closeAll());
+  const startServer = (opts: StreamServerOptions = {}) => fx.startServer(opts);
 
   /** Sends a HELLO by hand; resolves with the server's first answer: its HELLO or the ERROR it closed with. */
   async function hello(port: number, fields: Record<string, unknown>): Promise<{ raw: RawClient; accepted: boolean; error?: { code: string; message: string } }> {

@@ -5,6 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { FRAME_HEADER_BYTES, FrameType, decodeErrorPayload, encodeJsonFrame } from '../../runtime/protocol/frame';
 import { FrameParser } from '../../runtime/protocol/parser';
 import type { SenderTimers } from '../../runtime/protocol/sender';
+import { StreamServer, type StreamClient, type StreamServerOptions } from '../../runtime/protocol/transport';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (rate: number, channels: number) => { encode(pcm: Buffer): Buffer } };
@@ -144,5 +145,31 @@ export class ManualTimers implements SenderTimers {
       due.fn();
     }
     this.t = t;
+  }
+}
+
+/**
+ * What a protocol test opens, closed after each test: servers (listening on a free port, no PINGs unless asked),
+ * clients, raw clients and plain sockets. `defaults` go into every server's options (a test's own win).
+ */
+export class TransportFixture {
+  readonly servers: StreamServer[] = [];
+  readonly clients: StreamClient[] = [];
+  readonly raws: RawClient[] = [];
+  readonly sockets: net.Socket[] = [];
+  constructor(private readonly defaults: () => StreamServerOptions = () => ({})) {}
+
+  async startServer(opts: StreamServerOptions = {}): Promise<{ server: StreamServer; port: number }> {
+    const server = new StreamServer({ pingIntervalMs: 0, ...this.defaults(), ...opts });
+    this.servers.push(server);
+    const { port } = await server.listen();
+    return { server, port };
+  }
+
+  async closeAll(): Promise<void> {
+    for (const r of this.raws.splice(0)) r.destroy();
+    for (const s of this.sockets.splice(0)) s.destroy();
+    await Promise.all(this.clients.splice(0).map((c) => c.close()));
+    await Promise.all(this.servers.splice(0).map((s) => s.close()));
   }
 }

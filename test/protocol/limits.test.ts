@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Codec, FrameType, encodeAudioFrame, encodeFrame, encodeJsonFrame, type AudioHeader } from '../../runtime/protocol/frame';
 import { DEFAULT_SERVER_LIMITS, TRANSPORT_STAT_NAMES, checkServerLimits, transportStats } from '../../runtime/protocol/limits';
 import { StreamClient, StreamConnection, StreamServer, type ConnectionInfo, type StreamServerOptions } from '../../runtime/protocol/transport';
-import { RawClient, opusEncode, until } from './helpers';
+import { RawClient, TransportFixture, opusEncode, until } from './helpers';
 
 function next<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
   return once(emitter, event, { signal: AbortSignal.timeout(ms) }) as Promise<T>;
@@ -53,24 +53,10 @@ describe('protocol/limits checkServerLimits', () => {
 });
 
 describe('protocol/transport limits', () => {
-  const servers: StreamServer[] = [];
-  const raws: RawClient[] = [];
-  const sockets: net.Socket[] = [];
-  const clients: StreamClient[] = [];
-
-  afterEach(async () => {
-    for (const r of raws.splice(0)) r.destroy();
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-
-  async function startServer(opts: StreamServerOptions = {}): Promise<{ server: StreamServer; port: number }> {
-    const server = new StreamServer({ pingIntervalMs: 0, ...opts });
-    servers.push(server);
-    const { port } = await server.listen();
-    return { server, port };
-  }
+  const fx = new TransportFixture();
+  const { raws, sockets, clients } = fx;
+  afterEach(() => fx.closeAll());
+  const startServer = (opts: StreamServerOptions = {}) => fx.startServer(opts);
 
   async function rawHello(port: number, userId: string): Promise<RawClient> {
     const r = await RawClient.hello(port, userId);

@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { Codec, FrameType, encodeAudioFrame, encodeJsonFrame, type AudioHeader } from '../../runtime/protocol/frame';
+import { Codec, FrameType, encodeJsonFrame, type AudioHeader } from '../../runtime/protocol/frame';
 import {
   StreamClient, StreamConnection, StreamServer, normalizeFingerprint256, type StreamClientOptions, type StreamServerOptions,
 } from '../../runtime/protocol/transport';
 import { certificateFingerprint256, loadClientTls, loadServerTls } from '../../runtime/protocol/tls-files';
-import { opusEncode } from './helpers';
+import { TransportFixture, opusEncode } from './helpers';
 import { makeTestCerts, type TestCerts } from './tls-certs';
 
 function next<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
@@ -57,25 +57,14 @@ function sClient(port: number, args: string[]): Promise<{ code: number | null; o
 
 describe('protocol/transport over TLS', function () {
   let certs: TestCerts;
-  const servers: StreamServer[] = [];
-  const clients: StreamClient[] = [];
-  const sockets: net.Socket[] = [];
+  const fx = new TransportFixture(() => ({ tls: { cert: certs.serverCert, key: certs.serverKey } }));
+  const { servers, clients, sockets } = fx;
 
   before(() => { certs = makeTestCerts(); });
   after(() => certs?.remove());
+  afterEach(() => fx.closeAll());
 
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-
-  async function startServer(opts: StreamServerOptions = {}): Promise<{ server: StreamServer; port: number }> {
-    const server = new StreamServer({ pingIntervalMs: 0, tls: { cert: certs.serverCert, key: certs.serverKey }, ...opts });
-    servers.push(server);
-    const { port } = await server.listen();
-    return { server, port };
-  }
+  const startServer = (opts: StreamServerOptions = {}) => fx.startServer(opts);
 
   function makeClient(port: number, userId: string, opts: Partial<StreamClientOptions> = {}): StreamClient {
     const client = new StreamClient({ port, hello: { userId, role: 'peer' }, pingIntervalMs: 0, backoffMinMs: 20, backoffMaxMs: 200, ...opts });
