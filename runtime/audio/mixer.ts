@@ -251,6 +251,8 @@ export class Mixer extends EventEmitter {
   /** Every room by name, the DEFAULT_ROOM first; a user's own contribution (mix-minus) is kept per room and user. */
   private readonly rooms = new Map<string, Room>();
   private readonly main: Room;
+  /** Tracks whose last packet asked for a mix-minus (over every room): none and the option off, no mix-minus work. */
+  private asking = 0;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -324,7 +326,9 @@ export class Mixer extends EventEmitter {
   /** The packet's track (made, 'track-added', when new); its last packet time moved on. */
   private setAsking(t: Track, minus: boolean): void {
     t.minus = minus;
-    t.roomUser.asking += minus ? 1 : -1;
+    const d = minus ? 1 : -1;
+    t.roomUser.asking += d;
+    this.asking += d;
   }
 
   private track(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, roomName?: string): Track {
@@ -410,10 +414,16 @@ export class Mixer extends EventEmitter {
       if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
     }
     const used: UsedEntry[] = [];
-    for (const room of this.rooms.values()) {
-      room.acc.fill(0);
-      if (room !== this.main) room.used = [];
-      for (const u of room.users.values()) if (u.own !== null && (this.mixMinus || u.asking > 0)) u.own.fill(0);
+    const minus = this.mixMinus || this.asking > 0;
+    this.acc.fill(0);
+    if (this.rooms.size > 1 || minus) {
+      for (const room of this.rooms.values()) {
+        if (room !== this.main) {
+          room.acc.fill(0);
+          room.used = [];
+        }
+        if (minus) for (const u of room.users.values()) if (u.own !== null && (this.mixMinus || u.asking > 0)) u.own.fill(0);
+      }
     }
     for (const t of this.tracksByKey.values()) {
       const info = t.playout.pullInto(t.frame);
@@ -432,16 +442,20 @@ export class Mixer extends EventEmitter {
     const result: MixResult = { seq, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
     const main = this.main;
     main.perUser = this.mixMinus ? new Map<string, Buffer>() : undefined;
-    for (const room of this.rooms.values()) if (room !== main) room.perUser = undefined;
-    // Mix-minus frames in track order, one per user and room (the first track of each), each from its room's sums.
-    for (const t of this.tracksByKey.values()) {
-      const u = t.roomUser;
-      if (u.stamp === seq || !(this.mixMinus || u.asking > 0)) continue;
-      u.stamp = seq;
-      const room = t.room;
-      const out = new Float32Array(len);
-      writeMix(room.acc, this.master, out, len, u.own ?? undefined);
-      (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
+    if (this.mixMinus || this.asking > 0) {
+      for (const room of this.rooms.values()) if (room !== main) room.perUser = undefined;
+      // Mix-minus frames in track order, one per user and room (the first track of each), each from its room's sums.
+      for (const t of this.tracksByKey.values()) {
+        const u = t.roomUser;
+        if (u.stamp === seq || !(this.mixMinus || u.asking > 0)) continue;
+        u.stamp = seq;
+        const room = t.room;
+        const out = new Float32Array(len);
+        writeMix(room.acc, this.master, out, len, u.own ?? undefined);
+        (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
+      }
+    } else if (this.rooms.size > 1) {
+      for (const room of this.rooms.values()) room.perUser = undefined;
     }
     if (main.perUser !== undefined) result.perUser = main.perUser;
     if (this.rooms.size > 1) {
@@ -505,7 +519,10 @@ export class Mixer extends EventEmitter {
     }
     const room = t.room;
     const ru = t.roomUser;
-    if (t.minus) ru.asking--;
+    if (t.minus) {
+      ru.asking--;
+      this.asking--;
+    }
     if (--ru.tracks === 0) room.users.delete(t.userId);
     if (--room.tracks === 0 && room !== this.main) this.rooms.delete(room.name);
     let others = false;
