@@ -5,6 +5,7 @@ import { Mixer, MixerOptions, MixResult } from '../../runtime/audio/mixer';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
 import { createPacketRing, PacketRingReader, PacketRingWriter } from '../../runtime/audio/packet-ring';
 import { DEFAULT_ROOM, helloRoom, isRoomName, roomOf } from '../../runtime/rooms';
+import { StreamKeys, streamKey, streamLabel } from '../../runtime/audio/stream-key';
 import { header, s16Const, f32 } from './util';
 
 const T0 = 1_700_000_000_000_000;
@@ -27,6 +28,21 @@ describe('engine/rooms', () => {
     assert.equal(helloRoom({ room: 'bad room' }), 'main');
     assert.equal(helloRoom({ profile: null }), 'main');
     assert.equal(helloRoom(undefined), 'main');
+  });
+
+  it("streamKey: a room other than main is part of the key ('main' or none adds nothing); StreamKeys agrees", () => {
+    const base = { userId: 'xcast', trackId: 1 };
+    assert.equal(streamKey({ ...base, room: 'main' }), streamKey(base));
+    assert.equal(streamKey({ ...base, room: '' }), streamKey(base));
+    const keys = [streamKey(base), streamKey({ ...base, room: 'r1' }), streamKey({ ...base, room: 'r2' }), streamKey({ ...base, room: 'r1', targetUserId: 'x' }),
+      streamKey({ ...base, targetUserId: 'x' }), streamKey({ ...base, room: 'r1', connectionId: 'c' }), streamKey({ userId: 'xcast~2:r1', trackId: 1 })];
+    assert.equal(new Set(keys).size, keys.length, JSON.stringify(keys));
+    const k = new StreamKeys();
+    for (const [room, target, conn] of [['r1', 'x', 'c'], ['main', undefined, undefined], [undefined, undefined, undefined], ['r2', undefined, 'c']] as const) {
+      assert.equal(k.key('xcast', 1, target, conn, room), streamKey({ userId: 'xcast', trackId: 1, targetUserId: target, connectionId: conn, room }));
+    }
+    assert.equal(streamLabel({ ...base, room: 'r1' }), '"xcast"/1 in room "r1"');
+    assert.equal(streamLabel({ ...base, room: 'main' }), '"xcast"/1');
   });
 
   it("mixes each room on its own in one tick: main's mix and used as without rooms, the others in MixResult.rooms", () => {
