@@ -13,7 +13,7 @@ import { readOffer, shapeAnswer, SdpError } from './sdp';
 import {
   SignalingError, RtcAnswer, parseBody, readOfferRequest, readCandidateRequest, header, bearerToken, OfferRequest,
 } from './signaling';
-import { RtcPeer, RtcPeerInfo, RtcAudioHeader, LeaveReason } from './peer';
+import { RtcPeer, RtcPeerInfo, LeaveReason, sendCloseNotify } from './peer';
 
 export type { RtcPeerInfo, RtcAudioHeader, LeaveReason } from './peer';
 
@@ -371,7 +371,9 @@ export class RtcHub extends EventEmitter {
       this.stats.left++;
       this.stats.badPackets += peer.badPackets;
     }
-    peer.pc.close().catch(() => undefined);
+    // The browser learns it from its connection state (webrtc.md): a DTLS close_notify first, werift sends none.
+    const told = reason !== 'closed' && reason !== 'failed' ? sendCloseNotify(peer.pc) : Promise.resolve();
+    peer.closing = told.then(() => peer.pc.close()).catch(() => undefined);
     if (joined) this.emit('leave', peer.info, reason);
   }
 
@@ -457,9 +459,8 @@ export class RtcHub extends EventEmitter {
     this.closing = true;
     clearInterval(this.watchdog);
     const peers = [...this.byClient.values()];
-    const pcs = peers.map((p) => p.pc);
     for (const p of peers) this.leave(p, 'shutdown');
-    await Promise.all(pcs.map((pc) => pc.close().catch(() => undefined)));
+    await Promise.all(peers.map((p) => p.closing));
   }
 }
 

@@ -1,5 +1,6 @@
 // One browser peer: its werift RTCPeerConnection, the RTP it publishes (checked, numbered, timed) and the RTP of the
 // mix it listens to (numbered and timed per peer, sent when the mixer's clock says so).
+import path from 'node:path';
 import { RtpHeader, RtpPacket } from 'werift';
 import type { RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RtcpPacket } from 'werift';
 import { SeqUnwrapper, wireSeq } from '../seq';
@@ -43,6 +44,32 @@ export interface PeerEvents {
 }
 
 const TWO32 = 4294967296;
+// werift 0.24 sends no DTLS close_notify when it closes ("todo impl send alert"): the hub sends one itself, so the
+// browser learns at once that the server ended it (not 30 s later from failed consent checks). werift's record
+// builder is not exported (the package's "exports"): it is loaded by its file.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { createPlaintext } = require(path.join(path.dirname(require.resolve('werift')), '..', '..', 'dtls', 'src', 'record', 'builder.js')) as {
+  createPlaintext: (dtls: unknown) => (f: Array<{ type: number; fragment: Buffer }>, seq: number) => unknown[];
+};
+const ALERT = 21;
+const CLOSE_NOTIFY = Buffer.from([1, 0]); // level warning, close_notify
+
+/** Sends a DTLS close_notify alert on each of a connection's DTLS transports (best effort); resolves when sent. */
+export function sendCloseNotify(pc: RTCPeerConnection): Promise<void> {
+  const sent: Array<Promise<unknown>> = [];
+  for (const d of pc.dtlsTransports) {
+    const sock = (d as unknown as { dtls?: { dtls: { recordSequenceNumber: number }; cipher: { encryptPacket(p: unknown): { serialize(): Buffer } }; transport: { send(b: Buffer): unknown } } }).dtls;
+    if (!sock || d.state !== 'connected') continue;
+    try {
+      const pkt = createPlaintext(sock.dtls)([{ type: ALERT, fragment: CLOSE_NOTIFY }], ++sock.dtls.recordSequenceNumber)[0];
+      sent.push(Promise.resolve(sock.transport.send(sock.cipher.encryptPacket(pkt).serialize())).catch(() => undefined));
+    } catch {
+      // a transport closing under us: nothing to tell
+    }
+  }
+  return Promise.all(sent).then(() => undefined);
+}
+
 /** NTP era 0 starts 70 years before the Unix epoch. */
 const NTP_UNIX_OFFSET_S = 2208988800;
 /** A sender report whose clock is further than this from ours is not used for capture times. */
@@ -50,7 +77,6 @@ const MAX_SR_SKEW_US = 60_000_000;
 /** A pause in the mix longer than this many frames moves the RTP timestamp on by the time that passed. */
 const GAP_FRAMES = 3;
 
-/** µs since the Unix epoch of a 64-bit NTP timestamp. */
 export function ntpToMicros(ntp: bigint): number {
   const sec = Number(ntp >> 32n);
   const frac = Number(ntp & 0xffffffffn);
@@ -77,6 +103,8 @@ export class RtcPeer {
   /** ms (Date.now()) of the last RTP or RTCP from the browser (ICE consent checks do not count). */
   lastActivityMs: number;
   closed = false;
+  /** Settles when its connection is closed (after leave()). */
+  closing: Promise<unknown> = Promise.resolve();
   /** Bad Opus packets dropped. */
   badPackets = 0;
   packetsReceived = 0;
@@ -87,10 +115,9 @@ export class RtcPeer {
   // In: the publisher's numbering and clock.
   private readonly seq = new SeqUnwrapper();
   private ssrc = -1;
-  private srMicros = 0;
-  private srRtp = 0;
+  /** The stream's first sender report has set the anchor below. */
   private hasSr = false;
-  /** Before the first SR: the first packet's arrival and RTP timestamp. */
+  /** Capture time = anchorMicros + (RTP timestamp - anchorRtp) / 48 kHz: the first packet's arrival, then the first SR. */
   private anchorMicros = 0;
   private anchorRtp = 0;
 
@@ -130,9 +157,7 @@ export class RtcPeer {
       this.anchorRtp = h.timestamp;
     }
     const ext = extendRtpSeq(this.seq, h.sequenceNumber);
-    const captureTime = this.hasSr
-      ? this.srMicros + (((h.timestamp - this.srRtp) | 0) * 1e6) / 48000
-      : this.anchorMicros + (((h.timestamp - this.anchorRtp) | 0) * 1e6) / 48000;
+    const captureTime = this.anchorMicros + (((h.timestamp - this.anchorRtp) | 0) * 1e6) / 48000;
     this.packetsReceived++;
     const header: RtcAudioHeader = {
       codec: 'opus', sampleRate: 48000, channels: this.info.stereo ? 2 : 1, frameSamples: samples,
@@ -142,15 +167,19 @@ export class RtcPeer {
     this.ev.audio(this, header, Buffer.from(payload), arrival);
   }
 
-  /** RTCP from the browser to our receiver (sender reports of what it publishes). */
+  /**
+   * RTCP from the browser to our receiver: its first sender report of a stream maps the RTP clock to its NTP time
+   * (capture times on the sender's clock). Only the first: the RTP clock then carries them, so capture times never
+   * step again (werift's own SRs, for one, carry a wrong NTP fraction: each would move them by up to a second).
+   */
   onReceiverRtcp(p: RtcpPacket): void {
-    if (p.type !== 200) return;
+    if (p.type !== 200 || this.hasSr) return;
     const sr = p as unknown as { ssrc: number; senderInfo: { ntpTimestamp: bigint; rtpTimestamp: number } };
     if (sr.ssrc !== this.ssrc) return;
     const t = ntpToMicros(sr.senderInfo.ntpTimestamp);
     if (Math.abs(t - nowMicros()) > MAX_SR_SKEW_US) return;
-    this.srMicros = t;
-    this.srRtp = sr.senderInfo.rtpTimestamp;
+    this.anchorMicros = t;
+    this.anchorRtp = sr.senderInfo.rtpTimestamp;
     this.hasSr = true;
   }
 

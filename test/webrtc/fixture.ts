@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RtcHub, RtcHubOptions, serveSignaling } from '../../runtime/webrtc';
-import { RtcClient, RtcClientOptions } from '../support/rtc-client';
+import { RtcClient, RtcClientOptions, waitFor } from '../support/rtc-client';
 
 export const BASE_PATH = '/xcast/rtc';
 
@@ -13,6 +13,8 @@ export interface HubFixture {
   base: string;
   server: http.Server;
   client(o: Omit<RtcClientOptions, 'base'>): RtcClient;
+  /** A client connected on both sides (the server's 'connected' too: the mix reaches it from then on). */
+  join(o: Omit<RtcClientOptions, 'base'>): Promise<RtcClient>;
   close(): Promise<void>;
 }
 
@@ -26,11 +28,19 @@ export async function startHub(o: Partial<RtcHubOptions> = {}): Promise<HubFixtu
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${BASE_PATH}`;
   const clients: RtcClient[] = [];
+  const client = (co: Omit<RtcClientOptions, 'base'>) => {
+    const c = new RtcClient({ base, ...co });
+    clients.push(c);
+    return c;
+  };
   return {
-    hub, base, server,
-    client(co) {
-      const c = new RtcClient({ base, ...co });
-      clients.push(c);
+    hub, base, server, client,
+    async join(co) {
+      const c = client(co);
+      await c.connect();
+      const id = c.answer!.clientId;
+      const peers = (hub as unknown as { byClient: Map<string, { info: { state: string } }> }).byClient;
+      await waitFor(() => peers.get(id)?.info.state === 'connected', 10_000, `the server side of ${co.userId} connected`);
       return c;
     },
     async close() {
