@@ -15,3 +15,15 @@ export function isRoomName(v: unknown): v is string {
 export function roomOf(v: unknown): string {
   return isRoomName(v) ? v : DEFAULT_ROOM;
 }
+
+/**
+ * A streamproto1 peer's room from its HELLO: `room`, else `profile.room` (the WebRTC node's connection events carry
+ * it in the profile), through roomOf(). The socket reader tags the peer's audio with it; the socket writer sends a
+ * room's frames only to receivers whose HELLO names that room.
+ */
+export function helloRoom(hello: unknown): string {
+  if (hello === null || typeof hello !== 'object') return DEFAULT_ROOM;
+  const h = hello as { room?: unknown; profile?: unknown };
+  const profile = h.profile !== null && typeof h.profile === 'object' ? (h.profile as { room?: unknown }) : undefined;
+  return roomOf(h.room ?? profile?.room);
+}
