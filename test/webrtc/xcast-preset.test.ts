@@ -98,6 +98,7 @@ describe('webrtc in the xcast preset (xcast start): browsers and a streamproto1 
       bob440: toneShare(heardByBob, 440), bob660: toneShare(heardByBob, 660),
       mon440: toneShare(heardByMonitor, 440), mon660: toneShare(heardByMonitor, 660),
       carol660: carol.received ? toneShare(carol.heardAudio(1.5), 660) : 0,
+      carol440: carol.received ? toneShare(carol.heardAudio(1.5), 440) : 0,
     };
     console.log(`      tone shares: ${JSON.stringify(Object.fromEntries(Object.entries(shares).map(([k, v]) => [k, Number(v.toFixed(3))])))}; carol heard ${carol.received} packets`);
     assert.ok(shares.bob660 > 0.1, `bob hears carol's 660 Hz (${shares.bob660})`);
@@ -105,9 +106,18 @@ describe('webrtc in the xcast preset (xcast start): browsers and a streamproto1 
     assert.ok(shares.mon660 > 0.1, `the streamproto1 monitor hears carol's 660 Hz (${shares.mon660})`);
     assert.ok(shares.carol660 < 0.01, `carol never hears her own voice (${shares.carol660})`);
     assert.equal(bob.gaps, 0, 'bob\'s RTP arrived without a gap');
+    if (mixerHasRooms()) {
+      // With the mixer's rooms and per-packet mix-minus: carol hears the room without herself.
+      assert.ok(shares.carol440 > 0.5, `carol hears the streamproto1 peer in her mix-minus (${shares.carol440})`);
+    }
 
-    // In getMetrics under her userId, and gone from the room at once when she leaves.
-    await getMetricsWhere(x.url, (a) => JSON.stringify(a).includes('"carol"'), 20_000);
+    // In getMetrics under her userId (role webrtc, her room), and gone from the room at once when she leaves.
+    const m = await getMetricsWhere(x.url, (a) => JSON.stringify(a).includes('"carol"'), 20_000);
+    if (mixerHasRooms()) {
+      const conns = (m as unknown as { aggregatedStatesSnapshot?: { connections?: Record<string, { role?: string; room?: string }> } }).aggregatedStatesSnapshot?.connections ?? {};
+      const entry = JSON.stringify(m).match(/"carol":\{[^}]*\}/)?.[0] ?? '';
+      assert.match(entry, /"role":"webrtc"/, `carol's entry: ${entry} (${Object.keys(conns).join(',')})`);
+    }
     assert.equal(await carol.leave(), 204);
     const rooms = await (await fetch(`${base}/rooms`)).json() as { rooms: Array<{ peers: Array<{ userId: string }> }> };
     assert.deepEqual(rooms.rooms.flatMap((r) => r.peers.map((p) => p.userId)), ['bob']);
