@@ -432,4 +432,15 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     }
     for (const [u, a] of seqs) for (let i = 1; i < a.length; i++) assert.equal(a[i], (a[i - 1] + 1) >>> 0, `${u}: seq after ${a[i - 1]}`);
   });
+
+  it('a burst of offers beyond maxPeers: the offers still negotiating count, the rest are 503 full at once', async () => {
+    f = await startHub({ maxPeers: 2 });
+    const sdp = await offerSdp();
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => call(f, 'POST', '/offer',
+      JSON.stringify({ type: 'offer', sdp, room: 'main', userId: `u${i}`, publish: true, listen: true }))));
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
+    for (const a of answers.filter((x) => x.status === 503)) expectError(a, 503, 'full', /^maxPeers/);
+    assert.equal(f.hub.size, 2);
+  });
 });
