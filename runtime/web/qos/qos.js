@@ -79,7 +79,7 @@
   // ---- table ----------------------------------------------------------------------------------------------
 
   var COLUMNS = [
-    'user', 'status', 'role', 'remote', 'latencyMs', 'rttMs', 'jitterMs', 'packetsLost', 'lossPercent',
+    'user', 'status', 'role', 'room', 'remote', 'latencyMs', 'rttMs', 'jitterMs', 'packetsLost', 'lossPercent',
     'packetsLate', 'bufferDepthSamples', 'bitrateKbps', 'downstream.jitterMs', 'downstream.lossPercent',
     'downstream.bufferDepthSamples',
   ];
@@ -120,6 +120,7 @@
     k.status.title = st.text;
     setField(k.user, user, user);
     setField(k.role, c.role, c.role == null ? '–' : String(c.role));
+    setField(k.room, c.room, c.room == null ? '–' : String(c.room));
     setField(k.remote, c.remote, c.remote == null ? '–' : String(c.remote));
     setField(k.latencyMs, c.latencyMs, fmt(c.latencyMs, 1));
     setField(k.rttMs, c.rttMs, fmt(c.rttMs, 1));
