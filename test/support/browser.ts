@@ -68,7 +68,8 @@ export class RtcBrowsers {
     const page = await (await this.context(toneFile)).newPage();
     if (errors) {
       page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+      // A refused request is logged by Chromium itself ("Failed to load resource"): that is the server's answer, not a page error.
+      page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`); });
     }
     return page;
   }
