@@ -87,9 +87,9 @@ export class RtcBrowsers {
 }
 
 /** Polls `fn` in the page (every 100 ms) until it returns a truthy value, or fails after `timeoutMs` with `what`. */
-export async function pageWaitFor<T>(page: Page, what: string, timeoutMs: number, fn: () => T | Promise<T>): Promise<T> {
+export async function pageWaitFor<T, A = undefined>(page: Page, what: string, timeoutMs: number, fn: (arg: A) => T | Promise<T>, arg?: A): Promise<T> {
   try {
-    const h = await page.waitForFunction(fn, undefined, { timeout: timeoutMs, polling: 100 });
+    const h = await page.waitForFunction(fn as (arg: A) => T, arg as A, { timeout: timeoutMs, polling: 100 });
     return (await h.jsonValue()) as T;
   } catch (e) {
     const state = await page.evaluate(() => {

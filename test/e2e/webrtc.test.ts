@@ -1,0 +1,246 @@
+// Browsers join the session end to end: real headless Chromium (fake microphones playing 440 / 660 Hz tone files)
+// on the join page, the real xcast preset (WebRTC node, mixer with rooms, Opus encoders) and the monitor preset
+// (streamproto1 mix → WAV, getMetrics) in one real xcast process; one streamproto1 tone peer beside them.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { readWav } from '../../runtime/audio/wav';
+import { estimateFrequency, rms, dbfs } from '../../runtime/audio/analysis';
+import { startXcast, freePortMap, sleep, tmpDir, XcastProcess } from '../support/xcast-process';
+import { getMetrics, getMetricsWhere } from '../support/get-metrics';
+import { TonePeers } from '../support/tone-peers';
+import { RtcBrowsers, toneWav, pageWaitFor } from '../support/browser';
+
+type Analysis = { frequency: number | null; rmsDb: number | null; at: Record<string, number | null> };
+type RoomsAnswer = { rooms: Array<{ room: string; peers: Array<{ userId: string; name: string; publish: boolean; listen: boolean; state: string; connectedAt: number | null }> }> };
+
+/** Level (dBFS RMS) of the component at `f` Hz in one channel of interleaved audio (Goertzel, Hann window). */
+function toneLevelDb(samples: Float32Array, channels: number, channel: number, f: number, rate: number): number {
+  const n = Math.floor(samples.length / channels);
+  const w = (2 * Math.PI * f) / rate;
+  let re = 0, im = 0, wsum = 0;
+  for (let i = 0; i < n; i++) {
+    const win = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
+    const x = samples[i * channels + channel] * win;
+    re += x * Math.cos(w * i);
+    im -= x * Math.sin(w * i);
+    wsum += win;
+  }
+  const amp = (2 * Math.hypot(re, im)) / wsum;
+  return dbfs(amp / Math.SQRT2);
+}
+
+const analyse = (page: Page): Promise<Analysis> => page.evaluate(() => (window as any).xcastJoin.analyse([440, 660]));
+
+/** Waits until the page hears `hear` Hz (> −45 dB in its analyser) and `not` Hz at least 40 dB below it. */
+async function hears(page: Page, hear: number, not: number, what: string, timeoutMs = 15000): Promise<Analysis> {
+  await pageWaitFor(page, what, timeoutMs, ([h, n]) => {
+    const a = (window as any).xcastJoin.analyse([h, n]);
+    return a.frequency !== null && Math.abs(a.frequency - h) < 4 && a.at[h] > -45 && a.at[n] < a.at[h] - 40;
+  }, [hear, not]);
+  return analyse(page);
+}
+
+describe('browsers join the session over WebRTC (Chromium, xcast + monitor presets)', function () {
+  this.timeout(120000);
+  let x: XcastProcess;
+  let ports: Record<number, number>;
+  let wavPath: string;
+  const browsers = new RtcBrowsers();
+  const errors: string[] = [];
+  let tones: TonePeers | undefined;
+  const rtc = () => `${x.url}/xcast/rtc`;
+  const rooms = async (): Promise<RoomsAnswer> => (await fetch(`${rtc()}/rooms`)).json() as Promise<RoomsAnswer>;
+  const peersIn = async (room: string) => (await rooms()).rooms.find((r) => r.room === room)?.peers ?? [];
+
+  /** A tab of the browser whose microphone plays `tone` (0: microphone off), joined to `room` as `name`. */
+  async function join(tone: number, name: string, room: string, query = ''): Promise<Page> {
+    const page = await browsers.page(tone ? toneWav(tone) : '', errors);
+    await page.goto(`${x.url}/xcast/join/?processing=0${tone ? '' : '&mic=0'}${query}`);
+    await page.getByRole('textbox', { name: 'Name' }).fill(name);
+    await page.getByRole('combobox', { name: 'Room' }).fill(room);
+    await page.getByRole('button', { name: 'Join' }).click();
+    await pageWaitFor(page, `${name} connected`, 15000, () => (window as any).xcastJoin.state === 'connected');
+    return page;
+  }
+
+  before(async () => {
+    ports = await freePortMap();
+    const dir = tmpDir();
+    wavPath = path.join(dir, 'monitor.wav');
+    x = await startXcast({ flows: ['xcast', 'monitor'], portMap: ports, overrides: { 'xcast-audio-out': { path: wavPath } }, userDir: dir });
+  });
+  after(async () => {
+    await tones?.close();
+    await browsers.closeAll();
+    await x?.stop();
+  });
+  afterEach(() => { assert.deepEqual(errors.splice(0), [], 'the pages logged no error'); });
+
+  let solo440: Page;
+  it('one browser publishes 440 Hz into main: the monitor WAV (streamproto1) holds 440 ± 1 Hz at the tone level, and the browser does not hear itself', async () => {
+    const framesAt = () => { try { return readWav(wavPath).frames; } catch { return 0; } };
+    const from = framesAt();
+    solo440 = await join(440, 'solo-440', 'main');
+    // The monitor records main's mix: take 2 s of it from 0.5 s after the browser's tone first reached it.
+    let seg: Float32Array | undefined;
+    const end = Date.now() + 20000;
+    while (!seg && Date.now() < end) {
+      await sleep(250); // the WAV is a file: no event says it grew
+      let wav;
+      try { wav = readWav(wavPath); } catch { continue; }
+      let start = -1;
+      for (let i = from; i < wav.frames; i++) if (Math.abs(wav.samples[i * 2]) > 0.05) { start = i; break; }
+      if (start >= 0 && wav.frames >= start + 2.5 * 48000) seg = wav.samples.subarray((start + 24000) * 2, (start + 24000 + 96000) * 2);
+    }
+    assert.ok(seg, 'the monitor recorded');
+    const f = estimateFrequency(seg, 48000, 2, 0);
+    const level = dbfs(rms(seg, 2, 0));
+    // The fake microphone's tone: amplitude 0.5 → RMS −9.03 dBFS, through Chromium's Opus at unity gain (no processing).
+    console.log(`      monitor WAV: ${f.toFixed(2)} Hz, ${level.toFixed(2)} dBFS (expected 440 Hz, −9.03 dBFS)`);
+    assert.ok(Math.abs(f - 440) <= 1, `frequency ${f}`);
+    assert.ok(Math.abs(level - -9.03) <= 1.5, `level ${level} dBFS`);
+    // Alone in main, the browser's mix-minus holds nothing of itself.
+    const a = await analyse(solo440);
+    assert.ok(!(a.at['440']! > -70), `solo-440 hears itself: ${JSON.stringify(a)}`);
+  });
+
+  it('shows the browser in GET rooms, getMetrics (role webrtc, its room) and its own figures on the page', async () => {
+    const p = (await peersIn('main')).find((q) => q.userId === 'solo-440');
+    assert.ok(p, 'solo-440 listed in main');
+    assert.equal(p.state, 'connected');
+    assert.equal(p.publish, true);
+    assert.equal(p.listen, true);
+    assert.equal(typeof p.connectedAt, 'number');
+    const m = await getMetricsWhere(x.url, (a) => (a.aggregatedStatesSnapshot.connections['solo-440']?.packetsReceived ?? 0) > 50, 10000);
+    const c = m.aggregatedStatesSnapshot.connections['solo-440'] as any;
+    assert.equal(c.role, 'webrtc');
+    assert.equal(c.room, 'main');
+    assert.equal(c.isIncomingAudioTrackConnected, true);
+    await pageWaitFor(solo440, 'round trip and loss on the page', 10000, () =>
+      /^\d+ ms$/.test(document.querySelector('#stats [data-field="rtt"]')!.textContent!) &&
+      /^\d+ packets/.test(document.querySelector('#stats [data-field="loss"]')!.textContent!));
+    const listed = await solo440.locator('#peers li[data-user="solo-440"]').textContent();
+    assert.match(listed!, /solo-440.*\(you\)/);
+  });
+
+  let duo440: Page, duo660: Page;
+  it('two browsers in one room publish 440 and 660 Hz and listen: each hears the other and not itself (one offer trickled)', async () => {
+    [duo440, duo660] = await Promise.all([join(440, 'duo-440', 'duo'), join(660, 'duo-660', 'duo', '&trickle=always')]);
+    const [a, b] = await Promise.all([hears(duo440, 660, 440, 'duo-440 hearing 660 only'), hears(duo660, 440, 660, 'duo-660 hearing 440 only')]);
+    console.log(`      duo-440 hears ${a.frequency?.toFixed(1)} Hz (440: ${a.at['440']?.toFixed(0)} dB, 660: ${a.at['660']?.toFixed(0)} dB); duo-660 hears ${b.frequency?.toFixed(1)} Hz (440: ${b.at['440']?.toFixed(0)} dB, 660: ${b.at['660']?.toFixed(0)} dB)`);
+    // Room 'duo' is not main: nothing of it reaches the monitor; main still holds solo-440 only.
+    assert.deepEqual((await peersIn('duo')).map((q) => q.userId).sort(), ['duo-440', 'duo-660']);
+  });
+
+  it('mute silences the track: the other side stops hearing it, and hears it again on unmute', async () => {
+    const mute = duo440.getByRole('button', { name: 'Mute' });
+    await mute.click();
+    assert.equal(await mute.getAttribute('aria-pressed'), 'true');
+    await pageWaitFor(duo660, 'duo-660 hearing silence', 10000, () => !((window as any).xcastJoin.analyse([440]).at[440] > -70));
+    await duo440.getByRole('button', { name: 'Unmute' }).click();
+    assert.equal(await mute.getAttribute('aria-pressed'), 'false');
+    await hears(duo660, 440, 660, 'duo-660 hearing 440 again');
+  });
+
+  it('a listen-only browser joined from the keyboard hears its room and nothing of the others', async () => {
+    // Room 'b': one 660 Hz publisher. 440 Hz plays in main and in duo: none of it may reach b's listener.
+    const pub = await join(660, 'b-660', 'b');
+    const page = await browsers.page('', errors);
+    await page.goto(`${x.url}/xcast/join/`);
+    // The rooms that exist are offered.
+    await pageWaitFor(page, 'the datalist of rooms', 5000, () => ['b', 'duo', 'main'].every((r) => document.querySelector(`#rooms-list option[value="${r}"]`)));
+    await page.locator('#name').focus();
+    await page.keyboard.type('b-listener');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type('b');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Space'); // microphone off
+    await page.keyboard.press('Enter');
+    await pageWaitFor(page, 'b-listener connected', 15000, () => (window as any).xcastJoin.state === 'connected');
+    assert.equal(await page.evaluate(() => (window as any).xcastJoin.publish), false);
+    assert.equal(await page.getByRole('button', { name: 'Mute' }).isDisabled(), true);
+    const a = await hears(page, 660, 440, 'b-listener hearing 660 and no 440');
+    console.log(`      b-listener: ${a.frequency?.toFixed(1)} Hz; 440 Hz at ${a.at['440']?.toFixed(0)} dB, 660 at ${a.at['660']?.toFixed(0)} dB`);
+    const me = (await peersIn('b')).find((q) => q.userId === 'b-listener')!;
+    assert.deepEqual([me.publish, me.listen], [false, true]);
+    await Promise.all([page.close({ runBeforeUnload: true }), pub.close({ runBeforeUnload: true })]);
+  });
+
+  it('closing a tab: the peer leaves its room and the mix within 1 s, and getMetrics says so', async () => {
+    const closedAt = Date.now();
+    await solo440.close({ runBeforeUnload: true });
+    let goneAfter = -1;
+    while (Date.now() - closedAt < 1000) {
+      if (!(await peersIn('main')).some((q) => q.userId === 'solo-440')) { goneAfter = Date.now() - closedAt; break; }
+      await sleep(20);
+    }
+    assert.ok(goneAfter >= 0, 'solo-440 left main within 1 s');
+    const m = await getMetricsWhere(x.url, (a) => {
+      const c = a.aggregatedStatesSnapshot.connections['solo-440'];
+      const t = a.aggregatedStatesSnapshot.incomingAudioTracks.find((q) => q.userId === 'solo-440');
+      return (!c || c.isIncomingAudioTrackConnected === false) && (!t || t.connected === false);
+    }, 5000);
+    const metricsAfter = Date.now() - closedAt;
+    console.log(`      left GET rooms ${goneAfter} ms after the tab closed; getMetrics says so after ${metricsAfter} ms`);
+    assert.ok(m);
+    // The mix: 1 s after, main's mix (the monitor's WAV) holds no 440 Hz any more.
+    const before = readWav(wavPath).frames;
+    const end = Date.now() + 10000;
+    let wav = readWav(wavPath);
+    while (wav.frames < before + 48000 && Date.now() < end) { await sleep(200); wav = readWav(wavPath); }
+    const last = wav.samples.subarray(wav.samples.length - 24000 * 2);
+    const l440 = toneLevelDb(last, 2, 0, 440, 48000);
+    assert.ok(l440 < -60, `440 Hz still in main's mix at ${l440.toFixed(1)} dBFS`);
+  });
+
+  it('a streamproto1 peer and a browser in one session (main) hear each other', async () => {
+    tones = new TonePeers(ports[7010]);
+    tones.add('sp1-440');
+    const page = await join(660, 'main-660', 'main');
+    // The browser hears the streamproto1 peer's 440 Hz and not its own 660 Hz.
+    const a = await hears(page, 440, 660, 'main-660 hearing the streamproto1 peer');
+    // The streamproto1 side (the monitor, a streamproto1 receiver of main's mix) hears the browser's 660 Hz.
+    let l660 = -Infinity, l440 = -Infinity;
+    const end = Date.now() + 15000;
+    while (Date.now() < end) {
+      const wav = readWav(wavPath);
+      const last = wav.samples.subarray(wav.samples.length - 48000 * 2);
+      l660 = toneLevelDb(last, 2, 0, 660, 48000);
+      l440 = toneLevelDb(last, 2, 0, 440, 48000);
+      if (l660 > -12 && l440 > -20) break;
+      await sleep(250);
+    }
+    console.log(`      main-660 hears ${a.frequency?.toFixed(1)} Hz; the monitor's WAV: 660 Hz at ${l660.toFixed(1)} dBFS (browser, expected −9), 440 Hz at ${l440.toFixed(1)} dBFS (streamproto1 peer, expected −17)`);
+    assert.ok(Math.abs(l660 - -9.03) <= 1.5, `the browser's 660 Hz in main's mix at ${l660} dBFS`);
+    assert.ok(Math.abs(l440 - -16.99) <= 1.5, `the streamproto1 peer's 440 Hz in main's mix at ${l440} dBFS`);
+    await page.close({ runBeforeUnload: true });
+    await tones.close();
+    tones = undefined;
+  });
+
+  it('shows a refusal as the server wrote it (a userId longer than 64 characters)', async () => {
+    const page = await browsers.page('', errors);
+    await page.goto(`${x.url}/xcast/join/?mic=0&userId=${'u'.repeat(65)}`);
+    await page.fill('#name', 'too long');
+    await page.click('#join');
+    await pageWaitFor(page, 'the refusal', 10000, () => !document.getElementById('error')!.hidden);
+    const text = await page.getByRole('alert').textContent();
+    assert.match(text!, /userId/, 'the message names the field');
+    assert.equal(await page.getByRole('alert').getAttribute('data-code'), 'bad_request');
+    assert.equal(await page.evaluate(() => (window as any).xcastJoin.state), 'failed');
+    await page.close();
+  });
+
+  it('reconnects by itself with the same userId when the server ends its peer', async () => {
+    const clientId = await duo440.evaluate(() => (window as any).xcastJoin.clientId);
+    const r = await fetch(`${rtc()}/session/${clientId}`, { method: 'DELETE' });
+    assert.equal(r.status, 204);
+    await pageWaitFor(duo440, 'duo-440 noticing', 10000, () => (window as any).xcastJoin.state !== 'connected');
+    await pageWaitFor(duo440, 'duo-440 back', 15000, () => (window as any).xcastJoin.state === 'connected');
+    assert.notEqual(await duo440.evaluate(() => (window as any).xcastJoin.clientId), clientId, 'a new session');
+    assert.ok((await peersIn('duo')).some((q) => q.userId === 'duo-440'));
+    await hears(duo660, 440, 660, 'duo-660 hearing duo-440 again');
+  });
+});
