@@ -89,7 +89,8 @@ export class RtcBrowsers {
 /** Polls `fn` in the page (every 100 ms) until it returns a truthy value, or fails after `timeoutMs` with `what`. */
 export async function pageWaitFor<T, A = undefined>(page: Page, what: string, timeoutMs: number, fn: (arg: A) => T | Promise<T>, arg?: A): Promise<T> {
   try {
-    const h = await page.waitForFunction(fn as (arg: A) => T, arg as A, { timeout: timeoutMs, polling: 100 });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const h = await page.waitForFunction(fn as any, arg, { timeout: timeoutMs, polling: 100 });
     return (await h.jsonValue()) as T;
   } catch (e) {
     const state = await page.evaluate(() => {
