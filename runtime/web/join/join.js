@@ -84,6 +84,7 @@
     lastStats: null,
     prevStats: null,
     peers: [],
+    connectedAt: 0, missing: 0,
   };
 
   function setState(state, text) {
@@ -313,7 +314,8 @@
     clearTimeout(s.disconnectedTimer);
     s.disconnectedTimer = null;
     if (cs === 'connected') {
-      s.state = 'connected';
+      s.connectedAt = Date.now();
+      s.missing = 0;
       showError(null);
       setState('connected', 'connected');
       clearTimeout(s.stableTimer);
@@ -371,7 +373,7 @@
         audio: { echoCancellation: proc, noiseSuppression: proc, autoGainControl: proc, channelCount: 1 },
       }).then(function (m) { s.mic = m; attachMic(m); });
     }
-    micReady.then(function () {
+    Promise.all([micReady, ready]).then(function () {
       if (s.joined) { connect(); pollRooms(); }
     }, function (e) {
       showError({ code: 'microphone', message: 'No microphone: ' + (e && e.message ? e.message : e) + ' — join with the microphone off to listen only.' });
@@ -464,18 +466,34 @@
 
   // ---- who is in the room: GET {base}/rooms ------------------------------------------------------------------
 
-  var roomsTimer = null;
+  var roomsTimer = null, roomsBusy = false, roomsAgain = false;
+  /** One GET {base}/rooms now (or right after the one in flight), then one every ROOMS_MS. */
   function pollRooms() {
-    clearTimeout(roomsTimer);
     if (!base) return;
+    if (roomsBusy) { roomsAgain = true; return; }
+    clearTimeout(roomsTimer);
+    roomsBusy = true;
+    var sentAt = Date.now();
     call('GET', '/rooms').then(function (j) {
       var rooms = j && Array.isArray(j.rooms) ? j.rooms : [];
       renderRoomList(rooms);
       var room = s.joined ? s.room : $('room').value.trim();
       var mine = rooms.filter(function (r) { return r && r.room === room; })[0];
-      renderPeers(mine && Array.isArray(mine.peers) ? mine.peers : [], room);
+      var peers = mine && Array.isArray(mine.peers) ? mine.peers : [];
+      renderPeers(peers, room);
+      // Connected here but gone from the server's list twice running: the server ended us (DELETE, timeout) and
+      // the browser may take many seconds to see it from ICE alone.
+      if (s.joined && s.state === 'connected' && sentAt > s.connectedAt) {
+        var listed = peers.some(function (p) { return p && p.userId === s.userId; });
+        s.missing = listed ? 0 : s.missing + 1;
+        if (s.missing >= 2) { s.missing = 0; retry(); }
+      }
     }, function () { /* no list (a token, an older server): the page works without it */ })
-      .then(function () { roomsTimer = setTimeout(pollRooms, ROOMS_MS); });
+      .then(function () {
+        roomsBusy = false;
+        roomsTimer = setTimeout(pollRooms, roomsAgain ? 0 : ROOMS_MS);
+        roomsAgain = false;
+      });
   }
 
   function renderRoomList(rooms) {
