@@ -2,6 +2,7 @@
 // on the join page, the real xcast preset (WebRTC node, mixer with rooms, Opus encoders) and the monitor preset
 // (streamproto1 mix → WAV, getMetrics) in one real xcast process; one streamproto1 tone peer beside them.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { readWav } from '../../runtime/audio/wav';
@@ -10,6 +11,7 @@ import { startXcast, freePortMap, sleep, tmpDir, XcastProcess } from '../support
 import { getMetrics, getMetricsWhere } from '../support/get-metrics';
 import { TonePeers } from '../support/tone-peers';
 import { RtcBrowsers, toneWav, pageWaitFor } from '../support/browser';
+import { PACKAGE_ROOT } from '../../runtime/launcher';
 
 type Analysis = { frequency: number | null; rmsDb: number | null; at: Record<string, number | null> };
 type RoomsAnswer = { rooms: Array<{ room: string; peers: Array<{ userId: string; name: string; publish: boolean; listen: boolean; state: string; connectedAt: number | null }> }> };
@@ -129,8 +131,14 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     [duo440, duo660] = await Promise.all([join(440, 'duo-440', 'duo'), join(660, 'duo-660', 'duo', '&trickle=always')]);
     const [a, b] = await Promise.all([hears(duo440, 660, 440, 'duo-440 hearing 660 only'), hears(duo660, 440, 660, 'duo-660 hearing 440 only')]);
     console.log(`      duo-440 hears ${a.frequency?.toFixed(1)} Hz (440: ${a.at['440']?.toFixed(0)} dB, 660: ${a.at['660']?.toFixed(0)} dB); duo-660 hears ${b.frequency?.toFixed(1)} Hz (440: ${b.at['440']?.toFixed(0)} dB, 660: ${b.at['660']?.toFixed(0)} dB)`);
-    // Room 'duo' is not main: nothing of it reaches the monitor; main still holds solo-440 only.
     assert.deepEqual((await peersIn('duo')).map((q) => q.userId).sort(), ['duo-440', 'duo-660']);
+    // What a user sees (the README's picture is a copy of it: docs/join-page.png).
+    await pageWaitFor(duo440, 'both in the page\'s list, figures shown', 10000, () =>
+      document.querySelectorAll('#peers li').length === 2 && /ms$/.test(document.querySelector('#stats [data-field="rtt"]')!.textContent!));
+    const shot = path.join(PACKAGE_ROOT, 'test', 'output', 'join-page.png');
+    fs.mkdirSync(path.dirname(shot), { recursive: true });
+    await duo440.setViewportSize({ width: 680, height: 700 });
+    await duo440.screenshot({ path: shot, fullPage: true });
   });
 
   it('mute silences the track: the other side stops hearing it, and hears it again on unmute', async () => {
