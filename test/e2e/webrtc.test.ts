@@ -124,6 +124,8 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     await pageWaitFor(solo440, 'round trip and loss on the page', 10000, () =>
       /^\d+ ms$/.test(document.querySelector('#stats [data-field="rtt"]')!.textContent!) &&
       /^\d+ packets/.test(document.querySelector('#stats [data-field="loss"]')!.textContent!));
+    const st = await solo440.evaluate(() => (window as any).xcastJoin.stats());
+    console.log(`      solo-440 getStats: received ${st.packetsReceived}, lost ${st.packetsLost}, jitter ${st.jitterMs} ms, rtt ${st.rttMs} ms (${st.rttSource}); sent ${st.packetsSent}; xcast: received ${c.packetsReceived}, lost ${c.packetsLost}, jitter ${c.jitterMs.toFixed(2)} ms, rtt ${c.rttMs} ms`);
     const listed = await solo440.locator('#peers li[data-user="solo-440"]').textContent();
     assert.match(listed!, /solo-440.*\(you\)/);
   });
@@ -204,6 +206,7 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     while (wav.frames < before + 48000 && Date.now() < end) { await sleep(200); wav = readWav(wavPath); }
     const last = wav.samples.subarray(wav.samples.length - 24000 * 2);
     const l440 = toneLevelDb(last, 2, 0, 440, 48000);
+    console.log(`      main's mix (monitor WAV) grew ${((wav.frames - before) / 48).toFixed(0)} ms in ${Date.now() - closedAt - metricsAfter} ms; 440 Hz in its last 0.5 s: ${l440.toFixed(1)} dBFS`);
     assert.ok(l440 < -60, `440 Hz still in main's mix at ${l440.toFixed(1)} dBFS`);
   });
 
