@@ -131,6 +131,13 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     console.log(`      solo-440 getStats: received ${st.packetsReceived}, lost ${st.packetsLost}, jitter ${st.jitterMs} ms, rtt ${st.rttMs} ms (${st.rttSource}); sent ${st.packetsSent}; xcast: received ${c.packetsReceived}, lost ${c.packetsLost}, jitter ${c.jitterMs.toFixed(2)} ms, rtt ${c.rttMs} ms`);
     const listed = await solo440.locator('#peers li[data-user="solo-440"]').textContent();
     assert.match(listed!, /solo-440.*\(you\)/);
+    // The QoS dashboard links here.
+    const qos = await (await fetch(`${x.url}/qos/`)).text();
+    const href = /<a id="join-link" href="([^"]+)"/.exec(qos)?.[1];
+    assert.ok(href, 'the dashboard has the join link');
+    const linked = await fetch(new URL(href, `${x.url}/qos/`));
+    assert.equal(linked.status, 200);
+    assert.match(await linked.text(), /<title>xcast — join<\/title>/);
   });
 
   let duo440: Page, duo660: Page;

@@ -114,10 +114,10 @@
     $('mute').textContent = s.muted ? 'Unmute' : 'Mute';
   }
 
-  /** A userId from a name: control characters out, spaces collapsed, at most 64 characters (docs/webrtc.md). */
+  /** A userId from a name: control characters out (the server's set), spaces collapsed, at most 64 characters. */
   function userIdOf(name) {
     // eslint-disable-next-line no-control-regex
-    var u = name.replace(/[\u0000-\u001f\u007f]/g, '').replace(/\s+/g, ' ').trim();
+    var u = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').replace(/\s+/g, ' ').trim();
     return Array.from(u).slice(0, 64).join('');
   }
 
@@ -355,7 +355,7 @@
     if (!ROOM_RE.test(room)) { $('room').focus(); showError({ code: 'form', message: 'A room is 1–64 letters, digits, - or _.' }); return; }
     var userId = params.get('userId') || userIdOf(name);
     if (!userId) { $('name').focus(); showError({ code: 'form', message: 'Enter a name with a visible character.' }); return; }
-    s.name = Array.from(name).slice(0, 64).join('');
+    s.name = userIdOf(name); // the same rules hold for the name (docs/webrtc.md: no control characters, ≤ 64)
     s.userId = userId;
     s.room = room;
     s.publish = $('mic').checked;
