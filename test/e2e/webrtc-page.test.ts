@@ -130,7 +130,9 @@ describe('join page (Chromium): names, keyboard, phone width, the offer it sends
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'join');
     await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'leave', 'the focus goes to Leave');
     await pageWaitFor(page, 'the refusal shown', 10000, () => !document.getElementById('error')!.hidden);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'join', 'refused: the focus is back on Join');
     const offer = caught.find((c) => c.url.endsWith('/xcast/rtc/offer'))!;
     assert.ok(offer, 'an offer was posted to {base}/offer');
     assert.equal(offer.method, 'POST');

@@ -112,6 +112,9 @@
     $('mute').disabled = !(busy && s.publish);
     $('mute').setAttribute('aria-pressed', String(s.muted));
     $('mute').textContent = s.muted ? 'Unmute' : 'Mute';
+    // A control that just went disabled had the focus: hand it to the button that does the next thing.
+    var a = document.activeElement;
+    if (a && a !== document.body && a.disabled) (busy ? $('leave') : $('join')).focus();
   }
 
   /** A userId from a name: control characters out (the server's set), spaces collapsed, at most 64 characters. */
@@ -402,7 +405,6 @@
   function leave() {
     showError(null);
     stop('left', 'left the room').then(pollRooms);
-    $('join').focus();
   }
 
   function toggleMute() {
