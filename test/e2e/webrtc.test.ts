@@ -205,7 +205,7 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
       const c = a.aggregatedStatesSnapshot.connections['solo-440'];
       const t = a.aggregatedStatesSnapshot.incomingAudioTracks.find((q) => q.userId === 'solo-440');
       return (!c || c.isIncomingAudioTrackConnected === false) && (!t || t.connected === false);
-    }, 5000);
+    }, 8000);
     const metricsAfter = Date.now() - closedAt;
     console.log(`      left GET rooms ${goneAfter} ms after the tab closed; getMetrics says so after ${metricsAfter} ms`);
     assert.ok(m);
@@ -285,5 +285,46 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     assert.notEqual(await duo440.evaluate(() => (window as any).xcastJoin.clientId), before, 'a new session, same userId');
     assert.equal(await duo440.evaluate(() => (window as any).xcastJoin.userId), 'duo-440');
     await hears(duo660, 440, 660, 'duo-660 hearing duo-440 after the drop');
+  });
+});
+
+describe('a browser whose tab dies leaves within the inactivity timeout (Chromium, xcast + monitor, inactivity 2 s)', function () {
+  this.timeout(60000);
+  let x: XcastProcess;
+  const browsers = new RtcBrowsers();
+  before(async () => {
+    x = await startXcast({ flows: ['xcast', 'monitor'], portMap: await freePortMap(), overrides: { 'xcast-webrtc': { inactivityTimeout: '2' } } });
+  });
+  after(async () => {
+    await browsers.closeAll();
+    await x?.stop();
+  });
+
+  it('a crashed renderer sends no DELETE; its media stops and the xcast closes the peer after 2 s (+ its sweep)', async () => {
+    const page = await browsers.page(toneWav(440));
+    await page.goto(`${x.url}/xcast/join/?processing=0`);
+    await page.getByRole('textbox', { name: 'Name' }).fill('crasher');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await pageWaitFor(page, 'crasher connected', 15000, () => (window as any).xcastJoin.state === 'connected');
+    await getMetricsWhere(x.url, (a) => a.aggregatedStatesSnapshot.connections.crasher?.isIncomingAudioTrackConnected === true, 10000);
+    const deletes: string[] = [];
+    page.on('request', (r) => { if (r.method() === 'DELETE') deletes.push(r.url()); });
+    const cdp = await page.context().newCDPSession(page);
+    const crashedAt = Date.now();
+    void cdp.send('Page.crash').catch(() => undefined); // answers never: the renderer is gone
+    const listed = async () => ((await (await fetch(`${x.url}/xcast/rtc/rooms`)).json()) as RoomsAnswer).rooms.some((r) => r.peers.some((q) => q.userId === 'crasher'));
+    let goneAfter = -1;
+    while (Date.now() - crashedAt < 2000 + 5000) {
+      if (!(await listed())) { goneAfter = Date.now() - crashedAt; break; }
+      await sleep(100);
+    }
+    assert.ok(goneAfter >= 0, 'the peer left within the inactivity timeout + 5 s');
+    assert.ok(goneAfter >= 1500, `it left only when its media had stopped for the timeout (${goneAfter} ms)`);
+    await getMetricsWhere(x.url, (a) => {
+      const c = a.aggregatedStatesSnapshot.connections.crasher;
+      return !c || c.isIncomingAudioTrackConnected === false;
+    }, 8000);
+    console.log(`      crashed tab: left GET rooms ${goneAfter} ms after the crash (inactivity 2 s), getMetrics says so after ${Date.now() - crashedAt} ms`);
+    assert.deepEqual(deletes, [], 'a crashed page sent nothing');
   });
 });
