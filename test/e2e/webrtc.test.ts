@@ -268,6 +268,26 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     assert.ok((await peersIn('duo')).some((q) => q.userId === 'duo-440'));
     await hears(duo660, 440, 660, 'duo-660 hearing duo-440 again');
   });
+  it('a second page joining as the same user replaces the first, which stops instead of taking the name back', async () => {
+    const first = await join(0, 'twin', 'dup');
+    await pageWaitFor(first, 'twin listed connected', 10000, () => document.querySelector('#peers li[data-user="twin"][data-state="connected"]') !== null);
+    const second = await join(0, 'twin', 'dup');
+    await pageWaitFor(first, 'the first page replaced', 10000, () => (window as any).xcastJoin.state === 'replaced');
+    assert.match((await first.getByRole('alert').textContent())!, /Another page joined room “dup” as “twin”/);
+    assert.equal(await first.getByRole('button', { name: 'Join' }).isEnabled(), true);
+    const offers: string[] = [];
+    first.on('request', (r) => { if (r.url().endsWith('/offer')) offers.push(r.url()); });
+    // Two of the second page's GET rooms cycles: it stays connected, the first sends no offer.
+    const secondId = await second.evaluate(() => (window as any).xcastJoin.clientId);
+    await second.waitForResponse((r) => r.url().endsWith('/rooms'));
+    await second.waitForResponse((r) => r.url().endsWith('/rooms'));
+    assert.equal(await second.evaluate(() => (window as any).xcastJoin.state), 'connected');
+    assert.equal(await second.evaluate(() => (window as any).xcastJoin.clientId), secondId);
+    assert.deepEqual(offers, []);
+    assert.deepEqual((await peersIn('dup')).map((q) => q.userId), ['twin']);
+    await Promise.all([first.close(), second.close({ runBeforeUnload: true })]);
+  });
+
   it('reconnects by itself after a network drop (the xcast frozen with SIGSTOP until the page gives the connection up)', async () => {
     const before = await duo440.evaluate(() => (window as any).xcastJoin.clientId);
     const frozenAt = Date.now();

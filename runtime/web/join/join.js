@@ -68,7 +68,7 @@
   // ---- page state ---------------------------------------------------------------------------------------------
 
   var s = {
-    state: 'idle',         // idle | starting | connecting | connected | reconnecting | failed | left
+    state: 'idle',         // idle | starting | connecting | connected | disconnected | reconnecting | failed | replaced | left
     stateText: 'not joined',
     joined: false,         // the user wants to be in the room (between Join and Leave)
     userId: '', name: '', room: '', publish: true, listen: true,
@@ -85,6 +85,7 @@
     prevStats: null,
     peers: [],
     connectedAt: 0, missing: 0,
+    serverConnectedAt: null, // connectedAt of this page's connection as GET rooms shows it
   };
 
   function setState(state, text) {
@@ -247,6 +248,7 @@
 
   function connect() {
     var attempt = ++s.attempt;
+    s.serverConnectedAt = null;
     var pc = new RTCPeerConnection({ iceServers: [] });
     s.pc = pc;
     var current = function () { return s.attempt === attempt && s.joined; };
@@ -486,9 +488,16 @@
       // Connected here but gone from the server's list twice running: the server ended us (DELETE, timeout) and
       // the browser may take many seconds to see it from ICE alone.
       if (s.joined && s.state === 'connected' && sentAt > s.connectedAt) {
-        var listed = peers.some(function (p) { return p && p.userId === s.userId; });
-        s.missing = listed ? 0 : s.missing + 1;
-        if (s.missing >= 2) { s.missing = 0; retry(); }
+        var me = peers.filter(function (p) { return p && p.userId === s.userId; })[0];
+        s.missing = me ? 0 : s.missing + 1;
+        if (s.missing >= 2) { s.missing = 0; retry(); return; }
+        // Our userId listed with another connection's connectedAt: another page joined as us and replaced this
+        // one (docs/webrtc.md). Leave it be: starting again would throw it out in turn, and so on.
+        if (me && me.state === 'connected' && s.serverConnectedAt === null) s.serverConnectedAt = me.connectedAt;
+        else if (me && s.serverConnectedAt !== null && me.connectedAt !== s.serverConnectedAt) {
+          showError({ code: 'replaced', message: 'Another page joined room “' + s.room + '” as “' + s.userId + '”: this one has left.' });
+          stop('replaced', 'replaced by another page');
+        }
       }
     }, function () { /* no list (a token, an older server): the page works without it */ })
       .then(function () {
