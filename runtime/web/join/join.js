@@ -296,10 +296,10 @@
         s.clientId = clientId;
         trickle.splice(0).forEach(function (c) { sendCandidate(clientId, c); });
         return pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp }).then(function () {
-          // The server ending the peer (DELETE elsewhere, replacement, timeout) closes DTLS: start again.
           var tr = pc.getTransceivers()[0];
           // The receiver's track exists whatever the answer's direction says; ontrack may not fire for it.
           if (tr && current() && (!s.remote || s.remote.getAudioTracks()[0] !== tr.receiver.track)) attachRemote(new MediaStream([tr.receiver.track]));
+          // A DTLS close or failure (the server ending the peer, when the browser sees it): start again.
           var dt = tr && (tr.sender.transport || tr.receiver.transport);
           if (dt) dt.addEventListener('statechange', function () {
             if (current() && (dt.state === 'closed' || dt.state === 'failed')) retry();
