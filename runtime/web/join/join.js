@@ -86,6 +86,7 @@
     peers: [],
     connectedAt: 0, missing: 0,
     serverConnectedAt: null, // connectedAt of this page's connection as GET rooms shows it
+    answeredAt: Infinity,
   };
 
   function setState(state, text) {
@@ -249,6 +250,7 @@
   function connect() {
     var attempt = ++s.attempt;
     s.serverConnectedAt = null;
+    s.answeredAt = Infinity; // until the server has answered (and replaced whoever had our userId), lists are older
     var pc = new RTCPeerConnection({ iceServers: [] });
     s.pc = pc;
     var current = function () { return s.attempt === attempt && s.joined; };
@@ -294,6 +296,7 @@
         if (!answer || !current()) return null;
         clientId = answer.clientId;
         s.clientId = clientId;
+        s.answeredAt = Date.now();
         trickle.splice(0).forEach(function (c) { sendCandidate(clientId, c); });
         return pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp }).then(function () {
           var tr = pc.getTransceivers()[0];
@@ -346,10 +349,35 @@
     var wait = s.backoffMs;
     s.backoffMs = Math.min(BACKOFF_MAX_MS, s.backoffMs * 2);
     setState('reconnecting', 'reconnecting in ' + (wait / 1000).toFixed(1) + ' s…');
+    var attempt = s.attempt;
     s.retryTimer = setTimeout(function () {
-      s.retryTimer = null;
-      if (s.joined) connect();
+      if (!s.joined || s.attempt !== attempt) { s.retryTimer = null; return; }
+      replacedElsewhere().then(function (replaced) {
+        s.retryTimer = null;
+        if (!s.joined || s.attempt !== attempt) return;
+        if (replaced) { showReplaced(); return; }
+        connect();
+      });
     }, wait);
+  }
+
+  /**
+   * Before offering again: is our userId in our room under a connection that is not the one we had (another page
+   * joined as us and the server replaced ours)? Ours was DELETEd when we gave it up, so anything listed is the other.
+   */
+  function replacedElsewhere() {
+    var mine = s.serverConnectedAt;
+    if (mine === null) return Promise.resolve(false); // never saw ourselves listed: cannot tell
+    return call('GET', '/rooms').then(function (j) {
+      var room = (j && Array.isArray(j.rooms) ? j.rooms : []).filter(function (r) { return r && r.room === s.room; })[0];
+      var me = room && Array.isArray(room.peers) ? room.peers.filter(function (p) { return p && p.userId === s.userId; })[0] : null;
+      return !!me && me.connectedAt !== mine;
+    }, function () { return false; });
+  }
+
+  function showReplaced() {
+    showError({ code: 'replaced', message: 'Another page joined room “' + s.room + '” as “' + s.userId + '”: this one has left.' });
+    stop('replaced', 'replaced by another page');
   }
 
   function join() {
@@ -492,12 +520,14 @@
         s.missing = me ? 0 : s.missing + 1;
         if (s.missing >= 2) { s.missing = 0; retry(); return; }
         // Our userId listed with another connection's connectedAt: another page joined as us and replaced this
-        // one (docs/webrtc.md). Leave it be: starting again would throw it out in turn, and so on.
-        if (me && me.state === 'connected' && s.serverConnectedAt === null) s.serverConnectedAt = me.connectedAt;
-        else if (me && s.serverConnectedAt !== null && me.connectedAt !== s.serverConnectedAt) {
-          showError({ code: 'replaced', message: 'Another page joined room “' + s.room + '” as “' + s.userId + '”: this one has left.' });
-          stop('replaced', 'replaced by another page');
-        }
+        // one (docs/webrtc.md). Leave it be: starting again would throw it out in turn, and so on. (retry() asks too.)
+        if (me && s.serverConnectedAt !== null && me.connectedAt !== s.serverConnectedAt) { showReplaced(); return; }
+      }
+      // This connection's connectedAt as the server lists it (from a poll sent after the answer: older ones may show
+      // the connection ours replaced).
+      if (s.joined && s.serverConnectedAt === null && sentAt > s.answeredAt) {
+        var self = peers.filter(function (p) { return p && p.userId === s.userId && p.state === 'connected'; })[0];
+        if (self && typeof self.connectedAt === 'number') s.serverConnectedAt = self.connectedAt;
       }
     }, function () { /* no list (a token, an older server): the page works without it */ })
       .then(function () {
@@ -572,6 +602,7 @@
     get publish() { return s.publish; },
     get listen() { return s.listen; },
     get muted() { return s.muted; },
+    get serverConnectedAt() { return s.serverConnectedAt; },
     get peers() { return s.peers.slice(); },
     ready: function () { return ready; },
     stats: readStats,
