@@ -114,6 +114,8 @@ export class RtcHub extends EventEmitter {
   /** room -> userId -> peer. */
   private readonly byRoom = new Map<string, Map<string, RtcPeer>>();
   private nextId = 1;
+  /** Offers being negotiated now: they count against maxPeers, so a burst of offers cannot open unbounded connections. */
+  private pending = 0;
   private readonly tokenDigest: Buffer | undefined;
   private readonly watchdog: NodeJS.Timeout;
   private closing = false;
@@ -211,15 +213,23 @@ export class RtcHub extends EventEmitter {
     if (this.o.rooms !== 'auto' && !this.o.rooms.includes(r.room)) {
       throw new SignalingError(404, 'no_such_room', `room: ${wireText(r.room, 70)} is not one of this server's rooms`);
     }
-    let info;
+    let info: ReturnType<typeof readOffer>;
     try {
       info = readOffer(r.sdp);
     } catch (err) {
       if (err instanceof SdpError) throw new SignalingError(400, 'bad_sdp', err.message);
       throw err;
     }
-    this.checkCapacity(r.room, r.userId);
+    this.checkCapacity(r.room, r.userId, this.pending);
+    this.pending++;
+    try {
+      return await this.negotiate(r, info, req);
+    } finally {
+      this.pending--;
+    }
+  }
 
+  private async negotiate(r: OfferRequest, info: ReturnType<typeof readOffer>, req: RtcRequest): Promise<RtcAnswer> {
     const pc = new RTCPeerConnection(this.peerConfig());
     const clientId = randomUUID();
     const peerInfo: RtcPeerInfo = {
@@ -274,9 +284,9 @@ export class RtcHub extends EventEmitter {
     return { status: 200, body: { type: 'answer', sdp: answerSdp, clientId, room: r.room, userId: r.userId } };
   }
 
-  private checkCapacity(room: string, userId: string): void {
+  private checkCapacity(room: string, userId: string, negotiating = 0): void {
     const replacing = this.byRoom.get(room)?.has(userId) ? 1 : 0;
-    if (this.byClient.size - replacing >= this.o.maxPeers) throw new SignalingError(503, 'full', `maxPeers: ${this.o.maxPeers} peers are connected, the most this server takes`);
+    if (this.byClient.size + negotiating - replacing >= this.o.maxPeers) throw new SignalingError(503, 'full', `maxPeers: ${this.o.maxPeers} peers are connected, the most this server takes`);
     const inRoom = (this.byRoom.get(room)?.size ?? 0) - replacing;
     if (this.o.maxPeersPerRoom !== undefined && inRoom >= this.o.maxPeersPerRoom) {
       throw new SignalingError(503, 'full', `maxPeersPerRoom: room ${wireText(room, 70)} has ${this.o.maxPeersPerRoom} peers, the most it takes`);

@@ -95,7 +95,6 @@ export class RtcClient {
   readonly heard: Float32Array;
   private heardAt = 0;
   private heardCount = 0;
-  private readonly listeners: Array<(n: number) => void> = [];
 
   constructor(o: RtcClientOptions) {
     this.o = { room: 'main', publish: true, listen: true, toneHz: 440, frameMs: 10, bitrate: 64000, ...o };
@@ -179,15 +178,28 @@ export class RtcClient {
   /** Starts publishing the tone, one packet per frame by the clock (a timer that catches up, never drifts). */
   startTone(): void {
     if (this.timer || !this.transceiver) return;
+    this.prepareTone();
+    const tick = () => {
+      this.sendDue(performance.now());
+      this.timer = setTimeout(tick, Math.max(1, this.startedAt + this.sent * this.o.frameMs - performance.now()));
+    };
+    tick();
+  }
+
+  /** The tone's packets ready, its clock starting now (for a TonePacer that drives many clients from one timer). */
+  prepareTone(): void {
     const frameSamples = Math.round(48 * this.o.frameMs);
     this.loop = toneLoop(this.o.toneHz, this.o.toneDb ?? -12, frameSamples, this.o.bitrate, this.o.stereo ? 2 : 1);
     this.startedAt = performance.now();
-    const tick = () => {
-      const due = Math.floor((performance.now() - this.startedAt) / this.o.frameMs) + 1;
-      while (this.sent < due) this.sendOne();
-      this.timer = setTimeout(tick, Math.max(1, this.startedAt + (this.sent) * this.o.frameMs - performance.now()));
-    };
-    tick();
+    this.sent = 0;
+  }
+
+  /** Sends every frame due by `now` (performance.now()); returns when the next one is due. */
+  sendDue(now: number): number {
+    if (!this.loop || !this.transceiver) return Infinity;
+    const due = Math.floor((now - this.startedAt) / this.o.frameMs) + 1;
+    while (this.sent < due) this.sendOne();
+    return this.startedAt + this.sent * this.o.frameMs;
   }
 
   stopTone(): void {
@@ -225,7 +237,6 @@ export class RtcClient {
       }
       this.heardCount += f32.length / ch;
     }
-    for (const l of this.listeners) l(this.received);
   }
 
   /** The last `seconds` heard (channel 0), oldest first; fewer when less was heard. */
@@ -254,6 +265,36 @@ export class RtcClient {
   async close(): Promise<void> {
     this.stopTone();
     await this.pc.close().catch(() => undefined);
+  }
+}
+
+/** One timer publishing the tones of many clients (a load generator: one timer callback per frame, not per client). */
+export class TonePacer {
+  private readonly clients = new Set<RtcClient>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /** Starts `c`'s tone on this pacer's timer. */
+  add(c: RtcClient): void {
+    c.prepareTone();
+    this.clients.add(c);
+    if (!this.timer) this.tick();
+  }
+
+  remove(c: RtcClient): void {
+    this.clients.delete(c);
+  }
+
+  private tick = (): void => {
+    const now = performance.now();
+    let next = Infinity;
+    for (const c of this.clients) next = Math.min(next, c.sendDue(now));
+    this.timer = this.clients.size ? setTimeout(this.tick, Math.max(1, (next === Infinity ? now + 10 : next) - performance.now())) : null;
+  };
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.clients.clear();
   }
 }
 

@@ -11,7 +11,7 @@ import { ToneGenerator } from '../../runtime/audio/signals';
 import { OpusEncoder } from '../../runtime/audio/opus';
 import { estimateFrequency } from '../../runtime/audio/analysis';
 import { startHub, HubFixture } from './fixture';
-import { RtcClient, waitFor } from '../support/rtc-client';
+import { RtcClient, TonePacer, waitFor } from '../support/rtc-client';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -416,5 +416,31 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     await bob.heardPackets(100);
     const hz = estimateFrequency(bob.heardAudio(0.8), 48000);
     assert.ok(Math.abs(hz - 440) < 1, `heard ${hz} Hz`);
+  });
+
+  it('the load generator: one TonePacer publishes several clients\' tones, each in order', async () => {
+    f = await startHub();
+    const seqs = new Map<string, number[]>();
+    f.hub.on('audio', (p: RtcPeerInfo, h: RtcAudioHeader) => { let a = seqs.get(p.userId); if (!a) seqs.set(p.userId, (a = [])); a.push(h.seq); });
+    const clients = await Promise.all(['a', 'b', 'c'].map((u) => f.join({ userId: u, listen: false })));
+    const pacer = new TonePacer();
+    try {
+      for (const c of clients) pacer.add(c);
+      await waitFor(() => ['a', 'b', 'c'].every((u) => (seqs.get(u)?.length ?? 0) >= 50), 10_000, '50 packets from each');
+    } finally {
+      pacer.stop();
+    }
+    for (const [u, a] of seqs) for (let i = 1; i < a.length; i++) assert.equal(a[i], (a[i - 1] + 1) >>> 0, `${u}: seq after ${a[i - 1]}`);
+  });
+
+  it('a burst of offers beyond maxPeers: the offers still negotiating count, the rest are 503 full at once', async () => {
+    f = await startHub({ maxPeers: 2 });
+    const sdp = await offerSdp();
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => call(f, 'POST', '/offer',
+      JSON.stringify({ type: 'offer', sdp, room: 'main', userId: `u${i}`, publish: true, listen: true }))));
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
+    for (const a of answers.filter((x) => x.status === 503)) expectError(a, 503, 'full', /^maxPeers/);
+    assert.equal(f.hub.size, 2);
   });
 });
