@@ -102,6 +102,14 @@ export = function (RED: NodeAPI) {
           case 'pan': { if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); const p = Number(msg.payload); engine.setPan(userId, p); store?.setUser(userId, { pan: p }); break; }
           case 'mute': { if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); const m = msg.payload === true || msg.payload === 'true' || msg.payload === 1; engine.setMute(userId, m); store?.setUser(userId, { muted: m }); break; }
           case 'master': { const g = parseGain(msg.payload); engine.setMaster(g); store?.setMaster(g, masterGain); break; }
+          // A sender's connection closed (the socket reader's or the webrtc node's connection events): its tracks leave
+          // the mix now, not after trackTimeoutMs of concealment.
+          case 'connection': {
+            const p = msg.payload as { event?: unknown; connectionId?: unknown } | undefined;
+            const id = typeof p?.connectionId === 'string' ? p.connectionId : typeof msg.connectionId === 'string' ? msg.connectionId : '';
+            if (p?.event === 'close' && id !== '') engine.removeConnection(id);
+            break;
+          }
           default: {
             if (!isAudioMsg(msg)) return;
             const a = (msg as AudioMsg).audio;

@@ -46,7 +46,8 @@ export type EngineControl =
   | { t: 'pan'; userId: string; value: number }
   | { t: 'mute'; userId: string; value: boolean }
   | { t: 'master'; value: number }
-  | { t: 'removeUser'; userId: string };
+  | { t: 'removeUser'; userId: string }
+  | { t: 'removeConnection'; connectionId: string };
 
 export type EngineParams = MixParameters;
 
@@ -113,8 +114,9 @@ function applyControls(): void {
         case 'mute': mixer.setMute(c.userId, c.value); break;
         case 'master': mixer.setMaster(c.value); break;
         case 'removeUser': mixer.removeUser(c.userId); break;
+        case 'removeConnection': mixer.removeConnection(c.connectionId); break;
       }
-      if (c.t !== 'removeUser') changed = true;
+      if (c.t !== 'removeUser' && c.t !== 'removeConnection') changed = true;
     } catch (err) {
       post({ t: 'error', message: (err as Error).message });
     }

@@ -59,6 +59,8 @@ export interface MixEngine extends TickSource {
   setMute(userId: string, muted: boolean): void;
   setMaster(gain: number): void;
   removeUser(userId: string): void;
+  /** A connection ended: its tracks leave the mix at once (Mixer.removeConnection). */
+  removeConnection(connectionId: string): void;
   /** The last track states (as of the last 'tracks' on the thread). */
   tracks(): TrackState[];
   /** Times the mix thread let its event loop turn (Node-API finalizers run there: dropped tracks' decoders freed). */
@@ -250,6 +252,10 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     this.control({ t: 'removeUser', userId });
   }
 
+  removeConnection(connectionId: string): void {
+    this.control({ t: 'removeConnection', connectionId });
+  }
+
   tracks(): TrackState[] {
     return this.lastTracks;
   }
@@ -276,7 +282,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
 
   private control(c: EngineControl): void {
     // Kept (the last of each kind per user, bounded) so a thread started again mixes with the same settings.
-    if (c.t !== 'removeUser') {
+    if (c.t !== 'removeUser' && c.t !== 'removeConnection') {
       const k = c.t === 'master' ? 'master' : `${c.t}:${c.userId.length}:${c.userId}`;
       if (this.kept.has(k) || this.kept.size < 3 * 4096) this.kept.set(k, c);
     }

@@ -230,6 +230,9 @@ export function checkGain(field: string, g: unknown): number {
   return g;
 }
 
+/** How many ended connections the mixer remembers, so packets of theirs still on the way make no track again. */
+const ENDED_CONNECTIONS = 1024;
+
 export class Mixer extends EventEmitter {
   readonly sampleRate: number;
   readonly channels: number;
@@ -247,6 +250,8 @@ export class Mixer extends EventEmitter {
    */
   private readonly tracksByConn = new Map<string, Map<string, Map<number, Track>>>();
   private readonly users = new Map<string, UserSettings>();
+  /** Connections removeConnection() ended, oldest first (bounded): their stragglers make no track. */
+  private readonly ended = new Set<string>();
   private readonly acc: Float64Array;
   /** Every room by name, the DEFAULT_ROOM first; a user's own contribution (mix-minus) is kept per room and user. */
   private readonly rooms = new Map<string, Room>();
@@ -293,6 +298,7 @@ export class Mixer extends EventEmitter {
    * packets do not move it. `mixMinus` true: this user wants a mix-minus in its room even with the option off.
    */
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room?: string, mixMinus = false): PushResult {
+    if (this.ended.size !== 0 && this.ended.has(connectionId)) return 'late';
     const t = this.track(userId, header, arrivalMicros, connectionId, room);
     if (t.minus !== mixMinus) this.setAsking(t, mixMinus);
     let r: PushResult;
@@ -314,6 +320,7 @@ export class Mixer extends EventEmitter {
    * the thread only the refusal): the track is made if it is new, so its state shows the stream and the count.
    */
   refused(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, reason: string, room?: string): void {
+    if (this.ended.size !== 0 && this.ended.has(connectionId)) return;
     const t = this.track(userId, header, arrivalMicros, connectionId, room);
     this.countRefused(t, reason);
   }
@@ -403,6 +410,20 @@ export class Mixer extends EventEmitter {
   removeUser(userId: string): void {
     const now = nowMicros();
     for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now);
+  }
+
+  /**
+   * A connection ended (its close event): its tracks leave the mix now ('track-removed' each) instead of after
+   * trackTimeoutMs of concealment, and a packet of it still on its way ('' is never one) is 'late', making no track
+   * again. The last ENDED_CONNECTIONS ended connections are remembered.
+   */
+  removeConnection(connectionId: string): void {
+    if (connectionId === '') return;
+    const now = nowMicros();
+    const byUser = this.tracksByConn.get(connectionId);
+    if (byUser !== undefined) for (const mine of [...byUser.values()]) for (const t of [...mine.values()]) this.removeTrack(t, now);
+    this.ended.add(connectionId);
+    if (this.ended.size > ENDED_CONNECTIONS) this.ended.delete(this.ended.values().next().value as string);
   }
 
   /**

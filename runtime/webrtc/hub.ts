@@ -107,13 +107,18 @@ function checkOptions(o: RtcHubOptions): void {
   }
 }
 
+/**
+ * Numbers connectionIds across every hub in the process: a redeployed node's hub, or a second node, never reuses one
+ * (the mixer remembers ended connections, and keys tracks by them).
+ */
+let nextConnectionNumber = 1;
+
 export class RtcHub extends EventEmitter {
   private readonly o: RtcHubOptions;
   private readonly inactivityMs: number;
   private readonly byClient = new Map<string, RtcPeer>();
   /** room -> userId -> peer. */
   private readonly byRoom = new Map<string, Map<string, RtcPeer>>();
-  private nextId = 1;
   /** Offers being negotiated now: they count against maxPeers, so a burst of offers cannot open unbounded connections. */
   private pending = 0;
   private readonly tokenDigest: Buffer | undefined;
@@ -233,7 +238,7 @@ export class RtcHub extends EventEmitter {
     const pc = new RTCPeerConnection(this.peerConfig());
     const clientId = randomUUID();
     const peerInfo: RtcPeerInfo = {
-      connectionId: `webrtc-${this.nextId++}`, userId: r.userId, name: r.name, room: r.room, publish: r.publish, listen: r.listen,
+      connectionId: `webrtc-${nextConnectionNumber++}`, userId: r.userId, name: r.name, room: r.room, publish: r.publish, listen: r.listen,
       stereo: info.stereo, remote: req.remote ?? '', state: 'connecting', connectedAt: null, joinedAt: Date.now(),
     };
     const peer = new RtcPeer(clientId, pc, peerInfo, {

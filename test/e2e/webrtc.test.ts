@@ -204,9 +204,10 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     }
     assert.ok(goneAfter >= 0, 'solo-440 left main within 1 s');
     // The mix, as the monitor recorded it: 440 Hz up to the close, then none (or no mix: main's ends with its last
-    // track). What is heard after the close is the DELETE's way, the xcast's playout buffer and the monitor's own
-    // buffer; measured in 100 ms windows, asserted from 2 s on. The WAV is a file: polled until it holds 2.5 s more
-    // or stops growing.
+    // track). The DELETE's (or the connection's) close reaches the mixer, which drops the peer's track at once (no
+    // concealment tail until its track timeout); what is heard after the close is the DELETE's way, the xcast's playout
+    // buffer and the monitor's own buffer (~0.4 s here), measured in 100 ms windows, asserted within 1 s. The WAV is a
+    // file: polled until it holds 2.5 s more or stops growing.
     const W = 4800;
     const level = (s: Float32Array, from: number) => toneLevelDb(s.subarray(from * 2, (from + W) * 2), 2, 0, 440, 48000);
     let before = -Infinity;
@@ -224,7 +225,7 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     let tail = windows.length;
     while (tail > 0 && windows[tail - 1] < -60) tail--;
     console.log(`      main's mix after the close: 440 Hz heard for ${tail * 100} ms more at the monitor (${windows.length * 100} ms recorded)`);
-    assert.ok(tail <= 20, `440 Hz still in main's mix ${tail * 100} ms after the close: ${windows.map((l) => l.toFixed(0)).join(' ')}`);
+    assert.ok(tail <= 10, `440 Hz still in main's mix ${tail * 100} ms after the close: ${windows.map((l) => l.toFixed(0)).join(' ')}`);
     const m = await getMetricsWhere(x.url, (a) => {
       const c = a.aggregatedStatesSnapshot.connections['solo-440'];
       const tr = a.aggregatedStatesSnapshot.incomingAudioTracks.find((q) => q.userId === 'solo-440');
