@@ -136,6 +136,17 @@ describe('webrtc hub with real Chromium', function () {
     const end = Date.now() + 10_000;
     while ((st = await pageStats(page)).packetsReceived < 90 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     assert.ok(st.packetsReceived >= 90, `Chromium received ${st.packetsReceived} of 100 packets`);
+    // Its receiver reports against our sender reports: a round trip (RTCP LSR/DLSR).
+    const rtts: number[] = [];
+    f.hub.on('rtt', (_p, ms) => rtts.push(ms));
+    const pace = setInterval(() => f.hub.sendRoom('main', enc.encode(tone.next(480)), 480), 10);
+    try {
+      await waitFor(() => rtts.length > 0, 15_000, 'an RTT from Chromium\'s receiver reports');
+    } finally {
+      clearInterval(pace);
+    }
+    console.log(`      RTT from Chromium's RTCP: ${rtts[0].toFixed(1)} ms`);
+    assert.ok(rtts[0] >= 0 && rtts[0] < 1000);
     // DELETE: the server closes its side; Chromium's DTLS transport learns it from the close_notify.
     const del = await fetch(`${f.base}/session/${clientId}`, { method: 'DELETE' });
     assert.equal(del.status, 204);
