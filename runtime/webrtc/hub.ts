@@ -64,6 +64,8 @@ export interface RtcRequest {
 export interface RtcHubStats {
   offers: number; answered: number; refused: number; joined: number; left: number;
   packetsIn: number; badPackets: number; packetsOut: number;
+  /** Inactivity sweeps run. */
+  sweeps: number;
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } as const;
@@ -119,7 +121,7 @@ export class RtcHub extends EventEmitter {
   private readonly tokenDigest: Buffer | undefined;
   private readonly watchdog: NodeJS.Timeout;
   private closing = false;
-  readonly stats: RtcHubStats = { offers: 0, answered: 0, refused: 0, joined: 0, left: 0, packetsIn: 0, badPackets: 0, packetsOut: 0 };
+  readonly stats: RtcHubStats = { offers: 0, answered: 0, refused: 0, joined: 0, left: 0, packetsIn: 0, badPackets: 0, packetsOut: 0, sweeps: 0 };
 
   constructor(o: RtcHubOptions) {
     super();
@@ -336,8 +338,8 @@ export class RtcHub extends EventEmitter {
     peer.transceiver = tr;
     if (peer.info.listen) peer.sender = tr.sender;
     for (const d of pc.dtlsTransports) {
-      d.onRtp.subscribe(() => { peer.lastActivityMs = Date.now(); });
-      d.onRtcp.subscribe(() => { peer.lastActivityMs = Date.now(); });
+      d.onRtp.subscribe(() => { peer.lastActivityMs = performance.now(); });
+      d.onRtcp.subscribe(() => { peer.lastActivityMs = performance.now(); });
     }
     tr.receiver.onRtcp.subscribe((p: RtcpPacket) => peer.onReceiverRtcp(p));
     tr.sender.onRtcp.subscribe((p: RtcpPacket) => peer.onSenderRtcp(p));
@@ -458,10 +460,22 @@ export class RtcHub extends EventEmitter {
     this.stats.packetsOut++;
   }
 
-  /** Closes peers whose media stopped (RTP/RTCP; a peer that never connected counts from its offer). */
+  /**
+   * Closes peers whose media stopped: no RTP or RTCP from them for inactivityMs (a peer that never connected counts
+   * from its offer). A listen-only browser sends RTCP only while it receives RTP (Chromium sends nothing at all to a
+   * silent room), so it is held to it only while the mix has been streaming to it for the whole window; in a silent
+   * room a dead one goes by werift's ICE consent check ('failed', 25–30 s).
+   */
   private sweep(): void {
-    const deadline = Date.now() - this.inactivityMs;
-    for (const p of [...this.byClient.values()]) if (p.lastActivityMs < deadline) this.leave(p, 'timeout');
+    this.stats.sweeps++;
+    const now = performance.now();
+    const deadline = now - this.inactivityMs;
+    for (const p of [...this.byClient.values()]) {
+      if (p.lastActivityMs >= deadline) continue;
+      const listenOnly = !p.info.publish && p.info.state === 'connected';
+      if (listenOnly && !p.streamedSince(deadline, now)) continue;
+      this.leave(p, 'timeout');
+    }
   }
 
   /** Every peer leaves ('shutdown'); resolves when their connections are closed. */

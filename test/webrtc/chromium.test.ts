@@ -157,8 +157,10 @@ describe('webrtc hub with real Chromium', function () {
     await page.close();
   });
 
-  it('a listen-only Chromium (no microphone: mDNS names only, trickled) connects by its own checks and hears the mix', async () => {
-    f = await startHub();
+  it('a listen-only Chromium (no microphone: mDNS names only, trickled) connects by its own checks, stays in a silent room (it sends no RTCP there), and hears the mix', async () => {
+    f = await startHub({ inactivityMs: 2500 });
+    const left: string[] = [];
+    f.hub.on('leave', (p: RtcPeerInfo, reason: string) => left.push(`${p.userId} ${reason}`));
     const connected: RtcPeerInfo[] = [];
     f.hub.on('connected', (p) => connected.push(p));
     const ctx2 = await chromium.launchPersistentContext(path.join(dir, 'profile-listen'), {
@@ -170,6 +172,9 @@ describe('webrtc hub with real Chromium', function () {
       await page.goto(`${f.base}/rooms`);
       await joinFromPage(page, f.base, { userId: 'listener', publish: false, listen: true });
       await waitFor(() => connected.length === 1, 15_000, 'the hub connected');
+      const sweeps = f.hub.stats.sweeps;
+      await waitFor(() => f.hub.stats.sweeps >= sweeps + 5, 10_000, 'five sweeps (> the timeout) of a silent room');
+      assert.deepEqual(left, []);
       const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
       const tone = new ToneGenerator({ frequency: 660, sampleRate: 48000 });
       for (let i = 0; i < 50; i++) f.hub.sendRoom('main', enc.encode(tone.next(480)), 480);
