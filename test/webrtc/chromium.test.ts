@@ -128,6 +128,7 @@ describe('webrtc hub with real Chromium', function () {
     const hz = estimateFrequency(new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4), 48000);
     assert.ok(Math.abs(hz - 440) < 1, `440 Hz from Chromium's microphone, got ${hz}`);
     for (let i = 1; i < got.length; i++) assert.equal(got[i].h.seq, (got[i - 1].h.seq + 1) >>> 0);
+    assert.equal(got[got.length - 1].h.frameSamples, 480, 'Chromium sends the 10 ms frames the answer asks for (a=ptime:10)');
     // The mix to it (not in `used`): Chromium's inbound RTP counts it.
     const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
     const tone = new ToneGenerator({ frequency: 660, sampleRate: 48000 });

@@ -70,6 +70,7 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     for (const l of candidateAddresses(a.sdp)) assert.match(l, / host$/, 'host candidates only (no STUN, no TURN)');
     const fmtp = /^a=fmtp:\d+ (.*)$/m.exec(a.sdp)?.[1] ?? '';
     assert.equal(fmtp.trim(), 'minptime=10;useinbandfec=1');
+    assert.match(a.sdp, /^a=ptime:10\r?$/m, '10 ms frames asked of the browser');
     assert.match(a.sdp, /^a=sendrecv/m);
     await waitFor(() => c.pc.connectionState === 'connected' && connected.length === 1, 10_000, 'connected');
     assert.equal(joined.length, 1);
