@@ -272,6 +272,11 @@ export class RtcHub extends EventEmitter {
       await pc.close().catch(() => undefined);
       throw new SignalingError(503, 'full', 'server: shutting down');
     }
+    if (peer.closed) {
+      // Its connection failed or closed while the answer was being made.
+      await pc.close().catch(() => undefined);
+      throw new SignalingError(400, 'bad_sdp', 'sdp: the connection closed while it was being answered');
+    }
     // Capacity again: other offers may have joined while this one negotiated.
     try {
       this.checkCapacity(r.room, r.userId);
