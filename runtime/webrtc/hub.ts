@@ -68,6 +68,8 @@ export interface RtcHubStats {
   sweeps: number;
 }
 
+/** Ended clientIds remembered with their reason. */
+const ENDED_KEPT = 1024;
 const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } as const;
 const OPUS_ONLY = { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })], video: [] };
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -116,6 +118,8 @@ export class RtcHub extends EventEmitter {
   /** room -> userId -> peer. */
   private readonly byRoom = new Map<string, Map<string, RtcPeer>>();
   private nextId = 1;
+  /** Why recent clientIds ended (a bounded memory): their 404 no_such_client says it (`error.reason`). */
+  private readonly ended = new Map<string, LeaveReason>();
   /** Offers being negotiated now: they count against maxPeers, so a burst of offers cannot open unbounded connections. */
   private pending = 0;
   private readonly tokenDigest: Buffer | undefined;
@@ -382,6 +386,8 @@ export class RtcHub extends EventEmitter {
     const joined = this.byClient.get(peer.clientId) === peer;
     if (joined) {
       this.byClient.delete(peer.clientId);
+      this.ended.set(peer.clientId, reason);
+      if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value as string);
       const room = this.byRoom.get(peer.info.room);
       if (room?.get(peer.info.userId) === peer) room.delete(peer.info.userId);
       if (room && room.size === 0 && this.o.rooms === 'auto') this.byRoom.delete(peer.info.room);
@@ -397,7 +403,7 @@ export class RtcHub extends EventEmitter {
   private candidate(req: RtcRequest): RtcAnswer {
     const r = readCandidateRequest(parseBody(req.body));
     const peer = this.byClient.get(r.clientId);
-    if (!peer) throw new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    if (!peer) throw this.noSuchClient(r.clientId);
     // Not awaited: werift resolves an mDNS (.local) name inside addIceCandidate, and never an IPv6 one.
     const init = r.candidate === null ? undefined : {
       candidate: r.candidate.candidate, sdpMid: r.candidate.sdpMid ?? undefined, sdpMLineIndex: r.candidate.sdpMLineIndex ?? undefined,
@@ -409,9 +415,17 @@ export class RtcHub extends EventEmitter {
     return { status: 204 };
   }
 
+  /** 404 no_such_client; for a client that ended lately, why (`reason`: replaced, deleted, timeout …). */
+  private noSuchClient(clientId: string): SignalingError {
+    const why = this.ended.get(clientId);
+    if (why === undefined) return new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    const text = why === 'replaced' ? 'another offer with its userId replaced it' : why === 'deleted' ? 'it was deleted' : why === 'timeout' ? 'its media stopped (inactivity timeout)' : `its connection ${why === 'shutdown' ? 'was shut down' : why}`;
+    return new SignalingError(404, 'no_such_client', `clientId: no such client (${text})`, { reason: why });
+  }
+
   private deleteSession(clientId: string): RtcAnswer {
     const peer = this.byClient.get(clientId);
-    if (!peer) throw new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    if (!peer) throw this.noSuchClient(clientId);
     this.leave(peer, 'deleted');
     return { status: 204 };
   }

@@ -228,6 +228,7 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     assert.deepEqual(f.hub.rooms(), []);
     const again = await call(f, 'DELETE', `/session/${c.answer!.clientId}`);
     expectError(again, 404, 'no_such_client', /clientId/);
+    assert.equal(again.body.error.reason, 'deleted');
     // werift sends no close_notify of its own: the hub's tells the client at once.
     await waitFor(() => c.pc.dtlsTransports[0]?.state === 'closed', 5000, 'the client to see the server close');
   });
@@ -293,7 +294,9 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     assert.deepEqual(rooms.map((r) => [r.room, r.peers.length]).sort(), [['A', 1], ['B', 1]]);
     assert.notEqual(rooms.find((r) => r.room === 'A')!.peers[0].connectionId, left[0].connectionId);
     const old = await call(f, 'DELETE', `/session/${first.answer!.clientId}`);
-    expectError(old, 404, 'no_such_client', /clientId/);
+    expectError(old, 404, 'no_such_client', /clientId.*replaced/);
+    // An added field says why, so a page whose DTLS transport closed can tell "replaced" (stop) from "ended" (retry).
+    assert.equal(old.body.error.reason, 'replaced');
   });
 
   it('with a token: /offer and GET /rooms need it (body token or Bearer), 401 naming the token otherwise', async () => {
