@@ -77,8 +77,11 @@ const NTP_UNIX_OFFSET_S = 2208988800;
 const MAX_SR_SKEW_US = 60_000_000;
 /** Sends further apart than this are two runs of the mix (a listener's RTCP is expected only within a run). */
 const STREAM_GAP_MS = 1000;
-/** A pause in the mix longer than this many frames moves the RTP timestamp on by the time that passed. */
-const GAP_FRAMES = 3;
+/**
+ * A pause in the mix longer than this (a room that went quiet) moves the RTP timestamp on by the time that passed.
+ * Shorter gaps are a late tick the mixer's clock catches up on with a burst: the timestamps stay contiguous.
+ */
+const PAUSE_MS = 500;
 
 export function ntpToMicros(ntp: bigint): number {
   const sec = Number(ntp >> 32n);
@@ -219,9 +222,9 @@ export class RtcPeer {
     const sender = this.sender as RTCRtpSender;
     if (this.lastSendMs < 0 || nowMs - this.lastSendMs > STREAM_GAP_MS) this.streamingSinceMs = nowMs;
     if (this.lastSendMs >= 0) {
-      const gapSamples = ((nowMs - this.lastSendMs) * 48000) / 1000;
       // After a pause the timestamp says how long it was, so the browser's jitter buffer does not squeeze it.
-      const step = gapSamples > GAP_FRAMES * this.lastSamples ? Math.round(gapSamples) : this.lastSamples;
+      const gapMs = nowMs - this.lastSendMs;
+      const step = gapMs > PAUSE_MS ? Math.round((gapMs * 48000) / 1000) : this.lastSamples;
       this.outTs = (this.outTs + step) % TWO32;
       this.outSeq = (this.outSeq + 1) & 0xffff;
       if (step !== this.lastSamples) this.marker = true;

@@ -1,7 +1,8 @@
 // The hub's pure parts: the offer it reads, the answer fmtp it writes, the 16-bit RTP seq on the shared unwrapper,
 // NTP times.
 import assert from 'node:assert/strict';
-import { readOffer, shapeAnswer, SdpError, extendRtpSeq, ntpToMicros } from '../../runtime/webrtc';
+import { readOffer, shapeAnswer, SdpError, extendRtpSeq, ntpToMicros, RtcPeer } from '../../runtime/webrtc';
+import type { RtpPacket } from 'werift';
 import { SeqUnwrapper, wireSeq } from '../../runtime/seq';
 
 const offer = (audio: string, eol = '\r\n') => ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', ...audio.split('\n')].join(eol) + eol;
@@ -57,5 +58,29 @@ describe('webrtc rtp: 16-bit seqs on the shared unwrapper, NTP times', () => {
     const unixS = 1_796_000_000;
     const ntp = (BigInt(unixS + 2208988800) << 32n) | 0x80000000n; // + 0.5 s
     assert.equal(ntpToMicros(ntp), unixS * 1e6 + 500_000);
+  });
+
+  it('numbers the mix per peer: seq +1, timestamp +frameSamples, contiguous through a late tick\'s burst, moved on after a pause; a fresh packet each time', () => {
+    const sent: RtpPacket[] = [];
+    const peer = new RtcPeer('id', null as never, { connectionId: 'webrtc-1', userId: 'u', name: 'u', room: 'main', publish: false, listen: true, stereo: false, remote: '', state: 'connected', connectedAt: 0, joinedAt: 0 },
+      { audio: () => undefined, rtt: () => undefined, badPacket: () => undefined });
+    peer.sender = { sendRtp: (p: RtpPacket) => { sent.push(p); return Promise.resolve(); } } as never;
+    const payload = Buffer.from([0xf8, 1, 2]);
+    let t = 1000;
+    for (let i = 0; i < 5; i++) peer.send(payload, 480, (t += 10));
+    t += 200; // a late tick (200 ms), then the clock's catch-up burst
+    for (let i = 0; i < 20; i++) peer.send(payload, 480, t);
+    t += 2000; // the room went quiet for 2 s
+    peer.send(payload, 480, t);
+    const ts = sent.map((p) => p.header.timestamp);
+    const seq = sent.map((p) => p.header.sequenceNumber);
+    for (let i = 1; i < sent.length; i++) assert.equal(seq[i], (seq[i - 1] + 1) & 0xffff);
+    for (let i = 1; i < 25; i++) assert.equal((ts[i] - ts[i - 1] + 4294967296) % 4294967296, 480, `frame ${i}`);
+    assert.equal((ts[25] - ts[24] + 4294967296) % 4294967296, 96000, 'the 2 s pause in the timestamps');
+    assert.equal(sent[0].header.marker, true);
+    assert.equal(sent[1].header.marker, false);
+    assert.equal(sent[25].header.marker, true, 'a talkspurt after the pause');
+    assert.equal(new Set(sent).size, sent.length, 'one packet object per send');
+    assert.ok(sent.every((p) => p.payload === payload), 'the payload shared, not copied');
   });
 });
