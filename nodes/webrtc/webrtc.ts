@@ -54,7 +54,8 @@ function hubsOf(RED: NodeAPI): Map<string, RtcHub> {
       return;
     }
     if (p.startsWith(JOIN_PATH + '/') && req.method === 'GET') {
-      const file = decodeURIComponent(p.slice(JOIN_PATH.length + 1)) || 'index.html';
+      let file: string;
+      try { file = decodeURIComponent(p.slice(JOIN_PATH.length + 1)) || 'index.html'; } catch { next(); return; }
       if (file.includes('/') || file.includes('\\') || file.startsWith('.')) { next(); return; }
       if (typeof res.sendFile !== 'function') { next(); return; }
       res.sendFile(file, { root: JOIN_DIR }, (err: unknown) => { if (err && !res.headersSent) next(); });

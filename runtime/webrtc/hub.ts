@@ -64,8 +64,12 @@ export interface RtcRequest {
 export interface RtcHubStats {
   offers: number; answered: number; refused: number; joined: number; left: number;
   packetsIn: number; badPackets: number; packetsOut: number;
+  /** Inactivity sweeps run. */
+  sweeps: number;
 }
 
+/** Ended clientIds remembered with their reason. */
+const ENDED_KEPT = 1024;
 const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } as const;
 const OPUS_ONLY = { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })], video: [] };
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -119,12 +123,14 @@ export class RtcHub extends EventEmitter {
   private readonly byClient = new Map<string, RtcPeer>();
   /** room -> userId -> peer. */
   private readonly byRoom = new Map<string, Map<string, RtcPeer>>();
+  /** Why recent clientIds ended (a bounded memory): their 404 no_such_client says it (`error.reason`). */
+  private readonly ended = new Map<string, LeaveReason>();
   /** Offers being negotiated now: they count against maxPeers, so a burst of offers cannot open unbounded connections. */
   private pending = 0;
   private readonly tokenDigest: Buffer | undefined;
   private readonly watchdog: NodeJS.Timeout;
   private closing = false;
-  readonly stats: RtcHubStats = { offers: 0, answered: 0, refused: 0, joined: 0, left: 0, packetsIn: 0, badPackets: 0, packetsOut: 0 };
+  readonly stats: RtcHubStats = { offers: 0, answered: 0, refused: 0, joined: 0, left: 0, packetsIn: 0, badPackets: 0, packetsOut: 0, sweeps: 0 };
 
   constructor(o: RtcHubOptions) {
     super();
@@ -275,6 +281,11 @@ export class RtcHub extends EventEmitter {
       await pc.close().catch(() => undefined);
       throw new SignalingError(503, 'full', 'server: shutting down');
     }
+    if (peer.closed) {
+      // Its connection failed or closed while the answer was being made.
+      await pc.close().catch(() => undefined);
+      throw new SignalingError(400, 'bad_sdp', 'sdp: the connection closed while it was being answered');
+    }
     // Capacity again: other offers may have joined while this one negotiated.
     try {
       this.checkCapacity(r.room, r.userId);
@@ -341,8 +352,8 @@ export class RtcHub extends EventEmitter {
     peer.transceiver = tr;
     if (peer.info.listen) peer.sender = tr.sender;
     for (const d of pc.dtlsTransports) {
-      d.onRtp.subscribe(() => { peer.lastActivityMs = Date.now(); });
-      d.onRtcp.subscribe(() => { peer.lastActivityMs = Date.now(); });
+      d.onRtp.subscribe(() => { peer.lastActivityMs = performance.now(); });
+      d.onRtcp.subscribe(() => { peer.lastActivityMs = performance.now(); });
     }
     tr.receiver.onRtcp.subscribe((p: RtcpPacket) => peer.onReceiverRtcp(p));
     tr.sender.onRtcp.subscribe((p: RtcpPacket) => peer.onSenderRtcp(p));
@@ -380,6 +391,8 @@ export class RtcHub extends EventEmitter {
     const joined = this.byClient.get(peer.clientId) === peer;
     if (joined) {
       this.byClient.delete(peer.clientId);
+      this.ended.set(peer.clientId, reason);
+      if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value as string);
       const room = this.byRoom.get(peer.info.room);
       if (room?.get(peer.info.userId) === peer) room.delete(peer.info.userId);
       if (room && room.size === 0 && this.o.rooms === 'auto') this.byRoom.delete(peer.info.room);
@@ -395,7 +408,7 @@ export class RtcHub extends EventEmitter {
   private candidate(req: RtcRequest): RtcAnswer {
     const r = readCandidateRequest(parseBody(req.body));
     const peer = this.byClient.get(r.clientId);
-    if (!peer) throw new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    if (!peer) throw this.noSuchClient(r.clientId);
     // Not awaited: werift resolves an mDNS (.local) name inside addIceCandidate, and never an IPv6 one.
     const init = r.candidate === null ? undefined : {
       candidate: r.candidate.candidate, sdpMid: r.candidate.sdpMid ?? undefined, sdpMLineIndex: r.candidate.sdpMLineIndex ?? undefined,
@@ -407,9 +420,17 @@ export class RtcHub extends EventEmitter {
     return { status: 204 };
   }
 
+  /** 404 no_such_client; for a client that ended lately, why (`reason`: replaced, deleted, timeout …). */
+  private noSuchClient(clientId: string): SignalingError {
+    const why = this.ended.get(clientId);
+    if (why === undefined) return new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    const text = why === 'replaced' ? 'another offer with its userId replaced it' : why === 'deleted' ? 'it was deleted' : why === 'timeout' ? 'its media stopped (inactivity timeout)' : `its connection ${why === 'shutdown' ? 'was shut down' : why}`;
+    return new SignalingError(404, 'no_such_client', `clientId: no such client (${text})`, { reason: why });
+  }
+
   private deleteSession(clientId: string): RtcAnswer {
     const peer = this.byClient.get(clientId);
-    if (!peer) throw new SignalingError(404, 'no_such_client', 'clientId: no such client (it left, or never joined)');
+    if (!peer) throw this.noSuchClient(clientId);
     this.leave(peer, 'deleted');
     return { status: 204 };
   }
@@ -463,10 +484,22 @@ export class RtcHub extends EventEmitter {
     this.stats.packetsOut++;
   }
 
-  /** Closes peers whose media stopped (RTP/RTCP; a peer that never connected counts from its offer). */
+  /**
+   * Closes peers whose media stopped: no RTP or RTCP from them for inactivityMs (a peer that never connected counts
+   * from its offer). A listen-only browser sends RTCP only while it receives RTP (Chromium sends nothing at all to a
+   * silent room), so it is held to it only while the mix has been streaming to it for the whole window; in a silent
+   * room a dead one goes by werift's ICE consent check ('failed', 25–30 s).
+   */
   private sweep(): void {
-    const deadline = Date.now() - this.inactivityMs;
-    for (const p of [...this.byClient.values()]) if (p.lastActivityMs < deadline) this.leave(p, 'timeout');
+    this.stats.sweeps++;
+    const now = performance.now();
+    const deadline = now - this.inactivityMs;
+    for (const p of [...this.byClient.values()]) {
+      if (p.lastActivityMs >= deadline) continue;
+      const listenOnly = !p.info.publish && p.info.state === 'connected';
+      if (listenOnly && !p.streamedSince(deadline, now)) continue;
+      this.leave(p, 'timeout');
+    }
   }
 
   /** Every peer leaves ('shutdown'); resolves when their connections are closed. */

@@ -5,6 +5,7 @@ import { RtpHeader, RtpPacket } from 'werift';
 import type { RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RtcpPacket } from 'werift';
 import { SeqUnwrapper, wireSeq } from '../seq';
 import { opusPacketSamples } from '../protocol/opus-toc';
+import { performance } from 'node:perf_hooks';
 import { nowMicros } from '../clock';
 
 export type PeerState = 'connecting' | 'connected';
@@ -74,8 +75,13 @@ export function sendCloseNotify(pc: RTCPeerConnection): Promise<void> {
 const NTP_UNIX_OFFSET_S = 2208988800;
 /** A sender report whose clock is further than this from ours is not used for capture times. */
 const MAX_SR_SKEW_US = 60_000_000;
-/** A pause in the mix longer than this many frames moves the RTP timestamp on by the time that passed. */
-const GAP_FRAMES = 3;
+/** Sends further apart than this are two runs of the mix (a listener's RTCP is expected only within a run). */
+const STREAM_GAP_MS = 1000;
+/**
+ * A pause in the mix longer than this (a room that went quiet) moves the RTP timestamp on by the time that passed.
+ * Shorter gaps are a late tick the mixer's clock catches up on with a burst: the timestamps stay contiguous.
+ */
+const PAUSE_MS = 500;
 
 export function ntpToMicros(ntp: bigint): number {
   const sec = Number(ntp >> 32n);
@@ -100,7 +106,7 @@ export function extendRtpSeq(u: SeqUnwrapper, seq16: number): number {
 
 export class RtcPeer {
   readonly info: RtcPeerInfo;
-  /** ms (Date.now()) of the last RTP or RTCP from the browser (ICE consent checks do not count). */
+  /** performance.now() of the last RTP or RTCP from the browser (ICE consent checks do not count). */
   lastActivityMs: number;
   closed = false;
   /** Settles when its connection is closed (after leave()). */
@@ -125,6 +131,8 @@ export class RtcPeer {
   private outSeq = Math.floor(Math.random() * 65536);
   private outTs = Math.floor(Math.random() * TWO32);
   private lastSendMs = -1;
+  /** performance.now() when the current run of sends began (none more than STREAM_GAP_MS apart). */
+  private streamingSinceMs = -1;
   private lastSamples = 0;
   private marker = true;
   /** performance.now() of the last mix-minus (sendTo) sent to this peer. */
@@ -134,7 +142,7 @@ export class RtcPeer {
 
   constructor(readonly clientId: string, readonly pc: RTCPeerConnection, info: RtcPeerInfo, private readonly ev: PeerEvents) {
     this.info = info;
-    this.lastActivityMs = Date.now();
+    this.lastActivityMs = performance.now();
   }
 
   /** One RTP packet the browser published (werift hands each one over as its own clone). */
@@ -196,6 +204,11 @@ export class RtcPeer {
     }
   }
 
+  /** Whether the mix has streamed to this peer without a break since `since` (and still does at `now`). */
+  streamedSince(since: number, now: number): boolean {
+    return this.streamingSinceMs >= 0 && this.streamingSinceMs <= since && now - this.lastSendMs <= STREAM_GAP_MS;
+  }
+
   /** Whether this peer takes the mix now. */
   get canSend(): boolean {
     return !this.closed && this.info.listen && this.info.state === 'connected' && this.sender !== null;
@@ -207,10 +220,11 @@ export class RtcPeer {
    */
   send(packet: Buffer, frameSamples: number, nowMs: number): void {
     const sender = this.sender as RTCRtpSender;
+    if (this.lastSendMs < 0 || nowMs - this.lastSendMs > STREAM_GAP_MS) this.streamingSinceMs = nowMs;
     if (this.lastSendMs >= 0) {
-      const gapSamples = ((nowMs - this.lastSendMs) * 48000) / 1000;
       // After a pause the timestamp says how long it was, so the browser's jitter buffer does not squeeze it.
-      const step = gapSamples > GAP_FRAMES * this.lastSamples ? Math.round(gapSamples) : this.lastSamples;
+      const gapMs = nowMs - this.lastSendMs;
+      const step = gapMs > PAUSE_MS ? Math.round((gapMs * 48000) / 1000) : this.lastSamples;
       this.outTs = (this.outTs + step) % TWO32;
       this.outSeq = (this.outSeq + 1) & 0xffff;
       if (step !== this.lastSamples) this.marker = true;

@@ -62,6 +62,9 @@ export function readOffer(sdp: string): OfferInfo {
   return { opusPayloadType: opus.pt, stereo: opus.stereo, mLines };
 }
 
+/** The frame duration the answer asks the browser for (a=ptime). */
+export const ANSWER_PTIME_MS = 10;
+
 /** The Opus fmtp the hub answers: 10 ms frames at least, in-band FEC, and stereo only for an offer that had it. */
 export function answerFmtp(stereo: boolean): string {
   return stereo ? 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1' : 'minptime=10;useinbandfec=1';
@@ -94,6 +97,11 @@ export function shapeAnswer(sdp: string, stereo: boolean): string {
   if (!wrote) {
     const i = out.findIndex((l) => new RegExp(`^a=rtpmap:${pt}\\s`).test(l));
     out.splice(i + 1, 0, fmtp);
+  }
+  // 10 ms frames asked of the browser (the mixer's tick; Chromium sends 20 ms unless the answer says ptime).
+  if (!out.some((l) => l.startsWith('a=ptime:'))) {
+    const i = out.findIndex((l) => l.startsWith(fmtp));
+    out.splice(i + 1, 0, `a=ptime:${ANSWER_PTIME_MS}`);
   }
   return out.join(eol);
 }

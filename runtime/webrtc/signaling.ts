@@ -14,13 +14,14 @@ export interface RtcAnswer {
 
 /** A refusal: `{ error: { code, message } }` with its status. */
 export class SignalingError extends Error {
-  constructor(readonly status: number, readonly code: ErrorCode, message: string) {
+  /** `extra`: fields added to the error object (the contract allows added fields), e.g. `reason`. */
+  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly extra?: Record<string, string>) {
     super(message);
     this.name = 'SignalingError';
   }
 
   answer(): RtcAnswer {
-    return { status: this.status, body: { error: { code: this.code, message: this.message } } };
+    return { status: this.status, body: { error: { code: this.code, message: this.message, ...(this.extra ?? {}) } } };
   }
 }
 

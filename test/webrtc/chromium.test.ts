@@ -128,6 +128,7 @@ describe('webrtc hub with real Chromium', function () {
     const hz = estimateFrequency(new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4), 48000);
     assert.ok(Math.abs(hz - 440) < 1, `440 Hz from Chromium's microphone, got ${hz}`);
     for (let i = 1; i < got.length; i++) assert.equal(got[i].h.seq, (got[i - 1].h.seq + 1) >>> 0);
+    assert.equal(got[got.length - 1].h.frameSamples, 480, 'Chromium sends the 10 ms frames the answer asks for (a=ptime:10)');
     // The mix to it (not in `used`): Chromium's inbound RTP counts it.
     const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
     const tone = new ToneGenerator({ frequency: 660, sampleRate: 48000 });
@@ -136,6 +137,17 @@ describe('webrtc hub with real Chromium', function () {
     const end = Date.now() + 10_000;
     while ((st = await pageStats(page)).packetsReceived < 90 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     assert.ok(st.packetsReceived >= 90, `Chromium received ${st.packetsReceived} of 100 packets`);
+    // Its receiver reports against our sender reports: a round trip (RTCP LSR/DLSR).
+    const rtts: number[] = [];
+    f.hub.on('rtt', (_p, ms) => rtts.push(ms));
+    const pace = setInterval(() => f.hub.sendRoom('main', enc.encode(tone.next(480)), 480), 10);
+    try {
+      await waitFor(() => rtts.length > 0, 15_000, 'an RTT from Chromium\'s receiver reports');
+    } finally {
+      clearInterval(pace);
+    }
+    console.log(`      RTT from Chromium's RTCP: ${rtts[0].toFixed(1)} ms`);
+    assert.ok(rtts[0] >= 0 && rtts[0] < 1000);
     // DELETE: the server closes its side; Chromium's DTLS transport learns it from the close_notify.
     const del = await fetch(`${f.base}/session/${clientId}`, { method: 'DELETE' });
     assert.equal(del.status, 204);
@@ -146,8 +158,10 @@ describe('webrtc hub with real Chromium', function () {
     await page.close();
   });
 
-  it('a listen-only Chromium (no microphone: mDNS names only, trickled) connects by its own checks and hears the mix', async () => {
-    f = await startHub();
+  it('a listen-only Chromium (no microphone: mDNS names only, trickled) connects by its own checks, stays in a silent room (it sends no RTCP there), and hears the mix', async () => {
+    f = await startHub({ inactivityMs: 2500 });
+    const left: string[] = [];
+    f.hub.on('leave', (p: RtcPeerInfo, reason: string) => left.push(`${p.userId} ${reason}`));
     const connected: RtcPeerInfo[] = [];
     f.hub.on('connected', (p) => connected.push(p));
     const ctx2 = await chromium.launchPersistentContext(path.join(dir, 'profile-listen'), {
@@ -159,6 +173,9 @@ describe('webrtc hub with real Chromium', function () {
       await page.goto(`${f.base}/rooms`);
       await joinFromPage(page, f.base, { userId: 'listener', publish: false, listen: true });
       await waitFor(() => connected.length === 1, 15_000, 'the hub connected');
+      const sweeps = f.hub.stats.sweeps;
+      await waitFor(() => f.hub.stats.sweeps >= sweeps + 5, 10_000, 'five sweeps (> the timeout) of a silent room');
+      assert.deepEqual(left, []);
       const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
       const tone = new ToneGenerator({ frequency: 660, sampleRate: 48000 });
       for (let i = 0; i < 50; i++) f.hub.sendRoom('main', enc.encode(tone.next(480)), 480);

@@ -70,6 +70,7 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     for (const l of candidateAddresses(a.sdp)) assert.match(l, / host$/, 'host candidates only (no STUN, no TURN)');
     const fmtp = /^a=fmtp:\d+ (.*)$/m.exec(a.sdp)?.[1] ?? '';
     assert.equal(fmtp.trim(), 'minptime=10;useinbandfec=1');
+    assert.match(a.sdp, /^a=ptime:10\r?$/m, '10 ms frames asked of the browser');
     assert.match(a.sdp, /^a=sendrecv/m);
     await waitFor(() => c.pc.connectionState === 'connected' && connected.length === 1, 10_000, 'connected');
     assert.equal(joined.length, 1);
@@ -227,6 +228,7 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     assert.deepEqual(f.hub.rooms(), []);
     const again = await call(f, 'DELETE', `/session/${c.answer!.clientId}`);
     expectError(again, 404, 'no_such_client', /clientId/);
+    assert.equal(again.body.error.reason, 'deleted');
     // werift sends no close_notify of its own: the hub's tells the client at once.
     await waitFor(() => c.pc.dtlsTransports[0]?.state === 'closed', 5000, 'the client to see the server close');
   });
@@ -249,6 +251,35 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     assert.deepEqual(f.hub.rooms(), []);
   });
 
+  it('a listen-only peer is held to its RTCP only while the mix streams to it: kept in a silent room, closed when its reports stop', async () => {
+    // Longer than werift's receiver report interval (0.5–1.5 s; Chromium's is about 1 s, RFC 3550's at most 5 s).
+    f = await startHub({ inactivityMs: 2500 });
+    const left = leaves(f.hub);
+    const bob = await f.join({ userId: 'bob', publish: false });
+    // A silent room: nothing is sent to bob, so he sends no RTCP (werift, like Chromium, reports only what it receives).
+    const sweeps = f.hub.stats.sweeps;
+    await waitFor(() => f.hub.stats.sweeps >= sweeps + 5, 10_000, 'five sweeps (> the timeout)');
+    assert.equal(left.length, 0, 'kept while the room is silent');
+    // The mix streams (the test is the mixer's clock here); his receiver reports keep him.
+    const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
+    const tone = new ToneGenerator({ frequency: 440, sampleRate: 48000 });
+    const pkt = enc.encode(tone.next(480));
+    const clock = setInterval(() => f.hub.sendRoom('main', pkt, 480), 10);
+    try {
+      await bob.heardPackets(100);
+      const s2 = f.hub.stats.sweeps;
+      await waitFor(() => f.hub.stats.sweeps >= s2 + 5, 10_000, 'five more sweeps');
+      assert.equal(left.length, 0, 'kept while he reports what he hears');
+      // His reports stop (a dead tab's media), the mix goes on: closed.
+      bob.transceiver!.receiver.stop();
+      bob.transceiver!.sender.stop();
+      await waitFor(() => left.length === 1, 10_000, 'the timeout');
+      assert.deepEqual(left.map((l) => [l.userId, l.reason]), [['bob', 'timeout']]);
+    } finally {
+      clearInterval(clock);
+    }
+  });
+
   it('a second offer with the same userId in a room replaces the first (leave "replaced"); the same userId in another room is another peer', async () => {
     f = await startHub();
     const left = leaves(f.hub);
@@ -263,7 +294,9 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     assert.deepEqual(rooms.map((r) => [r.room, r.peers.length]).sort(), [['A', 1], ['B', 1]]);
     assert.notEqual(rooms.find((r) => r.room === 'A')!.peers[0].connectionId, left[0].connectionId);
     const old = await call(f, 'DELETE', `/session/${first.answer!.clientId}`);
-    expectError(old, 404, 'no_such_client', /clientId/);
+    expectError(old, 404, 'no_such_client', /clientId.*replaced/);
+    // An added field says why, so a page whose DTLS transport closed can tell "replaced" (stop) from "ended" (retry).
+    assert.equal(old.body.error.reason, 'replaced');
   });
 
   it('with a token: /offer and GET /rooms need it (body token or Bearer), 401 naming the token otherwise', async () => {

@@ -149,4 +149,18 @@ describe('webrtc in the xcast preset (xcast start): browsers and a streamproto1 
     // The room isolation itself is the mixer's (the rooms branch); the test above asserts it when the mixer has it.
     if (!mixerHasRooms()) this.skip();
   });
+
+  it('behind the launcher\'s httpNodeAuth: the signaling needs the HTTP credentials like every httpNode route', async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await x?.stop();
+    x = await startXcast({ flows: ['xcast'], portMap: await freePortMap(), env: { XCAST_ADMIN_PASSWORD: 'rtc-admin-pw-1' } });
+    assert.equal((await fetch(`${x.url}/xcast/rtc/rooms`)).status, 401);
+    const basic = `Basic ${Buffer.from('admin:rtc-admin-pw-1').toString('base64')}`;
+    const ok = await fetch(`${x.url}/xcast/rtc/rooms`, { headers: { Authorization: basic } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { rooms: [] });
+    const c = new RtcClient({ base: `${x.url}/xcast/rtc`, userId: 'alice', headers: { Authorization: basic } });
+    clients.push(c);
+    await c.connect();
+  });
 });
