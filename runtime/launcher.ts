@@ -145,7 +145,8 @@ export const TLS_CLIENT_CONFIG_ID = 'xcast0tls0client';
 /**
  * Applies the trust options to a flow (a copy): the host on server-mode socket nodes, the connect address on
  * client-mode ones, TLS through Node-RED's core tls-config nodes (one for servers, one for clients), the users file,
- * and the token as a credential (returned per node id, for the credentials file).
+ * and the token as a credential (returned per node id, for the credentials file); the users file and the token on
+ * webrtc nodes too (their signaling).
  */
 export function applyTrust(
   flows: Array<Record<string, unknown>>, host: string | undefined, trust: TrustOptions = {},
@@ -185,6 +186,11 @@ export function applyTrust(
     else if (host !== undefined && !isWildcard(host) && serverPorts.has(String(n.port)) && isLoopback(String(n.host ?? '127.0.0.1'))) n.host = host;
     if (clientTls) n.tls = TLS_CLIENT_CONFIG_ID;
     if (pinned) n.fingerprint = pinned;
+    if (trust.token) credentials[String(n.id)] = { token: trust.token };
+  }
+  // Browsers (the webrtc node): the same users file or token guards /offer and GET /rooms (the join page takes ?token=).
+  for (const n of out.filter((x) => x.type === 'xcast-webrtc')) {
+    if (trust.usersFile) n.usersFile = path.resolve(trust.usersFile);
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }
   return { flows: out, credentials };

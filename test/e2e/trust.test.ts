@@ -161,7 +161,7 @@ describe('trust: xcast start beyond loopback', function () {
     }
   });
 
-  it('--token-file on loopback: Node-RED reads the token from the credentials file the launcher wrote (0600, not in the flow)', async () => {
+  it('--token-file on loopback: Node-RED reads the token from the credentials file the launcher wrote (0600, not in the flow), for streamproto1 and the browsers\' signaling', async () => {
     const dir = tmpDir();
     const ports = await freePortMap();
     const map = Object.entries(ports).map(([a, b]) => `${a}=${b}`).join(',');
@@ -180,6 +180,15 @@ describe('trust: xcast start beyond loopback', function () {
       });
       assert.equal(await attempt('loop-token'), 'connected');
       assert.equal(await attempt('guess'), 'unauthorized');
+      // The browsers' signaling takes the same token: without it 401, with it the offer passes to the SDP check.
+      const url = await r.running;
+      const offer = (token?: string) => fetch(`${url}/xcast/rtc/offer`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ type: 'offer', sdp: 'v=0', room: 'main', userId: 'carol', publish: true, listen: true, ...(token ? { token } : {}) }),
+      }).then(async (res) => `${res.status} ${((await res.json()) as { error: { code: string } }).error.code}`);
+      assert.equal(await offer(), '401 unauthorized');
+      assert.equal(await offer('guess'), '401 unauthorized');
+      assert.equal(await offer('loop-token'), '400 bad_sdp');
       assert.equal(fs.statSync(path.join(dir, 'flows_cred.json')).mode & 0o777, 0o600);
       assert.doesNotMatch(fs.readFileSync(path.join(dir, 'flows.json'), 'utf8'), /loop-token/);
       assert.doesNotMatch(fs.readFileSync(path.join(dir, 'flows_cred.json'), 'utf8'), /loop-token/);
