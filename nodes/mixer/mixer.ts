@@ -1,6 +1,7 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
+import type { TrackState } from '../../runtime/audio/mixer';
 import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, str, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
@@ -164,8 +165,13 @@ export = function (RED: NodeAPI) {
       // than the rest of a track-state event, which comes 10 times a second.
       let trackCount = 0;
       const mixingText = () => t('mixer.status.mixing', { count: trackCount });
+      // A track that left (its connection closed, or its timeout) is listed once more with its final counters and
+      // connected: false, so the aggregator's totals include the packets it had after the last periodic state.
+      const removed: TrackState[] = [];
+      engine.on('track-removed', (st) => { if (removed.length < 4096) removed.push(st); });
       engine.on('tracks', (states) => {
-        node.send([null, { topic: 'tracks', payload: states } as NodeMessage, null, null]);
+        const payload = removed.length === 0 ? states : states.concat(removed.splice(0));
+        node.send([null, { topic: 'tracks', payload } as NodeMessage, null, null]);
         const n = (trackCount = states.length);
         status.setBy(n ? 'green' : 'yellow', n ? 'dot' : 'ring', mixingText);
       });

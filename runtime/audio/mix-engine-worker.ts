@@ -138,8 +138,10 @@ function refused(userId: string, h: Parameters<Mixer['push']>[1], reason: string
 }
 
 function tick(late: number, workMs: number): void {
-  applyControls();
+  // The ring first: a connection's close (removeConnection) was posted after every packet it had, so they are counted
+  // on its track before it goes.
   ring.drain(push, refused);
+  applyControls();
   const r = mixer.tick(now() * 1000);
   const transfer = [r.mix.buffer as ArrayBuffer];
   let users: string[] | null = null;
