@@ -44,6 +44,10 @@ export class RtcLoadPeer {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
+      // Loopback: this host's only interface besides lo is 192.0.2.2, and a socket bound there cannot reach the
+      // xcast's 127.0.0.1 candidate; with 127.0.0.1 added, only loopback pairs are checked (one per peer).
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceFilterCandidatePair: (pair) => pair.protocol.localCandidate?.host === '127.0.0.1' && pair.remoteCandidate.host === '127.0.0.1',
       codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, parameters: params })] },
     });
     const direction = o.publish && o.listen ? 'sendrecv' : o.publish ? 'sendonly' : 'recvonly';
