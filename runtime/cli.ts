@@ -16,7 +16,7 @@ const USAGE = `usage:
   xcast metrics --url http://[admin:PASSWORD@]host:1880 [--admin-password-file FILE] [--json] [--watch [SECONDS]]
   xcast events capture --port N [--host ADDR] --out FILE.xcev [--seconds S]
   xcast events inspect FILE.xcev [--json]
-  xcast reconstruct FILE.xcev --out mix.wav [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR]`;
+  xcast reconstruct FILE.xcev --out mix.wav [--room NAME] [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR]`;
 
 export class UsageError extends Error {}
 

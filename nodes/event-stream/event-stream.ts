@@ -7,6 +7,7 @@ import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import type { UsedEntry } from '../../runtime/audio/mixer';
+import { isRoomName } from '../../runtime/rooms';
 import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 
 interface EventStreamDef extends NodeDef {
@@ -66,8 +67,9 @@ export = function (RED: NodeAPI) {
           const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[] };
           srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks);
         } else if (msg.mixed && isAudioMsg(msg)) {
-          const m = msg.mixed as { frameSeq: number; used: UsedEntry[] };
-          srv.trackFrameMixed(m.frameSeq, m.used);
+          // The mixer's output 1 (the room 'main', 0x02) and output 4 (every other room, 0x13 with its room).
+          const m = msg.mixed as { frameSeq: number; used: UsedEntry[]; room?: unknown };
+          srv.trackFrameMixed(m.frameSeq, m.used, isRoomName(m.room) ? m.room : undefined);
         } else if (isAudioMsg(msg)) {
           const a = (msg as AudioMsg).audio;
           const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';

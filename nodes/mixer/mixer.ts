@@ -11,6 +11,7 @@ import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
 import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 import { MixerSettingsStore, JsonFileBackend, SettingsBackend, MixerSettingsState } from '../../runtime/audio/mixer-settings';
+import { DEFAULT_ROOM } from '../../runtime/rooms';
 import path from 'node:path';
 
 interface MixerDef extends NodeDef {
@@ -89,7 +90,7 @@ export = function (RED: NodeAPI) {
 
       // The full set of mix parameters, from the frame they apply to: the event stream records it (0x11 Mix Parameters).
       engine.on('params', (p) => {
-        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null]);
+        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null, null]);
       });
 
       const keys = new StreamKeys();
@@ -106,7 +107,8 @@ export = function (RED: NodeAPI) {
             const a = (msg as AudioMsg).audio;
             const connectionId = typeof msg.connectionId === 'string' ? msg.connectionId : '';
             try {
-              engine.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros(), connectionId);
+              // msg.room: the track's room (not a room name: 'main'); msg.mixMinus true: this user wants a mix-minus.
+              engine.push(userId ?? '', a, msg.payload as Buffer, (msg.arrivalTime as number | undefined) ?? nowMicros(), connectionId, msg.room as string | undefined, msg.mixMinus === true);
             } catch (err) {
               // A stream the mixer cannot play (another rate, a bad size) is said once per stream and reason, and
               // counted on its track (TrackState.refused): not one log line per frame (200 frames were 200 errors).
@@ -123,30 +125,39 @@ export = function (RED: NodeAPI) {
       // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle);
 
-      // Mix and mix-minus go by call where they are wired only to xcast nodes that take audio directly.
-      const mixOut = new AudioOutput(RED, node, 0, 3);
-      const minusOut = new AudioOutput(RED, node, 2, 3);
+      // Mix, mix-minus and the other rooms' mixes go by call where they are wired only to xcast nodes that take audio
+      // directly. Output 1: the 'main' room's mix; 3: mix-minus per user, in its room; 4: every other room's mix.
+      const mixOut = new AudioOutput(RED, node, 0, 4);
+      const minusOut = new AudioOutput(RED, node, 2, 4);
+      const roomsOut = new AudioOutput(RED, node, 3, 4);
+      const minusOf = (perUser: Map<string, Buffer>, audio: AudioMsg['audio'], room: string, into: AudioMsg[]) => {
+        for (const [target, pcm] of perUser) into.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target, room });
+      };
       engine.on('mix', (r) => {
         const tracks = r.used.length;
+        const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: r.seq >>> 0, captureTime: nowMicros(), trackId: 1 };
+        let minus: AudioMsg[] | null = null;
         if (tracks > 0 || emitWhenIdle) {
-          const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: r.seq >>> 0, captureTime: nowMicros(), trackId: 1 };
-          const mix: AudioMsg = { topic: 'audio', payload: r.mix, audio, userId: 'xcast', mixed: { frameSeq: r.seq, used: r.used } };
+          const mix: AudioMsg = { topic: 'audio', payload: r.mix, audio, userId: 'xcast', room: DEFAULT_ROOM, mixed: { frameSeq: r.seq, used: r.used, room: DEFAULT_ROOM } };
           mixOut.send(mix);
-          if (r.perUser) {
-            const minus: AudioMsg[] = [];
-            for (const [target, pcm] of r.perUser) {
-              minus.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target });
-            }
-            minusOut.send(minus);
-          }
+          if (r.perUser) minusOf(r.perUser, audio, DEFAULT_ROOM, (minus = []));
         }
+        if (r.rooms) {
+          const others: AudioMsg[] = [];
+          for (const m of r.rooms) {
+            others.push({ topic: 'audio', payload: m.mix, audio: { ...audio }, userId: 'xcast', room: m.room, mixed: { frameSeq: r.seq, used: m.used, room: m.room } });
+            if (m.perUser) minusOf(m.perUser, audio, m.room, (minus ??= []));
+          }
+          roomsOut.send(others);
+        }
+        if (minus !== null) minusOut.send(minus);
       });
       // The text is made only when the throttled status is shown: a catalog lookup (i18next, plural rules) costs more
       // than the rest of a track-state event, which comes 10 times a second.
       let trackCount = 0;
       const mixingText = () => t('mixer.status.mixing', { count: trackCount });
       engine.on('tracks', (states) => {
-        node.send([null, { topic: 'tracks', payload: states } as NodeMessage, null]);
+        node.send([null, { topic: 'tracks', payload: states } as NodeMessage, null, null]);
         const n = (trackCount = states.length);
         status.setBy(n ? 'green' : 'yellow', n ? 'dot' : 'ring', mixingText);
       });

@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpusEncoder, OpusFramer, checkOpusEncoderOptions, type OpusEncoderOptions } from '../../runtime/audio/opus';
 import { EncodePool } from '../../runtime/audio/encode-pool';
-import { streamKey } from '../../runtime/audio/stream-key';
+import { StreamKeys } from '../../runtime/audio/stream-key';
 import { readSettings, workerCount } from '../../runtime/settings';
 import { num, bool, oneOf, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
@@ -68,11 +68,13 @@ export = function (RED: NodeAPI) {
         pool.on('warning', (m: string) => node.warn(m));
         closePool = () => pool.close();
       }
+      const keys = new StreamKeys();
       const handle = (msg: Record<string, unknown>, send?: (m: unknown) => void): void => {
         if (!isAudioMsg(msg)) throw new Error(t('xcast.errors.not-audio'));
         const a = msg.audio;
         if (a.codec !== 'pcm_f32le') throw new Error(t('xcast.errors.wrong-codec', { node: 'opus encode', want: 'pcm_f32le', got: a.codec }));
-        const key = streamKey({ userId: msg.userId, trackId: a.trackId, targetUserId: msg.targetUserId });
+        // One encoder per stream: room, receiver (mix-minus), sender and track — the room mixes all say 'xcast'/1.
+        const key = keys.key(msg.userId, a.trackId, msg.targetUserId, undefined, typeof msg.room === 'string' ? msg.room : undefined);
         let s = streams.get(key);
         try {
           if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {

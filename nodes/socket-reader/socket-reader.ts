@@ -2,6 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { StreamConnection } from '../../runtime/protocol/transport';
 import { helloWithoutToken } from '../../runtime/protocol/frame';
+import { helloRoom } from '../../runtime/rooms';
 import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
 import { wireText } from '../../runtime/log-text';
@@ -64,7 +65,9 @@ export = function (RED: NodeAPI) {
         senders.add(conn);
         registerConnection(conn);
         const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };
-        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: helloWithoutToken(conn.hello), authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base }, null]);
+        // The sender's room (its HELLO's room, else profile.room; runtime/rooms.ts): on every audio message it sends.
+        const room = helloRoom(conn.hello);
+        node.send([null, null, { topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, room, hello: helloWithoutToken(conn.hello), authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base }, null]);
         // Reused for every packet: Node-RED reads the outer array during send() and keeps only the messages.
         const out: Array<AudioMsg | Record<string, unknown> | null> = [null, null, null, null];
         conn.on('audio', (h: AudioHeader, data: Buffer) => {
@@ -73,7 +76,7 @@ export = function (RED: NodeAPI) {
             codec: codecName(h.codec), sampleRate: h.sampleRate, channels: h.channels,
             frameSamples: h.frameSamples, seq: h.seq, captureTime: h.captureTime, trackId: h.trackId,
           };
-          const msg: AudioMsg = { topic: 'audio', payload: data, audio, userId: senderId, connectionId: conn.id, arrivalTime: arrival };
+          const msg: AudioMsg = { topic: 'audio', payload: data, audio, userId: senderId, connectionId: conn.id, room, arrivalTime: arrival };
           (msg as { _msgid?: string })._msgid = nextMsgId();
           let qos = null;
           if (enableQOSMetrics) {

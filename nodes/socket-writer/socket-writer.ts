@@ -122,7 +122,7 @@ export = function (RED: NodeAPI) {
           throw new Error(t('socket-writer.errors.not-audio'));
         }
         const a = msg.audio;
-        sender.sendAudio(a, msg.payload, msg.targetUserId as string | undefined);
+        sender.sendAudio(a, msg.payload, msg.targetUserId as string | undefined, typeof msg.room === 'string' ? msg.room : undefined);
         lastAudio = a;
         if (sender.receivers) status.setBy('green', 'dot', streamingText);
       };

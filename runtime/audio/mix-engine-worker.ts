@@ -50,10 +50,21 @@ export type EngineControl =
 
 export type EngineParams = MixParameters;
 
+/** One room's mix as the thread posts it. */
+export interface EngineRoomMix {
+  room: string;
+  mix: ArrayBuffer;
+  users: string[] | null;
+  frames: ArrayBuffer[] | null;
+  used: import('./mixer').UsedEntry[];
+}
+
 export type EngineEvent =
   | {
     t: 'tick'; index: number; late: number; workMs: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
     used: import('./mixer').UsedEntry[]; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
+    /** Every room other than the DEFAULT_ROOM that has a track (MixResult.rooms), its buffers transferred; null when none. */
+    rooms: EngineRoomMix[] | null;
     /** Times the thread let its event loop turn (where Node-API finalizers free the native decoders of dropped tracks). */
     loopTurns: number;
   }
@@ -111,17 +122,17 @@ function applyControls(): void {
   if (changed) post({ t: 'params', params: mixer.parameters() });
 }
 
-function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number, connectionId: string): void {
+function push(userId: string, h: Parameters<Mixer['push']>[1], data: Buffer, arrival: number, connectionId: string, room: string, mixMinus: boolean): void {
   try {
-    mixer.push(userId, h, data, arrival, connectionId);
+    mixer.push(userId, h, data, arrival, connectionId, room === '' ? undefined : room, mixMinus);
   } catch {
     // The event loop checked the packet before writing it; one refused here is counted (here and on its track), not fatal.
     ringErrors++;
   }
 }
 
-function refused(userId: string, h: Parameters<Mixer['push']>[1], reason: string, arrival: number, connectionId: string): void {
-  mixer.refused(userId, h, arrival, connectionId, reason);
+function refused(userId: string, h: Parameters<Mixer['push']>[1], reason: string, arrival: number, connectionId: string, room: string): void {
+  mixer.refused(userId, h, arrival, connectionId, reason, room === '' ? undefined : room);
 }
 
 function tick(late: number, workMs: number): void {
@@ -140,9 +151,27 @@ function tick(late: number, workMs: number): void {
       transfer.push(b.buffer as ArrayBuffer);
     }
   }
+  let rooms: EngineRoomMix[] | null = null;
+  if (r.rooms) {
+    rooms = [];
+    for (const m of r.rooms) {
+      const e: EngineRoomMix = { room: m.room, mix: m.mix.buffer as ArrayBuffer, users: null, frames: null, used: m.used };
+      transfer.push(e.mix);
+      if (m.perUser) {
+        const us: string[] = (e.users = []);
+        const fs: ArrayBuffer[] = (e.frames = []);
+        for (const [u, b] of m.perUser) {
+          us.push(u);
+          fs.push(b.buffer as ArrayBuffer);
+          transfer.push(b.buffer as ArrayBuffer);
+        }
+      }
+      rooms.push(e);
+    }
+  }
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
-  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns }, transfer);
+  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms }, transfer);
   Atomics.store(wake, 2, index);
 }
 

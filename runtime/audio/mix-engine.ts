@@ -14,10 +14,11 @@ import path from 'node:path';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { Mixer, MixerOptions, MixResult, TrackState, MixerConfigError, checkGain, checkPan } from './mixer';
+import { Mixer, MixerOptions, MixResult, RoomMix, TrackState, MixerConfigError, checkGain, checkPan } from './mixer';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
+import { DEFAULT_ROOM, roomOf } from '../rooms';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
 
 export type { EngineParams } from './mix-engine-worker';
@@ -49,9 +50,10 @@ export interface MixEngine extends TickSource {
   /**
    * Files a packet of `userId` that came on `connectionId` ('' or absent: made in the flow); checked here: throws
    * what PlayoutBuffer.push throws, after handing the thread the refusal so the track's state counts it
-   * (TrackState.refused). False if it was dropped (ring full).
+   * (TrackState.refused). False if it was dropped (ring full). `room` (msg.room) and `mixMinus` (msg.mixMinus === true):
+   * as Mixer.push takes them.
    */
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId?: string): boolean;
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId?: string, room?: string, mixMinus?: boolean): boolean;
   setGain(userId: string, gain: number): void;
   setPan(userId: string, pan: number): void;
   setMute(userId: string, muted: boolean): void;
@@ -189,16 +191,29 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     this.port = null;
   }
 
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): boolean {
+  private checkedRoom: unknown = undefined;
+  private checkedRoomValid = false;
+
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room?: string, mixMinus = false): boolean {
+    // A room that is not a room name is the DEFAULT_ROOM (the thread's Mixer would say so too; '' in the ring is none).
+    let r = '';
+    if (room !== undefined && room !== DEFAULT_ROOM) {
+      // The last room checked is remembered: no pattern test per packet of a stream.
+      if (room !== this.checkedRoom) {
+        this.checkedRoom = room;
+        this.checkedRoomValid = roomOf(room) !== DEFAULT_ROOM;
+      }
+      if (this.checkedRoomValid) r = room;
+    }
     try {
       checkPlayoutPacket(header, data, this.sampleRate);
     } catch (err) {
       // The refusal to the track's counter (its header as claimed, when there is one to tell the track by).
-      if (header && typeof header === 'object' && this.writer) this.writer.writeRefused(userId, header, (err as Error).message, arrivalMicros, connectionId);
+      if (header && typeof header === 'object' && this.writer) this.writer.writeRefused(userId, header, (err as Error).message, arrivalMicros, connectionId, r);
       throw err;
     }
     if (!this.writer) return false;
-    const ok = this.writer.write(userId, header, data, arrivalMicros, connectionId);
+    const ok = this.writer.write(userId, header, data, arrivalMicros, connectionId, r, mixMinus === true);
     // A mix finished since the last look: take it now. Under load the event loop reads many sockets per turn
     // before it gets to the port's 'message' event; polling here (one shared-memory load per packet) sends each
     // mix out within a packet's handling of its making, not a turn later.
@@ -284,6 +299,18 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
           const perUser = new Map<string, Buffer>();
           for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], Buffer.from(e.frames[i]));
           r.perUser = perUser;
+        }
+        if (e.rooms) {
+          r.rooms = [];
+          for (const m of e.rooms) {
+            const rm: RoomMix = { room: m.room, mix: Buffer.from(m.mix), used: m.used };
+            if (m.users && m.frames) {
+              const perUser = new Map<string, Buffer>();
+              for (let i = 0; i < m.users.length; i++) perUser.set(m.users[i], Buffer.from(m.frames[i]));
+              rm.perUser = perUser;
+            }
+            r.rooms.push(rm);
+          }
         }
         this.emitSafe('tick', e.index, e.late, e.workMs);
         this.emitSafe('mix', r);

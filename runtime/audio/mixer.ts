@@ -7,19 +7,25 @@
 // A mono track reaches a stereo mix on both channels (its playout buffer converts channels to the mix's).
 // Sums are accumulated in float64 and stored as float32; nothing is clipped here — the mix may exceed ±1
 // and is clipped where it becomes integer PCM (the Opus encoder, s16 WAV, the sound device).
+// Rooms (runtime/rooms.ts): every track belongs to the room of its first packet, and each room is its own mix, made in
+// the same tick from an accumulator of its own (the tracks of a room in their creation order). The DEFAULT_ROOM's mix is
+// MixResult.mix, every tick, as before rooms; every other room's is in MixResult.rooms while it has a track. Mix-minus
+// is per user within the user's room: for every user when the mixMinus option is on, else for the users whose packets
+// asked for one (push()'s `mixMinus`).
 // mixFrame() is the reference of this arithmetic; the live tick() runs the same addTrack()/writeMix() in the order
 // of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
 import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
 import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
 import { streamKey } from './stream-key';
+import { DEFAULT_ROOM, roomOf } from '../rooms';
 
 export interface MixerOptions {
   sampleRate?: number;
   channels?: number;
   frameSamples?: number;
   masterGain?: number;
-  /** Also produce, per user with a track, the mix of everyone else. */
+  /** Also produce, per user with a track, the mix of everyone else in its room (else only for users asking, push()). */
   mixMinus?: boolean;
   /** A track with no packet for this long is removed; default 2000. */
   trackTimeoutMs?: number;
@@ -41,6 +47,8 @@ export interface UsedEntry {
   trackId: number;
   /** The connection the track's packets came on ('' for a stream made in the flow): with userId and trackId, the track. */
   connectionId: string;
+  /** The track's room (runtime/rooms.ts): the mix this entry is part of. */
+  room: string;
   /** Unwrapped seq of the packet the frame came from; null when the track gave no packet to this frame. */
   seq: number | null;
   /** The 32-bit wire seq of that packet, or null. */
@@ -53,13 +61,29 @@ export interface UsedEntry {
 }
 
 export interface MixResult {
-  /** Frame counter, 0, 1, 2, … */
+  /** Frame counter, 0, 1, 2, … (one counter for every room's mix). */
   seq: number;
-  /** f32 interleaved, frameSamples × channels; a fresh Buffer, the caller owns it. */
+  /** The DEFAULT_ROOM's mix: f32 interleaved, frameSamples × channels; a fresh Buffer, the caller owns it. */
   mix: Buffer;
-  /** Mix-minus: per user, everyone but that user (fresh Buffers); only when mixMinus is on. */
+  /**
+   * Mix-minus in the DEFAULT_ROOM: per user, everyone in the room but that user (fresh Buffers); present when mixMinus
+   * is on (every user with a track) or a user of the room asked for one.
+   */
   perUser?: Map<string, Buffer>;
-  /** Every track, in mixing order. */
+  /** The DEFAULT_ROOM's tracks, in mixing order. */
+  used: UsedEntry[];
+  /** Every other room that has a track, in the order the rooms appeared; absent when there is none. */
+  rooms?: RoomMix[];
+}
+
+/** One room's mix in a tick (a room other than the DEFAULT_ROOM). */
+export interface RoomMix {
+  room: string;
+  /** f32 interleaved, a fresh Buffer. */
+  mix: Buffer;
+  /** Mix-minus per user of this room (as MixResult.perUser). */
+  perUser?: Map<string, Buffer>;
+  /** The room's tracks, in mixing order. */
   used: UsedEntry[];
 }
 
@@ -72,6 +96,8 @@ export interface TrackState extends PlayoutStats {
    * userId and trackId are two tracks, told apart by this.
    */
   connectionId: string;
+  /** The room of the track's first packet (runtime/rooms.ts). */
+  room: string;
   /** Packets of this stream the mixer refused (a rate or format it cannot play, a malformed header), counted; said once. */
   refused: number;
   /** Why the last one was refused (the field and the check), or null. */
@@ -99,7 +125,7 @@ export interface MixInput {
 export interface MixParameters {
   fromFrameSeq: number;
   master: number;
-  tracks: Array<{ userId: string; trackId: number; connectionId: string; gain: number; pan: number; muted: boolean }>;
+  tracks: Array<{ userId: string; trackId: number; connectionId: string; room: string; gain: number; pan: number; muted: boolean }>;
 }
 
 /** A bad mixer option or control value; `field` names it. */
@@ -149,11 +175,38 @@ interface UserSettings {
   muted: boolean;
 }
 
+/** A room's accumulator and users; the DEFAULT_ROOM's is always there, any other exists while it has a track. */
+interface Room {
+  name: string;
+  acc: Float64Array;
+  tracks: number;
+  users: Map<string, RoomUser>;
+  /** This tick's entries (a room other than the DEFAULT_ROOM; the DEFAULT_ROOM's are tick()'s own list). */
+  used: UsedEntry[];
+  /** This tick's mix-minus frames, when the room has some. */
+  perUser: Map<string, Buffer> | undefined;
+}
+
+/** A user in a room: its own contribution there (for its mix-minus) and whether it asked for a mix-minus. */
+interface RoomUser {
+  userId: string;
+  tracks: number;
+  /** Its tracks whose last packet said mixMinus: true. */
+  asking: number;
+  own: Float64Array | null;
+  /** The last frame seq a mix-minus was written for it (one per user per tick). */
+  stamp: number;
+}
+
 interface Track {
   key: string;
   userId: string;
   trackId: number;
   connectionId: string;
+  room: Room;
+  roomUser: RoomUser;
+  /** Its last packet asked for a mix-minus. */
+  minus: boolean;
   refused: number;
   refusedReason: string | null;
   playout: PlayoutBuffer;
@@ -195,8 +248,11 @@ export class Mixer extends EventEmitter {
   private readonly tracksByConn = new Map<string, Map<string, Map<number, Track>>>();
   private readonly users = new Map<string, UserSettings>();
   private readonly acc: Float64Array;
-  // Mix-minus: each user's own contribution, kept per user so tick() allocates only the frames it hands out.
-  private readonly own = new Map<string, Float64Array>();
+  /** Every room by name, the DEFAULT_ROOM first; a user's own contribution (mix-minus) is kept per room and user. */
+  private readonly rooms = new Map<string, Room>();
+  private readonly main: Room;
+  /** Tracks whose last packet asked for a mix-minus (over every room): none and the option off, no mix-minus work. */
+  private asking = 0;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -217,6 +273,8 @@ export class Mixer extends EventEmitter {
     this.connectedUs = connected * 1000;
     this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
+    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined };
+    this.rooms.set(DEFAULT_ROOM, this.main);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
     // The decode pool (worker threads decoding part of the tracks) left the product: refused by name, not ignored.
@@ -231,9 +289,12 @@ export class Mixer extends EventEmitter {
    * Files one packet of user `userId` on connection `connectionId` ('' for a stream made in the flow) into its
    * track's playout buffer (creating the track, 'track-added'). `header.trackId` (default 0) tells a user's tracks
    * apart. Throws what PlayoutBuffer.push throws, after counting it on the track (TrackState.refused).
+   * `room` (runtime/rooms.ts; not a room name: the DEFAULT_ROOM) is the track's room when the packet makes it; later
+   * packets do not move it. `mixMinus` true: this user wants a mix-minus in its room even with the option off.
    */
-  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): PushResult {
-    const t = this.track(userId, header, arrivalMicros, connectionId);
+  push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room?: string, mixMinus = false): PushResult {
+    const t = this.track(userId, header, arrivalMicros, connectionId, room);
+    if (t.minus !== mixMinus) this.setAsking(t, mixMinus);
     let r: PushResult;
     try {
       r = t.playout.push(header, data, arrivalMicros);
@@ -252,8 +313,8 @@ export class Mixer extends EventEmitter {
    * Counts a packet refused before it reached the mixer (the mix engine checks packets on the event loop and hands
    * the thread only the refusal): the track is made if it is new, so its state shows the stream and the count.
    */
-  refused(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, reason: string): void {
-    const t = this.track(userId, header, arrivalMicros, connectionId);
+  refused(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, reason: string, room?: string): void {
+    const t = this.track(userId, header, arrivalMicros, connectionId, room);
     this.countRefused(t, reason);
   }
 
@@ -263,7 +324,14 @@ export class Mixer extends EventEmitter {
   }
 
   /** The packet's track (made, 'track-added', when new); its last packet time moved on. */
-  private track(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string): Track {
+  private setAsking(t: Track, minus: boolean): void {
+    t.minus = minus;
+    const d = minus ? 1 : -1;
+    t.roomUser.asking += d;
+    this.asking += d;
+  }
+
+  private track(userId: string, header: PlayoutHeader, arrivalMicros: number, connectionId: string, roomName?: string): Track {
     const trackId = header?.trackId ?? 0;
     let byUser = this.tracksByConn.get(connectionId);
     let t = byUser?.get(userId)?.get(trackId);
@@ -272,8 +340,18 @@ export class Mixer extends EventEmitter {
       return t;
     }
     const key = streamKey({ userId, trackId, connectionId });
+    const name = roomName === undefined || roomName === DEFAULT_ROOM ? DEFAULT_ROOM : roomOf(roomName);
+    let room = this.rooms.get(name);
+    if (room === undefined) {
+      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined };
+      this.rooms.set(name, room);
+    }
+    room.tracks++;
+    let roomUser = room.users.get(userId);
+    if (roomUser === undefined) room.users.set(userId, (roomUser = { userId, tracks: 0, asking: 0, own: null, stamp: -1 }));
+    roomUser.tracks++;
     t = {
-      key, userId, trackId, connectionId, refused: 0, refusedReason: null,
+      key, userId, trackId, connectionId, room, roomUser, minus: false, refused: 0, refusedReason: null,
       playout: this.newPlayout(),
       frame: new Float32Array(this.frameSamples * this.channels),
       user: this.settings(userId),
@@ -317,7 +395,7 @@ export class Mixer extends EventEmitter {
   /** Every track's gain, pan and mute and the master, as they apply from the next frame this mixer makes. */
   parameters(): MixParameters {
     const tracks: MixParameters['tracks'] = [];
-    for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
+    for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
     return { fromFrameSeq: this.frameSeq, master: this.master, tracks };
   }
 
@@ -335,12 +413,21 @@ export class Mixer extends EventEmitter {
     for (const t of this.tracksByKey.values()) {
       if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
     }
-    this.acc.fill(0);
-    if (this.mixMinus) for (const a of this.own.values()) a.fill(0);
     const used: UsedEntry[] = [];
+    const minus = this.mixMinus || this.asking > 0;
+    this.acc.fill(0);
+    if (this.rooms.size > 1 || minus) {
+      for (const room of this.rooms.values()) {
+        if (room !== this.main) {
+          room.acc.fill(0);
+          room.used = [];
+        }
+        if (minus) for (const u of room.users.values()) if (u.own !== null && (this.mixMinus || u.asking > 0)) u.own.fill(0);
+      }
+    }
     for (const t of this.tracksByKey.values()) {
       const info = t.playout.pullInto(t.frame);
-      this.addToMix(t, info.seq, info.wireSeq, info.concealed, used);
+      this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used);
     }
     return this.finishTick(used);
   }
@@ -351,34 +438,55 @@ export class Mixer extends EventEmitter {
     const acc = this.acc;
     const mix = new Float32Array(len);
     writeMix(acc, this.master, mix, len);
-    const result: MixResult = { seq: this.frameSeq++, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
-    if (this.mixMinus) {
-      const perUser = new Map<string, Buffer>();
+    const seq = this.frameSeq++;
+    const result: MixResult = { seq, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
+    const main = this.main;
+    main.perUser = this.mixMinus ? new Map<string, Buffer>() : undefined;
+    if (this.mixMinus || this.asking > 0) {
+      for (const room of this.rooms.values()) if (room !== main) room.perUser = undefined;
+      // Mix-minus frames in track order, one per user and room (the first track of each), each from its room's sums.
       for (const t of this.tracksByKey.values()) {
-        if (perUser.has(t.userId)) continue;
+        const u = t.roomUser;
+        if (u.stamp === seq || !(this.mixMinus || u.asking > 0)) continue;
+        u.stamp = seq;
+        const room = t.room;
         const out = new Float32Array(len);
-        const own = this.own.get(t.userId);
-        writeMix(acc, this.master, out, len, own);
-        perUser.set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
+        writeMix(room.acc, this.master, out, len, u.own ?? undefined);
+        (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
       }
-      result.perUser = perUser;
+    } else if (this.rooms.size > 1) {
+      for (const room of this.rooms.values()) room.perUser = undefined;
+    }
+    if (main.perUser !== undefined) result.perUser = main.perUser;
+    if (this.rooms.size > 1) {
+      const rooms: RoomMix[] = [];
+      for (const room of this.rooms.values()) {
+        if (room === main) continue;
+        const m = new Float32Array(len);
+        writeMix(room.acc, this.master, m, len);
+        const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: room.used };
+        if (room.perUser !== undefined) r.perUser = room.perUser;
+        rooms.push(r);
+      }
+      result.rooms = rooms;
     }
     return result;
   }
 
   /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
   private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[]): void {
-    used.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
+    used.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
     // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
     if (seq === null && !concealed) return;
     const C = this.channels;
     const n = this.frameSamples;
     const u = t.user;
-    addTrack(this.acc, t.frame, u.gain, u.pan, u.muted, C, n);
-    if (this.mixMinus) {
-      let own = this.own.get(t.userId);
-      if (own === undefined) this.own.set(t.userId, (own = new Float64Array(n * C)));
-      addTrack(own, t.frame, u.gain, u.pan, u.muted, C, n);
+    addTrack(t.room.acc, t.frame, u.gain, u.pan, u.muted, C, n);
+    const ru = t.roomUser;
+    if (this.mixMinus || ru.asking > 0) {
+      // Made zeroed on first use (tick() zeroes it from the next frame on).
+      if (ru.own === null) ru.own = new Float64Array(n * C);
+      addTrack(ru.own, t.frame, u.gain, u.pan, u.muted, C, n);
     }
   }
 
@@ -409,10 +517,17 @@ export class Mixer extends EventEmitter {
       if (mine.size === 0) byUser.delete(t.userId);
       if (byUser.size === 0) this.tracksByConn.delete(t.connectionId);
     }
+    const room = t.room;
+    const ru = t.roomUser;
+    if (t.minus) {
+      ru.asking--;
+      this.asking--;
+    }
+    if (--ru.tracks === 0) room.users.delete(t.userId);
+    if (--room.tracks === 0 && room !== this.main) this.rooms.delete(room.name);
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
     if (!others) {
-      this.own.delete(t.userId);
       // A user whose settings are the defaults is forgotten with its last track (its next track gets the defaults
       // anyway): every userId that ever sent audio was kept (~200 B each, one more per join in the soak).
       const u = this.users.get(t.userId);
@@ -436,6 +551,7 @@ export class Mixer extends EventEmitter {
       userId: t.userId,
       trackId: t.trackId,
       connectionId: t.connectionId,
+      room: t.room.name,
       refused: t.refused,
       refusedReason: t.refusedReason,
       codec: t.codec,

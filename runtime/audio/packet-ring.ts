@@ -1,7 +1,7 @@
 // A single-producer, single-consumer ring of audio packets in shared memory: the event loop writes, the mix engine's thread reads.
 //
 // One packet per record, nothing per packet crosses threads but bytes: the writer copies the header fields, the
-// user id, the connection id and the payload into the ring and publishes its position with one Atomics.store; the reader drains up to
+// user id, the connection id, the room and the payload into the ring and publishes its position with one Atomics.store; the reader drains up to
 // that position when it mixes and publishes how far it read. Positions are u32 byte counters that wrap at 2^32
 // (the ring's size divides 2^32, so position % size is the offset either side of the wrap). A record starts
 // 8-byte aligned and never straddles the end: one that does not fit leaves a WRAP marker and starts at offset 0.
@@ -13,13 +13,16 @@ import { CODEC_NAMES, codecOf } from '../codec';
 const W = 0;
 const R = 1;
 export const RING_CONTROL_BYTES = 16;
-/** Record: u32 length (header + user + connection + data, rounded up to 8), u32 seq, f64 arrival µs, u32 sampleRate,
- * u32 data length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id length,
- * u16 connection id length, u32 source (the writer's number for the user and connection pair: the reader makes
- * their strings once per source, not per packet; bit 31 set: a refused packet, its data the reason in UTF-8). */
-const HEADER = 40;
+/** Record: u32 length (header + user + connection + room + data, rounded up to 8), u32 seq, f64 arrival µs, u32
+ * sampleRate, u32 data length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id
+ * length, u16 connection id length, u32 source (the writer's number for the user, connection and room: the reader
+ * makes their strings once per source, not per packet; bit 31 set: a refused packet, its data the reason in UTF-8;
+ * bit 30 set: the packet asks for a mix-minus), u16 room length ('' : the message named none), 6 bytes unused. */
+const HEADER = 48;
 const WRAP = 0xffffffff;
 const REFUSED = 0x80000000;
+const MIX_MINUS = 0x40000000;
+const SOURCE_BITS = 0x3fffffff;
 /** Sources each side keeps before starting afresh (the reader then decodes the strings of the next packets again). */
 const MAX_SOURCES = 4096;
 
@@ -38,6 +41,7 @@ interface Source {
   num: number;
   user: Buffer;
   conn: Buffer;
+  room: Buffer;
 }
 
 export class PacketRingWriter {
@@ -45,8 +49,8 @@ export class PacketRingWriter {
   private readonly buf: Buffer;
   private readonly size: number;
   private pos = 0;
-  /** Encoded user and connection ids by connection, then user, so a packet costs no string encoding. */
-  private readonly sources = new Map<string, Map<string, Source>>();
+  /** Encoded user and connection ids and room by connection, user, then room, so a packet costs no string encoding. */
+  private readonly sources = new Map<string, Map<string, Map<string, Source>>>();
   private sourceCount = 0;
   private nextSource = 0;
   /** Packets dropped because the ring was full. */
@@ -58,47 +62,56 @@ export class PacketRingWriter {
     this.size = shared.data.byteLength;
   }
 
-  private source(userId: string, connectionId: string): Source {
+  private source(userId: string, connectionId: string, roomName: string): Source {
     let byUser = this.sources.get(connectionId);
-    let s = byUser?.get(userId);
+    let byRoom = byUser?.get(userId);
+    let s = byRoom?.get(roomName);
     if (s !== undefined) return s;
     if (this.sourceCount >= MAX_SOURCES) {
       this.sources.clear();
       this.sourceCount = 0;
       byUser = undefined;
+      byRoom = undefined;
     }
     const user = Buffer.from(userId, 'utf8');
     const conn = Buffer.from(connectionId, 'utf8');
+    const room = Buffer.from(roomName, 'utf8');
     if (user.length > 0xffff) throw new RangeError('userId longer than 65535 bytes');
     if (conn.length > 0xffff) throw new RangeError('connectionId longer than 65535 bytes');
-    // Numbers are never reused (31 bits: two billion sources before they wrap), so the reader's cache cannot mistake one.
-    s = { num: this.nextSource, user, conn };
-    this.nextSource = (this.nextSource + 1) & 0x7fffffff;
+    if (room.length > 0xffff) throw new RangeError('room longer than 65535 bytes');
+    // Numbers are never reused (30 bits: a billion sources before they wrap), so the reader's cache cannot mistake one.
+    s = { num: this.nextSource, user, conn, room };
+    this.nextSource = (this.nextSource + 1) & SOURCE_BITS;
     if (byUser === undefined) this.sources.set(connectionId, (byUser = new Map()));
-    byUser.set(userId, s);
+    if (byRoom === undefined) byUser.set(userId, (byRoom = new Map()));
+    byRoom.set(roomName, s);
     this.sourceCount++;
     return s;
   }
 
-  /** Appends one packet (checked by the caller); false when the ring is full and it was dropped. */
-  write(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = ''): boolean {
-    return this.put(userId, h, data, arrivalMicros, connectionId, 0);
+  /**
+   * Appends one packet (checked by the caller); false when the ring is full and it was dropped. `room`: the message's
+   * (the reader hands '' for none); `mixMinus`: the packet asks for a mix-minus.
+   */
+  write(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room = '', mixMinus = false): boolean {
+    return this.put(userId, h, data, arrivalMicros, connectionId, room, mixMinus ? MIX_MINUS : 0);
   }
 
   /**
    * Appends the news of a packet the caller refused (its header as claimed, so the reader's track shows it; the
    * reason instead of the data); false when the ring is full.
    */
-  writeRefused(userId: string, h: PlayoutHeader, reason: string, arrivalMicros: number, connectionId = ''): boolean {
-    return this.put(userId, h, Buffer.from(reason.slice(0, 200), 'utf8'), arrivalMicros, connectionId, REFUSED);
+  writeRefused(userId: string, h: PlayoutHeader, reason: string, arrivalMicros: number, connectionId = '', room = ''): boolean {
+    return this.put(userId, h, Buffer.from(reason.slice(0, 200), 'utf8'), arrivalMicros, connectionId, room, REFUSED);
   }
 
-  private put(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId: string, flag: number): boolean {
-    const src = this.source(userId, connectionId);
+  private put(userId: string, h: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId: string, roomName: string, flag: number): boolean {
+    const src = this.source(userId, connectionId, roomName);
     const id = src.user;
     const conn = src.conn;
+    const room = src.room;
     const size = this.size;
-    const rec = (HEADER + id.length + conn.length + data.length + 7) & ~7;
+    const rec = (HEADER + id.length + conn.length + room.length + data.length + 7) & ~7;
     const free = size - ((this.pos - Atomics.load(this.ctl, R)) >>> 0);
     let off = this.pos % size;
     const skip = size - off < rec ? size - off : 0;
@@ -123,19 +136,24 @@ export class PacketRingWriter {
     b.writeUInt16LE(id.length, off + 32);
     b.writeUInt16LE(conn.length, off + 34);
     b.writeUInt32LE((src.num | flag) >>> 0, off + 36);
+    b.writeUInt16LE(room.length, off + 40);
     id.copy(b, off + HEADER);
     conn.copy(b, off + HEADER + id.length);
-    data.copy(b, off + HEADER + id.length + conn.length);
+    room.copy(b, off + HEADER + id.length + conn.length);
+    data.copy(b, off + HEADER + id.length + conn.length + room.length);
     this.pos = (this.pos + skip + rec) >>> 0;
     Atomics.store(this.ctl, W, this.pos);
     return true;
   }
 }
 
-/** What the reader hands its callback: the header object is reused, the data is a fresh copy the callee may keep. */
-export type PacketSink = (userId: string, header: PlayoutHeader & { trackId: number }, data: Buffer, arrivalMicros: number, connectionId: string) => void;
+/**
+ * What the reader hands its callback: the header object is reused, the data is a fresh copy the callee may keep;
+ * `room` '' when the message named none.
+ */
+export type PacketSink = (userId: string, header: PlayoutHeader & { trackId: number }, data: Buffer, arrivalMicros: number, connectionId: string, room: string, mixMinus: boolean) => void;
 /** A refused packet's news: its header as claimed and the reason. */
-export type RefusedSink = (userId: string, header: PlayoutHeader & { trackId: number }, reason: string, arrivalMicros: number, connectionId: string) => void;
+export type RefusedSink = (userId: string, header: PlayoutHeader & { trackId: number }, reason: string, arrivalMicros: number, connectionId: string, room: string) => void;
 
 export class PacketRingReader {
   private readonly ctl: Uint32Array;
@@ -143,8 +161,8 @@ export class PacketRingReader {
   private readonly size: number;
   private pos = 0;
   private readonly header: PlayoutHeader & { trackId: number } = { seq: 0, codec: 'opus', sampleRate: 48000, channels: 2, frameSamples: 480, trackId: 0 };
-  /** The user and connection id strings by source number, made once per source. */
-  private readonly sources = new Map<number, { userId: string; connectionId: string }>();
+  /** The user and connection id and room strings by source number, made once per source. */
+  private readonly sources = new Map<number, { userId: string; connectionId: string; room: string }>();
 
   constructor(shared: PacketRingShared) {
     this.ctl = new Uint32Array(shared.control);
@@ -176,23 +194,25 @@ export class PacketRingReader {
       const idLen = b.readUInt16LE(off + 32);
       const connLen = b.readUInt16LE(off + 34);
       const word = b.readUInt32LE(off + 36);
-      const num = (word & 0x7fffffff) >>> 0;
+      const roomLen = b.readUInt16LE(off + 40);
+      const num = (word & SOURCE_BITS) >>> 0;
       let src = this.sources.get(num);
+      const c0 = off + HEADER + idLen;
       if (src === undefined) {
         if (this.sources.size >= MAX_SOURCES) this.sources.clear();
-        src = { userId: b.toString('utf8', off + HEADER, off + HEADER + idLen), connectionId: b.toString('utf8', off + HEADER + idLen, off + HEADER + idLen + connLen) };
+        src = { userId: b.toString('utf8', off + HEADER, c0), connectionId: b.toString('utf8', c0, c0 + connLen), room: b.toString('utf8', c0 + connLen, c0 + connLen + roomLen) };
         this.sources.set(num, src);
       }
-      const at = off + HEADER + idLen + connLen;
+      const at = c0 + connLen + roomLen;
       this.pos = (this.pos + rec) >>> 0;
       n++;
       if ((word & REFUSED) !== 0) {
-        refused?.(src.userId, h, b.toString('utf8', at, at + len), arrival, src.connectionId);
+        refused?.(src.userId, h, b.toString('utf8', at, at + len), arrival, src.connectionId, src.room);
         continue;
       }
       const data = Buffer.allocUnsafe(len);
       b.copy(data, 0, at, at + len);
-      sink(src.userId, h, data, arrival, src.connectionId);
+      sink(src.userId, h, data, arrival, src.connectionId, src.room, (word & MIX_MINUS) !== 0);
     }
     Atomics.store(this.ctl, R, this.pos);
     return n;

@@ -1,4 +1,5 @@
-// The one key for a stream of audio messages in a flow: connection, sender, track and (for a mix-minus stream) its receiver.
+// The one key for a stream of audio messages in a flow: connection, sender, track, room and (for a mix-minus stream) its receiver.
+import { DEFAULT_ROOM } from '../rooms';
 
 /** What tells one stream of flow audio messages from another (msg.userId, msg.audio.trackId, msg.targetUserId, msg.connectionId). */
 export interface StreamIdentity {
@@ -14,6 +15,11 @@ export interface StreamIdentity {
    * gets a playout buffer, a decoder and an event-stream channel of its own and cannot touch the first one's.
    */
   connectionId?: string;
+  /**
+   * The stream's room (msg.room, runtime/rooms.ts); absent, '' or 'main' are the DEFAULT_ROOM. The mixer's room mixes
+   * all say userId 'xcast' and trackId 1: the room keeps them apart (one Opus encoder per room).
+   */
+  room?: string;
 }
 
 /**
@@ -26,6 +32,7 @@ export function streamKey(s: StreamIdentity): string {
   const userId = s.userId ?? '';
   let key = `${userId.length}:${userId}/${s.trackId}`;
   if (s.targetUserId) key += `>${s.targetUserId.length}:${s.targetUserId}`;
+  if (s.room && s.room !== DEFAULT_ROOM) key += `~${s.room.length}:${s.room}`;
   if (s.connectionId) key += `@${s.connectionId}`;
   return key;
 }
@@ -38,6 +45,7 @@ export function streamKey(s: StreamIdentity): string {
 export function streamLabel(s: StreamIdentity): string {
   let label = `${text(s.userId ?? '')}/${s.trackId}`;
   if (s.targetUserId) label += ` → ${text(s.targetUserId)}`;
+  if (s.room && s.room !== DEFAULT_ROOM) label += ` in room ${text(s.room)}`;
   if (s.connectionId) label += ` on ${text(s.connectionId)}`;
   return label;
 }
@@ -58,16 +66,19 @@ function text(v: string, max = 80): string {
  * strings again, only made once more).
  */
 export class StreamKeys {
-  private readonly byConn = new Map<string, Map<string, Map<string, Map<number | undefined, string>>>>();
+  private readonly byConn = new Map<string, Map<string, Map<string, Map<string, Map<number | undefined, string>>>>>();
   private count = 0;
   constructor(private readonly maxStreams = 4096) {}
 
-  key(userId: string | undefined, trackId: number | undefined, targetUserId?: string, connectionId?: string): string {
+  key(userId: string | undefined, trackId: number | undefined, targetUserId?: string, connectionId?: string, room?: string): string {
     const c = connectionId ?? '';
     const u = userId ?? '';
     const r = targetUserId ?? '';
-    let byUser = this.byConn.get(c);
-    if (byUser === undefined) this.byConn.set(c, (byUser = new Map()));
+    const m = room === undefined || room === DEFAULT_ROOM ? '' : room;
+    let byRoom = this.byConn.get(c);
+    if (byRoom === undefined) this.byConn.set(c, (byRoom = new Map()));
+    let byUser = byRoom.get(m);
+    if (byUser === undefined) byRoom.set(m, (byUser = new Map()));
     let byTarget = byUser.get(u);
     if (byTarget === undefined) byUser.set(u, (byTarget = new Map()));
     let byTrack = byTarget.get(r);
@@ -76,9 +87,9 @@ export class StreamKeys {
     if (k === undefined) {
       if (this.count >= this.maxStreams) {
         this.clear();
-        return this.key(userId, trackId, targetUserId, connectionId);
+        return this.key(userId, trackId, targetUserId, connectionId, room);
       }
-      k = streamKey({ userId: u, trackId, targetUserId: r, connectionId: c });
+      k = streamKey({ userId: u, trackId, targetUserId: r, connectionId: c, room: m });
       byTrack.set(trackId, k);
       this.count++;
     }

@@ -6,6 +6,7 @@ import { UsageError } from '../cli';
 import { EventParser } from './codec';
 import { formatSummary, inspectEvents } from './inspect';
 import { reconstruct } from './reconstruct';
+import { DEFAULT_ROOM, isRoomName } from '../rooms';
 
 /** `xcast events capture|inspect …` */
 export async function eventsCommand(args: string[]): Promise<number> {
@@ -94,7 +95,7 @@ function progressBar(label: string, pct: number): string {
   return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}%`;
 }
 
-/** `xcast reconstruct FILE.xcev --out mix.wav [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR] [--format s16|f32] [--channels N]` */
+/** `xcast reconstruct FILE.xcev --out mix.wav [--room NAME] [--gain NAME=G]... [--mute NAME]... [--master -3dB] [--stems DIR] [--format s16|f32] [--channels N]` */
 export async function reconstructCommand(argv: string[]): Promise<number> {
   // parseArgs takes "-3dB" after --master for an option; the usage writes it that way, so glue it on.
   const args: string[] = [];
@@ -107,6 +108,7 @@ export async function reconstructCommand(argv: string[]): Promise<number> {
     options: {
       out: { type: 'string' }, gain: { type: 'string', multiple: true }, mute: { type: 'string', multiple: true },
       master: { type: 'string' }, stems: { type: 'string' }, format: { type: 'string' }, channels: { type: 'string' },
+      room: { type: 'string' },
     },
   });
   const file = positionals[0];
@@ -126,9 +128,10 @@ export async function reconstructCommand(argv: string[]): Promise<number> {
   }
   if (values.format !== undefined && values.format !== 's16' && values.format !== 'f32') throw new UsageError(`--format: "${values.format}" is not s16 or f32`);
   const channels = values.channels === undefined ? undefined : Number(values.channels);
+  if (values.room !== undefined && !isRoomName(values.room)) throw new UsageError(`--room: "${values.room}" is not a room name (1…64 letters, digits, "_" or "-")`);
   let shown = -1;
   const r = await reconstruct(file, {
-    out: values.out, gains, mute: values.mute, masterDb, stems: values.stems, channels,
+    out: values.out, room: values.room, gains, mute: values.mute, masterDb, stems: values.stems, channels,
     format: values.format as 's16' | 'f32' | undefined,
     onProgress: (p) => {
       if (!process.stderr.isTTY) return;
@@ -138,7 +141,7 @@ export async function reconstructCommand(argv: string[]): Promise<number> {
     },
   });
   if (process.stderr.isTTY) process.stderr.write(`\r${' '.repeat(progressBar('', 100).length + 8)}\r`);
-  console.log(`wrote ${r.out}: ${r.durationSeconds.toFixed(2)} s, ${r.sampleRate} Hz, ${r.channels} channels`);
+  console.log(`wrote ${r.out}: ${r.room === DEFAULT_ROOM ? '' : `room ${r.room}, `}${r.durationSeconds.toFixed(2)} s, ${r.sampleRate} Hz, ${r.channels} channels`);
   for (const t of r.tracks) {
     console.log(`  channel ${t.channelId}${t.name ? ` ${t.name}` : ''}: ${t.live} live, ${t.late} late packets put back, ${t.concealed + t.missing} concealed` +
       `${t.decodeErrors ? `, ${t.decodeErrors} undecodable` : ''}${t.stem ? ` → ${t.stem}` : ''}`);

@@ -1,4 +1,4 @@
-// Byte codec of the audio event stream (docs/event-stream.md): Jamulus RFC events 0x01/0x02 plus this project's 0x10–0x12, little-endian.
+// Byte codec of the audio event stream (docs/event-stream.md): Jamulus RFC events 0x01/0x02 plus this project's 0x10–0x13, little-endian.
 import { Codec } from '../codec';
 
 /** Event type byte. 0x01 and 0x02 are the Jamulus RFC's; 0x10 and up are this project's extensions. */
@@ -8,6 +8,8 @@ export enum EventType {
   STREAM_INFO = 0x10,
   MIX_PARAMETERS = 0x11,
   PCM_PACKET_RECEIVED = 0x12,
+  /** A room's Audio Frame Mixed (a room other than 'main'): u8 room length, the room, then 0x02's data. */
+  ROOM_FRAME_MIXED = 0x13,
 }
 
 /** Size of the common event header: u64 timestamp, u8 type, u32 data length. */
@@ -171,6 +173,16 @@ export interface AudioFrameMixedEvent extends EventBase {
   entries: DecodedMixedEntry[];
 }
 
+/** 0x13: one frame of a room's mix (a room other than 'main', whose frames are 0x02), with 0x02's fields. */
+export interface RoomFrameMixedEvent extends EventBase {
+  type: EventType.ROOM_FRAME_MIXED;
+  room: string;
+  frameSeq: bigint;
+  frameSamples: number;
+  sampleRate: number;
+  entries: DecodedMixedEntry[];
+}
+
 export interface StreamInfoEvent extends EventBase {
   type: EventType.STREAM_INFO;
   serverStartMicros: number;
@@ -201,6 +213,7 @@ export interface PcmPacketReceivedEvent extends EventBase {
 export type AudioEvent =
   | OpusPacketReceivedEvent
   | AudioFrameMixedEvent
+  | RoomFrameMixedEvent
   | StreamInfoEvent
   | MixParametersEvent
   | PcmPacketReceivedEvent;
@@ -212,7 +225,8 @@ export function isKnownEventType(type: number): type is EventType {
     type === EventType.AUDIO_FRAME_MIXED ||
     type === EventType.STREAM_INFO ||
     type === EventType.MIX_PARAMETERS ||
-    type === EventType.PCM_PACKET_RECEIVED
+    type === EventType.PCM_PACKET_RECEIVED ||
+    type === EventType.ROOM_FRAME_MIXED
   );
 }
 
@@ -312,6 +326,24 @@ export function encodeOpusPacketReceived(ts: U64, e: OpusPacketReceived): Buffer
 
 /** 0x02: which packet of each channel went into one mixed frame. */
 export function encodeAudioFrameMixed(ts: U64, e: AudioFrameMixed): Buffer {
+  return encodeMixed(ts, e, null);
+}
+
+/** A room name as 0x13 carries it (1…255 bytes of UTF-8); encode it once per room, not per frame. */
+export function encodeRoomName(room: string): Buffer {
+  const b = Buffer.from(typeof room === 'string' ? room : '', 'utf8');
+  if (b.length < 1 || b.length > 255) throw new EventFormatError('out_of_range', `room must be 1…255 bytes of UTF-8, got ${b.length}`);
+  return b;
+}
+
+/** 0x13: one frame of room `room`'s mix (a string, or the bytes encodeRoomName made of it); the rest as 0x02. */
+export function encodeRoomFrameMixed(ts: U64, room: string | Buffer, e: AudioFrameMixed): Buffer {
+  const r = Buffer.isBuffer(room) ? room : encodeRoomName(room);
+  if (r.length < 1 || r.length > 255) throw new EventFormatError('out_of_range', `room must be 1…255 bytes of UTF-8, got ${r.length}`);
+  return encodeMixed(ts, e, r);
+}
+
+function encodeMixed(ts: U64, e: AudioFrameMixed, room: Buffer | null): Buffer {
   checkU64('timestamp', ts);
   checkU64('frameSeq', e.frameSeq);
   checkUint('frameSamples', e.frameSamples, 0xffff);
@@ -337,9 +369,15 @@ export function encodeAudioFrameMixed(ts: U64, e: AudioFrameMixed): Buffer {
     }
     len += FIXED_ENTRY + p.length;
   }
-  const buf = Buffer.allocUnsafe(EVENT_HEADER_BYTES + len);
-  writeHeader(buf, ts, EventType.AUDIO_FRAME_MIXED, len);
+  const prefix = room === null ? 0 : 1 + room.length;
+  const buf = Buffer.allocUnsafe(EVENT_HEADER_BYTES + prefix + len);
+  writeHeader(buf, ts, room === null ? EventType.AUDIO_FRAME_MIXED : EventType.ROOM_FRAME_MIXED, prefix + len);
   let o = EVENT_HEADER_BYTES;
+  if (room !== null) {
+    buf[o] = room.length;
+    room.copy(buf, o + 1);
+    o += prefix;
+  }
   writeU64(buf, o, e.frameSeq);
   buf.writeUInt16LE(e.frameSamples, o + 8);
   buf.writeUInt32LE(e.sampleRate, o + 10);
@@ -474,6 +512,15 @@ export function decodeEventData(type: EventType, timestamp: number, data: Buffer
         channels: data[13],
         packet: data.subarray(FIXED_OPUS, FIXED_OPUS + b),
       };
+    }
+    case EventType.ROOM_FRAME_MIXED: {
+      need(data, 0, 1, 'Room Frame Mixed', offset);
+      const n = data[0];
+      if (n === 0) throw new EventFormatError('bad_value', 'Room Frame Mixed: the room name is empty', offset);
+      need(data, 1, n, 'the room of Room Frame Mixed', offset);
+      const room = data.toString('utf8', 1, 1 + n);
+      const f = decodeEventData(EventType.AUDIO_FRAME_MIXED, timestamp, data.subarray(1 + n), offset) as AudioFrameMixedEvent;
+      return { type, timestamp, offset, room, frameSeq: f.frameSeq, frameSamples: f.frameSamples, sampleRate: f.sampleRate, entries: f.entries };
     }
     case EventType.AUDIO_FRAME_MIXED: {
       need(data, 0, FIXED_MIXED, 'Audio Frame Mixed', offset);

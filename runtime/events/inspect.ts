@@ -34,7 +34,9 @@ export interface Summary {
   path: string;
   bytes: number;
   events: number;
-  eventsByType: { opusPacketReceived: number; audioFrameMixed: number; streamInfo: number; mixParameters: number; pcmPacketReceived: number; unknown: number };
+  eventsByType: { opusPacketReceived: number; audioFrameMixed: number; roomFrameMixed: number; streamInfo: number; mixParameters: number; pcmPacketReceived: number; unknown: number };
+  /** Mixed frames per room ('main': 0x02, the others 0x13); the figures below are the room 'main''s. */
+  rooms: Record<string, number>;
   formatVersion: number | null;
   serverStartMicros: number | null;
   sampleRate: number | null;
@@ -86,11 +88,13 @@ export async function inspectEvents(path: string, opts: IndexOptions = {}): Prom
     eventsByType: {
       opusPacketReceived: t[EventType.OPUS_PACKET_RECEIVED] ?? 0,
       audioFrameMixed: t[EventType.AUDIO_FRAME_MIXED] ?? 0,
+      roomFrameMixed: t[EventType.ROOM_FRAME_MIXED] ?? 0,
       streamInfo: t[EventType.STREAM_INFO] ?? 0,
       mixParameters: t[EventType.MIX_PARAMETERS] ?? 0,
       pcmPacketReceived: t[EventType.PCM_PACKET_RECEIVED] ?? 0,
       unknown: ix.unknownEvents,
     },
+    rooms: Object.fromEntries(ix.rooms),
     formatVersion: ix.streamInfo?.version ?? null,
     serverStartMicros: ix.streamInfo?.serverStartMicros ?? null,
     sampleRate: ix.sampleRate,
@@ -122,6 +126,8 @@ export function formatSummary(s: Summary): string {
   const e = s.eventsByType;
   lines.push(`  events: ${e.opusPacketReceived} opus packets, ${e.pcmPacketReceived} pcm packets, ${e.audioFrameMixed} mixed frames, ` +
     `${e.mixParameters} mix parameters, ${e.streamInfo} stream info, ${e.unknown} unknown`);
+  const others = Object.entries(s.rooms).filter(([r]) => r !== 'main');
+  if (others.length > 0) lines.push(`  rooms: ${Object.entries(s.rooms).map(([r, n]) => `${r} ${n} frames`).join(', ')} (channels and frames below: main; xcast reconstruct --room NAME rebuilds another)`);
   const fmt = s.sampleRate ? `${s.sampleRate} Hz, ${s.frameSamples} samples per frame` : 'unknown format (no Stream Info or mixed frame)';
   lines.push(`  format: ${fmt}${s.formatVersion === null ? '' : `, version ${s.formatVersion}`}`);
   if (s.serverStartMicros !== null) lines.push(`  server started: ${new Date(s.serverStartMicros / 1000).toISOString()}`);

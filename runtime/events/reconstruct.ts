@@ -9,6 +9,7 @@ import { WavWriter } from '../audio/wav';
 import { EventType, PCM_F32LE, PCM_S16LE, type MixParametersEvent } from './codec';
 import { EventFileRandomAccess } from './reader';
 import { SlotSource, indexSession, type ChannelIndex, type SessionIndex } from './session';
+import { DEFAULT_ROOM, isRoomName } from '../rooms';
 
 /** Why a session cannot be reconstructed; the message names the channel or option. */
 export class ReconstructError extends Error {
@@ -28,6 +29,8 @@ export interface ReconstructProgress {
 export interface ReconstructOptions {
   /** The mix WAV to write. */
   out: string;
+  /** The room whose mix to rebuild (runtime/rooms.ts): 'main' (default) from 0x02, another room from its 0x13 frames. */
+  room?: string;
   /** Linear gains replacing the recorded ones for the whole session, keyed by channel id ("3") or musician name ("alice"); an id wins over a name. */
   gains?: Record<string, number>;
   /** Channel ids or musician names to leave out of the mix. */
@@ -65,6 +68,8 @@ export interface ReconstructedChannel {
 
 export interface ReconstructResult {
   out: string;
+  /** The room rebuilt. */
+  room: string;
   sampleRate: number;
   frameSamples: number;
   channels: number;
@@ -134,9 +139,15 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
   const C = opts.channels ?? 2;
   if (!Number.isInteger(C) || C < 1 || C > 8) throw new ReconstructError('bad_option', `channels must be 1…8, got ${String(opts.channels)}`);
   const format = opts.format ?? 'f32';
+  const room = opts.room ?? DEFAULT_ROOM;
+  if (!isRoomName(room)) throw new ReconstructError('bad_option', `room must be 1…64 letters, digits, "_" or "-", got ${JSON.stringify(String(room)).slice(0, 80)}`);
 
-  const ix = await indexSession(file, { onProgress: (done, total) => opts.onProgress?.({ phase: 'index', done, total }) });
+  const ix = await indexSession(file, { room, onProgress: (done, total) => opts.onProgress?.({ phase: 'index', done, total }) });
   const warnings = [...ix.warnings];
+  if (ix.frames === 0 && ix.rooms.size > 0) {
+    const list = [...ix.rooms].map(([r, n]) => `${r} (${n} frames)`).join(', ');
+    throw new ReconstructError('bad_option', `room "${room}": ${file} has no frame of this room's mix (rooms: ${list})`);
+  }
   if (ix.sampleRate === null || ix.frameSamples === null) {
     throw new ReconstructError('no_format', `${file}: no Stream Info or Audio Frame Mixed event, so the sample rate and frame size are unknown`);
   }
@@ -220,6 +231,7 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
 
   return {
     out: opts.out,
+    room,
     sampleRate,
     frameSamples,
     channels: C,

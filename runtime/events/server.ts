@@ -6,9 +6,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SeqUnwrapper } from '../seq';
 import { codecOf } from '../codec';
+import { DEFAULT_ROOM } from '../rooms';
 import {
   CT_OPUS, CT_PCM,
-  encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
+  encodeAudioFrameMixed, encodeRoomFrameMixed, encodeRoomName, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
   type ChannelMixParameters, type MixedEntry, type OpusPacketReceived, type PcmPacketReceived, type Profile, type U64,
 } from './codec';
 
@@ -177,6 +178,8 @@ export class EventStreamServer extends EventEmitter {
   private nextChannelId = 1;
   // The profile of each user's last HELLO, for the channels it opens later.
   private readonly profiles = new Map<string, Profile | null>();
+  /** Room names as 0x13 carries them, encoded once per room. */
+  private readonly roomNames = new Map<string, Buffer>();
   // By connection (what the socket reader's messages say): the channels each holds, by user and track. Two
   // connections claiming one userId never share a channel (and so never a seq numbering); a connection that
   // follows a closed one of the same user takes over its channels, so a reconnect keeps its channel ids.
@@ -369,8 +372,11 @@ export class EventStreamServer extends EventEmitter {
     this.mixParameters(fromFrameSeq, master, tracks.map((t) => ({ channelId: this.trackChannel(t.userId, t.trackId, t.connectionId), gain: t.gain, pan: t.pan, muted: t.muted })));
   }
 
-  /** Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). */
-  trackFrameMixed(frameSeq: U64, used: readonly TrackUse[]): void {
+  /**
+   * Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). `room`: the mix's
+   * room (msg.mixed.room); a room other than 'main' is written as 0x13 Room Frame Mixed, 'main' or none as 0x02.
+   */
+  trackFrameMixed(frameSeq: U64, used: readonly TrackUse[], room?: string): void {
     const entries = this.trackEntries;
     entries.length = used.length;
     for (let i = 0; i < used.length; i++) {
@@ -379,7 +385,7 @@ export class EventStreamServer extends EventEmitter {
       e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
       e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
     }
-    this.audioFrameMixed(frameSeq, entries);
+    this.audioFrameMixed(frameSeq, entries, room);
   }
 
   /** 0x01, hot path: an Opus packet arrived (also when too late for the mix). `seq32` is the wire seq. */
@@ -411,9 +417,21 @@ export class EventStreamServer extends EventEmitter {
     this.broadcast(buf);
   }
 
-  /** 0x02, hot path: the mixer produced frame `frameSeq` from these channels (wire seqs, null where concealed). */
-  audioFrameMixed(frameSeq: U64, entries: readonly MixedFrameEntry[]): void {
+  /**
+   * 0x02, hot path: the mixer produced frame `frameSeq` from these channels (wire seqs, null where concealed). With a
+   * `room` other than 'main' (runtime/rooms.ts): 0x13, that room's frame (each room is a mix of its own, with the same
+   * frame numbers).
+   */
+  audioFrameMixed(frameSeq: U64, entries: readonly MixedFrameEntry[], room?: string): void {
     if (this.closed || !this.hasSinks()) return;
+    let roomName: Buffer | null = null;
+    if (room !== undefined && room !== '' && room !== DEFAULT_ROOM) {
+      roomName = this.roomNames.get(room) ?? null;
+      if (roomName === null) {
+        if (this.roomNames.size >= 4096) this.roomNames.clear();
+        this.roomNames.set(room, (roomName = encodeRoomName(room)));
+      }
+    }
     const n = entries.length;
     const pool = this.entryPool;
     const view = this.entryView;
@@ -435,7 +453,7 @@ export class EventStreamServer extends EventEmitter {
     view.length = m;
     const f = this.frameScratch;
     f.frameSeq = frameSeq; f.frameSamples = this.frameSamples; f.sampleRate = this.sampleRate;
-    this.broadcast(encodeAudioFrameMixed(this.now(), f));
+    this.broadcast(roomName === null ? encodeAudioFrameMixed(this.now(), f) : encodeRoomFrameMixed(this.now(), roomName, f));
   }
 
   /** 0x11: the complete set of mix parameters, in force from frame `fromFrameSeq`; call at start and on every change. */

@@ -4,6 +4,7 @@ import {
   type AudioEvent, type DecodedProfile, type MixParametersEvent, type StreamInfoEvent, type TruncatedEvent,
 } from './codec';
 import { readEventFile, type EventFileWarning } from './reader';
+import { DEFAULT_ROOM } from '../rooms';
 
 /** Where a channel's audio for one mixed frame comes from. */
 export const enum SlotSource {
@@ -90,6 +91,10 @@ export interface ChannelIndex {
 
 export interface SessionIndex {
   path: string;
+  /** The room whose frames are indexed (IndexOptions.room): 'main' is 0x02, another room its 0x13 events. */
+  room: string;
+  /** Frames in the file per room (every room's, whichever is indexed), in the order the rooms first appear. */
+  rooms: Map<string, number>;
   bytes: number;
   events: number;
   eventsByType: Record<number, number>;
@@ -119,6 +124,8 @@ export interface SessionIndex {
 }
 
 export interface IndexOptions {
+  /** The room whose mix to index: 'main' (default) its 0x02 frames, another room its 0x13 Room Frame Mixed. */
+  room?: string;
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   onWarning?: (w: EventFileWarning) => void;
 }
@@ -162,6 +169,8 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
   let frames = 0;
   let firstFrameSeq: bigint | null = null;
   let lastFrameSeq: bigint | null = null;
+  const room = opts.room ?? DEFAULT_ROOM;
+  const rooms = new Map<string, number>();
 
   const channel = (id: number): ChannelIndex => {
     let c = channels.get(id);
@@ -220,13 +229,17 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
         }
         break;
       }
-      case EventType.AUDIO_FRAME_MIXED: {
+      case EventType.AUDIO_FRAME_MIXED:
+      case EventType.ROOM_FRAME_MIXED: {
+        const of = e.type === EventType.ROOM_FRAME_MIXED ? e.room : DEFAULT_ROOM;
+        rooms.set(of, (rooms.get(of) ?? 0) + 1);
+        if (of !== room) break;
         if (sampleRate === null) {
           sampleRate = e.sampleRate;
           frameSamples = e.frameSamples;
         }
         if (lastFrameSeq !== null && e.frameSeq <= lastFrameSeq) {
-          warnings.push(`at byte ${e.offset}: Audio Frame Mixed ${e.frameSeq} does not follow frame ${lastFrameSeq}; skipped`);
+          warnings.push(`at byte ${e.offset}: ${of === DEFAULT_ROOM ? 'Audio Frame Mixed' : `Room Frame Mixed (${of})`} ${e.frameSeq} does not follow frame ${lastFrameSeq}; skipped`);
           break;
         }
         if (firstFrameSeq === null) firstFrameSeq = e.frameSeq;
@@ -282,7 +295,7 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
   params.sort((a, b) => (a.fromFrameSeq < b.fromFrameSeq ? -1 : a.fromFrameSeq > b.fromFrameSeq ? 1 : 0));
 
   return {
-    path, bytes: reader.totalBytes, events, eventsByType, unknownEvents: reader.skipped,
+    path, room, rooms, bytes: reader.totalBytes, events, eventsByType, unknownEvents: reader.skipped,
     streamInfo, sampleRate, frameSamples, firstTimestamp: firstTs, lastTimestamp: lastTs,
     frames, firstFrameSeq, lastFrameSeq, frameSeqRel: frameRel, frameOffset: frameOffset.view(), entryStart: entryStart.view(),
     entryChannels: entryChannels.subarray(0, entries), params, channels, warnings, truncated: reader.truncated,

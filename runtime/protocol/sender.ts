@@ -3,6 +3,7 @@ import { codecId, encodeAudioFrame, encodeMetadataText, type AudioHeader, type J
 import { diff, isPatchFrame, METADATA_PATCH_CAPABILITY, PATCH_KEY } from './merge-patch';
 import { validateQosBatch, type QOSMetrics } from '../qos/aggregator';
 import { codecBytesPerSample } from '../codec';
+import { DEFAULT_ROOM, helloRoom } from '../rooms';
 
 /** What the sender needs of a receiver's socket: its write queue, and 'drain' when that queue has emptied. */
 export interface LinkSocket {
@@ -44,7 +45,10 @@ export interface SenderAudio {
 }
 
 export interface StreamSenderOptions {
-  /** Server side: a frame with a targetUserId goes to that user's receivers only. Client side: every frame to the server. */
+  /**
+   * Server side: a frame with a targetUserId goes to that user's receivers only, and a frame of a room other than
+   * 'main' to the receivers whose HELLO names that room (runtime/rooms.ts helloRoom). Client side: every frame to the server.
+   */
   routeByTarget: boolean;
   /**
    * The metadata to send now: an object is sent as it is, any other value as { value }; undefined or null: none
@@ -133,6 +137,8 @@ interface Version {
 }
 
 interface Receiver {
+  /** Its HELLO's room (helloRoom): it gets the frames of that room (and every frame of no room or 'main'). */
+  room: string;
   readonly link: SenderLink;
   readonly patch: boolean;
   /** The last AUDIO frame sent to it: seq and duration (ms). */
@@ -232,7 +238,7 @@ export class StreamSender {
   add(link: SenderLink): void {
     if (this.closed || this.byLink.has(link)) return;
     const r: Receiver = {
-      link, patch: wantsPatches(link), audioSeq: 0, audioFrameMs: 0, lagSince: undefined, qosAt: -Infinity,
+      link, room: helloRoom(link.hello), patch: wantsPatches(link), audioSeq: 0, audioFrameMs: 0, lagSince: undefined, qosAt: -Infinity,
       sent: undefined, sentAt: -Infinity, fullAt: -Infinity, busySince: undefined, notBefore: -Infinity,
       onDrain: () => this.safely(() => this.drained(r)),
     };
@@ -257,10 +263,11 @@ export class StreamSender {
   }
 
   /**
-   * Encodes one audio frame (once) and sends it to every receiver, or — routed by target — to `targetUserId`'s.
+   * Encodes one audio frame (once) and sends it to every receiver, or — routed by target — to `targetUserId`'s;
+   * routed, a frame of `room` (msg.room) other than 'main' goes only to receivers of that room.
    * Throws, sending nothing, when the codec is unknown or a PCM payload's size does not match its header.
    */
-  sendAudio(a: SenderAudio, payload: Buffer, targetUserId?: string): void {
+  sendAudio(a: SenderAudio, payload: Buffer, targetUserId?: string, room?: string): void {
     const codec = codecId(a.codec);
     const bps = codecBytesPerSample(codec);
     if (bps && payload.length !== a.frameSamples * a.channels * bps) {
@@ -273,10 +280,12 @@ export class StreamSender {
     const frame = encodeAudioFrame(h, payload);
     const rs = this.rs;
     const target = this.routeByTarget ? targetUserId : undefined;
+    const inRoom = this.routeByTarget && room !== undefined && room !== DEFAULT_ROOM ? room : undefined;
     const frameMs = (a.frameSamples * 1000) / a.sampleRate;
     for (let i = 0; i < rs.length; i++) {
       const r = rs[i];
       if (target && r.link.userId !== target) continue;
+      if (inRoom !== undefined && r.room !== inRoom) continue;
       r.link.send(frame);
       r.audioSeq = h.seq;
       r.audioFrameMs = frameMs;

@@ -2,6 +2,7 @@
 
 import { BitrateMeter, Rfc3550Jitter, SeqTracker } from './stats';
 import { wireText } from '../log-text';
+import { isRoomName } from '../rooms';
 import type {
   ConnectionEntry, ConnectionEvent, DownstreamState, IncomingTrack, MixerAdminSharedState, OutgoingTrack,
   PongResult, QOSMetrics, QosHead, TrackState,
@@ -174,12 +175,13 @@ interface DownRec {
   lastQosAt: number;
 }
 
-interface ConnRec { id: string; userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string }
+interface ConnRec { id: string; userId?: string; at: number; direction?: 'incoming' | 'outgoing'; remote?: string; role?: string; room?: string }
 
 /** A user seen only in connection events: remembered apart from the state, in a small bounded table. */
 interface UnconfirmedRec {
   remote: string | null;
   role: string | null;
+  room: string | null;
   firstSeenAt: number;
   lastSeenAt: number;
   disconnectedAt: number | null;
@@ -196,6 +198,8 @@ interface UserRec {
   lastActivityAt: number;
   remote: string | null;
   role: string | null;
+  /** Its room (runtime/rooms.ts): from its connection events, else from its mixer tracks; null while unknown. */
+  room: string | null;
   hadConnectionEvents: boolean;
   disconnectedAt: number | null;
   /** Keyed by trackKey(connectionId, trackId): two connections of one user never share a record (the mixer keeps them apart too). */
@@ -307,6 +311,8 @@ export class AdminAggregator {
       const u = this.user(s.userId, now, 'audio');
       if (!u) continue;
       u.vouched = true;
+      // The track's room when no connection event said one (a connection event's room wins).
+      if (u.room === null && isRoomName(s.room)) u.room = s.room;
       const key = trackKey(s);
       let t = u.tracks.get(key);
       if (!t) {
@@ -431,6 +437,7 @@ export class AdminAggregator {
       if (typeof ev.userId === 'string') this.setConnUser(c, ev.userId);
       if (typeof ev.remote === 'string') c.remote = ev.remote;
       if (typeof ev.role === 'string') c.role = ev.role;
+      if (isRoomName(ev.room)) c.room = ev.room;
       if (c.userId === undefined) return;
       const u = ev.authenticated === true ? this.user(c.userId, now, 'authenticated') : this.users.get(c.userId);
       if (u) {
@@ -439,6 +446,7 @@ export class AdminAggregator {
         u.disconnectedAt = null;
         if (c.remote !== undefined) u.remote = c.remote;
         if (c.role !== undefined) u.role = c.role;
+        if (c.room !== undefined) u.room = c.room;
         u.lastActivityAt = now;
         return;
       }
@@ -448,6 +456,7 @@ export class AdminAggregator {
       x.lastSeenAt = now;
       if (c.remote !== undefined) x.remote = c.remote;
       if (c.role !== undefined) x.role = c.role;
+      if (c.room !== undefined) x.room = c.room;
     } else if (ev.event === 'close') {
       const found = this.findConnection(key, ev);
       const c = found ? this.conns.get(found) : undefined;
@@ -487,16 +496,21 @@ export class AdminAggregator {
     return undefined;
   }
 
-  /** A PING/PONG result with `userId`: offsetMs is the user's clock minus the xcast's clock. */
+  /**
+   * A PING/PONG result with `userId`: offsetMs is the user's clock minus the xcast's clock. A WebRTC peer's RTT (from
+   * RTCP) comes without offsetMs: it sets rttMs and leaves the offset as it was.
+   */
   onPong(userId: string, r: PongResult): void {
-    if (!r || !Number.isFinite(r.rttMs) || !Number.isFinite(r.offsetMs)) return;
+    if (!r || typeof r !== 'object' || typeof r.rttMs !== 'number' || !(r.rttMs >= 0) || !Number.isFinite(r.rttMs)) return;
+    const hasOffset = r.offsetMs !== undefined;
+    if (hasOffset && !Number.isFinite(r.offsetMs)) return;
     // A PONG makes no user record (any connection answers PINGs): an unknown user's goes to the side table.
     const now = this.now();
     const u = this.users.get(userId) ?? this.unconfirmedRec(userId, now);
     if (!u) return;
     if (!this.users.has(userId)) (u as UnconfirmedRec).lastSeenAt = now;
     u.rttMs = r.rttMs;
-    u.offsetMs = r.offsetMs;
+    if (hasOffset) u.offsetMs = r.offsetMs as number;
   }
 
   /** A frame refused by a transport (ProtocolError code), optionally attributed to a user. */
@@ -561,6 +575,7 @@ export class AdminAggregator {
       defineEntry(connections, id, {
         remote: u.remote,
         role: u.role,
+        ...(u.room !== null ? { room: u.room } : {}),
         connectedAt: this.connectedAt(u),
         isIncomingAudioTrackConnected: anyConnected,
         packetsReceived: received,
@@ -716,7 +731,7 @@ export class AdminAggregator {
     if (u) return u;
     if (this.users.size >= this.maxUsers && !this.makeRoom() && claim !== 'audio') return undefined;
     u = {
-      userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, hadConnectionEvents: false,
+      userId, firstSeenAt: now, lastActivityAt: now, remote: null, role: null, room: null, hadConnectionEvents: false,
       disconnectedAt: null, tracks: new Map(), retired: { received: 0, lost: 0, late: 0, duplicate: 0, outOfOrder: 0, concealed: 0 }, down: new Map(), rttMs: null, offsetMs: null, protocolErrors: 0,
       lastQOS: null, lastQosTrack: -1, vouched: false,
     };
@@ -726,6 +741,7 @@ export class AdminAggregator {
       u.firstSeenAt = x.firstSeenAt;
       u.remote = x.remote;
       u.role = x.role;
+      u.room = x.room;
       u.rttMs = x.rttMs;
       u.offsetMs = x.offsetMs;
       u.hadConnectionEvents = true;
@@ -775,7 +791,7 @@ export class AdminAggregator {
         this.unconfirmed.delete(victim!);
       }
     }
-    x = { remote: null, role: null, firstSeenAt: now, lastSeenAt: now, disconnectedAt: null, rttMs: null, offsetMs: null };
+    x = { remote: null, role: null, room: null, firstSeenAt: now, lastSeenAt: now, disconnectedAt: null, rttMs: null, offsetMs: null };
     this.unconfirmed.set(userId, x);
     return x;
   }

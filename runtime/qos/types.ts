@@ -28,6 +28,8 @@ export interface TrackState {
   jitterMs: number;
   /** Optional cumulative payload bytes received; when present the aggregator derives bitrateKbps from it. */
   bytesReceived?: number;
+  /** The track's room (runtime/rooms.ts); the user's entry shows it when no connection event named one. */
+  room?: string;
   [extra: string]: unknown;
 }
 
@@ -61,6 +63,8 @@ export interface ConnectionEvent {
   userId?: string;
   remote?: string;
   role?: string;
+  /** The connection's room (runtime/rooms.ts; the socket reader's from the HELLO, the WebRTC node's); shown in its user's entry. */
+  room?: string;
   connectionId: string | number;
   /** ms since Unix epoch. */
   at?: number;
@@ -78,8 +82,8 @@ export interface ConnectionEvent {
 
 export interface PongResult {
   rttMs: number;
-  /** Remote clock minus local (xcast) clock, in ms. */
-  offsetMs: number;
+  /** Remote clock minus local (xcast) clock, in ms; absent for a WebRTC peer (RTT from RTCP, no clock offset). */
+  offsetMs?: number;
 }
 
 /** What one receiver reported about the xcast → receiver path (extra field of a connection entry). */
@@ -109,6 +113,8 @@ export interface DownstreamState {
 export interface ConnectionEntry {
   remote: string | null;
   role: string | null;
+  /** The user's room (extra field; absent while no connection event or mixer track named one). */
+  room?: string;
   connectedAt: number;
   isIncomingAudioTrackConnected: boolean;
   packetsReceived: number;

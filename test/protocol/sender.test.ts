@@ -171,6 +171,43 @@ describe('protocol/sender', function () {
     assert.deepEqual(await readUntil(a, 6), ['A 2', 'A 3', 'A 5', 'A 6']);
   });
 
+  it("routes a room's frames to that room's receivers (HELLO room, else profile.room); 'main' and no room to every receiver", async () => {
+    const server = new StreamSender({ routeByTarget: true });
+    const s = await (async () => {
+      const srv = new StreamServer({ port: 0, pingIntervalMs: 0 });
+      const { port } = await srv.listen();
+      const out: Array<{ link: StreamConnection; raw: RawClient; log: string[] }> = [];
+      const hellos: Array<[string, Record<string, unknown>]> = [['ann', { room: 'r1' }], ['bob', { profile: { room: 'r2', name: 'Bob' } }], ['cat', {}], ['dan', { room: 'no spaces' }]];
+      for (const [u, extra] of hellos) {
+        const linked = once(srv, 'connection') as Promise<[StreamConnection]>;
+        const raw = await RawClient.hello(port, u, extra);
+        const [link] = await linked;
+        out.push({ link, raw, log: [] });
+      }
+      cleanup.push(() => { for (const r of out) r.raw.destroy(); return srv.close(); });
+      return out;
+    })();
+    const [ann, bob, cat, dan] = s;
+    for (const r of s) server.add(r.link);
+    server.sendAudio(audio(1), PCM, undefined, 'r1');
+    server.sendAudio(audio(2), PCM, undefined, 'r2');
+    server.sendAudio(audio(3), PCM, undefined, 'main');
+    server.sendAudio(audio(4), PCM);
+    server.sendAudio(audio(5), PCM, 'bob', 'r1');   // a mix-minus for bob in a room bob is not in: nobody
+    server.sendAudio(audio(6), PCM, 'ann', 'r1');
+    server.sendAudio(audio(7), PCM);
+    assert.deepEqual(await readUntil(ann, 7), ['A 1', 'A 3', 'A 4', 'A 6', 'A 7']);
+    assert.deepEqual(await readUntil(bob, 7), ['A 2', 'A 3', 'A 4', 'A 7']);
+    // No room, or a HELLO room that is not a room name: the room 'main'.
+    assert.deepEqual(await readUntil(cat, 7), ['A 3', 'A 4', 'A 7']);
+    assert.deepEqual(await readUntil(dan, 7), ['A 3', 'A 4', 'A 7']);
+    // The client side sends every frame to its server, whatever its room.
+    const client = new StreamSender({ routeByTarget: false });
+    client.add(cat.link);
+    client.sendAudio(audio(8), PCM, undefined, 'r1');
+    assert.deepEqual(await readUntil(cat, 8), ['A 3', 'A 4', 'A 7', 'A 8']);
+  });
+
   it('refuses audio it cannot frame — unknown codec, PCM size not matching its header — and sends nothing of it', async () => {
     const sender = new StreamSender({ routeByTarget: true });
     const [r] = await receivers(['ann']);
