@@ -58,36 +58,21 @@ export interface RtcBenchContext {
 // ---------------------------------------------------------------------------------------------
 // The flow: the preset with its WebRTC node (added as the preset will wire it when the build's preset has none).
 
-export interface RtcFlow { file: string; ingestPort: number; mixPort: number; mixEncoder: { complexity: number; bitrate: number }; addedWebrtc: boolean }
+export interface RtcFlow { file: string; ingestPort: number; mixPort: number; mixEncoder: { complexity: number; bitrate: number } }
 
 let dirSeq = 0;
 
-export function writeRtcFlow(dir: string, ports: { ingest: number; mix: number; events: number }, v: Variant, o: { mixMinusAll: boolean }): RtcFlow {
+export function writeRtcFlow(dir: string, ports: { ingest: number; mix: number; events: number }, v: Variant): RtcFlow {
   const f = writeXcastFlow(dir, 'flow', ports, v);
   const nodes = JSON.parse(fs.readFileSync(f.file, 'utf8')) as FlowNode[];
-  const mixer = nodes.find((n) => n.type === 'xcast-mixer') as FlowNode;
-  const enc = nodes.find((n) => n.type === 'xcast-opus-encode') as FlowNode;
-  let rtc = nodes.find((n) => n.type === 'xcast-webrtc');
-  const addedWebrtc = !rtc;
-  if (!rtc) {
-    // mixer out 1 → opus 64k → (socket writer, webrtc); mixer out 3 → opus (encoder threads auto) → webrtc; webrtc out 1 → mixer.
-    const z = mixer.z as string;
-    const rtcId = 'b000000000000e01';
-    const minusEnc: FlowNode = { ...enc, id: 'b000000000000e02', name: 'opus mix-minus', encodeWorkers: 'auto', x: 640, y: 200, wires: [[rtcId]] };
-    rtc = { id: rtcId, type: 'xcast-webrtc', z, x: 200, y: 260, name: 'webrtc', basePath: RTC_BASE, rooms: 'auto', maxPeers: '64', maxPeersPerRoom: '', usersFile: '', iceServers: '', hostAddresses: '', portRange: '', inactivityTimeout: '30', allowedOrigins: '', wires: [[mixer.id], []] };
-    (enc.wires as string[][])[0].push(rtcId);
-    const mw = mixer.wires as string[][];
-    while (mw.length < 3) mw.push([]);
-    mw[2] = [...mw[2], minusEnc.id];
-    nodes.push(minusEnc, rtc);
-  }
-  // Room for every probe's peers, loopback candidates only (one pair to check per peer), and a mix-minus for every
-  // track (the mixer also makes one per WebRTC peer that asks, msg.mixMinus; on: the same for peers that all ask).
+  const rtc = nodes.find((n) => n.type === 'xcast-webrtc');
+  if (!rtc) throw new Error('the xcast preset has no xcast-webrtc node');
+  // Room for every probe's peers, and loopback candidates only (one pair to check per peer). Every peer publishes
+  // and listens, so each asks the mixer for its mix-minus (msg.mixMinus): out 3 → opus mix-minus → the node.
   rtc.maxPeers = '2000';
   rtc.hostAddresses = '127.0.0.1';
-  if (o.mixMinusAll) mixer.mixMinus = true;
   fs.writeFileSync(f.file, JSON.stringify(nodes, null, 2));
-  return { file: f.file, ingestPort: f.ingestPort, mixPort: f.mixPort, mixEncoder: f.encoder, addedWebrtc };
+  return { file: f.file, ingestPort: f.ingestPort, mixPort: f.mixPort, mixEncoder: f.encoder };
 }
 
 /** Whether this build has the WebRTC node at all. */
@@ -116,7 +101,7 @@ async function startHost(c: RtcBenchContext, variant: Variant, env: NodeJS.Proce
   const ports = { ingest: await freePort(), mix: await freePort(), events: await freePort() };
   const userDir = path.join(c.work, `rtc${dirSeq++}`);
   fs.mkdirSync(userDir, { recursive: true });
-  const flow = writeRtcFlow(userDir, ports, variant, { mixMinusAll: true });
+  const flow = writeRtcFlow(userDir, ports, variant);
   const host = startNode(path.join(DIST, 'xcast-host.js'), [flow.file, userDir], c.xcastCpus, ['--expose-gc'], env);
   const ready = await host.next<{ url: string }>('ready', 60000);
   return { host, url: ready.url, flow };
@@ -224,7 +209,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
   const fig: RtcFigures = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavgAtStart: os.loadavg(), node: process.version },
-    setup: { xcastCpus: c.xcastCpus, loadgenCpus: c.loadgenCpus, peers: 'werift 0.24.4 clients (bench/lib/rtc-load.ts): 10 ms mono Opus 32 kbit/s published, mix-minus received', flow: 'flows/xcast.json with its WebRTC node (hostAddresses 127.0.0.1, maxPeers 2000), mixer mix-minus on' },
+    setup: { xcastCpus: c.xcastCpus, loadgenCpus: c.loadgenCpus, peers: 'werift 0.24.4 clients (bench/lib/rtc-load.ts): 10 ms mono Opus 32 kbit/s published, mix-minus received', flow: 'flows/xcast.json with its WebRTC node (hostAddresses 127.0.0.1, maxPeers 2000); each WebRTC peer asks for its mix-minus (msg.mixMinus)' },
     capacity: null, sustained: null, side: null, hop: null, m2e: [], table: [], notes: [],
   };
   const rows = fig.table;

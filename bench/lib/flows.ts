@@ -50,7 +50,9 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
     const w = mixer.wires as string[][];
     // The full mix still goes to the event stream (recording); the encoder gets one mix-minus per receiver.
     w[0] = w[0].filter((id) => id !== encoder.id);
-    w[2] = [...(w[2] ?? []), encoder.id];
+    // Only this encoder (to the socket writer): the preset's own mix-minus encoder feeds the WebRTC node, and
+    // streamproto1 receivers would cost two encodes each with it (its hub drops what is for no browser).
+    w[2] = [encoder.id];
   }
   if (v.mixer) Object.assign(mixer, v.mixer);
   if (v.writer) Object.assign(of('xcast-socket-writer'), v.writer);
