@@ -318,7 +318,8 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
     try {
       const r = await probeRtc(c, {
         name: 'rtcm2e', variant: run.variant, rtcPeers: 0, rtcMode: 'filler', windowS: 0, warmupS: 0, env: { BENCH_HOP: '1', BENCH_RTC_PREFIX: 'm2e-' },
-        during: (_h, url) => mouthToEar({ origin: url, basePath: RTC_BASE, room: 'main', clicks, cpus: c.loadgenCpus, forcePtime: 10 }),
+        // The xcast's window opens with the measured clicks (BENCH_HOP=1: the mark runs no GC).
+        during: (h, url) => mouthToEar({ origin: url, basePath: RTC_BASE, room: 'main', clicks, cpus: c.loadgenCpus, forcePtime: 10, onMark: async () => { await h.request({ cmd: 'mark' }, 'marked'); } }),
       }, rtcPackets);
       const m = r.m2e as M2EResult;
       const hub = r.host.hopByKind?.rtc;
