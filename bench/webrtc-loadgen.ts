@@ -36,6 +36,10 @@ export interface RtcLoadgenReport {
   peers: number;
   connected: number;
   failed: string[];
+  /** The state changes of the first peers that failed (first attempts) or are closed / not connected now. */
+  closedStates: Array<{ userId: string; states: string[] }>;
+  /** Peers that needed a second connection attempt. */
+  retried: number;
   /** Offer POST → answer, and → connected (ms): p50 and max over the peers. */
   answerMs: { p50: number; max: number };
   connectMs: { p50: number; max: number };
@@ -78,10 +82,13 @@ interface Peer {
   rxLastSeq: number;
   rxGaps: number;
   wireSeq: number;
+  onRtp?: (payload: Buffer, seq: number) => void;
 }
 
 let peers: Peer[] = [];
 let failed: string[] = [];
+let firstFailures: Array<{ userId: string; states: string[] }> = [];
+let retried = 0;
 let periodMs = 10;
 let frameSamples = 480;
 let running = false;
@@ -206,14 +213,24 @@ async function startPeers(m: RtcLoadgenStart): Promise<void> {
       p.rxLastSeq = seq;
       if (i === 1) onMonitorRtp(payload, seq);
     } : undefined;
+    p.onRtp = onRtp;
     p.rtc = new RtcLoadPeer({ base: m.base, room: m.room, userId, publish: m.publish, listen: m.listen }, onRtp);
     peers.push(p);
   }
   // Peers that connected start sending at once (pump skips the others); a few offers at a time.
+  // A peer not connected in 15 s tries once more with a new connection (as the join page reconnects by itself; the
+  // same userId replaces the first on the xcast); both attempts are reported.
   const queue = [...peers];
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
-      try { await p.rtc.connect(); } catch (err) { failed.push((err as Error).message.slice(0, 200)); }
+      try { await p.rtc.connect(); } catch (err) {
+        failed.push((err as Error).message.slice(0, 200));
+        firstFailures.push({ userId: p.rtc.o.userId, states: p.rtc.states });
+        await p.rtc.close().catch(() => undefined);
+        p.rtc = new RtcLoadPeer(p.rtc.o, p.onRtp);
+        retried++;
+        try { await p.rtc.connect(); } catch (e2) { failed.push(`retry: ${(e2 as Error).message.slice(0, 200)}`); }
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(m.concurrency ?? 6, peers.length) }, worker));
@@ -283,6 +300,8 @@ function report(): RtcLoadgenReport {
     peers: peers.length,
     connected: peers.filter((p) => p.rtc.connected).length,
     failed: failed.slice(0, 5),
+    closedStates: [...firstFailures, ...peers.filter((p) => p.rtc.closed || !p.rtc.connected).map((p) => ({ userId: p.rtc.o.userId, states: p.rtc.states }))].slice(0, 4),
+    retried,
     answerMs: stat(peers.map((p) => p.rtc.answerMs)),
     connectMs: stat(peers.map((p) => p.rtc.connectMs)),
     answer: answerOpus(peers.find((p) => p.rtc.answerSdp)?.rtc.answerSdp ?? ''),

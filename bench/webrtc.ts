@@ -102,7 +102,9 @@ async function startHost(c: RtcBenchContext, variant: Variant, env: NodeJS.Proce
   const userDir = path.join(c.work, `rtc${dirSeq++}`);
   fs.mkdirSync(userDir, { recursive: true });
   const flow = writeRtcFlow(userDir, ports, variant);
-  const host = startNode(path.join(DIST, 'xcast-host.js'), [flow.file, userDir], c.xcastCpus, ['--expose-gc'], env);
+  // As run.ts: BENCH_XCAST_NODE_ARGS adds node flags (e.g. '--cpu-prof --cpu-prof-dir DIR' for a profile).
+  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_XCAST_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+  const host = startNode(path.join(DIST, 'xcast-host.js'), [flow.file, userDir], c.xcastCpus, nodeArgs, env);
   const ready = await host.next<{ url: string }>('ready', 60000);
   return { host, url: ready.url, flow };
 }
@@ -148,6 +150,7 @@ export async function probeRtc(c: RtcBenchContext, o: RtcProbeOpts, rtcPackets: 
     if (o.rtcPeers > 0) {
       if (rtc.connected < o.rtcPeers) why.push(`only ${rtc.connected} of ${o.rtcPeers} WebRTC peers connected${rtc.failed.length ? ` (${rtc.failed[0]})` : ''}`);
       if (rtc.closed > 0) why.push(`${rtc.closed} WebRTC peers closed`);
+      if (rtc.retried > 0) why.push(`${rtc.retried} WebRTC peers needed a second attempt to connect`);
       if (rtc.rxFractionMin < 0.95) why.push(`a WebRTC listener got ${(rtc.rxFractionMin * 100).toFixed(0)} % of its mix packets`);
       if (rtc.sendLateP99Ms > 5) why.push(`WebRTC load generator late (send p99 ${rtc.sendLateP99Ms.toFixed(1)} ms): not the xcast's fault, but not clean either`);
       if (rtc.cpu > 0.9) why.push(`WebRTC load generator at its bound (${(rtc.cpu * 100).toFixed(0)} % of its core)`);
@@ -167,7 +170,7 @@ export async function probeRtc(c: RtcBenchContext, o: RtcProbeOpts, rtcPackets: 
 
 function emptyRtcReport(): RtcLoadgenReport {
   return {
-    peers: 0, connected: 0, failed: [], answerMs: { p50: NaN, max: NaN }, connectMs: { p50: NaN, max: NaN }, answer: { fmtp: null, ptime: null },
+    peers: 0, connected: 0, failed: [], closedStates: [], retried: 0, answerMs: { p50: NaN, max: NaN }, connectMs: { p50: NaN, max: NaN }, answer: { fmtp: null, ptime: null },
     windowSeconds: 0, packetsSent: 0, sendLateP99Ms: 0, sendLateMaxMs: 0, rxFractionMin: 1, rxFractionMedian: 1, rxSilent: 0, rxSeqGaps: 0, closed: 0, cpu: 0,
     monitor: { frames: 0, concealed: 0, toneHz: null, toneDbfs: null, discontinuities: null, analysedSeconds: 0, latencyMs: [], probeMisaligned: 0, codecDelay: { peer: 0, mix: 0 } },
   };

@@ -36,6 +36,8 @@ export class RtcLoadPeer {
   connectMs = NaN;
   connected = false;
   closed = false;
+  /** Its connection and ICE states as they changed, seconds after it was made (why a peer failed or closed). */
+  readonly states: string[] = [];
   private ssrcSeq = Math.floor(Math.random() * 0xffff);
   private rtpTs = Math.floor(Math.random() * 0xffffffff);
 
@@ -57,10 +59,14 @@ export class RtcLoadPeer {
         track.onReceiveRtp.subscribe((rtp) => onRtp(rtp.payload, rtp.header.sequenceNumber, rtp.header.timestamp));
       });
     }
+    const t0 = performance.now();
+    const note = (what: string) => { if (this.states.length < 20) this.states.push(`${((performance.now() - t0) / 1000).toFixed(2)} s ${what}`); };
     this.pc.connectionStateChange.subscribe((s) => {
+      note(`connection ${s}`);
       if (s === 'connected') this.connected = true;
       if (s === 'closed' || s === 'failed') { this.connected = false; this.closed = true; }
     });
+    this.pc.iceConnectionStateChange.subscribe((s) => note(`ice ${s}`));
   }
 
   /** Offers with every candidate gathered (no trickle), applies the answer, waits until connected. */
