@@ -150,6 +150,8 @@ export async function probeRtc(c: RtcBenchContext, o: RtcProbeOpts, rtcPackets: 
     if (o.rtcPeers > 0) {
       if (rtc.connected < o.rtcPeers) why.push(`only ${rtc.connected} of ${o.rtcPeers} WebRTC peers connected${rtc.failed.length ? ` (${rtc.failed[0]})` : ''}`);
       if (rtc.closed > 0) why.push(`${rtc.closed} WebRTC peers closed`);
+      const left = Object.entries(h.rtcLeaves ?? {}).filter(([, n]) => n > 0);
+      if (left.length) why.push(`WebRTC peers the xcast let go: ${left.map(([r, n]) => `${n} ${r}`).join(', ')}`);
       if (rtc.retried > 0) why.push(`${rtc.retried} WebRTC peers needed a second attempt to connect`);
       if (rtc.rxFractionMin < 0.95) why.push(`a WebRTC listener got ${(rtc.rxFractionMin * 100).toFixed(0)} % of its mix packets`);
       if (rtc.sendLateP99Ms > 5) why.push(`WebRTC load generator late (send p99 ${rtc.sendLateP99Ms.toFixed(1)} ms): not the xcast's fault, but not clean either`);
@@ -310,9 +312,13 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
   }
 
   // Mouth-to-ear in Chromium: the preset's mixer buffer, then (with --only/webrtc) a 1-frame one.
-  const m2eRuns: Array<{ label: string; variant: Variant }> = [];
-  if (st.m2e) m2eRuns.push({ label: "the preset's mixer (jitter buffer 3 frames, adaptive)", variant: {} });
-  if (st.m2eLow) m2eRuns.push({ label: 'mixer jitter buffer 1 frame, at most 1', variant: HOP_VARIANT });
+  // (and, in full, the answer as the xcast wrote it: without a=ptime Chromium sends 20 ms frames).
+  const m2eRuns: Array<{ label: string; variant: Variant; ptime: number | null }> = [];
+  if (st.m2e) m2eRuns.push({ label: "the preset's mixer (jitter buffer 3 frames, adaptive)", variant: {}, ptime: 10 });
+  if (st.m2eLow) {
+    m2eRuns.push({ label: 'mixer jitter buffer 1 frame, at most 1', variant: HOP_VARIANT, ptime: 10 });
+    m2eRuns.push({ label: "the preset's mixer, the xcast's answer untouched", variant: {}, ptime: null });
+  }
   for (const run of m2eRuns) {
     const clicks = c.quick ? 20 : 60;
     if (left() < clicks * 0.4 + 20) break;
@@ -322,7 +328,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
       const r = await probeRtc(c, {
         name: 'rtcm2e', variant: run.variant, rtcPeers: 0, rtcMode: 'filler', windowS: 0, warmupS: 0, env: { BENCH_HOP: '1', BENCH_RTC_PREFIX: 'm2e-' },
         // The xcast's window opens with the measured clicks (BENCH_HOP=1: the mark runs no GC).
-        during: (h, url) => mouthToEar({ origin: url, basePath: RTC_BASE, room: 'main', clicks, cpus: c.loadgenCpus, forcePtime: 10, onMark: async () => { await h.request({ cmd: 'mark' }, 'marked'); } }),
+        during: (h, url) => mouthToEar({ origin: url, basePath: RTC_BASE, room: 'main', clicks, cpus: c.loadgenCpus, forcePtime: run.ptime, onMark: async () => { await h.request({ cmd: 'mark' }, 'marked'); } }),
       }, rtcPackets);
       const m = r.m2e as M2EResult;
       const hub = r.host.hopByKind?.rtc;

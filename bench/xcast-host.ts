@@ -58,6 +58,8 @@ export interface HostReport {
    * second, µs per call, and their share of one core.
    */
   encode: { calls: number; perSecond: number; meanUs: number; p50Us: number; p99Us: number; coreShare: number } | null;
+  /** WebRTC peers that left the hub in the window, by reason ('timeout', 'failed', …; the hub's 'leave' events). */
+  rtcLeaves: Record<string, number>;
   /** Bytes of the shared state the receivers get as metadata (mixeradminSharedState as JSON), at the window's end. */
   sharedStateBytes: number | null;
 }
@@ -171,6 +173,7 @@ async function mark(): Promise<void> {
   for (const k of HOP_KINDS) { kindCount[k] = 0; kindRtcCount[k] = 0; }
   encCount = 0;
   encTotalMs = 0;
+  rtcLeaves = {};
   trackSumsStart = { ...trackSums };
   jitterSum = 0;
   jitterN = 0;
@@ -211,6 +214,7 @@ function report(): HostReport {
     hop: hopStats(),
     hopByKind: hopKindStats(),
     encode: encodeStats(secs),
+    rtcLeaves: { ...rtcLeaves },
     sharedStateBytes: sharedStateBytes(),
   };
 }
@@ -323,6 +327,25 @@ function measureRtcSends(): boolean {
   return true;
 }
 
+/** Counts the hub's 'leave' events by reason (every run: why WebRTC peers went). */
+let rtcLeaves: Record<string, number> = {};
+function countRtcLeaves(): void {
+  let mod: { RtcHub?: { prototype: { emit(event: string | symbol, ...args: unknown[]): boolean } } };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require(path.join(__dirname, '..', 'runtime', 'webrtc', 'hub.js'));
+  } catch {
+    return;
+  }
+  const proto = mod.RtcHub?.prototype;
+  if (!proto) return;
+  const emit = proto.emit;
+  proto.emit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'leave') { const r = String(args[1]); rtcLeaves[r] = (rtcLeaves[r] ?? 0) + 1; }
+    return emit.call(this, event, ...args);
+  };
+}
+
 /** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
 function measureHops(engine: MixEngine): void {
   for (const k of HOP_KINDS) kindHops[k] = { frame: new Float32Array(KIND_CAP), rtcOut: new Float32Array(KIND_CAP) };
@@ -405,6 +428,7 @@ async function main(): Promise<void> {
     measureRtcSends();
   }
   if (process.env.BENCH_ENCODE === '1') measureEncodes();
+  countRtcLeaves();
   tickSource.on('tick', (_i: number, late: number) => {
     if (latCount < LAT_CAP) lateness[latCount] = late;
     latCount++;
