@@ -645,9 +645,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${title}\n\n${table}\n\n${notesText}\n`);
   out.markdown = table;
   if (rtc) {
-    const rtcTable = renderTable(rtc.table);
     rtc.notes.push(...notes.filter((n) => n.startsWith('WebRTC')));
-    writeRtcResults(rtc, title.replace('xcast bench', 'xcast bench (WebRTC)'), rtcTable, o.quick);
+    writeRtcResults(rtc, title.replace('xcast bench', 'xcast bench (WebRTC)'), o.quick, renderTable);
     log(`wrote ${o.quick ? 'bench/results/webrtc.partial.json.tmp' : 'bench/results/webrtc.json and the WebRTC table of docs/performance.md'}`);
   }
   if (!o.quick && !o.only) updateReadme(title, table, notesText);

@@ -33,6 +33,8 @@ export interface M2EOptions {
   /** RTCRtpReceiver.jitterBufferTarget (ms) for the listener, or null for Chromium's default. */
   jitterBufferTargetMs?: number | null;
   userPrefix?: string;
+  /** Fresh pages the clicks are spread over (default 4). */
+  sessions?: number;
   /** Called when the clicks that count start (so the xcast's window can open then). */
   onMark?: () => Promise<void>;
 }
@@ -45,7 +47,9 @@ export interface M2EResult {
   p95: number;
   min: number;
   max: number;
-  /** Chromium's figures over the measured window. */
+  /** Chromium's figures in each session's measured window. */
+  sessions: Array<{ session: number; frameMs: number | null; netEq: number | null; target: number | null; minimum: number | null; concealed: number | null }>;
+  /** Chromium's figures over the measured windows (mean over the sessions). */
   chromium: {
     version: string;
     publisherFrameMs: number | null;
@@ -95,8 +99,10 @@ export function matchClicks(clicks: number[], onsets: number[], sampleRate: numb
     if (j < onsets.length && onsets[j] < c + periodSamples && onsets[j] < nextClick + periodSamples) {
       // An onset belongs to the latest click before it: skip this click when the next one is also before it.
       if (onsets[j] >= nextClick) continue;
-      out.push(((onsets[j] - c) * 1000) / sampleRate);
+      const ms = ((onsets[j] - c) * 1000) / sampleRate;
       j++;
+      // Below 15 ms (one 10 ms Opus frame and the look-ahead) it cannot be this click: a late onset of the one before.
+      if (ms >= 15) out.push(ms);
     }
   }
   return out;
@@ -113,8 +119,8 @@ function opusFmtp(sdp: string | undefined): { fmtp: string | null; ptime: number
 export async function mouthToEar(o: M2EOptions): Promise<M2EResult> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium, or set XCAST_CHROMIUM)`);
   const clicks = o.clicks ?? 60;
-  const warm = o.warmupClicks ?? 8;
-  const periodMs = o.periodMs ?? 400;
+  const warm = o.warmupClicks ?? 5;
+  const periodMs = o.periodMs ?? 500;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-m2e-'));
   let exe = CHROMIUM;
   if (o.cpus && tasksetAvailable()) {
@@ -132,56 +138,82 @@ export async function mouthToEar(o: M2EOptions): Promise<M2EResult> {
     const page = context.pages()[0] ?? await context.newPage();
     const pageUrl = `${o.origin}/xcast/bench-m2e/`;
     await page.route(`${o.origin}/xcast/bench-m2e/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: PAGE }));
-    await page.goto(pageUrl);
-    const version = context.browser()?.version() ?? await page.evaluate(() => navigator.userAgent);
+    const version = context.browser()?.version() ?? '';
     const cfg = {
       base: o.basePath ?? '/xcast/rtc', room: o.room ?? 'main', worklet: WORKLET, periodMs, threshold: 0.2,
       forcePtime: o.forcePtime ?? null, jitterBufferTargetMs: o.jitterBufferTargetMs ?? null, userPrefix: o.userPrefix ?? 'm2e-',
     };
-    await page.evaluate((c) => (window as unknown as { m2e: { start(c: unknown): Promise<unknown> } }).m2e.start(c), cfg);
-    const count = () => page.evaluate(() => (window as unknown as { m2e: { clicks: number[] } }).m2e.clicks.length);
-    // Poll (no event crosses from the page): warm-up clicks, then the measured ones.
-    const waitClicks = async (n: number) => {
-      const deadline = Date.now() + n * periodMs + 15000;
-      while ((await count()) < n) {
-        if (Date.now() > deadline) throw new Error(`mouth-to-ear: only ${await count()} of ${n} clicks made in time`);
-        await page.waitForTimeout(200);
-      }
-    };
-    await waitClicks(warm);
-    await page.evaluate(() => (window as unknown as { m2e: { mark(): Promise<void> } }).m2e.mark());
-    if (o.onMark) await o.onMark();
-    await waitClicks(warm + clicks + 1);
-    // The last click's onset needs its latency's worth of time to come back.
-    await page.waitForTimeout(Math.min(periodMs, 300));
-    const r = await page.evaluate(() => (window as unknown as { m2e: { finish(): Promise<unknown> } }).m2e.finish()) as PageOut;
-    const from = r.mark.clicks;
-    const measuredClicks = r.clicks.slice(from, from + clicks);
-    const lat = matchClicks(r.clicks.slice(0, from + clicks), r.onsets, r.sampleRate, Math.round((periodMs * r.sampleRate) / 1000), from);
+    // Sessions: a fresh page (AudioContext, both connections) each. Within one session every click has the same
+    // latency to the sample (the clock phases between Chromium's 10 ms audio chunks and the xcast's ticks are fixed
+    // while both run); a new session draws new phases, so the figure is over sessions × clicks.
+    const sessions = Math.max(1, o.sessions ?? 4);
+    const per = Math.ceil(clicks / sessions);
+    const lat: number[] = [];
+    let sent = 0;
+    const outs: PageOut[] = [];
+    for (let k = 0; k < sessions; k++) {
+      await page.goto(`${pageUrl}?session=${k}`);
+      await page.evaluate((c) => (window as unknown as { m2e: { start(c: unknown): Promise<unknown> } }).m2e.start(c), cfg);
+      const count = () => page.evaluate(() => (window as unknown as { m2e: { clicks: number[] } }).m2e.clicks.length);
+      // Poll (no event crosses from the page): warm-up clicks, then the measured ones.
+      const waitClicks = async (n: number) => {
+        const deadline = Date.now() + n * periodMs + 15000;
+        while ((await count()) < n) {
+          if (Date.now() > deadline) throw new Error(`mouth-to-ear: only ${await count()} of ${n} clicks made in time`);
+          await page.waitForTimeout(100);
+        }
+      };
+      await waitClicks(warm);
+      await page.evaluate(() => (window as unknown as { m2e: { mark(): Promise<void> } }).m2e.mark());
+      if (k === 0 && o.onMark) await o.onMark();
+      await waitClicks(warm + per + 1);
+      // The last click's onset needs its latency's worth of time to come back.
+      await page.waitForTimeout(Math.min(periodMs, 300));
+      const r = await page.evaluate(() => (window as unknown as { m2e: { finish(): Promise<unknown> } }).m2e.finish()) as PageOut;
+      const from = r.mark.clicks;
+      sent += r.clicks.slice(from, from + per).length;
+      lat.push(...matchClicks(r.clicks.slice(0, from + per), r.onsets, r.sampleRate, Math.round((periodMs * r.sampleRate) / 1000), from));
+      outs.push(r);
+    }
     const s = [...lat].sort((a, b) => a - b);
-    const a = r.mark.stats, b = r.end;
-    const dt = (b.t - a.t) / 1000;
-    const dPk = b.pubOut && a.pubOut ? b.pubOut.packetsSent - a.pubOut.packetsSent : 0;
-    const si = a.subIn, ei = b.subIn;
-    const dEm = si && ei ? ei.jitterBufferEmittedCount - si.jitterBufferEmittedCount : 0;
-    const per = (k: 'jitterBufferDelay' | 'jitterBufferTargetDelay' | 'jitterBufferMinimumDelay') =>
-      si && ei && dEm > 0 && typeof ei[k] === 'number' && typeof si[k] === 'number' ? (((ei[k] as number) - (si[k] as number)) / dEm) * 1000 : null;
+    // Chromium's figures: each session's window, averaged over the sessions.
+    const avg = (f: (r: PageOut) => number | null): number | null => {
+      const xs = outs.map(f).filter((x): x is number => x !== null && Number.isFinite(x));
+      return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+    };
+    const windowOf = (r: PageOut) => {
+      const a = r.mark.stats, b = r.end;
+      const dt = (b.t - a.t) / 1000;
+      const dPk = b.pubOut && a.pubOut ? b.pubOut.packetsSent - a.pubOut.packetsSent : 0;
+      const si = a.subIn, ei = b.subIn;
+      const dEm = si && ei ? ei.jitterBufferEmittedCount - si.jitterBufferEmittedCount : 0;
+      const per1 = (k: 'jitterBufferDelay' | 'jitterBufferTargetDelay' | 'jitterBufferMinimumDelay') =>
+        si && ei && dEm > 0 && typeof ei[k] === 'number' && typeof si[k] === 'number' ? (((ei[k] as number) - (si[k] as number)) / dEm) * 1000 : null;
+      return {
+        frameMs: dPk > 0 ? (dt * 1000) / dPk : null, netEq: per1('jitterBufferDelay'), target: per1('jitterBufferTargetDelay'), minimum: per1('jitterBufferMinimumDelay'),
+        concealed: si && ei && ei.totalSamplesReceived > si.totalSamplesReceived ? (ei.concealedSamples - si.concealedSamples) / (ei.totalSamplesReceived - si.totalSamplesReceived) : null,
+      };
+    };
+    const r = outs[outs.length - 1];
+    const b = r.end;
+    const bySession = outs.map((x, i) => ({ session: i, ...windowOf(x) }));
     const ans = opusFmtp(r.state['answer_' + cfg.userPrefix + 'mouth'] as string | undefined);
     return {
-      clicksSent: measuredClicks.length,
+      clicksSent: sent,
       clicksHeard: lat.length,
       latencyMs: lat,
       p50: percentile(s, 0.5, NaN),
       p95: percentile(s, 0.95, NaN),
       min: s.length ? s[0] : NaN,
       max: s.length ? s[s.length - 1] : NaN,
+      sessions: bySession,
       chromium: {
         version,
-        publisherFrameMs: dPk > 0 ? (dt * 1000) / dPk : null,
-        netEqDelayMs: per('jitterBufferDelay'),
-        netEqTargetMs: per('jitterBufferTargetDelay'),
-        netEqMinimumMs: per('jitterBufferMinimumDelay'),
-        listenerConcealedShare: si && ei && ei.totalSamplesReceived > si.totalSamplesReceived ? (ei.concealedSamples - si.concealedSamples) / (ei.totalSamplesReceived - si.totalSamplesReceived) : null,
+        publisherFrameMs: avg((x) => windowOf(x).frameMs),
+        netEqDelayMs: avg((x) => windowOf(x).netEq),
+        netEqTargetMs: avg((x) => windowOf(x).target),
+        netEqMinimumMs: avg((x) => windowOf(x).minimum),
+        listenerConcealedShare: avg((x) => windowOf(x).concealed),
         rttMs: typeof b.subRtt === 'number' ? b.subRtt * 1000 : null,
         baseLatencyMs: Number.isFinite(r.baseLatency) ? r.baseLatency * 1000 : null,
         outputLatencyMs: Number.isFinite(r.outputLatency) ? r.outputLatency * 1000 : null,

@@ -193,6 +193,9 @@ export interface RtcFigures {
   hop: unknown;
   m2e: unknown[];
   table: Row[];
+  /** The rows by stage, and when each stage was measured: a run of some stages keeps the others' from before. */
+  stageRows: Record<string, Row[]>;
+  stageDates: Record<string, string>;
   notes: string[];
   markdown?: string;
 }
@@ -215,9 +218,9 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavgAtStart: os.loadavg(), node: process.version },
     setup: { xcastCpus: c.xcastCpus, loadgenCpus: c.loadgenCpus, peers: 'werift 0.24.4 clients (bench/lib/rtc-load.ts): 10 ms mono Opus 32 kbit/s published, mix-minus received', flow: 'flows/xcast.json with its WebRTC node (hostAddresses 127.0.0.1, maxPeers 2000); each WebRTC peer asks for its mix-minus (msg.mixMinus)' },
-    capacity: null, sustained: null, side: null, hop: null, m2e: [], table: [], notes: [],
+    capacity: null, sustained: null, side: null, hop: null, m2e: [], table: [], stageRows: {}, stageDates: {}, notes: [],
   };
-  const rows = fig.table;
+  const rowsOf = (k: string): Row[] => { fig.stageDates[k] = fig.date; return (fig.stageRows[k] ??= []); };
   const rtcPackets = path.join(c.work, 'rtc-packets-10ms.json');
   saveRtcPacketSet(rtcPackets, makeRtcPacketSet(480));
   const windowS = c.quick ? 5 : 10;
@@ -233,7 +236,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
     cleanN = r.cleanN;
     fig.capacity = { ...r, best: r.best ? summarise(r.best) : null };
     const b = r.best;
-    rows.push({
+    rowsOf('capacity').push({
       figure: 'WebRTC peers with mix-minus on one core (werift peers, 10 ms Opus; ramp of 10 s windows)',
       measured: `${r.cleanN}${r.firstDirtyN ? ` (not clean at ${r.firstDirtyN}: ${r.steps.find((s) => s.peers === r.firstDirtyN)?.why.join('; ')})` : ''}${r.truncated ? ' (ramp cut short by the time budget)' : ''}${b ? `; at ${b.peers}: xcast ${fx(b.host.cpu * 100, 0)} % of a core, ${fx((b.host.cpu * 1000) / b.peers, 2)} ms/s per peer, load generator ${fx(b.rtc.cpu * 100, 0)} % of its core` : ''}`,
       target: `≥ ${TARGET_PEERS}`, reference: 'streamproto1 mix-minus: the row above (same run)', ratio: `${(r.cleanN / TARGET_PEERS).toFixed(2)} of target`, met: yes(r.cleanN >= TARGET_PEERS),
@@ -260,7 +263,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
     if (sustained) {
       const h = sustained.host, e = h.encode, m = sustained.rtc.monitor;
       fig.sustained = { ...summarise(sustained), seconds: h.windowSeconds };
-      rows.push({
+      rowsOf('sustained').push({
         figure: `WebRTC peers with mix-minus held ${fx(h.windowSeconds, 0)} s (${sustained.peers} peers, ${h.ticks} ticks)`,
         measured: `${h.missedTicks} missed ticks${sustained.clean ? '' : ` (${sustained.why.join('; ')})`}; xcast ${fx(h.cpu * 100, 0)} % of a core (event loop ${fx(h.elu * 100, 0)} %): **${fx((h.cpu * 1000) / sustained.peers, 2)} ms/s per peer**; ` +
           `Opus encode ${e ? `${fx(e.meanUs, 0)} µs each (p99 ${fx(e.p99Us, 0)}), ${fx(e.perSecond, 0)}/s = ${fx(e.coreShare * 100, 1)} % of the core` : '—'}; tone at the monitor ${fx(m.toneHz, 2)} Hz, ${m.discontinuities ?? '—'} discontinuities; load generator ${fx(sustained.rtc.cpu * 100, 0)} % of its core, send p99 ${fx(sustained.rtc.sendLateP99Ms, 1)} ms`,
@@ -279,7 +282,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
       fig.side = { peers: sustainN, clean: s.clean, why: s.why, cpu: s.host.cpu, elu: s.host.elu, missedTicks: s.host.missedTicks, encode: s.host.encode, cpuPerPeerMs: (s.host.cpu * 1000) / sustainN };
       const sp = (s.host.cpu * 1000) / sustainN;
       const rp = rtcH ? (rtcH.cpu * 1000) / sustainN : NaN;
-      rows.push({
+      rowsOf('side').push({
         figure: `CPU per peer, WebRTC vs streamproto1 (mix-minus, ${sustainN} peers each, xcast on one core)`,
         measured: `WebRTC ${fx(rp, 2)} ms/s, streamproto1 ${fx(sp, 2)} ms/s${s.clean ? '' : ` (streamproto1 probe: ${s.why.join('; ')})`}; encode ${fx(rtcH?.encode?.meanUs, 0)} vs ${fx(s.host.encode?.meanUs, 0)} µs`,
         target: '—', reference: 'streamproto1 probe in the same run', ratio: `${fx(rp / sp, 2)} ×`, met: '—',
@@ -300,7 +303,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
       fig.hop = { peers: { webrtc: n, streamproto1: n }, clean: r.clean, why: r.why, hopByKind: k, hop: r.host.hop, peerToPeer: { p50: med(l), p99: percentile([...l].sort((a, b) => a - b), 0.99, NaN), n: l.length, misaligned: r.rtc.monitor.probeMisaligned, samplesMs: l } };
       const t = (s: { p50: number; p99: number; n: number } | null | undefined) => (s ? `p50 ${fx(s.p50, 2)} ms, p99 ${fx(s.p99, 2)} ms (n = ${s.n})` : '—');
       const cost = r.host.hop?.cost;
-      rows.push({
+      rowsOf('hop').push({
         figure: `hub hop, packet in → mixed packet out, WebRTC peer vs streamproto1 peer (${n} + ${n} peers, one session, jitter buffer 1 frame, at most 1)`,
         measured: `WebRTC in: ${t(k?.rtc.frame)}; to the WebRTC listeners' last send ${t(k?.rtc.rtcOut)} — streamproto1 in: ${t(k?.sp1.frame)}${cost ? `; frames concealed ${fx(cost.concealed * 100, 1)} %, skipped ${fx(cost.trimmed * 100, 1)} %` : ''}${r.clean ? '' : ` (${r.why.join('; ')})`}`,
         target: '≤ 11 ms p99 (as streamproto1)', reference: l.length ? `WebRTC peer → WebRTC peer through the xcast (probe bursts; werift both ends, loopback): p50 ${fx(med(l), 1)} ms, p99 ${fx(percentile([...l].sort((a, b) => a - b), 0.99, NaN), 1)} ms (n = ${l.length})` : '—',
@@ -320,8 +323,8 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
     m2eRuns.push({ label: "the preset's mixer, the xcast's answer untouched", variant: {}, ptime: null });
   }
   for (const run of m2eRuns) {
-    const clicks = c.quick ? 20 : 60;
-    if (left() < clicks * 0.4 + 20) break;
+    const clicks = c.quick ? 20 : 60;  // over 4 fresh sessions (webrtc-m2e.ts)
+    if (left() < clicks * 0.5 + 40) break;
     if (!fs.existsSync(CHROMIUM)) { fig.notes.push(`mouth-to-ear not measured: ${CHROMIUM} missing`); break; }
     c.log(`webrtc: mouth-to-ear in Chromium, ${clicks} clicks, ${run.label}`);
     try {
@@ -342,7 +345,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
       const known = frameMs + 5 + hubMs + (ch.netEqDelayMs ?? NaN);
       const breakdown = { opusFramingMs: frameMs, opusLookaheadMs: 5, xcastHopP50Ms: hubMs, netEqMeanMs: ch.netEqDelayMs, chromiumAudioPlumbingMs: m.p50 - known };
       (fig.m2e as unknown[]).push({ label: run.label, ...m, latencyMs: m.latencyMs.map((x) => Math.round(x * 100) / 100), hub, breakdown, clean: r.clean, why: r.why });
-      rows.push({
+      rowsOf('m2e').push({
         figure: `mouth-to-ear browser → xcast → browser, real Chromium ${ch.version.split('.')[0]} on loopback (${run.label}; ${fx(frameMs, 1)} ms Opus frames from the browser${m.answer.mungedPtime ? ', a=ptime:10 added to the answer by the page' : ''})`,
         measured: `p50 ${fx(m.p50, 1)} ms, p95 ${fx(m.p95, 1)} ms (${m.clicksHeard} of ${m.clicksSent} clicks); made of: Opus framing ${fx(frameMs, 1)} + look-ahead 5.0 + xcast hop ${fx(hubMs, 1)} + Chromium jitter buffer (NetEq) ${fx(ch.netEqDelayMs, 1)} + Chromium's WebAudio ↔ WebRTC buffering and the rest ${fx(breakdown.chromiumAudioPlumbingMs, 1)} ms`,
         target: '≤ 60 ms p50 (10 ms frames)', reference: `the audio device after the page (not included): output latency ${fx(ch.outputLatencyMs, 0)} ms`, ratio: `${fx(m.p50 / 60, 2)} of target`, met: yes(Number.isFinite(m.p50) ? m.p50 <= 60 : null),
@@ -352,8 +355,11 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
       fig.notes.push(`mouth-to-ear (${run.label}) failed: ${(err as Error).message.split('\n')[0]}`);
     }
   }
+  fig.table = RTC_STAGES.flatMap((k) => fig.stageRows[k] ?? []);
   return fig;
 }
+
+const RTC_STAGES = ['capacity', 'sustained', 'side', 'hop', 'm2e'] as const;
 
 function summarise(r: RtcProbeResult): Record<string, unknown> {
   return {
@@ -365,7 +371,24 @@ function summarise(r: RtcProbeResult): Record<string, unknown> {
 }
 
 /** The WebRTC table between the markers of docs/performance.md. */
-export function writeRtcResults(fig: RtcFigures, title: string, table: string, quick: boolean): void {
+export function writeRtcResults(fig: RtcFigures, title: string, quick: boolean, render: (rows: Row[]) => string): void {
+  // Stages this run did not measure keep their figures and rows from the last run that did.
+  let prev: Partial<RtcFigures> | null = null;
+  try { prev = JSON.parse(fs.readFileSync(path.join(RESULTS, 'webrtc.json'), 'utf8')) as Partial<RtcFigures>; } catch { /* first run */ }
+  const kept: string[] = [];
+  if (prev?.stageRows && !quick) {
+    for (const k of RTC_STAGES) {
+      if (fig.stageRows[k] || !prev.stageRows[k]) continue;
+      fig.stageRows[k] = prev.stageRows[k];
+      fig.stageDates[k] = prev.stageDates?.[k] ?? prev.date ?? '?';
+      const key = k as 'capacity' | 'sustained' | 'side' | 'hop' | 'm2e';
+      (fig as unknown as Record<string, unknown>)[key] = (prev as Record<string, unknown>)[key];
+      kept.push(`${k} (${fig.stageDates[k]})`);
+    }
+  }
+  fig.table = RTC_STAGES.flatMap((k) => fig.stageRows[k] ?? []);
+  if (kept.length) fig.notes.push(`rows kept from earlier runs: ${kept.join(', ')}`);
+  const table = render(fig.table);
   fig.markdown = table;
   fs.mkdirSync(RESULTS, { recursive: true });
   fs.writeFileSync(path.join(RESULTS, quick ? 'webrtc.partial.json.tmp' : 'webrtc.json'), `${JSON.stringify(fig, null, 2)}\n`);

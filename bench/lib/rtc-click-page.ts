@@ -99,7 +99,9 @@ async function snapshot(pub, sub) {
   return s;
 }
 
+let cfg0 = null;
 m2e.start = async (cfg) => {
+  cfg0 = cfg;
   const ctx = new AudioContext({ latencyHint: 'interactive', sampleRate: 48000 });
   m2e.ctx = ctx;
   await ctx.resume();
@@ -141,6 +143,9 @@ m2e.finish = async () => {
   const end = await snapshot(m2e.pub, m2e.sub);
   const out = { clicks: m2e.clicks.slice(), onsets: m2e.onsets.slice(), mark: m2e.markAt, end, state: m2e.state, log: m2e.log, sampleRate: m2e.ctx.sampleRate, outputLatency: m2e.ctx.outputLatency, baseLatency: m2e.ctx.baseLatency };
   for (const pc of [m2e.pub, m2e.sub]) pc.close();
+  // Leave as a closing tab does (the next session joins with the same userIds).
+  for (const k of Object.keys(m2e.state)) if (k.startsWith('clientId_')) await fetch(cfg0.base + '/session/' + m2e.state[k], { method: 'DELETE' }).catch(() => {});
+  await m2e.ctx.close();
   return out;
 };
 </script></body></html>`;
