@@ -26,6 +26,8 @@ const RTC_BASE = '/xcast/rtc';
 /** As bench/run.ts's hop figure: jitter buffer 1 frame, not adaptive, at most 1. */
 const HOP_VARIANT: Variant = { jitterFrames: 1, mixer: { jitterAdaptive: false, jitterMaxFrames: '1' } };
 const TARGET_PEERS = 50;
+/** The WebRTC generator keeps time when its send lateness p99 is at most this (ms). */
+const RTC_GEN_LATE_MS = 20;
 
 export interface Row { figure: string; measured: string; target: string; reference: string; ratio: string; met: string }
 
@@ -154,7 +156,10 @@ export async function probeRtc(c: RtcBenchContext, o: RtcProbeOpts, rtcPackets: 
       if (left.length) why.push(`WebRTC peers the xcast let go: ${left.map(([r, n]) => `${n} ${r}`).join(', ')}`);
       if (rtc.retried > 0) why.push(`${rtc.retried} WebRTC peers needed a second attempt to connect`);
       if (rtc.rxFractionMin < 0.95) why.push(`a WebRTC listener got ${(rtc.rxFractionMin * 100).toFixed(0)} % of its mix packets`);
-      if (rtc.sendLateP99Ms > 5) why.push(`WebRTC load generator late (send p99 ${rtc.sendLateP99Ms.toFixed(1)} ms): not the xcast's fault, but not clean either`);
+      // Two frames, not the streamproto1 generator's 5 ms: werift's sends are asynchronous (a send made on time
+      // leaves a little later), and on a shared core the generator's wake-ups jitter by a few ms at any N; later
+      // than 20 ms at p99 and the xcast's input is no longer the steady load the figure claims.
+      if (rtc.sendLateP99Ms > RTC_GEN_LATE_MS) why.push(`WebRTC load generator late (send p99 ${rtc.sendLateP99Ms.toFixed(1)} ms): not the xcast's fault, but not clean either`);
       if (rtc.cpu > 0.9) why.push(`WebRTC load generator at its bound (${(rtc.cpu * 100).toFixed(0)} % of its core)`);
     }
     if (sp1) {
