@@ -22,8 +22,8 @@
 // measured capacity, at least 50), probes streamproto1 mix-minus at the same N, times the hub's hop for both kinds
 // of peer in one session and mouth-to-ear in Chromium (~3.5 min, its own budget: --webrtc-budget SECONDS, default
 // 240). `node dist/bench/run.js webrtc` (or --only webrtc) runs the WebRTC figures alone and in full: the capacity
-// ramp first, and mouth-to-ear with a 1-frame mixer buffer too; stages rtccap, rtc60, rtcside, rtchop, rtcm2e,
-// rtcm2elow. Written to bench/results/webrtc.json and the WebRTC table of docs/performance.md.
+// ramp first, 50 peers for 60 s (the target) and mouth-to-ear with a 1-frame mixer buffer too; stages rtccap, rtc60,
+// rtc50, rtcside, rtchop, rtcm2e, rtcm2elow. Written to bench/results/webrtc.json and the WebRTC table of docs/performance.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -536,7 +536,8 @@ async function main(): Promise<void> {
   const rtcOnly = !!o.only && o.only.has('webrtc');
   const rtcWant = (k: string) => !o.only || rtcOnly || o.only.has(k);
   const rtcStages = {
-    capacity: rtcOnly || (!!o.only && o.only.has('rtccap')), sustained: rtcWant('rtc60'), side: rtcWant('rtcside'), hop: rtcWant('rtchop'),
+    capacity: rtcOnly || (!!o.only && o.only.has('rtccap')), sustained: rtcWant('rtc60'), target: rtcOnly || (!!o.only && o.only.has('rtc50')),
+    side: rtcWant('rtcside'), hop: rtcWant('rtchop'),
     m2e: rtcWant('rtcm2e'), m2eLow: rtcOnly || (!!o.only && o.only.has('rtcm2elow')),
   };
   if (Object.values(rtcStages).some(Boolean)) {
