@@ -54,6 +54,13 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
     // streamproto1 receivers would cost two encodes each with it (its hub drops what is for no browser).
     w[2] = [encoder.id];
   }
+  // Every bench peer connects from 127.0.0.1: the servers' per-address limit (64 open connections by default,
+  // runtime/protocol/limits.ts) would refuse the 65th, so the bench raises it with the others a ramp can reach.
+  for (const n of nodes) {
+    if ((n.type === 'xcast-socket-reader' || n.type === 'xcast-socket-writer') && (n.mode ?? 'server') === 'server') {
+      Object.assign(n, { maxConnectionsPerAddress: '100000', maxConnections: '100000', maxPendingHandshakes: '4096' });
+    }
+  }
   if (v.mixer) Object.assign(mixer, v.mixer);
   if (v.writer) Object.assign(of('xcast-socket-writer'), v.writer);
   if (v.encoder) Object.assign(encoder, v.encoder);
