@@ -21,8 +21,8 @@ export interface LoadgenStart {
   mixPort: number;
   packetsFile: string;
   peers: number;
-  /** Peer 0 plays the tone ('tone') or the latency probe ('probe'). */
-  mode: 'tone' | 'probe';
+  /** Peer 0 plays the tone ('tone') or the latency probe ('probe'); 'filler': every peer plays filler (someone else probes). */
+  mode: 'tone' | 'probe' | 'filler';
   /** Settings of the xcast's mix encoder, for the codec delay the probe subtracts. */
   mixEncoder: { complexity: number; bitrate: number };
   /** New connections per 10 ms while connecting (SYN bursts of hundreds overflow nothing, but pace them). */
@@ -113,7 +113,7 @@ let probeBurstSeqs: number[] = [];
 let latencies: number[] = [];
 let misaligned = 0;
 let codecDelay = { peer: 0, mix: 0 };
-let mode: 'tone' | 'probe' = 'tone';
+let mode: LoadgenStart['mode'] = 'tone';
 
 function nowMicros(): number {
   return (performance.timeOrigin + performance.now()) * 1000;
@@ -250,7 +250,7 @@ function startPeers(m: LoadgenStart): Promise<void> {
     const need = m.peers * 2;
     const done = () => { if (++helloed === need) resolve(); };
     for (let i = 0; i < m.peers; i++) {
-      const loop = i === 0 ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
+      const loop = i === 0 && m.mode !== 'filler' ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
       const userId = `peer-${String(i).padStart(4, '0')}`;
       const p: Peer = {
         index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, txOpen: false, rxOpen: false,

@@ -17,6 +17,13 @@
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
 // bench/results/), --only a,b (stages: reference, shared, minus, frames25, sustained, latency, scaling),
 // --compare DIR [--reps N] (side by side with the build in DIR; see above).
+//
+// WebRTC (issue 11, bench/webrtc.ts): a full run also holds N WebRTC peers with mix-minus for 60 s (N: the last
+// measured capacity, at least 50), probes streamproto1 mix-minus at the same N, times the hub's hop for both kinds
+// of peer in one session and mouth-to-ear in Chromium (~3.5 min, its own budget: --webrtc-budget SECONDS, default
+// 240). `node dist/bench/run.js webrtc` (or --only webrtc) runs the WebRTC figures alone and in full: the capacity
+// ramp first, 50 peers for 60 s (the target) and mouth-to-ear with a 1-frame mixer buffer too; stages rtccap, rtc60,
+// rtc50, rtcside, rtchop, rtcm2e, rtcm2elow. Written to bench/results/webrtc.json and the WebRTC table of docs/performance.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +38,7 @@ import { startNode, stopProc, freePort, sleep, tasksetAvailable, Proc } from './
 import type { HostReport } from './xcast-host';
 import type { LoadgenReport, LoadgenStart } from './loadgen';
 import type { DecodeMixResult } from './decode-mix';
+import { runWebrtc, webrtcAvailable, writeRtcResults, RtcBenchContext, RtcFigures } from './webrtc';
 
 const DIST = path.join(PACKAGE_ROOT, 'dist', 'bench');
 /**
@@ -62,13 +70,16 @@ interface Opts {
   /** Package root of another build to measure side by side with this one. */
   compare: string | null;
   reps: number;
+  webrtcBudgetS: number | null;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1', compare: null, reps: 3 };
+  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1', compare: null, reps: 3, webrtcBudgetS: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--quick') o.quick = true;
+    if (a === 'webrtc') o.only = new Set(['webrtc']);
+    else if (a === '--webrtc-budget') o.webrtcBudgetS = Number(argv[++i]);
+    else if (a === '--quick') o.quick = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--budget') o.budgetS = Number(argv[++i]);
     else if (a === '--only') o.only = new Set(argv[++i].split(','));
@@ -77,7 +88,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--probe') {
       const [variant, peers, seconds] = argv[++i].split(':');
       o.probe = { variant, peers: Number(peers), seconds: Number(seconds ?? 10) };
-    } else throw new Error(`bench: unknown option ${a} (--budget S, --quick, --profile, --only stages, --probe variant:N[:seconds], --compare DIR, --reps N)`);
+    } else throw new Error(`bench: unknown option ${a} (webrtc, --budget S, --webrtc-budget S, --quick, --profile, --only stages, --probe variant:N[:seconds], --compare DIR, --reps N)`);
   }
   return o;
 }
@@ -212,22 +223,27 @@ interface RampResult {
 }
 
 async function ramp(name: string, base: Omit<ProbeOpts, 'peers' | 'name'>, guess: number, deadlineS: number, work: string, maxN = 2000): Promise<RampResult> {
+  return rampWith(name, base.windowS + base.warmupS + 6, guess, deadlineS, (n) => probe({ ...base, name, peers: n }, work), maxN);
+}
+
+/** The ramp over any probe (the WebRTC figures use it with theirs): `stepS` is what one step costs, for the budget. */
+async function rampWith<R extends { clean: boolean; why: string[]; host: HostReport }>(name: string, stepS: number, guess: number, deadlineS: number, probeAt: (n: number) => Promise<R>, maxN = 2000): Promise<Omit<RampResult, 'best'> & { best: R | null }> {
   let lo = 0;
   let hi: number | null = null;
-  let best: ProbeResult | null = null;
+  let best: R | null = null;
   const steps: RampResult['steps'] = [];
   let n = Math.max(2, Math.round(guess));
   let truncated = false;
-  const stepCost = base.windowS + base.warmupS + 6;
+  const stepCost = stepS;
   for (;;) {
     if (elapsedS() + stepCost > deadlineS) { truncated = true; break; }
     log(`${name}: probing N = ${n}`);
-    let r: ProbeResult;
+    let r: R;
     try {
-      r = await probe({ ...base, name, peers: n }, work);
+      r = await probeAt(n);
     } catch (err) {
       log(`${name}: probe at N = ${n} failed: ${(err as Error).message.split('\n')[0]}`);
-      r = null as unknown as ProbeResult;
+      r = null as unknown as R;
     }
     const clean = !!r && r.clean;
     steps.push({ peers: n, clean, why: r ? r.why : ['probe failed'], cpu: r?.host.cpu ?? NaN, elu: r?.host.elu ?? NaN, latenessP99Ms: r?.host.latenessP99Ms ?? NaN, missedTicks: r?.host.missedTicks ?? NaN });
@@ -515,6 +531,29 @@ async function main(): Promise<void> {
     figures.scaling = { value: scaling.cleanN, cores: scalingCpus, workload: 'mix-minus, encodeWorkers auto', ...scaling, best: undefined };
   }
 
+  // WebRTC peers beside the streamproto1 ones (bench/webrtc.ts): its own budget, after the streamproto1 stages.
+  let rtc: RtcFigures | null = null;
+  const rtcOnly = !!o.only && o.only.has('webrtc');
+  const rtcWant = (k: string) => !o.only || rtcOnly || o.only.has(k);
+  const rtcStages = {
+    capacity: rtcOnly || (!!o.only && o.only.has('rtccap')), sustained: rtcWant('rtc60'), target: rtcOnly || (!!o.only && o.only.has('rtc50')),
+    side: rtcWant('rtcside'), hop: rtcWant('rtchop'),
+    m2e: rtcWant('rtcm2e'), m2eLow: rtcOnly || (!!o.only && o.only.has('rtcm2elow')),
+  };
+  if (Object.values(rtcStages).some(Boolean)) {
+    if (!webrtcAvailable()) log('webrtc: this build has no WebRTC node (dist/nodes/webrtc): figures not measured');
+    else {
+      const rtcBudget = o.webrtcBudgetS ?? (rtcStages.capacity ? 600 : 240);
+      const ctx: RtcBenchContext = {
+        work, xcastCpus: o.xcastCpus, loadgenCpus: o.loadgenCpus, quick: o.quick, log, elapsedS, p10,
+        probeSp1: (p) => probe({ ...p, packetsFile: p10, xcastCpus: o.xcastCpus }, work),
+        ramp: (name, stepS, guess, deadline, probeAt, maxN) => rampWith(name, stepS, guess, deadline, probeAt, maxN),
+      };
+      rtc = await runWebrtc(ctx, rtcStages, elapsedS() + rtcBudget);
+      figures.webrtc = { file: 'bench/results/webrtc.json', rows: rtc.table.length };
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   const rows: Row[] = [];
   const yes = (b: boolean | null) => (b === null ? '—' : b ? 'yes' : 'NO');
@@ -580,6 +619,7 @@ async function main(): Promise<void> {
   figures.sustained = sustained ? { peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why, host: { ...sustained.host, memory: sustained.host.memory.length }, loadgen: { ...sustained.loadgen, monitor: undefined } } : null;
   figures.latency = hopSession;
   figures.latencyAtN = hopAtN;
+  if (rtc) rows.push(...rtc.table);
   out.table = rows;
   out.totalSeconds = elapsedS();
   out.loadavgAtEnd = os.loadavg();
@@ -605,6 +645,11 @@ async function main(): Promise<void> {
   const notesText = notes.map((n) => `- ${n}`).join('\n');
   process.stdout.write(`\n${title}\n\n${table}\n\n${notesText}\n`);
   out.markdown = table;
+  if (rtc) {
+    rtc.notes.push(...notes.filter((n) => n.startsWith('WebRTC')));
+    writeRtcResults(rtc, title.replace('xcast bench', 'xcast bench (WebRTC)'), o.quick, renderTable);
+    log(`wrote ${o.quick ? 'bench/results/webrtc.partial.json.tmp' : 'bench/results/webrtc.json and the WebRTC table of docs/performance.md'}`);
+  }
   if (!o.quick && !o.only) updateReadme(title, table, notesText);
   fs.writeFileSync(path.join(RESULTS, o.quick || o.only ? 'partial.json.tmp' : 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (!o.quick && !o.only) log(`wrote ${path.relative(PACKAGE_ROOT, path.join(RESULTS, 'latest.json'))}`);

@@ -10,6 +10,8 @@ import { launch } from '../runtime/launcher';
 import { nowMicros, TickSource } from '../runtime/clock';
 import { percentile } from '../runtime/percentile';
 import type { MixEngine } from '../runtime/audio/mix-engine';
+import { OpusEncoder } from '../runtime/audio/opus';
+import path from 'node:path';
 
 export interface HostReport {
   windowSeconds: number;
@@ -43,9 +45,26 @@ export interface HostReport {
    * written it to every receiver's socket: packet in → mixed packet out, inside the xcast, all peers. ms.
    */
   hop: { n: number; p50: number; p99: number; max: number; byPeriod: number[]; cost: HopCost } | null;
+  /**
+   * The hop (BENCH_HOP=1) by where the packet came from — a streamproto1 peer (the socket reader's arrival stamp) or
+   * a WebRTC peer (userId starting with BENCH_RTC_PREFIX, default "rtc-" or "m2e-": the hub's stamp, once werift has
+   * decrypted the SRTP) — and by end: `frame` is the end of the mixed frame's handling on the event loop (every
+   * direct wire: encoders, socket writer, the WebRTC hub), `rtcOut` the last RtcHub.sendTo / sendRoom of that frame
+   * (the mix packet leaving for the WebRTC listeners; null when no WebRTC node sent). ms.
+   */
+  hopByKind: Record<'sp1' | 'rtc', { frame: HopStat | null; rtcOut: HopStat | null }> | null;
+  /**
+   * Opus encodes on the event loop in the window (BENCH_ENCODE=1; the encoder threads' are not seen): calls per
+   * second, µs per call, and their share of one core.
+   */
+  encode: { calls: number; perSecond: number; meanUs: number; p50Us: number; p99Us: number; coreShare: number } | null;
+  /** WebRTC peers that left the hub in the window, by reason ('timeout', 'failed', …; the hub's 'leave' events). */
+  rtcLeaves: Record<string, number>;
   /** Bytes of the shared state the receivers get as metadata (mixeradminSharedState as JSON), at the window's end. */
   sharedStateBytes: number | null;
 }
+
+interface HopStat { n: number; p50: number; p99: number; max: number }
 
 /** What the jitter buffers paid for the hop, over the window: shares of the track-frames mixed. */
 interface HopCost { trackFrames: number; concealed: number; trimmed: number; late: number; jitterMs: number }
@@ -151,6 +170,10 @@ async function mark(): Promise<void> {
   lateTicks = [];
   longGcs = [];
   hopCount = 0;
+  for (const k of HOP_KINDS) { kindCount[k] = 0; kindRtcCount[k] = 0; }
+  encCount = 0;
+  encTotalMs = 0;
+  rtcLeaves = {};
   trackSumsStart = { ...trackSums };
   jitterSum = 0;
   jitterN = 0;
@@ -189,6 +212,9 @@ function report(): HostReport {
     longGcs,
     runQueueWaitMs: waitNow !== null && waitStart !== null ? (waitNow - waitStart) / 1e6 : null,
     hop: hopStats(),
+    hopByKind: hopKindStats(),
+    encode: encodeStats(secs),
+    rtcLeaves: { ...rtcLeaves },
     sharedStateBytes: sharedStateBytes(),
   };
 }
@@ -217,17 +243,123 @@ function hopStats(): HostReport['hop'] {
   return { n, p50: pct(0.5), p99: pct(0.99), max: n ? a[n - 1] : NaN, byPeriod: byPeriod.map((c) => Math.round((c / Math.max(1, n)) * 1e4) / 1e4), cost };
 }
 
+// Per-kind hops (see HostReport.hopByKind): [kind][end] → a Float32Array of ms.
+const HOP_KINDS = ['sp1', 'rtc'] as const;
+type HopKind = typeof HOP_KINDS[number];
+const KIND_CAP = 1 << 20;
+const kindHops: Record<HopKind, { frame: Float32Array; rtcOut: Float32Array }> = {
+  sp1: { frame: new Float32Array(0), rtcOut: new Float32Array(0) },
+  rtc: { frame: new Float32Array(0), rtcOut: new Float32Array(0) },
+};
+const kindCount: Record<HopKind, number> = { sp1: 0, rtc: 0 };
+const kindRtcCount: Record<HopKind, number> = { sp1: 0, rtc: 0 };
+const rtcPrefixes = (process.env.BENCH_RTC_PREFIX ?? 'rtc-,m2e-').split(',').filter(Boolean);
+const kindOf = (userId: string): HopKind => (rtcPrefixes.some((p) => userId.startsWith(p)) ? 'rtc' : 'sp1');
+
+function hopKindStats(): HostReport['hopByKind'] {
+  if (process.env.BENCH_HOP !== '1') return null;
+  const stat = (a: Float32Array, count: number): HopStat | null => {
+    const n = Math.min(count, KIND_CAP);
+    if (n === 0) return null;
+    const s = Array.from(a.subarray(0, n)).sort((x, y) => x - y);
+    return { n, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[n - 1] };
+  };
+  const out = {} as NonNullable<HostReport['hopByKind']>;
+  for (const k of HOP_KINDS) out[k] = { frame: stat(kindHops[k].frame, kindCount[k]), rtcOut: stat(kindHops[k].rtcOut, kindRtcCount[k]) };
+  return out;
+}
+
+// BENCH_ENCODE=1: every OpusEncoder.encode on this thread, timed.
+const ENC_CAP = 1 << 20;
+const encUs = new Float32Array(process.env.BENCH_ENCODE === '1' ? ENC_CAP : 0);
+let encCount = 0;
+let encTotalMs = 0;
+function measureEncodes(): void {
+  const proto = OpusEncoder.prototype as unknown as { encode(pcm: Buffer): Buffer };
+  const encode = proto.encode;
+  proto.encode = function (this: OpusEncoder, pcm: Buffer): Buffer {
+    const t = performance.now();
+    const r = encode.call(this, pcm);
+    const d = performance.now() - t;
+    encTotalMs += d;
+    if (encCount < ENC_CAP) encUs[encCount] = d * 1000;
+    encCount++;
+    return r;
+  };
+}
+function encodeStats(secs: number): HostReport['encode'] {
+  if (process.env.BENCH_ENCODE !== '1') return null;
+  const n = Math.min(encCount, ENC_CAP);
+  const s = Array.from(encUs.subarray(0, n)).sort((a, b) => a - b);
+  return { calls: encCount, perSecond: encCount / secs, meanUs: encCount ? (encTotalMs * 1000) / encCount : NaN, p50Us: percentile(s, 0.5, NaN), p99Us: percentile(s, 0.99, NaN), coreShare: encTotalMs / 1000 / secs };
+}
+
+/**
+ * The WebRTC hub's sends (BENCH_HOP=1), when the build has one (runtime/webrtc, loaded by path so the bench builds
+ * without it): each sendTo / sendRoom stamps the mixed frame whose handling began last (the hub is fed from the
+ * mixer's outputs: by call within the frame's handling on one core, else by the same tick's messages or encoder
+ * threads, before the next frame's). A ring of the last 8 frames: [frame index, time of its last send (µs)].
+ */
+let frameIdx = 0;
+const SEND_RING = 8;
+const sendFrame = new Float64Array(SEND_RING).fill(-1);
+const sendAt = new Float64Array(SEND_RING);
+function measureRtcSends(): boolean {
+  let mod: { RtcHub?: { prototype: Record<string, unknown> } };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require(path.join(__dirname, '..', 'runtime', 'webrtc', 'hub.js'));
+  } catch {
+    return false;
+  }
+  const proto = mod.RtcHub?.prototype as Record<string, (...a: unknown[]) => unknown> | undefined;
+  if (!proto || typeof proto.sendTo !== 'function' || typeof proto.sendRoom !== 'function') return false;
+  for (const name of ['sendTo', 'sendRoom']) {
+    const orig = proto[name];
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      const r = orig.apply(this, args);
+      const slot = frameIdx % SEND_RING;
+      sendFrame[slot] = frameIdx;
+      sendAt[slot] = nowMicros();
+      return r;
+    };
+  }
+  return true;
+}
+
+/** Counts the hub's 'leave' events by reason (every run: why WebRTC peers went). */
+let rtcLeaves: Record<string, number> = {};
+function countRtcLeaves(): void {
+  let mod: { RtcHub?: { prototype: { emit(event: string | symbol, ...args: unknown[]): boolean } } };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    mod = require(path.join(__dirname, '..', 'runtime', 'webrtc', 'hub.js'));
+  } catch {
+    return;
+  }
+  const proto = mod.RtcHub?.prototype;
+  if (!proto) return;
+  const emit = proto.emit;
+  proto.emit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'leave') { const r = String(args[1]); rtcLeaves[r] = (rtcLeaves[r] ?? 0) + 1; }
+    return emit.call(this, event, ...args);
+  };
+}
+
 /** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
 function measureHops(engine: MixEngine): void {
+  for (const k of HOP_KINDS) kindHops[k] = { frame: new Float32Array(KIND_CAP), rtcOut: new Float32Array(KIND_CAP) };
   const arrivals = new Map<string, Map<number, number>>();
-  const push = engine.push.bind(engine);
-  engine.push = (userId, header, data, arrival) => {
+  const push = engine.push.bind(engine) as (...a: unknown[]) => void;
+  (engine as unknown as { push: (...a: unknown[]) => void }).push = (...args: unknown[]) => {
+    const userId = args[0] as string;
+    const header = args[1] as { seq: number };
     let m = arrivals.get(userId);
     if (m === undefined) arrivals.set(userId, (m = new Map()));
-    m.set(header.seq, arrival);
+    m.set(header.seq, args[3] as number);
     // Packets never mixed (late, dropped) are forgotten oldest first.
     if (m.size > 64) for (const k of m.keys()) { m.delete(k); if (m.size <= 32) break; }
-    return push(userId, header, data, arrival);
+    return push(...args);
   };
   // Track-frames, misses (concealed frames), trims and late packets, as the buffers count them (the window's delta).
   engine.on('tracks', (states) => {
@@ -244,10 +376,15 @@ function measureHops(engine: MixEngine): void {
     jitterSum += states.length ? jitter / states.length : 0;
     jitterN++;
   });
+  // Frames whose WebRTC sends may still come: finished two frames later, from the send ring.
+  const pending: Array<{ idx: number; sp1: number[]; rtc: number[] }> = [];
+  // Before the mixer node's own listener: a new frame's handling begins.
+  (engine as unknown as import('node:events').EventEmitter).prependListener('mix', () => { frameIdx++; });
   // Registered after the mixer node's own listener: it runs once the frame has been encoded and written.
   engine.on('mix', (r) => {
     const t = nowMicros();
     trackSums.frames += r.used.length;
+    const mine = { idx: frameIdx, sp1: [] as number[], rtc: [] as number[] };
     for (const e of r.used) {
       if (e.concealed) trackSums.misses++;
       if (e.wireSeq === null || e.concealed) continue;
@@ -257,6 +394,22 @@ function measureHops(engine: MixEngine): void {
       m!.delete(e.wireSeq);
       if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
       hopCount++;
+      const k = kindOf(e.userId);
+      if (kindCount[k] < KIND_CAP) kindHops[k].frame[kindCount[k]] = (t - a) / 1000;
+      kindCount[k]++;
+      mine[k].push(a);
+    }
+    if (mine.sp1.length || mine.rtc.length) pending.push(mine);
+    while (pending.length && pending[0].idx <= frameIdx - 2) {
+      const p = pending.shift()!;
+      const slot = p.idx % SEND_RING;
+      if (sendFrame[slot] !== p.idx) continue;
+      for (const k of HOP_KINDS) {
+        for (const a of p[k]) {
+          if (kindRtcCount[k] < KIND_CAP) kindHops[k].rtcOut[kindRtcCount[k]] = (sendAt[slot] - a) / 1000;
+          kindRtcCount[k]++;
+        }
+      }
     }
   });
 }
@@ -270,7 +423,12 @@ async function main(): Promise<void> {
   readGlobal = (k) => mixer?.context().global.get(k);
   if (!tickSource) throw new Error('the flow has no running xcast-mixer exposing tickSource');
   periodMs = tickSource.periodMs;
-  if (process.env.BENCH_HOP === '1' && typeof (tickSource as Partial<MixEngine>).push === 'function') measureHops(tickSource as MixEngine);
+  if (process.env.BENCH_HOP === '1' && typeof (tickSource as Partial<MixEngine>).push === 'function') {
+    measureHops(tickSource as MixEngine);
+    measureRtcSends();
+  }
+  if (process.env.BENCH_ENCODE === '1') measureEncodes();
+  countRtcLeaves();
   tickSource.on('tick', (_i: number, late: number) => {
     if (latCount < LAT_CAP) lateness[latCount] = late;
     latCount++;

@@ -50,7 +50,16 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
     const w = mixer.wires as string[][];
     // The full mix still goes to the event stream (recording); the encoder gets one mix-minus per receiver.
     w[0] = w[0].filter((id) => id !== encoder.id);
-    w[2] = [...(w[2] ?? []), encoder.id];
+    // Only this encoder (to the socket writer): the preset's own mix-minus encoder feeds the WebRTC node, and
+    // streamproto1 receivers would cost two encodes each with it (its hub drops what is for no browser).
+    w[2] = [encoder.id];
+  }
+  // Every bench peer connects from 127.0.0.1: the servers' per-address limit (64 open connections by default,
+  // runtime/protocol/limits.ts) would refuse the 65th, so the bench raises it with the others a ramp can reach.
+  for (const n of nodes) {
+    if ((n.type === 'xcast-socket-reader' || n.type === 'xcast-socket-writer') && (n.mode ?? 'server') === 'server') {
+      Object.assign(n, { maxConnectionsPerAddress: '100000', maxConnections: '100000', maxPendingHandshakes: '4096' });
+    }
   }
   if (v.mixer) Object.assign(mixer, v.mixer);
   if (v.writer) Object.assign(of('xcast-socket-writer'), v.writer);
