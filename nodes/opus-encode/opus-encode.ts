@@ -10,10 +10,14 @@ import { onAudioInput, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
+import { mapChannels } from '../../runtime/audio/playout/channel-map';
+import { f32View } from '../../runtime/audio/pcm';
 
 interface EncodeDef extends NodeDef {
   frameMs: string; bitrate: string; complexity: string; fec: boolean | string; packetLoss: string; application: string;
   encodeWorkers?: string;
+  /** '' the input's channels; '1' or '2' mixes (or copies) the input to that many before encoding. */
+  channels?: string;
 }
 
 /** One stream: its encoder here, or its id in the encode pool. */
@@ -40,6 +44,9 @@ export = function (RED: NodeAPI) {
       const fec = bool(config as never, 'fec', false);
       const packetLossPercent = num(config as never, 'packetLoss', { def: 0, min: 0, max: 100, int: true });
       const application = oneOf(config as never, 'application', ['audio', 'voip', 'lowdelay'] as const, 'audio');
+      // Mono for receivers that asked for mono (a browser's answer without stereo=1): a mono encode costs about half a
+      // stereo one, and mix-minus is one encode per listener. Blank: the input's channels.
+      const forceChannels = config.channels === undefined || config.channels === '' ? 0 : Number(oneOf(config as never, 'channels', ['1', '2'] as const, '2'));
       // Encoder threads (runtime/audio/encode-pool.ts), from the node's 'encodeWorkers' or else the encodeWorkers
       // setting (runtime/settings.ts): 0 (default) encodes on the event loop, at once; N or 'auto' spreads the streams
       // over threads — for mix-minus, one stream per receiver — and sends each packet a little later, when its
@@ -77,25 +84,36 @@ export = function (RED: NodeAPI) {
         const key = keys.key(msg.userId, a.trackId, msg.targetUserId, undefined, typeof msg.room === 'string' ? msg.room : undefined);
         let s = streams.get(key);
         try {
-          if (!s || s.sampleRate !== a.sampleRate || s.channels !== a.channels) {
+          const channels = forceChannels || a.channels;
+          if (!s || s.sampleRate !== a.sampleRate || s.channels !== channels) {
             const frameSamples = (a.sampleRate * frameMs) / 1000;
-            const opts: OpusEncoderOptions = { sampleRate: a.sampleRate, channels: a.channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application };
+            const opts: OpusEncoderOptions = { sampleRate: a.sampleRate, channels, frameSamples, bitrate, complexity, fec, packetLossPercent, application };
             // Checked here, on the calling thread, in every case: a bad rate or channel count is this message's error.
             if (pool) checkOpusEncoderOptions(opts);
             if (s && pool && s.poolId) pool.release(s.poolId);
             s = {
               enc: pool ? null : new OpusEncoder(opts), poolId: pool ? pool.open(opts) : 0,
-              framer: new OpusFramer({ channels: a.channels, frameSamples }),
-              seq: 0, sampleRate: a.sampleRate, channels: a.channels,
+              framer: new OpusFramer({ channels, frameSamples }),
+              seq: 0, sampleRate: a.sampleRate, channels,
             };
             streams.set(key, s);
           }
-          const frames = s.framer.push(msg.payload);
+          let pcmIn = msg.payload;
+          if (channels !== a.channels) {
+            // Into a fresh Buffer: the framer hands out views of its input, and a view may wait in the encoder pool.
+            const step = 4 * a.channels;
+            if (pcmIn.length % step !== 0) throw new Error(`opus encode: pcm is ${pcmIn.length} bytes, not a whole number of ${a.channels}-channel f32 samples (${step} bytes each)`);
+            const n = pcmIn.length / step;
+            const mixed = Buffer.allocUnsafe(n * channels * 4);
+            mapChannels(f32View(pcmIn), 0, a.channels, f32View(mixed), 0, channels, n);
+            pcmIn = mixed;
+          }
+          const frames = s.framer.push(pcmIn);
           const frameSamples = (a.sampleRate * frameMs) / 1000;
           for (const pcm of frames) {
             const out: AudioMsg = {
               ...msg, topic: 'audio', payload: pcm,
-              audio: { codec: 'opus', sampleRate: a.sampleRate, channels: a.channels, frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
+              audio: { codec: 'opus', sampleRate: a.sampleRate, channels, frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
             };
             s.seq = (s.seq + 1) >>> 0;
             if (s.enc) {
