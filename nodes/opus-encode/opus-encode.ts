@@ -21,7 +21,15 @@ interface EncodeDef extends NodeDef {
 }
 
 /** One stream: its encoder here, or its id in the encode pool. */
-interface Stream { enc: OpusEncoder | null; poolId: number; framer: OpusFramer; seq: number; sampleRate: number; channels: number }
+interface Stream { enc: OpusEncoder | null; poolId: number; framer: OpusFramer; seq: number; sampleRate: number; channels: number; used: boolean }
+
+/**
+ * A stream with no frame for this long is forgotten, its encoder freed: mix-minus makes one stream per receiver, and
+ * receivers come and go (a browser per join). Its next frame, if any, starts a new encoder, its seq going on from where
+ * it stopped (the last SWEPT_SEQS swept streams are remembered), so a receiver never sees the numbering jump back.
+ */
+const IDLE_STREAM_MS = 10_000;
+const SWEPT_SEQS = 4096;
 /** A frame on its way through the pool: the message to send once its packet is back. */
 interface InFlight { out: AudioMsg; send?: (m: unknown) => void }
 
@@ -36,6 +44,8 @@ export = function (RED: NodeAPI) {
     const t = translator(RED);
     const streams = new Map<string, Stream>();
     let closePool: (() => void) | undefined;
+    let sweep: NodeJS.Timeout | undefined;
+    const sweptSeq = new Map<string, number>();
     try {
       const frameMs = num(config as never, 'frameMs', { def: 10 });
       if (!LEGAL_MS.includes(frameMs)) throw new ConfigError('frameMs', 'not_opus_frame', { ms: frameMs, legal: LEGAL_MS.join(', ') });
@@ -94,10 +104,12 @@ export = function (RED: NodeAPI) {
             s = {
               enc: pool ? null : new OpusEncoder(opts), poolId: pool ? pool.open(opts) : 0,
               framer: new OpusFramer({ channels, frameSamples }),
-              seq: 0, sampleRate: a.sampleRate, channels,
+              seq: s ? 0 : sweptSeq.get(key) ?? 0, sampleRate: a.sampleRate, channels, used: true,
             };
+            sweptSeq.delete(key);
             streams.set(key, s);
           }
+          s.used = true;
           let pcmIn = msg.payload;
           if (channels !== a.channels) {
             // Into a fresh Buffer: the framer hands out views of its input, and a view may wait in the encoder pool.
@@ -131,10 +143,25 @@ export = function (RED: NodeAPI) {
       };
       // The mixer wired straight here hands its frames over by a call (nodes/lib/direct.ts).
       onAudioInput(node, handle);
+      // Every IDLE_STREAM_MS, the streams that had no frame since the last sweep go (a flag per frame, no clock read).
+      const sweepStreams = (): number => {
+        for (const [key, st] of streams) {
+          if (st.used) { st.used = false; continue; }
+          if (pool && st.poolId) pool.release(st.poolId);
+          streams.delete(key);
+          sweptSeq.set(key, st.seq);
+          if (sweptSeq.size > SWEPT_SEQS) sweptSeq.delete(sweptSeq.keys().next().value as string);
+        }
+        return streams.size;
+      };
+      sweep = setInterval(sweepStreams, IDLE_STREAM_MS);
+      sweep.unref();
+      // Diagnostics (a test sweeps without waiting for the interval): the sweep, answering how many streams are left.
+      (node as unknown as { sweepStreams?: () => number }).sweepStreams = sweepStreams;
     } catch (err) {
       refuse(RED, node, err);
     }
-    node.on('close', (removed: boolean, done: () => void) => { closePool?.(); streams.clear(); status.clear(); done(); });
+    node.on('close', (removed: boolean, done: () => void) => { if (sweep) clearInterval(sweep); closePool?.(); streams.clear(); status.clear(); done(); });
   }
   RED.nodes.registerType('xcast-opus-encode', OpusEncodeNode);
 };

@@ -62,3 +62,34 @@ describe('opus encode: Channels', function () {
     assert.ok(logged.some((m: string) => /channels/.test(m) && /"3"|3/.test(m)), JSON.stringify(logged));
   });
 });
+
+describe('opus encode: streams of receivers that left are freed', function () {
+  this.timeout(30000);
+  beforeEach((done) => { helper.startServer(done); });
+  afterEach((done) => { helper.unload().then(() => helper.stopServer(done)); });
+
+  it('a stream with no frame between two sweeps goes (its encoder freed); if it comes back its seq goes on', async () => {
+    await helper.load([encodeNode], [
+      { id: 't1', type: 'tab', label: 't' },
+      { id: 'e1', z: 't1', x: 100, y: 100, type: 'xcast-opus-encode', frameMs: '10', bitrate: '64', complexity: '5', wires: [['out']] },
+      { id: 'out', z: 't1', x: 300, y: 100, type: 'helper' },
+    ]);
+    const seqs: Record<string, number[]> = { ann: [], bob: [] };
+    let count = 0;
+    const all = new Promise<void>((resolve) => helper.getNode('out').on('input', (m: { targetUserId: string; audio: { seq: number } }) => {
+      seqs[m.targetUserId].push(m.audio.seq);
+      if (++count === 8) resolve();
+    }));
+    const e = helper.getNode('e1') as unknown as { receive(m: unknown): void; sweepStreams(): number };
+    const frame = (target: string, f: number) => e.receive({ topic: 'audio', userId: 'xcast', targetUserId: target, payload: stereoFrame(f),
+      audio: { codec: 'pcm_f32le', sampleRate: 48000, channels: 2, frameSamples: N, seq: f, captureTime: 0, trackId: 1 } });
+    for (let f = 0; f < 3; f++) { frame('ann', f); frame('bob', f); }
+    assert.equal(e.sweepStreams(), 2, 'both streams had frames since the node started');
+    frame('ann', 3);
+    assert.equal(e.sweepStreams(), 1, 'bob had none since the last sweep: gone');
+    frame('bob', 3);
+    await all;
+    assert.deepEqual(seqs.bob, [0, 1, 2, 3], 'bob comes back: a new encoder, the seq going on');
+    assert.deepEqual(seqs.ann, [0, 1, 2, 3]);
+  });
+});
