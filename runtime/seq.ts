@@ -78,3 +78,18 @@ export class SeqUnwrapper {
     this.highWire = 0;
   }
 }
+
+/**
+ * The extended seq of a 16-bit RTP sequence number: the signed 16-bit distance from the highest seen, on the shared
+ * SeqUnwrapper (its `highest` and `advance`; the restart policy is the receivers', on the u32 this gives).
+ */
+export function extendRtpSeq(u: SeqUnwrapper, seq16: number): number {
+  if (!u.anchored) {
+    u.anchor(seq16);
+    return seq16;
+  }
+  const h = u.highest;
+  const ext = h + (((seq16 - h) << 16) >> 16);
+  u.advance(ext);
+  return ext;
+}

@@ -3,5 +3,5 @@ export * from './hub';
 export { SignalingError, parseBody, readOfferRequest, readCandidateRequest } from './signaling';
 export type { ErrorCode, RtcAnswer } from './signaling';
 export { readOffer, shapeAnswer, answerFmtp, candidateAddresses, SdpError } from './sdp';
-export { RtcPeer, extendRtpSeq, ntpToMicros } from './peer';
+export { RtcPeer, ntpToMicros } from './peer';
 export * from './http';

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { RtpHeader, RtpPacket } from 'werift';
 import type { RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RtcpPacket } from 'werift';
-import { SeqUnwrapper, wireSeq } from '../seq';
+import { SeqUnwrapper, wireSeq, extendRtpSeq } from '../seq';
 import { opusPacketSamples } from '../protocol/opus-toc';
 import { performance } from 'node:perf_hooks';
 import { nowMicros } from '../clock';
@@ -87,21 +87,6 @@ export function ntpToMicros(ntp: bigint): number {
   const sec = Number(ntp >> 32n);
   const frac = Number(ntp & 0xffffffffn);
   return (sec - NTP_UNIX_OFFSET_S) * 1e6 + (frac * 1e6) / TWO32;
-}
-
-/**
- * The extended seq of a 16-bit RTP sequence number: the signed 16-bit distance from the highest seen, on the shared
- * SeqUnwrapper (its `highest` and `advance`; the restart policy is the receivers', on the u32 this gives).
- */
-export function extendRtpSeq(u: SeqUnwrapper, seq16: number): number {
-  if (!u.anchored) {
-    u.anchor(seq16);
-    return seq16;
-  }
-  const h = u.highest;
-  const ext = h + (((seq16 - h) << 16) >> 16);
-  u.advance(ext);
-  return ext;
 }
 
 export class RtcPeer {

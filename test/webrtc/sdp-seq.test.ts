@@ -1,9 +1,9 @@
 // The hub's pure parts: the offer it reads, the answer fmtp it writes, the 16-bit RTP seq on the shared unwrapper,
 // NTP times.
 import assert from 'node:assert/strict';
-import { readOffer, shapeAnswer, SdpError, extendRtpSeq, ntpToMicros, RtcPeer } from '../../runtime/webrtc';
+import { readOffer, shapeAnswer, SdpError, ntpToMicros, RtcPeer } from '../../runtime/webrtc';
 import type { RtpPacket } from 'werift';
-import { SeqUnwrapper, wireSeq } from '../../runtime/seq';
+import { SeqUnwrapper, wireSeq, extendRtpSeq } from '../../runtime/seq';
 
 const offer = (audio: string, eol = '\r\n') => ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', ...audio.split('\n')].join(eol) + eol;
 
