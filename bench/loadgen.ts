@@ -10,9 +10,9 @@ import { FrameParser } from '../runtime/protocol/parser';
 import { percentile } from '../runtime/percentile';
 import { f32Buffer, s16ToF32 } from '../runtime/audio/pcm';
 import { FrameType, encodeJsonFrame, encodePong, PROTOCOL_NAME } from '../runtime/protocol/frame';
-import { OpusDecoder, OpusEncoder } from '../runtime/audio/opus';
-import { estimateFrequency, countDiscontinuities, rms, dbfs } from '../runtime/audio/analysis';
-import { loadPacketSet, measureCodecDelay, peerEncoder, PacketLoop, SAMPLE_RATE, CHANNELS, TONE_HZ, ONSET_DIFF } from './lib/packets';
+import { OpusEncoder } from '../runtime/audio/opus';
+import { MixMonitor } from './lib/mix-monitor';
+import { loadPacketSet, measureCodecDelay, peerEncoder, PacketLoop, SAMPLE_RATE, CHANNELS } from './lib/packets';
 
 export interface LoadgenStart {
   cmd: 'start';
@@ -94,25 +94,9 @@ let packetsSent = 0;
 const lateRing = new Float64Array(1 << 16);
 let lateCount = 0;
 
-// Monitor (peer 1's receiver): decodes the mix.
-let monitorDecoder: OpusDecoder | null = null;
-const MON_SECONDS = 12;
-let monBuf = new Float32Array(0);
-let monWrite = 0;
-let monFrames = 0;
-let monConcealed = 0;
+// Monitor (peer 1's receiver): decodes the mix, times the probe (bench/lib/mix-monitor.ts).
+let monitor: MixMonitor | null = null;
 let monSeq0 = -1;
-let monNextIdx = 0;
-let monPrev = 0;
-let monLastOnset = -Infinity;
-// Probe: receive time (performance.now) of each mix frame, and send time of each probe packet, by index mod RING.
-const RING = 8192;
-const mixRecvAt = new Float64Array(RING).fill(NaN);
-const probeSentAt = new Float64Array(RING).fill(NaN);
-let probeBurstSeqs: number[] = [];
-let latencies: number[] = [];
-let misaligned = 0;
-let codecDelay = { peer: 0, mix: 0 };
 let mode: LoadgenStart['mode'] = 'tone';
 
 function nowMicros(): number {
@@ -160,64 +144,8 @@ function attachParser(sock: net.Socket, onAudio: ((payload: Buffer) => void) | n
 function onMonitorAudio(payload: Buffer): void {
   const now = performance.now();
   const seq = payload.readUInt32BE(4);
-  const data = payload.subarray(24);
   if (monSeq0 < 0) monSeq0 = seq;
-  const idx = (seq - monSeq0) >>> 0;
-  if (idx < monNextIdx) return; // late or duplicate: a player would drop it too
-  const dec = monitorDecoder as OpusDecoder;
-  while (monNextIdx < idx) {
-    // A frame the xcast never sent us: conceal, as a player would, so the tone check sees the gap.
-    monConcealed++;
-    writeMonitor(dec.conceal(frameSamples), monNextIdx);
-    monNextIdx++;
-  }
-  mixRecvAt[idx % RING] = now;
-  let pcm: Buffer;
-  try { pcm = dec.decode(data); } catch { pcm = dec.conceal(frameSamples); monConcealed++; }
-  writeMonitor(pcm, idx);
-  monNextIdx = idx + 1;
-  monFrames++;
-}
-
-function writeMonitor(pcmF32: Buffer, frameIdx: number): void {
-  const f = new Float32Array(pcmF32.buffer, pcmF32.byteOffset, pcmF32.length / 4);
-  const n = f.length / CHANNELS;
-  for (let i = 0; i < n; i++) {
-    const x = f[i * CHANNELS];
-    if (mode === 'probe') {
-      const g = frameIdx * frameSamples + i;
-      if (Math.abs(x - monPrev) > ONSET_DIFF && g - monLastOnset > SAMPLE_RATE * 0.2) {
-        monLastOnset = g;
-        timeOnset(g);
-      }
-    }
-    monPrev = x;
-    monBuf[monWrite] = x;
-    monWrite = (monWrite + 1) % monBuf.length;
-  }
-}
-
-/**
- * The onset at mix sample g came from the probe packet that carried the burst into the xcast; the mix frame that
- * carried it out is found by taking the two codec delays off. Latency = that frame's arrival − that packet's send.
- */
-function timeOnset(g: number): void {
-  const pd = codecDelay.peer;
-  const inFrameAt = (g - codecDelay.mix) - (pd % frameSamples);
-  const F = Math.round(inFrameAt / frameSamples);
-  // A burst the xcast spliced (latency trimming) or that straddled a concealment lands off the frame grid.
-  if (Math.abs(inFrameAt - F * frameSamples) > frameSamples / 4 + 24) { misaligned++; return; }
-  const recv = mixRecvAt[F % RING];
-  if (!Number.isFinite(recv)) { misaligned++; return; }
-  // The burst packet is the latest one sent before the mix frame came back (bursts are 250 ms apart).
-  let best = -1;
-  for (const s of probeBurstSeqs) {
-    const k = s + Math.floor(pd / frameSamples);
-    const t = probeSentAt[k % RING];
-    if (Number.isFinite(t) && t <= recv && (best < 0 || t > probeSentAt[best % RING])) best = k;
-  }
-  if (best < 0) { misaligned++; return; }
-  latencies.push(recv - probeSentAt[best % RING]);
+  (monitor as MixMonitor).receive((seq - monSeq0) >>> 0, payload.subarray(24), now);
 }
 
 function startPeers(m: LoadgenStart): Promise<void> {
@@ -225,12 +153,11 @@ function startPeers(m: LoadgenStart): Promise<void> {
   frameSamples = set.frameSamples;
   periodMs = (frameSamples * 1000) / SAMPLE_RATE;
   mode = m.mode;
-  monBuf = new Float32Array(MON_SECONDS * SAMPLE_RATE);
-  monitorDecoder = new OpusDecoder({ sampleRate: SAMPLE_RATE, channels: 2 });
+  const mon = (monitor = new MixMonitor(frameSamples, m.mode === 'probe'));
   const mixEnc = new OpusEncoder({ channels: 2, frameSamples, bitrate: m.mixEncoder.bitrate, complexity: m.mixEncoder.complexity });
   const f32 = new Float32Array(frameSamples * CHANNELS);
   const f32Bytes = f32Buffer(f32);
-  codecDelay = {
+  mon.codecDelay = {
     peer: measureCodecDelay(peerEncoder(), frameSamples),
     mix: measureCodecDelay((s16) => {
       s16ToF32(s16, f32);
@@ -262,7 +189,7 @@ function startPeers(m: LoadgenStart): Promise<void> {
         due: t0 + (i / m.peers) * periodMs,
         rxFrames: 0, rxLastSeq: -1, rxGaps: 0,
       };
-      if (i === 0 && m.mode === 'probe') probeBurstSeqs = [];
+      if (i === 0 && m.mode === 'probe') mon.resetProbe();
       peers.push(p);
       setTimeout(() => {
         p.tx = net.connect({ host: m.host, port: m.ingestPort }, () => { p.tx.setNoDelay(true); p.tx.write(hello(userId, 'peer')); });
@@ -299,11 +226,7 @@ function pump(): void {
         b.writeUInt32BE(p.seq, 12);
         b.writeBigUInt64BE(BigInt(Math.floor(nowMicros())), 16);
         if (p.index === 0 && mode === 'probe') {
-          probeSentAt[p.seq % RING] = performance.now();
-          if (p.loop.bursts.includes(p.pos)) {
-            probeBurstSeqs.push(p.seq);
-            if (probeBurstSeqs.length > 8) probeBurstSeqs.shift();
-          }
+          monitor?.probeSent(p.seq, p.loop.bursts.includes(p.pos), performance.now());
         }
         p.tx.write(b);
         packetsSent++;
@@ -324,10 +247,7 @@ function mark(): void {
   packetsSent = 0;
   lateCount = 0;
   for (const p of peers) { p.rxFrames = 0; p.rxGaps = 0; }
-  monFrames = 0;
-  monConcealed = 0;
-  latencies = [];
-  misaligned = 0;
+  monitor?.resetWindow();
   closedCount = 0;
 }
 
@@ -337,18 +257,7 @@ function report(): LoadgenReport {
   const due = (secs * 1000) / periodMs;
   const fr = peers.map((p) => p.rxFrames / due).sort((a, b) => a - b);
   // The monitor's last seconds, in order.
-  const n = Math.min(monBuf.length, Math.floor(secs * SAMPLE_RATE) - SAMPLE_RATE);
-  let toneHz: number | null = null, toneDbfs: number | null = null, disc: number | null = null, analysed = 0;
-  if (mode === 'tone' && n > SAMPLE_RATE) {
-    const seg = new Float32Array(n);
-    for (let i = 0; i < n; i++) seg[i] = monBuf[(monWrite - n + i + monBuf.length) % monBuf.length];
-    toneHz = estimateFrequency(seg, SAMPLE_RATE, 1, 0);
-    toneDbfs = dbfs(rms(seg));
-    // Threshold 0.25 of the tone: Opus' coding noise and the filler peers' low tones stay under it; a dropout,
-    // a concealed frame or a splice goes far over.
-    disc = countDiscontinuities(seg, SAMPLE_RATE, TONE_HZ, { threshold: 0.25, amplitude: 0.3 });
-    analysed = n / SAMPLE_RATE;
-  }
+  const tone = mode === 'tone' && monitor ? monitor.toneCheck(secs) : { toneHz: null, toneDbfs: null, discontinuities: null, analysedSeconds: 0 };
   return {
     peers: peers.length,
     connectedTx: peers.filter((p) => p.txOpen).length,
@@ -363,8 +272,8 @@ function report(): LoadgenReport {
     rxSeqGaps: peers.reduce((s, p) => s + p.rxGaps, 0),
     closed: closedCount,
     monitor: {
-      frames: monFrames, concealed: monConcealed, toneHz, toneDbfs, discontinuities: disc, analysedSeconds: analysed,
-      latencyMs: latencies, probeMisaligned: misaligned, codecDelay,
+      frames: monitor?.frames ?? 0, concealed: monitor?.concealed ?? 0, ...tone,
+      latencyMs: monitor?.latencies ?? [], probeMisaligned: monitor?.misaligned ?? 0, codecDelay: monitor?.codecDelay ?? { peer: 0, mix: 0 },
     },
   };
 }

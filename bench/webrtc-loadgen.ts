@@ -7,10 +7,11 @@
 // tone or times the bursts — peer 0's packet sent → the mix packet carrying it received, through the xcast.
 import { performance } from 'node:perf_hooks';
 import { percentile } from '../runtime/percentile';
-import { OpusDecoder, OpusEncoder } from '../runtime/audio/opus';
+import { OpusEncoder } from '../runtime/audio/opus';
 import { f32Buffer, s16ToF32 } from '../runtime/audio/pcm';
-import { estimateFrequency, countDiscontinuities, rms, dbfs } from '../runtime/audio/analysis';
-import { loadPacketSet, measureCodecDelay, PacketLoop, SAMPLE_RATE, TONE_HZ, ONSET_DIFF } from './lib/packets';
+import { MixMonitor } from './lib/mix-monitor';
+import { SeqUnwrapper, extendRtpSeq } from '../runtime/seq';
+import { loadPacketSet, measureCodecDelay, PacketLoop, SAMPLE_RATE } from './lib/packets';
 import { rtcPeerEncoder } from './lib/rtc-packets';
 import { RtcLoadPeer, answerOpus } from './lib/rtc-load';
 
@@ -102,84 +103,16 @@ let packetsSent = 0;
 const lateRing = new Float64Array(1 << 16);
 let lateCount = 0;
 
-// Monitor (peer 1): the mix-minus it hears, decoded in seq order.
-let monitorDecoder: OpusDecoder | null = null;
-const MON_SECONDS = 12;
-let monBuf = new Float32Array(0);
-let monWrite = 0;
-let monFrames = 0;
-let monConcealed = 0;
+// Monitor (peer 1): the mix-minus it hears, decoded in seq order; the probe's timing (bench/lib/mix-monitor.ts).
+let monitor: MixMonitor | null = null;
+const monSeq = new SeqUnwrapper();
 let monSeq0 = -1;
-let monUnwrapped = -1;
-let monNextIdx = 0;
-let monPrev = 0;
-let monLastOnset = -Infinity;
-const RING = 8192;
-const mixRecvAt = new Float64Array(RING).fill(NaN);
-/** Send time of peer 0's packets by its own packet index (the k-th packet it sent) mod RING. */
-const probeSentAt = new Float64Array(RING).fill(NaN);
-let probeBurstIdx: number[] = [];
-let latencies: number[] = [];
-let misaligned = 0;
-let codecDelay = { peer: 0, mix: 0 };
 
 function onMonitorRtp(payload: Buffer, seq16: number): void {
   const now = performance.now();
-  // Unwrap the 16-bit RTP seq.
-  if (monUnwrapped < 0) { monUnwrapped = seq16; monSeq0 = seq16; } else {
-    const d = ((seq16 - (monUnwrapped & 0xffff) + 0x8000) & 0xffff) - 0x8000;
-    monUnwrapped += d;
-  }
-  const idx = monUnwrapped - monSeq0;
-  if (idx < monNextIdx) return;
-  const dec = monitorDecoder as OpusDecoder;
-  while (monNextIdx < idx) {
-    monConcealed++;
-    writeMonitor(dec.conceal(frameSamples), monNextIdx);
-    monNextIdx++;
-  }
-  mixRecvAt[idx % RING] = now;
-  let pcm: Buffer;
-  try { pcm = dec.decode(payload); } catch { pcm = dec.conceal(frameSamples); monConcealed++; }
-  writeMonitor(pcm, idx);
-  monNextIdx = idx + 1;
-  monFrames++;
-}
-
-function writeMonitor(pcmF32: Buffer, frameIdx: number): void {
-  const f = new Float32Array(pcmF32.buffer, pcmF32.byteOffset, pcmF32.length / 4);
-  const n = f.length / 2;
-  for (let i = 0; i < n; i++) {
-    const x = f[i * 2];
-    if (mode === 'probe') {
-      const g = frameIdx * frameSamples + i;
-      if (Math.abs(x - monPrev) > ONSET_DIFF && g - monLastOnset > SAMPLE_RATE * 0.2) {
-        monLastOnset = g;
-        timeOnset(g);
-      }
-    }
-    monPrev = x;
-    monBuf[monWrite] = x;
-    monWrite = (monWrite + 1) % monBuf.length;
-  }
-}
-
-/** As bench/loadgen.ts: the mix frame that carried the onset out, minus the burst packet that carried it in. */
-function timeOnset(g: number): void {
-  const pd = codecDelay.peer;
-  const inFrameAt = (g - codecDelay.mix) - (pd % frameSamples);
-  const F = Math.round(inFrameAt / frameSamples);
-  if (Math.abs(inFrameAt - F * frameSamples) > frameSamples / 4 + 24) { misaligned++; return; }
-  const recv = mixRecvAt[F % RING];
-  if (!Number.isFinite(recv)) { misaligned++; return; }
-  let best = -1;
-  for (const s of probeBurstIdx) {
-    const k = s + Math.floor(pd / frameSamples);
-    const t = probeSentAt[k % RING];
-    if (Number.isFinite(t) && t <= recv && (best < 0 || t > probeSentAt[best % RING])) best = k;
-  }
-  if (best < 0) { misaligned++; return; }
-  latencies.push(recv - probeSentAt[best % RING]);
+  const ext = extendRtpSeq(monSeq, seq16);
+  if (monSeq0 < 0) monSeq0 = ext;
+  (monitor as MixMonitor).receive(ext - monSeq0, payload, now);
 }
 
 async function startPeers(m: RtcLoadgenStart): Promise<void> {
@@ -188,12 +121,11 @@ async function startPeers(m: RtcLoadgenStart): Promise<void> {
   periodMs = (frameSamples * 1000) / SAMPLE_RATE;
   mode = m.mode;
   listen = m.listen;
-  monBuf = new Float32Array(MON_SECONDS * SAMPLE_RATE);
-  monitorDecoder = new OpusDecoder({ sampleRate: SAMPLE_RATE, channels: 2 });
+  const mon = (monitor = new MixMonitor(frameSamples, m.mode === 'probe'));
   const mixEnc = new OpusEncoder({ channels: 2, frameSamples, bitrate: m.mixEncoder.bitrate, complexity: m.mixEncoder.complexity });
   const f32 = new Float32Array(frameSamples * 2);
   const f32Bytes = f32Buffer(f32);
-  codecDelay = {
+  mon.codecDelay = {
     peer: measureCodecDelay(rtcPeerEncoder(), frameSamples),
     mix: measureCodecDelay((s16) => { s16ToF32(s16, f32); return mixEnc.encode(f32Bytes); }, frameSamples),
   };
@@ -244,11 +176,7 @@ function pump(): void {
     while (p.due <= now) {
       if (p.rtc?.connected && p.rtc.o.publish) {
         if (p.index === 0 && mode === 'probe') {
-          probeSentAt[p.wireSeq % RING] = performance.now();
-          if (p.loop.bursts.includes(p.pos)) {
-            probeBurstIdx.push(p.wireSeq);
-            if (probeBurstIdx.length > 8) probeBurstIdx.shift();
-          }
+          monitor?.probeSent(p.wireSeq, p.loop.bursts.includes(p.pos), performance.now());
         }
         p.rtc.send(p.loop.packets[p.pos], frameSamples);
         p.wireSeq++;
@@ -269,10 +197,7 @@ function mark(): void {
   packetsSent = 0;
   lateCount = 0;
   for (const p of peers) { p.rxFrames = 0; p.rxGaps = 0; }
-  monFrames = 0;
-  monConcealed = 0;
-  latencies = [];
-  misaligned = 0;
+  monitor?.resetWindow();
 }
 
 function stat(xs: number[]): { p50: number; max: number } {
@@ -286,16 +211,7 @@ function report(): RtcLoadgenReport {
   const lates = Array.from(lateRing.subarray(0, Math.min(lateCount, lateRing.length))).sort((a, b) => a - b);
   const due = (secs * 1000) / periodMs;
   const fr = listen ? peers.map((p) => p.rxFrames / due).sort((a, b) => a - b) : [];
-  const n = Math.min(monBuf.length, Math.floor(secs * SAMPLE_RATE) - SAMPLE_RATE);
-  let toneHz: number | null = null, toneDbfs: number | null = null, disc: number | null = null, analysed = 0;
-  if (mode === 'tone' && listen && n > SAMPLE_RATE && monFrames > 0) {
-    const seg = new Float32Array(n);
-    for (let i = 0; i < n; i++) seg[i] = monBuf[(monWrite - n + i + monBuf.length) % monBuf.length];
-    toneHz = estimateFrequency(seg, SAMPLE_RATE, 1, 0);
-    toneDbfs = dbfs(rms(seg));
-    disc = countDiscontinuities(seg, SAMPLE_RATE, TONE_HZ, { threshold: 0.25, amplitude: 0.3 });
-    analysed = n / SAMPLE_RATE;
-  }
+  const tone = mode === 'tone' && listen && monitor && monitor.frames > 0 ? monitor.toneCheck(secs) : { toneHz: null, toneDbfs: null, discontinuities: null, analysedSeconds: 0 };
   return {
     peers: peers.length,
     connected: peers.filter((p) => p.rtc.connected).length,
@@ -315,7 +231,10 @@ function report(): RtcLoadgenReport {
     rxSeqGaps: peers.reduce((s, p) => s + p.rxGaps, 0),
     closed: peers.filter((p) => p.rtc.closed).length,
     cpu: (c.user + c.system) / 1e6 / secs,
-    monitor: { frames: monFrames, concealed: monConcealed, toneHz, toneDbfs, discontinuities: disc, analysedSeconds: analysed, latencyMs: latencies, probeMisaligned: misaligned, codecDelay },
+    monitor: {
+      frames: monitor?.frames ?? 0, concealed: monitor?.concealed ?? 0, ...tone,
+      latencyMs: monitor?.latencies ?? [], probeMisaligned: monitor?.misaligned ?? 0, codecDelay: monitor?.codecDelay ?? { peer: 0, mix: 0 },
+    },
   };
 }
 

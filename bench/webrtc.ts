@@ -14,7 +14,8 @@ import { PACKAGE_ROOT } from '../runtime/launcher';
 import { percentile } from '../runtime/percentile';
 import { writeXcastFlow, Variant, FlowNode } from './lib/flows';
 import { startNode, stopProc, freePort, sleep, Proc } from './lib/procs';
-import { makeRtcPacketSet, saveRtcPacketSet } from './lib/rtc-packets';
+import { makeRtcPacketSet } from './lib/rtc-packets';
+import { savePacketSet } from './lib/packets';
 import { mouthToEar, M2EResult, CHROMIUM } from './webrtc-m2e';
 import type { HostReport } from './xcast-host';
 import type { LoadgenReport, LoadgenStart } from './loadgen';
@@ -228,7 +229,7 @@ export async function runWebrtc(c: RtcBenchContext, st: RtcStages, deadlineS: nu
   };
   const rowsOf = (k: string): Row[] => { fig.stageDates[k] = fig.date; return (fig.stageRows[k] ??= []); };
   const rtcPackets = path.join(c.work, 'rtc-packets-10ms.json');
-  saveRtcPacketSet(rtcPackets, makeRtcPacketSet(480));
+  savePacketSet(rtcPackets, makeRtcPacketSet(480));
   const windowS = c.quick ? 5 : 10;
   const warmupS = c.quick ? 2 : 4;
   const left = () => deadlineS - c.elapsedS();

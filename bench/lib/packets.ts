@@ -52,7 +52,7 @@ export interface PacketSet {
   probe: PacketLoop;
 }
 
-type Signal = (n: number) => number;
+export type Signal = (n: number) => number;
 
 /** Encodes `frames` frames of `sig` (same on both channels) twice over and keeps the second pass, so the loop wraps without an encoder cold start. */
 function encodeLoop(sig: Signal, frames: number, frameSamples: number): Buffer[] {
@@ -79,6 +79,11 @@ function encodeLoop(sig: Signal, frames: number, frameSamples: number): Buffer[]
 
 /** Every loop for one frame size (120 = 2.5 ms, 480 = 10 ms at 48 kHz). */
 export function makePacketSet(frameSamples: number): PacketSet {
+  return buildPacketSet(frameSamples, encodeLoop);
+}
+
+/** The three loops' signals (filler, 1 kHz tone, 2 kHz probe bursts), each encoded by `encode` (a peer's encoder). */
+export function buildPacketSet(frameSamples: number, encode: (sig: Signal, frames: number, frameSamples: number) => Buffer[]): PacketSet {
   const sr = SAMPLE_RATE;
   const tau = 2 * Math.PI;
   // 4 s of filler, 1 s of tone (a whole number of 1 kHz cycles in any loop of whole frames of ≥ 1 ms).
@@ -99,9 +104,9 @@ export function makePacketSet(frameSamples: number): PacketSet {
   };
   return {
     frameSamples,
-    filler: { name: 'filler', frameSamples, packets: encodeLoop(filler, fillerFrames, frameSamples), bursts: [] },
-    tone: { name: 'tone', frameSamples, packets: encodeLoop(tone, oneSecond, frameSamples), bursts: [] },
-    probe: { name: 'probe', frameSamples, packets: encodeLoop(probe, oneSecond, frameSamples), bursts: burstFrames },
+    filler: { name: 'filler', frameSamples, packets: encode(filler, fillerFrames, frameSamples), bursts: [] },
+    tone: { name: 'tone', frameSamples, packets: encode(tone, oneSecond, frameSamples), bursts: [] },
+    probe: { name: 'probe', frameSamples, packets: encode(probe, oneSecond, frameSamples), bursts: burstFrames },
   };
 }
 

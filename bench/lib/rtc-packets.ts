@@ -1,8 +1,7 @@
 // Bench: what a browser publishes, encoded once — mono Opus, 10 ms frames, 32 kbit/s (Chromium's default for a mono
 // microphone), with the same three loops as the streamproto1 peers' set (bench/lib/packets.ts): low filler tones, the
 // 1 kHz tone peer and the 2 kHz probe bursts, so the monitor's checks and the onset timing are the same maths.
-import fs from 'node:fs';
-import { SAMPLE_RATE, TONE_HZ, TONE_AMPLITUDE, PROBE_HZ, PROBE_AMPLITUDE, PROBE_BURSTS_PER_LOOP, PacketLoop, PacketSet } from './packets';
+import { SAMPLE_RATE, PacketSet, Signal, buildPacketSet } from './packets';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const NativeOpus: new (rate: number, channels: number) => {
@@ -25,8 +24,6 @@ function browserEncoder(): InstanceType<typeof NativeOpus> {
   return enc;
 }
 
-type Signal = (n: number) => number;
-
 function encodeLoop(sig: Signal, frames: number, frameSamples: number): Buffer[] {
   const enc = browserEncoder();
   const pcm = Buffer.alloc(frameSamples * 2);
@@ -42,26 +39,9 @@ function encodeLoop(sig: Signal, frames: number, frameSamples: number): Buffer[]
   return out;
 }
 
-/** The browser-like loops for one frame size (480 = 10 ms). */
+/** The browser-like loops for one frame size (480 = 10 ms): the streamproto1 peers' signals, the browser's encoder. */
 export function makeRtcPacketSet(frameSamples: number): PacketSet {
-  const sr = SAMPLE_RATE;
-  const tau = 2 * Math.PI;
-  const oneSecond = Math.round(sr / frameSamples);
-  const filler: Signal = (n) => {
-    const t = n / sr;
-    return 0.01 * Math.sin(tau * 110 * t) + 0.01 * Math.sin(tau * 165 * t + 1) * (0.6 + 0.4 * Math.sin(tau * 0.5 * t)) + 0.01 * Math.sin(tau * 220 * t + 2);
-  };
-  const tone: Signal = (n) => TONE_AMPLITUDE * Math.sin((tau * TONE_HZ * n) / sr);
-  const burstLen = Math.round(0.01 * sr);
-  const every = Math.round(oneSecond / PROBE_BURSTS_PER_LOOP);
-  const burstFrames = Array.from({ length: PROBE_BURSTS_PER_LOOP }, (_, i) => i * every);
-  const burstStarts = burstFrames.map((f) => f * frameSamples);
-  const probe: Signal = (n) => {
-    for (const s of burstStarts) if (n >= s && n < s + burstLen) return PROBE_AMPLITUDE * Math.sin((tau * PROBE_HZ * (n - s)) / sr + Math.PI / 2);
-    return 0;
-  };
-  const loop = (name: PacketLoop['name'], sig: Signal, frames: number, bursts: number[] = []): PacketLoop => ({ name, frameSamples, packets: encodeLoop(sig, frames, frameSamples), bursts });
-  return { frameSamples, filler: loop('filler', filler, 4 * oneSecond), tone: loop('tone', tone, oneSecond), probe: loop('probe', probe, oneSecond, burstFrames) };
+  return buildPacketSet(frameSamples, encodeLoop);
 }
 
 /** An encoder like the browser's, for measureCodecDelay (which hands it stereo s16: the left channel is encoded). */
@@ -74,9 +54,4 @@ export function rtcPeerEncoder(): (pcmStereoS16: Buffer) => Buffer {
     for (let i = 0; i < n; i++) mono.writeInt16LE(pcm.readInt16LE(i * 4), i * 2);
     return enc.encode(mono);
   };
-}
-
-export function saveRtcPacketSet(file: string, set: PacketSet): void {
-  const enc = (l: PacketLoop) => ({ ...l, packets: l.packets.map((p) => p.toString('base64')) });
-  fs.writeFileSync(file, JSON.stringify({ frameSamples: set.frameSamples, filler: enc(set.filler), tone: enc(set.tone), probe: enc(set.probe) }));
 }
