@@ -1,5 +1,6 @@
 // Node: console — the operator's mixing console in the browser (runtime/console, docs/console.md). In: the mixer's
-// outputs 2 (tracks, mixParameters) and 5 (meters, monitor) and the admin aggregator's state. Out 1: control messages
+// outputs 2 (tracks, mixParameters) and 5 (meters, monitor), the admin aggregator's state, and connection events
+// (the socket reader's output 3, the webrtc node's output 2: names and profiles from the HELLOs). Out 1: control messages
 // for the mixer (gain, pan, mute, master, metering, monitor). Serves the page, GET state, POST control and the
 // websocket at /xcast/mixer/ on httpNode.
 import path from 'node:path';
@@ -141,6 +142,7 @@ export = function (RED: NodeAPI) {
         switch (msg.topic) {
           case 'tracks': state.onTracks(p); break;
           case 'mixParameters': state.onParams(p); break;
+          case 'connection': state.onConnection(p, msg.userId); break;
           case 'metadata': state.onShared((p as { mixeradminSharedState?: unknown } | undefined)?.mixeradminSharedState); break;
           case 'meters':
             if (!Buffer.isBuffer(p) || !isLayout(msg.layout)) throw new Error(t('console.errors.bad-meters'));

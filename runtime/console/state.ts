@@ -1,6 +1,7 @@
-// The console's state: one strip per mixer track, the mix parameters per user and the masters per room, names and a
-// QoS light per user from the admin aggregator, and the last meter layout and frame. Fed by the mixer's 'tracks',
-// 'mixParameters' and 'meters' messages and the aggregator's mixeradminSharedState; it says what changed as events
+// The console's state: one strip per mixer track, the mix parameters per user and the masters per room, a QoS light
+// per user from the admin aggregator, names and profiles from the connections' HELLOs, and the last meter layout and
+// frame. Fed by the mixer's 'tracks', 'mixParameters' and 'meters' messages, the aggregator's mixeradminSharedState
+// and the transports' connection events; it says what changed as events
 // ('strip', 'gone', 'params', 'layout') which the server turns into websocket messages. The mixer is the truth:
 // nothing here changes because a page asked, only because the mixer said so.
 import { EventEmitter } from 'node:events';
@@ -50,6 +51,7 @@ interface TrackRec { userId: string; trackId: number; connectionId: string; room
 interface UserParams { gain: number; pan: number; mute: boolean }
 interface Person { name: string | null; profile: Record<string, unknown> | null; qos: QosLight }
 interface Counters { at: number; received: number; lost: number; late: number }
+interface Hello { userId: string; name: string | null; profile: Record<string, unknown> | null }
 
 /** QoS is judged over the counters of about this long (the aggregator's snapshots kept that far back). */
 export const QOS_WINDOW_MS = 5000;
@@ -57,6 +59,8 @@ export const QOS_WINDOW_MS = 5000;
 export const QOS_POOR = 0.05;
 export const QOS_FAIR = 0.01;
 const MAX_NAME_CHARS = 64;
+/** Open connections whose HELLO is remembered (a lost close event cannot grow the map: the oldest go first). */
+const MAX_CONNECTIONS = 4096;
 const DEFAULT_PARAMS: UserParams = { gain: 1, pan: 0, mute: false };
 
 /**
@@ -85,6 +89,8 @@ export class ConsoleState extends EventEmitter {
   /** Room → linear master gain, as the mixer last said ('main' always). */
   private readonly masterGains = new Map<string, number>([[DEFAULT_ROOM, 1]]);
   private readonly people = new Map<string, Person>();
+  /** connectionId → the name and profile its HELLO gave (socket reader output 3, webrtc output 2). */
+  private readonly hellos = new Map<string, Hello>();
   private readonly history = new Map<string, Counters[]>();
   private layoutNow: MeterLayout | null = null;
   private layoutIndex = new Map<string, number>();
@@ -191,6 +197,35 @@ export class ConsoleState extends EventEmitter {
   }
 
   /**
+   * A connection event (the socket reader's output 3, the webrtc node's output 2): the name and profile of its HELLO
+   * name the strips of that connection (the aggregator's state carries neither).
+   */
+  onConnection(ev: unknown, msgUserId?: unknown): void {
+    if (!ev || typeof ev !== 'object') return;
+    const e = ev as { event?: unknown; connectionId?: unknown; userId?: unknown; hello?: unknown };
+    const id = typeof e.connectionId === 'string' || typeof e.connectionId === 'number' ? String(e.connectionId) : '';
+    if (id === '') return;
+    if (e.event === 'close') {
+      if (this.hellos.delete(id)) this.tellUser(null, id);
+      return;
+    }
+    if (e.event !== 'open' && e.event !== 'hello') return;
+    const h = e.hello && typeof e.hello === 'object' ? e.hello as { userId?: unknown; name?: unknown; profile?: unknown } : {};
+    const userId = typeof e.userId === 'string' ? e.userId : typeof h.userId === 'string' ? h.userId : typeof msgUserId === 'string' ? msgUserId : '';
+    if (userId === '') return;
+    const profile = h.profile && typeof h.profile === 'object' && !Array.isArray(h.profile) ? h.profile as Record<string, unknown> : null;
+    const named = typeof h.name === 'string' && h.name !== '' ? h.name : typeof profile?.name === 'string' ? profile.name as string : null;
+    this.hellos.delete(id);
+    if (this.hellos.size >= MAX_CONNECTIONS) this.hellos.delete(this.hellos.keys().next().value as string);
+    this.hellos.set(id, { userId, name: named === null ? null : [...named].slice(0, MAX_NAME_CHARS).join(''), profile });
+    this.tellUser(userId, id);
+  }
+
+  private tellUser(userId: string | null, connectionId: string): void {
+    for (const [key, t] of this.tracks) if (t.connectionId === connectionId || t.userId === userId) this.tell(key);
+  }
+
+  /**
    * A meter frame from the mixer and its layout. True when the layout is new (the server sends it before the frame).
    * The frame is kept as it came (never changed: it is also what every page is sent).
    */
@@ -245,10 +280,13 @@ export class ConsoleState extends EventEmitter {
     if (!t) return undefined;
     const p = this.params.get(t.userId) ?? DEFAULT_PARAMS;
     const who = this.people.get(t.userId);
+    // The HELLO of the track's own connection, else the aggregator's entry (should it carry a name), else the userId.
+    const hello = this.hellos.get(t.connectionId);
+    const mine = hello && hello.userId === t.userId ? hello : undefined;
     const m = this.trackMeter(key);
     return {
       key, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId,
-      name: who?.name ?? t.userId, profile: who?.profile ?? null, room: t.room,
+      name: mine?.name ?? who?.name ?? t.userId, profile: mine?.profile ?? who?.profile ?? null, room: t.room,
       gainDb: gainToDb(p.gain), pan: p.pan, mute: p.mute, level: m.level, peak: m.peak,
       qos: who?.qos ?? 'unknown', connected: t.connected,
     };
