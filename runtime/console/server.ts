@@ -11,9 +11,11 @@ import { ControlError, MixerControl, readControlBody, readPageMessage, controlTa
 import { wireText } from '../log-text';
 import { checkUpgradeAuth, refuseUpgrade, sameSecret, type UpgradeAuthSettings } from '../web/auth';
 import type { UsersList } from '../protocol/auth';
+import { METER_LAW as LAW_TEXT } from './meter-frame';
 
 /** What the page is told of the meters (the law of docs/console.md, the binary frame's units). */
 export const METER_LAW = {
+  text: LAW_TEXT,
   peak: 'sample peak, dBFS: 20·log10(max |x|) over every channel',
   level: 'RMS, dBFS, AES17 sine-referenced: 20·log10(sqrt(mean x²)) + 3.0103 over every channel (a −12 dBFS sine reads −12)',
   point: 'pre-fader (before gain, pan, mute) for a track; post-master for a room',

@@ -86,8 +86,9 @@ const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 export class ConsoleState extends EventEmitter {
   private readonly tracks = new Map<string, TrackRec>();
   private readonly params = new Map<string, UserParams>();
-  /** Room → linear master gain, as the mixer last said ('main' always). */
-  private readonly masterGains = new Map<string, number>([[DEFAULT_ROOM, 1]]);
+  /** The 'main' room's master and the rooms' own (MixParameters.master, .rooms), linear. */
+  private mainMaster = 1;
+  private readonly roomGains = new Map<string, number>();
   private readonly people = new Map<string, Person>();
   /** connectionId → the name and profile its HELLO gave (socket reader output 3, webrtc output 2). */
   private readonly hellos = new Map<string, Hello>();
@@ -150,16 +151,17 @@ export class ConsoleState extends EventEmitter {
       // Users with no track any more are forgotten (the mixer keeps their settings; a new track brings them back).
       for (const u of [...this.params.keys()]) if (!seen.has(u)) this.params.delete(u);
     }
-    const masters: Array<[string, number]> = [];
-    if (typeof q.master === 'number' && Number.isFinite(q.master)) masters.push([DEFAULT_ROOM, q.master]);
+    // A room whose master was never set follows the 'main' room's (runtime/audio/mixer.ts roomMaster).
+    const before = new Map(this.knownRooms().map((r) => [r, this.roomMaster(r)]));
+    if (typeof q.master === 'number' && Number.isFinite(q.master)) this.mainMaster = q.master;
     if (q.rooms && typeof q.rooms === 'object' && !Array.isArray(q.rooms)) {
       for (const [room, g] of Object.entries(q.rooms as Record<string, unknown>)) {
-        if (room !== DEFAULT_ROOM && roomOf(room) === room && typeof g === 'number' && Number.isFinite(g)) masters.push([room, g]);
+        if (room !== DEFAULT_ROOM && roomOf(room) === room && typeof g === 'number' && Number.isFinite(g)) this.roomGains.set(room, g);
       }
     }
-    for (const [room, g] of masters) {
-      if (this.masterGains.get(room) === g) continue;
-      this.masterGains.set(room, g);
+    for (const room of this.knownRooms()) {
+      const g = this.roomMaster(room);
+      if (before.get(room) === g) continue;
       change.masters[room] = gainToDb(g);
       any = true;
     }
@@ -256,14 +258,23 @@ export class ConsoleState extends EventEmitter {
 
   /** One master per room: 'main' first, then every room with a track, a master set or a meter. */
   masters(): MasterStrip[] {
+    return this.knownRooms().map((room) => {
+      const m = this.roomMeter(room);
+      return { room, gainDb: gainToDb(this.roomMaster(room)), level: m.level, peak: m.peak };
+    });
+  }
+
+  /** The master gain a room is mixed with: its own, else the 'main' room's. */
+  roomMaster(room: string): number {
+    return room === DEFAULT_ROOM ? this.mainMaster : this.roomGains.get(room) ?? this.mainMaster;
+  }
+
+  private knownRooms(): string[] {
     const rooms = new Set<string>([DEFAULT_ROOM]);
     for (const t of this.tracks.values()) rooms.add(t.room);
-    for (const r of this.masterGains.keys()) rooms.add(r);
+    for (const r of this.roomGains.keys()) rooms.add(r);
     for (const r of this.layoutNow?.rooms ?? []) rooms.add(r);
-    return [...rooms].map((room) => {
-      const m = this.roomMeter(room);
-      return { room, gainDb: gainToDb(this.masterGains.get(room) ?? 1), level: m.level, peak: m.peak };
-    });
+    return [...rooms];
   }
 
   snapshot(): ConsoleSnapshot {

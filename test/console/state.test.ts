@@ -63,9 +63,13 @@ describe('console state', () => {
     assert.equal(ev.params.length, 1, 'the same parameters again: nothing told');
     s.onParams(p(dbToGain(-6), 0, { blue: dbToGain(-3) }));
     assert.deepEqual(ev.params[1], { users: { alice: { gainDb: -6, pan: -0.5, mute: false } }, masters: { main: null, blue: -3 } });
+    // A room with a track but no master of its own follows main's.
+    s.onTracks([track('alice'), track('bob'), track('carol', { room: 'red' })]);
+    s.onParams(p(dbToGain(-6), dbToGain(-1), { blue: dbToGain(-3) }));
+    assert.deepEqual(ev.params[2].masters, { main: -1, red: -1 });
     const alice = s.strips().find((x) => x.userId === 'alice')!;
     assert.equal(alice.gainDb, -6);
-    assert.deepEqual(s.masters().map((m) => [m.room, m.gainDb]), [['main', null], ['blue', -3]]);
+    assert.deepEqual(s.masters().map((m) => [m.room, m.gainDb]), [['main', -1], ['red', -1], ['blue', -3]]);
   });
 
   it('name, profile and a QoS light per user from the aggregator; a strip is told when they change', () => {
@@ -123,11 +127,11 @@ describe('console state', () => {
     const s = new ConsoleState();
     s.onTracks([track('alice'), track('bob')]);
     const layout = { layoutId: 7, tracks: [{ key: key('bob'), userId: 'bob', trackId: 1, connectionId: 'c-bob', room: 'main' }, { key: key('alice'), userId: 'alice', trackId: 1, connectionId: 'c-alice', room: 'main' }], rooms: ['main'] };
-    assert.equal(s.onMeters(encodeMeterFrame(7, 1, [{ peak: -6, level: -9 }, { peak: -Infinity, level: -Infinity }], [{ peak: -3, level: -12 }]), layout), true);
+    assert.equal(s.onMeters(encodeMeterFrame({ layoutId: 7, frameSeq: 1, tracks: [{ peak: -6, level: -9 }, { peak: -Infinity, level: -Infinity }], rooms: [{ peak: -3, level: -12 }] }), layout), true);
     const by = Object.fromEntries(s.strips().map((x) => [x.userId, [x.peak, x.level]]));
     assert.deepEqual(by, { alice: [null, null], bob: [-6, -9] });
     assert.deepEqual(s.masters()[0], { room: 'main', gainDb: 0, level: -12, peak: -3 });
-    assert.equal(s.onMeters(encodeMeterFrame(7, 2, [{ peak: -1, level: -2 }, { peak: -1, level: -2 }], [{ peak: 0, level: 0 }]), layout), false, 'same layout');
+    assert.equal(s.onMeters(encodeMeterFrame({ layoutId: 7, frameSeq: 2, tracks: [{ peak: -1, level: -2 }, { peak: -1, level: -2 }], rooms: [{ peak: 0, level: 0 }] }), layout), false, 'same layout');
     assert.equal(s.strips()[0].level, -2);
   });
 });
