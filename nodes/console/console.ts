@@ -157,6 +157,8 @@ export = function (RED: NodeAPI) {
           default: break;   // the mixer's output 2 carries more (streamEvents): not the console's
         }
       });
+      // Diagnostics (tests, the bench): the server, with its counters (stats).
+      (node as unknown as { consoleServer?: ConsoleServer }).consoleServer = server;
       state.on('strip', () => showPages());
       state.on('gone', () => showPages());
       showPages();

@@ -302,6 +302,38 @@ describe('console node', function () {
     await request(app()).get('/xcast/mixer/state').expect(404);
   });
 
+  it('a page that does not read is skipped for meter frames (never queued) while the others get them; it keeps its socket', async () => {
+    const f = await loadFlow([consoleModule], [{ id: 'con', type: 'xcast-console', wires: [['out']] }], { helpers: ['out'] });
+    const slow = page();
+    const fast = page();
+    await Promise.all([slow.open, fast.open]);
+    await slow.next((m) => m.t === 'hello', 'hello');
+    await fast.next((m) => m.t === 'hello', 'hello');
+    // The slow page stops reading its socket: what the server sends piles up in the kernel, then in ws.
+    (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const n = 32768;
+    const layout = { layoutId: 9, tracks: Array.from({ length: n }, (_, i) => ({ key: `k${i}`, userId: `u${i}`, trackId: 1, connectionId: '', room: 'main' })), rooms: ['main'] };
+    const frame = Buffer.alloc(16 + 4 * (n + 1));
+    frame.set([0x4d, 1]);
+    frame.writeUInt16LE(n, 2);
+    frame.writeUInt16LE(1, 4);
+    frame.writeUInt32LE(9, 8);
+    const server = (f.node('con') as unknown as { consoleServer: { stats: { metersSkipped: number; metersSent: number } } }).consoleServer;
+    const frames = 200;
+    for (let i = 0; i < frames; i++) {
+      f.node('con').receive({ topic: 'meters', payload: frame, layout });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(await until(() => fast.binary.length >= frames * 0.9, 10_000), `the reading page got ${fast.binary.length} of ${frames}`);
+    assert.ok(server.stats.metersSkipped > 0, 'frames were skipped for the page that does not read');
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    assert.ok(await until(() => slow.binary.length + server.stats.metersSkipped >= frames, 10_000));
+    assert.ok(slow.binary.length < frames, `the slow page got ${slow.binary.length} of ${frames}: the rest were skipped, not queued`);
+    assert.equal(slow.ws.readyState, WebSocket.OPEN);
+    slow.send({ t: 'master', room: 'main', gainDb: 0 });
+    await until(() => f.received('out').some((m) => m.topic === 'master'), 5000);
+  });
+
   it('a second console node is refused naming it', async () => {
     const f = await loadFlow([consoleModule], [{ id: 'c1', type: 'xcast-console', wires: [[]] }, { id: 'c2', type: 'xcast-console', wires: [[]] }]);
     f.node('c2').receive({ topic: 'tracks', payload: [] });
