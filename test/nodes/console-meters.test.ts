@@ -1,5 +1,5 @@
 // Node test: the console on a real mixer's output 5 — meter frames computed on the mix thread reach a page as binary
-// after their layout, at ≥ 20 a second; GET state reads a −12 dBFS sine as −12 (the AES17 law); a page's monitor
+// after their layout, at ≥ 20 a second; GET state (with or without a page open) reads a −12 dBFS sine as −12 (the AES17 law); a page's monitor
 // with a solo plays that track (s16, the 'A' header) at its level; a room's master set from a page comes back as params.
 import assert from 'node:assert/strict';
 import type { NodeAPI } from 'node-red';
@@ -43,6 +43,13 @@ describe('console on the mixer\'s meters and monitor', function () {
       { id: 'con', type: 'xcast-console', wires: [['mix']] },
     ]);
     await whileAlicePlays(f, async () => {
+      // No page open: GET state turns metering on for a while (a polling tool reads levels too).
+      const end = Date.now() + 5000;
+      for (;;) {
+        const t = ((await request(app()).get('/xcast/mixer/state').expect(200)).body.tracks as Array<{ level: number | null }>)[0];
+        if (t && t.level !== null && Math.abs(t.level + 12) <= 0.5) break;
+        assert.ok(Date.now() < end, `no level without a page: ${JSON.stringify(t)}`);
+      }
       const text: Array<Record<string, unknown>> = [];
       const meters: Array<{ at: number; buf: Buffer }> = [];
       const audio: Buffer[] = [];

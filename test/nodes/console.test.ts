@@ -93,6 +93,7 @@ describe('console node', function () {
     // A page is connected (the websocket and its timers) until the node closes it. (Node-RED's runtime holds a 5 s
     // timer per upgrade of its own, lib/index.js #2956: the release check waits it out.)
     async exercise() {
+      await request(app()).get('/xcast/mixer/state').expect(200);   // its metering lease (a timer)
       const p = page();
       await p.open;
       await p.next((m) => m.t === 'hello', 'hello');
