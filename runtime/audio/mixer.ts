@@ -14,11 +14,17 @@
 // asked for one (push()'s `mixMinus`).
 // mixFrame() is the reference of this arithmetic; the live tick() runs the same addTrack()/writeMix() in the order
 // of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
+// Per-room masters (issue 12): setMaster(gain, room) scales that room's mix and its mix-minus frames; a room whose
+// master was never set follows the 'main' room's (the one master of before), so a flow that never names a room's
+// master mixes bit for bit as it did.
+// The operator console (issue 12): meters (setMetering) and monitor feeds (setMonitor) are made in the same tick,
+// after the mix, from the frames pulled for it; with both off the tick does nothing more than one boolean test.
 import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
 import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
 import { streamKey } from './stream-key';
-import { DEFAULT_ROOM, roomOf } from '../rooms';
+import { DEFAULT_ROOM, roomOf, isRoomName } from '../rooms';
+import { encodeMeterMeasurements, MeterLayout } from '../console/meter-frame';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -74,7 +80,36 @@ export interface MixResult {
   used: UsedEntry[];
   /** Every other room that has a track, in the order the rooms appeared; absent when there is none. */
   rooms?: RoomMix[];
+  // --- operator console (issue 12) ---
+  /** A meter frame (runtime/console/meter-frame.ts), every meterEveryTicks ticks while metering is on; a fresh Buffer. */
+  meters?: Buffer;
+  /** The layout the meter frame is of (with `meters`; the same object until the track or room list changes). */
+  meterLayout?: MeterLayout;
+  /** One frame per monitor listener (setMonitor), f32 interleaved at the mix's channels, fresh Buffers. */
+  monitors?: MonitorFrame[];
 }
+
+/** One monitor listener's frame of a tick. */
+export interface MonitorFrame {
+  listener: string;
+  pcm: Buffer;
+}
+
+/**
+ * What a console monitor listener hears: `solo` non-empty, the sum of those tracks (keys, runtime/audio/stream-key.ts)
+ * as pulled, pre-fader (unity gain, centre, mute ignored); empty, the room's mix as output (post-master).
+ */
+export interface MonitorSpec {
+  room: string;
+  solo: string[];
+}
+
+/** Monitor listeners a mixer feeds at most. */
+export const MAX_MONITORS = 16;
+/** Rooms whose master can be set at most (a flood of room names cannot grow the mixer without bound). */
+export const MAX_ROOM_MASTERS = 1024;
+/** A meter frame at least every this many ms (meterEveryTicks = ceil(METER_INTERVAL_MS / period)). */
+export const METER_INTERVAL_MS = 40;
 
 /** One room's mix in a tick (a room other than the DEFAULT_ROOM). */
 export interface RoomMix {
@@ -124,7 +159,10 @@ export interface MixInput {
 /** The full mix parameters and the frame they apply from (the event stream's 0x11 Mix Parameters). */
 export interface MixParameters {
   fromFrameSeq: number;
+  /** The 'main' room's master (and that of every room whose own was never set). */
   master: number;
+  /** Every room whose master was set (setMaster(gain, room)), 'main' excluded; absent when none was. */
+  rooms?: Record<string, number>;
   tracks: Array<{ userId: string; trackId: number; connectionId: string; room: string; gain: number; pan: number; muted: boolean }>;
 }
 
@@ -185,6 +223,10 @@ interface Room {
   used: UsedEntry[];
   /** This tick's mix-minus frames, when the room has some. */
   perUser: Map<string, Buffer> | undefined;
+  /** Meters (console): the peak and Σx² of its output since the last meter frame, and the samples counted. */
+  mPeak: number;
+  mSum: number;
+  mN: number;
 }
 
 /** A user in a room: its own contribution there (for its mix-minus) and whether it asked for a mix-minus. */
@@ -217,6 +259,10 @@ interface Track {
   channels: number;
   frameSamples: number;
   lastPacketAtUs: number;
+  /** Meters (console): the peak and Σx² of its pulled frames (pre-fader) since the last meter frame, samples counted. */
+  mPeak: number;
+  mSum: number;
+  mN: number;
 }
 
 /** A balance pan −1 (left) … +1 (right); throws MixerConfigError naming `field` otherwise. The one pan check. */
@@ -228,6 +274,44 @@ export function checkPan(field: string, pan: unknown): number {
 export function checkGain(field: string, g: unknown): number {
   if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) throw new MixerConfigError(field, `must be a finite number ≥ 0 (linear), got ${String(g)}`);
   return g;
+}
+
+/** A room a control names: absent is 'main'; otherwise a room name (runtime/rooms.ts), else MixerConfigError('room'). */
+export function checkRoom(room: unknown): string {
+  if (room === undefined || room === DEFAULT_ROOM) return DEFAULT_ROOM;
+  if (!isRoomName(room)) throw new MixerConfigError('room', `must be 1…64 letters, digits, "_" or "-", got ${JSON.stringify(String(room)).slice(0, 80)}`);
+  return room;
+}
+
+/** A monitor listener's id and spec (null: remove), checked; throws MixerConfigError naming the field. */
+export function checkMonitor(listener: unknown, spec: unknown): MonitorSpec | null {
+  if (typeof listener !== 'string' || listener.length < 1 || listener.length > 256) throw new MixerConfigError('listener', `must be a string of 1…256 characters, got ${typeof listener === 'string' ? `${listener.length} characters` : String(listener)}`);
+  if (spec === null) return null;
+  if (!spec || typeof spec !== 'object') throw new MixerConfigError('monitor', `must be { room, solo } or null, got ${String(spec)}`);
+  const o = spec as { room?: unknown; solo?: unknown };
+  const room = checkRoom(o.room);
+  const solo = o.solo === undefined ? [] : o.solo;
+  if (!Array.isArray(solo) || solo.length > 256) throw new MixerConfigError('solo', 'must be an array of at most 256 track keys');
+  for (let i = 0; i < solo.length; i++) {
+    const k = solo[i] as unknown;
+    if (typeof k !== 'string' || k.length < 1 || k.length > 1024) throw new MixerConfigError(`solo[${i}]`, 'must be a track key (a non-empty string)');
+  }
+  return { room, solo: [...new Set(solo as string[])] };
+}
+
+/** Adds one frame's sample peak and Σx² into a meter's accumulators (one pass, nothing allocated). */
+function meterInto(m: { mPeak: number; mSum: number; mN: number }, x: Float32Array, len: number): void {
+  let p = m.mPeak;
+  let s = 0;
+  for (let i = 0; i < len; i++) {
+    const v = x[i];
+    s += v * v;
+    const a = v < 0 ? -v : v;
+    if (a > p) p = a;
+  }
+  m.mPeak = p;
+  m.mSum += s;
+  m.mN += len;
 }
 
 /** How many ended connections the mixer remembers, so packets of theirs still on the way make no track again. */
@@ -258,6 +342,23 @@ export class Mixer extends EventEmitter {
   private readonly main: Room;
   /** Tracks whose last packet asked for a mix-minus (over every room): none and the option off, no mix-minus work. */
   private asking = 0;
+  // --- operator console (issue 12): room masters, meters, monitor feeds ---
+  /** Masters of the rooms other than 'main' that were set (kept while the room has no track). */
+  private readonly roomMasters = new Map<string, number>();
+  private metering = false;
+  private readonly monitors = new Map<string, MonitorSpec>();
+  /** metering || a monitor listener: the one test the tick makes for the console. */
+  private consoleOn = false;
+  /** Ticks between two meter frames: ceil(METER_INTERVAL_MS / period). */
+  readonly meterEveryTicks: number;
+  private meterTicks = 0;
+  /** Starts anywhere (a mix thread started again makes new layouts, never one a page still holds by its id). */
+  private layoutId = Math.floor(Math.random() * 0x100000000);
+  private layout: MeterLayout | null = null;
+  /** Scratch of the meter frame (grown, never per tick) and of a monitor's PFL sum. */
+  private meterPeaks = new Float64Array(16);
+  private meterSquares = new Float64Array(16);
+  private monitorAcc: Float64Array | null = null;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -278,7 +379,8 @@ export class Mixer extends EventEmitter {
     this.connectedUs = connected * 1000;
     this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
-    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined };
+    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
+    this.meterEveryTicks = Math.max(1, Math.ceil(METER_INTERVAL_MS / ((this.frameSamples * 1000) / this.sampleRate) - 1e-9));
     this.rooms.set(DEFAULT_ROOM, this.main);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
@@ -350,7 +452,7 @@ export class Mixer extends EventEmitter {
     const name = roomName === undefined || roomName === DEFAULT_ROOM ? DEFAULT_ROOM : roomOf(roomName);
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined };
+      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
       this.rooms.set(name, room);
     }
     room.tracks++;
@@ -364,8 +466,10 @@ export class Mixer extends EventEmitter {
       user: this.settings(userId),
       codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
       lastPacketAtUs: arrivalMicros,
+      mPeak: 0, mSum: 0, mN: 0,
     };
     this.tracksByKey.set(key, t);
+    this.layout = null;
     if (byUser === undefined) this.tracksByConn.set(connectionId, (byUser = new Map()));
     let mine = byUser.get(userId);
     if (mine === undefined) byUser.set(userId, (mine = new Map()));
@@ -388,9 +492,128 @@ export class Mixer extends EventEmitter {
     this.settings(userId).muted = !!muted;
   }
 
-  setMaster(gain: number): void {
-    this.master = checkGain('masterGain', gain);
+  /** The master gain of `room` (default 'main'): it scales the room's mix and its mix-minus frames. */
+  setMaster(gain: number, room: string = DEFAULT_ROOM): void {
+    const g = checkGain('masterGain', gain);
+    const r = checkRoom(room);
+    if (r === DEFAULT_ROOM) {
+      this.master = g;
+      return;
+    }
+    if (!this.roomMasters.has(r) && this.roomMasters.size >= MAX_ROOM_MASTERS) throw new MixerConfigError('room', `at most ${MAX_ROOM_MASTERS} rooms can have a master of their own`);
+    this.roomMasters.set(r, g);
   }
+
+  /** The master gain `room`'s mix is made with (its own, else the 'main' room's). */
+  roomMaster(room: string = DEFAULT_ROOM): number {
+    return room === DEFAULT_ROOM ? this.master : this.roomMasters.get(room) ?? this.master;
+  }
+
+  private masterOf(room: Room): number {
+    return room === this.main || this.roomMasters.size === 0 ? this.master : this.roomMasters.get(room.name) ?? this.master;
+  }
+
+  // --- operator console (issue 12) ---
+  /** Meters on or off: while on, a meter frame (MixResult.meters) every meterEveryTicks ticks. */
+  setMetering(on: boolean): void {
+    const v = !!on;
+    if (v && !this.metering) this.resetMeters();
+    this.metering = v;
+    this.consoleOn = this.metering || this.monitors.size > 0;
+  }
+
+  get meteringOn(): boolean {
+    return this.metering;
+  }
+
+  /** A console monitor listener's feed (MixResult.monitors), or null to remove it; at most MAX_MONITORS listeners. */
+  setMonitor(listener: string, spec: MonitorSpec | null): void {
+    const s = checkMonitor(listener, spec);
+    if (s === null) this.monitors.delete(listener);
+    else {
+      if (!this.monitors.has(listener) && this.monitors.size >= MAX_MONITORS) throw new MixerConfigError('listener', `at most ${MAX_MONITORS} monitor listeners, and "${listener.slice(0, 64)}" would be one more`);
+      this.monitors.set(listener, s);
+    }
+    this.consoleOn = this.metering || this.monitors.size > 0;
+  }
+
+  /** The meter layout of the current tracks and rooms (a new layoutId whenever either list changed). */
+  meterLayout(): MeterLayout {
+    if (this.layout !== null) return this.layout;
+    const tracks: MeterLayout['tracks'] = [];
+    for (const t of this.tracksByKey.values()) tracks.push({ key: t.key, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name });
+    this.layoutId = (this.layoutId + 1) >>> 0;
+    return (this.layout = { layoutId: this.layoutId, tracks, rooms: [...this.rooms.keys()] });
+  }
+
+  private resetMeters(): void {
+    this.meterTicks = 0;
+    for (const t of this.tracksByKey.values()) t.mPeak = t.mSum = t.mN = 0;
+    for (const r of this.rooms.values()) r.mPeak = r.mSum = r.mN = 0;
+  }
+
+  /** After the mix: meters and monitor frames, from the frames pulled this tick (t.frame) and the rooms' mixes. */
+  private consoleTick(result: MixResult): void {
+    const len = this.frameSamples * this.channels;
+    if (this.metering) {
+      for (const t of this.tracksByKey.values()) meterInto(t, t.frame, len);
+      meterInto(this.main, new Float32Array(result.mix.buffer, result.mix.byteOffset, len), len);
+      if (result.rooms) {
+        for (const m of result.rooms) {
+          const room = this.rooms.get(m.room);
+          if (room !== undefined) meterInto(room, new Float32Array(m.mix.buffer, m.mix.byteOffset, len), len);
+        }
+      }
+      if (++this.meterTicks >= this.meterEveryTicks) {
+        const layout = this.meterLayout();
+        const n = this.tracksByKey.size + this.rooms.size;
+        if (this.meterPeaks.length < n) {
+          this.meterPeaks = new Float64Array(n * 2);
+          this.meterSquares = new Float64Array(n * 2);
+        }
+        const P = this.meterPeaks;
+        const S = this.meterSquares;
+        let i = 0;
+        for (const t of this.tracksByKey.values()) {
+          P[i] = t.mPeak; S[i++] = t.mN > 0 ? t.mSum / t.mN : 0;
+          t.mPeak = t.mSum = t.mN = 0;
+        }
+        for (const r of this.rooms.values()) {
+          P[i] = r.mPeak; S[i++] = r.mN > 0 ? r.mSum / r.mN : 0;
+          r.mPeak = r.mSum = r.mN = 0;
+        }
+        result.meters = encodeMeterMeasurements(layout.layoutId, result.seq, this.tracksByKey.size, this.rooms.size, P, S);
+        result.meterLayout = layout;
+        this.meterTicks = 0;
+      }
+    }
+    if (this.monitors.size > 0) {
+      const out: MonitorFrame[] = [];
+      for (const [listener, spec] of this.monitors) {
+        const f = new Float32Array(len);
+        if (spec.solo.length > 0) {
+          // PFL: the soloed tracks as pulled, at unity and centre, mute ignored (summed in float64 as the mix is).
+          const acc = (this.monitorAcc ??= new Float64Array(len));
+          acc.fill(0);
+          for (const key of spec.solo) {
+            const t = this.tracksByKey.get(key);
+            if (t === undefined) continue;
+            const x = t.frame;
+            for (let j = 0; j < len; j++) acc[j] += x[j];
+          }
+          for (let j = 0; j < len; j++) f[j] = acc[j];
+        } else {
+          let mix: Buffer | null = null;
+          if (spec.room === DEFAULT_ROOM) mix = result.mix;
+          else if (result.rooms) for (const m of result.rooms) if (m.room === spec.room) mix = m.mix;
+          if (mix !== null) f.set(new Float32Array(mix.buffer, mix.byteOffset, len));
+        }
+        out.push({ listener, pcm: Buffer.from(f.buffer, 0, f.byteLength) });
+      }
+      result.monitors = out;
+    }
+  }
+  // --- end operator console ---
 
   /** The user's gain, pan and mute (defaults 1, 0, false). */
   userSettings(userId: string): Readonly<UserSettings> {
@@ -403,7 +626,9 @@ export class Mixer extends EventEmitter {
   parameters(): MixParameters {
     const tracks: MixParameters['tracks'] = [];
     for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
-    return { fromFrameSeq: this.frameSeq, master: this.master, tracks };
+    const p: MixParameters = { fromFrameSeq: this.frameSeq, master: this.master, tracks };
+    if (this.roomMasters.size > 0) p.rooms = Object.fromEntries(this.roomMasters);
+    return p;
   }
 
   /** Removes every track of the user now ('track-removed' each); the user's gain/pan/mute are kept. */
@@ -450,7 +675,9 @@ export class Mixer extends EventEmitter {
       const info = t.playout.pullInto(t.frame);
       this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used);
     }
-    return this.finishTick(used);
+    const result = this.finishTick(used);
+    if (this.consoleOn) this.consoleTick(result);
+    return result;
   }
 
   /** The mix (and mix-minus frames) from the accumulators tick() filled. */
@@ -472,7 +699,7 @@ export class Mixer extends EventEmitter {
         u.stamp = seq;
         const room = t.room;
         const out = new Float32Array(len);
-        writeMix(room.acc, this.master, out, len, u.own ?? undefined);
+        writeMix(room.acc, this.masterOf(room), out, len, u.own ?? undefined);
         (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
       }
     } else if (this.rooms.size > 1) {
@@ -484,7 +711,7 @@ export class Mixer extends EventEmitter {
       for (const room of this.rooms.values()) {
         if (room === main) continue;
         const m = new Float32Array(len);
-        writeMix(room.acc, this.master, m, len);
+        writeMix(room.acc, this.masterOf(room), m, len);
         const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: room.used };
         if (room.perUser !== undefined) r.perUser = room.perUser;
         rooms.push(r);
@@ -546,6 +773,7 @@ export class Mixer extends EventEmitter {
     }
     if (--ru.tracks === 0) room.users.delete(t.userId);
     if (--room.tracks === 0 && room !== this.main) this.rooms.delete(room.name);
+    this.layout = null;
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
     if (!others) {
