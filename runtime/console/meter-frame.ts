@@ -92,7 +92,8 @@ export function encodeMeterMeasurements(layoutId: number, frameSeq: number, nTra
   checkCount('tracks', nTracks);
   checkCount('rooms', nRooms);
   const n = nTracks + nRooms;
-  const b = Buffer.allocUnsafe(METER_FRAME_HEADER_BYTES + 4 * n);
+  // A buffer of its own (not a slice of Node's pool): the mix thread transfers it.
+  const b = Buffer.from(new ArrayBuffer(METER_FRAME_HEADER_BYTES + 4 * n));
   writeHeader(b, layoutId, frameSeq, nTracks, nRooms);
   for (let i = 0, o = METER_FRAME_HEADER_BYTES; i < n; i++, o += 4) {
     b.writeInt16LE(toCentiDb(peakDb(peaks[i])), o);
@@ -117,7 +118,7 @@ export function encodeMeterFrame(f: MeterFrame): Buffer {
   checkCount('rooms', f.rooms.length);
   if (!Number.isInteger(f.layoutId) || f.layoutId < 0 || f.layoutId > 0xffffffff) throw new MeterFrameError(`meter frame layoutId: must be a u32, got ${String(f.layoutId)}`);
   const all = f.tracks.concat(f.rooms);
-  const b = Buffer.allocUnsafe(METER_FRAME_HEADER_BYTES + 4 * all.length);
+  const b = Buffer.from(new ArrayBuffer(METER_FRAME_HEADER_BYTES + 4 * all.length));
   writeHeader(b, f.layoutId, f.frameSeq, f.tracks.length, f.rooms.length);
   for (let i = 0, o = METER_FRAME_HEADER_BYTES; i < all.length; i++, o += 4) {
     b.writeInt16LE(toCentiDb(all[i].peak), o);
