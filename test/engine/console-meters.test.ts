@@ -132,6 +132,27 @@ describe('console: meters in the mixer', () => {
     assert.ok(Math.abs(room(27).level - (-12 + dB(0.5))) <= 0.05);
   });
 
+  it('mono, an odd frame length, a muted track, a prebuffering track: the meters count every sample', () => {
+    // 44.1 kHz, 441-sample frames (10 ms): meterEveryTicks 4; constant 0.5 reads peak −6.02, level −6.02 + 3.01.
+    const m = new Mixer({ sampleRate: 44100, channels: 1, frameSamples: 441, playout: { targetDepthFrames: 1, adaptive: false } });
+    m.setMetering(true);
+    m.setMute('b', true);
+    const half = Buffer.from(new Float32Array(441).fill(0.5).buffer);
+    const h = (seq: number) => ({ seq, captureTime: 0, codec: 'pcm_f32le' as const, sampleRate: 44100, channels: 1, frameSamples: 441, trackId: 1 });
+    let last: MixResult | null = null;
+    for (let k = 0; k < 12; k++) {
+      const now = T0 + k * FRAME_US;
+      m.push('a', h(k), half, now, 'c1');
+      m.push('b', h(k), half, now, 'c2');
+      const r = m.tick(now);
+      if (r.meters) last = r;
+    }
+    const d = decodeMeterFrame(last!.meters!);
+    const c = (x: number) => Math.round(x * 100) / 100;
+    assert.deepEqual(d.tracks, [{ peak: c(dB(0.5)), level: c(dB(0.5) + 3.0103) }, { peak: c(dB(0.5)), level: c(dB(0.5) + 3.0103) }], 'a muted track meters pre-fader');
+    assert.deepEqual(d.rooms, [{ peak: c(dB(0.5)), level: c(dB(0.5) + 3.0103) }]);
+  });
+
   it('a new layout (new layoutId) when a track or a room comes or goes; tracks in creation order, rooms main first', () => {
     const m = mixer({ trackTimeoutMs: 50 });
     m.setMetering(true);
