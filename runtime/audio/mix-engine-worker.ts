@@ -186,8 +186,7 @@ function tick(late: number, workMs: number): void {
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
   post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms }, transfer);
-  Atomics.store(wake, 2, index);
-  // --- operator console (issue 12) ---
+  // --- operator console (issue 12): after the tick's own event, before the event loop is told it is there ---
   if (r.meters) {
     const layout = r.meterLayout ?? null;
     const frame = r.meters.buffer as ArrayBuffer;
@@ -196,13 +195,14 @@ function tick(late: number, workMs: number): void {
   }
   if (r.monitors) {
     const listeners: string[] = [];
-    const frames: ArrayBuffer[] = [];
+    const pcm: ArrayBuffer[] = [];
     for (const m of r.monitors) {
       listeners.push(m.listener);
-      frames.push(m.pcm.buffer as ArrayBuffer);
+      pcm.push(m.pcm.buffer as ArrayBuffer);
     }
-    post({ t: 'monitors', seq: r.seq, listeners, frames }, frames);
+    post({ t: 'monitors', seq: r.seq, listeners, frames: pcm }, pcm);
   }
+  Atomics.store(wake, 2, index);
 }
 
 /** The meter layout last posted (a layout is posted once, with the first frame of it). */
