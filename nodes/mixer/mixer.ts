@@ -96,6 +96,12 @@ export = function (RED: NodeAPI) {
         node.send([null, { topic: 'mixParameters', payload } as NodeMessage, null, null, null]);
       });
 
+      // Stream events (new, repeated, out-of-order, missing, late, dropped, closed) on output 2, a tick's in one
+      // message: the stream log node (nodes/stream-log) takes them.
+      engine.on('stream-events', (events, leftOut) => {
+        node.send([null, { topic: 'streamEvents', payload: events, leftOut } as NodeMessage]);
+      });
+
       const keys = new StreamKeys();
       const refusals = new OncePerStream();
       const handle = (msg: Record<string, unknown>): void => {

@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { Mixer, MixerOptions, MixParameters, MonitorSpec, TrackState } from './mixer';
 import type { MeterLayout } from '../console/meter-frame';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
+import type { StreamEvent } from '../streamlog/event';
 
 export interface MixEngineInit {
   ring: PacketRingShared;
@@ -80,6 +81,8 @@ export type EngineEvent =
   | { t: 'monitors'; seq: number; listeners: string[]; frames: ArrayBuffer[] }
   | { t: 'track-added' | 'track-removed'; state: TrackState }
   | { t: 'error'; message: string }
+  /** The tick's stream events (runtime/streamlog/event.ts), at most STREAM_EVENTS_PER_TICK; `leftOut` more were not sent. */
+  | { t: 'stream-events'; events: StreamEvent[]; leftOut: number }
   | { t: 'priority'; nice: number | null; realtime: number | null; cpus: string | null; error: string | null };
 
 const init = workerData as MixEngineInit;
@@ -110,6 +113,21 @@ mixer.on('track-added', (state: TrackState) => {
   post({ t: 'params', params: mixer.parameters() });
 });
 mixer.on('track-removed', (state: TrackState) => post({ t: 'track-removed', state }));
+
+// ---- stream events (owner: log): the tick's, in one message after it; past the cap only counted ----
+const STREAM_EVENTS_PER_TICK = 256;
+let streamEvents: StreamEvent[] = [];
+let streamEventsLeftOut = 0;
+mixer.on('stream-event', (e: StreamEvent) => {
+  if (streamEvents.length < STREAM_EVENTS_PER_TICK) streamEvents.push(e);
+  else streamEventsLeftOut++;
+});
+function postStreamEvents(): void {
+  if (streamEvents.length === 0 && streamEventsLeftOut === 0) return;
+  post({ t: 'stream-events', events: streamEvents, leftOut: streamEventsLeftOut });
+  streamEvents = [];
+  streamEventsLeftOut = 0;
+}
 
 function applyControls(): void {
   let changed = false;
@@ -202,6 +220,7 @@ function tick(late: number, workMs: number): void {
     }
     post({ t: 'monitors', seq: r.seq, listeners, frames: pcm }, pcm);
   }
+  postStreamEvents();
   Atomics.store(wake, 2, index);
 }
 

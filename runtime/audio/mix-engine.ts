@@ -8,7 +8,8 @@
 //
 // Events: 'mix' (MixResult), 'tracks' (TrackState[], every statsEveryTicks ticks), 'params'
 // (EngineParams: the full mix parameters and the frame they apply from, after a control or a new track),
-// 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error'.
+// 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error',
+// 'stream-events' (StreamEvent[] of a tick and how many past the cap were left out).
 // Operator console (issue 12): 'meters' (frame: Buffer, layout: MeterLayout, seq) while metering is on, 'monitor'
 // (listener, pcm: Buffer, seq) per tick per monitor listener; both made on the thread, their buffers transferred.
 // Controls are checked here and throw a MixerConfigError at once; on the thread they apply from the next tick.
@@ -23,6 +24,7 @@ import { createPacketRing, PacketRingWriter } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { DEFAULT_ROOM, roomOf } from '../rooms';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
+import type { StreamEvent } from '../streamlog/event';
 
 export type { EngineParams } from './mix-engine-worker';
 
@@ -83,6 +85,8 @@ export interface MixEngine extends TickSource {
   on(event: 'error', l: (err: Error) => void): this;
   on(event: 'meters', l: (frame: Buffer, layout: MeterLayout, seq: number) => void): this;
   on(event: 'monitor', l: (listener: string, pcm: Buffer, seq: number) => void): this;
+  /** A tick's stream events (runtime/streamlog/event.ts), in order; `leftOut` more past the per-tick cap were only counted. */
+  on(event: 'stream-events', l: (events: StreamEvent[], leftOut: number) => void): this;
   /** Something the user should know once (e.g. the thread's priority could not be raised). */
   on(event: 'warning', l: (message: string) => void): this;
 }
@@ -370,6 +374,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         break;
       case 'track-added': case 'track-removed': this.emitSafe(e.t, e.state); break;
       case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
+      case 'stream-events': this.emitSafe('stream-events', e.events, e.leftOut); break;
       case 'priority':
         this.priority = e;
         if (e.error) this.emitSafe('warning', `the mix thread's priority: ${e.realtime !== null ? `SCHED_FIFO ${e.realtime}` : e.nice !== null ? `nice ${e.nice}` : "the process's"}${e.cpus ? `, CPUs ${e.cpus}` : ''} (${e.error}); ticks may run late on a busy core`);

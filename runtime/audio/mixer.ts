@@ -25,6 +25,8 @@ import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult,
 import { streamKey } from './stream-key';
 import { DEFAULT_ROOM, roomOf, isRoomName } from '../rooms';
 import { encodeMeterMeasurements, MeterLayout } from '../console/meter-frame';
+import type { PlayoutEventKind } from './playout';
+import type { StreamEvent, StreamEventKind } from '../streamlog/event';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -146,6 +148,8 @@ export interface TrackState extends PlayoutStats {
   muted: boolean;
   lastPacketAt: number;
   connected: boolean;
+  /** On 'track-removed' only: why it left (its timeout, its connection's close, removeUser). */
+  removedReason?: 'timeout' | 'closed' | 'removed';
 }
 
 /** One input of mixFrame(): a decoded frame at the mix's channel count and its user's settings. */
@@ -450,6 +454,7 @@ export class Mixer extends EventEmitter {
    */
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room?: string, mixMinus = false): PushResult {
     if (this.ended.size !== 0 && this.ended.has(connectionId)) return 'late';
+    this.eventAtUs = arrivalMicros;
     const t = this.track(userId, header, arrivalMicros, connectionId, room);
     if (t.minus !== mixMinus) this.setAsking(t, mixMinus);
     let r: PushResult;
@@ -524,6 +529,7 @@ export class Mixer extends EventEmitter {
     if (mine === undefined) byUser.set(userId, (mine = new Map()));
     mine.set(trackId, t);
     this.emit('track-added', this.stateOf(t, arrivalMicros));
+    this.trackEvents(t, header, arrivalMicros);
     return t;
   }
 
@@ -683,7 +689,7 @@ export class Mixer extends EventEmitter {
   /** Removes every track of the user now ('track-removed' each); the user's gain/pan/mute are kept. */
   removeUser(userId: string): void {
     const now = nowMicros();
-    for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now);
+    for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now, 'removed');
   }
 
   /**
@@ -695,7 +701,7 @@ export class Mixer extends EventEmitter {
     if (connectionId === '') return;
     const now = nowMicros();
     const byUser = this.tracksByConn.get(connectionId);
-    if (byUser !== undefined) for (const mine of [...byUser.values()]) for (const t of [...mine.values()]) this.removeTrack(t, now);
+    if (byUser !== undefined) for (const mine of [...byUser.values()]) for (const t of [...mine.values()]) this.removeTrack(t, now, 'closed');
     this.ended.add(connectionId);
     if (this.ended.size > ENDED_CONNECTIONS) this.ended.delete(this.ended.values().next().value as string);
   }
@@ -705,8 +711,9 @@ export class Mixer extends EventEmitter {
    * tracks silent for trackTimeoutMs. Pulls one frame from every track (in track creation order).
    */
   tick(now: number = nowMicros()): MixResult {
+    this.eventAtUs = now;
     for (const t of this.tracksByKey.values()) {
-      if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
+      if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now, 'timeout');
     }
     const used: UsedEntry[] = [];
     const minus = this.mixMinus || this.asking > 0;
@@ -817,8 +824,9 @@ export class Mixer extends EventEmitter {
     return new PlayoutBuffer({ ...this.playoutOpts, sampleRate: this.sampleRate, channels: this.channels, frameSamples: this.frameSamples });
   }
 
-  private removeTrack(t: Track, now: number): void {
+  private removeTrack(t: Track, now: number, reason: NonNullable<TrackState['removedReason']>): void {
     if (this.tracksByKey.get(t.key) !== t) return;
+    this.trackGone(t, now, reason);
     this.tracksByKey.delete(t.key);
     const byUser = this.tracksByConn.get(t.connectionId);
     const mine = byUser?.get(t.userId);
@@ -846,7 +854,42 @@ export class Mixer extends EventEmitter {
     }
     const st = this.stateOf(t, now);
     st.connected = false;
+    st.removedReason = reason;
     this.emit('track-removed', st);
+  }
+
+  // ---- stream events (the stream event log, runtime/streamlog/; owner: log) ----
+  // 'stream-event' (StreamEvent): 'new' at a track's making, the playout buffer's sequence events as they are counted
+  // (runtime/audio/playout/events.ts), 'dropped' / 'closed' at its removal. One object per event, made only while
+  // someone listens; a stream with no losses costs nothing per packet.
+
+  /** When the events being raised happen (µs): the packet's arrival in push(), the tick's time in tick(). */
+  private eventAtUs = 0;
+
+  private trackEvents(t: Track, header: PlayoutHeader, arrivalMicros: number): void {
+    t.playout.setEventListener((kind: PlayoutEventKind, seq: number, count: number, filled: boolean) => {
+      if (this.listenerCount('stream-event') === 0) return;
+      const e = this.streamEvent(t, kind === 'duplicate' ? 'repeated' : kind, seq, count, this.eventAtUs);
+      if (kind === 'late') e.filled = filled;
+      this.emit('stream-event', e);
+    });
+    if (this.listenerCount('stream-event') === 0) return;
+    const seq = typeof header?.seq === 'number' && Number.isInteger(header.seq) ? header.seq : null;
+    this.emit('stream-event', this.streamEvent(t, 'new', seq, 0, arrivalMicros));
+  }
+
+  private trackGone(t: Track, now: number, reason: NonNullable<TrackState['removedReason']>): void {
+    this.eventAtUs = now;
+    t.playout.flushEvents();
+    t.playout.setEventListener(null);
+    if (this.listenerCount('stream-event') === 0) return;
+    const e = this.streamEvent(t, reason === 'timeout' ? 'dropped' : 'closed', null, 0, now);
+    if (reason === 'timeout') e.timeoutMs = this.trackTimeoutUs / 1000;
+    this.emit('stream-event', e);
+  }
+
+  private streamEvent(t: Track, kind: StreamEventKind, seq: number | null, count: number, atUs: number): StreamEvent {
+    return { kind, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, seq, count, at: atUs / 1000 };
   }
 
   private stateOf(t: Track, now: number): TrackState {
