@@ -3,6 +3,9 @@
 // from page A changes the mixer and reaches page B as params, bad messages answered and the socket kept, metering on
 // while a page is open, credentials and cross-origin refused on the upgrade, routes kept across a redeploy.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import request from 'supertest';
 import WebSocket from 'ws';
@@ -264,6 +267,23 @@ describe('console node', function () {
     // The page itself and its config are not secret: the page asks for the token.
     const cfg = (await request(app()).get('/xcast/mixer/config.json').expect(200)).body;
     assert.equal(cfg.tokenRequired, true);
+  });
+
+  it('with a users file: a listed user\'s token with ?userId= opens the websocket and the API; another user\'s or a wrong one is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-console-users-'));
+    try {
+      const file = path.join(dir, 'users.json');
+      fs.writeFileSync(file, JSON.stringify([{ userId: 'op', token: 'op-token' }, { userId: 'eve', token: 'eve-token' }]));
+      await loadFlow([consoleModule], [{ id: 'con', type: 'xcast-console', usersFile: file, wires: [[]] }]);
+      const p = page(wsUrl('?userId=op&token=op-token'));
+      await p.open;
+      assert.equal(await refusedWith(wsUrl('?userId=op&token=eve-token')), 401);
+      assert.equal(await refusedWith(wsUrl('?token=op-token')), 401);
+      await request(app()).get('/xcast/mixer/state?userId=eve&token=eve-token').expect(200);
+      await request(app()).get('/xcast/mixer/state?userId=eve&token=nope').expect(401);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('cross-origin pages are refused (403) unless listed; the server\'s own host is always allowed', async () => {
