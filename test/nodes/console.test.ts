@@ -216,6 +216,23 @@ describe('console node', function () {
     });
   });
 
+  it('a track that stops sending is gone from every page after the mixer\'s timeout; a peer\'s HELLO names its strip', async () => {
+    const f = await loadFlow([mixerNode, consoleModule], [
+      { id: 'mix', type: 'xcast-mixer', sampleRate: '48000', channels: '2', frameMs: '10', settingsStore: 'none', trackTimeoutMs: '300', wires: [[], ['con'], [], [], []] },
+      { id: 'con', type: 'xcast-console', wires: [['mix']] },
+    ]);
+    const p = page();
+    await p.open;
+    await p.next((m) => m.t === 'hello', 'hello');
+    f.node('con').receive({ topic: 'connection', payload: { event: 'open', connectionId: 'c-alice', userId: 'alice', hello: { userId: 'alice', name: 'Alice A.', profile: { instrument: 'viola' } } } });
+    await whileAliceSends(f, () => p.next((m) => m.t === 'strip' && (m.strip as { key: string; name: string }).key === ALICE && (m.strip as { name: string }).name === 'Alice A.', 'alice\'s strip, named from her HELLO'));
+    const strip = p.got.find((m) => m.t === 'strip')!.strip as { profile: unknown };
+    assert.deepEqual(strip.profile, { instrument: 'viola' });
+    await p.next((m) => m.t === 'gone' && m.key === ALICE, 'alice gone after the timeout');
+    const st = (await request(app()).get('/xcast/mixer/state').expect(200)).body;
+    assert.deepEqual(st.tracks, []);
+  });
+
   it('meter frames go to every page as the same bytes, after the layout; monitor audio to its page only, as s16 with the A header', async () => {
     const f = await loadFlow([consoleModule], [{ id: 'con', type: 'xcast-console', wires: [['out']] }], { helpers: ['out'] });
     const a = page();
