@@ -155,7 +155,7 @@ export = function (RED: NodeAPI) {
       onAudioInput(node, (msg) => {
         const p = msg.payload;
         switch (msg.topic) {
-          case 'tracks': state.onTracks(p); break;
+          case 'tracks': state.onTracks(p); server.mixerAlive(); break;
           case 'mixParameters': state.onParams(p); break;
           case 'connection': state.onConnection(p, msg.userId); break;
           case 'metadata': state.onShared((p as { mixeradminSharedState?: unknown } | undefined)?.mixeradminSharedState); break;

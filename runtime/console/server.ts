@@ -37,6 +37,8 @@ export const STATE_METERING_LEASE_MS = 10_000;
 /** A meter frame older than this is stale: GET state waits (at most STATE_WAIT_MS) for the next one. */
 const FRESH_FRAME_MS = 250;
 const STATE_WAIT_MS = 300;
+/** No meter frame for this long while metering is on: the mixer is asked again. */
+const REASK_AFTER_MS = 1000;
 
 export interface ConsoleRequest { method: string; path: string; headers: http.IncomingHttpHeaders; body?: string }
 export interface ConsoleAnswer { status: number; body?: unknown; headers: Record<string, string> }
@@ -67,6 +69,8 @@ interface Client {
   ws: WebSocket;
   layoutId: number | null;
   monitor: boolean;
+  /** The page's monitor as last asked (re-sent to a mixer that was redeployed). */
+  monitorSpec: { room: string; solo: string[] } | null;
   pending: Map<string, MixerControl>;
   lastTake: number;
   timer: NodeJS.Timeout | null;
@@ -92,6 +96,7 @@ export class ConsoleServer {
   private lease: NodeJS.Timeout | null = null;
   private lastFrameAt = -Infinity;
   private frameWaiters: Array<() => void> = [];
+  private lastAsk = -Infinity;
   readonly stats: ConsoleStats = { clients: 0, metersSent: 0, metersSkipped: 0, monitorSent: 0, monitorSkipped: 0, refused: 0, controls: 0, coalesced: 0 };
 
   constructor(private readonly o: ConsoleServerOptions) {
@@ -231,6 +236,19 @@ export class ConsoleServer {
     this.stats.monitorSent++;
   }
 
+  /**
+   * The mixer is running (its periodic 'tracks'). A mixer redeployed alone starts with metering and monitors off: while
+   * they are wanted and no meter frame came for a second, they are asked for again (at most once a second).
+   */
+  mixerAlive(): void {
+    if (!this.meteringOn) return;
+    const now = performance.now();
+    if (now - this.lastFrameAt < REASK_AFTER_MS || now - this.lastAsk < REASK_AFTER_MS) return;
+    this.lastAsk = now;
+    this.o.metering(true);
+    for (const c of this.clients.values()) if (c.monitorSpec) this.o.monitor(c.id, c.monitorSpec);
+  }
+
   /** Closes every page (1001 going away) and refuses new ones. */
   close(): void {
     this.closed = true;
@@ -243,7 +261,7 @@ export class ConsoleServer {
   }
 
   private connected(ws: WebSocket): void {
-    const c: Client = { id: `c-${crypto.randomBytes(6).toString('hex')}`, ws, layoutId: null, monitor: false, pending: new Map(), lastTake: -Infinity, timer: null, alive: true };
+    const c: Client = { id: `c-${crypto.randomBytes(6).toString('hex')}`, ws, layoutId: null, monitor: false, monitorSpec: null, pending: new Map(), lastTake: -Infinity, timer: null, alive: true };
     this.clients.set(c.id, c);
     this.stats.clients = this.clients.size;
     const s = this.o.state;
@@ -262,6 +280,8 @@ export class ConsoleServer {
     const want = !this.closed && (this.clients.size > 0 || this.lease !== null);
     if (want === this.meteringOn) return;
     this.meteringOn = want;
+    // Counted from now: the first frame takes a moment to come.
+    this.lastAsk = performance.now();
     this.o.metering(want);
   }
 
@@ -316,7 +336,8 @@ export class ConsoleServer {
           if (on >= MAX_MONITORS) throw new ControlError('on', `at most ${MAX_MONITORS} pages may listen at once`);
         }
         c.monitor = m.on;
-        this.o.monitor(c.id, m.on ? { room: m.room, solo: m.solo } : null);
+        c.monitorSpec = m.on ? { room: m.room, solo: m.solo } : null;
+        this.o.monitor(c.id, c.monitorSpec);
         return;
       }
       for (const ctl of m.controls) {

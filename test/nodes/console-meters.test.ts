@@ -105,4 +105,22 @@ describe('console on the mixer\'s meters and monitor', function () {
       assert.equal(masters.find((m) => m.room === 'blue')?.gainDb, -3);
     });
   });
+
+  it('a mixer redeployed alone (metering off again) is asked again for meters and the page\'s monitor', async () => {
+    const mixer = { id: 'mix', type: 'xcast-mixer', z: 'tab', x: 100, y: 100, sampleRate: '48000', channels: '2', frameMs: '10', settingsStore: 'none', wires: [[], ['con'], [], [], ['con']] };
+    const flow = [{ id: 'tab', type: 'tab', label: 't' }, mixer, { id: 'con', z: 'tab', x: 300, y: 100, type: 'xcast-console', wires: [['mix']] }];
+    await helper.load([mixerNode, consoleModule], flow);
+    const meters: number[] = [];
+    let audio = 0;
+    const w = (ws = new WebSocket(wsUrl()));
+    w.on('message', (d: Buffer, bin) => { if (bin && d[0] === 0x4d) meters.push(performance.now()); if (bin && d[0] === 0x41) audio++; });
+    await new Promise((r) => w.once('open', r));
+    w.send(JSON.stringify({ t: 'monitor', on: true, room: 'main', solo: [] }));
+    assert.ok(await until(() => meters.length >= 5 && audio >= 5, 10_000), 'meters and monitor before');
+    // Only the mixer is replaced (a 'nodes' deploy of a changed mixer): the console and the page stay.
+    await helper.setFlows([flow[0], { ...mixer, masterGain: '0.5' }, flow[2]], 'nodes');
+    const at = performance.now();
+    const audioBefore = audio;
+    assert.ok(await until(() => meters.some((t) => t > at + 200) && audio > audioBefore + 5, 10_000), 'meters and monitor again after the mixer came back');
+  });
 });
