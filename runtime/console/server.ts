@@ -137,22 +137,22 @@ export class ConsoleServer {
     const why = this.originRefusal(req.headers);
     if (why) return bad(403, 'forbidden_origin', 'Origin', why);
     if (method === 'OPTIONS') return { status: 204, headers: { ...cors, 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Content-Type, Authorization', 'Access-Control-Max-Age': '600' } };
-    if (path !== '/state' && path !== '/control') return bad(404, 'not_found', 'path', `${wireText(path, 60)} is not a console path (/state, /control)`);
+    if (path !== '/state' && path !== '/control') return bad(404, 'not_found', 'path', `path: ${wireText(path, 60)} is not a console path (/state, /control)`);
     const auth = this.checkToken(req.headers, req.path);
     if (auth) return bad(401, 'unauthorized', 'token', auth);
     if (path === '/state') {
-      if (method !== 'GET' && method !== 'HEAD') return bad(405, 'method_not_allowed', 'method', `${wireText(req.method, 10)} not allowed on /state (use GET)`);
+      if (method !== 'GET' && method !== 'HEAD') return bad(405, 'method_not_allowed', 'method', `method: ${wireText(req.method, 10)} not allowed on /state (use GET)`);
       await this.freshMeters();
       return answer(200, this.o.state.snapshot());
     }
-    if (method !== 'POST') return bad(405, 'method_not_allowed', 'method', `${wireText(req.method, 10)} not allowed on /control (use POST)`);
+    if (method !== 'POST') return bad(405, 'method_not_allowed', 'method', `method: ${wireText(req.method, 10)} not allowed on /control (use POST)`);
     const text = req.body ?? '';
-    if (text.length > BODY_MAX) return bad(413, 'bad_request', 'body', `longer than ${BODY_MAX} bytes`);
+    if (text.length > BODY_MAX) return bad(413, 'bad_request', 'body', `body: longer than ${BODY_MAX} bytes`);
     let v: unknown;
     try {
       v = JSON.parse(text);
     } catch {
-      return bad(400, 'bad_request', 'body', text.trim() === '' ? 'empty (expected a JSON object)' : `not JSON (${text.length} characters)`);
+      return bad(400, 'bad_request', 'body', text.trim() === '' ? 'body: empty (expected a JSON object)' : `body: not JSON (${text.length} characters)`);
     }
     try {
       const controls = readControlBody(v);

@@ -154,6 +154,7 @@ describe('console node', function () {
       await bad({ room: 'not a room', masterGainDb: 0 }, 'room');
       const notJson = await request(app()).post('/xcast/mixer/control').set('Content-Type', 'text/plain').send('{nope').expect(400);
       assert.equal(notJson.body.error.field, 'body');
+      assert.match(notJson.body.error.message, /^body: not JSON/);
       await request(app()).put('/xcast/mixer/state').expect(405);
     });
   });
