@@ -40,11 +40,14 @@
         var u = new URL(c && typeof c.ws === 'string' && c.ws ? c.ws : base + '/ws', pageDir);
         u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
         if (token) u.searchParams.set('access_token', token);
+        if (params.get('userId')) u.searchParams.set('userId', params.get('userId')); // a users list's user, with its token
         wsUrl = u.href;
+        if (c && c.tokenRequired && !token) showError('This console asks for a token: open it with ?token=… in its address.');
       });
   }
 
   function authHeaders() { return token ? { Authorization: 'Bearer ' + token } : {}; }
+  // config.json (the console node's): { ws: 'ws' (relative to the page), state, control, tokenRequired, meterLaw }
 
   // ---- formatting ------------------------------------------------------------------------------------------------
 
