@@ -10,7 +10,8 @@ export class ConsoleBrowser {
   private browser: Browser | undefined;
   readonly errors: string[] = [];
 
-  async page(url: string, viewport = { width: 1200, height: 900 }): Promise<Page> {
+  /** A console page in a context of its own; `before` runs before it loads (to watch its websocket from the start). */
+  async page(url: string, viewport = { width: 1200, height: 900 }, before?: (p: Page) => void): Promise<Page> {
     if (!this.browser) {
       assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium, or set XCAST_CHROMIUM`);
       this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BASE_FLAGS });
@@ -24,6 +25,7 @@ export class ConsoleBrowser {
       };
     });
     const page = await context.newPage();
+    before?.(page);
     page.on('pageerror', (e) => this.errors.push(`pageerror: ${e.message}`));
     page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource|WebSocket connection to/.test(m.text())) this.errors.push(`console: ${m.text()}`); });
     await page.goto(url);
