@@ -167,11 +167,8 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     await page.mouse.move(xAt(0), y);
     await page.mouse.down();
     const t0 = Date.now();
-    // A hand's drag: 100 small moves over about a second (the pacing is the gesture itself, not a wait for something).
-    for (let i = 1; i <= 100; i++) {
-      await page.mouse.move(xAt(0 - (30 * i) / 100), y);
-      await page.waitForTimeout(10);
-    }
+    // A hand's drag: 140 small moves (0.5 dB each, one input event each), as fast as the browser takes them.
+    for (let i = 1; i <= 140; i++) await page.mouse.move(xAt(-(70 * i) / 140), y);
     await page.mouse.up();
     const dragMs = Date.now() - t0;
     const final = await g.inputValue();
@@ -231,7 +228,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     const inMix = await mix.levelsOver(660, t, 1000);
     const aliceInMix = await mix.levelsOver(440, t, 1000);
     console.log(`      monitor main: 440 ${main.at[440].toFixed(0)}, 660 ${main.at[660].toFixed(0)}, 550 ${main.at[550].toFixed(0)} dB; solo bob (muted in the mix): 660 ${solo.at[660].toFixed(0)}, 440 ${solo.at[440].toFixed(0)} dB; the mix meanwhile: 660 ${inMix.left.toFixed(0)}, 440 ${aliceInMix.left.toFixed(1)} dBFS`);
-    assert.ok(inMix.left < -80, `bob is muted in the mix: ${inMix.left} dBFS`);
+    assert.ok(inMix.left < -60, `bob is muted in the mix: ${inMix.left} dBFS`);
     assert.ok(aliceInMix.left > -20, `the mix still has alice: ${aliceInMix.left} dBFS`);
     await ui.mute(page, 'bob').click();
     // choosing a track as the spectrum source solos it (and only it)

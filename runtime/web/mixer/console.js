@@ -111,14 +111,16 @@
    */
   function Control(read, write, message) {
     this.read = read; this.write = write; this.message = message;
-    this.dragging = false; this.localAt = -1e9; this.lastSentAt = -1e9; this.sendTimer = null; this.dirty = false;
+    this.dragging = false; this.localAt = -1e9; this.lastSentAt = -1e9; this.sendTimer = null; this.dirty = false; this.sentValue = undefined;
     this.remote = undefined; this.hasRemote = false; this.holdTimer = null; this.value = undefined;
   }
   Control.prototype.busy = function () { return this.dragging || performance.now() - this.localAt < ECHO_HOLD_MS; };
   Control.prototype.local = function () {
     this.localAt = performance.now();
     this.value = this.read();
-    this.dirty = true;
+    // 'change' after 'input' with the same value: nothing new to send (a late duplicate could undo a change made
+    // meanwhile by someone else)
+    this.dirty = this.sendTimer !== null || this.value !== this.sentValue;
     this.flush();
     this.armHold();
   };
@@ -132,6 +134,7 @@
     }
     this.dirty = false;
     this.lastSentAt = performance.now();
+    this.sentValue = this.value;
     send(this.message(this.value));
   };
   Control.prototype.armHold = function () {
@@ -145,6 +148,7 @@
   };
   Control.prototype.setRemote = function (v) {
     this.remote = v;
+    this.sentValue = v; // what the mixer has: a local change to this value is nothing to send
     if (this.busy()) { this.hasRemote = true; if (!this.holdTimer) this.armHold(); return; }
     this.hasRemote = false;
     this.value = v;
