@@ -218,12 +218,14 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
       return analyse();
     };
     await ui.monitor(page).click();
-    const main = await hears('main\'s master: 440 and 660, no 550', (a) => a.at[440] > -45 && a.at[660] > -45 && a.at[550] < -75);
+    // heard: above −45 dB on the analyser's scale (a tone of this level shows at −25…−40); not heard: 40 dB under it
+    // (what is left there is the peers' own Opus coding noise, −70…−90)
+    const main = await hears('main\'s master: 440 and 660, no 550', (a) => a.at[440] > -45 && a.at[660] > -45 && a.at[550] < a.at[440] - 40);
     // bob muted in the mix, then soloed here: the monitor hears him (pre-fader, mute ignored), the mix does not
     await ui.mute(page, 'bob').click();
     await ui.solo(page, 'bob').click();
     assert.equal(await ui.source(page).evaluate((s: HTMLSelectElement) => s.options[s.selectedIndex].text), 'bob');
-    const solo = await hears('bob soloed: 660 only', (a) => a.at[660] > -45 && a.at[440] < -75);
+    const solo = await hears('bob soloed: 660 only', (a) => a.at[660] > -45 && a.at[440] < a.at[660] - 40);
     const t = Date.now();
     const inMix = await mix.levelsOver(660, t, 1000);
     const aliceInMix = await mix.levelsOver(440, t, 1000);
@@ -234,7 +236,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     // choosing a track as the spectrum source solos it (and only it)
     await ui.source(page).selectOption({ label: 'alice' });
     assert.deepEqual([await ui.solo(page, 'alice').getAttribute('aria-pressed'), await ui.solo(page, 'bob').getAttribute('aria-pressed')], ['true', 'false']);
-    await hears('alice soloed: 440 only', (a) => a.at[440] > -45 && a.at[660] < -75);
+    await hears('alice soloed: 440 only', (a) => a.at[440] > -45 && a.at[660] < a.at[440] - 40);
     // two soloed: the select says so
     await ui.solo(page, 'bob').click();
     assert.match(await ui.source(page).evaluate((s: HTMLSelectElement) => s.options[s.selectedIndex].text), /^soloed strips \(2\)$/);
@@ -242,7 +244,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     // another room's master: solo off, studio's mix
     await ui.source(page).selectOption({ label: 'master studio' });
     assert.equal(await ui.solo(page, 'alice').getAttribute('aria-pressed'), 'false');
-    await hears('studio\'s master: 550 only', (a) => a.at[550] > -45 && a.at[440] < -75 && a.at[660] < -75);
+    await hears('studio\'s master: 550 only', (a) => a.at[550] > -45 && a.at[440] < a.at[550] - 40 && a.at[660] < a.at[550] - 40);
     const st = await page.evaluate(() => (window as any).xcastConsole.monitor);
     console.log(`      monitor buffer: ${st.stats.depthMs.toFixed(1)} ms deep, ${st.stats.received} frames, ${st.stats.underruns} underruns, ${st.stats.dropped} samples dropped, ${st.stats.missing} missing; context at ${st.sampleRate} Hz`);
     assert.ok(st.stats.depthMs <= 100, `buffer ${st.stats.depthMs} ms`);
@@ -268,7 +270,10 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     const back = await seenAt(page, 'the page back', 10000, () => (window as any).xcastConsole.state === 'connected');
     await seenAt(page, 'alice −9.5 after the reconnect', 3000, (l: string) => (window as any).__v(l) === '-9.5', 'gain alice');
     const f0 = await page.evaluate(() => (window as any).xcastConsole.monitor.frames);
-    await seenAt(page, 'the monitor feed again', 5000, (n: number) => (window as any).xcastConsole.monitor.frames > n + 10, f0);
+    const since = sent.length;
+    await seenAt(page, 'the monitor feed again', 5000, (n: number) => (window as any).xcastConsole.monitor.frames > n + 10, f0).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; sent since: ${JSON.stringify(sent.slice(since - 5).map((q) => q.msg))}; monitor ${JSON.stringify(await page.evaluate(() => (window as any).xcastConsole.monitor))}`);
+    });
     console.log(`      connection cut: the page was connected again ${back - t0} ms later, with the gain changed meanwhile and its monitor feed`);
     await ui.monitor(page).click();
   });

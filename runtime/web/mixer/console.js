@@ -346,7 +346,7 @@
 
   // ---- rooms and masters -----------------------------------------------------------------------------------------
 
-  function roomOrder(a, b) { return a === 'main' ? -1 : b === 'main' ? 1 : a < b ? -1 : a > b ? 1 : 0; }
+  function roomOrder(a, b) { return a === b ? 0 : a === 'main' ? -1 : b === 'main' ? 1 : a < b ? -1 : a > b ? 1 : 0; }
 
   function roomFor(name) {
     var r = rooms.get(name);
