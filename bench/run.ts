@@ -15,7 +15,7 @@
 //
 // Options: --budget SECONDS (default 540: the whole run; with the build it stays under 10 minutes), --quick (short
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
-// bench/results/), --only a,b (stages: reference, shared, minus, frames25, sustained, latency, scaling),
+// bench/results/), --only a,b (stages: reference, console, shared, minus, frames25, sustained, latency, scaling),
 // --compare DIR [--reps N] (side by side with the build in DIR; see above).
 //
 // WebRTC (issue 11, bench/webrtc.ts): a full run also holds N WebRTC peers with mix-minus for 60 s (N: the last
@@ -38,6 +38,7 @@ import { startNode, stopProc, freePort, sleep, tasksetAvailable, Proc } from './
 import type { HostReport } from './xcast-host';
 import type { LoadgenReport, LoadgenStart } from './loadgen';
 import type { DecodeMixResult } from './decode-mix';
+import type { ConsoleTickResult } from './console-tick';
 import { runWebrtc, webrtcAvailable, writeRtcResults, RtcBenchContext, RtcFigures } from './webrtc';
 
 const DIST = path.join(PACKAGE_ROOT, 'dist', 'bench');
@@ -452,6 +453,21 @@ async function main(): Promise<void> {
     figures.timerReference = timerRef;
   }
 
+  // The operator console's cost (issue 12): the mix tick at 50 tracks with metering and one monitor on vs off, side by
+  // side in one process (bench/console-tick.ts), on the bench's Opus packets and on PCM (no decode: the larger ratio).
+  let consoleTick: ConsoleTickResult[] | null = null;
+  if (want('console')) {
+    consoleTick = [];
+    for (const codec of ['opus', 'pcm'] as const) {
+      const p = startNode(path.join(DIST, 'console-tick.js'), [p10, '50', o.quick ? '1000' : '3000', codec], o.xcastCpus);
+      await p.exited;
+      try { consoleTick.push(JSON.parse(p.output().trim().split('\n').pop() ?? '')); } catch { log(`console: console-tick failed: ${p.output().slice(-400)}`); }
+    }
+    for (const r of consoleTick) log(`console: ${r.codec} ${r.tracks} tracks: off p50 ${r.off.p50.toFixed(0)} µs, on ${r.on.p50.toFixed(0)} µs (× ${r.ratioP50.toFixed(3)})`);
+    figures.consoleTick = consoleTick;
+    if (!o.quick) fs.writeFileSync(path.join(RESULTS, 'console.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() }, cpus: o.xcastCpus, consoleTick }, null, 2)}\n`);
+  }
+
   const base10 = { windowS, warmupS, mode: 'tone' as const, packetsFile: p10, xcastCpus: o.xcastCpus };
   let shared: RampResult | null = null;
   if (want('shared')) {
@@ -570,6 +586,13 @@ async function main(): Promise<void> {
   if (amix) {
     if ('error' in amix) rows.push({ figure: 'decode + mix CPU per stream-second', measured: 'not measured', target: '≤ 1.0 × ffmpeg amix', reference: amix.error, ratio: '—', met: '—' });
     else rows.push({ figure: `decode + mix CPU per stream-second (${amix.streams} streams × ${amix.seconds} s, median of ${amix.oursMs.length})`, measured: `${amix.oursMedianMs.toFixed(2)} ms`, target: '≤ 1.0 × ffmpeg amix', reference: `ffmpeg amix ${amix.ffmpegMedianMs.toFixed(2)} ms (this run)`, ratio: `${amix.ratio.toFixed(2)} × ffmpeg`, met: yes(amix.ratio <= 1.0) });
+  }
+  for (const r of consoleTick ?? []) {
+    rows.push({
+      figure: `mix tick with the console's meters + one monitor on vs off (${r.tracks} ${r.codec === 'opus' ? 'Opus' : 'PCM'} tracks, ${r.ticks} ticks each, side by side)`,
+      measured: `on p50 ${r.on.p50.toFixed(0)} µs, p99 ${r.on.p99.toFixed(0)} µs; off p50 ${r.off.p50.toFixed(0)} µs, p99 ${r.off.p99.toFixed(0)} µs (+${(r.on.p50 - r.off.p50).toFixed(0)} µs)`,
+      target: 'no measurable cost', reference: 'the same tick without them (this run)', ratio: `${r.ratioP50.toFixed(3)} × (p50), ${r.ratioMean.toFixed(3)} × (mean)`, met: '—',
+    });
   }
   const period = 10;
   const hopRow = (r: ProbeResult | null, label: string): HopFigure | null => {

@@ -188,8 +188,9 @@ export function applyTrust(
     if (pinned) n.fingerprint = pinned;
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }
-  // Browsers (the webrtc node): the same users file or token guards /offer and GET /rooms (the join page takes ?token=).
-  for (const n of out.filter((x) => x.type === 'xcast-webrtc')) {
+  // Browsers (the webrtc node): the same users file or token guards /offer and GET /rooms (the join page takes ?token=);
+  // and the console (its state, controls and websocket: the page takes ?token= too).
+  for (const n of out.filter((x) => x.type === 'xcast-webrtc' || x.type === 'xcast-console')) {
     if (trust.usersFile) n.usersFile = path.resolve(trust.usersFile);
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }

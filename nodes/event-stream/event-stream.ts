@@ -64,8 +64,8 @@ export = function (RED: NodeAPI) {
           if (p?.event === 'open') srv.senderConnected(userId, (p.hello?.profile ?? null) as never, connectionId);
           else if (p?.event === 'close') srv.senderDisconnected(userId, connectionId);
         } else if (msg.topic === 'mixParameters') {
-          const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[] };
-          srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks);
+          const p = msg.payload as { fromFrameSeq: number; master: number; tracks: TrackMixParameters[]; rooms?: Record<string, number> };
+          srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks, p.rooms);
         } else if (msg.mixed && isAudioMsg(msg)) {
           // The mixer's output 1 (the room 'main', 0x02) and output 4 (every other room, 0x13 with its room).
           const m = msg.mixed as { frameSeq: number; used: UsedEntry[]; room?: unknown };

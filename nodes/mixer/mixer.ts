@@ -1,7 +1,7 @@
 // Node: mixer — the xcast's clock: every frame period it mixes one frame from each track's playout buffer.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createMixEngine } from '../../runtime/audio/mix-engine';
-import type { TrackState } from '../../runtime/audio/mixer';
+import { checkRoom, type MonitorSpec, type TrackState } from '../../runtime/audio/mixer';
 import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, str, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
@@ -91,7 +91,15 @@ export = function (RED: NodeAPI) {
 
       // The full set of mix parameters, from the frame they apply to: the event stream records it (0x11 Mix Parameters).
       engine.on('params', (p) => {
-        node.send([null, { topic: 'mixParameters', payload: { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks } } as NodeMessage, null, null]);
+        const payload: Record<string, unknown> = { fromFrameSeq: p.fromFrameSeq, master: p.master, tracks: p.tracks };
+        if (p.rooms) payload.rooms = p.rooms;
+        node.send([null, { topic: 'mixParameters', payload } as NodeMessage, null, null, null]);
+      });
+
+      // Stream events (new, repeated, out-of-order, missing, late, dropped, closed) on output 2, a tick's in one
+      // message: the stream log node (nodes/stream-log) takes them.
+      engine.on('stream-events', (events, leftOut) => {
+        node.send([null, { topic: 'streamEvents', payload: events, leftOut } as NodeMessage]);
       });
 
       const keys = new StreamKeys();
@@ -102,7 +110,17 @@ export = function (RED: NodeAPI) {
           case 'gain': { if (!userId) throw new Error(t('mixer.errors.gain-needs-user')); const g = parseGain(msg.payload); engine.setGain(userId, g); store?.setUser(userId, { gain: g }); break; }
           case 'pan': { if (!userId) throw new Error(t('mixer.errors.pan-needs-user')); const p = Number(msg.payload); engine.setPan(userId, p); store?.setUser(userId, { pan: p }); break; }
           case 'mute': { if (!userId) throw new Error(t('mixer.errors.mute-needs-user')); const m = msg.payload === true || msg.payload === 'true' || msg.payload === 1; engine.setMute(userId, m); store?.setUser(userId, { muted: m }); break; }
-          case 'master': { const g = parseGain(msg.payload); engine.setMaster(g); store?.setMaster(g, masterGain); break; }
+          case 'master': {
+            // msg.room: that room's master (absent: 'main', the node's Master gain).
+            const g = parseGain(msg.payload);
+            const room = checkRoom(msg.room);
+            engine.setMaster(g, room);
+            if (room === DEFAULT_ROOM) store?.setMaster(g, masterGain); else store?.setRoomMaster(room, g);
+            break;
+          }
+          // Operator console (issue 12): meters on the mix thread on/off; a monitor listener's feed ({ room, solo } | null).
+          case 'metering': engine.setMetering(msg.payload === true || msg.payload === 'true' || msg.payload === 1); break;
+          case 'monitor': engine.setMonitor(msg.listener as string, (msg.payload ?? null) as MonitorSpec | null); break;
           // A sender's connection closed (the socket reader's or the webrtc node's connection events): its tracks leave
           // the mix now, not after trackTimeoutMs of concealment.
           case 'connection': {
@@ -136,9 +154,17 @@ export = function (RED: NodeAPI) {
 
       // Mix, mix-minus and the other rooms' mixes go by call where they are wired only to xcast nodes that take audio
       // directly. Output 1: the 'main' room's mix; 3: mix-minus per user, in its room; 4: every other room's mix.
-      const mixOut = new AudioOutput(RED, node, 0, 4);
-      const minusOut = new AudioOutput(RED, node, 2, 4);
-      const roomsOut = new AudioOutput(RED, node, 3, 4);
+      const mixOut = new AudioOutput(RED, node, 0, 5);
+      const minusOut = new AudioOutput(RED, node, 2, 5);
+      const roomsOut = new AudioOutput(RED, node, 3, 5);
+      // Output 5, the operator console (issue 12): meter frames (with their layout) and monitor feeds, made on the mix thread.
+      engine.on('meters', (frame, layout) => {
+        node.send([null, null, null, null, { topic: 'meters', payload: frame, layout } as NodeMessage]);
+      });
+      engine.on('monitor', (listener, pcm, seq) => {
+        const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: seq >>> 0, captureTime: nowMicros(), trackId: 1 };
+        node.send([null, null, null, null, { topic: 'monitor', listener, payload: pcm, audio } as NodeMessage]);
+      });
       const minusOf = (perUser: Map<string, Buffer>, audio: AudioMsg['audio'], room: string, into: AudioMsg[]) => {
         for (const [target, pcm] of perUser) into.push({ topic: 'audio', payload: pcm, audio: { ...audio }, userId: 'xcast', targetUserId: target, room });
       };
@@ -171,7 +197,7 @@ export = function (RED: NodeAPI) {
       engine.on('track-removed', (st) => { if (removed.length < 4096) removed.push(st); });
       engine.on('tracks', (states) => {
         const payload = removed.length === 0 ? states : states.concat(removed.splice(0));
-        node.send([null, { topic: 'tracks', payload } as NodeMessage, null, null]);
+        node.send([null, { topic: 'tracks', payload } as NodeMessage, null, null, null]);
         const n = (trackCount = states.length);
         status.setBy(n ? 'green' : 'yellow', n ? 'dot' : 'ring', mixingText);
       });
@@ -190,6 +216,9 @@ export = function (RED: NodeAPI) {
           }
           // The kept master, unless the node's own master gain was changed since (the editor's value is newer).
           if (kept.master !== undefined && kept.configMaster === masterGain) engine.setMaster(kept.master);
+          for (const [room, g] of Object.entries(kept.rooms ?? {})) {
+            try { engine.setMaster(g, room); } catch { /* checkSettingsState let only valid rooms and gains through */ }
+          }
         };
         const loadFailed = (err: unknown) => node.warn(t('mixer.errors.settings-load', { detail: (err as Error).message }));
         try {

@@ -17,8 +17,10 @@ import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { Mixer, MixerOptions, MixParameters, TrackState } from './mixer';
+import { Mixer, MixerOptions, MixParameters, MonitorSpec, TrackState } from './mixer';
+import type { MeterLayout } from '../console/meter-frame';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
+import type { StreamEvent } from '../streamlog/event';
 
 export interface MixEngineInit {
   ring: PacketRingShared;
@@ -45,7 +47,10 @@ export type EngineControl =
   | { t: 'gain'; userId: string; value: number }
   | { t: 'pan'; userId: string; value: number }
   | { t: 'mute'; userId: string; value: boolean }
-  | { t: 'master'; value: number }
+  | { t: 'master'; value: number; room?: string }
+  // operator console (issue 12)
+  | { t: 'metering'; on: boolean }
+  | { t: 'monitor'; listener: string; spec: MonitorSpec | null }
   | { t: 'removeUser'; userId: string }
   | { t: 'removeConnection'; connectionId: string };
 
@@ -70,8 +75,14 @@ export type EngineEvent =
     loopTurns: number;
   }
   | { t: 'params'; params: EngineParams }
+  // operator console (issue 12): a meter frame (its buffer transferred; the layout only when it changed since the
+  // last one posted) and the tick's monitor frames (transferred)
+  | { t: 'meters'; seq: number; frame: ArrayBuffer; layout: MeterLayout | null }
+  | { t: 'monitors'; seq: number; listeners: string[]; frames: ArrayBuffer[] }
   | { t: 'track-added' | 'track-removed'; state: TrackState }
   | { t: 'error'; message: string }
+  /** The tick's stream events (runtime/streamlog/event.ts), at most STREAM_EVENTS_PER_TICK; `leftOut` more were not sent. */
+  | { t: 'stream-events'; events: StreamEvent[]; leftOut: number }
   | { t: 'priority'; nice: number | null; realtime: number | null; cpus: string | null; error: string | null };
 
 const init = workerData as MixEngineInit;
@@ -103,6 +114,21 @@ mixer.on('track-added', (state: TrackState) => {
 });
 mixer.on('track-removed', (state: TrackState) => post({ t: 'track-removed', state }));
 
+// ---- stream events (owner: log): the tick's, in one message after it; past the cap only counted ----
+const STREAM_EVENTS_PER_TICK = 256;
+let streamEvents: StreamEvent[] = [];
+let streamEventsLeftOut = 0;
+mixer.on('stream-event', (e: StreamEvent) => {
+  if (streamEvents.length < STREAM_EVENTS_PER_TICK) streamEvents.push(e);
+  else streamEventsLeftOut++;
+});
+function postStreamEvents(): void {
+  if (streamEvents.length === 0 && streamEventsLeftOut === 0) return;
+  post({ t: 'stream-events', events: streamEvents, leftOut: streamEventsLeftOut });
+  streamEvents = [];
+  streamEventsLeftOut = 0;
+}
+
 function applyControls(): void {
   let changed = false;
   for (let m = receiveMessageOnPort(init.port); m !== undefined; m = receiveMessageOnPort(init.port)) {
@@ -112,11 +138,13 @@ function applyControls(): void {
         case 'gain': mixer.setGain(c.userId, c.value); break;
         case 'pan': mixer.setPan(c.userId, c.value); break;
         case 'mute': mixer.setMute(c.userId, c.value); break;
-        case 'master': mixer.setMaster(c.value); break;
+        case 'master': mixer.setMaster(c.value, c.room); break;
+        case 'metering': mixer.setMetering(c.on); break;
+        case 'monitor': mixer.setMonitor(c.listener, c.spec); break;
         case 'removeUser': mixer.removeUser(c.userId); break;
         case 'removeConnection': mixer.removeConnection(c.connectionId); break;
       }
-      if (c.t !== 'removeUser' && c.t !== 'removeConnection') changed = true;
+      if (c.t !== 'removeUser' && c.t !== 'removeConnection' && c.t !== 'metering' && c.t !== 'monitor') changed = true;
     } catch (err) {
       post({ t: 'error', message: (err as Error).message });
     }
@@ -176,8 +204,28 @@ function tick(late: number, workMs: number): void {
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
   post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms }, transfer);
+  // --- operator console (issue 12): after the tick's own event, before the event loop is told it is there ---
+  if (r.meters) {
+    const layout = r.meterLayout ?? null;
+    const frame = r.meters.buffer as ArrayBuffer;
+    post({ t: 'meters', seq: r.seq, frame, layout: layout !== null && layout !== postedLayout ? layout : null }, [frame]);
+    postedLayout = layout;
+  }
+  if (r.monitors) {
+    const listeners: string[] = [];
+    const pcm: ArrayBuffer[] = [];
+    for (const m of r.monitors) {
+      listeners.push(m.listener);
+      pcm.push(m.pcm.buffer as ArrayBuffer);
+    }
+    post({ t: 'monitors', seq: r.seq, listeners, frames: pcm }, pcm);
+  }
+  postStreamEvents();
   Atomics.store(wake, 2, index);
 }
+
+/** The meter layout last posted (a layout is posted once, with the first frame of it). */
+let postedLayout: MeterLayout | null = null;
 
 async function run(): Promise<void> {
   let anchor = now();

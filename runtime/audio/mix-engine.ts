@@ -8,18 +8,23 @@
 //
 // Events: 'mix' (MixResult), 'tracks' (TrackState[], every statsEveryTicks ticks), 'params'
 // (EngineParams: the full mix parameters and the frame they apply from, after a control or a new track),
-// 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error'.
+// 'track-added' / 'track-removed' (TrackState), 'tick' (frameIndex, latenessMs — TickSource), 'error',
+// 'stream-events' (StreamEvent[] of a tick and how many past the cap were left out).
+// Operator console (issue 12): 'meters' (frame: Buffer, layout: MeterLayout, seq) while metering is on, 'monitor'
+// (listener, pcm: Buffer, seq) per tick per monitor listener; both made on the thread, their buffers transferred.
 // Controls are checked here and throw a MixerConfigError at once; on the thread they apply from the next tick.
 import path from 'node:path';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { Mixer, MixerOptions, MixResult, RoomMix, TrackState, MixerConfigError, checkGain, checkPan } from './mixer';
+import { Mixer, MixerOptions, MixResult, RoomMix, TrackState, MixerConfigError, MonitorSpec, MAX_MONITORS, checkGain, checkPan, checkRoom, checkMonitor } from './mixer';
+import type { MeterLayout } from '../console/meter-frame';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { DEFAULT_ROOM, roomOf } from '../rooms';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
+import type { StreamEvent } from '../streamlog/event';
 
 export type { EngineParams } from './mix-engine-worker';
 
@@ -57,7 +62,12 @@ export interface MixEngine extends TickSource {
   setGain(userId: string, gain: number): void;
   setPan(userId: string, pan: number): void;
   setMute(userId: string, muted: boolean): void;
-  setMaster(gain: number): void;
+  /** The master of `room` (default 'main'). */
+  setMaster(gain: number, room?: string): void;
+  /** Meters on the mix thread on or off (Mixer.setMetering): 'meters' events while on. */
+  setMetering(on: boolean): void;
+  /** A console monitor listener's feed, or null to remove it (Mixer.setMonitor; at most MAX_MONITORS). */
+  setMonitor(listener: string, spec: MonitorSpec | null): void;
   removeUser(userId: string): void;
   /** A connection ended: its tracks leave the mix at once (Mixer.removeConnection). */
   removeConnection(connectionId: string): void;
@@ -73,6 +83,10 @@ export interface MixEngine extends TickSource {
   on(event: 'track-added' | 'track-removed', l: (t: TrackState) => void): this;
   on(event: 'tick', l: (frameIndex: number, latenessMs: number) => void): this;
   on(event: 'error', l: (err: Error) => void): this;
+  on(event: 'meters', l: (frame: Buffer, layout: MeterLayout, seq: number) => void): this;
+  on(event: 'monitor', l: (listener: string, pcm: Buffer, seq: number) => void): this;
+  /** A tick's stream events (runtime/streamlog/event.ts), in order; `leftOut` more past the per-tick cap were only counted. */
+  on(event: 'stream-events', l: (events: StreamEvent[], leftOut: number) => void): this;
   /** Something the user should know once (e.g. the thread's priority could not be raised). */
   on(event: 'warning', l: (message: string) => void): this;
 }
@@ -244,9 +258,31 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     this.control({ t: 'mute', userId, value: !!muted });
   }
 
-  setMaster(gain: number): void {
-    this.control({ t: 'master', value: checkGain('masterGain', gain) });
+  setMaster(gain: number, room?: string): void {
+    const g = checkGain('masterGain', gain);
+    const r = checkRoom(room);
+    this.control(r === DEFAULT_ROOM ? { t: 'master', value: g } : { t: 'master', value: g, room: r });
   }
+
+  // --- operator console (issue 12) ---
+  private readonly monitorListeners = new Set<string>();
+  /** The meter layout of the last meter frame (the thread posts a layout only when it changes). */
+  private layout: MeterLayout | null = null;
+
+  setMetering(on: boolean): void {
+    this.control({ t: 'metering', on: !!on });
+  }
+
+  setMonitor(listener: string, spec: MonitorSpec | null): void {
+    const s = checkMonitor(listener, spec);
+    if (s !== null && !this.monitorListeners.has(listener) && this.monitorListeners.size >= MAX_MONITORS) {
+      throw new MixerConfigError('listener', `at most ${MAX_MONITORS} monitor listeners, and "${listener.slice(0, 64)}" would be one more`);
+    }
+    if (s === null) this.monitorListeners.delete(listener);
+    else this.monitorListeners.add(listener);
+    this.control({ t: 'monitor', listener, spec: s });
+  }
+  // --- end operator console ---
 
   removeUser(userId: string): void {
     this.control({ t: 'removeUser', userId });
@@ -283,8 +319,12 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private control(c: EngineControl): void {
     // Kept (the last of each kind per user, bounded) so a thread started again mixes with the same settings.
     if (c.t !== 'removeUser' && c.t !== 'removeConnection') {
-      const k = c.t === 'master' ? 'master' : `${c.t}:${c.userId.length}:${c.userId}`;
-      if (this.kept.has(k) || this.kept.size < 3 * 4096) this.kept.set(k, c);
+      const k = c.t === 'master' ? (c.room === undefined ? 'master' : `master@${c.room}`)
+        : c.t === 'metering' ? 'metering'
+          : c.t === 'monitor' ? `monitor:${c.listener}`
+            : `${c.t}:${c.userId.length}:${c.userId}`;
+      if (c.t === 'monitor' && c.spec === null) this.kept.delete(k);
+      else if (this.kept.has(k) || this.kept.size < 4 * 4096) this.kept.set(k, c);
     }
     this.port?.postMessage(c);
   }
@@ -324,8 +364,17 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         break;
       }
       case 'params': this.emitSafe('params', e.params); break;
+      case 'meters': {
+        if (e.layout !== null || this.layout === null) this.layout = e.layout ?? { layoutId: 0, tracks: [], rooms: [DEFAULT_ROOM] };
+        this.emitSafe('meters', Buffer.from(e.frame), this.layout, e.seq);
+        break;
+      }
+      case 'monitors':
+        for (let i = 0; i < e.listeners.length; i++) this.emitSafe('monitor', e.listeners[i], Buffer.from(e.frames[i]), e.seq);
+        break;
       case 'track-added': case 'track-removed': this.emitSafe(e.t, e.state); break;
       case 'error': this.emit('error', new Error(`mix engine: ${e.message}`)); break;
+      case 'stream-events': this.emitSafe('stream-events', e.events, e.leftOut); break;
       case 'priority':
         this.priority = e;
         if (e.error) this.emitSafe('warning', `the mix thread's priority: ${e.realtime !== null ? `SCHED_FIFO ${e.realtime}` : e.nice !== null ? `nice ${e.nice}` : "the process's"}${e.cpus ? `, CPUs ${e.cpus}` : ''} (${e.error}); ticks may run late on a busy core`);

@@ -8,6 +8,7 @@
 // once when the node closes (a redeploy). A SIGKILL loses at most the last `delayMs` of changes.
 import fs from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_ROOM, isRoomName } from '../rooms';
 
 export interface UserMixSettings {
   gain?: number;
@@ -22,6 +23,8 @@ export interface MixerSettingsState {
   master?: number;
   configMaster?: number;
   users: Record<string, UserMixSettings>;
+  /** Masters of rooms other than 'main' that a 'master' control with msg.room set (issue 12). */
+  rooms?: Record<string, number>;
 }
 
 /** Where the state is read and written. `load` may be asynchronous (a context store); `save` is given a fresh copy. */
@@ -32,6 +35,12 @@ export interface SettingsBackend {
 
 /** Users kept at most: a flood of userIds in control messages cannot grow the file without bound. */
 export const MAX_SAVED_USERS = 4096;
+/** Room masters kept at most (the mixer's own bound, MAX_ROOM_MASTERS). */
+export const MAX_SAVED_ROOMS = 1024;
+
+function defineOwn<T>(o: Record<string, T>, k: string, v: T): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
 
 /** The state read back, checked field by field: a value that is not a valid control is left out, not applied. */
 export function checkSettingsState(v: unknown): MixerSettingsState {
@@ -53,6 +62,17 @@ export function checkSettingsState(v: unknown): MixerSettingsState {
       if (typeof x.pan === 'number' && x.pan >= -1 && x.pan <= 1) e.pan = x.pan;
       if (typeof x.muted === 'boolean') e.muted = x.muted;
       if (Object.keys(e).length) Object.defineProperty(out.users, u, { value: e, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  // Room masters: a room name (not 'main', whose master is `master`) and a valid gain, else left out.
+  const rooms = o.rooms;
+  if (rooms && typeof rooms === 'object') {
+    let n = 0;
+    for (const [r, g] of Object.entries(rooms as Record<string, unknown>)) {
+      if (n >= MAX_SAVED_ROOMS) break;
+      if (r === DEFAULT_ROOM || !isRoomName(r) || !finiteGain(g)) continue;
+      defineOwn((out.rooms ??= Object.create(null) as Record<string, number>), r, g as number);
+      n++;
     }
   }
   return out;
@@ -113,6 +133,7 @@ export class MixerSettingsStore {
     // Changes made before the load finished win over what was kept.
     for (const [u, v] of Object.entries(this.state.users)) checked.users[u] = { ...checked.users[u], ...v };
     if (this.state.master !== undefined) { checked.master = this.state.master; checked.configMaster = this.state.configMaster; }
+    for (const [r, g] of Object.entries(this.state.rooms ?? {})) defineOwn((checked.rooms ??= Object.create(null) as Record<string, number>), r, g);
     this.state = checked;
     return checked;
   }
@@ -132,6 +153,14 @@ export class MixerSettingsStore {
   setMaster(master: number, configMaster: number): void {
     this.state.master = master;
     this.state.configMaster = configMaster;
+    this.changed();
+  }
+
+  /** A room's master (a room other than 'main'; the mixer checked the name). */
+  setRoomMaster(room: string, master: number): void {
+    const rooms = (this.state.rooms ??= Object.create(null) as Record<string, number>);
+    if (!Object.prototype.hasOwnProperty.call(rooms, room) && Object.keys(rooms).length >= MAX_SAVED_ROOMS) return;
+    defineOwn(rooms, room, master);
     this.changed();
   }
 

@@ -14,11 +14,19 @@
 // asked for one (push()'s `mixMinus`).
 // mixFrame() is the reference of this arithmetic; the live tick() runs the same addTrack()/writeMix() in the order
 // of MixResult.used, so an offline tool reproduces the live mix sample for sample from the same decoded frames.
+// Per-room masters (issue 12): setMaster(gain, room) scales that room's mix and its mix-minus frames; a room whose
+// master was never set follows the 'main' room's (the one master of before), so a flow that never names a room's
+// master mixes bit for bit as it did.
+// The operator console (issue 12): meters (setMetering) and monitor feeds (setMonitor) are made in the same tick,
+// after the mix, from the frames pulled for it; with both off the tick does nothing more than one boolean test.
 import { EventEmitter } from 'node:events';
 import { nowMicros } from '../clock';
 import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult, AudioCodecName } from './playout';
 import { streamKey } from './stream-key';
-import { DEFAULT_ROOM, roomOf } from '../rooms';
+import { DEFAULT_ROOM, roomOf, isRoomName } from '../rooms';
+import { encodeMeterMeasurements, MeterLayout } from '../console/meter-frame';
+import type { PlayoutEventKind } from './playout';
+import type { StreamEvent, StreamEventKind } from '../streamlog/event';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -74,7 +82,36 @@ export interface MixResult {
   used: UsedEntry[];
   /** Every other room that has a track, in the order the rooms appeared; absent when there is none. */
   rooms?: RoomMix[];
+  // --- operator console (issue 12) ---
+  /** A meter frame (runtime/console/meter-frame.ts), every meterEveryTicks ticks while metering is on; a fresh Buffer. */
+  meters?: Buffer;
+  /** The layout the meter frame is of (with `meters`; the same object until the track or room list changes). */
+  meterLayout?: MeterLayout;
+  /** One frame per monitor listener (setMonitor), f32 interleaved at the mix's channels, fresh Buffers. */
+  monitors?: MonitorFrame[];
 }
+
+/** One monitor listener's frame of a tick. */
+export interface MonitorFrame {
+  listener: string;
+  pcm: Buffer;
+}
+
+/**
+ * What a console monitor listener hears: `solo` non-empty, the sum of those tracks (keys, runtime/audio/stream-key.ts)
+ * as pulled, pre-fader (unity gain, centre, mute ignored); empty, the room's mix as output (post-master).
+ */
+export interface MonitorSpec {
+  room: string;
+  solo: string[];
+}
+
+/** Monitor listeners a mixer feeds at most. */
+export const MAX_MONITORS = 16;
+/** Rooms whose master can be set at most (a flood of room names cannot grow the mixer without bound). */
+export const MAX_ROOM_MASTERS = 1024;
+/** A meter frame at least every this many ms (meterEveryTicks = ceil(METER_INTERVAL_MS / period)). */
+export const METER_INTERVAL_MS = 40;
 
 /** One room's mix in a tick (a room other than the DEFAULT_ROOM). */
 export interface RoomMix {
@@ -111,6 +148,8 @@ export interface TrackState extends PlayoutStats {
   muted: boolean;
   lastPacketAt: number;
   connected: boolean;
+  /** On 'track-removed' only: why it left (its timeout, its connection's close, removeUser). */
+  removedReason?: 'timeout' | 'closed' | 'removed';
 }
 
 /** One input of mixFrame(): a decoded frame at the mix's channel count and its user's settings. */
@@ -124,7 +163,10 @@ export interface MixInput {
 /** The full mix parameters and the frame they apply from (the event stream's 0x11 Mix Parameters). */
 export interface MixParameters {
   fromFrameSeq: number;
+  /** The 'main' room's master (and that of every room whose own was never set). */
   master: number;
+  /** Every room whose master was set (setMaster(gain, room)), 'main' excluded; absent when none was. */
+  rooms?: Record<string, number>;
   tracks: Array<{ userId: string; trackId: number; connectionId: string; room: string; gain: number; pan: number; muted: boolean }>;
 }
 
@@ -151,6 +193,45 @@ export function addTrack(acc: Float64Array, pcm: Float32Array, gain: number, pan
   } else {
     for (let i = 0; i < len; i++) acc[i] += pcm[i] * gain;
   }
+}
+
+/**
+ * addTrack (gain, pan; not muted, gain > 0) that also measures the frame for the console's meters, pre-fader: its
+ * sample peak and Σx² into `m`, in the same pass over the pulled frame. The mix it makes is addTrack's, bit for bit
+ * (the same operations on `acc` in the same order).
+ */
+function addTrackMetered(acc: Float64Array, pcm: Float32Array, gain: number, pan: number, channels: number, frameSamples: number, m: { mPeak: number; mSum: number; mN: number }): void {
+  const len = frameSamples * channels;
+  let p0 = m.mPeak, p1 = 0, s0 = 0, s1 = 0;
+  if (channels === 2) {
+    const gl = gain * (pan > 0 ? 1 - pan : 1);
+    const gr = gain * (pan < 0 ? 1 + pan : 1);
+    for (let i = 0; i < len; i += 2) {
+      const l = pcm[i], r = pcm[i + 1];
+      acc[i] += l * gl;
+      acc[i + 1] += r * gr;
+      s0 += l * l; s1 += r * r;
+      p0 = Math.max(p0, Math.abs(l)); p1 = Math.max(p1, Math.abs(r));
+    }
+  } else {
+    let i = 0;
+    for (; i + 1 < len; i += 2) {
+      const a = pcm[i], b = pcm[i + 1];
+      acc[i] += a * gain;
+      acc[i + 1] += b * gain;
+      s0 += a * a; s1 += b * b;
+      p0 = Math.max(p0, Math.abs(a)); p1 = Math.max(p1, Math.abs(b));
+    }
+    if (i < len) {
+      const a = pcm[i];
+      acc[i] += a * gain;
+      s0 += a * a;
+      p0 = Math.max(p0, Math.abs(a));
+    }
+  }
+  m.mPeak = Math.max(p0, p1);
+  m.mSum += s0 + s1;
+  m.mN += len;
 }
 
 /** Writes master × (acc − minus) into `out` as float32 (minus: a user's own contribution, for mix-minus). */
@@ -185,6 +266,10 @@ interface Room {
   used: UsedEntry[];
   /** This tick's mix-minus frames, when the room has some. */
   perUser: Map<string, Buffer> | undefined;
+  /** Meters (console): the peak and Σx² of its output since the last meter frame, and the samples counted. */
+  mPeak: number;
+  mSum: number;
+  mN: number;
 }
 
 /** A user in a room: its own contribution there (for its mix-minus) and whether it asked for a mix-minus. */
@@ -217,6 +302,10 @@ interface Track {
   channels: number;
   frameSamples: number;
   lastPacketAtUs: number;
+  /** Meters (console): the peak and Σx² of its pulled frames (pre-fader) since the last meter frame, samples counted. */
+  mPeak: number;
+  mSum: number;
+  mN: number;
 }
 
 /** A balance pan −1 (left) … +1 (right); throws MixerConfigError naming `field` otherwise. The one pan check. */
@@ -228,6 +317,54 @@ export function checkPan(field: string, pan: unknown): number {
 export function checkGain(field: string, g: unknown): number {
   if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) throw new MixerConfigError(field, `must be a finite number ≥ 0 (linear), got ${String(g)}`);
   return g;
+}
+
+/** A room a control names: absent is 'main'; otherwise a room name (runtime/rooms.ts), else MixerConfigError('room'). */
+export function checkRoom(room: unknown): string {
+  if (room === undefined || room === DEFAULT_ROOM) return DEFAULT_ROOM;
+  if (!isRoomName(room)) throw new MixerConfigError('room', `must be 1…64 letters, digits, "_" or "-", got ${JSON.stringify(String(room)).slice(0, 80)}`);
+  return room;
+}
+
+/** A monitor listener's id and spec (null: remove), checked; throws MixerConfigError naming the field. */
+export function checkMonitor(listener: unknown, spec: unknown): MonitorSpec | null {
+  if (typeof listener !== 'string' || listener.length < 1 || listener.length > 256) throw new MixerConfigError('listener', `must be a string of 1…256 characters, got ${typeof listener === 'string' ? `${listener.length} characters` : String(listener)}`);
+  if (spec === null) return null;
+  if (!spec || typeof spec !== 'object') throw new MixerConfigError('monitor', `must be { room, solo } or null, got ${String(spec)}`);
+  const o = spec as { room?: unknown; solo?: unknown };
+  const room = checkRoom(o.room);
+  const solo = o.solo === undefined ? [] : o.solo;
+  if (!Array.isArray(solo) || solo.length > 256) throw new MixerConfigError('solo', 'must be an array of at most 256 track keys');
+  for (let i = 0; i < solo.length; i++) {
+    const k = solo[i] as unknown;
+    if (typeof k !== 'string' || k.length < 1 || k.length > 1024) throw new MixerConfigError(`solo[${i}]`, 'must be a track key (a non-empty string)');
+  }
+  return { room, solo: [...new Set(solo as string[])] };
+}
+
+/**
+ * Adds one frame's sample peak and Σx² into a meter's accumulators: one pass, nothing allocated. Four independent
+ * sums and peaks (the loop is bound by the latency of one float add chain otherwise: 50 tracks took ~60 µs a tick
+ * with one, measured in bench/console-tick.ts).
+ */
+function meterInto(m: { mPeak: number; mSum: number; mN: number }, x: Float32Array, len: number): void {
+  let p0 = m.mPeak, p1 = 0, p2 = 0, p3 = 0;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end = len - (len & 3);
+  let i = 0;
+  for (; i < end; i += 4) {
+    const a = x[i], b = x[i + 1], c = x[i + 2], d = x[i + 3];
+    s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+    p0 = Math.max(p0, Math.abs(a)); p1 = Math.max(p1, Math.abs(b)); p2 = Math.max(p2, Math.abs(c)); p3 = Math.max(p3, Math.abs(d));
+  }
+  for (; i < len; i++) {
+    const a = x[i];
+    s0 += a * a;
+    p0 = Math.max(p0, Math.abs(a));
+  }
+  m.mPeak = Math.max(Math.max(p0, p1), Math.max(p2, p3));
+  m.mSum += (s0 + s1) + (s2 + s3);
+  m.mN += len;
 }
 
 /** How many ended connections the mixer remembers, so packets of theirs still on the way make no track again. */
@@ -258,6 +395,23 @@ export class Mixer extends EventEmitter {
   private readonly main: Room;
   /** Tracks whose last packet asked for a mix-minus (over every room): none and the option off, no mix-minus work. */
   private asking = 0;
+  // --- operator console (issue 12): room masters, meters, monitor feeds ---
+  /** Masters of the rooms other than 'main' that were set (kept while the room has no track). */
+  private readonly roomMasters = new Map<string, number>();
+  private metering = false;
+  private readonly monitors = new Map<string, MonitorSpec>();
+  /** metering || a monitor listener: the one test the tick makes for the console. */
+  private consoleOn = false;
+  /** Ticks between two meter frames: ceil(METER_INTERVAL_MS / period). */
+  readonly meterEveryTicks: number;
+  private meterTicks = 0;
+  /** Starts anywhere (a mix thread started again makes new layouts, never one a page still holds by its id). */
+  private layoutId = Math.floor(Math.random() * 0x100000000);
+  private layout: MeterLayout | null = null;
+  /** Scratch of the meter frame (grown, never per tick) and of a monitor's PFL sum. */
+  private meterPeaks = new Float64Array(16);
+  private meterSquares = new Float64Array(16);
+  private monitorAcc: Float64Array | null = null;
 
   constructor(opts: MixerOptions = {}) {
     super();
@@ -278,7 +432,8 @@ export class Mixer extends EventEmitter {
     this.connectedUs = connected * 1000;
     this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
-    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined };
+    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
+    this.meterEveryTicks = Math.max(1, Math.ceil(METER_INTERVAL_MS / ((this.frameSamples * 1000) / this.sampleRate) - 1e-9));
     this.rooms.set(DEFAULT_ROOM, this.main);
     // Fail at construction, not on the first packet, when the playout options are wrong.
     this.newPlayout();
@@ -299,6 +454,7 @@ export class Mixer extends EventEmitter {
    */
   push(userId: string, header: PlayoutHeader, data: Buffer, arrivalMicros: number, connectionId = '', room?: string, mixMinus = false): PushResult {
     if (this.ended.size !== 0 && this.ended.has(connectionId)) return 'late';
+    this.eventAtUs = arrivalMicros;
     const t = this.track(userId, header, arrivalMicros, connectionId, room);
     if (t.minus !== mixMinus) this.setAsking(t, mixMinus);
     let r: PushResult;
@@ -350,7 +506,7 @@ export class Mixer extends EventEmitter {
     const name = roomName === undefined || roomName === DEFAULT_ROOM ? DEFAULT_ROOM : roomOf(roomName);
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined };
+      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
       this.rooms.set(name, room);
     }
     room.tracks++;
@@ -364,13 +520,16 @@ export class Mixer extends EventEmitter {
       user: this.settings(userId),
       codec: header?.codec, sampleRate: header?.sampleRate, channels: header?.channels, frameSamples: header?.frameSamples,
       lastPacketAtUs: arrivalMicros,
+      mPeak: 0, mSum: 0, mN: 0,
     };
     this.tracksByKey.set(key, t);
+    this.layout = null;
     if (byUser === undefined) this.tracksByConn.set(connectionId, (byUser = new Map()));
     let mine = byUser.get(userId);
     if (mine === undefined) byUser.set(userId, (mine = new Map()));
     mine.set(trackId, t);
     this.emit('track-added', this.stateOf(t, arrivalMicros));
+    this.trackEvents(t, header, arrivalMicros);
     return t;
   }
 
@@ -388,9 +547,128 @@ export class Mixer extends EventEmitter {
     this.settings(userId).muted = !!muted;
   }
 
-  setMaster(gain: number): void {
-    this.master = checkGain('masterGain', gain);
+  /** The master gain of `room` (default 'main'): it scales the room's mix and its mix-minus frames. */
+  setMaster(gain: number, room: string = DEFAULT_ROOM): void {
+    const g = checkGain('masterGain', gain);
+    const r = checkRoom(room);
+    if (r === DEFAULT_ROOM) {
+      this.master = g;
+      return;
+    }
+    if (!this.roomMasters.has(r) && this.roomMasters.size >= MAX_ROOM_MASTERS) throw new MixerConfigError('room', `at most ${MAX_ROOM_MASTERS} rooms can have a master of their own`);
+    this.roomMasters.set(r, g);
   }
+
+  /** The master gain `room`'s mix is made with (its own, else the 'main' room's). */
+  roomMaster(room: string = DEFAULT_ROOM): number {
+    return room === DEFAULT_ROOM ? this.master : this.roomMasters.get(room) ?? this.master;
+  }
+
+  private masterOf(room: Room): number {
+    return room === this.main || this.roomMasters.size === 0 ? this.master : this.roomMasters.get(room.name) ?? this.master;
+  }
+
+  // --- operator console (issue 12) ---
+  /** Meters on or off: while on, a meter frame (MixResult.meters) every meterEveryTicks ticks. */
+  setMetering(on: boolean): void {
+    const v = !!on;
+    if (v && !this.metering) this.resetMeters();
+    this.metering = v;
+    this.consoleOn = this.metering || this.monitors.size > 0;
+  }
+
+  get meteringOn(): boolean {
+    return this.metering;
+  }
+
+  /** A console monitor listener's feed (MixResult.monitors), or null to remove it; at most MAX_MONITORS listeners. */
+  setMonitor(listener: string, spec: MonitorSpec | null): void {
+    const s = checkMonitor(listener, spec);
+    if (s === null) this.monitors.delete(listener);
+    else {
+      if (!this.monitors.has(listener) && this.monitors.size >= MAX_MONITORS) throw new MixerConfigError('listener', `at most ${MAX_MONITORS} monitor listeners, and "${listener.slice(0, 64)}" would be one more`);
+      this.monitors.set(listener, s);
+    }
+    this.consoleOn = this.metering || this.monitors.size > 0;
+  }
+
+  /** The meter layout of the current tracks and rooms (a new layoutId whenever either list changed). */
+  meterLayout(): MeterLayout {
+    if (this.layout !== null) return this.layout;
+    const tracks: MeterLayout['tracks'] = [];
+    for (const t of this.tracksByKey.values()) tracks.push({ key: t.key, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name });
+    this.layoutId = (this.layoutId + 1) >>> 0;
+    return (this.layout = { layoutId: this.layoutId, tracks, rooms: [...this.rooms.keys()] });
+  }
+
+  private resetMeters(): void {
+    this.meterTicks = 0;
+    for (const t of this.tracksByKey.values()) t.mPeak = t.mSum = t.mN = 0;
+    for (const r of this.rooms.values()) r.mPeak = r.mSum = r.mN = 0;
+  }
+
+  /** After the mix: meters and monitor frames, from the frames pulled this tick (t.frame) and the rooms' mixes. */
+  private consoleTick(result: MixResult): void {
+    const len = this.frameSamples * this.channels;
+    if (this.metering) {
+      // (The tracks were measured as they were mixed: addTrackMetered.)
+      meterInto(this.main, new Float32Array(result.mix.buffer, result.mix.byteOffset, len), len);
+      if (result.rooms) {
+        for (const m of result.rooms) {
+          const room = this.rooms.get(m.room);
+          if (room !== undefined) meterInto(room, new Float32Array(m.mix.buffer, m.mix.byteOffset, len), len);
+        }
+      }
+      if (++this.meterTicks >= this.meterEveryTicks) {
+        const layout = this.meterLayout();
+        const n = this.tracksByKey.size + this.rooms.size;
+        if (this.meterPeaks.length < n) {
+          this.meterPeaks = new Float64Array(n * 2);
+          this.meterSquares = new Float64Array(n * 2);
+        }
+        const P = this.meterPeaks;
+        const S = this.meterSquares;
+        let i = 0;
+        for (const t of this.tracksByKey.values()) {
+          P[i] = t.mPeak; S[i++] = t.mN > 0 ? t.mSum / t.mN : 0;
+          t.mPeak = t.mSum = t.mN = 0;
+        }
+        for (const r of this.rooms.values()) {
+          P[i] = r.mPeak; S[i++] = r.mN > 0 ? r.mSum / r.mN : 0;
+          r.mPeak = r.mSum = r.mN = 0;
+        }
+        result.meters = encodeMeterMeasurements(layout.layoutId, result.seq, this.tracksByKey.size, this.rooms.size, P, S);
+        result.meterLayout = layout;
+        this.meterTicks = 0;
+      }
+    }
+    if (this.monitors.size > 0) {
+      const out: MonitorFrame[] = [];
+      for (const [listener, spec] of this.monitors) {
+        const f = new Float32Array(len);
+        if (spec.solo.length > 0) {
+          // PFL: the soloed tracks as pulled, at unity and centre, mute ignored (summed in float64 as the mix is).
+          const acc = (this.monitorAcc ??= new Float64Array(len));
+          acc.fill(0);
+          for (const key of spec.solo) {
+            const t = this.tracksByKey.get(key);
+            if (t === undefined) continue;
+            const x = t.frame;
+            for (let j = 0; j < len; j++) acc[j] += x[j];
+          }
+          for (let j = 0; j < len; j++) f[j] = acc[j];
+        } else {
+          let mix: Buffer | null = null;
+          if (spec.room === DEFAULT_ROOM) mix = result.mix;
+          else if (result.rooms) for (const m of result.rooms) if (m.room === spec.room) mix = m.mix;
+          if (mix !== null) f.set(new Float32Array(mix.buffer, mix.byteOffset, len));
+        }
+        out.push({ listener, pcm: Buffer.from(f.buffer, 0, f.byteLength) });
+      }
+      result.monitors = out;
+    }
+  }
+  // --- end operator console ---
 
   /** The user's gain, pan and mute (defaults 1, 0, false). */
   userSettings(userId: string): Readonly<UserSettings> {
@@ -403,13 +681,15 @@ export class Mixer extends EventEmitter {
   parameters(): MixParameters {
     const tracks: MixParameters['tracks'] = [];
     for (const t of this.tracksByKey.values()) tracks.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, gain: t.user.gain, pan: t.user.pan, muted: t.user.muted });
-    return { fromFrameSeq: this.frameSeq, master: this.master, tracks };
+    const p: MixParameters = { fromFrameSeq: this.frameSeq, master: this.master, tracks };
+    if (this.roomMasters.size > 0) p.rooms = Object.fromEntries(this.roomMasters);
+    return p;
   }
 
   /** Removes every track of the user now ('track-removed' each); the user's gain/pan/mute are kept. */
   removeUser(userId: string): void {
     const now = nowMicros();
-    for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now);
+    for (const t of [...this.tracksByKey.values()]) if (t.userId === userId) this.removeTrack(t, now, 'removed');
   }
 
   /**
@@ -421,7 +701,7 @@ export class Mixer extends EventEmitter {
     if (connectionId === '') return;
     const now = nowMicros();
     const byUser = this.tracksByConn.get(connectionId);
-    if (byUser !== undefined) for (const mine of [...byUser.values()]) for (const t of [...mine.values()]) this.removeTrack(t, now);
+    if (byUser !== undefined) for (const mine of [...byUser.values()]) for (const t of [...mine.values()]) this.removeTrack(t, now, 'closed');
     this.ended.add(connectionId);
     if (this.ended.size > ENDED_CONNECTIONS) this.ended.delete(this.ended.values().next().value as string);
   }
@@ -431,8 +711,9 @@ export class Mixer extends EventEmitter {
    * tracks silent for trackTimeoutMs. Pulls one frame from every track (in track creation order).
    */
   tick(now: number = nowMicros()): MixResult {
+    this.eventAtUs = now;
     for (const t of this.tracksByKey.values()) {
-      if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now);
+      if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now, 'timeout');
     }
     const used: UsedEntry[] = [];
     const minus = this.mixMinus || this.asking > 0;
@@ -446,11 +727,21 @@ export class Mixer extends EventEmitter {
         if (minus) for (const u of room.users.values()) if (u.own !== null && (this.mixMinus || u.asking > 0)) u.own.fill(0);
       }
     }
-    for (const t of this.tracksByKey.values()) {
-      const info = t.playout.pullInto(t.frame);
-      this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used);
+    if (this.metering) {
+      // Console meters: each track's pre-fader peak and Σx² measured in the loop that adds it to the mix.
+      for (const t of this.tracksByKey.values()) {
+        const info = t.playout.pullInto(t.frame);
+        this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used, true);
+      }
+    } else {
+      for (const t of this.tracksByKey.values()) {
+        const info = t.playout.pullInto(t.frame);
+        this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used);
+      }
     }
-    return this.finishTick(used);
+    const result = this.finishTick(used);
+    if (this.consoleOn) this.consoleTick(result);
+    return result;
   }
 
   /** The mix (and mix-minus frames) from the accumulators tick() filled. */
@@ -472,7 +763,7 @@ export class Mixer extends EventEmitter {
         u.stamp = seq;
         const room = t.room;
         const out = new Float32Array(len);
-        writeMix(room.acc, this.master, out, len, u.own ?? undefined);
+        writeMix(room.acc, this.masterOf(room), out, len, u.own ?? undefined);
         (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
       }
     } else if (this.rooms.size > 1) {
@@ -484,7 +775,7 @@ export class Mixer extends EventEmitter {
       for (const room of this.rooms.values()) {
         if (room === main) continue;
         const m = new Float32Array(len);
-        writeMix(room.acc, this.master, m, len);
+        writeMix(room.acc, this.masterOf(room), m, len);
         const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: room.used };
         if (room.perUser !== undefined) r.perUser = room.perUser;
         rooms.push(r);
@@ -495,14 +786,19 @@ export class Mixer extends EventEmitter {
   }
 
   /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
-  private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[]): void {
+  private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[], metered = false): void {
     used.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
-    // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work.
-    if (seq === null && !concealed) return;
     const C = this.channels;
     const n = this.frameSamples;
+    // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work (its meter counts zeros).
+    if (seq === null && !concealed) {
+      if (metered) t.mN += n * C;
+      return;
+    }
     const u = t.user;
-    addTrack(t.room.acc, t.frame, u.gain, u.pan, u.muted, C, n);
+    if (!metered) addTrack(t.room.acc, t.frame, u.gain, u.pan, u.muted, C, n);
+    else if (u.muted || u.gain === 0) meterInto(t, t.frame, n * C);
+    else addTrackMetered(t.room.acc, t.frame, u.gain, u.pan, C, n, t);
     const ru = t.roomUser;
     if (this.mixMinus || ru.asking > 0) {
       // Made zeroed on first use (tick() zeroes it from the next frame on).
@@ -528,8 +824,9 @@ export class Mixer extends EventEmitter {
     return new PlayoutBuffer({ ...this.playoutOpts, sampleRate: this.sampleRate, channels: this.channels, frameSamples: this.frameSamples });
   }
 
-  private removeTrack(t: Track, now: number): void {
+  private removeTrack(t: Track, now: number, reason: NonNullable<TrackState['removedReason']>): void {
     if (this.tracksByKey.get(t.key) !== t) return;
+    this.trackGone(t, now, reason);
     this.tracksByKey.delete(t.key);
     const byUser = this.tracksByConn.get(t.connectionId);
     const mine = byUser?.get(t.userId);
@@ -546,6 +843,7 @@ export class Mixer extends EventEmitter {
     }
     if (--ru.tracks === 0) room.users.delete(t.userId);
     if (--room.tracks === 0 && room !== this.main) this.rooms.delete(room.name);
+    this.layout = null;
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;
     if (!others) {
@@ -556,7 +854,42 @@ export class Mixer extends EventEmitter {
     }
     const st = this.stateOf(t, now);
     st.connected = false;
+    st.removedReason = reason;
     this.emit('track-removed', st);
+  }
+
+  // ---- stream events (the stream event log, runtime/streamlog/; owner: log) ----
+  // 'stream-event' (StreamEvent): 'new' at a track's making, the playout buffer's sequence events as they are counted
+  // (runtime/audio/playout/events.ts), 'dropped' / 'closed' at its removal. One object per event, made only while
+  // someone listens; a stream with no losses costs nothing per packet.
+
+  /** When the events being raised happen (µs): the packet's arrival in push(), the tick's time in tick(). */
+  private eventAtUs = 0;
+
+  private trackEvents(t: Track, header: PlayoutHeader, arrivalMicros: number): void {
+    t.playout.setEventListener((kind: PlayoutEventKind, seq: number, count: number, filled: boolean) => {
+      if (this.listenerCount('stream-event') === 0) return;
+      const e = this.streamEvent(t, kind === 'duplicate' ? 'repeated' : kind, seq, count, this.eventAtUs);
+      if (kind === 'late') e.filled = filled;
+      this.emit('stream-event', e);
+    });
+    if (this.listenerCount('stream-event') === 0) return;
+    const seq = typeof header?.seq === 'number' && Number.isInteger(header.seq) ? header.seq : null;
+    this.emit('stream-event', this.streamEvent(t, 'new', seq, 0, arrivalMicros));
+  }
+
+  private trackGone(t: Track, now: number, reason: NonNullable<TrackState['removedReason']>): void {
+    this.eventAtUs = now;
+    t.playout.flushEvents();
+    t.playout.setEventListener(null);
+    if (this.listenerCount('stream-event') === 0) return;
+    const e = this.streamEvent(t, reason === 'timeout' ? 'dropped' : 'closed', null, 0, now);
+    if (reason === 'timeout') e.timeoutMs = this.trackTimeoutUs / 1000;
+    this.emit('stream-event', e);
+  }
+
+  private streamEvent(t: Track, kind: StreamEventKind, seq: number | null, count: number, atUs: number): StreamEvent {
+    return { kind, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, seq, count, at: atUs / 1000 };
   }
 
   private stateOf(t: Track, now: number): TrackState {

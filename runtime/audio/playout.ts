@@ -14,3 +14,4 @@ export {
 export { crossfade, frameTrimFadeSamples } from './playout/crossfade';
 export { mapChannels } from './playout/channel-map';
 export { PcmConcealment } from './playout/conceal';
+export type { PlayoutEventKind, PlayoutEventListener } from './playout/events';

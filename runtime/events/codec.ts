@@ -1,4 +1,4 @@
-// Byte codec of the audio event stream (docs/event-stream.md): Jamulus RFC events 0x01/0x02 plus this project's 0x10–0x13, little-endian.
+// Byte codec of the audio event stream (docs/event-stream.md): Jamulus RFC events 0x01/0x02 plus this project's 0x10–0x14, little-endian.
 import { Codec } from '../codec';
 
 /** Event type byte. 0x01 and 0x02 are the Jamulus RFC's; 0x10 and up are this project's extensions. */
@@ -10,6 +10,8 @@ export enum EventType {
   PCM_PACKET_RECEIVED = 0x12,
   /** A room's Audio Frame Mixed (a room other than 'main'): u8 room length, the room, then 0x02's data. */
   ROOM_FRAME_MIXED = 0x13,
+  /** The masters of rooms other than 'main' (issue 12): u64 from frame, u16 K, K × (u8 room length, room, f32 master). */
+  ROOM_MASTERS = 0x14,
 }
 
 /** Size of the common event header: u64 timestamp, u8 type, u32 data length. */
@@ -41,6 +43,7 @@ const FIXED_STREAM_INFO = 15;
 const FIXED_MIX_PARAMS = 14;
 const MIX_PARAM_ENTRY = 13;
 const FIXED_PCM = 24;
+const FIXED_ROOM_MASTERS = 10;
 
 /** Why an event could not be encoded or decoded; `offset` is the byte offset of the event in its stream or file, when known. */
 export class EventFormatError extends Error {
@@ -125,6 +128,18 @@ export interface MixParameters {
   fromFrameSeq: U64;
   master: number;
   channels: readonly ChannelMixParameters[];
+}
+
+/** 0x14: every room master set (rooms other than 'main'), in force from `fromFrameSeq`; a room not listed follows 0x11's master. */
+export interface RoomMasters {
+  fromFrameSeq: U64;
+  rooms: ReadonlyArray<{ room: string; master: number }>;
+}
+
+export interface RoomMastersEvent extends EventBase {
+  type: EventType.ROOM_MASTERS;
+  fromFrameSeq: bigint;
+  rooms: Array<{ room: string; master: number }>;
 }
 
 export interface PcmPacketReceived {
@@ -216,7 +231,8 @@ export type AudioEvent =
   | RoomFrameMixedEvent
   | StreamInfoEvent
   | MixParametersEvent
-  | PcmPacketReceivedEvent;
+  | PcmPacketReceivedEvent
+  | RoomMastersEvent;
 
 /** Whether this module can decode events of this type (others are skipped by their length). */
 export function isKnownEventType(type: number): type is EventType {
@@ -226,7 +242,8 @@ export function isKnownEventType(type: number): type is EventType {
     type === EventType.STREAM_INFO ||
     type === EventType.MIX_PARAMETERS ||
     type === EventType.PCM_PACKET_RECEIVED ||
-    type === EventType.ROOM_FRAME_MIXED
+    type === EventType.ROOM_FRAME_MIXED ||
+    type === EventType.ROOM_MASTERS
   );
 }
 
@@ -450,6 +467,37 @@ export function encodeMixParameters(ts: U64, e: MixParameters): Buffer {
   return buf;
 }
 
+/** 0x14: the masters of the rooms other than 'main' that were set, a complete snapshot in force from `fromFrameSeq`. */
+export function encodeRoomMasters(ts: U64, e: RoomMasters): Buffer {
+  checkU64('timestamp', ts);
+  checkU64('fromFrameSeq', e.fromFrameSeq);
+  const k = e.rooms.length;
+  checkUint('rooms.length', k, 0xffff);
+  const names = e.rooms.map((r, i) => {
+    checkFinite(`rooms[${i}].master`, r.master);
+    try {
+      return encodeRoomName(r.room);
+    } catch (err) {
+      throw new EventFormatError('out_of_range', `rooms[${i}].${(err as Error).message}`);
+    }
+  });
+  let len = FIXED_ROOM_MASTERS;
+  for (const n of names) len += 1 + n.length + 4;
+  const buf = Buffer.allocUnsafe(EVENT_HEADER_BYTES + len);
+  writeHeader(buf, ts, EventType.ROOM_MASTERS, len);
+  let o = EVENT_HEADER_BYTES;
+  writeU64(buf, o, e.fromFrameSeq);
+  buf.writeUInt16LE(k, o + 8);
+  o += FIXED_ROOM_MASTERS;
+  for (let i = 0; i < k; i++) {
+    buf[o] = names[i].length;
+    o += 1 + names[i].copy(buf, o + 1);
+    buf.writeFloatLE(e.rooms[i].master, o);
+    o += 4;
+  }
+  return buf;
+}
+
 /** 0x12: one PCM AUDIO frame as the xcast received it. */
 export function encodePcmPacketReceived(ts: U64, e: PcmPacketReceived): Buffer {
   checkU64('timestamp', ts);
@@ -588,6 +636,22 @@ export function decodeEventData(type: EventType, timestamp: number, data: Buffer
         o += MIX_PARAM_ENTRY;
       }
       return { type, timestamp, offset, fromFrameSeq: data.readBigUInt64LE(0), master: data.readFloatLE(8), channels };
+    }
+    case EventType.ROOM_MASTERS: {
+      need(data, 0, FIXED_ROOM_MASTERS, 'Room Masters', offset);
+      const k = data.readUInt16LE(8);
+      const rooms: Array<{ room: string; master: number }> = new Array(k);
+      let o = FIXED_ROOM_MASTERS;
+      for (let i = 0; i < k; i++) {
+        need(data, o, 1, `Room Masters entry ${i} of ${k}`, offset);
+        const n = data[o];
+        if (n === 0) throw new EventFormatError('bad_value', `Room Masters entry ${i}: the room name is empty`, offset);
+        need(data, o + 1, n + 4, `Room Masters entry ${i} of ${k}`, offset);
+        rooms[i] = { room: data.toString('utf8', o + 1, o + 1 + n), master: data.readFloatLE(o + 1 + n) };
+        o += 1 + n + 4;
+      }
+      if (o !== L) throw new EventFormatError('bad_length', `Room Masters: ${L - o} bytes left over after ${k} rooms`, offset);
+      return { type, timestamp, offset, fromFrameSeq: data.readBigUInt64LE(0), rooms };
     }
     case EventType.PCM_PACKET_RECEIVED: {
       need(data, 0, FIXED_PCM, 'PCM Packet Received', offset);

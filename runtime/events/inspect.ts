@@ -34,7 +34,7 @@ export interface Summary {
   path: string;
   bytes: number;
   events: number;
-  eventsByType: { opusPacketReceived: number; audioFrameMixed: number; roomFrameMixed: number; streamInfo: number; mixParameters: number; pcmPacketReceived: number; unknown: number };
+  eventsByType: { opusPacketReceived: number; audioFrameMixed: number; roomFrameMixed: number; streamInfo: number; mixParameters: number; pcmPacketReceived: number; roomMasters: number; unknown: number };
   /** Mixed frames per room ('main': 0x02, the others 0x13); the figures below are the room 'main''s. */
   rooms: Record<string, number>;
   formatVersion: number | null;
@@ -92,6 +92,7 @@ export async function inspectEvents(path: string, opts: IndexOptions = {}): Prom
       streamInfo: t[EventType.STREAM_INFO] ?? 0,
       mixParameters: t[EventType.MIX_PARAMETERS] ?? 0,
       pcmPacketReceived: t[EventType.PCM_PACKET_RECEIVED] ?? 0,
+      roomMasters: t[EventType.ROOM_MASTERS] ?? 0,
       unknown: ix.unknownEvents,
     },
     rooms: Object.fromEntries(ix.rooms),

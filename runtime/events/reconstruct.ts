@@ -185,6 +185,11 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
     const params = ix.params;
     const paramsRel = params.map((p) => Number(p.fromFrameSeq - ix.firstFrameSeq!));
     let pi = -1;
+    // Room Masters (0x14): the room's own master where one is in force, else 0x11's (a room never set follows main's).
+    const masters = room === DEFAULT_ROOM ? [] : ix.roomMasters;
+    const mastersRel = masters.map((p) => Number(p.fromFrameSeq - ix.firstFrameSeq!));
+    let mi = -1;
+    let roomMaster: number | undefined;
     let settings = new Map<number, { gain: number; pan: number; muted: boolean }>();
     const progressEvery = Math.max(1, Math.floor(ix.frames / 100));
 
@@ -204,7 +209,10 @@ export async function reconstruct(file: string, opts: ReconstructOptions): Promi
       let changed = false;
       while (pi + 1 < params.length && paramsRel[pi + 1] <= f) { pi++; changed = true; }
       if (changed) settings = snapshot(params[pi]);
-      const master = masterOverride ?? (pi >= 0 ? params[pi].master : 1);
+      let mChanged = false;
+      while (mi + 1 < masters.length && mastersRel[mi + 1] <= f) { mi++; mChanged = true; }
+      if (mChanged) roomMaster = masters[mi].rooms.find((r) => r.room === room)?.master;
+      const master = masterOverride ?? roomMaster ?? (pi >= 0 ? params[pi].master : 1);
 
       acc.fill(0);
       for (let e = ix.entryStart[k]; e < ix.entryStart[k + 1]; e++) {

@@ -9,7 +9,7 @@ import { codecOf } from '../codec';
 import { DEFAULT_ROOM } from '../rooms';
 import {
   CT_OPUS, CT_PCM,
-  encodeAudioFrameMixed, encodeRoomFrameMixed, encodeRoomName, encodeMixParameters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
+  encodeAudioFrameMixed, encodeRoomFrameMixed, encodeRoomName, encodeMixParameters, encodeRoomMasters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
   type ChannelMixParameters, type MixedEntry, type OpusPacketReceived, type PcmPacketReceived, type Profile, type U64,
 } from './codec';
 
@@ -189,6 +189,8 @@ export class EventStreamServer extends EventEmitter {
   private readonly closedConns: string[] = [];
   private readonly trackEntries: MixedFrameEntry[] = [];
   private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
+  /** The room masters (0x14) last recorded: empty until a room's master is set. */
+  private masters: { fromFrameSeq: U64; rooms: Array<{ room: string; master: number }> } = { fromFrameSeq: 0, rooms: [] };
   // Scratch objects reused on every hot-path call.
   private readonly opusScratch: OpusPacketReceived = { channelId: 0, seq: 0, compression: 0, channels: 0, packet: Buffer.alloc(0) };
   private readonly pcmScratch: PcmPacketReceived = { channelId: 0, seq: 0, codec: 0, channels: 0, frameSamples: 0, sampleRate: 0, data: Buffer.alloc(0) };
@@ -367,9 +369,28 @@ export class EventStreamServer extends EventEmitter {
     else this.pcmPacketReceived(id, a.seq, a.codec, a.channels, a.frameSamples, a.sampleRate, payload);
   }
 
-  /** mixParameters with the mixer's tracks by user and track. */
-  trackMixParameters(fromFrameSeq: U64, master: number, tracks: readonly TrackMixParameters[]): void {
+  /**
+   * mixParameters with the mixer's tracks by user and track; `rooms` (MixParameters.rooms: the masters of rooms other
+   * than 'main' that were set) recorded as 0x14 Room Masters when it differs from the last one recorded.
+   */
+  trackMixParameters(fromFrameSeq: U64, master: number, tracks: readonly TrackMixParameters[], rooms?: Record<string, number>): void {
     this.mixParameters(fromFrameSeq, master, tracks.map((t) => ({ channelId: this.trackChannel(t.userId, t.trackId, t.connectionId), gain: t.gain, pan: t.pan, muted: t.muted })));
+    if (rooms !== undefined && rooms !== null) this.roomMasters(fromFrameSeq, rooms);
+  }
+
+  /**
+   * 0x14 (issue 12): the masters of rooms other than 'main', a complete snapshot in force from `fromFrameSeq`; written
+   * only when it differs from the last one (a session whose rooms' masters were never set has none).
+   */
+  roomMasters(fromFrameSeq: U64, rooms: Record<string, number>): void {
+    if (this.closed) return;
+    const list: Array<{ room: string; master: number }> = [];
+    for (const [room, master] of Object.entries(rooms)) if (room !== DEFAULT_ROOM) list.push({ room, master: Math.fround(master) });
+    const prev = this.masters.rooms;
+    if (list.length === prev.length && list.every((r, i) => r.room === prev[i].room && r.master === prev[i].master)) return;
+    const buf = encodeRoomMasters(this.now(), { fromFrameSeq, rooms: list });
+    this.masters = { fromFrameSeq, rooms: list };
+    if (this.hasSinks()) this.broadcast(buf);
   }
 
   /**
@@ -473,6 +494,7 @@ export class EventStreamServer extends EventEmitter {
     return [
       encodeStreamInfo(ts, { serverStartMicros: this.startMicros, sampleRate: this.sampleRate, frameSamples: this.frameSamples }),
       encodeMixParameters(ts, this.params),
+      ...(this.masters.rooms.length > 0 ? [encodeRoomMasters(ts, this.masters)] : []),
     ];
   }
 

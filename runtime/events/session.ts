@@ -1,7 +1,7 @@
 // One pass over an .xcev file that indexes a session for the offline tools: frames, packets by seq, mix parameters, and which packet belongs to each frame slot.
 import {
   CT_PCM, EventType,
-  type AudioEvent, type DecodedProfile, type MixParametersEvent, type StreamInfoEvent, type TruncatedEvent,
+  type AudioEvent, type DecodedProfile, type MixParametersEvent, type RoomMastersEvent, type StreamInfoEvent, type TruncatedEvent,
 } from './codec';
 import { readEventFile, type EventFileWarning } from './reader';
 import { DEFAULT_ROOM } from '../rooms';
@@ -118,6 +118,8 @@ export interface SessionIndex {
   entryChannels: Uint32Array;
   /** Mix Parameters sorted by fromFrameSeq (file order kept among equals: the later one wins). */
   params: MixParametersEvent[];
+  /** Room Masters (0x14) sorted by fromFrameSeq (file order kept among equals: the later one wins); empty in most files. */
+  roomMasters: RoomMastersEvent[];
   channels: Map<number, ChannelIndex>;
   warnings: string[];
   truncated: TruncatedEvent | null;
@@ -158,6 +160,7 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
   let entryChannels = new Uint32Array(4096);
   let entries = 0;
   const params: MixParametersEvent[] = [];
+  const roomMasters: RoomMastersEvent[] = [];
   const warnings: string[] = [];
   const eventsByType: Record<number, number> = {};
   let streamInfo: StreamInfoEvent | null = null;
@@ -200,6 +203,9 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
         break;
       case EventType.MIX_PARAMETERS:
         params.push(e);
+        break;
+      case EventType.ROOM_MASTERS:
+        roomMasters.push(e);
         break;
       case EventType.OPUS_PACKET_RECEIVED:
       case EventType.PCM_PACKET_RECEIVED: {
@@ -293,12 +299,13 @@ export async function indexSession(path: string, opts: IndexOptions = {}): Promi
 
   // Stable sort: among snapshots for the same frame, the later one in the file wins.
   params.sort((a, b) => (a.fromFrameSeq < b.fromFrameSeq ? -1 : a.fromFrameSeq > b.fromFrameSeq ? 1 : 0));
+  roomMasters.sort((a, b) => (a.fromFrameSeq < b.fromFrameSeq ? -1 : a.fromFrameSeq > b.fromFrameSeq ? 1 : 0));
 
   return {
     path, room, rooms, bytes: reader.totalBytes, events, eventsByType, unknownEvents: reader.skipped,
     streamInfo, sampleRate, frameSamples, firstTimestamp: firstTs, lastTimestamp: lastTs,
     frames, firstFrameSeq, lastFrameSeq, frameSeqRel: frameRel, frameOffset: frameOffset.view(), entryStart: entryStart.view(),
-    entryChannels: entryChannels.subarray(0, entries), params, channels, warnings, truncated: reader.truncated,
+    entryChannels: entryChannels.subarray(0, entries), params, roomMasters, channels, warnings, truncated: reader.truncated,
   };
 }
 

@@ -30,6 +30,7 @@ import { SampleFifo } from './fifo';
 import { PlayHead } from './playhead';
 import { PacketSlots } from './slots';
 import { LatencyTrim } from './trim';
+import type { PlayoutEventListener } from './events';
 import {
   checkPlayoutPacket, resolvePlayoutOptions, PlayoutConfigError,
   type PlayoutHeader, type PlayoutOptions, type PlayoutProfile, type PlayoutStats, type PullInfo, type PulledFrame, type PushResult,
@@ -150,11 +151,13 @@ export class PlayoutBuffer {
           this.depth.event();
           if (slots.seq[slots.index(u)] === u) {
             this.duplicate++;
+            this.head.events.one('duplicate', u);
             return 'duplicate';
           }
           this.late++;
           // Its slot was played without it and counted lost; it came after all, so the gap is filled (late, not lost).
-          if (this.head.lost > 0) this.head.lost--;
+          const filled = this.head.unmiss();
+          this.head.events.one('late', u, filled);
           this.depth.raise();
           return 'late';
         }
@@ -167,12 +170,13 @@ export class PlayoutBuffer {
     const idx = slots.index(u);
     if (slots.holds(idx, u)) {
       this.duplicate++;
+      this.head.events.one('duplicate', u);
       return 'duplicate';
     }
     this.rejectRun = 0;
     if (this.state === S_PREBUFFER && this.head.consumed && slots.pending === 0 && u > this.head.base) {
       // The stream went idle and comes back further on: the seqs in between are gone for good.
-      this.head.lost += u - this.head.base;
+      this.head.missRange(this.head.base, u - this.head.base);
       this.head.base = u;
     }
     if (u - this.head.base >= slots.cap) this.advanceBase(u - slots.cap + 1);
@@ -180,7 +184,10 @@ export class PlayoutBuffer {
     slots.put(idx, u, data, codec, h.channels, framesOut);
     this.received++;
     this.bytesReceived += data.length;
-    if (u < this.seqs.highest) this.outOfOrder++;
+    if (u < this.seqs.highest) {
+      this.outOfOrder++;
+      this.head.events.one('out-of-order', u);
+    }
     if (u >= this.seqs.highest) {
       this.seqs.advance(u);
       this.head.streamCodec = codec;
@@ -215,6 +222,7 @@ export class PlayoutBuffer {
     info.concealed = false;
     const depth = this.depth;
     depth.beginPull();
+    this.head.events.beginPull();
 
     if (this.state === S_PREBUFFER) {
       if (!this.started || this.depthOut() < depth.target * n) {
@@ -255,11 +263,11 @@ export class PlayoutBuffer {
           } else if (head.owed > 0) {
             // Already covered by the concealment played while the buffer was dry.
             head.owed--;
-            head.lost++;
+            head.miss(head.base);
             head.base++;
           } else {
             this.conceal(head.streamFrameOut);
-            head.lost++;
+            head.miss(head.base);
             head.base++;
             head.consumed = true;
           }
@@ -280,6 +288,7 @@ export class PlayoutBuffer {
     }
     if (this.state !== S_PREBUFFER) depth.counted();
     if (this.state === S_REBUFFER && ++this.underrunFrames >= this.idleAfterFrames) this.goIdle();
+    this.head.events.endPull();
     return info;
   }
 
@@ -308,6 +317,19 @@ export class PlayoutBuffer {
     };
   }
 
+  /**
+   * Sets the listener of sequence events (events.ts: duplicate, out-of-order, missing, late — each raised where the
+   * count it stands for moves), or removes it with null. Without one the buffer does no event work.
+   */
+  setEventListener(listener: PlayoutEventListener | null): void {
+    this.head.events.setListener(listener);
+  }
+
+  /** Says a missing run still open (events.ts), so that the events so far add up to stats(). */
+  flushEvents(): void {
+    this.head.events.flush();
+  }
+
   /** Forgets every packet and the stream position (e.g. the sender reconnected); counted in `resets`. */
   reset(): void {
     this.restart();
@@ -322,6 +344,7 @@ export class PlayoutBuffer {
   }
 
   private restart(): void {
+    this.head.events.flush();
     this.resets++;
     this.slots.clear();
     this.started = false;
@@ -350,7 +373,7 @@ export class PlayoutBuffer {
     const slots = this.slots;
     while (this.head.base < this.seqs.highest && this.depthOut() > this.depth.target * n) {
       if (slots.holds(slots.index(this.head.base), this.head.base)) break;
-      this.head.lost++;
+      this.head.miss(this.head.base);
       this.head.base++;
     }
   }
@@ -381,7 +404,7 @@ export class PlayoutBuffer {
     while (this.head.owed > 0 && this.head.base < this.seqs.highest) {
       if (slots.holds(slots.index(this.head.base), this.head.base)) break;
       this.head.owed--;
-      this.head.lost++;
+      this.head.miss(this.head.base);
       this.head.base++;
     }
   }
@@ -395,7 +418,7 @@ export class PlayoutBuffer {
         this.head.droppedSamples += slots.frames[idx];
         slots.release(idx);
       } else {
-        this.head.lost++;
+        this.head.miss(this.head.base);
       }
       this.head.base++;
     }

@@ -7,6 +7,7 @@ import type { SeqUnwrapper } from '../../seq';
 import type { PacketDecoder } from './decode';
 import type { SampleFifo } from './fifo';
 import type { PacketSlots } from './slots';
+import { SeqEvents } from './events';
 
 export class PlayHead {
   /** Unwrapped seq of the next slot to play. */
@@ -15,8 +16,10 @@ export class PlayHead {
   owed = 0;
   /** Something was played or dropped since the last restart. */
   consumed = false;
-  /** Sequence gaps never filled (see PlayoutStats.lost). */
+  /** Sequence gaps never filled (see PlayoutStats.lost); counted only through miss() / missRange() / unmiss(). */
   lost = 0;
+  /** The sequence events, raised where the counts move (events.ts). */
+  readonly events = new SeqEvents();
   /** Samples per channel thrown away (see PlayoutStats.droppedSamples). */
   droppedSamples = 0;
   // The stream's format as its newest packet says (for concealment and the depth of gaps), frames at the output rate.
@@ -79,11 +82,30 @@ export class PlayHead {
         }
         this.consumed = true;
       } else {
-        this.lost++;
+        this.miss(this.base);
         k -= this.streamFrameOut;
       }
       this.base++;
     }
+  }
+
+  /** Slot `u` goes without its packet: one lost. */
+  miss(u: number): void {
+    this.lost++;
+    this.events.missing(u, 1);
+  }
+
+  /** `count` slots from `u` on go without their packets. */
+  missRange(u: number, count: number): void {
+    this.lost += count;
+    this.events.missing(u, count);
+  }
+
+  /** A packet counted lost came after all (late): one lost taken back; false when none was counted. */
+  unmiss(): boolean {
+    if (this.lost <= 0) return false;
+    this.lost--;
+    return true;
   }
 
   /** Plays the packet at `base` (held in slot `idx`) and moves on. */
