@@ -74,7 +74,8 @@ export async function seenAt<A>(page: Page, what: string, timeoutMs: number, fn:
   } catch (e) {
     const state = await page.evaluate(() => {
       const c = (window as unknown as { xcastConsole?: { state: string; stateText: string } }).xcastConsole;
-      return { state: c?.state, stateText: c?.stateText, error: document.getElementById('error')?.textContent };
+      const sliders = Object.fromEntries(Array.from(document.querySelectorAll('input[type="range"]')).map((e) => [e.getAttribute('aria-label'), (e as HTMLInputElement).value]));
+      return { state: c?.state, stateText: c?.stateText, error: document.getElementById('error')?.textContent, sliders };
     }).catch(() => null);
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page: ${JSON.stringify(state)} (${(e as Error).message.split('\n')[0]})`);
   }

@@ -332,10 +332,27 @@
     if (p.mute !== undefined) st.muteCtl.setRemote(!!p.mute);
   }
 
+  /** Gives a strip's controls the names of `who` (`USERID`, or `USERID track N`). */
+  function relabel(st, who) {
+    st.labelUser = who;
+    st.el.setAttribute('aria-label', 'strip ' + who);
+    st.qosEl.setAttribute('data-testid', 'qos ' + who);
+    [[st.meter.el, 'level '], [st.gain.input, 'gain '], [st.pan.input, 'pan '], [st.muteBtn, 'mute '], [st.soloBtn, 'solo ']].forEach(function (p) {
+      p[0].setAttribute('aria-label', p[1] + who);
+      p[0].setAttribute('data-testid', p[1] + who);
+    });
+  }
+
   function removeStrip(key) {
     var st = strips.get(key);
     if (!st) return;
     strips.delete(key);
+    // the plain names pass to another track of the same user
+    if (st.labelUser === st.userId) {
+      for (var it = strips.values(), e = it.next(); !e.done; e = it.next()) {
+        if (e.value.userId === st.userId) { relabel(e.value, st.userId); break; }
+      }
+    }
     if (st.el.parentNode) st.el.parentNode.removeChild(st.el);
     if (s.monitor.solo.indexOf(key) >= 0) setSolo(key, false);
     s.targets = null;
@@ -425,9 +442,12 @@
     if (num(m.sampleRate)) s.sampleRate = m.sampleRate;
     var lawEl = $('law');
     if (typeof m.meterLaw === 'string' && m.meterLaw) lawEl.setAttribute('data-server-law', m.meterLaw);
+    // strips gone while this page was away go first: a user's new track then takes the plain names
+    var list = (Array.isArray(m.strips) ? m.strips : []).filter(function (d) { return d && typeof d.key === 'string'; });
     var seen = {};
-    (Array.isArray(m.strips) ? m.strips : []).forEach(function (d) { if (d && typeof d.key === 'string') { seen[d.key] = true; onStrip(d); } });
+    list.forEach(function (d) { seen[d.key] = true; });
     Array.from(strips.keys()).forEach(function (k) { if (!seen[k]) removeStrip(k); });
+    list.forEach(onStrip);
     masterFor('main');
     (Array.isArray(m.masters) ? m.masters : []).forEach(function (d) {
       if (!d || typeof d.room !== 'string') return;
