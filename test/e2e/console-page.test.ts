@@ -63,6 +63,21 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     throw new Error(`Tab never reached ${name}`);
   }
 
+  it('is linked from the QoS dashboard and the join page (relative links), and links back to them', async () => {
+    for (const from of ['/qos/', '/xcast/join/']) {
+      const html = await (await fetch(`${x.url}${from}`)).text();
+      const href = /<a id="console-link" href="([^"]+)"/.exec(html)?.[1];
+      assert.ok(href && !/^[a-z]+:|^\//.test(href), `${from} links to the console relatively: ${href}`);
+      const r = await fetch(new URL(href, `${x.url}${from}`));
+      assert.equal(r.status, 200, `${from} → ${href}`);
+      assert.match(await r.text(), /<title>xcast — console<\/title>/);
+    }
+    for (const name of ['Join', 'QoS dashboard']) {
+      const href = await page.getByRole('link', { name, exact: true }).getAttribute('href');
+      assert.equal((await fetch(new URL(href!, `${x.url}/xcast/mixer/`))).status, 200, `${name}: ${href}`);
+    }
+  });
+
   it('works from the keyboard alone: faders, pan, mute, solo, monitor, the spectrum source; the focus is shown', async () => {
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await tabTo('monitor');
@@ -150,7 +165,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     await phone.context().close();
   });
 
-  it('a fader dragged for a second sends at most ~30 updates a second, the final value always, and never jumps back from its echoes', async () => {
+  it('a fader dragged (140 moves of the mouse, 2–3 s) sends at most ~30 updates a second, the final value always, and never jumps back from its echoes', async () => {
     const g = ui.gain(page, 'bob');
     // Watch the slider in the page: every value a user gesture gave it, and any other value it showed.
     await g.evaluate((el: HTMLInputElement) => {
