@@ -429,6 +429,7 @@
       rooms.delete(name);
       masters.delete(name);
       s.targets = null;
+      if (s.monitor.room === name) { s.monitor.room = 'main'; if (s.monitor.on) sendMonitor(); monitorStatus(); } // its room is gone
     });
   }
 
