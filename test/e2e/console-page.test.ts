@@ -202,6 +202,38 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     assert.equal(String(await gainOf('bob')), final, 'the mixer took the final value');
   });
 
+  it('on a slow link (300 ms each way) a drag still never jumps back: the hold lasts until the echo of its last value', async () => {
+    const g = ui.gain(page, 'alice');
+    await g.evaluate((el: HTMLInputElement) => {
+      const w = { last: el.value, foreign: [] as string[], inputs: 0 };
+      (window as any).__watch = w;
+      el.addEventListener('input', () => { w.last = el.value; w.inputs++; });
+      const tick = () => { if (el.value !== w.last) { w.foreign.push(el.value); w.last = el.value; } (window as any).__watchTimer = setTimeout(tick, 2); };
+      tick();
+    });
+    fwd.delayMs = 300;
+    try {
+      const box = (await g.boundingBox())!;
+      const y = box.y + box.height / 2;
+      const xAt = (db: number) => box.x + 8 + ((db + 80) / 92) * (box.width - 16);
+      await page.mouse.move(xAt(0), y);
+      await page.mouse.down();
+      for (let i = 1; i <= 40; i++) await page.mouse.move(xAt(-(20 * i) / 40), y);
+      await page.mouse.up();
+      const final = await g.inputValue();
+      await until('the mixer at the final value', 5000, async () => (String(await gainOf('alice')) === final ? true : undefined));
+      // the echoes come 300 ms + after the mixer took them: 1.5 s more sees them all in
+      await seenAt(page, 'the echoes in', 5000, (t: number) => Date.now() > t, Date.now() + 1500);
+      const w = await page.evaluate(() => { clearTimeout((window as any).__watchTimer); return (window as any).__watch; });
+      console.log(`      slow link: ${w.inputs} input events, final ${final} dB; values not of the hand: ${JSON.stringify(w.foreign)}`);
+      assert.deepEqual(w.foreign, [], 'the slider showed only what the hand gave it');
+    } finally {
+      fwd.delayMs = 0;
+    }
+    await g.fill('0');
+    await until('alice back at 0 dB', 5000, async () => ((await gainOf('alice')) === 0 ? true : undefined));
+  });
+
   it('holds a remote value back while its own change is fresh (500 ms), then shows the latest remote one', async () => {
     const g = ui.gain(page, 'bob');
     await g.fill('-3');

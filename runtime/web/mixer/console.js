@@ -12,6 +12,7 @@
   var PAN_STEP = 0.05;
   var SEND_MS = 34;            // a fader sends at most one update per 34 ms (≤ ~30/s), the last one always
   var ECHO_HOLD_MS = 500;      // remote values for a control are held back while it moves and this long after
+  var ECHO_WAIT_MS = 2000;     // … and, on a slow link, until the echo of its last send is in (at most this long)
   var PEAK_HOLD_MS = 1500;     // peak hold
   var HOLD_FALL_DB_S = 20;     // after the hold, the hold mark falls this fast
   var ARIA_MS = 100;           // aria-valuenow of a meter at most every 100 ms
@@ -112,9 +113,14 @@
   function Control(read, write, message) {
     this.read = read; this.write = write; this.message = message;
     this.dragging = false; this.localAt = -1e9; this.lastSentAt = -1e9; this.sendTimer = null; this.dirty = false; this.sentValue = undefined;
+    this.mine = undefined; this.mineEchoed = true; // the last value sent, and whether the mixer's echo of it came
+    this.recent = []; // values sent in the last ECHO_WAIT_MS: a remote value among them is an echo of ours
     this.remote = undefined; this.hasRemote = false; this.holdTimer = null; this.value = undefined;
   }
-  Control.prototype.busy = function () { return this.dragging || performance.now() - this.localAt < ECHO_HOLD_MS; };
+  Control.prototype.busy = function () {
+    var now = performance.now();
+    return this.dragging || this.sendTimer !== null || now - this.localAt < ECHO_HOLD_MS || (!this.mineEchoed && now - this.lastSentAt < ECHO_WAIT_MS);
+  };
   Control.prototype.local = function () {
     this.localAt = performance.now();
     this.value = this.read();
@@ -135,6 +141,11 @@
     this.dirty = false;
     this.lastSentAt = performance.now();
     this.sentValue = this.value;
+    this.mine = this.value;
+    this.mineEchoed = false;
+    var now = this.lastSentAt;
+    while (this.recent.length && (now - this.recent[0].at > ECHO_WAIT_MS || this.recent.length > 100)) this.recent.shift();
+    this.recent.push({ v: this.value, at: now });
     send(this.message(this.value));
   };
   Control.prototype.armHold = function () {
@@ -142,13 +153,15 @@
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(function check() {
       self.holdTimer = null;
-      if (self.busy()) { self.holdTimer = setTimeout(check, self.dragging ? 100 : Math.max(10, ECHO_HOLD_MS - (performance.now() - self.localAt))); return; }
+      if (self.busy()) { self.holdTimer = setTimeout(check, self.dragging || self.sendTimer !== null || !self.mineEchoed ? 50 : Math.max(10, ECHO_HOLD_MS - (performance.now() - self.localAt))); return; }
       if (self.hasRemote) { self.hasRemote = false; self.value = self.remote; self.write(self.remote); }
     }, ECHO_HOLD_MS);
   };
   Control.prototype.setRemote = function (v) {
     this.remote = v;
     this.sentValue = v; // what the mixer has: a local change to this value is nothing to send
+    // our last value echoed, or a value we never sent (someone else's, after ours): nothing more to wait for
+    if (v === this.mine || !this.recent.some(function (r) { return r.v === v; })) this.mineEchoed = true;
     if (this.busy()) { this.hasRemote = true; if (!this.holdTimer) this.armHold(); return; }
     this.hasRemote = false;
     this.value = v;
