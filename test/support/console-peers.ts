@@ -202,13 +202,22 @@ export class MixListener {
   }
 
   /**
-   * The level of `f` Hz in each channel over `ms` of mix that arrives from `from` on (waits for it to arrive).
-   * `seconds` of audio analysed: the frames of [from, from + ms].
+   * The level of `f` Hz in each channel over `ms` of mix that arrives from `from` on (waits for it to arrive): the
+   * median of its 250 ms pieces, so that a stall of this machine (a concealed frame here or at the xcast, a burst)
+   * moves no figure. `seconds` of audio analysed: the frames of [from, from + ms].
    */
   async levelsOver(f: number, from: number, ms = 1000): Promise<{ left: number; right: number; seconds: number }> {
     await this.until(from + ms);
     const w = this.window(from, from + ms);
-    return { left: toneLevelDb(w, 0, f), right: toneLevelDb(w, 1, f), seconds: w.length / 2 / RATE };
+    const piece = RATE / 4 * 2;
+    const l: number[] = [], r: number[] = [];
+    for (let o = 0; o + piece <= w.length; o += piece) {
+      const p = w.subarray(o, o + piece);
+      l.push(toneLevelDb(p, 0, f));
+      r.push(toneLevelDb(p, 1, f));
+    }
+    const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b.length ? b[Math.floor(b.length / 2)] : -Infinity; };
+    return { left: median(l), right: median(r), seconds: w.length / 2 / RATE };
   }
 
   close(): Promise<void> {
