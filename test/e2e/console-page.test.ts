@@ -78,6 +78,19 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     }
   });
 
+  it('gets its meters as binary frames at least 20 times a second and draws them (the bars follow the level)', async () => {
+    const r = await page.evaluate(() => new Promise<{ frames: number; ms: number; clip: string }>((resolve) => {
+      const c = (window as any).xcastConsole, f0 = c.frames, t0 = performance.now();
+      setTimeout(() => resolve({ frames: c.frames - f0, ms: performance.now() - t0, clip: (document.querySelector('[role=meter][aria-label="level alice"] .bar.level') as HTMLElement).style.clipPath }), 2000);
+    }));
+    const perSecond = (r.frames * 1000) / r.ms;
+    console.log(`      meter frames: ${perSecond.toFixed(1)} a second; alice's bar clipped at ${r.clip}`);
+    assert.ok(perSecond >= 20, `${perSecond} meter frames a second`);
+    // alice at −15 dBFS RMS sine-referenced −12.0: the bar covers (−12 − −60) / 66 of the scale
+    const right = Number(/inset\(0(?:px)? ([\d.]+)%/.exec(r.clip)?.[1]);
+    assert.ok(Math.abs((100 - right) - ((-12.04 + 60) / 66) * 100) < 3, `bar at ${100 - right} %`);
+  });
+
   it('works from the keyboard alone: faders, pan, mute, solo, monitor, the spectrum source; the focus is shown', async () => {
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await tabTo('monitor');
