@@ -32,6 +32,13 @@ export const SKIP_ABOVE_BYTES = 64 * 1024;
 /** Above this many, the socket is closed (1008): a page that reads nothing is not kept. */
 export const CLOSE_ABOVE_BYTES = 8 * 1024 * 1024;
 const BODY_MAX = 16 * 1024;
+/** GET state with no page open turns metering on for this long (an HTTP tool polling levels keeps it on). */
+export const STATE_METERING_LEASE_MS = 10_000;
+/** A meter frame older than this is stale: GET state waits (at most STATE_WAIT_MS) for the next one. */
+const FRESH_FRAME_MS = 250;
+const STATE_WAIT_MS = 300;
+/** No meter frame for this long while metering is on: the mixer is asked again. */
+const REASK_AFTER_MS = 1000;
 
 export interface ConsoleRequest { method: string; path: string; headers: http.IncomingHttpHeaders; body?: string }
 export interface ConsoleAnswer { status: number; body?: unknown; headers: Record<string, string> }
@@ -62,6 +69,8 @@ interface Client {
   ws: WebSocket;
   layoutId: number | null;
   monitor: boolean;
+  /** The page's monitor as last asked (re-sent to a mixer that was redeployed). */
+  monitorSpec: { room: string; solo: string[] } | null;
   pending: Map<string, MixerControl>;
   lastTake: number;
   timer: NodeJS.Timeout | null;
@@ -83,6 +92,11 @@ export class ConsoleServer {
   private readonly minGapMs: number;
   private readonly ping: NodeJS.Timeout;
   private closed = false;
+  private meteringOn = false;
+  private lease: NodeJS.Timeout | null = null;
+  private lastFrameAt = -Infinity;
+  private frameWaiters: Array<() => void> = [];
+  private lastAsk = -Infinity;
   readonly stats: ConsoleStats = { clients: 0, metersSent: 0, metersSkipped: 0, monitorSent: 0, monitorSkipped: 0, refused: 0, controls: 0, coalesced: 0 };
 
   constructor(private readonly o: ConsoleServerOptions) {
@@ -127,7 +141,8 @@ export class ConsoleServer {
     const auth = this.checkToken(req.headers, req.path);
     if (auth) return bad(401, 'unauthorized', 'token', auth);
     if (path === '/state') {
-      if (method !== 'GET' && method !== 'HEAD') return bad(405, 'method_not_allowed', 'method', `${wireText(req.method, 10)} not allowed on /state (use GET)`, );
+      if (method !== 'GET' && method !== 'HEAD') return bad(405, 'method_not_allowed', 'method', `${wireText(req.method, 10)} not allowed on /state (use GET)`);
+      await this.freshMeters();
       return answer(200, this.o.state.snapshot());
     }
     if (method !== 'POST') return bad(405, 'method_not_allowed', 'method', `${wireText(req.method, 10)} not allowed on /control (use POST)`);
@@ -181,6 +196,8 @@ export class ConsoleServer {
   /** A meter frame from the mixer: its layout first to every page that has not had it, then the same Buffer to all. */
   meters(frame: Buffer, layout: MeterLayout): void {
     this.o.state.onMeters(frame, layout);
+    this.lastFrameAt = performance.now();
+    if (this.frameWaiters.length) for (const w of [...this.frameWaiters]) w();
     let layoutText: string | null = null;
     for (const c of this.clients.values()) {
       if (c.ws.readyState !== WebSocket.OPEN) continue;
@@ -219,17 +236,32 @@ export class ConsoleServer {
     this.stats.monitorSent++;
   }
 
+  /**
+   * The mixer is running (its periodic 'tracks'). A mixer redeployed alone starts with metering and monitors off: while
+   * they are wanted and no meter frame came for a second, they are asked for again (at most once a second).
+   */
+  mixerAlive(): void {
+    if (!this.meteringOn) return;
+    const now = performance.now();
+    if (now - this.lastFrameAt < REASK_AFTER_MS || now - this.lastAsk < REASK_AFTER_MS) return;
+    this.lastAsk = now;
+    this.o.metering(true);
+    for (const c of this.clients.values()) if (c.monitorSpec) this.o.monitor(c.id, c.monitorSpec);
+  }
+
   /** Closes every page (1001 going away) and refuses new ones. */
   close(): void {
     this.closed = true;
     clearInterval(this.ping);
+    if (this.lease) { clearTimeout(this.lease); this.lease = null; }
+    for (const w of [...this.frameWaiters]) w();
     for (const c of [...this.clients.values()]) c.ws.close(1001, 'console closed');
     for (const c of [...this.clients.values()]) this.left(c);
     this.wss.close();
   }
 
   private connected(ws: WebSocket): void {
-    const c: Client = { id: `c-${crypto.randomBytes(6).toString('hex')}`, ws, layoutId: null, monitor: false, pending: new Map(), lastTake: -Infinity, timer: null, alive: true };
+    const c: Client = { id: `c-${crypto.randomBytes(6).toString('hex')}`, ws, layoutId: null, monitor: false, monitorSpec: null, pending: new Map(), lastTake: -Infinity, timer: null, alive: true };
     this.clients.set(c.id, c);
     this.stats.clients = this.clients.size;
     const s = this.o.state;
@@ -240,7 +272,45 @@ export class ConsoleServer {
     ws.on('message', (data, isBinary) => this.message(c, data as Buffer, isBinary));
     ws.on('close', () => this.left(c));
     ws.on('error', () => { /* 'close' follows */ });
-    if (this.clients.size === 1) this.o.metering(true);
+    this.updateMetering();
+  }
+
+  /** Metering is wanted while a page is open or an HTTP client asked for the state lately. */
+  private updateMetering(): void {
+    const want = !this.closed && (this.clients.size > 0 || this.lease !== null);
+    if (want === this.meteringOn) return;
+    this.meteringOn = want;
+    // Counted from now: the first frame takes a moment to come.
+    this.lastAsk = performance.now();
+    this.o.metering(want);
+  }
+
+  /**
+   * GET state's levels: with no page open metering is off, so the first GET turns it on for a lease (renewed by every
+   * GET) and waits briefly for a frame; a stale frame is waited for too.
+   */
+  private async freshMeters(): Promise<void> {
+    if (this.closed) return;
+    const wasOn = this.meteringOn;
+    if (this.clients.size === 0) {
+      if (this.lease) clearTimeout(this.lease);
+      this.lease = setTimeout(() => { this.lease = null; this.updateMetering(); }, STATE_METERING_LEASE_MS);
+      this.lease.unref();
+      this.updateMetering();
+    }
+    // Waited for when metering just started, or when frames come (a layout was seen) but the last is stale.
+    const fresh = performance.now() - this.lastFrameAt < FRESH_FRAME_MS;
+    if (fresh || (wasOn && this.o.state.layout === null)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        const i = this.frameWaiters.indexOf(done);
+        if (i >= 0) this.frameWaiters.splice(i, 1);
+        resolve();
+      };
+      const t = setTimeout(done, STATE_WAIT_MS);
+      this.frameWaiters.push(done);
+    });
   }
 
   private left(c: Client): void {
@@ -251,7 +321,7 @@ export class ConsoleServer {
     // What the page moved last is not lost with it.
     if (c.pending.size) this.take(c);
     if (c.monitor) { c.monitor = false; this.o.monitor(c.id, null); }
-    if (this.clients.size === 0) this.o.metering(false);
+    this.updateMetering();
   }
 
   private message(c: Client, data: Buffer, isBinary: boolean): void {
@@ -266,7 +336,8 @@ export class ConsoleServer {
           if (on >= MAX_MONITORS) throw new ControlError('on', `at most ${MAX_MONITORS} pages may listen at once`);
         }
         c.monitor = m.on;
-        this.o.monitor(c.id, m.on ? { room: m.room, solo: m.solo } : null);
+        c.monitorSpec = m.on ? { room: m.room, solo: m.solo } : null;
+        this.o.monitor(c.id, c.monitorSpec);
         return;
       }
       for (const ctl of m.controls) {

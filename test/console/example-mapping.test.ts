@@ -46,7 +46,8 @@ describe('example 11: OSC and MIDI to mixer controls', () => {
   it('the flow wires the console to the mixer both ways and says which library packages it needs', () => {
     const mixer = flow.find((n) => n.type === 'xcast-mixer')!;
     const con = flow.find((n) => n.type === 'xcast-console')!;
-    assert.ok((mixer.wires as string[][])[1].includes(con.id as string));
+    assert.ok((mixer.wires as string[][])[1].includes(con.id as string), 'output 2: tracks, mixParameters');
+    assert.ok((mixer.wires as string[][])[4].includes(con.id as string), 'output 5: meters, monitor');
     assert.deepEqual(con.wires, [[mixer.id]]);
     const info = String(flow.find((n) => n.type === 'tab')!.info);
     assert.match(info, /node-red-contrib-osc/);

@@ -3,6 +3,9 @@
 // from page A changes the mixer and reaches page B as params, bad messages answered and the socket kept, metering on
 // while a page is open, credentials and cross-origin refused on the upgrade, routes kept across a redeploy.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import request from 'supertest';
 import WebSocket from 'ws';
@@ -93,6 +96,7 @@ describe('console node', function () {
     // A page is connected (the websocket and its timers) until the node closes it. (Node-RED's runtime holds a 5 s
     // timer per upgrade of its own, lib/index.js #2956: the release check waits it out.)
     async exercise() {
+      await request(app()).get('/xcast/mixer/state').expect(200);   // its metering lease (a timer)
       const p = page();
       await p.open;
       await p.next((m) => m.t === 'hello', 'hello');
@@ -212,6 +216,23 @@ describe('console node', function () {
     });
   });
 
+  it('a track that stops sending is gone from every page after the mixer\'s timeout; a peer\'s HELLO names its strip', async () => {
+    const f = await loadFlow([mixerNode, consoleModule], [
+      { id: 'mix', type: 'xcast-mixer', sampleRate: '48000', channels: '2', frameMs: '10', settingsStore: 'none', trackTimeoutMs: '300', wires: [[], ['con'], [], [], []] },
+      { id: 'con', type: 'xcast-console', wires: [['mix']] },
+    ]);
+    const p = page();
+    await p.open;
+    await p.next((m) => m.t === 'hello', 'hello');
+    f.node('con').receive({ topic: 'connection', payload: { event: 'open', connectionId: 'c-alice', userId: 'alice', hello: { userId: 'alice', name: 'Alice A.', profile: { instrument: 'viola' } } } });
+    await whileAliceSends(f, () => p.next((m) => m.t === 'strip' && (m.strip as { key: string; name: string }).key === ALICE && (m.strip as { name: string }).name === 'Alice A.', 'alice\'s strip, named from her HELLO'));
+    const strip = p.got.find((m) => m.t === 'strip')!.strip as { profile: unknown };
+    assert.deepEqual(strip.profile, { instrument: 'viola' });
+    await p.next((m) => m.t === 'gone' && m.key === ALICE, 'alice gone after the timeout');
+    const st = (await request(app()).get('/xcast/mixer/state').expect(200)).body;
+    assert.deepEqual(st.tracks, []);
+  });
+
   it('meter frames go to every page as the same bytes, after the layout; monitor audio to its page only, as s16 with the A header', async () => {
     const f = await loadFlow([consoleModule], [{ id: 'con', type: 'xcast-console', wires: [['out']] }], { helpers: ['out'] });
     const a = page();
@@ -263,6 +284,23 @@ describe('console node', function () {
     // The page itself and its config are not secret: the page asks for the token.
     const cfg = (await request(app()).get('/xcast/mixer/config.json').expect(200)).body;
     assert.equal(cfg.tokenRequired, true);
+  });
+
+  it('with a users file: a listed user\'s token with ?userId= opens the websocket and the API; another user\'s or a wrong one is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-console-users-'));
+    try {
+      const file = path.join(dir, 'users.json');
+      fs.writeFileSync(file, JSON.stringify([{ userId: 'op', token: 'op-token' }, { userId: 'eve', token: 'eve-token' }]));
+      await loadFlow([consoleModule], [{ id: 'con', type: 'xcast-console', usersFile: file, wires: [[]] }]);
+      const p = page(wsUrl('?userId=op&token=op-token'));
+      await p.open;
+      assert.equal(await refusedWith(wsUrl('?userId=op&token=eve-token')), 401);
+      assert.equal(await refusedWith(wsUrl('?token=op-token')), 401);
+      await request(app()).get('/xcast/mixer/state?userId=eve&token=eve-token').expect(200);
+      await request(app()).get('/xcast/mixer/state?userId=eve&token=nope').expect(401);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('cross-origin pages are refused (403) unless listed; the server\'s own host is always allowed', async () => {

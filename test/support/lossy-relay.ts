@@ -16,6 +16,8 @@ export interface RelayPlan {
   jitterMs?: () => number;
   /** Constant extra delay (ms) for everything in both directions. */
   delayMs?: number;
+  /** Every AUDIO frame swallowed (not counted): the sender seems to stop, its connection stays open. */
+  mute?: boolean;
 }
 
 export interface RelayStats { forwarded: number; dropped: number; duplicated: number; swapped: number; late: number }
@@ -70,6 +72,7 @@ export class LossyRelay {
         if (type !== FrameType.AUDIO) { send(frame); return; }
         const seq = payload.readUInt32BE(4);
         const p = this.plan;
+        if (p.mute) return;
         if (p.drop?.has(seq)) { this.stats.dropped++; return; }
         if (p.late?.has(seq)) {
           this.stats.late++;
