@@ -317,6 +317,23 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     assert.ok(n1 - n0 <= 5, `${n1 - n0} monitor frames after off`);
   });
 
+  it('passes ?token= along when the xcast asks for one, and says why it is refused without it (an xcast started with XCAST_TOKEN)', async () => {
+    const guarded = await startXcast({ flows: ['xcast'], portMap: await freePortMap(), env: { XCAST_TOKEN: 'console-s3cret' } });
+    try {
+      const bare = await browser.page(`${guarded.url}/xcast/mixer/`);
+      await seenAt(bare, 'the refusal shown', 10000, () => !document.getElementById('error')!.hidden && /401/.test(document.getElementById('error')!.textContent!));
+      assert.match((await bare.getByRole('alert').textContent())!, /token: required.*\?token=/);
+      assert.notEqual(await bare.evaluate(() => (window as any).xcastConsole.state), 'connected');
+      await bare.context().close();
+      const withToken = await browser.page(`${guarded.url}/xcast/mixer/?token=console-s3cret`);
+      await seenAt(withToken, 'connected with the token', 10000, () => (window as any).xcastConsole.state === 'connected' && (window as any).xcastConsole.clientId !== null);
+      assert.equal(await withToken.getByRole('alert').isHidden(), true);
+      await withToken.context().close();
+    } finally {
+      await guarded.stop();
+    }
+  });
+
   it('reconnects its websocket by itself after a network drop, with the state as it is and its monitor back on', async () => {
     await ui.monitor(page).click();
     await seenAt(page, 'monitor frames', 5000, () => (window as any).xcastConsole.monitor.frames > 10);

@@ -610,13 +610,28 @@
       showError(null);
     };
     ws.onmessage = function (ev) { if (attempt === s.attempt) onMessage(ev); };
+    var opened = false;
+    ws.addEventListener('open', function () { opened = true; });
     ws.onclose = function (ev) {
       if (attempt !== s.attempt) return;
       s.ws = null;
+      if (!opened) explainRefusal();
       var why = ev.code === 1008 || ev.code === 4401 ? 'refused (' + (ev.reason || 'credentials') + ')' : 'closed' + (ev.code ? ' (' + ev.code + ')' : '');
       retry('connection ' + why);
     };
     ws.onerror = function () { /* onclose follows */ };
+  }
+
+  /** A websocket that never opened: a browser is not told why; GET state with the same credentials says. */
+  function explainRefusal() {
+    fetch(base + '/state', { cache: 'no-store', headers: authHeaders() }).then(function (r) {
+      if (r.ok) return;
+      return r.json().catch(function () { return null; }).then(function (j) {
+        var e = j && j.error ? j.error : {};
+        showError('The console refused this page (' + r.status + '): ' + (e.message || 'HTTP ' + r.status) +
+          (r.status === 401 ? ' — open it with the right ?token=… in its address.' : ''));
+      });
+    }, function () { /* unreachable: the state line says so */ });
   }
 
   function retry(why) {
