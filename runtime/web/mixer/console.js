@@ -589,7 +589,10 @@
       case 'gone': removeStrip(m.key); break;
       case 'params': onParams(m); break;
       case 'layout': onLayout(m.layout); break;
-      case 'error': showError('The server refused a message' + (m.field ? ' (' + m.field + ')' : '') + ': ' + (m.message || 'error')); break;
+      case 'error':
+        showError('The server refused a message' + (m.field ? ' (' + m.field + ')' : '') + ': ' + (m.message || 'error'));
+        if (m.field === 'on' && s.monitor.on) monitorRefused(); // too many pages listening: this one is not
+        break;
       default: break;
     }
   }
@@ -774,6 +777,15 @@
       mon.node = node; mon.analyser = an;
     });
     return mon.ready;
+  }
+
+  function monitorRefused() {
+    var mon = s.monitor;
+    mon.on = false;
+    setPressed($('monitor'), false);
+    if (mon.node) mon.node.port.postMessage({ t: 'reset' });
+    clearSpectrum();
+    monitorStatus();
   }
 
   function toggleMonitor(on) {
