@@ -158,6 +158,25 @@ export function rms(samples: ArrayLike<number>, channels = 1, channel?: number):
   return Math.sqrt(s / x.length);
 }
 
+/**
+ * Level (dBFS RMS) of the component at `frequency` Hz in one channel of interleaved audio: a Goertzel sum over a Hann
+ * window, so a sine of amplitude A at that frequency reads dbfs(A / √2) whatever else plays beside it (−∞ when empty).
+ */
+export function toneLevelDb(samples: ArrayLike<number>, channels: number, channel: number, frequency: number, sampleRate: number): number {
+  const n = Math.floor(samples.length / channels);
+  if (n < 2) return -Infinity;
+  const w = (2 * Math.PI * frequency) / sampleRate;
+  let re = 0, im = 0, wsum = 0;
+  for (let i = 0; i < n; i++) {
+    const win = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
+    const x = samples[i * channels + channel] * win;
+    re += x * Math.cos(w * i);
+    im -= x * Math.sin(w * i);
+    wsum += win;
+  }
+  return dbfs((2 * Math.hypot(re, im)) / wsum / Math.SQRT2);
+}
+
 /** Level of a linear amplitude in dB relative to full scale (1.0): 20·log10(x). A full-scale sine's RMS is −3.01 dBFS. */
 export function dbfs(x: number): number {
   return 20 * Math.log10(x);

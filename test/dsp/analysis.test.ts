@@ -1,7 +1,7 @@
 // Tests for runtime/audio/analysis.ts: frequency estimation, levels, SNR after alignment, offset search, discontinuity detection.
 import assert from 'node:assert/strict';
 import {
-  estimateFrequency, rms, dbfs, snrDb, alignSignals, findOffset, countDiscontinuities, findDiscontinuities,
+  estimateFrequency, rms, dbfs, toneLevelDb, snrDb, alignSignals, findOffset, countDiscontinuities, findDiscontinuities,
 } from '../../runtime/audio/analysis';
 import { NoiseGenerator } from '../../runtime/audio/signals';
 import { ConfigError } from '../../runtime/audio/resampler';
@@ -173,5 +173,19 @@ describe('dsp/analysis: countDiscontinuities', function () {
     for (let i = 0; i < 24000; i++) { x[2 * i] = clean[i]; x[2 * i + 1] = clicked[i]; }
     assert.equal(countDiscontinuities(x, rate, f, { channels: 2, channel: 0 }), 0);
     assert.equal(countDiscontinuities(x, rate, f, { channels: 2, channel: 1 }), 1);
+  });
+
+  it('toneLevelDb: the level of one tone in one channel, beside another tone and noise', () => {
+    const rate = 48000;
+    const a = sine(440, rate, 48000, 0.25);
+    const b = sine(660, rate, 48000, 0.5);
+    const n = noise(48000, 0.01, 7);
+    const x = new Float32Array(2 * 48000);
+    for (let i = 0; i < 48000; i++) { x[2 * i] = a[i] + b[i] + n[i]; x[2 * i + 1] = b[i]; }
+    // amplitude 0.25: RMS −15.05 dBFS; 0.5: −9.03
+    assert.ok(Math.abs(toneLevelDb(x, 2, 0, 440, rate) - dbfs(0.25 / Math.SQRT2)) < 0.1);
+    assert.ok(Math.abs(toneLevelDb(x, 2, 0, 660, rate) - dbfs(0.5 / Math.SQRT2)) < 0.1);
+    assert.ok(toneLevelDb(x, 2, 1, 440, rate) < -60, 'no 440 Hz in the right channel');
+    assert.equal(toneLevelDb(new Float32Array(1), 1, 0, 440, rate), -Infinity);
   });
 });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { readWav } from '../../runtime/audio/wav';
-import { estimateFrequency, rms, dbfs } from '../../runtime/audio/analysis';
+import { estimateFrequency, rms, dbfs, toneLevelDb } from '../../runtime/audio/analysis';
 import { startXcast, freePortMap, sleep, tmpDir, XcastProcess } from '../support/xcast-process';
 import { getMetrics, getMetricsWhere } from '../support/get-metrics';
 import { TonePeers } from '../support/tone-peers';
@@ -15,22 +15,6 @@ import { PACKAGE_ROOT } from '../../runtime/launcher';
 
 type Analysis = { frequency: number | null; rmsDb: number | null; at: Record<string, number | null> };
 type RoomsAnswer = { rooms: Array<{ room: string; peers: Array<{ userId: string; name: string; publish: boolean; listen: boolean; state: string; connectedAt: number | null }> }> };
-
-/** Level (dBFS RMS) of the component at `f` Hz in one channel of interleaved audio (Goertzel, Hann window). */
-function toneLevelDb(samples: Float32Array, channels: number, channel: number, f: number, rate: number): number {
-  const n = Math.floor(samples.length / channels);
-  const w = (2 * Math.PI * f) / rate;
-  let re = 0, im = 0, wsum = 0;
-  for (let i = 0; i < n; i++) {
-    const win = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
-    const x = samples[i * channels + channel] * win;
-    re += x * Math.cos(w * i);
-    im -= x * Math.sin(w * i);
-    wsum += win;
-  }
-  const amp = (2 * Math.hypot(re, im)) / wsum;
-  return dbfs(amp / Math.SQRT2);
-}
 
 const analyse = (page: Page): Promise<Analysis> => page.evaluate(() => (window as any).xcastJoin.analyse([440, 660]));
 
