@@ -8,7 +8,7 @@ import { OpusDecoder, OpusEncoder } from '../../runtime/audio/opus';
 import { Codec, encodeAudioFrame, type AudioHeader } from '../../runtime/protocol/frame';
 import { StreamClient } from '../../runtime/protocol/transport';
 import { nowMicros } from '../../runtime/clock';
-import { dbfs } from '../../runtime/audio/analysis';
+import { toneLevelDb } from '../../runtime/audio/analysis';
 
 const RATE = 48000;
 const FRAME = 480;
@@ -122,22 +122,6 @@ export class ToneSenders {
   }
 }
 
-/** The level (dBFS RMS of the component, −∞ for none) at `f` Hz in one channel of interleaved stereo (Goertzel, Hann). */
-export function toneLevelDb(samples: Float32Array, channel: number, f: number, rate = RATE): number {
-  const n = Math.floor(samples.length / 2);
-  if (n < 2) return -Infinity;
-  const w = (2 * Math.PI * f) / rate;
-  let re = 0, im = 0, wsum = 0;
-  for (let i = 0; i < n; i++) {
-    const win = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
-    const x = samples[i * 2 + channel] * win;
-    re += x * Math.cos(w * i);
-    im -= x * Math.sin(w * i);
-    wsum += win;
-  }
-  return dbfs((2 * Math.hypot(re, im)) / wsum / Math.SQRT2);
-}
-
 interface Heard { at: number; pcm: Float32Array }
 
 /** A streamproto1 receiver (role monitor) of the xcast's mix: decodes every frame and keeps the last `seconds`. */
@@ -213,8 +197,8 @@ export class MixListener {
     const l: number[] = [], r: number[] = [];
     for (let o = 0; o + piece <= w.length; o += piece) {
       const p = w.subarray(o, o + piece);
-      l.push(toneLevelDb(p, 0, f));
-      r.push(toneLevelDb(p, 1, f));
+      l.push(toneLevelDb(p, 2, 0, f, RATE));
+      r.push(toneLevelDb(p, 2, 1, f, RATE));
     }
     const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b.length ? b[Math.floor(b.length / 2)] : -Infinity; };
     return { left: median(l), right: median(r), seconds: w.length / 2 / RATE };
