@@ -124,6 +124,16 @@ export class ToneSenders {
 
 interface Heard { at: number; pcm: Float32Array }
 
+/** Levels (dB) of pieces of one tone → one level: the pieces within 1 dB of their median, power-averaged. */
+export function robustLevel(levels: number[]): number {
+  if (levels.length === 0) return -Infinity;
+  const sorted = [...levels].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  if (!Number.isFinite(median)) return median;
+  const kept = levels.filter((v) => Math.abs(v - median) <= 1);
+  return 10 * Math.log10(kept.reduce((sum, v) => sum + Math.pow(10, v / 10), 0) / kept.length);
+}
+
 /** A streamproto1 receiver (role monitor) of the xcast's mix: decodes every frame and keeps the last `seconds`. */
 export class MixListener {
   readonly client: StreamClient;
@@ -186,22 +196,22 @@ export class MixListener {
   }
 
   /**
-   * The level of `f` Hz in each channel over `ms` of mix that arrives from `from` on (waits for it to arrive): the
-   * median of its 250 ms pieces, so that a stall of this machine (a concealed frame here or at the xcast, a burst)
-   * moves no figure. `seconds` of audio analysed: the frames of [from, from + ms].
+   * The level of `f` Hz in each channel over `ms` of mix that arrives from `from` on (waits for it to arrive), from
+   * its 250 ms pieces (a narrow band: little of the codecs' noise beside the tone): those more than 1 dB off their
+   * median are left out (a stall of this loaded machine has frames concealed here or at the xcast), the rest
+   * power-averaged. `seconds` of audio analysed: the frames of [from, from + ms].
    */
   async levelsOver(f: number, from: number, ms = 1000): Promise<{ left: number; right: number; seconds: number }> {
     await this.until(from + ms);
     const w = this.window(from, from + ms);
-    const piece = RATE / 4 * 2;
+    const piece = (RATE / 4) * 2;
     const l: number[] = [], r: number[] = [];
     for (let o = 0; o + piece <= w.length; o += piece) {
       const p = w.subarray(o, o + piece);
       l.push(toneLevelDb(p, 2, 0, f, RATE));
       r.push(toneLevelDb(p, 2, 1, f, RATE));
     }
-    const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b.length ? b[Math.floor(b.length / 2)] : -Infinity; };
-    return { left: median(l), right: median(r), seconds: w.length / 2 / RATE };
+    return { left: robustLevel(l), right: robustLevel(r), seconds: w.length / 2 / RATE };
   }
 
   close(): Promise<void> {
