@@ -78,6 +78,19 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     }
   });
 
+  it('gets its meters as binary frames at least 20 times a second and draws them (the bars follow the level)', async () => {
+    const r = await page.evaluate(() => new Promise<{ frames: number; ms: number; clip: string }>((resolve) => {
+      const c = (window as any).xcastConsole, f0 = c.frames, t0 = performance.now();
+      setTimeout(() => resolve({ frames: c.frames - f0, ms: performance.now() - t0, clip: (document.querySelector('[role=meter][aria-label="level alice"] .bar.level') as HTMLElement).style.clipPath }), 2000);
+    }));
+    const perSecond = (r.frames * 1000) / r.ms;
+    console.log(`      meter frames: ${perSecond.toFixed(1)} a second; alice's bar clipped at ${r.clip}`);
+    assert.ok(perSecond >= 20, `${perSecond} meter frames a second`);
+    // alice at −15 dBFS RMS sine-referenced −12.0: the bar covers (−12 − −60) / 66 of the scale
+    const right = Number(/inset\(0(?:px)? ([\d.]+)%/.exec(r.clip)?.[1]);
+    assert.ok(Math.abs((100 - right) - ((-12.04 + 60) / 66) * 100) < 3, `bar at ${100 - right} %`);
+  });
+
   it('works from the keyboard alone: faders, pan, mute, solo, monitor, the spectrum source; the focus is shown', async () => {
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await tabTo('monitor');
@@ -302,6 +315,23 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     await seenAt(page, 'a meter frame 300 ms after monitor off', 5000, (t0: number) => Date.now() > t0 + 300 && (window as any).xcastConsole.frames > 0, Date.now());
     const n1 = await page.evaluate(() => (window as any).xcastConsole.monitor.frames);
     assert.ok(n1 - n0 <= 5, `${n1 - n0} monitor frames after off`);
+  });
+
+  it('passes ?token= along when the xcast asks for one, and says why it is refused without it (an xcast started with XCAST_TOKEN)', async () => {
+    const guarded = await startXcast({ flows: ['xcast'], portMap: await freePortMap(), env: { XCAST_TOKEN: 'console-s3cret' } });
+    try {
+      const bare = await browser.page(`${guarded.url}/xcast/mixer/`);
+      await seenAt(bare, 'the refusal shown', 10000, () => !document.getElementById('error')!.hidden && /401/.test(document.getElementById('error')!.textContent!));
+      assert.match((await bare.getByRole('alert').textContent())!, /token: required.*\?token=/);
+      assert.notEqual(await bare.evaluate(() => (window as any).xcastConsole.state), 'connected');
+      await bare.context().close();
+      const withToken = await browser.page(`${guarded.url}/xcast/mixer/?token=console-s3cret`);
+      await seenAt(withToken, 'connected with the token', 10000, () => (window as any).xcastConsole.state === 'connected' && (window as any).xcastConsole.clientId !== null);
+      assert.equal(await withToken.getByRole('alert').isHidden(), true);
+      await withToken.context().close();
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('reconnects its websocket by itself after a network drop, with the state as it is and its monitor back on', async () => {

@@ -589,7 +589,10 @@
       case 'gone': removeStrip(m.key); break;
       case 'params': onParams(m); break;
       case 'layout': onLayout(m.layout); break;
-      case 'error': showError('The server refused a message' + (m.field ? ' (' + m.field + ')' : '') + ': ' + (m.message || 'error')); break;
+      case 'error':
+        showError('The server refused a message' + (m.field ? ' (' + m.field + ')' : '') + ': ' + (m.message || 'error'));
+        if (m.field === 'on' && s.monitor.on) monitorRefused(); // too many pages listening: this one is not
+        break;
       default: break;
     }
   }
@@ -610,13 +613,28 @@
       showError(null);
     };
     ws.onmessage = function (ev) { if (attempt === s.attempt) onMessage(ev); };
+    var opened = false;
+    ws.addEventListener('open', function () { opened = true; });
     ws.onclose = function (ev) {
       if (attempt !== s.attempt) return;
       s.ws = null;
+      if (!opened) explainRefusal();
       var why = ev.code === 1008 || ev.code === 4401 ? 'refused (' + (ev.reason || 'credentials') + ')' : 'closed' + (ev.code ? ' (' + ev.code + ')' : '');
       retry('connection ' + why);
     };
     ws.onerror = function () { /* onclose follows */ };
+  }
+
+  /** A websocket that never opened: a browser is not told why; GET state with the same credentials says. */
+  function explainRefusal() {
+    fetch(base + '/state', { cache: 'no-store', headers: authHeaders() }).then(function (r) {
+      if (r.ok) return;
+      return r.json().catch(function () { return null; }).then(function (j) {
+        var e = j && j.error ? j.error : {};
+        showError('The console refused this page (' + r.status + '): ' + (e.message || 'HTTP ' + r.status) +
+          (r.status === 401 ? ' — open it with the right ?token=… in its address.' : ''));
+      });
+    }, function () { /* unreachable: the state line says so */ });
   }
 
   function retry(why) {
@@ -759,6 +777,15 @@
       mon.node = node; mon.analyser = an;
     });
     return mon.ready;
+  }
+
+  function monitorRefused() {
+    var mon = s.monitor;
+    mon.on = false;
+    setPressed($('monitor'), false);
+    if (mon.node) mon.node.port.postMessage({ t: 'reset' });
+    clearSpectrum();
+    monitorStatus();
   }
 
   function toggleMonitor(on) {
