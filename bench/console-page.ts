@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startXcast, freePortMap } from '../test/support/xcast-process';
-import { ToneSenders } from '../test/support/console-peers';
+import { TonePeers } from '../test/support/tone-peers';
 import { CHROMIUM, BASE_FLAGS } from '../test/support/browser';
 import { PACKAGE_ROOT } from '../runtime/launcher';
 
@@ -16,7 +16,7 @@ interface Row { strips: number; meterFramesPerS: number; mainThreadBusyPct: numb
 async function measure(n: number): Promise<Row> {
   const ports = await freePortMap();
   const x = await startXcast({ flows: ['xcast'], portMap: ports });
-  const tones = new ToneSenders(ports[7010]);
+  const tones = new TonePeers(ports[7010]);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BASE_FLAGS });
   try {
     for (let i = 0; i < n; i++) tones.add(`peer${i}`, { frequency: 200 + i * 37, amplitude: 0.05 + 0.01 * (i % 10), room: i % 3 ? 'main' : `room${i % 2}` });

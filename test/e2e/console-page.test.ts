@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { startXcast, freePortMap, tmpDir, XcastProcess } from '../support/xcast-process';
-import { ToneSenders, MixListener } from '../support/console-peers';
+import { MixListener } from '../support/console-peers';
+import { TonePeers } from '../support/tone-peers';
 import { ConsoleBrowser, ui, seenAt, until, consoleState } from '../support/console-browser';
 import { TcpForward } from '../support/tcp-forward';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
@@ -19,7 +20,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
   this.timeout(120000);
   let x: XcastProcess;
   let fwd: TcpForward;
-  let tones: ToneSenders;
+  let tones: TonePeers;
   let mix: MixListener;
   const browser = new ConsoleBrowser();
   let page: Page;
@@ -33,7 +34,7 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     x = await startXcast({ flows: ['xcast'], portMap: ports, userDir: tmpDir('xcast-console-page-') });
     fwd = new TcpForward(Number(new URL(x.url).port));
     await fwd.listen();
-    tones = new ToneSenders(ports[7010]);
+    tones = new TonePeers(ports[7010]);
     tones.add('alice', { frequency: 440, amplitude: 0.25 });
     tones.add('bob', { frequency: 660, amplitude: 0.25 });
     tones.add('carol', { frequency: 550, amplitude: 0.25, room: 'studio' });

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { startXcast, freePortMap, tmpDir, XcastProcess } from '../support/xcast-process';
-import { ToneSenders, MixListener } from '../support/console-peers';
+import { MixListener } from '../support/console-peers';
+import { TonePeers } from '../support/tone-peers';
 import { ConsoleBrowser, ui, seenAt, until, consoleState } from '../support/console-browser';
 import { TcpForward } from '../support/tcp-forward';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
@@ -21,7 +22,7 @@ describe('operator console end to end (Chromium ×2 pages, xcast preset, streamp
   let ports: Record<number, number>;
   let userDir: string;
   let fwd: TcpForward;
-  let tones: ToneSenders;
+  let tones: TonePeers;
   let mix: MixListener;
   const browser = new ConsoleBrowser();
   let A: Page, B: Page;
@@ -34,7 +35,7 @@ describe('operator console end to end (Chromium ×2 pages, xcast preset, streamp
     // The pages reach the xcast through a forwarder: after a restart on a new HTTP port, the same address for them.
     fwd = new TcpForward(Number(new URL(x.url).port));
     await fwd.listen();
-    tones = new ToneSenders(ports[7010]);
+    tones = new TonePeers(ports[7010]);
     tones.add('alice', { frequency: 440, amplitude: MINUS12, name: 'Alice' });
     tones.add('bob', { frequency: 1000, amplitude: 0.05, name: 'Bob' }); // far from 440 Hz and under it: the mix's Opus codes them apart
     mix = new MixListener(ports[7011]);

@@ -1,126 +1,14 @@
-// Test support for the console: streamproto1 peers each playing a tone of its own (frequency, level, room) as real
-// Opus from a real StreamClient in real time (TonePeers' one-timer pacing), that can stop sending while staying
-// connected (the mixer's timeout then drops the track); and a listener on the xcast's mix output that decodes it
+// Test support for the console (its tone peers are TonePeers with a ToneSpec each, test/support/tone-peers.ts): a
+// listener on the xcast's mix output that decodes it
 // (real libopus, frames in order, a gap concealed) and measures a tone's level per channel over what arrived in a
 // time window.
-import { performance } from 'node:perf_hooks';
-import { OpusDecoder, OpusEncoder } from '../../runtime/audio/opus';
-import { Codec, encodeAudioFrame, type AudioHeader } from '../../runtime/protocol/frame';
+import { OpusDecoder } from '../../runtime/audio/opus';
+import { Codec } from '../../runtime/protocol/frame';
 import { StreamClient } from '../../runtime/protocol/transport';
-import { nowMicros } from '../../runtime/clock';
 import { toneLevelDb } from '../../runtime/audio/analysis';
 
 const RATE = 48000;
 const FRAME = 480;
-
-export interface ToneSpec {
-  /** Hz, a whole number: one second of packets loops seamlessly. */
-  frequency: number;
-  /** Sine amplitude (1 = full scale: a peak of 0 dBFS, 0 dB on the console's sine-referenced RMS meter). */
-  amplitude: number;
-  /** The room its HELLO names (absent: main). */
-  room?: string;
-  name?: string;
-}
-
-export interface ToneSender {
-  userId: string;
-  spec: ToneSpec;
-  client: StreamClient;
-  connected: boolean;
-  /** When its connection last opened (ms since epoch). */
-  connectedAt: number;
-  sending: boolean;
-  sent: number;
-  seq: number;
-  packets: Buffer[];
-}
-
-const cache = new Map<string, Buffer[]>();
-/** One second of a stereo tone as 100 Opus packets of 10 ms, 64 kbit/s (encoded once per tone). */
-export function tonePacketsOf(frequency: number, amplitude: number): Buffer[] {
-  const key = `${frequency}@${amplitude}`;
-  const have = cache.get(key);
-  if (have) return have;
-  const enc = new OpusEncoder({ sampleRate: RATE, channels: 2, frameSamples: FRAME, bitrate: 64000, complexity: 5 });
-  const pcm = Buffer.alloc(FRAME * 2 * 4);
-  const out: Buffer[] = [];
-  // Two seconds encoded, the second kept: the encoder's start-up is not in the loop.
-  for (let k = 0; k < 200; k++) {
-    for (let i = 0; i < FRAME; i++) {
-      const v = amplitude * Math.sin((2 * Math.PI * frequency * (k * FRAME + i)) / RATE);
-      pcm.writeFloatLE(v, i * 8);
-      pcm.writeFloatLE(v, i * 8 + 4);
-    }
-    const p = enc.encode(pcm);
-    if (k >= 100) out.push(Buffer.from(p));
-  }
-  cache.set(key, out);
-  return out;
-}
-
-export class ToneSenders {
-  readonly peers = new Map<string, ToneSender>();
-  private timer: NodeJS.Timeout | undefined;
-  private ticks = 0;
-  private readonly t0 = performance.now();
-  private readonly header: AudioHeader = { trackId: 1, seq: 0, captureTime: 0, sampleRate: RATE, channels: 2, codec: Codec.OPUS, frameSamples: FRAME };
-
-  constructor(private readonly port: number, private readonly host = '127.0.0.1') {
-    this.timer = setInterval(() => this.tick(), 5);
-  }
-
-  add(userId: string, spec: ToneSpec): ToneSender {
-    // the room goes in the profile: the socket reader takes a HELLO's room from there (runtime/rooms.ts helloRoom)
-    const profile: Record<string, string> = { kind: 'tone', tone: `${spec.frequency} Hz`, ...(spec.room ? { room: spec.room } : {}) };
-    const client = new StreamClient({
-      host: this.host, port: this.port, backoffMinMs: 100, backoffMaxMs: 500,
-      hello: { role: 'peer', userId, name: spec.name ?? userId, profile },
-    });
-    const p: ToneSender = { userId, spec, client, connected: false, connectedAt: 0, sending: true, sent: 0, seq: 0, packets: tonePacketsOf(spec.frequency, spec.amplitude) };
-    client.on('connect', () => { p.connected = true; p.connectedAt = Date.now(); });
-    client.on('disconnect', () => { p.connected = false; });
-    this.peers.set(userId, p);
-    client.start();
-    return p;
-  }
-
-  /** Stops (false) or resumes (true) sending audio; the connection stays. */
-  setSending(userId: string, on: boolean): void {
-    const p = this.peers.get(userId);
-    if (p) p.sending = on;
-  }
-
-  async remove(userId: string): Promise<void> {
-    const p = this.peers.get(userId);
-    if (!p) return;
-    this.peers.delete(userId);
-    await p.client.close();
-  }
-
-  private tick(): void {
-    const due = Math.floor((performance.now() - this.t0) / 10);
-    while (this.ticks < due) {
-      const k = this.ticks++;
-      const now = nowMicros();
-      for (const p of this.peers.values()) {
-        const conn = p.client.connection;
-        if (!conn || !p.sending) continue;
-        this.header.seq = p.seq;
-        this.header.captureTime = now;
-        conn.send(encodeAudioFrame(this.header, p.packets[k % p.packets.length]));
-        p.seq = (p.seq + 1) >>> 0;
-        p.sent++;
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await Promise.all([...this.peers.keys()].map((u) => this.remove(u)));
-  }
-}
 
 interface Heard { at: number; pcm: Float32Array }
 

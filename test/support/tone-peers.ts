@@ -27,12 +27,54 @@ export function tonePackets(): Buffer[] {
   return packets;
 }
 
+/** A peer's own tone (TonePeers.add): frequency, level, the room its HELLO names and its name. */
+export interface ToneSpec {
+  /** Hz, a whole number: one second of packets loops seamlessly. */
+  frequency: number;
+  /** Sine amplitude (1 = full scale: a peak of 0 dBFS, 0 dB on the console's sine-referenced RMS meter). */
+  amplitude: number;
+  /** The room its HELLO names (absent: main). */
+  room?: string;
+  name?: string;
+}
+
+const cache = new Map<string, Buffer[]>();
+/** One second of a stereo tone of its own as 100 Opus packets of 10 ms, 64 kbit/s (encoded once per tone). */
+export function tonePacketsOf(frequency: number, amplitude: number): Buffer[] {
+  const key = `${frequency}@${amplitude}`;
+  const have = cache.get(key);
+  if (have) return have;
+  const enc = new OpusEncoder({ sampleRate: RATE, channels: 2, frameSamples: FRAME, bitrate: 64000, complexity: 5 });
+  const pcm = Buffer.alloc(FRAME * 2 * 4);
+  const out: Buffer[] = [];
+  // Two seconds encoded, the second kept: the encoder's start-up is not in the loop.
+  for (let k = 0; k < 200; k++) {
+    for (let i = 0; i < FRAME; i++) {
+      const v = amplitude * Math.sin((2 * Math.PI * frequency * (k * FRAME + i)) / RATE);
+      pcm.writeFloatLE(v, i * 8);
+      pcm.writeFloatLE(v, i * 8 + 4);
+    }
+    const p = enc.encode(pcm);
+    if (k >= 100) out.push(Buffer.from(p));
+  }
+  cache.set(key, out);
+  return out;
+}
+
 export interface TonePeer {
   userId: string;
   client: StreamClient;
   connected: boolean;
+  /** When its connection last opened (ms since epoch). */
+  connectedAt: number;
   sent: number;
   startedAt: number;
+  /** Its own tone (add() with a spec), else the shared 440 Hz. */
+  spec?: ToneSpec;
+  /** False: it sends no audio while its connection stays (the mixer's timeout then drops the track). */
+  sending: boolean;
+  seq: number;
+  packets: Buffer[];
 }
 
 export class TonePeers {
@@ -41,7 +83,6 @@ export class TonePeers {
   private ticks = 0;
   private readonly t0 = performance.now();
   private readonly header: AudioHeader = { trackId: 1, seq: 0, captureTime: 0, sampleRate: RATE, channels: 2, codec: Codec.OPUS, frameSamples: FRAME };
-  private readonly seqs = new Map<string, number>();
 
   constructor(private readonly port: number, private readonly host = '127.0.0.1', private readonly hello: Partial<StreamClientHello> = {}) {
     tonePackets();
@@ -49,40 +90,45 @@ export class TonePeers {
     this.timer = setInterval(() => this.tick(), 5);
   }
 
-  add(userId: string): TonePeer {
-    const client = new StreamClient({ host: this.host, port: this.port, hello: { role: 'peer', ...this.hello, userId }, backoffMinMs: 100, backoffMaxMs: 1000 });
-    const p: TonePeer = { userId, client, connected: false, sent: 0, startedAt: Date.now() };
-    client.on('connect', () => { p.connected = true; });
+  /** A peer playing the shared 440 Hz tone, or `spec`'s (its room and name in its HELLO, the tone in its profile). */
+  add(userId: string, spec?: ToneSpec): TonePeer {
+    const hello: StreamClientHello = spec
+      ? { role: 'peer', ...this.hello, userId, name: spec.name ?? userId, profile: { kind: 'tone', tone: `${spec.frequency} Hz`, ...(spec.room ? { room: spec.room } : {}) } }
+      : { role: 'peer', ...this.hello, userId };
+    const client = new StreamClient({ host: this.host, port: this.port, hello, backoffMinMs: 100, backoffMaxMs: spec ? 500 : 1000 });
+    const p: TonePeer = { userId, client, connected: false, connectedAt: 0, sent: 0, startedAt: Date.now(), spec, sending: true, seq: 0, packets: spec ? tonePacketsOf(spec.frequency, spec.amplitude) : tonePackets() };
+    client.on('connect', () => { p.connected = true; p.connectedAt = Date.now(); });
     client.on('disconnect', () => { p.connected = false; });
     this.peers.set(userId, p);
-    this.seqs.set(userId, 0);
     client.start();
     return p;
+  }
+
+  /** Stops (false) or resumes (true) sending audio; the connection stays. */
+  setSending(userId: string, on: boolean): void {
+    const p = this.peers.get(userId);
+    if (p) p.sending = on;
   }
 
   async remove(userId: string): Promise<void> {
     const p = this.peers.get(userId);
     if (!p) return;
     this.peers.delete(userId);
-    this.seqs.delete(userId);
     await p.client.close();
   }
 
   private tick(): void {
     const due = Math.floor((performance.now() - this.t0) / 10);
-    const pk = packets!;
     while (this.ticks < due) {
-      const packet = pk[this.ticks % pk.length];
-      this.ticks++;
+      const k = this.ticks++;
       const now = nowMicros();
       for (const p of this.peers.values()) {
         const conn = p.client.connection;
-        if (!conn) continue;
-        const seq = this.seqs.get(p.userId)!;
-        this.header.seq = seq;
+        if (!conn || !p.sending) continue;
+        this.header.seq = p.seq;
         this.header.captureTime = now;
-        conn.send(encodeAudioFrame(this.header, packet));
-        this.seqs.set(p.userId, (seq + 1) >>> 0);
+        conn.send(encodeAudioFrame(this.header, p.packets[k % p.packets.length]));
+        p.seq = (p.seq + 1) >>> 0;
         p.sent++;
       }
     }
