@@ -159,12 +159,12 @@ export function rms(samples: ArrayLike<number>, channels = 1, channel?: number):
 }
 
 /**
- * Level (dBFS RMS) of the component at `frequency` Hz in one channel of interleaved audio: a Goertzel sum over a Hann
- * window, so a sine of amplitude A at that frequency reads dbfs(A / √2) whatever else plays beside it (−∞ when empty).
+ * Amplitude of the sinusoid at `frequency` Hz in one channel of interleaved audio: a Goertzel (single-bin DFT) sum over
+ * a Hann window, so a sine of amplitude A at that frequency reads A whatever else plays beside it (0 when empty).
  */
-export function toneLevelDb(samples: ArrayLike<number>, channels: number, channel: number, frequency: number, sampleRate: number): number {
+export function toneAmplitude(samples: ArrayLike<number>, channels: number, channel: number, frequency: number, sampleRate: number): number {
   const n = Math.floor(samples.length / channels);
-  if (n < 2) return -Infinity;
+  if (n < 2) return 0;
   const w = (2 * Math.PI * frequency) / sampleRate;
   let re = 0, im = 0, wsum = 0;
   for (let i = 0; i < n; i++) {
@@ -174,7 +174,12 @@ export function toneLevelDb(samples: ArrayLike<number>, channels: number, channe
     im -= x * Math.sin(w * i);
     wsum += win;
   }
-  return dbfs((2 * Math.hypot(re, im)) / wsum / Math.SQRT2);
+  return (2 * Math.hypot(re, im)) / wsum;
+}
+
+/** Level (dBFS RMS) of the component at `frequency` Hz (toneAmplitude / √2, in dB; −∞ when empty). */
+export function toneLevelDb(samples: ArrayLike<number>, channels: number, channel: number, frequency: number, sampleRate: number): number {
+  return dbfs(toneAmplitude(samples, channels, channel, frequency, sampleRate) / Math.SQRT2);
 }
 
 /** Level of a linear amplitude in dB relative to full scale (1.0): 20·log10(x). A full-scale sine's RMS is −3.01 dBFS. */

@@ -2,25 +2,11 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readWav } from '../../runtime/audio/wav';
+import { toneAmplitude } from '../../runtime/audio/analysis';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { startXcast, freePortMap, freePort, tmpDir, sleep, XcastProcess } from '../support/xcast-process';
 
 const EXAMPLE = path.join(PACKAGE_ROOT, 'examples', '09 Cascade.json');
-
-/** Amplitude of the sinusoid at `freq` in one channel (Hann-windowed DFT at that frequency). */
-function toneAmplitude(x: Float32Array, channels: number, channel: number, rate: number, freq: number): number {
-  const n = Math.floor(x.length / channels);
-  let re = 0, im = 0, wsum = 0;
-  const w0 = (2 * Math.PI * freq) / rate;
-  for (let i = 0; i < n; i++) {
-    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
-    const v = x[i * channels + channel] * w;
-    re += v * Math.cos(w0 * i);
-    im -= v * Math.sin(w0 * i);
-    wsum += w;
-  }
-  return (2 * Math.hypot(re, im)) / wsum;
-}
 
 const db = (a: number) => 20 * Math.log10(a);
 
@@ -57,7 +43,7 @@ describe('cascade end to end (edge xcast → main xcast → monitor)', function 
     // coherent 2 s DFT cancel itself while the tone plays on at its level.
     const blockLevel = (f: number) => {
       const amps: number[] = [];
-      for (let b = 0; b + 4800 <= seg.length / 2; b += 4800) amps.push(toneAmplitude(seg.subarray(b * 2, (b + 4800) * 2), 2, 0, 48000, f));
+      for (let b = 0; b + 4800 <= seg.length / 2; b += 4800) amps.push(toneAmplitude(seg.subarray(b * 2, (b + 4800) * 2), 2, 0, f, 48000));
       amps.sort((a, b) => a - b);
       return db(amps[amps.length >> 1]);
     };
