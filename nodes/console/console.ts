@@ -8,7 +8,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ConsoleState, ConsoleServer, METER_LAW, type MixerControl, type MeterLayout } from '../../runtime/console';
-import { readBody } from '../../runtime/webrtc/http';
+import { readBody } from '../../runtime/web/body';
 import { UsersList } from '../../runtime/protocol/auth';
 import { num, str, ConfigError } from '../lib/config';
 import { refuse, resolveUserPath } from '../lib/glue';
@@ -50,7 +50,7 @@ function slotOf(RED: NodeAPI) {
     }
     if (sub === '/state' || sub === '/control') {
       void (async () => {
-        const body = req.method === 'POST' ? await bodyText(req) : undefined;
+        const body = req.method === 'POST' ? await readBody(req, 16 * 1024).catch(() => '') : undefined;
         const a = body === null
           ? { status: 413, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'bad_request', field: 'body', message: 'body: too long' } } }
           : await c.server.handle({ method: req.method ?? 'GET', path: sub + (q >= 0 ? url.slice(q) : ''), headers: req.headers, body });
@@ -69,21 +69,6 @@ function slotOf(RED: NodeAPI) {
     res.sendFile(file, { root: PAGE_DIR }, (err: unknown) => { if (err && !res.headersSent) next(); });
   });
   return s;
-}
-
-/**
- * The request's body as text. A parser in front (Node-RED's admin app, mounted at the same root by the launcher, parses
- * JSON and urlencoded bodies) may have taken the stream: a JSON object it parsed is given back as JSON; `curl -d '{…}'`
- * (urlencoded by default) reaches us as one key with an empty value, which is the text sent.
- */
-async function bodyText(req: Req & { body?: unknown }): Promise<string | null> {
-  const pre = req.body;
-  if (req.readableEnded && pre && typeof pre === 'object' && !Buffer.isBuffer(pre) && /urlencoded/i.test(String(req.headers['content-type'] ?? ''))) {
-    const keys = Object.keys(pre);
-    const only = keys.length === 1 ? (pre as Record<string, unknown>)[keys[0]] : undefined;
-    return keys.length === 1 && only === '' ? keys[0] : '\u0000form';   // a real form: not JSON, refused as such
-  }
-  return readBody(req, 16 * 1024).catch(() => '');
 }
 
 const list = (s: string) => s.split(/[\s,]+/).map((x) => x.trim()).filter((x) => x !== '');

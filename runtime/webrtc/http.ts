@@ -1,38 +1,16 @@
 // The hub on an HTTP server: Node's own (req, res), which is also what Express hands a middleware. The body is read
-// here as raw text (so a body that is not JSON is the contract's bad_request, not a parser's HTML page) with a bound.
+// as text by runtime/web/body.ts (so a body that is not JSON is the contract's bad_request, not a parser's HTML page).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RtcHub } from './hub';
 import { MAX_BODY_BYTES } from './signaling';
-
-/** Reads a request's body as UTF-8 text, at most `max` bytes (more: null, and the rest is drained). */
-export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<string | null> {
-  const pre = (req as IncomingMessage & { body?: unknown }).body;
-  if (req.readableEnded) {
-    // A parser before us took the stream: use what it kept.
-    if (typeof pre === 'string') return Promise.resolve(pre);
-    if (Buffer.isBuffer(pre)) return Promise.resolve(pre.toString('utf8'));
-    return Promise.resolve(pre === undefined ? '' : JSON.stringify(pre));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) over = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
+import { readBody } from '../web/body';
 
 /** Answers one signaling request; `path` is the path below the hub's base (with the query string). */
 export async function serveSignaling(hub: RtcHub, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   let body: string | null | undefined;
   if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
     try {
-      body = await readBody(req);
+      body = await readBody(req, MAX_BODY_BYTES);
     } catch {
       body = '';
     }
