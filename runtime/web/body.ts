@@ -12,14 +12,24 @@ import type { IncomingMessage } from 'node:http';
 export function readBody(req: IncomingMessage, max: number): Promise<string | null> {
   const pre = (req as IncomingMessage & { body?: unknown }).body;
   if (req.readableEnded) {
-    if (typeof pre === 'string') return Promise.resolve(pre);
-    if (Buffer.isBuffer(pre)) return Promise.resolve(pre.toString('utf8'));
+    // What the parser kept, bounded as the stream would be (the parser's own limit is Node-RED's, megabytes).
+    const bounded = (text: string) => Promise.resolve(Buffer.byteLength(text) > max ? null : text);
+    if (typeof pre === 'string') return bounded(pre);
+    if (Buffer.isBuffer(pre)) return bounded(pre.toString('utf8'));
     if (pre && typeof pre === 'object' && /urlencoded/i.test(String(req.headers['content-type'] ?? ''))) {
       const keys = Object.keys(pre);
       const only = keys.length === 1 ? (pre as Record<string, unknown>)[keys[0]] : undefined;
-      return Promise.resolve(keys.length === 1 && only === '' ? keys[0] : '\u0000form');
+      return bounded(keys.length === 1 && only === '' ? keys[0] : '\u0000form');
     }
-    return Promise.resolve(pre === undefined ? '' : JSON.stringify(pre));
+    if (pre === undefined) return bounded('');
+    // JSON.stringify recurses: a nesting the parser took (it does not recurse) can overflow the stack here.
+    let text: string;
+    try {
+      text = JSON.stringify(pre);
+    } catch {
+      return Promise.resolve(null);
+    }
+    return bounded(text);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -1,6 +1,6 @@
 // HTTP fuzzing against a launched Node-RED (`xcast start` with the xcast and monitor presets): random methods, paths
-// (the routes this project adds — /service/mixeradminclient, /metrics, /health, /qos/ — Node-RED's admin API and
-// random ones), query strings, headers and bodies. Invariant: no 5xx other than the documented 503s, the process alive.
+// (the routes this project adds — /service/mixeradminclient, /metrics, /health, /qos/, the console, the signaling —
+// Node-RED's admin API and random ones), query strings, headers and bodies. Invariant: no 5xx other than the documented 503s, the process alive.
 import http from 'node:http';
 import net from 'node:net';
 import { startXcast, freePortMap } from '../support/xcast-process';
@@ -26,6 +26,10 @@ const ROUTES = [
   '/nodes', '/nodes/@xcast/node-red-xcast', '/settings', '/settings/user', '/auth/login', '/auth/token', '/auth/revoke', '/xcast/devices',
   '/context/global', '/context/flow/x', '/context/node/x/y', '/library/flows', '/icons', '/locales/nodes', '/locales/xcast-mixer',
   '/plugins', '/diagnostics', '/debug/view/view.html', '/inject/0000000000000c02', '/comms', '/', '/red/red.min.js', '/vendor/x',
+  // the console (issue 12) and the browsers' signaling and join page (issue 11)
+  '/xcast/mixer', '/xcast/mixer/', '/xcast/mixer/state', '/xcast/mixer/control', '/xcast/mixer/config.json', '/xcast/mixer/console.js',
+  '/xcast/mixer/..%2f..%2fpackage.json', '/xcast/mixer/%2e%2e/%2e%2e/package.json', '/xcast/mixer/ws', '/xcast/rtc/offer',
+  '/xcast/rtc/ice-candidate', '/xcast/rtc/rooms', '/xcast/rtc/session/x', '/xcast/join/', '/xcast/join/config.json',
 ];
 
 /** Documented 503s: the launcher while starting; the monitor routes when no mixeradmin client is deployed. */
@@ -44,7 +48,8 @@ function randomPath(rng: Rng): string {
 }
 
 function randomBody(rng: Rng): { body: Buffer; type: string | undefined } {
-  switch (rng.int(5)) {
+  switch (rng.int(6)) {
+    case 5: return { body: mutateJson(rng, rng.pick([{ userId: 'alice', gainDb: -6, pan: 0.5, mute: true }, { room: 'main', masterGainDb: -3 }, { type: 'offer', sdp: 'v=0', userId: 'u', room: 'main' }])), type: rng.pick(['application/json', 'application/x-www-form-urlencoded', 'text/plain']) };
     case 0: return { body: Buffer.alloc(0), type: undefined };
     case 1: return { body: mutateJson(rng, { flows: [{ id: 'x', type: 'tab' }], rev: 'abc' }), type: 'application/json' };
     case 2: return { body: Buffer.from(JSON.stringify(randomJson(rng)) ?? 'null'), type: rng.pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded']) };

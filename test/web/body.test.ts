@@ -8,7 +8,7 @@ import { readBody } from '../../runtime/web/body';
 
 async function serve(parsers: boolean): Promise<{ url: string; close: () => Promise<void> }> {
   const app = express();
-  if (parsers) { app.use(express.json()); app.use(express.urlencoded({ extended: true })); }
+  if (parsers) { app.use(express.json({ limit: '5mb' })); app.use(express.urlencoded({ extended: true })); }
   app.post('/x', (req, res) => {
     readBody(req, 64).then((text) => res.json({ text }), () => res.status(500).end());
   });
@@ -24,7 +24,7 @@ async function post(url: string, body: string, type: string): Promise<unknown> {
 
 describe('readBody (runtime/web/body.ts)', () => {
   for (const parsers of [false, true]) {
-    it(`${parsers ? 'behind JSON and urlencoded parsers' : 'on the raw stream'}: JSON as sent, curl -d's urlencoded JSON as sent, a form never JSON, a long body null`, async () => {
+    it(`${parsers ? 'behind JSON and urlencoded parsers' : 'on the raw stream'}: JSON as sent, curl -d's urlencoded JSON as sent, a form never JSON, a long body null (parsed or not)`, async () => {
       const s = await serve(parsers);
       try {
         const json = '{"userId":"alice","gainDb":-6}';
@@ -33,6 +33,9 @@ describe('readBody (runtime/web/body.ts)', () => {
         const form = await post(s.url, 'a=1&b=2', 'application/x-www-form-urlencoded');
         assert.throws(() => JSON.parse(String(form)));
         if (!parsers) assert.equal(await post(s.url, 'x'.repeat(65), 'text/plain'), null);
+        // a long body the parser took is bounded the same, a nesting too deep to give back as text too
+        assert.equal(await post(s.url, JSON.stringify({ a: 'x'.repeat(100) }), 'application/json'), null);
+        if (parsers) assert.equal(await post(s.url, '['.repeat(40000) + ']'.repeat(40000), 'application/json'), null);
       } finally {
         await s.close();
       }
