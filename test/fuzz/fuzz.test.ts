@@ -17,7 +17,7 @@ import { encodeStreamInfo } from '../../runtime/events/codec';
 const SEED = process.env.XCAST_FUZZ_SEED !== undefined ? Number(process.env.XCAST_FUZZ_SEED) >>> 0 : 20261202;
 /** Inputs per target: about 10 s in all on the project's 2-core machine. */
 const BUDGET: Record<string, number> = {
-  parser: 6000, audio: 6000, 'opus-toc': 4000, hello: 4000, qos: 4000, metadata: 4000, control: 2000, events: 4000, 'event-file': 150, wav: 3000,
+  parser: 6000, audio: 6000, 'opus-toc': 4000, hello: 4000, qos: 4000, metadata: 4000, control: 2000, events: 4000, 'event-file': 150, wav: 3000, console: 4000,
 };
 
 /** Nested `depth` deep as JSON text (JSON.stringify would itself overflow building it). */

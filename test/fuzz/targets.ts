@@ -18,6 +18,8 @@ import { createMetricsRegistry, type MetricsRegistry } from '../../runtime/qos/p
 import { EventFormatError, EventParser, decodeEvent, type AudioEvent } from '../../runtime/events/codec';
 import { EventFileError, readAllEvents } from '../../runtime/events/reader';
 import { WavError, readWav } from '../../runtime/audio/wav';
+import { ControlError, readControlBody, readPageMessage, type MixerControl } from '../../runtime/console/control';
+import { MeterFrameError, decodeMeterFrame, encodeMeterFrame } from '../../runtime/console/meter-frame';
 import {
   audioPayload, clientHello, opusPackets, qosReport, serverHello, sharedState, validEvent, validEventStream, validFrame,
   validStream, validWav,
@@ -456,8 +458,64 @@ const wavTarget: Target = {
   },
 };
 
+// ---- the operator console: a page's websocket messages, POST /control bodies, meter frames ----
+
+const PAGE_MESSAGES: unknown[] = [
+  { t: 'control', userId: 'alice', gainDb: -6, pan: -1, mute: true }, { t: 'control', userId: 'bob', gainDb: null },
+  { t: 'master', room: 'studio', gainDb: 3 }, { t: 'monitor', on: true, room: 'main', solo: ['5:alice/1@c-3', '3:bob/1@'] },
+];
+const CONTROL_BODIES: unknown[] = [{ userId: 'alice', gainDb: -6, pan: 0.5, mute: false }, { room: 'main', masterGainDb: -3 }, { masterGainDb: null }];
+
+/** What a control the console passes to the mixer may be: a gain the mixer takes (≥ 0, ≤ +12 dB), a pan in range. */
+function checkControl(c: MixerControl): void {
+  if (c.kind === 'gain' || c.kind === 'master') check(Number.isFinite(c.gain) && c.gain >= 0 && c.gain <= 10 ** (12 / 20) + 1e-9, `gain ${c.gain} accepted`);
+  if (c.kind === 'pan') check(c.pan >= -1 && c.pan <= 1, `pan ${c.pan} accepted`);
+  if (c.kind === 'mute') check(typeof c.mute === 'boolean', 'mute not a boolean');
+  if (c.kind !== 'master') check(typeof c.userId === 'string' && c.userId !== '', 'an empty userId accepted');
+}
+
+const consoleTarget: Target = {
+  name: 'console',
+  weight: 1,
+  allowed: [ControlError, MeterFrameError],
+  gen(rng) {
+    const k = rng.int(3);
+    let body: Buffer;
+    if (k === 2) {
+      const valid = () => encodeMeterFrame({ layoutId: rng.int(1 << 30), frameSeq: rng.int(1 << 30), tracks: [{ peak: -6, level: -12 }, { peak: -Infinity, level: -Infinity }], rooms: [{ peak: 0.5, level: -3 }] });
+      body = pick(rng, valid, (b) => mutateBytes(rng, b));
+    } else {
+      const valid = () => Buffer.from(JSON.stringify(rng.pick(k === 0 ? PAGE_MESSAGES : CONTROL_BODIES)));
+      body = pick(rng, valid, (b) => mutateJson(rng, JSON.parse(b.toString())));
+    }
+    return Buffer.concat([Buffer.from([k]), body]);
+  },
+  run(input) {
+    if (input.length === 0) return;
+    const body = input.subarray(1);
+    if (input[0] === 0) {
+      const m = readPageMessage(body.toString('utf8'));
+      if (m.t === 'control') { check(m.controls.length > 0, 'a control message with no control'); m.controls.forEach(checkControl); }
+      noPollution();
+    } else if (input[0] === 1) {
+      let v: unknown;
+      try { v = JSON.parse(body.toString('utf8')); } catch { return; } // the server answers non-JSON itself
+      const cs = readControlBody(v);
+      check(cs.length > 0, 'a body with no control');
+      cs.forEach(checkControl);
+      noPollution();
+    } else {
+      const f = decodeMeterFrame(body);
+      for (const x of [...f.tracks, ...f.rooms]) for (const d of [x.peak, x.level]) check(d === -Infinity || (d >= -327.68 && d <= 327.67), `meter value ${d}`);
+      // One round through the encoder (which clamps to −120…+24 dB) is stable from then on.
+      const once = encodeMeterFrame(f);
+      check(encodeMeterFrame(decodeMeterFrame(once)).equals(once), 'a meter frame does not survive decode → encode');
+    }
+  },
+};
+
 export const TARGETS: readonly Target[] = [
-  parserTarget, audioTarget, opusTarget, helloTarget, qosTarget, metadataTarget, controlTarget, eventsTarget, eventFileTarget, wavTarget,
+  parserTarget, audioTarget, opusTarget, helloTarget, qosTarget, metadataTarget, controlTarget, eventsTarget, eventFileTarget, wavTarget, consoleTarget,
 ];
 export const EXTRA_TARGETS: readonly Target[] = [helloBoundsTarget];
 
