@@ -22,6 +22,9 @@ export const PRESETS = ['xcast', 'peer', 'monitor', 'demo'] as const;
 /** The preset flows' listening ports; `portMap` remaps them so several sessions can share a machine. */
 export const DEFAULT_PORTS = { ingest: 7010, mixOut: 7011, events: 7012 } as const;
 
+/** Paths of the node routes that parse their own request bodies (httpNodeRoot is '/' here). */
+const OWN_BODY_ROUTES = /^\/xcast\/(rtc|mixer)(\/|\?|$)/;
+
 export interface LaunchOptions {
   /** A preset name (xcast, peer, monitor, demo) or a path to a flow file; several are deployed side by side. */
   flow?: string | string[];
@@ -369,10 +372,20 @@ export async function launch(opts: LaunchOptions = {}): Promise<Launched> {
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
     res.end('xcast is starting\n');
   });
-  app.use(settings.httpAdminRoot, RED.httpAdmin);
   // Node-RED adds httpNodeAuth's middleware only in its own command (node-red/red.js), not when embedded: here.
+  const nodeAuth = web.httpNodeAuth ? basicAuthMiddleware(web.httpNodeAuth, bearerTokens) : null;
+  // The routes that read their own JSON (the browsers' signaling, the console's API) go to the nodes' app before the
+  // admin app: its body parsers run for every path below its root and answered a body that is not JSON with their
+  // own HTML 400, where docs/webrtc.md and docs/console.md promise a JSON bad_request. Unanswered, they fall through.
+  app.use((req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => {
+    if (!OWN_BODY_ROUTES.test(req.url ?? '')) { next(); return; }
+    const toNodes = () => (RED.httpNode as unknown as (q: http.IncomingMessage, r: http.ServerResponse, n: (err?: unknown) => void) => void)(req, res, next);
+    if (nodeAuth) (nodeAuth as unknown as (q: http.IncomingMessage, r: http.ServerResponse, n: () => void) => void)(req, res, toNodes);
+    else toNodes();
+  });
+  app.use(settings.httpAdminRoot, RED.httpAdmin);
   // The admin routes answered above (adminAuth guards them); what falls through to the nodes' routes is checked.
-  if (web.httpNodeAuth) app.use(settings.httpNodeRoot, basicAuthMiddleware(web.httpNodeAuth, bearerTokens));
+  if (nodeAuth) app.use(settings.httpNodeRoot, nodeAuth);
   app.use(settings.httpNodeRoot, RED.httpNode);
   // Websocket upgrades bypass Express: each is checked against the same credentials before any listener sees it,
   // except the editor's own comms (Node-RED checks adminAuth's token on it).

@@ -146,6 +146,13 @@ describe('trust: xcast start beyond loopback', function () {
       assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { adminPassword: m[1], token: m[2] });
       assert.equal((await fetch(`${url}/metrics`)).status, 401);
       assert.equal((await fetch(`${url}/metrics`, { headers: { Authorization: basic(m[1]) } })).status, 200);
+      // The routes that read their own bodies (taken before the admin app's parsers) are guarded the same.
+      const json = { 'Content-Type': 'application/json' };
+      assert.equal((await fetch(`${url}/xcast/rtc/offer`, { method: 'POST', headers: json, body: '{' })).status, 401);
+      assert.equal((await fetch(`${url}/xcast/mixer/control`, { method: 'POST', headers: json, body: '{' })).status, 401);
+      assert.equal((await fetch(`${url}/xcast/mixer/state`)).status, 401);
+      assert.equal((await fetch(`${url}/xcast/mixer/state?token=${m[2]}`)).status, 401);
+      assert.equal((await fetch(`${url}/xcast/mixer/state?token=${m[2]}`, { headers: { Authorization: basic(m[1]) } })).status, 200);
     } finally {
       await r.stop();
     }
@@ -189,6 +196,11 @@ describe('trust: xcast start beyond loopback', function () {
       assert.equal(await offer(), '401 unauthorized');
       assert.equal(await offer('guess'), '401 unauthorized');
       assert.equal(await offer('loop-token'), '400 bad_sdp');
+      // A body that is not JSON is the contract's JSON bad_request (docs/webrtc.md), not the admin app's parser's HTML.
+      const broken = await fetch(`${url}/xcast/rtc/offer?token=loop-token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"type":' });
+      assert.equal(broken.status, 400);
+      assert.match(broken.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(((await broken.json()) as { error: { code: string } }).error.code, 'bad_request');
       assert.equal(fs.statSync(path.join(dir, 'flows_cred.json')).mode & 0o777, 0o600);
       assert.doesNotMatch(fs.readFileSync(path.join(dir, 'flows.json'), 'utf8'), /loop-token/);
       assert.doesNotMatch(fs.readFileSync(path.join(dir, 'flows_cred.json'), 'utf8'), /loop-token/);
