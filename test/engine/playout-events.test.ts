@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { PlayoutBuffer, PlayoutOptions, PlayoutEventKind } from '../../runtime/audio/playout';
 import { header, s16Const } from './util';
+import { prng } from '../protocol/helpers';
 
 type Ev = { kind: PlayoutEventKind; seq: number; count: number; filled: boolean };
 
@@ -24,18 +25,6 @@ function sums(events: Ev[]) {
     else outOfOrder++;
   }
   return { lost, late, duplicate, outOfOrder };
-}
-
-/** Mulberry32: a seeded PRNG, so a failing case can be run again from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const W = 2 ** 32;

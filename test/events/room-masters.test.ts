@@ -10,20 +10,7 @@ import { EventParser, EventType, decodeEvent, encodeRoomMasters, EventFormatErro
 import { inspectEvents } from '../../runtime/events/inspect';
 import { reconstruct } from '../../runtime/events/reconstruct';
 import { EventStreamServer } from '../../runtime/events/server';
-import { FRAME, RATE, encode, tone } from './session-fixture';
-
-function samplesOf(file: string): Buffer {
-  const w = readWav(file);
-  return Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength);
-}
-
-function assertSameSamples(actual: Buffer, expected: Buffer, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: ${actual.length / 4} samples, expected ${expected.length / 4}`);
-  if (actual.equals(expected)) return;
-  for (let i = 0; i < actual.length; i += 4) {
-    if (actual.readUInt32LE(i) !== expected.readUInt32LE(i)) assert.fail(`${what}: sample ${i / 4} is ${actual.readFloatLE(i)}, expected ${expected.readFloatLE(i)}`);
-  }
-}
+import { FRAME, RATE, encode, tone, samplesOf, assertSameSamples } from './session-fixture';
 
 describe('event stream: room masters (0x14)', () => {
   let tmp: string;

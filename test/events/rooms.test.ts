@@ -5,27 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Mixer } from '../../runtime/audio/mixer';
-import { readWav } from '../../runtime/audio/wav';
 import { UsageError } from '../../runtime/cli';
 import { EventParser, EventType, decodeEvent, encodeAudioFrameMixed, encodeRoomFrameMixed, EventFormatError } from '../../runtime/events/codec';
 import { reconstructCommand } from '../../runtime/events/cli';
 import { inspectEvents } from '../../runtime/events/inspect';
 import { ReconstructError, reconstruct } from '../../runtime/events/reconstruct';
 import { EventStreamServer } from '../../runtime/events/server';
-import { FRAME, RATE, encode, tone } from './session-fixture';
-
-function samplesOf(file: string): Buffer {
-  const w = readWav(file);
-  return Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength);
-}
-
-function assertSameSamples(actual: Buffer, expected: Buffer, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: ${actual.length / 4} samples, expected ${expected.length / 4}`);
-  if (actual.equals(expected)) return;
-  for (let i = 0; i < actual.length; i += 4) {
-    if (actual.readUInt32LE(i) !== expected.readUInt32LE(i)) assert.fail(`${what}: sample ${i / 4} is ${actual.readFloatLE(i)}, expected ${expected.readFloatLE(i)}`);
-  }
-}
+import { FRAME, RATE, encode, tone, samplesOf, assertSameSamples } from './session-fixture';
 
 describe('event stream: rooms', () => {
   let tmp: string;

@@ -1,5 +1,7 @@
 // Builds synthetic recorded sessions for the event-tool tests: real Opus packets of two tones, written through the real EventStreamServer as a live mix would.
+import assert from 'node:assert/strict';
 import { OpusEncoder } from '../../runtime/audio/opus';
+import { readWav } from '../../runtime/audio/wav';
 import { EventStreamServer } from '../../runtime/events/server';
 
 export const RATE = 48000;
@@ -84,4 +86,21 @@ export async function writeSyntheticSession(path: string, frames = 80): Promise<
     alice: { channelId: alice, packets: alicePk, firstWireSeq: aSeq(0) },
     bob: { channelId: bob, packets: bobPk, firstWireSeq: bSeq(0) },
   };
+}
+
+/** A WAV file's samples as the bytes of its Float32Array (readWav's). */
+export function samplesOf(file: string): Buffer {
+  const w = readWav(file);
+  return Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength);
+}
+
+/** Equal bit for bit; on failure names the first differing sample (and its stereo frame). */
+export function assertSameSamples(actual: Buffer, expected: Buffer, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: ${actual.length / 4} samples, expected ${expected.length / 4}`);
+  if (actual.equals(expected)) return;
+  for (let i = 0; i < actual.length; i += 4) {
+    if (actual.readUInt32LE(i) !== expected.readUInt32LE(i)) {
+      assert.fail(`${what}: sample ${i / 4} (frame ${Math.floor(i / 4 / 2 / FRAME)}) is ${actual.readFloatLE(i)}, expected ${expected.readFloatLE(i)}`);
+    }
+  }
 }

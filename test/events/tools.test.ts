@@ -12,7 +12,7 @@ import { formatSummary, inspectEvents } from '../../runtime/events/inspect';
 import { EventFileError, readAllEvents } from '../../runtime/events/reader';
 import { ReconstructError, reconstruct } from '../../runtime/events/reconstruct';
 import { EventStreamServer } from '../../runtime/events/server';
-import { FRAME, RATE, encode, tone, writeSyntheticSession, type SyntheticSession } from './session-fixture';
+import { FRAME, RATE, encode, tone, writeSyntheticSession, type SyntheticSession, samplesOf, assertSameSamples } from './session-fixture';
 
 /** Decodes packets in order as the playout buffer does: 'd' decodes packet k, 'c' conceals one frame. */
 function decodePlan(packets: Buffer[], channels: 1 | 2, plan: string): Float32Array[] {
@@ -53,22 +53,6 @@ function mixTracks(tracks: Track[], master: (k: number) => number, frames: numbe
     writeMix(acc, master(k), out.subarray(k * FRAME * 2, (k + 1) * FRAME * 2), FRAME * 2);
   }
   return Buffer.from(out.buffer);
-}
-
-function samplesOf(file: string): Buffer {
-  const w = readWav(file);
-  return Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength);
-}
-
-/** Equal bit for bit; on failure names the first differing sample. */
-function assertSameSamples(actual: Buffer, expected: Buffer, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: ${actual.length / 4} samples, expected ${expected.length / 4}`);
-  if (actual.equals(expected)) return;
-  for (let i = 0; i < actual.length; i += 4) {
-    if (actual.readUInt32LE(i) !== expected.readUInt32LE(i)) {
-      assert.fail(`${what}: sample ${i / 4} (frame ${Math.floor(i / 4 / 2 / FRAME)}) is ${actual.readFloatLE(i)}, expected ${expected.readFloatLE(i)}`);
-    }
-  }
 }
 
 function frameOf(b: Buffer, k: number, channels = 2): Buffer {
