@@ -146,7 +146,7 @@ export = function (RED: NodeAPI) {
           case 'metadata': state.onShared((p as { mixeradminSharedState?: unknown } | undefined)?.mixeradminSharedState); break;
           case 'meters':
             if (!Buffer.isBuffer(p) || !isLayout(msg.layout)) throw new Error(t('console.errors.bad-meters'));
-            server.meters(p, msg.layout);
+            server.meters(p, msg.layout, typeof msg.sampleRate === 'number' ? msg.sampleRate : undefined);
             break;
           case 'monitor': {
             const a = msg.audio as { channels?: unknown; frameSamples?: unknown; seq?: unknown } | undefined;

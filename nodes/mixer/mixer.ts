@@ -159,7 +159,7 @@ export = function (RED: NodeAPI) {
       const roomsOut = new AudioOutput(RED, node, 3, 5);
       // Output 5, the operator console (issue 12): meter frames (with their layout) and monitor feeds, made on the mix thread.
       engine.on('meters', (frame, layout) => {
-        node.send([null, null, null, null, { topic: 'meters', payload: frame, layout } as NodeMessage]);
+        node.send([null, null, null, null, { topic: 'meters', payload: frame, layout, sampleRate } as NodeMessage]);
       });
       engine.on('monitor', (listener, pcm, seq) => {
         const audio = { codec: 'pcm_f32le' as const, sampleRate, channels, frameSamples, seq: seq >>> 0, captureTime: nowMicros(), trackId: 1 };

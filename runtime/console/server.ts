@@ -97,6 +97,8 @@ export class ConsoleServer {
   private lastFrameAt = -Infinity;
   private frameWaiters: Array<() => void> = [];
   private lastAsk = -Infinity;
+  /** The mixer's sample rate, once a meters message said it (hello and layout carry it to the pages). */
+  private sampleRate = 0;
   readonly stats: ConsoleStats = { clients: 0, metersSent: 0, metersSkipped: 0, monitorSent: 0, monitorSkipped: 0, refused: 0, controls: 0, coalesced: 0 };
 
   constructor(private readonly o: ConsoleServerOptions) {
@@ -194,15 +196,17 @@ export class ConsoleServer {
   }
 
   /** A meter frame from the mixer: its layout first to every page that has not had it, then the same Buffer to all. */
-  meters(frame: Buffer, layout: MeterLayout): void {
+  meters(frame: Buffer, layout: MeterLayout, sampleRate?: number): void {
     this.o.state.onMeters(frame, layout);
+    // The mixer's rate (its meters messages say it): the page plays the monitor's 'A' frames at it.
+    if (sampleRate !== undefined && Number.isInteger(sampleRate) && sampleRate > 0) this.sampleRate = sampleRate;
     this.lastFrameAt = performance.now();
     if (this.frameWaiters.length) for (const w of [...this.frameWaiters]) w();
     let layoutText: string | null = null;
     for (const c of this.clients.values()) {
       if (c.ws.readyState !== WebSocket.OPEN) continue;
       if (c.layoutId !== layout.layoutId) {
-        layoutText ??= JSON.stringify({ t: 'layout', layout });
+        layoutText ??= JSON.stringify({ t: 'layout', layout, ...(this.sampleRate ? { sampleRate: this.sampleRate } : {}) });
         this.sendText(c, layoutText);
         c.layoutId = layout.layoutId;
       }
@@ -265,9 +269,9 @@ export class ConsoleServer {
     this.clients.set(c.id, c);
     this.stats.clients = this.clients.size;
     const s = this.o.state;
-    this.sendText(c, JSON.stringify({ t: 'hello', clientId: c.id, meterLaw: METER_LAW, strips: s.strips(), masters: s.masters() }));
+    this.sendText(c, JSON.stringify({ t: 'hello', clientId: c.id, meterLaw: METER_LAW, ...(this.sampleRate ? { sampleRate: this.sampleRate } : {}), strips: s.strips(), masters: s.masters() }));
     const layout = s.layout;
-    if (layout) { this.sendText(c, JSON.stringify({ t: 'layout', layout })); c.layoutId = layout.layoutId; }
+    if (layout) { this.sendText(c, JSON.stringify({ t: 'layout', layout, ...(this.sampleRate ? { sampleRate: this.sampleRate } : {}) })); c.layoutId = layout.layoutId; }
     ws.on('pong', () => { c.alive = true; });
     ws.on('message', (data, isBinary) => this.message(c, data as Buffer, isBinary));
     ws.on('close', () => this.left(c));

@@ -243,13 +243,14 @@ describe('console node', function () {
     await b.next((m) => m.t === 'hello', 'hello');
     const layout = { layoutId: 5, tracks: [{ key: ALICE, userId: 'alice', trackId: 1, connectionId: 'c-alice', room: 'main' }], rooms: ['main'] };
     const frame = Buffer.from([0x4d, 1, 1, 0, 1, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0, 0xd0, 0xfb, 0x40, 0xfb, 0xd0, 0xfb, 0x40, 0xfb]);
-    f.node('con').receive({ topic: 'meters', payload: frame, layout });
+    f.node('con').receive({ topic: 'meters', payload: frame, layout, sampleRate: 44100 });
     for (const p of [a, b]) {
       assert.ok(await until(() => p.binary.length === 1, 5000), 'the meter frame arrived');
       assert.deepEqual(p.binary[0], frame);
       const li = p.got.findIndex((m) => m.t === 'layout');
       assert.ok(li >= 0, 'the layout came first');
       assert.deepEqual(p.got[li].layout, layout);
+      assert.equal(p.got[li].sampleRate, 44100, 'the layout says the mixer\'s rate (the monitor plays at it)');
     }
     const pcm = Buffer.alloc(4 * 4);
     [0.5, -0.5, 1.5, -1].forEach((x, i) => pcm.writeFloatLE(x, i * 4));

@@ -63,6 +63,7 @@ describe('mixer node: the console output and controls', function () {
     assert.deepEqual(layout.tracks.map((t) => [t.userId, t.connectionId, t.room]), [['alice', 'c1', 'main']]);
     assert.deepEqual(layout.rooms, ['main']);
     assert.ok(meters.every((x) => x.layout === layout), 'the same layout object on every message until it changes');
+    assert.ok(meters.every((x) => x.sampleRate === 48000), 'each says the mixer\'s rate');
     // A meter frame measures the 4 mix frames up to its frameSeq: where all 4 played alice's packets in order (no
     // concealment, no trim: what mix.used says), the −12 dBFS tone reads −12 exactly.
     const played = new Map(f.received('mix').map((x) => [(x.audio as { seq: number }).seq, (x.mixed as { used: Array<{ seq: number | null; concealed: boolean }> }).used[0]]));

@@ -588,7 +588,7 @@
       case 'strip': onStrip(m.strip); break;
       case 'gone': removeStrip(m.key); break;
       case 'params': onParams(m); break;
-      case 'layout': onLayout(m.layout); break;
+      case 'layout': if (num(m.sampleRate)) s.sampleRate = m.sampleRate; onLayout(m.layout); break;
       case 'error':
         showError('The server refused a message' + (m.field ? ' (' + m.field + ')' : '') + ': ' + (m.message || 'error'));
         if (m.field === 'on' && s.monitor.on) monitorRefused(); // too many pages listening: this one is not
