@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PEER_ROLES, type PeerRole } from './frame';
+import { PEER_ROLES, type ClientHello, type PeerRole } from './frame';
 import { wireText } from '../log-text';
 
 export interface UserEntry {
@@ -136,6 +136,26 @@ export class UsersList {
     if (u.roles !== undefined && !u.roles.includes(role)) return 'role_not_allowed';
     return 'ok';
   }
+}
+
+/**
+ * The credentials check of a client HELLO, shared by every transport (TCP/TLS StreamServer, the UDP session table):
+ * accepted when it carries the single token (`tokenDigest`, a `tokenDigest()` of it) or its own userId's token in
+ * `users` with a role the entry allows. undefined = accepted; else the ERROR message (never echoing the token).
+ * Call it only when credentials are configured (a digest or a list).
+ */
+export function credentialRefusal(hello: ClientHello, singleDigest: Buffer | undefined, users: UsersList | undefined): string | undefined {
+  const token = hello.token;
+  if (token === undefined) return 'missing token: this server requires one';
+  // Hash both sides so the time taken says nothing about the token.
+  const d = tokenDigest(token);
+  if (singleDigest && digestsEqual(d, singleDigest)) return undefined;
+  if (users) {
+    const r = users.check(hello.userId, token, hello.role);
+    if (r === 'ok') return undefined;
+    if (r === 'role_not_allowed') return `user ${wireText(hello.userId)} may not connect as ${wireText(hello.role)}`;
+  }
+  return users ? `wrong token for user ${wireText(hello.userId)}` : 'wrong token';
 }
 
 /**

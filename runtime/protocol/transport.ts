@@ -19,7 +19,7 @@ import {
 } from './frame';
 import { METADATA_PATCH_CAPABILITY, MetadataPatchReceiver } from './merge-patch';
 import { FrameParser } from './parser';
-import { AuthSlowdown, UsersList, addressKey, digestsEqual, tokenDigest } from './auth';
+import { AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
 import {
   AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE,
   checkServerLimits, createTransportStats, transportStats, type ServerLimits, type TransportStats,
@@ -951,17 +951,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
 
   /** undefined = accepted; else the ERROR message (never echoing the token). */
   private checkCredentials(hello: ClientHello): string | undefined {
-    const token = hello.token;
-    if (token === undefined) return 'missing token: this server requires one';
-    // Hash both sides so the time taken says nothing about the token.
-    const d = tokenDigest(token);
-    if (this.tokenDigest && digestsEqual(d, this.tokenDigest)) return undefined;
-    if (this.users) {
-      const r = this.users.check(hello.userId, token, hello.role);
-      if (r === 'ok') return undefined;
-      if (r === 'role_not_allowed') return `user ${wireText(hello.userId)} may not connect as ${wireText(hello.role)}`;
-    }
-    return this.users ? `wrong token for user ${wireText(hello.userId)}` : 'wrong token';
+    return credentialRefusal(hello, this.tokenDigest, this.users);
   }
 }
 

@@ -1,0 +1,173 @@
+// Seed 002's raw UDP formats (its audiostreamer → audionode → audiorecorder), so those tools work with an xcast:
+//   in:  "mono with sequence numbers"   [seq u32 big-endian][raw audio]        (audiostreamer → audionode)
+//   out: "stereo without sequence numbers"  [raw interleaved s16le PCM]         (audionode → audiorecorder)
+// Neither carries a rate or a channel count: they are settings (the seed's audionode defaults to 44100 Hz).
+// Every size is checked: a datagram that is not a whole number of samples is dropped with a reason, never guessed at.
+
+import type { PlayoutHeader } from '../audio/playout';
+import { MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
+
+/** Sample formats of the raw audio in a "mono with sequence numbers" datagram. */
+export type Seed002SampleFormat = 's16le' | 's16be' | 'f32le';
+/** What the decoded payload is handed to the playout buffer as. */
+export type Seed002Output = 'pcm_s16le' | 'pcm_f32le';
+
+export const SEED002_SEQ_BYTES = 4;
+/** The seed's audionode default (`--sample-rate`). */
+export const SEED002_DEFAULT_SAMPLE_RATE = 44100;
+
+const FORMAT_BYTES: Record<Seed002SampleFormat, number> = { s16le: 2, s16be: 2, f32le: 4 };
+
+export interface Seed002InOptions {
+  /** Default 44100 (the seed's). 8000 … 192000. */
+  sampleRate?: number;
+  /** Interleaved channels in the raw audio; default 1 (the format's name says mono; more is allowed). 1 … 8. */
+  channels?: number;
+  /** Default 's16le'. */
+  format?: Seed002SampleFormat;
+  /** Default: the format's own ('pcm_s16le' for s16le/s16be, 'pcm_f32le' for f32le). */
+  output?: Seed002Output;
+  /** The header's trackId (default 0). */
+  trackId?: number;
+}
+
+export type Seed002Decoded =
+  | { ok: true; header: PlayoutHeader & { trackId: number }; data: Buffer }
+  | { ok: false; reason: 'short' | 'partial_sample' | 'too_many_samples'; message: string };
+
+/** Throws an Error naming the field for a bad option (the node turns it into a ConfigError). */
+export function checkSeed002InOptions(o: Seed002InOptions = {}): Required<Seed002InOptions> {
+  const sampleRate = o.sampleRate ?? SEED002_DEFAULT_SAMPLE_RATE;
+  if (!(Number.isInteger(sampleRate) && sampleRate >= 8000 && sampleRate <= 192000)) throw new Error(`sampleRate: must be an integer 8000 … 192000, got ${String(sampleRate)}`);
+  const channels = o.channels ?? 1;
+  if (!(Number.isInteger(channels) && channels >= 1 && channels <= 8)) throw new Error(`channels: must be an integer 1 … 8, got ${String(channels)}`);
+  const format = o.format ?? 's16le';
+  if (!(format in FORMAT_BYTES)) throw new Error(`format: must be one of ${Object.keys(FORMAT_BYTES).join(', ')}, got ${String(format).slice(0, 40)}`);
+  const output = o.output ?? (format === 'f32le' ? 'pcm_f32le' : 'pcm_s16le');
+  if (output !== 'pcm_s16le' && output !== 'pcm_f32le') throw new Error(`output: must be pcm_s16le or pcm_f32le, got ${String(output).slice(0, 40)}`);
+  const trackId = o.trackId ?? 0;
+  if (!(Number.isInteger(trackId) && trackId >= 0 && trackId <= 0xffffffff)) throw new Error(`trackId: must be an unsigned 32-bit integer, got ${String(trackId)}`);
+  return { sampleRate, channels, format, output, trackId };
+}
+
+/**
+ * Decodes "mono with sequence numbers" datagrams of one configured format. The payload is a subarray of the
+ * datagram when no conversion is needed (s16le → pcm_s16le, f32le → pcm_f32le), else a fresh Buffer.
+ */
+export class Seed002MonoIn {
+  readonly options: Readonly<Required<Seed002InOptions>>;
+  private readonly frameBytes: number;
+
+  constructor(opts: Seed002InOptions = {}) {
+    this.options = Object.freeze(checkSeed002InOptions(opts));
+    this.frameBytes = FORMAT_BYTES[this.options.format] * this.options.channels;
+  }
+
+  decode(datagram: Buffer): Seed002Decoded {
+    const o = this.options;
+    const audioBytes = datagram.length - SEED002_SEQ_BYTES;
+    if (audioBytes <= 0) {
+      return { ok: false, reason: 'short', message: `datagram of ${datagram.length} bytes has no audio after its 4-byte sequence number` };
+    }
+    if (audioBytes % this.frameBytes !== 0) {
+      return {
+        ok: false, reason: 'partial_sample',
+        message: `${audioBytes} bytes of audio is not a whole number of ${o.format} × ${o.channels}-channel samples (${this.frameBytes} bytes each)`,
+      };
+    }
+    const frameSamples = audioBytes / this.frameBytes;
+    if (frameSamples > 0xffff) {
+      return { ok: false, reason: 'too_many_samples', message: `${frameSamples} samples per channel in one datagram, more than 65535` };
+    }
+    const raw = datagram.subarray(SEED002_SEQ_BYTES);
+    const header = {
+      seq: datagram.readUInt32BE(0), codec: o.output, sampleRate: o.sampleRate, channels: o.channels, frameSamples, trackId: o.trackId,
+    };
+    return { ok: true, header, data: convert(raw, o.format, o.output) };
+  }
+}
+
+function convert(raw: Buffer, from: Seed002SampleFormat, to: Seed002Output): Buffer {
+  if (from === 's16le' && to === 'pcm_s16le') return raw;
+  if (from === 'f32le' && to === 'pcm_f32le') return raw;
+  if (from === 's16be' && to === 'pcm_s16le') {
+    const out = Buffer.allocUnsafe(raw.length);
+    for (let i = 0; i < raw.length; i += 2) { out[i] = raw[i + 1]; out[i + 1] = raw[i]; }
+    return out;
+  }
+  if (to === 'pcm_f32le') {
+    const n = raw.length / 2;
+    const out = Buffer.allocUnsafe(n * 4);
+    for (let i = 0; i < n; i++) out.writeFloatLE((from === 's16le' ? raw.readInt16LE(2 * i) : raw.readInt16BE(2 * i)) / 32768, 4 * i);
+    return out;
+  }
+  // f32le → pcm_s16le
+  const n = raw.length / 4;
+  const out = Buffer.allocUnsafe(n * 2);
+  for (let i = 0; i < n; i++) out.writeInt16LE(floatToS16(raw.readFloatLE(4 * i)), 2 * i);
+  return out;
+}
+
+function floatToS16(v: number): number {
+  if (!(v === v)) return 0;                      // NaN
+  const s = Math.round(v * 32768);
+  return s > 32767 ? 32767 : s < -32768 ? -32768 : s;
+}
+
+/**
+ * One "mono with sequence numbers" datagram (what the seed's audiostreamer sends): `[seq u32 BE][samples]`. `samples`
+ * is the raw audio as it goes on the wire (s16le for the seed). A fresh Buffer.
+ */
+export function encodeSeed002Mono(seq: number, samples: Buffer): Buffer {
+  if (!(Number.isInteger(seq) && seq >= 0 && seq <= 0xffffffff)) throw new RangeError(`seq ${seq} is not an unsigned 32-bit integer (wrap it with >>> 0)`);
+  if (SEED002_SEQ_BYTES + samples.length > MAX_UDP_DATAGRAM_BYTES) throw new RangeError(`${samples.length} bytes of audio do not fit one UDP datagram`);
+  const out = Buffer.allocUnsafe(SEED002_SEQ_BYTES + samples.length);
+  out.writeUInt32BE(seq, 0);
+  samples.copy(out, SEED002_SEQ_BYTES);
+  return out;
+}
+
+/**
+ * One "stereo without sequence numbers" datagram from interleaved PCM of `channels` (1 or 2) as `codec`: interleaved
+ * s16le, 2 channels (mono is copied to both, as the seed's streamer does; f32 is clipped and rounded). A fresh Buffer
+ * per call: never mutate one after sending. Throws RangeError for a payload that is not whole samples, more than two
+ * channels, or more than one datagram holds.
+ */
+export function encodeSeed002Stereo(pcm: Buffer, channels: number, codec: Seed002Output): Buffer {
+  if (channels !== 1 && channels !== 2) throw new RangeError(`channels ${channels}: the stereo format takes 1 or 2 channels (mix or map down first)`);
+  const bps = codec === 'pcm_s16le' ? 2 : codec === 'pcm_f32le' ? 4 : 0;
+  if (bps === 0) throw new RangeError(`codec ${String(codec)} is not pcm_s16le or pcm_f32le`);
+  if (pcm.length % (bps * channels) !== 0) throw new RangeError(`${pcm.length} bytes is not a whole number of ${codec} × ${channels}-channel samples`);
+  const frames = pcm.length / (bps * channels);
+  if (frames * 4 > MAX_UDP_DATAGRAM_BYTES) throw new RangeError(`${frames} stereo s16 samples (${frames * 4} bytes) do not fit one UDP datagram`);
+  const out = Buffer.allocUnsafe(frames * 4);
+  if (codec === 'pcm_s16le' && channels === 2) {
+    pcm.copy(out);
+    return out;
+  }
+  for (let i = 0; i < frames; i++) {
+    let l: number;
+    let r: number;
+    if (codec === 'pcm_s16le') {
+      l = r = pcm.readInt16LE(2 * i);
+    } else if (channels === 1) {
+      l = r = floatToS16(pcm.readFloatLE(4 * i));
+    } else {
+      l = floatToS16(pcm.readFloatLE(8 * i));
+      r = floatToS16(pcm.readFloatLE(8 * i + 4));
+    }
+    out.writeInt16LE(l, 4 * i);
+    out.writeInt16LE(r, 4 * i + 2);
+  }
+  return out;
+}
+
+/** Splits a stereo datagram (what the seed's audiorecorder receives) into its left and right s16 samples; checks its size. */
+export function decodeSeed002Stereo(datagram: Buffer): { left: Int16Array; right: Int16Array } {
+  if (datagram.length % 4 !== 0) throw new RangeError(`${datagram.length} bytes is not a whole number of stereo s16le samples (4 bytes each)`);
+  const n = datagram.length / 4;
+  const left = new Int16Array(n);
+  const right = new Int16Array(n);
+  for (let i = 0; i < n; i++) { left[i] = datagram.readInt16LE(4 * i); right[i] = datagram.readInt16LE(4 * i + 2); }
+  return { left, right };
+}

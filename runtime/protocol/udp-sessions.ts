@@ -1,0 +1,422 @@
+// streamproto1 over UDP (docs/streamproto1.md, "Transports"): the receiver's session table, framework-free and
+// socket-free. One datagram is exactly one frame; sessions are keyed by source address and port; a sender HELLOs at
+// start and at least every 5 s. Whoever owns the socket (the event loop today, a worker thread later) calls
+// `handle(datagram, from, nowMs)` per datagram and sends `result.reply` (if any) back to `from`.
+//
+// Reused, not rewritten: the frame header checks (FrameParser), the AUDIO and HELLO validation (frame.ts), the
+// credentials check (auth.ts credentialRefusal, the same as the TCP StreamServer's) and the limits (limits.ts).
+
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import {
+  FrameType, PROTOCOL_NAME, ProtocolError, decodeAudioPayload, decodeErrorPayload, decodeJsonPayload, decodePing,
+  encodeErrorFrame, encodeJsonFrame, encodePong, frameTypeName, validateClientHello,
+  type AudioHeader, type ClientHello, type JsonObject, type PeerRole, type ServerHello,
+} from './frame';
+import { FrameParser } from './parser';
+import { UsersList, credentialRefusal, tokenDigest } from './auth';
+import { checkServerLimits, type ServerLimits } from './limits';
+
+/** A HELLO refreshes a UDP session; the spec has senders send one at least this often. */
+export const UDP_HELLO_INTERVAL_MS = 5000;
+/** A session that receives nothing for this long ends (three missed HELLO refreshes). */
+export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 15_000;
+/** The largest UDP payload over IPv4 (65535 − 8 − 20): no frame can be longer. */
+export const MAX_UDP_DATAGRAM_BYTES = 65_507;
+
+export interface UdpFrom {
+  address: string;
+  port: number;
+}
+
+/**
+ * Why a datagram was dropped (each counted in `stats.drops`): the frame-level ProtocolError codes ('bad_magic',
+ * 'bad_version', 'unknown_type', 'frame_too_large', 'bad_audio', 'bad_opus_frame', 'bad_json', 'bad_hello',
+ * 'protocol'), 'truncated' (the datagram ends inside the frame), 'trailing' (bytes after the one frame),
+ * 'unauthorized' (HELLO with a missing or wrong token), 'no_session' (anything but HELLO from an address without an
+ * accepted HELLO), 'tracks_per_connection', 'metadata_size', 'unexpected_type' (a PONG or HELLO-ack to a receiver).
+ */
+export type UdpDropReason = string;
+
+/** Why a session ended ('close' event). */
+export type UdpCloseReason = 'idle_timeout' | 'evicted' | 'replaced' | 'unauthorized' | 'error-frame' | 'closed';
+
+/**
+ * One UDP sender. The fields a connection event needs have the TCP StreamConnection's names (connectionId is `id`,
+ * `remote` is "address:port", IPv6 in brackets), so the mixer, aggregator and event stream take UDP peers unchanged.
+ */
+export class UdpSession {
+  /** The connectionId (also the sessionId sent in the HELLO-ack). */
+  readonly id: string = randomUUID();
+  readonly remote: string;
+  readonly secure = false;
+  readonly transport = 'udp' as const;
+  hello: ClientHello;
+  /** The HELLO passed a token or users-list check. */
+  authenticated: boolean;
+  /** nowMs of the latest datagram accepted from this address (any type). */
+  lastRxMs: number;
+  /** nowMs of the latest accepted HELLO. */
+  lastHelloMs: number;
+  readonly openedMs: number;
+  framesIn = 0;
+  bytesIn = 0;
+  audioFrames = 0;
+  /** @internal distinct trackIds seen (bounded by maxTracksPerConnection). */
+  readonly tracks = new Set<number>();
+  /** @internal the table's key. */
+  readonly key: string;
+
+  constructor(readonly address: string, readonly port: number, key: string, hello: ClientHello, authenticated: boolean, nowMs: number) {
+    this.key = key;
+    this.remote = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+    this.hello = hello;
+    this.authenticated = authenticated;
+    this.lastRxMs = nowMs;
+    this.lastHelloMs = nowMs;
+    this.openedMs = nowMs;
+  }
+
+  get connectionId(): string {
+    return this.id;
+  }
+
+  get userId(): string {
+    return this.hello.userId;
+  }
+
+  get role(): PeerRole {
+    return this.hello.role;
+  }
+}
+
+/**
+ * What one datagram did. The same object is reused for every call of `handle()` (the hot path allocates no result):
+ * read it before the next call. `reply`, when set, is a fresh Buffer to send to the datagram's source (never reused
+ * after it is returned).
+ */
+export interface UdpResult {
+  kind: 'audio' | 'hello' | 'metadata' | 'qos' | 'ping' | 'error-frame' | 'drop';
+  /** The sender's session (undefined for a drop from an address without one, and for a refused HELLO). */
+  session: UdpSession | undefined;
+  /** kind 'audio': the validated header, and its data — a subarray of the datagram (no copy). */
+  header: AudioHeader | undefined;
+  data: Buffer | undefined;
+  /** kind 'metadata' (an object), 'qos' (an object or a batch), 'error-frame' ({ code, message }). */
+  json: JsonObject | JsonObject[] | undefined;
+  /** kind 'hello': true when this HELLO opened the session (false: a refresh). */
+  opened: boolean;
+  /** kind 'drop': why (counted in stats.drops), and a message for a log line (wire values through wireText). */
+  reason: UdpDropReason | undefined;
+  message: string | undefined;
+  /** A frame to send back to `from`: the HELLO-ack, a PONG, or ERROR unauthorized. */
+  reply: Buffer | undefined;
+}
+
+export interface UdpSessionTableOptions {
+  /** When set, a HELLO carrying this token is accepted (whatever its userId). */
+  token?: string;
+  /** Per-user tokens (auth.ts UsersList), as on TCP. */
+  users?: UsersList;
+  /**
+   * ServerLimits fields that apply to UDP: maxConnections (the table bound; when full, the least recently active
+   * session is evicted for a new HELLO), maxTracksPerConnection, maxMetadataBytes. The others are accepted and unused.
+   */
+  limits?: Partial<ServerLimits>;
+  /** Largest payload N accepted (default and most MAX_UDP_DATAGRAM_BYTES − 8). */
+  maxFrameBytes?: number;
+  /** A session with nothing received for this long ends (default 15000; 0 = never). */
+  idleTimeoutMs?: number;
+  /** µs since the Unix epoch, for the HELLO-ack's serverTime and PONG's t1/t2 (default Date.now() × 1000). */
+  clock?: () => number;
+  /** Our HELLO-ack's optional `name`. */
+  serverName?: string;
+}
+
+export interface UdpSessionTableEvents {
+  /** A HELLO opened a session (like a TCP 'connection'). */
+  open: [session: UdpSession];
+  /** A session ended (like a TCP 'disconnect'): its tracks leave the mix. */
+  close: [session: UdpSession, reason: UdpCloseReason];
+}
+
+export interface UdpStats {
+  datagrams: number;
+  audioFrames: number;
+  /** Dropped datagrams by reason. */
+  drops: Record<string, number>;
+  dropped: number;
+  /** Sessions ended by reason. */
+  ended: Record<string, number>;
+  opened: number;
+}
+
+/** The receiver side of streamproto1 over UDP: sessions by source address:port. Listeners must not throw. */
+export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
+  readonly limits: Readonly<ServerLimits>;
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly stats: UdpStats = { datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0 };
+  /** Insertion order = activity order: a session is moved to the end on every datagram, so the head is the most idle. */
+  private readonly sessions = new Map<string, UdpSession>();
+  private readonly parser: FrameParser;
+  private readonly singleDigest: Buffer | undefined;
+  private readonly users: UsersList | undefined;
+  private readonly clock: () => number;
+  private readonly serverName: string | undefined;
+  private readonly result: UdpResult = {
+    kind: 'drop', session: undefined, header: undefined, data: undefined, json: undefined, opened: false,
+    reason: undefined, message: undefined, reply: undefined,
+  };
+  // The one frame of the datagram being handled (FrameParser calls back; one bound handler, no closure per datagram).
+  private frameCount = 0;
+  private frameType = 0;
+  private framePayload: Buffer | undefined;
+  private readonly onFrame = (type: number, payload: Buffer): void => {
+    this.frameCount++;
+    this.frameType = type;
+    this.framePayload = payload;
+  };
+
+  /** Throws an Error naming the option for a bad value. */
+  constructor(opts: UdpSessionTableOptions = {}) {
+    super();
+    this.limits = Object.freeze(checkServerLimits(opts.limits));
+    if (opts.users !== undefined && !(opts.users instanceof UsersList)) throw new Error('users: must be a UsersList (UsersList.parse or UsersList.fromFile)');
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '')) throw new Error('token: must be a non-empty string');
+    const maxN = MAX_UDP_DATAGRAM_BYTES - 8;
+    const m = opts.maxFrameBytes ?? maxN;
+    if (!(Number.isInteger(m) && m >= 0)) throw new Error(`maxFrameBytes: must be an integer ≥ 0, got ${String(m)}`);
+    this.maxFrameBytes = Math.min(m, maxN);
+    const idle = opts.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
+    if (!(typeof idle === 'number' && Number.isFinite(idle) && idle >= 0)) throw new Error(`idleTimeoutMs: must be a number ≥ 0, got ${String(idle)}`);
+    this.idleTimeoutMs = idle;
+    this.parser = new FrameParser(this.maxFrameBytes);
+    this.singleDigest = opts.token !== undefined ? tokenDigest(opts.token) : undefined;
+    this.users = opts.users;
+    this.clock = opts.clock ?? (() => Date.now() * 1000);
+    this.serverName = opts.serverName;
+  }
+
+  /** Open sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** The session of a source, if it has one. */
+  get(from: UdpFrom): UdpSession | undefined {
+    return this.sessions.get(keyOf(from));
+  }
+
+  /** The open sessions, most idle first. */
+  list(): UdpSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * Handles one datagram from `from` at `nowMs` (ms, any monotonic origin; only differences are used). Ends idle
+   * sessions first. Never throws for what the datagram holds: a bad one is a 'drop' (counted), never a close.
+   */
+  handle(datagram: Buffer, from: UdpFrom, nowMs: number): UdpResult {
+    this.sweep(nowMs);
+    this.stats.datagrams++;
+    const r = this.result;
+    r.session = undefined; r.header = undefined; r.data = undefined; r.json = undefined;
+    r.opened = false; r.reason = undefined; r.message = undefined; r.reply = undefined;
+
+    // Exactly one frame: FrameParser checks magic, version, type and N ≤ maxFrameBytes; the datagram must end with it.
+    this.frameCount = 0;
+    this.framePayload = undefined;
+    try {
+      this.parser.push(datagram, this.onFrame);
+    } catch (err) {
+      this.parser.reset();
+      return this.drop(err instanceof ProtocolError ? err.code : 'protocol', (err as Error).message);
+    }
+    if (this.frameCount !== 1 || !this.parser.idle) {
+      const truncated = this.frameCount === 0;
+      this.parser.reset();
+      return truncated
+        ? this.drop('truncated', `datagram of ${datagram.length} bytes ends inside its frame`)
+        : this.drop('trailing', `datagram of ${datagram.length} bytes holds more than one frame`);
+    }
+    const type = this.frameType;
+    const payload = this.currentPayload();
+    const key = keyOf(from);
+    const session = this.sessions.get(key);
+
+    if (type === FrameType.HELLO) return this.onHello(payload, from, key, session, nowMs, datagram.length);
+    if (session === undefined) return this.drop('no_session', `${frameTypeName(type)} from ${from.address}:${from.port}, which has no accepted HELLO`);
+    r.session = session;
+    try {
+      switch (type) {
+        case FrameType.AUDIO: {
+          const { header, data } = decodeAudioPayload(payload);
+          if (!session.tracks.has(header.trackId)) {
+            if (session.tracks.size >= this.limits.maxTracksPerConnection) {
+              return this.drop('tracks_per_connection', `AUDIO track ${header.trackId}: this sender already has ${session.tracks.size} tracks`);
+            }
+            session.tracks.add(header.trackId);
+          }
+          this.touch(session, nowMs, datagram.length);
+          session.audioFrames++;
+          this.stats.audioFrames++;
+          r.kind = 'audio'; r.header = header; r.data = data;
+          return r;
+        }
+        case FrameType.METADATA: {
+          if (payload.length > this.limits.maxMetadataBytes) {
+            return this.drop('metadata_size', `METADATA of ${payload.length} bytes, more than ${this.limits.maxMetadataBytes}`);
+          }
+          r.json = decodeJsonPayload(payload, FrameType.METADATA);
+          this.touch(session, nowMs, datagram.length);
+          r.kind = 'metadata';
+          return r;
+        }
+        case FrameType.QOS: {
+          r.json = decodeJsonPayload(payload, FrameType.QOS);
+          this.touch(session, nowMs, datagram.length);
+          r.kind = 'qos';
+          return r;
+        }
+        case FrameType.PING: {
+          const t0 = decodePing(payload);
+          this.touch(session, nowMs, datagram.length);
+          const t1 = this.clock();
+          r.kind = 'ping';
+          r.reply = encodePong(t0, t1, this.clock());
+          return r;
+        }
+        case FrameType.ERROR: {
+          // The sender says it stops (on TCP it then closes): the session ends.
+          r.json = decodeErrorPayload(payload) as unknown as JsonObject;
+          r.kind = 'error-frame';
+          this.end(session, 'error-frame');
+          return r;
+        }
+        default:
+          return this.drop('unexpected_type', `${frameTypeName(type)} is not sent to a receiver`);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) return this.drop(err.code, err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Ends every session idle for idleTimeoutMs at `nowMs` ('close' with 'idle_timeout'); returns how many. `handle()`
+   * calls it; the socket's owner also calls it on a timer, so a silent table still ends its sessions.
+   */
+  sweep(nowMs: number): number {
+    if (this.idleTimeoutMs <= 0) return 0;
+    let n = 0;
+    for (const s of this.sessions.values()) {
+      if (nowMs - s.lastRxMs < this.idleTimeoutMs) break;    // activity order: the rest are fresher
+      this.end(s, 'idle_timeout');
+      n++;
+    }
+    return n;
+  }
+
+  /** Ends one session (e.g. the node closing): 'close' with `reason`. */
+  close(session: UdpSession, reason: UdpCloseReason = 'closed'): void {
+    if (this.sessions.get(session.key) === session) this.end(session, reason);
+  }
+
+  /** Ends every session ('close' with 'closed'). */
+  closeAll(): void {
+    for (const s of [...this.sessions.values()]) this.end(s, 'closed');
+  }
+
+  private onHello(payload: Buffer, from: UdpFrom, key: string, session: UdpSession | undefined, nowMs: number, bytes: number): UdpResult {
+    const r = this.result;
+    let hello: ClientHello;
+    try {
+      const obj = decodeJsonPayload(payload, FrameType.HELLO) as JsonObject;
+      hello = validateClientHello(obj);
+    } catch (err) {
+      if (err instanceof ProtocolError) return this.drop('bad_hello', err.message);
+      throw err;
+    }
+    const credentials = this.singleDigest !== undefined || this.users !== undefined;
+    if (credentials) {
+      const refusal = credentialRefusal(hello, this.singleDigest, this.users);
+      if (refusal !== undefined) {
+        // A refused HELLO ends a session the address had: it no longer proves who it is.
+        if (session !== undefined) this.end(session, 'unauthorized');
+        this.drop('unauthorized', refusal);
+        r.reply = encodeErrorFrame('unauthorized', refusal);
+        return r;
+      }
+    }
+    if (session !== undefined && (session.hello.userId !== hello.userId || session.hello.role !== hello.role)) {
+      // Another identity from the same address and port: a new session (the old one's tracks leave).
+      this.end(session, 'replaced');
+      session = undefined;
+    }
+    r.kind = 'hello';
+    if (session === undefined) {
+      if (this.sessions.size >= this.limits.maxConnections) {
+        const oldest = this.sessions.values().next().value as UdpSession;
+        this.end(oldest, 'evicted');
+      }
+      session = new UdpSession(from.address, from.port, key, hello, credentials, nowMs);
+      this.sessions.set(key, session);
+      this.stats.opened++;
+      r.opened = true;
+      this.touch(session, nowMs, bytes);
+      r.session = session;
+      r.reply = this.ack(session);
+      this.emit('open', session);
+      return r;
+    }
+    session.hello = hello;
+    session.authenticated = credentials;
+    session.lastHelloMs = nowMs;
+    this.touch(session, nowMs, bytes);
+    r.session = session;
+    r.reply = this.ack(session);
+    return r;
+  }
+
+  /** The payload FrameParser handed to onFrame for this datagram (a method: TypeScript cannot see the callback set it). */
+  private currentPayload(): Buffer {
+    return this.framePayload as Buffer;
+  }
+
+  private ack(session: UdpSession): Buffer {
+    const hello: ServerHello = { protocol: PROTOCOL_NAME, sessionId: session.id, serverTime: Math.floor(this.clock()) };
+    if (this.serverName !== undefined) hello.name = this.serverName;
+    return encodeJsonFrame(FrameType.HELLO, hello);
+  }
+
+  private touch(session: UdpSession, nowMs: number, bytes: number): void {
+    session.lastRxMs = nowMs;
+    session.framesIn++;
+    session.bytesIn += bytes;
+    // Move to the end of the activity order (the head stays the most idle).
+    this.sessions.delete(session.key);
+    this.sessions.set(session.key, session);
+  }
+
+  private end(session: UdpSession, reason: UdpCloseReason): void {
+    if (!this.sessions.delete(session.key)) return;
+    this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
+    this.emit('close', session, reason);
+  }
+
+  private drop(reason: UdpDropReason, message: string): UdpResult {
+    const r = this.result;
+    r.kind = 'drop';
+    r.reason = reason;
+    r.message = message;
+    this.stats.dropped++;
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+    return r;
+  }
+}
+
+function keyOf(from: UdpFrom): string {
+  return `${from.address}:${from.port}`;
+}
+
