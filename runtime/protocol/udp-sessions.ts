@@ -14,8 +14,11 @@ import {
   type AudioHeader, type ClientHello, type JsonObject, type PeerRole, type ServerHello,
 } from './frame';
 import { FrameParser } from './parser';
-import { UsersList, credentialRefusal, tokenDigest } from './auth';
-import { checkServerLimits, type ServerLimits } from './limits';
+import { AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
+import {
+  AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE, checkServerLimits,
+  type ServerLimits,
+} from './limits';
 
 /** A HELLO refreshes a UDP session; the spec has senders send one at least this often. */
 export const UDP_HELLO_INTERVAL_MS = 5000;
@@ -33,8 +36,9 @@ export interface UdpFrom {
  * Why a datagram was dropped (each counted in `stats.drops`): the frame-level ProtocolError codes ('bad_magic',
  * 'bad_version', 'unknown_type', 'frame_too_large', 'bad_audio', 'bad_opus_frame', 'bad_json', 'bad_hello',
  * 'protocol'), 'truncated' (the datagram ends inside the frame), 'trailing' (bytes after the one frame),
- * 'unauthorized' (HELLO with a missing or wrong token), 'no_session' (anything but HELLO from an address without an
- * accepted HELLO), 'tracks_per_connection', 'metadata_size', 'unexpected_type' (a PONG or HELLO-ack to a receiver).
+ * 'unauthorized' (HELLO with a missing or wrong token), 'auth_slowdown' (a HELLO from an address with recent failures,
+ * sooner than its hold allows: unanswered and unchecked), 'no_session' (anything but HELLO from an address without an
+ * accepted HELLO), 'tracks_per_connection', 'metadata_size', 'metadata_rate', 'unexpected_type' (a PONG or HELLO-ack to a receiver).
  */
 export type UdpDropReason = string;
 
@@ -66,6 +70,9 @@ export class UdpSession {
   readonly tracks = new Set<number>();
   /** @internal the table's key. */
   readonly key: string;
+  /** @internal METADATA token bucket (limits.metadataPerSecond, burst twice it), as on TCP. */
+  metaTokens = 0;
+  metaRefillMs = 0;
 
   constructor(readonly address: string, readonly port: number, key: string, hello: ClientHello, authenticated: boolean, nowMs: number) {
     this.key = key;
@@ -75,6 +82,7 @@ export class UdpSession {
     this.lastRxMs = nowMs;
     this.lastHelloMs = nowMs;
     this.openedMs = nowMs;
+    this.metaRefillMs = nowMs;
   }
 
   get connectionId(): string {
@@ -120,7 +128,8 @@ export interface UdpSessionTableOptions {
   users?: UsersList;
   /**
    * ServerLimits fields that apply to UDP: maxConnections (the table bound; when full, the least recently active
-   * session is evicted for a new HELLO), maxTracksPerConnection, maxMetadataBytes. The others are accepted and unused.
+   * session is evicted for a new HELLO), maxTracksPerConnection, maxMetadataBytes, metadataPerSecond and
+   * authFailuresBeforeSlowdown. The others are accepted and unused.
    */
   limits?: Partial<ServerLimits>;
   /** Largest payload N accepted (default and most MAX_UDP_DATAGRAM_BYTES − 8). */
@@ -164,6 +173,11 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   private readonly users: UsersList | undefined;
   private readonly clock: () => number;
   private readonly serverName: string | undefined;
+  /** Failed HELLOs per address (auth.ts AuthSlowdown, on this table's nowMs). */
+  private readonly slowdown: AuthSlowdown;
+  /** nowMs of the last HELLO checked, per slowed-down address key (bounded like the slow-down's table). */
+  private readonly lastChecked = new Map<string, number>();
+  private nowMs = 0;
   private readonly result: UdpResult = {
     kind: 'drop', session: undefined, header: undefined, data: undefined, json: undefined, opened: false,
     reason: undefined, message: undefined, reply: undefined,
@@ -196,6 +210,11 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     this.users = opts.users;
     this.clock = opts.clock ?? (() => Date.now() * 1000);
     this.serverName = opts.serverName;
+    this.slowdown = new AuthSlowdown({
+      failuresBeforeSlowdown: this.limits.authFailuresBeforeSlowdown, windowMs: AUTH_FAILURE_WINDOW_MS,
+      minDelayMs: AUTH_SLOWDOWN_MIN_MS, maxDelayMs: AUTH_SLOWDOWN_MAX_MS, tableSize: AUTH_SLOWDOWN_TABLE_SIZE,
+      now: () => this.nowMs,
+    });
   }
 
   /** Open sessions. */
@@ -218,6 +237,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
    * sessions first. Never throws for what the datagram holds: a bad one is a 'drop' (counted), never a close.
    */
   handle(datagram: Buffer, from: UdpFrom, nowMs: number): UdpResult {
+    this.nowMs = nowMs;
     this.sweep(nowMs);
     this.stats.datagrams++;
     const r = this.result;
@@ -265,9 +285,14 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
           return r;
         }
         case FrameType.METADATA: {
-          if (payload.length > this.limits.maxMetadataBytes) {
-            return this.drop('metadata_size', `METADATA of ${payload.length} bytes, more than ${this.limits.maxMetadataBytes}`);
+          const l = this.limits;
+          if (payload.length > l.maxMetadataBytes) {
+            return this.drop('metadata_size', `METADATA of ${payload.length} bytes, more than ${l.maxMetadataBytes}`);
           }
+          session.metaTokens = Math.min(2 * l.metadataPerSecond, session.metaTokens + ((nowMs - session.metaRefillMs) / 1000) * l.metadataPerSecond);
+          session.metaRefillMs = nowMs;
+          if (session.metaTokens < 1) return this.drop('metadata_rate', `METADATA more often than ${l.metadataPerSecond} a second`);
+          session.metaTokens -= 1;
           r.json = decodeJsonPayload(payload, FrameType.METADATA);
           this.touch(session, nowMs, datagram.length);
           r.kind = 'metadata';
@@ -340,8 +365,25 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     }
     const credentials = this.singleDigest !== undefined || this.users !== undefined;
     if (credentials) {
+      const ip = addressKey(from.address);
+      // The slow-down (TCP holds such a HELLO; a datagram cannot be held): an address past its failures has one HELLO
+      // checked per hold, the rest dropped unanswered. A session's own refresh (same userId and role from its address and
+      // port) is not held — it is still checked — so failures of others at the same IP never stall a working sender.
+      const refresh = session !== undefined && session.hello.userId === hello.userId && session.hello.role === hello.role;
+      const hold = refresh ? 0 : this.slowdown.delayMs(ip);
+      if (hold > 0) {
+        const last = this.lastChecked.get(ip);
+        if (last !== undefined && nowMs - last < hold) return this.drop('auth_slowdown', `HELLO from ${from.address} held: recent failed HELLOs`);
+        this.lastChecked.delete(ip);
+        this.lastChecked.set(ip, nowMs);
+        if (this.lastChecked.size > AUTH_SLOWDOWN_TABLE_SIZE) this.lastChecked.delete(this.lastChecked.keys().next().value as string);
+      }
       const refusal = credentialRefusal(hello, this.singleDigest, this.users);
-      if (refusal !== undefined) {
+      if (refusal === undefined) {
+        this.slowdown.succeeded(ip);
+        this.lastChecked.delete(ip);
+      } else {
+        this.slowdown.failed(ip);
         // A refused HELLO ends a session the address had: it no longer proves who it is.
         if (session !== undefined) this.end(session, 'unauthorized');
         this.drop('unauthorized', refusal);
@@ -361,6 +403,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
         this.end(oldest, 'evicted');
       }
       session = new UdpSession(from.address, from.port, key, hello, credentials, nowMs);
+      session.metaTokens = 2 * this.limits.metadataPerSecond;
       this.sessions.set(key, session);
       this.stats.opened++;
       r.opened = true;

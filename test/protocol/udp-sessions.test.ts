@@ -27,6 +27,7 @@ class Receiver {
   readonly opened: UdpSession[] = [];
   readonly closed: Array<{ session: UdpSession; reason: UdpCloseReason }> = [];
   readonly drops: string[] = [];
+  readonly metadata: unknown[] = [];
   port = 0;
 
   constructor(opts: UdpSessionTableOptions = {}) {
@@ -38,6 +39,7 @@ class Receiver {
       const r = this.table.handle(msg, rinfo, this.now);
       if (r.kind === 'audio') this.audio.push({ session: r.session as UdpSession, header: r.header as AudioHeader, data: Buffer.from(r.data as Buffer) });
       if (r.kind === 'drop') this.drops.push(r.reason as string);
+      if (r.kind === 'metadata') this.metadata.push(r.json);
       if (r.reply) this.socket.send(r.reply, rinfo.port, rinfo.address);
     });
   }
@@ -306,6 +308,44 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
     assert.deepEqual(rx.closed.map((c) => [c.session.userId, c.reason]), [['first', 'replaced']]);
     assert.notEqual(rx.opened[0].id, rx.opened[1].id);
     assert.equal(rx.table.size, 1);
+  });
+
+  it('METADATA: the TCP limits per session — size and rate (token bucket on the injected clock)', async () => {
+    await receiver({ limits: { metadataPerSecond: 2, maxMetadataBytes: 100 } });
+    const s = await sender();
+    await s.hello('meta');
+    await until(() => rx.opened.length === 1, 5000, 'opened');
+    const big = encodeJsonFrame(FrameType.METADATA, { x: 'y'.repeat(200) });
+    await s.send(big);
+    for (let i = 0; i < 6; i++) await s.send(encodeJsonFrame(FrameType.METADATA, { i }));   // burst 4, then refused
+    await until(() => rx.datagrams === 8, 5000, 'datagrams');
+    assert.deepEqual(rx.drops, ['metadata_size', 'metadata_rate', 'metadata_rate']);
+    rx.now = 1000;                                      // one second refills two
+    for (let i = 0; i < 3; i++) await s.send(encodeJsonFrame(FrameType.METADATA, { i }));
+    await until(() => rx.datagrams === 11, 5000, 'datagrams');
+    assert.equal(rx.table.stats.drops.metadata_rate, 3);
+    assert.equal(rx.table.size, 1);
+    assert.deepEqual(rx.metadata, [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }, { i: 0 }, { i: 1 }]);
+  });
+
+  it('auth slow-down: past limits.authFailuresBeforeSlowdown an address gets one HELLO checked per hold, the rest unanswered; a working session\'s refresh is never held', async () => {
+    await receiver({ token: 'right', limits: { authFailuresBeforeSlowdown: 2 } });
+    const good = await sender();
+    const bad = await sender();
+    await good.hello('ok', { token: 'right' });
+    await until(() => rx.opened.length === 1, 5000, 'good opened');
+    for (let i = 0; i < 3; i++) await bad.hello('x', { token: 'wrong' });   // failures 1, 2, 3 (the 3rd is checked: first in its hold)
+    await until(() => bad.of(FrameType.ERROR).length === 3, 5000, 'three ERRORs');
+    await bad.hello('x', { token: 'wrong' });           // within the hold: dropped unanswered
+    await bad.hello('x', { token: 'right' });           // even with the right token: not checked within the hold
+    await good.hello('ok', { token: 'right' });         // the session's refresh from the same IP: answered
+    await until(() => good.of(FrameType.HELLO).length === 2, 5000, 'refresh ack');
+    assert.equal(rx.table.stats.drops.auth_slowdown, 2);
+    assert.equal(bad.of(FrameType.ERROR).length, 3);
+    rx.now = 10_000;                                    // past the hold (250 ms × 2): checked again, and accepted
+    await bad.hello('x', { token: 'right' });
+    await until(() => rx.opened.length === 2, 5000, 'bad opened after the hold');
+    assert.equal(rx.table.size, 2);
   });
 
   it('refuses a bad option naming it', () => {
