@@ -46,6 +46,62 @@ export type UdpDropReason = string;
 export type UdpCloseReason = 'idle_timeout' | 'evicted' | 'replaced' | 'unauthorized' | 'error-frame' | 'closed';
 
 /**
+ * Sources of datagrams by key ("address:port"), kept in activity order: `touch` moves one to the end, so the head is
+ * the most idle — `idle()` finds the expired in O(expired), and the head is what a full table evicts. Shared by the
+ * streamproto1 session table and the seed 002 ingest.
+ */
+export class ActivityMap<S extends { readonly key: string; lastRxMs: number }> {
+  private readonly map = new Map<string, S>();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): S | undefined {
+    return this.map.get(key);
+  }
+
+  /** Most idle first. */
+  values(): IterableIterator<S> {
+    return this.map.values();
+  }
+
+  /** The most idle one, if any. */
+  oldest(): S | undefined {
+    return this.map.values().next().value as S | undefined;
+  }
+
+  add(s: S): void {
+    this.map.delete(s.key);
+    this.map.set(s.key, s);
+  }
+
+  touch(s: S, nowMs: number): void {
+    s.lastRxMs = nowMs;
+    this.map.delete(s.key);
+    this.map.set(s.key, s);
+  }
+
+  /** Removes `s` if it is the one held under its key; true when it was. */
+  delete(s: S): boolean {
+    if (this.map.get(s.key) !== s) return false;
+    this.map.delete(s.key);
+    return true;
+  }
+
+  /** The entries idle for `idleMs` or more at `nowMs`, most idle first (a new array; empty when none). */
+  idle(nowMs: number, idleMs: number): S[] {
+    const out: S[] = [];
+    if (idleMs <= 0) return out;
+    for (const x of this.map.values()) {
+      if (nowMs - x.lastRxMs < idleMs) break;     // activity order: the rest are fresher
+      out.push(x);
+    }
+    return out;
+  }
+}
+
+/**
  * One UDP sender. The fields a connection event needs have the TCP StreamConnection's names (connectionId is `id`,
  * `remote` is "address:port", IPv6 in brackets), so the mixer, aggregator and event stream take UDP peers unchanged.
  */
@@ -167,7 +223,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   readonly idleTimeoutMs: number;
   readonly stats: UdpStats = { datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0 };
   /** Insertion order = activity order: a session is moved to the end on every datagram, so the head is the most idle. */
-  private readonly sessions = new Map<string, UdpSession>();
+  private readonly sessions = new ActivityMap<UdpSession>();
   private readonly parser: FrameParser;
   private readonly singleDigest: Buffer | undefined;
   private readonly users: UsersList | undefined;
@@ -333,19 +389,17 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
    * calls it; the socket's owner also calls it on a timer, so a silent table still ends its sessions.
    */
   sweep(nowMs: number): number {
-    if (this.idleTimeoutMs <= 0) return 0;
-    let n = 0;
-    for (const s of this.sessions.values()) {
-      if (nowMs - s.lastRxMs < this.idleTimeoutMs) break;    // activity order: the rest are fresher
-      this.end(s, 'idle_timeout');
-      n++;
-    }
-    return n;
+    if (this.idleTimeoutMs <= 0 || this.sessions.size === 0) return 0;
+    const oldest = this.sessions.oldest() as UdpSession;
+    if (nowMs - oldest.lastRxMs < this.idleTimeoutMs) return 0;    // the common case: nothing to do, nothing allocated
+    const ended = this.sessions.idle(nowMs, this.idleTimeoutMs);
+    for (const s of ended) this.end(s, 'idle_timeout');
+    return ended.length;
   }
 
   /** Ends one session (e.g. the node closing): 'close' with `reason`. */
   close(session: UdpSession, reason: UdpCloseReason = 'closed'): void {
-    if (this.sessions.get(session.key) === session) this.end(session, reason);
+    this.end(session, reason);
   }
 
   /** Ends every session ('close' with 'closed'). */
@@ -399,12 +453,11 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     r.kind = 'hello';
     if (session === undefined) {
       if (this.sessions.size >= this.limits.maxConnections) {
-        const oldest = this.sessions.values().next().value as UdpSession;
-        this.end(oldest, 'evicted');
+        this.end(this.sessions.oldest() as UdpSession, 'evicted');
       }
       session = new UdpSession(from.address, from.port, key, hello, credentials, nowMs);
       session.metaTokens = 2 * this.limits.metadataPerSecond;
-      this.sessions.set(key, session);
+      this.sessions.add(session);
       this.stats.opened++;
       r.opened = true;
       this.touch(session, nowMs, bytes);
@@ -434,16 +487,13 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   }
 
   private touch(session: UdpSession, nowMs: number, bytes: number): void {
-    session.lastRxMs = nowMs;
     session.framesIn++;
     session.bytesIn += bytes;
-    // Move to the end of the activity order (the head stays the most idle).
-    this.sessions.delete(session.key);
-    this.sessions.set(session.key, session);
+    this.sessions.touch(session, nowMs);
   }
 
   private end(session: UdpSession, reason: UdpCloseReason): void {
-    if (!this.sessions.delete(session.key)) return;
+    if (!this.sessions.delete(session)) return;
     this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
     this.emit('close', session, reason);
   }
