@@ -4,8 +4,10 @@
 // Neither carries a rate or a channel count: they are settings (the seed's audionode defaults to 44100 Hz).
 // Every size is checked: a datagram that is not a whole number of samples is dropped with a reason, never guessed at.
 
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import type { PlayoutHeader } from '../audio/playout';
-import { MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
+import { ActivityMap, MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
 
 /** Sample formats of the raw audio in a "mono with sequence numbers" datagram. */
 export type Seed002SampleFormat = 's16le' | 's16be' | 'f32le';
@@ -170,4 +172,151 @@ export function decodeSeed002Stereo(datagram: Buffer): { left: Int16Array; right
   const right = new Int16Array(n);
   for (let i = 0; i < n; i++) { left[i] = datagram.readInt16LE(4 * i); right[i] = datagram.readInt16LE(4 * i + 2); }
   return { left, right };
+}
+
+// ---- one stream per source ----
+
+/** Why a seed 002 source ended ('close' event). */
+export type Seed002CloseReason = 'idle_timeout' | 'evicted' | 'closed';
+
+/**
+ * One seed 002 streamer, told apart by source address and port (several on one host are several streams; a streamer
+ * restarted on a new port is a new one, the old ending by idle timeout). Its fields are a connection event's, as a
+ * UdpSession's are: `id` / `connectionId`, `remote`, `userId` (from `userIdOf`, default "seed002-<address>:<port>"), role 'peer',
+ * no HELLO, not authenticated (the format has no credentials: bind it to an address only trusted senders reach).
+ */
+export class Seed002Source {
+  readonly id: string = randomUUID();
+  readonly remote: string;
+  readonly role = 'peer' as const;
+  readonly hello = undefined;
+  readonly authenticated = false;
+  readonly secure = false;
+  readonly transport = 'seed002' as const;
+  lastRxMs: number;
+  readonly openedMs: number;
+  packets = 0;
+
+  constructor(readonly key: string, readonly address: string, readonly port: number, readonly userId: string, nowMs: number) {
+    this.remote = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+    this.lastRxMs = nowMs;
+    this.openedMs = nowMs;
+  }
+
+  get connectionId(): string {
+    return this.id;
+  }
+}
+
+export interface Seed002IngestOptions extends Seed002InOptions {
+  /** A source with nothing for this long ends (default 5000 ms: the seed's streamer sends every 10–200 ms; 0 = never). */
+  idleTimeoutMs?: number;
+  /** Sources kept; a new one when full evicts the most idle (default 1024). */
+  maxSources?: number;
+  /** The userId of a new source (default "seed002-<address>:<port>"); must return a non-empty string. */
+  userIdOf?: (address: string, port: number) => string;
+}
+
+export interface Seed002IngestEvents {
+  open: [source: Seed002Source];
+  close: [source: Seed002Source, reason: Seed002CloseReason];
+}
+
+/** What one datagram did; the same object for every call (read it before the next). */
+export interface Seed002IngestResult {
+  kind: 'audio' | 'drop';
+  source: Seed002Source | undefined;
+  header: (PlayoutHeader & { trackId: number }) | undefined;
+  data: Buffer | undefined;
+  reason: 'short' | 'partial_sample' | 'too_many_samples' | undefined;
+  message: string | undefined;
+}
+
+/**
+ * Seed 002's "mono with sequence numbers" ingest, socket-free like UdpSessionTable: `handle(datagram, from, nowMs)`.
+ * A datagram that is not whole samples is dropped (counted by reason) and opens no source; a good one opens its
+ * source ('open') or refreshes it.
+ */
+export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
+  readonly decoder: Seed002MonoIn;
+  readonly idleTimeoutMs: number;
+  readonly maxSources: number;
+  readonly stats = { datagrams: 0, packets: 0, dropped: 0, drops: {} as Record<string, number>, ended: {} as Record<string, number>, opened: 0 };
+  private readonly sources = new ActivityMap<Seed002Source>();
+  private readonly userIdOf: (address: string, port: number) => string;
+  private readonly result: Seed002IngestResult = { kind: 'drop', source: undefined, header: undefined, data: undefined, reason: undefined, message: undefined };
+
+  /** Throws an Error naming the option for a bad value. */
+  constructor(opts: Seed002IngestOptions = {}) {
+    super();
+    this.decoder = new Seed002MonoIn(opts);
+    const idle = opts.idleTimeoutMs ?? 5000;
+    if (!(typeof idle === 'number' && Number.isFinite(idle) && idle >= 0)) throw new Error(`idleTimeoutMs: must be a number ≥ 0, got ${String(idle)}`);
+    this.idleTimeoutMs = idle;
+    const max = opts.maxSources ?? 1024;
+    if (!(Number.isInteger(max) && max >= 1 && max <= 1_000_000)) throw new Error(`maxSources: must be an integer 1 … 1000000, got ${String(max)}`);
+    this.maxSources = max;
+    if (opts.userIdOf !== undefined && typeof opts.userIdOf !== 'function') throw new Error('userIdOf: must be a function (address, port) => userId');
+    this.userIdOf = opts.userIdOf ?? ((a, p) => `seed002-${a}:${p}`);
+  }
+
+  get size(): number {
+    return this.sources.size;
+  }
+
+  /** Most idle first. */
+  list(): Seed002Source[] {
+    return [...this.sources.values()];
+  }
+
+  handle(datagram: Buffer, from: { address: string; port: number }, nowMs: number): Seed002IngestResult {
+    this.sweep(nowMs);
+    this.stats.datagrams++;
+    const r = this.result;
+    const key = `${from.address}:${from.port}`;
+    let src = this.sources.get(key);
+    r.source = src;
+    const d = this.decoder.decode(datagram);
+    if (!d.ok) {
+      r.kind = 'drop'; r.header = undefined; r.data = undefined; r.reason = d.reason; r.message = d.message;
+      this.stats.dropped++;
+      this.stats.drops[d.reason] = (this.stats.drops[d.reason] ?? 0) + 1;
+      return r;
+    }
+    if (src === undefined) {
+      if (this.sources.size >= this.maxSources) this.end(this.sources.oldest() as Seed002Source, 'evicted');
+      const userId = this.userIdOf(from.address, from.port);
+      if (typeof userId !== 'string' || userId === '') throw new Error('userIdOf: returned no userId');
+      src = new Seed002Source(key, from.address, from.port, userId, nowMs);
+      this.sources.add(src);
+      this.stats.opened++;
+      r.source = src;
+      this.emit('open', src);
+    } else {
+      this.sources.touch(src, nowMs);
+    }
+    src.packets++;
+    this.stats.packets++;
+    r.kind = 'audio'; r.header = d.header; r.data = d.data; r.reason = undefined; r.message = undefined;
+    return r;
+  }
+
+  /** Ends the sources idle for idleTimeoutMs ('close' with 'idle_timeout'); returns how many. */
+  sweep(nowMs: number): number {
+    const oldest = this.sources.oldest();
+    if (this.idleTimeoutMs <= 0 || oldest === undefined || nowMs - oldest.lastRxMs < this.idleTimeoutMs) return 0;
+    const ended = this.sources.idle(nowMs, this.idleTimeoutMs);
+    for (const s of ended) this.end(s, 'idle_timeout');
+    return ended.length;
+  }
+
+  closeAll(): void {
+    for (const s of [...this.sources.values()]) this.end(s, 'closed');
+  }
+
+  private end(s: Seed002Source, reason: Seed002CloseReason): void {
+    if (!this.sources.delete(s)) return;
+    this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
+    this.emit('close', s, reason);
+  }
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import {
-  Seed002MonoIn, checkSeed002InOptions, decodeSeed002Stereo, encodeSeed002Mono, encodeSeed002Stereo,
+  Seed002Ingest, Seed002MonoIn, checkSeed002InOptions, type Seed002CloseReason, type Seed002Source, decodeSeed002Stereo, encodeSeed002Mono, encodeSeed002Stereo,
 } from '../../runtime/protocol/seed002';
 import { PlayoutBuffer, checkPlayoutPacket } from '../../runtime/audio/playout';
 import { until } from './helpers';
@@ -162,6 +162,68 @@ describe('protocol/seed002: the seed\'s raw UDP formats', () => {
     } finally {
       rx.close();
       tx.close();
+    }
+  });
+
+  it('Seed002Ingest: one stream per source address and port over real sockets; bad sizes dropped; idle and bound end sources', async () => {
+    const ingest = new Seed002Ingest({ sampleRate: 48000, idleTimeoutMs: 5000, maxSources: 2 });
+    const opened: Seed002Source[] = [];
+    const closed: Array<[string, Seed002CloseReason]> = [];
+    ingest.on('open', (s) => opened.push(s));
+    ingest.on('close', (s, reason) => closed.push([s.userId, reason]));
+    const got: Array<{ userId: string; connectionId: string; seq: number; first: number }> = [];
+    const drops: string[] = [];
+    let now = 0;
+    let n = 0;
+    const rx = dgram.createSocket('udp4');
+    const tx = [dgram.createSocket('udp4'), dgram.createSocket('udp4'), dgram.createSocket('udp4')];
+    try {
+      await new Promise<void>((resolve) => rx.bind(0, '127.0.0.1', resolve));
+      for (const t of tx) await new Promise<void>((resolve) => t.bind(0, '127.0.0.1', resolve));
+      rx.on('message', (msg, rinfo) => {
+        n++;
+        const r = ingest.handle(msg, rinfo, now);
+        if (r.kind === 'audio') got.push({ userId: r.source!.userId, connectionId: r.source!.connectionId, seq: r.header!.seq, first: r.data!.readInt16LE(0) });
+        else drops.push(r.reason!);
+      });
+      // An independent packet: [seq BE][s16le × k] written byte by byte.
+      const packet = (seq: number, k: number, extra = 0) => {
+        const b = new Uint8Array(4 + 2 * k + extra);
+        b[0] = seq >>> 24; b[1] = (seq >>> 16) & 255; b[2] = (seq >>> 8) & 255; b[3] = seq & 255;
+        for (let i = 0; i < k; i++) { const v = (seq * 10 + i) & 0xffff; b[4 + 2 * i] = v & 255; b[5 + 2 * i] = v >>> 8; }
+        return b;
+      };
+      const send = (t: dgram.Socket, b: Uint8Array) => new Promise<void>((resolve, reject) => t.send(b, rx.address().port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      await send(tx[0], packet(1, 480));
+      await send(tx[1], packet(7, 480));
+      await send(tx[0], packet(2, 480, 1));             // half a sample too many: dropped, the stream goes on
+      await send(tx[0], packet(3, 480));
+      await until(() => n === 4, 5000, 'four datagrams');
+      assert.deepEqual(got.map((g) => [g.userId, g.seq, g.first]), [
+        [`seed002-127.0.0.1:${tx[0].address().port}`, 1, 10], [`seed002-127.0.0.1:${tx[1].address().port}`, 7, 70],
+        [`seed002-127.0.0.1:${tx[0].address().port}`, 3, 30],
+      ]);
+      assert.equal(got[0].connectionId, got[2].connectionId);
+      assert.notEqual(got[0].connectionId, got[1].connectionId);
+      assert.deepEqual(drops, ['partial_sample']);
+      assert.equal(opened.length, 2);
+      assert.equal(opened[0].remote, `127.0.0.1:${tx[0].address().port}`);
+
+      now = 100;
+      await send(tx[0], packet(4, 480));                // tx[0] active: tx[1] is the most idle
+      await until(() => n === 5, 5000, 'five datagrams');
+      now = 200;
+      await send(tx[2], packet(1, 480));                // a third source: the table holds two, tx[1] evicted
+      await until(() => n === 6, 5000, 'six datagrams');
+      assert.deepEqual(closed, [[`seed002-127.0.0.1:${tx[1].address().port}`, 'evicted']]);
+      assert.equal(ingest.sweep(5099), 0);
+      assert.equal(ingest.sweep(5100), 1);              // tx[0], last heard at 100
+      assert.deepEqual(closed[1], [`seed002-127.0.0.1:${tx[0].address().port}`, 'idle_timeout']);
+      assert.equal(ingest.size, 1);
+      assert.equal(ingest.stats.drops.partial_sample, 1);
+    } finally {
+      rx.close();
+      for (const t of tx) t.close();
     }
   });
 });
