@@ -10,9 +10,11 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import {
   FrameType, PROTOCOL_NAME, ProtocolError, decodeAudioPayload, decodeErrorPayload, decodeJsonPayload, decodePing,
-  encodeErrorFrame, encodeJsonFrame, encodePong, frameTypeName, validateClientHello,
-  type AudioHeader, type ClientHello, type JsonObject, type PeerRole, type ServerHello,
+  decodePong, encodeErrorFrame, encodeJsonFrame, encodePing, encodePong, frameTypeName, validateClientHello,
+  validateServerHello,
+  type AudioHeader, type ClientHello, type ErrorPayload, type JsonObject, type PeerRole, type ServerHello,
 } from './frame';
+import type { PongInfo, StreamClientHello } from './transport';
 import { FrameParser } from './parser';
 import { AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
 import {
@@ -513,3 +515,172 @@ function keyOf(from: UdpFrom): string {
   return `${from.address}:${from.port}`;
 }
 
+
+// ---- the sender's side ----
+
+/** A sender refreshes its HELLO this often by default: well inside the spec's 5 s, so one lost HELLO costs nothing. */
+export const DEFAULT_UDP_CLIENT_HELLO_INTERVAL_MS = 2000;
+
+export interface UdpClientOptions {
+  hello: StreamClientHello;
+  /** HELLO refresh period, 100 … 5000 ms (the spec's "at least every 5 s"); default 2000. */
+  helloIntervalMs?: number;
+  /** µs since the Unix epoch, for PING t0 and PONG times (default Date.now() × 1000). */
+  clock?: () => number;
+}
+
+/** What one datagram from the receiver did (the same object for every call; read it before the next). */
+export interface UdpClientResult {
+  kind: 'hello-ack' | 'error-frame' | 'qos' | 'metadata' | 'pong' | 'ping' | 'drop';
+  /** kind 'hello-ack': the receiver's HELLO. */
+  hello: ServerHello | undefined;
+  /** kind 'error-frame' (code, message), 'qos' (an object or a batch), 'metadata'. */
+  json: JsonObject | JsonObject[] | undefined;
+  /** kind 'pong'. */
+  pong: PongInfo | undefined;
+  /** kind 'drop': why, and a message. */
+  reason: string | undefined;
+  message: string | undefined;
+  /** A frame to send back (PONG to a PING). */
+  reply: Buffer | undefined;
+}
+
+/**
+ * The sender side of streamproto1 over UDP, socket-free: `poll(nowMs)` says when a HELLO is due (at once, then every
+ * helloIntervalMs — the refreshes that keep the receiver's session), `handle(datagram)` reads what the receiver sent
+ * back (HELLO-ack, ERROR, QOS, PONG, PING). AUDIO frames are `encodeAudioFrame`s sent as they are (one per datagram).
+ */
+export class UdpClientSession {
+  readonly helloIntervalMs: number;
+  /** From the latest HELLO-ack; undefined until one arrives. */
+  sessionId: string | undefined;
+  serverHello: ServerHello | undefined;
+  /** The receiver's ERROR (e.g. unauthorized), until a HELLO-ack comes. */
+  refused: ErrorPayload | undefined;
+  rttMs: number | undefined;
+  clockOffsetMs: number | undefined;
+  helloesSent = 0;
+  private readonly helloFrame: Buffer;
+  private readonly clock: () => number;
+  private nextHelloMs = -Infinity;
+  private readonly parser = new FrameParser(MAX_UDP_DATAGRAM_BYTES - 8);
+  private readonly result: UdpClientResult = { kind: 'drop', hello: undefined, json: undefined, pong: undefined, reason: undefined, message: undefined, reply: undefined };
+  private frameCount = 0;
+  private frameType = 0;
+  private framePayload: Buffer | undefined;
+  private readonly onFrame = (type: number, payload: Buffer): void => {
+    this.frameCount++;
+    this.frameType = type;
+    this.framePayload = payload;
+  };
+
+  /** Throws for a bad option, naming it (the HELLO is checked as the receiver will: validateClientHello). */
+  constructor(opts: UdpClientOptions) {
+    const ms = opts.helloIntervalMs ?? DEFAULT_UDP_CLIENT_HELLO_INTERVAL_MS;
+    if (!(typeof ms === 'number' && ms >= 100 && ms <= UDP_HELLO_INTERVAL_MS)) throw new Error(`helloIntervalMs: must be 100 … ${UDP_HELLO_INTERVAL_MS}, got ${String(ms)}`);
+    this.helloIntervalMs = ms;
+    const h = opts.hello;
+    const hello: ClientHello = { protocol: PROTOCOL_NAME, userId: h?.userId, role: h?.role };
+    if (h?.name !== undefined) hello.name = h.name;
+    if (h?.token !== undefined) hello.token = h.token;
+    if (h?.capabilities !== undefined) hello.capabilities = h.capabilities;
+    if (h?.profile !== undefined) hello.profile = h.profile;
+    try {
+      validateClientHello(hello);
+    } catch (err) {
+      throw new Error(`hello: ${(err as Error).message}`);
+    }
+    // Encoded once; the same bytes go out on every refresh (never changed after the first send).
+    this.helloFrame = encodeJsonFrame(FrameType.HELLO, hello);
+    this.clock = opts.clock ?? (() => Date.now() * 1000);
+  }
+
+  /** The HELLO frame when one is due at `nowMs` (ms, monotonic), else undefined. */
+  poll(nowMs: number): Buffer | undefined {
+    if (nowMs < this.nextHelloMs) return undefined;
+    this.nextHelloMs = nowMs + this.helloIntervalMs;
+    this.helloesSent++;
+    return this.helloFrame;
+  }
+
+  /** A PING frame carrying this side's clock. */
+  ping(): Buffer {
+    return encodePing(this.clock());
+  }
+
+  /** Reads one datagram from the receiver; never throws for what it holds. */
+  handle(datagram: Buffer): UdpClientResult {
+    const r = this.result;
+    r.hello = undefined; r.json = undefined; r.pong = undefined; r.reason = undefined; r.message = undefined; r.reply = undefined;
+    this.frameCount = 0;
+    try {
+      this.parser.push(datagram, this.onFrame);
+    } catch (err) {
+      this.parser.reset();
+      return this.drop(err instanceof ProtocolError ? err.code : 'protocol', (err as Error).message);
+    }
+    if (this.frameCount !== 1 || !this.parser.idle) {
+      this.parser.reset();
+      return this.drop(this.frameCount === 0 ? 'truncated' : 'trailing', `datagram of ${datagram.length} bytes is not exactly one frame`);
+    }
+    const payload = this.currentPayload();
+    try {
+      switch (this.frameType) {
+        case FrameType.HELLO: {
+          const hello = validateServerHello(decodeJsonPayload(payload, FrameType.HELLO) as JsonObject);
+          this.serverHello = hello;
+          this.sessionId = hello.sessionId;
+          this.refused = undefined;
+          r.kind = 'hello-ack'; r.hello = hello;
+          return r;
+        }
+        case FrameType.ERROR: {
+          const e = decodeErrorPayload(payload);
+          this.refused = e;
+          r.kind = 'error-frame'; r.json = e as unknown as JsonObject;
+          return r;
+        }
+        case FrameType.QOS:
+          r.json = decodeJsonPayload(payload, FrameType.QOS);
+          r.kind = 'qos';
+          return r;
+        case FrameType.METADATA:
+          r.json = decodeJsonPayload(payload, FrameType.METADATA);
+          r.kind = 'metadata';
+          return r;
+        case FrameType.PONG: {
+          const t3 = this.clock();
+          const p = decodePong(payload);
+          // NTP-style, as on TCP: the remote's processing time (t2 − t1) is not part of the round trip.
+          const rttMs = Math.max(0, (t3 - p.t0) - (p.t2 - p.t1)) / 1000;
+          const offsetMs = ((p.t1 - p.t0) + (p.t2 - t3)) / 2 / 1000;
+          this.rttMs = rttMs;
+          this.clockOffsetMs = offsetMs;
+          r.kind = 'pong'; r.pong = { rttMs, offsetMs, t0: p.t0, t1: p.t1, t2: p.t2, t3 };
+          return r;
+        }
+        case FrameType.PING: {
+          const t0 = decodePing(payload);
+          const t1 = this.clock();
+          r.kind = 'ping'; r.reply = encodePong(t0, t1, this.clock());
+          return r;
+        }
+        default:
+          return this.drop('unexpected_type', `${frameTypeName(this.frameType)} is not sent to a sender`);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) return this.drop(err.code, err.message);
+      throw err;
+    }
+  }
+
+  private currentPayload(): Buffer {
+    return this.framePayload as Buffer;
+  }
+
+  private drop(reason: string, message: string): UdpClientResult {
+    const r = this.result;
+    r.kind = 'drop'; r.reason = reason; r.message = message;
+    return r;
+  }
+}

@@ -11,7 +11,7 @@ import {
 import { FrameParser } from '../../runtime/protocol/parser';
 import { UsersList } from '../../runtime/protocol/auth';
 import {
-  UdpSessionTable, type UdpCloseReason, type UdpSession, type UdpSessionTableOptions,
+  UdpClientSession, UdpSessionTable, type UdpCloseReason, type UdpSession, type UdpSessionTableOptions,
 } from '../../runtime/protocol/udp-sessions';
 import { rawHeader, until } from './helpers';
 
@@ -99,6 +99,8 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
   let rx: Receiver;
   let rxOpen = false;
   const senders: Sender[] = [];
+  /** Bare sockets a test made (closed after it). */
+  const sockets: dgram.Socket[] = [];
 
   async function receiver(opts?: UdpSessionTableOptions): Promise<Receiver> {
     rx = new Receiver(opts);
@@ -116,6 +118,7 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
 
   afterEach(() => {
     for (const s of senders.splice(0)) s.close();
+    for (const s of sockets.splice(0)) s.close();
     if (rxOpen) rx.close();
     rxOpen = false;
   });
@@ -346,6 +349,51 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
     await bad.hello('x', { token: 'right' });
     await until(() => rx.opened.length === 2, 5000, 'bad opened after the hold');
     assert.equal(rx.table.size, 2);
+  });
+
+  it('UdpClientSession (the sender side): HELLO at once and every helloIntervalMs, the ack\'s sessionId, PONG round trip, ERROR unauthorized', async () => {
+    await receiver({ token: 'right' });
+    const sock = dgram.createSocket('udp4');
+    sockets.push(sock);
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    const client = new UdpClientSession({ hello: { userId: 'cli', role: 'peer', token: 'right' }, helloIntervalMs: 2000 });
+    const kinds: string[] = [];
+    sock.on('message', (msg) => {
+      const r = client.handle(msg);
+      kinds.push(r.kind);
+      if (r.reply) sock.send(r.reply, rx.port, '127.0.0.1');
+    });
+    const send = (b: Buffer) => new Promise<void>((resolve, reject) => sock.send(b, rx.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+    let t = 0;
+    const due = client.poll(t);
+    assert.ok(due);
+    assert.equal(client.poll(t + 1999), undefined);
+    await send(due);
+    await until(() => client.sessionId !== undefined, 5000, 'ack');
+    assert.equal(client.sessionId, rx.opened[0].id);
+    for (let seq = 0; seq < 5; seq++) await send(pcmFrame(seq).frame);
+    await send(client.ping());
+    await until(() => client.rttMs !== undefined && rx.audio.length === 5, 5000, 'pong and audio');
+    assert.ok((client.rttMs as number) >= 0 && (client.rttMs as number) < 1000);
+    t = 2000;
+    const again = client.poll(t);
+    assert.ok(again);
+    assert.equal(client.helloesSent, 2);
+    await send(again);
+    await until(() => kinds.filter((k) => k === 'hello-ack').length === 2, 5000, 'second ack');
+    assert.equal(rx.opened.length, 1);                  // a refresh, not a new session
+
+    const wrong = new UdpClientSession({ hello: { userId: 'cli2', role: 'peer', token: 'nope' } });
+    const sock2 = dgram.createSocket('udp4');
+    sockets.push(sock2);
+    await new Promise<void>((resolve) => sock2.bind(0, '127.0.0.1', resolve));
+    sock2.on('message', (msg) => wrong.handle(msg));
+    sock2.send(wrong.poll(0) as Buffer, rx.port, '127.0.0.1');
+    await until(() => wrong.refused !== undefined, 5000, 'refusal');
+    assert.equal(wrong.refused?.code, 'unauthorized');
+    assert.equal(wrong.sessionId, undefined);
+    assert.throws(() => new UdpClientSession({ hello: { userId: '', role: 'peer' } }), /^Error: hello: HELLO userId/);
+    assert.throws(() => new UdpClientSession({ hello: { userId: 'a', role: 'peer' }, helloIntervalMs: 6000 }), /helloIntervalMs/);
   });
 
   it('refuses a bad option naming it', () => {
