@@ -253,3 +253,52 @@ export function writeSdp(o: SdpWriteOptions): string {
   lines.push(`a=ptime:${o.ptimeMs}`);
   return lines.join('\r\n') + '\r\n';
 }
+
+/** What the ingest needs to decode one payload type. */
+export interface RtpPayloadInfo {
+  payloadType: number;
+  codec: RtpAudioCodec;
+  clockRate: number;
+  /** For Opus, 2 when the sender says sprop-stereo=1, else 1 (RFC 7587 §7.1); for L16 / L24 the rtpmap's. */
+  channels: number;
+}
+
+/**
+ * The payload types an RTP ingest takes, looked up per packet without allocating. From an SDP's audio m-line (or
+ * every audio m-line of a session): the formats this project decodes, others left out. Without an SDP: Opus on any
+ * dynamic payload type 96–127 (ffmpeg sends 97, GStreamer 96), decoded as stereo (a mono Opus stream decodes to
+ * two equal channels; the decoder cannot know before the first packet).
+ */
+export class RtpPayloadTable {
+  private readonly byPt: (RtpPayloadInfo | null)[] = new Array<RtpPayloadInfo | null>(128).fill(null);
+
+  constructor(sdp?: SdpSession | SdpAudio) {
+    if (!sdp) {
+      for (let pt = 96; pt < 128; pt++) this.byPt[pt] = { payloadType: pt, codec: 'opus', clockRate: 48000, channels: 2 };
+      return;
+    }
+    const media = 'audio' in sdp ? sdp.audio : [sdp];
+    for (const m of media) {
+      for (const f of m.formats) {
+        const codec = rtpCodecOf(f);
+        if (!codec || this.byPt[f.payloadType]) continue; // the first m-line's meaning of a PT holds
+        this.byPt[f.payloadType] = {
+          payloadType: f.payloadType, codec, clockRate: f.clockRate,
+          channels: codec === 'opus' ? (opusSendsStereo(f) ? 2 : 1) : f.channels,
+        };
+      }
+    }
+  }
+
+  /** The format of payload type `pt`, or null when this ingest does not take it (drop and count the packet). */
+  get(pt: number): RtpPayloadInfo | null {
+    return this.byPt[pt & 0x7f];
+  }
+
+  /** The payload types taken, in order. */
+  payloadTypes(): number[] {
+    const out: number[] = [];
+    for (let pt = 0; pt < 128; pt++) if (this.byPt[pt]) out.push(pt);
+    return out;
+  }
+}

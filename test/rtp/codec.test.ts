@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { RtpFormatError, buildRtp, parseRtp, rtpPacketBytes, type RtpPacket } from '../../runtime/rtp/packet';
 import { f32ToL16, f32ToL24, l16ToF32, l24ToF32 } from '../../runtime/rtp/l16';
-import { SdpError, opusSendsStereo, parseSdp, rtpCodecOf, writeSdp } from '../../runtime/rtp/sdp';
+import { RtpPayloadTable, SdpError, opusSendsStereo, parseSdp, rtpCodecOf, writeSdp } from '../../runtime/rtp/sdp';
 
 function rtpError(buf: Buffer, reason: string): void {
   assert.throws(() => parseRtp(buf), (e: unknown) => e instanceof RtpFormatError && e.reason === reason && /rtp: /.test(e.message));
@@ -184,5 +184,25 @@ describe('rtp/sdp', () => {
     assert.throws(() => writeSdp({ codec: 'opus', address: '::1', port: 1, channels: 3, ptimeMs: 20 }), /channels 3/);
     assert.throws(() => writeSdp({ codec: 'L24', address: '::1', port: 1, channels: 2, ptimeMs: 0 }), /ptimeMs 0/);
     assert.throws(() => writeSdp({ codec: 'L24', address: '::1', port: 1, channels: 2, ptimeMs: 1, payloadType: 11 }), /payloadType 11/);
+  });
+
+  it('RtpPayloadTable: Opus on every dynamic PT without an SDP, else the SDP\'s decodable formats', () => {
+    const any = new RtpPayloadTable();
+    assert.deepEqual(any.payloadTypes(), Array.from({ length: 32 }, (_, i) => 96 + i));
+    assert.deepEqual(any.get(97), { payloadType: 97, codec: 'opus', clockRate: 48000, channels: 2 });
+    assert.equal(any.get(0), null);
+    assert.equal(any.get(95), null);
+    const t = new RtpPayloadTable(parseSdp([
+      'v=0', 's=x', 'c=IN IP4 127.0.0.1', 'm=audio 5004 RTP/AVP 97 98 0 11', 'a=rtpmap:97 opus/48000/2',
+      'a=rtpmap:98 L24/96000/6', 'm=audio 5006 RTP/AVP 97 99', 'a=rtpmap:97 L16/8000', 'a=rtpmap:99 opus/48000/2', 'a=fmtp:99 sprop-stereo=1',
+    ].join('\n')));
+    assert.deepEqual(t.payloadTypes(), [11, 97, 98, 99]);
+    assert.deepEqual(t.get(97), { payloadType: 97, codec: 'opus', clockRate: 48000, channels: 1 });
+    assert.deepEqual(t.get(98), { payloadType: 98, codec: 'L24', clockRate: 96000, channels: 6 });
+    assert.deepEqual(t.get(99), { payloadType: 99, codec: 'opus', clockRate: 48000, channels: 2 });
+    assert.deepEqual(t.get(11), { payloadType: 11, codec: 'L16', clockRate: 44100, channels: 1 });
+    assert.equal(t.get(96), null);
+    assert.equal(t.get(0), null);
+    assert.equal(new RtpPayloadTable(parseSdp(FFMPEG_OPUS).audio[0]).get(97)?.channels, 2);
   });
 });
