@@ -6,16 +6,16 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { OpusDecoder } from '../../runtime/audio/opus';
+import { OpusDecoder, OpusEncoder } from '../../runtime/audio/opus';
 import { estimateFrequency, rms } from '../../runtime/audio/analysis';
 import { opusPacketSamples } from '../../runtime/protocol/opus-toc';
-import { parseRtp, type RtpPacket } from '../../runtime/rtp/packet';
+import { buildRtp, parseRtp, type RtpPacket } from '../../runtime/rtp/packet';
 import { parseRtcp, RtpReceiverStats, type RtcpPacket } from '../../runtime/rtp/rtcp';
-import { parseSdp, rtpCodecOf } from '../../runtime/rtp/sdp';
-import { l24ToF32 } from '../../runtime/rtp/l16';
+import { parseSdp, rtpCodecOf, writeSdp, type SdpWriteOptions } from '../../runtime/rtp/sdp';
+import { f32ToL24, l24ToF32 } from '../../runtime/rtp/l16';
 import { until } from '../protocol/helpers';
 
 async function bind(): Promise<Socket> {
@@ -87,6 +87,78 @@ function checkStream(run: Run, ptExpected: number): void {
   }
 }
 
+/** A UDP port pair (even RTP, odd RTCP) free just now, for ffmpeg to bind. */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const a = await bind();
+    const p = a.address().port & ~1;
+    const b = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      b.once('error', () => resolve(false));
+      b.bind(p === a.address().port ? p + 1 : p, '127.0.0.1', () => resolve(true));
+    });
+    a.close();
+    if (ok) { b.close(); return p; }
+  }
+}
+
+/** Two tones, 440 Hz left and 660 Hz right, frame `i` of `n` samples at 48 kHz, f32 interleaved stereo. */
+function toneFrame(i: number, n: number, out: Float32Array): Float32Array {
+  for (let k = 0; k < n; k++) {
+    const t = (i * n + k) / 48000;
+    out[2 * k] = 0.25 * Math.sin(2 * Math.PI * 440 * t);
+    out[2 * k + 1] = 0.25 * Math.sin(2 * Math.PI * 660 * t);
+  }
+  return out;
+}
+
+/**
+ * Writes the SDP of `opts` for ffmpeg to receive, streams packets made by `packet(i)` in real time (one every
+ * `ptimeMs`, paced by the wall clock) until ffmpeg has decoded `seconds` of it, and returns its f32 stereo output.
+ */
+async function ffmpegReceives(opts: Omit<SdpWriteOptions, 'port' | 'address'>, packet: (i: number) => Buffer, seconds: number): Promise<Float32Array> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'xcast-rtp-'));
+  const port = await freePortPair();
+  const sdpFile = path.join(dir, 'mix.sdp');
+  writeFileSync(sdpFile, writeSdp({ ...opts, address: '127.0.0.1', port }));
+  const tx = createSocket('udp4');
+  const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-protocol_whitelist', 'file,udp,rtp', '-i', sdpFile,
+    '-t', String(seconds), '-f', 'f32le', '-ac', '2', '-ar', '48000', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let err = '';
+  ff.stdout.on('data', (d: Buffer) => out.push(d));
+  ff.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const t0 = Date.now();
+  let sent = 0;
+  // Pacing a live stream, not waiting for something: each tick sends what the clock says is due.
+  const timer = setInterval(() => {
+    const due = Math.floor((Date.now() - t0) / opts.ptimeMs) + 1;
+    for (; sent < due; sent++) tx.send(packet(sent), port, '127.0.0.1');
+  }, Math.max(1, Math.min(10, opts.ptimeMs)));
+  const deadline = setTimeout(() => ff.kill('SIGKILL'), 20000);
+  try {
+    const [code] = (await once(ff, 'close')) as [number | null];
+    assert.equal(code, 0, `ffmpeg failed: ${err}`);
+  } finally {
+    clearInterval(timer);
+    clearTimeout(deadline);
+    tx.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const all = Buffer.concat(out);
+  return new Float32Array(all.buffer, all.byteOffset, all.length >> 2);
+}
+
+function checkTones(pcm: Float32Array, seconds: number): void {
+  assert.ok(pcm.length >= seconds * 48000 * 2 * 0.9, `ffmpeg decoded ${pcm.length / 2} frames`);
+  const mid = pcm.subarray(9600, pcm.length - 9600);
+  const left = estimateFrequency(mid, 48000, 2, 0);
+  const right = estimateFrequency(mid, 48000, 2, 1);
+  assert.ok(Math.abs(left - 440) < 1, `left ${left} Hz`);
+  assert.ok(Math.abs(right - 660) < 1, `right ${right} Hz`);
+  assert.ok(Math.abs(rms(mid, 2, 0) - 0.25 / Math.SQRT2) < 0.03, `left rms ${rms(mid, 2, 0)}`);
+}
+
 describe('rtp with ffmpeg as the referee', function () {
   this.timeout(30000);
 
@@ -156,5 +228,26 @@ describe('rtp with ffmpeg as the referee', function () {
     const expected = l24ToF32(ref.stdout);
     assert.equal(all.length, expected.length);
     assert.deepEqual(all, expected);
+  });
+
+  it('ffmpeg decodes the Opus RTP we build from the SDP we write: 440 Hz left, 660 Hz right', async () => {
+    const enc = new OpusEncoder({ channels: 2, frameSamples: 960, bitrate: 128000 });
+    const frame = new Float32Array(960 * 2);
+    const ssrc = 0x5eed1234;
+    const pcm = await ffmpegReceives({ codec: 'opus', channels: 2, ptimeMs: 20 }, (i) => {
+      const payload = enc.encode(Buffer.from(toneFrame(i, 960, frame).buffer));
+      return buildRtp({ payloadType: 96, seq: 65500 + i, timestamp: 0xfffff000 + i * 960, ssrc, marker: i === 0 }, payload);
+    }, 1);
+    checkTones(pcm, 1);
+  });
+
+  it('ffmpeg decodes the L24 RTP at 1 ms packets we build from the SDP we write: 440 Hz left, 660 Hz right', async () => {
+    const frame = new Float32Array(48 * 2);
+    const payload = Buffer.alloc(48 * 2 * 3);
+    const pcm = await ffmpegReceives({ codec: 'L24', channels: 2, sampleRate: 48000, ptimeMs: 1, payloadType: 100 }, (i) => {
+      f32ToL24(toneFrame(i, 48, frame), payload);
+      return buildRtp({ payloadType: 100, seq: i, timestamp: i * 48, ssrc: 77 }, payload);
+    }, 1);
+    checkTones(pcm, 1);
   });
 });
