@@ -15,6 +15,7 @@ import { opusPacketSamples } from '../../runtime/protocol/opus-toc';
 import { buildRtp, parseRtp, type RtpPacket } from '../../runtime/rtp/packet';
 import { parseRtcp, RtpReceiverStats, type RtcpPacket } from '../../runtime/rtp/rtcp';
 import { parseSdp, rtpCodecOf, writeSdp, type SdpWriteOptions } from '../../runtime/rtp/sdp';
+import { RtpSender } from '../../runtime/rtp/sender';
 import { f32ToL24, l24ToF32 } from '../../runtime/rtp/l16';
 import { until } from '../protocol/helpers';
 
@@ -230,13 +231,13 @@ describe('rtp with ffmpeg as the referee', function () {
     assert.deepEqual(all, expected);
   });
 
-  it('ffmpeg decodes the Opus RTP we build from the SDP we write: 440 Hz left, 660 Hz right', async () => {
+  it('ffmpeg decodes the Opus RTP RtpSender builds, from the SDP we write: 440 Hz left, 660 Hz right', async () => {
     const enc = new OpusEncoder({ channels: 2, frameSamples: 960, bitrate: 128000 });
     const frame = new Float32Array(960 * 2);
-    const ssrc = 0x5eed1234;
+    const tx = new RtpSender({ payloadType: 96, clockRate: 48000, initialSeq: 65500, initialTimestamp: 0xfffff000 });
     const pcm = await ffmpegReceives({ codec: 'opus', channels: 2, ptimeMs: 20 }, (i) => {
       const payload = enc.encode(Buffer.from(toneFrame(i, 960, frame).buffer));
-      return buildRtp({ payloadType: 96, seq: 65500 + i, timestamp: 0xfffff000 + i * 960, ssrc, marker: i === 0 }, payload);
+      return tx.packet(payload, i * 960, i === 0);
     }, 1);
     checkTones(pcm, 1);
   });

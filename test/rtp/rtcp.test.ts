@@ -1,11 +1,13 @@
 // runtime/rtp/rtcp: SR / RR / SDES / BYE build and parse, compound packets, every malformed case, and the
-// receiver-report statistics (RFC 3550 A.3 loss, A.8 jitter, LSR / DLSR) against hand-computed values.
+// receiver-report statistics, and RtpSender's numbering and SR (RFC 3550 A.3 loss, A.8 jitter, LSR / DLSR) against hand-computed values.
 
 import assert from 'node:assert/strict';
 import {
   RtcpFormatError, RtpReceiverStats, buildBye, buildCompound, buildReceiverReport, buildSdesCname, buildSenderReport,
   ntpFromUnixMs, ntpMiddle, parseRtcp, type ReportBlock,
 } from '../../runtime/rtp/rtcp';
+import { parseRtp } from '../../runtime/rtp/packet';
+import { RtpSender } from '../../runtime/rtp/sender';
 
 const BLOCK: ReportBlock = { ssrc: 0xcafebabe, fractionLost: 25, cumulativeLost: -3, highestSeq: 0x1fffe, jitter: 480, lsr: 0x12345678, dlsr: 65536 };
 
@@ -137,5 +139,29 @@ describe('rtp/rtcp RtpReceiverStats', () => {
 
   it('refuses a clock rate that is not positive', () => {
     assert.throws(() => new RtpReceiverStats(1, 0), RangeError);
+  });
+});
+
+describe('rtp/sender RtpSender', () => {
+  it('numbers packets across the seq and timestamp wraps, and its SR carries the counts and the media time', () => {
+    const s = new RtpSender({ payloadType: 96, clockRate: 48000, ssrc: 0xabcdef01, initialSeq: 65535, initialTimestamp: 2 ** 32 - 960, cname: 'mix@xcast' });
+    const a = parseRtp(s.packet(Buffer.alloc(10), 0, true));
+    const out = Buffer.alloc(s.packetBytes(20));
+    const b = parseRtp(s.packet(Buffer.alloc(20, 7), 960, false, out));
+    assert.deepEqual([a.seq, a.timestamp, a.marker, a.ssrc, a.payloadType], [65535, 2 ** 32 - 960, true, 0xabcdef01, 96]);
+    assert.deepEqual([b.seq, b.timestamp, b.marker, b.payload.length, b.payload.buffer === out.buffer], [0, 0, false, 20, true]);
+    const [sr, sdes] = parseRtcp(s.senderReport(Date.UTC(2026, 0, 1), 1920));
+    assert.ok(sr.type === 'sr');
+    assert.deepEqual(sr.sender, { ntpMsw: Date.UTC(2026, 0, 1) / 1000 + 2208988800, ntpLsw: 0, rtpTimestamp: 960, packetCount: 2, octetCount: 30 });
+    assert.deepEqual(sdes, { type: 'sdes', chunks: [{ ssrc: 0xabcdef01, cname: 'mix@xcast' }] });
+  });
+
+  it('picks a random SSRC, seq and timestamp by default and refuses a bad payload type or clock', () => {
+    const x = new RtpSender({ payloadType: 96, clockRate: 48000 });
+    const y = new RtpSender({ payloadType: 96, clockRate: 48000 });
+    assert.notEqual(x.ssrc, y.ssrc);
+    assert.match(x.cname, /^xcast-[0-9a-f]{8}$/);
+    assert.throws(() => new RtpSender({ payloadType: 128, clockRate: 48000 }), /payloadType 128/);
+    assert.throws(() => new RtpSender({ payloadType: 96, clockRate: 0 }), /clockRate 0/);
   });
 });
