@@ -1,5 +1,5 @@
 // ffmpeg as the referee: it sends a 440 Hz tone as Opus RTP and as L24 RTP at 1 ms packets to a UDP socket of the
-// test; its SDP is read with runtime/rtp/sdp.ts, its packets with packet.ts, its RTCP SRs with rtcp.ts; the Opus is
+// test (and L16 stereo at 44.1 kHz on static PT 10); its SDP is read with runtime/rtp/sdp.ts, its packets with packet.ts, its RTCP SRs with rtcp.ts; the Opus is
 // decoded with the project's OpusDecoder (after the TOC check), the L24 converted with l16.ts, and the tone measured.
 
 import assert from 'node:assert/strict';
@@ -14,9 +14,9 @@ import { estimateFrequency, rms } from '../../runtime/audio/analysis';
 import { opusPacketSamples } from '../../runtime/protocol/opus-toc';
 import { buildRtp, parseRtp, type RtpPacket } from '../../runtime/rtp/packet';
 import { parseRtcp, RtpReceiverStats, type RtcpPacket } from '../../runtime/rtp/rtcp';
-import { parseSdp, rtpCodecOf, writeSdp, type SdpWriteOptions } from '../../runtime/rtp/sdp';
+import { RtpPayloadTable, parseSdp, rtpCodecOf, writeSdp, type SdpWriteOptions } from '../../runtime/rtp/sdp';
 import { RtpSender } from '../../runtime/rtp/sender';
-import { f32ToL24, l24ToF32 } from '../../runtime/rtp/l16';
+import { f32ToL24, l16ToF32, l24ToF32 } from '../../runtime/rtp/l16';
 import { until } from '../protocol/helpers';
 
 async function bind(): Promise<Socket> {
@@ -29,7 +29,7 @@ async function bind(): Promise<Socket> {
 interface Run { sdpText: string; packets: RtpPacket[]; rtcp: RtcpPacket[][]; stats: RtpReceiverStats | null; errors: string[] }
 
 /** Runs ffmpeg with `codecArgs` sending to fresh RTP/RTCP sockets; resolves when it exited and `enough` holds. */
-async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPacket[]) => boolean): Promise<Run> {
+async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPacket[]) => boolean, clockRate = 48000): Promise<Run> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xcast-rtp-'));
   const rtp = await bind();
   const rtcpSock = await bind();
@@ -38,7 +38,7 @@ async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPack
   rtp.on('message', (m) => {
     try {
       const p = parseRtp(m);
-      run.stats ??= new RtpReceiverStats(p.ssrc, 48000);
+      run.stats ??= new RtpReceiverStats(p.ssrc, clockRate);
       run.stats.onPacket(p.seq, p.timestamp, Number(process.hrtime.bigint() / 1000n));
       run.packets.push(p);
     } catch (e) { run.errors.push(`rtp: ${String(e)}`); }
@@ -229,6 +229,32 @@ describe('rtp with ffmpeg as the referee', function () {
     const expected = l24ToF32(ref.stdout);
     assert.equal(all.length, expected.length);
     assert.deepEqual(all, expected);
+  });
+
+  it('L16 stereo 44.1 kHz RTP (static PT 10, no rtpmap in ffmpeg\'s SDP): 440 Hz left, 660 Hz right, bit-exact', async () => {
+    const src = 'aevalsrc=0.25*sin(2*PI*440*t)|0.25*sin(2*PI*660*t):s=44100:d=1:n=441';
+    let frames = 0;
+    const run = await ffmpegRtp(src, ['-c:a', 'pcm_s16be'], (ps) => {
+      frames = 0;
+      for (const p of ps) frames += p.payload.length / 4;
+      return frames >= 44100;
+    }, 44100);
+    const sdp = parseSdp(run.sdpText);
+    const info = new RtpPayloadTable(sdp).get(run.packets[0].payloadType);
+    assert.deepEqual(info, { payloadType: 10, codec: 'L16', clockRate: 44100, channels: 2 });
+    checkStream(run, 10);
+    const all = new Float32Array(frames * 2);
+    let o = 0;
+    for (const p of run.packets) {
+      assert.equal((p.timestamp - run.packets[0].timestamp) >>> 0, o / 2, 'timestamps count frames');
+      l16ToF32(p.payload, all, o);
+      o += p.payload.length / 2;
+    }
+    assert.ok(Math.abs(estimateFrequency(all, 44100, 2, 0) - 440) < 1);
+    assert.ok(Math.abs(estimateFrequency(all, 44100, 2, 1) - 660) < 1);
+    const ref = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', src, '-f', 's16be', '-c:a', 'pcm_s16be', '-']);
+    assert.equal(ref.status, 0);
+    assert.deepEqual(all, l16ToF32(ref.stdout));
   });
 
   it('ffmpeg decodes the Opus RTP RtpSender builds, from the SDP we write: 440 Hz left, 660 Hz right', async () => {
