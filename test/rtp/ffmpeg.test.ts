@@ -1,6 +1,7 @@
-// ffmpeg as the referee: it sends a 440 Hz tone as Opus RTP and as L24 RTP at 1 ms packets to a UDP socket of the
-// test (and L16 stereo at 44.1 kHz on static PT 10); its SDP is read with runtime/rtp/sdp.ts, its packets with packet.ts, its RTCP SRs with rtcp.ts; the Opus is
-// decoded with the project's OpusDecoder (after the TOC check), the L24 converted with l16.ts, and the tone measured.
+// ffmpeg as the referee, both ways. It sends a 440 Hz tone as Opus RTP and as L24 RTP at 1 ms packets (and L16
+// stereo 44.1 kHz on static PT 10) to a UDP socket of the test: its SDP is read with runtime/rtp/sdp.ts, its packets
+// with packet.ts, its RTCP SRs with rtcp.ts; the Opus is decoded with the project's OpusDecoder (after the TOC
+// check), the PCM converted with l16.ts, the tones measured. And it receives what we send from the SDP we write.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
