@@ -264,8 +264,11 @@ export class RtpReceiverStats {
     if (!(clockRate > 0)) throw new RangeError(`clockRate ${String(clockRate)} is not positive`);
   }
 
-  /** One RTP packet of this source. */
-  onPacket(seq16: number, timestamp: number, arrivalMicros: number): void {
+  /** The extended seq of the last packet fed (NaN before the first): what the QoS SeqTracker / playout take. */
+  lastExtendedSeq = NaN;
+
+  /** One RTP packet of this source; returns its extended seq (the count since the last restart's anchor). */
+  onPacket(seq16: number, timestamp: number, arrivalMicros: number): number {
     const prev = this.seqs.highest;
     const ext = extendRtpSeq(this.seqs, seq16);
     if (Number.isNaN(this.base)) this.base = ext;
@@ -284,6 +287,8 @@ export class RtpReceiverStats {
     this.tsExt = Number.isNaN(this.tsExt) ? timestamp >>> 0 : this.tsExt + ((timestamp - this.lastTs) | 0);
     this.lastTs = timestamp >>> 0;
     this.jit.update(arrivalMicros, (this.tsExt * 1e6) / this.clockRate);
+    this.lastExtendedSeq = ext;
+    return ext;
   }
 
   /** An SR of this source arrived (its NTP timestamp words) at `arrivalMicros`: the LSR / DLSR reference. */

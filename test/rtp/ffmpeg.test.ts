@@ -17,6 +17,7 @@ import { buildRtp, parseRtp, type RtpPacket } from '../../runtime/rtp/packet';
 import { parseRtcp, RtpReceiverStats, type RtcpPacket } from '../../runtime/rtp/rtcp';
 import { RtpPayloadTable, parseSdp, rtpCodecOf, writeSdp, type SdpWriteOptions } from '../../runtime/rtp/sdp';
 import { RtpSender } from '../../runtime/rtp/sender';
+import { RtpSourceTable } from '../../runtime/rtp/sources';
 import { f32ToL24, l16ToF32, l24ToF32 } from '../../runtime/rtp/l16';
 import { until } from '../protocol/helpers';
 
@@ -27,17 +28,18 @@ async function bind(): Promise<Socket> {
   return s;
 }
 
-interface Run { sdpText: string; packets: RtpPacket[]; rtcp: RtcpPacket[][]; stats: RtpReceiverStats | null; errors: string[] }
+interface Run { sdpText: string; raw: Buffer[]; packets: RtpPacket[]; rtcp: RtcpPacket[][]; stats: RtpReceiverStats | null; errors: string[] }
 
 /** Runs ffmpeg with `codecArgs` sending to fresh RTP/RTCP sockets; resolves when it exited and `enough` holds. */
 async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPacket[]) => boolean, clockRate = 48000): Promise<Run> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xcast-rtp-'));
   const rtp = await bind();
   const rtcpSock = await bind();
-  const run: Run = { sdpText: '', packets: [], rtcp: [], stats: null, errors: [] };
+  const run: Run = { sdpText: '', raw: [], packets: [], rtcp: [], stats: null, errors: [] };
   // A datagram our parsers refuse is recorded (and fails the test below), not thrown out of the socket's handler.
   rtp.on('message', (m) => {
     try {
+      run.raw.push(m);
       const p = parseRtp(m);
       run.stats ??= new RtpReceiverStats(p.ssrc, clockRate);
       run.stats.onPacket(p.seq, p.timestamp, Number(process.hrtime.bigint() / 1000n));
@@ -66,8 +68,13 @@ async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPack
   }
 }
 
-function checkStream(run: Run, ptExpected: number): void {
+function checkStream(run: Run, ptExpected: number, payloads: RtpPayloadTable): void {
   assert.deepEqual(run.errors, []);
+  // The ingest's step takes every datagram, as one source.
+  const table = new RtpSourceTable({ payloads });
+  for (const m of run.raw) assert.ok(table.accept(m, '127.0.0.1', 1, 0), table.lastDropDetail);
+  assert.equal(table.size, 1);
+  assert.equal(table.sources()[0].packets, run.raw.length);
   const first = run.packets[0];
   for (const p of run.packets) {
     assert.equal(p.ssrc, first.ssrc);
@@ -181,7 +188,8 @@ describe('rtp with ffmpeg as the referee', function () {
     const fmt = sdp.audio[0].formats[0];
     assert.equal(rtpCodecOf(fmt), 'opus');
     assert.ok(fmt.payloadType >= 96 && fmt.payloadType <= 127);
-    checkStream(run, fmt.payloadType);
+    // Without an SDP the ingest takes Opus on ffmpeg's dynamic PT.
+    checkStream(run, fmt.payloadType, new RtpPayloadTable());
     const dec = new OpusDecoder({ channels: 1 });
     const chunks: Float32Array[] = [];
     let prevTs = run.packets[0].timestamp;
@@ -214,7 +222,7 @@ describe('rtp with ffmpeg as the referee', function () {
     assert.equal(rtpCodecOf(fmt), 'L24');
     assert.equal(fmt.clockRate, 48000);
     assert.equal(fmt.channels, 1);
-    checkStream(run, fmt.payloadType);
+    checkStream(run, fmt.payloadType, new RtpPayloadTable(sdp));
     const all = new Float32Array(samples);
     let o = 0;
     for (const p of run.packets) {
@@ -243,7 +251,7 @@ describe('rtp with ffmpeg as the referee', function () {
     const sdp = parseSdp(run.sdpText);
     const info = new RtpPayloadTable(sdp).get(run.packets[0].payloadType);
     assert.deepEqual(info, { payloadType: 10, codec: 'L16', clockRate: 44100, channels: 2 });
-    checkStream(run, 10);
+    checkStream(run, 10, new RtpPayloadTable(sdp));
     const all = new Float32Array(frames * 2);
     let o = 0;
     for (const p of run.packets) {

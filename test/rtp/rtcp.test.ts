@@ -80,6 +80,7 @@ describe('rtp/rtcp RtpReceiverStats', () => {
   it('counts loss and fraction lost per interval across the 16-bit seq wrap', () => {
     const s = new RtpReceiverStats(0x42, 48000);
     assert.equal(s.started, false);
+    assert.ok(Number.isNaN(s.lastExtendedSeq));
     let t = 0;
     // seqs 65530 … 65535, 0 … 13, with 65533, 2 and 3 lost: 20 expected, 17 received
     for (let i = 0; i < 20; i++) {
@@ -130,7 +131,8 @@ describe('rtp/rtcp RtpReceiverStats', () => {
     const r = s.report(1_500_000);
     assert.equal(r.lsr, 0xabcdef01);
     assert.equal(r.dlsr, 32768); // 0.5 s in 1/65536 s
-    s.onPacket(30000, 5000, 60000); // a jump past SEQ_RESTART_JUMP: a restart
+    assert.equal(s.lastExtendedSeq, 102);
+    assert.equal(s.onPacket(30000, 5000, 60000), 29998 + 2); // a jump past SEQ_RESTART_JUMP: a restart
     s.onPacket(30002, 5960, 80000); // 30001 lost
     const r2 = s.report(2_000_000);
     assert.equal(r2.cumulativeLost, 2);
