@@ -218,6 +218,40 @@ export interface UdpStats {
   opened: number;
 }
 
+/** A datagram that must hold exactly one streamproto1 frame: FrameParser's checks, one bound callback, no closure per datagram. */
+class DatagramFrame {
+  type = 0;
+  payload: Buffer = Buffer.alloc(0);
+  private count = 0;
+  private readonly parser: FrameParser;
+  private readonly onFrame = (type: number, payload: Buffer): void => {
+    this.count++;
+    this.type = type;
+    this.payload = payload;
+  };
+
+  constructor(maxFrameBytes: number) {
+    this.parser = new FrameParser(maxFrameBytes);
+  }
+
+  /** null when `datagram` is exactly one frame (then `type` and `payload` are its), else why not (the drop's reason). */
+  read(datagram: Buffer): { reason: string; message: string } | null {
+    this.count = 0;
+    try {
+      this.parser.push(datagram, this.onFrame);
+    } catch (err) {
+      this.parser.reset();
+      return { reason: err instanceof ProtocolError ? err.code : 'protocol', message: (err as Error).message };
+    }
+    if (this.count === 1 && this.parser.idle) return null;
+    const truncated = this.count === 0;
+    this.parser.reset();
+    return truncated
+      ? { reason: 'truncated', message: `datagram of ${datagram.length} bytes ends inside its frame` }
+      : { reason: 'trailing', message: `datagram of ${datagram.length} bytes holds more than one frame` };
+  }
+}
+
 /** The receiver side of streamproto1 over UDP: sessions by source address:port. Listeners must not throw. */
 export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   readonly limits: Readonly<ServerLimits>;
@@ -226,7 +260,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   readonly stats: UdpStats = { datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0 };
   /** Insertion order = activity order: a session is moved to the end on every datagram, so the head is the most idle. */
   private readonly sessions = new ActivityMap<UdpSession>();
-  private readonly parser: FrameParser;
+  private readonly frame: DatagramFrame;
   private readonly singleDigest: Buffer | undefined;
   private readonly users: UsersList | undefined;
   private readonly clock: () => number;
@@ -239,15 +273,6 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   private readonly result: UdpResult = {
     kind: 'drop', session: undefined, header: undefined, data: undefined, json: undefined, opened: false,
     reason: undefined, message: undefined, reply: undefined,
-  };
-  // The one frame of the datagram being handled (FrameParser calls back; one bound handler, no closure per datagram).
-  private frameCount = 0;
-  private frameType = 0;
-  private framePayload: Buffer | undefined;
-  private readonly onFrame = (type: number, payload: Buffer): void => {
-    this.frameCount++;
-    this.frameType = type;
-    this.framePayload = payload;
   };
 
   /** Throws an Error naming the option for a bad value. */
@@ -263,7 +288,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     const idle = opts.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
     if (!(typeof idle === 'number' && Number.isFinite(idle) && idle >= 0)) throw new Error(`idleTimeoutMs: must be a number ≥ 0, got ${String(idle)}`);
     this.idleTimeoutMs = idle;
-    this.parser = new FrameParser(this.maxFrameBytes);
+    this.frame = new DatagramFrame(this.maxFrameBytes);
     this.singleDigest = opts.token !== undefined ? tokenDigest(opts.token) : undefined;
     this.users = opts.users;
     this.clock = opts.clock ?? (() => Date.now() * 1000);
@@ -303,23 +328,10 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     r.opened = false; r.reason = undefined; r.message = undefined; r.reply = undefined;
 
     // Exactly one frame: FrameParser checks magic, version, type and N ≤ maxFrameBytes; the datagram must end with it.
-    this.frameCount = 0;
-    this.framePayload = undefined;
-    try {
-      this.parser.push(datagram, this.onFrame);
-    } catch (err) {
-      this.parser.reset();
-      return this.drop(err instanceof ProtocolError ? err.code : 'protocol', (err as Error).message);
-    }
-    if (this.frameCount !== 1 || !this.parser.idle) {
-      const truncated = this.frameCount === 0;
-      this.parser.reset();
-      return truncated
-        ? this.drop('truncated', `datagram of ${datagram.length} bytes ends inside its frame`)
-        : this.drop('trailing', `datagram of ${datagram.length} bytes holds more than one frame`);
-    }
-    const type = this.frameType;
-    const payload = this.currentPayload();
+    const bad = this.frame.read(datagram);
+    if (bad !== null) return this.drop(bad.reason, bad.message);
+    const type = this.frame.type;
+    const payload = this.frame.payload;
     const key = keyOf(from);
     const session = this.sessions.get(key);
 
@@ -477,10 +489,6 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     return r;
   }
 
-  /** The payload FrameParser handed to onFrame for this datagram (a method: TypeScript cannot see the callback set it). */
-  private currentPayload(): Buffer {
-    return this.framePayload as Buffer;
-  }
 
   private ack(session: UdpSession): Buffer {
     const hello: ServerHello = { protocol: PROTOCOL_NAME, sessionId: session.id, serverTime: Math.floor(this.clock()) };
@@ -563,16 +571,8 @@ export class UdpClientSession {
   private readonly helloFrame: Buffer;
   private readonly clock: () => number;
   private nextHelloMs = -Infinity;
-  private readonly parser = new FrameParser(MAX_UDP_DATAGRAM_BYTES - 8);
+  private readonly frame = new DatagramFrame(MAX_UDP_DATAGRAM_BYTES - 8);
   private readonly result: UdpClientResult = { kind: 'drop', hello: undefined, json: undefined, pong: undefined, reason: undefined, message: undefined, reply: undefined };
-  private frameCount = 0;
-  private frameType = 0;
-  private framePayload: Buffer | undefined;
-  private readonly onFrame = (type: number, payload: Buffer): void => {
-    this.frameCount++;
-    this.frameType = type;
-    this.framePayload = payload;
-  };
 
   /** Throws for a bad option, naming it (the HELLO is checked as the receiver will: validateClientHello). */
   constructor(opts: UdpClientOptions) {
@@ -612,20 +612,11 @@ export class UdpClientSession {
   handle(datagram: Buffer): UdpClientResult {
     const r = this.result;
     r.hello = undefined; r.json = undefined; r.pong = undefined; r.reason = undefined; r.message = undefined; r.reply = undefined;
-    this.frameCount = 0;
+    const bad = this.frame.read(datagram);
+    if (bad !== null) return this.drop(bad.reason, bad.message);
+    const payload = this.frame.payload;
     try {
-      this.parser.push(datagram, this.onFrame);
-    } catch (err) {
-      this.parser.reset();
-      return this.drop(err instanceof ProtocolError ? err.code : 'protocol', (err as Error).message);
-    }
-    if (this.frameCount !== 1 || !this.parser.idle) {
-      this.parser.reset();
-      return this.drop(this.frameCount === 0 ? 'truncated' : 'trailing', `datagram of ${datagram.length} bytes is not exactly one frame`);
-    }
-    const payload = this.currentPayload();
-    try {
-      switch (this.frameType) {
+      switch (this.frame.type) {
         case FrameType.HELLO: {
           const hello = validateServerHello(decodeJsonPayload(payload, FrameType.HELLO) as JsonObject);
           this.serverHello = hello;
@@ -666,7 +657,7 @@ export class UdpClientSession {
           return r;
         }
         default:
-          return this.drop('unexpected_type', `${frameTypeName(this.frameType)} is not sent to a sender`);
+          return this.drop('unexpected_type', `${frameTypeName(this.frame.type)} is not sent to a sender`);
       }
     } catch (err) {
       if (err instanceof ProtocolError) return this.drop(err.code, err.message);
@@ -674,9 +665,6 @@ export class UdpClientSession {
     }
   }
 
-  private currentPayload(): Buffer {
-    return this.framePayload as Buffer;
-  }
 
   private drop(reason: string, message: string): UdpClientResult {
     const r = this.result;
