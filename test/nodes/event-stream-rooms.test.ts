@@ -1,5 +1,5 @@
-// Node test: the mixer's rooms recorded by the event-stream node in a real Node-RED (output 1 → 0x02, output 4 → 0x13),
-// and `reconstruct --room` rebuilding each room's mix sample for sample against what the mixer sent.
+// Node test: the mixer's rooms recorded by the event-stream node in a real Node-RED (output 1 → 0x02, output 4 → 0x13,
+// a room's master → 0x14), and `reconstruct --room` rebuilding each room's mix sample for sample against what the mixer sent.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,6 +8,8 @@ import { helper, streamWhile } from '../support/node-red';
 import { toneFrame } from '../engine/util';
 import { readWav } from '../../runtime/audio/wav';
 import { reconstruct } from '../../runtime/events/reconstruct';
+import { until } from '../support/resources';
+import { inspectEvents } from '../../runtime/events/inspect';
 const mixerNode = require('../../nodes/mixer/mixer');
 const eventStreamNode = require('../../nodes/event-stream/event-stream');
 
@@ -80,6 +82,61 @@ describe('event stream node: rooms', function () {
         }
         assert.ok(compared >= live.length * 0.8, `${room}: ${compared} of ${live.length} frames compared`);
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("records a room's master (0x14) as the mixer sets it; reconstruct --room applies it from its frame on", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-ev-masters-'));
+    const file = path.join(dir, 's.xcev');
+    try {
+      await helper.load([mixerNode, eventStreamNode], [
+        { id: 't1', type: 'tab', label: 't' },
+        { id: 'm1', z: 't1', x: 300, y: 100, type: 'xcast-mixer', channels: '1', frameMs: '10', jitterFrames: '3', stateIntervalMs: '100', settingsStore: 'none', wires: [['ev'], ['ev'], [], ['ev', 'rooms']] },
+        { id: 'ev', z: 't1', x: 500, y: 100, type: 'xcast-event-stream', port: '0', file, wires: [] },
+        { id: 'rooms', z: 't1', x: 500, y: 300, type: 'helper' },
+      ]);
+      const mixer = helper.getNode('m1');
+      const ev = helper.getNode('ev');
+      const live: Mixed[] = [];
+      helper.getNode('rooms').on('input', (m: Mixed) => { if (m.room === 'r1') live.push(m); });
+      ev.receive({ topic: 'connection', userId: 'xia', connectionId: 'w1', payload: { event: 'open', userId: 'xia', connectionId: 'w1', role: 'webrtc', room: 'r1', hello: { userId: 'xia', profile: { name: 'xia', room: 'r1' } } } });
+      let changedAt = -1;
+      await streamWhile({ receive: (seq: unknown) => {
+        const msg = {
+          topic: 'audio', userId: 'xia', connectionId: 'w1', room: 'r1', payload: toneFrame(N, 1, (seq as number) * N, 600, 0.4),
+          audio: { codec: 'pcm_f32le', sampleRate: 48000, channels: 1, frameSamples: N, seq, captureTime: 0, trackId: 1 },
+        };
+        ev.receive(msg);
+        mixer.receive(msg);
+        if (live.length >= 60 && changedAt < 0) {
+          changedAt = live.at(-1)!.mixed.frameSeq;
+          mixer.receive({ topic: 'master', room: 'r1', payload: 0.5 });
+        }
+      } }, (seq) => seq as never, until(() => changedAt >= 0 && live.length >= 150, 20000));
+      await helper.unload();
+
+      const summary = await inspectEvents(file);
+      assert.equal(summary.eventsByType.roomMasters, 1);
+      const out = path.join(dir, 'r1.wav');
+      await reconstruct(file, { out, room: 'r1', channels: 1 });
+      const w = readWav(out);
+      const first = live[0].mixed.frameSeq;
+      let before = 0;
+      let after = 0;
+      for (const m of live) {
+        if (!m.mixed.used.every((u) => u.seq !== null && !u.concealed)) continue;
+        const k = m.mixed.frameSeq - first;
+        if ((k + 1) * N > w.samples.length) continue;
+        const want = new Float32Array(Uint8Array.from(m.payload).buffer);
+        const have = w.samples.subarray(k * N, (k + 1) * N);
+        for (let i = 0; i < N; i++) assert.equal(have[i], want[i], `r1: frame ${m.mixed.frameSeq} sample ${i}`);
+        if (m.mixed.frameSeq <= changedAt) before++;
+        else if (Math.max(...want.map(Math.abs)) < 0.21) after++;
+      }
+      // Frames compared on both sides of the change, and after it the live mix was at half (0.4 → 0.2).
+      assert.ok(before >= 40 && after >= 40, `${before} frames compared before the master changed, ${after} after at 0.5`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
