@@ -142,6 +142,8 @@ export = function (RED: NodeAPI) {
       // UDP server: output 1 wired to exactly one mixer, and no QOSMetrics per frame to make here → the ingest thread
       // writes the audio into that mixer's mix thread (nodes/lib/direct.ts RingWire); else it comes here in batches.
       const udp = endpoint.udpServer;
+      // Diagnostics (tests and the bench read its stats): the UDP server, when this node is one.
+      (node as unknown as { udpServer?: unknown }).udpServer = udp;
       if (udp && !enableQOSMetrics) ringWire = new RingWire(RED, node, 0, (r) => udp.attachRing(r?.ring ?? null, r?.sampleRate));
     } catch (err) {
       refuse(RED, node, err);

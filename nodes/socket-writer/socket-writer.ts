@@ -110,6 +110,8 @@ export = function (RED: NodeAPI) {
         onListening: showState,
         onConnection: attach,
       });
+      // Diagnostics (tests and the bench read its stats): the UDP server, when this node is one.
+      (node as unknown as { udpServer?: unknown }).udpServer = endpoint.udpServer;
 
       const handle = (msg: NodeMessage & Record<string, unknown>): void => {
         if (msg.topic === 'metadata' && !Buffer.isBuffer(msg.payload)) {
