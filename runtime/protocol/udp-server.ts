@@ -73,6 +73,10 @@ export interface UdpServerStats extends UdpStats {
   sendErrors: number;
   /** Worker threads started again after dying. */
   restarts: number;
+  /** ms the thread's loop was busy (its event-loop utilisation's active time): busyMs / datagrams is its cost per datagram. */
+  busyMs: number;
+  /** CPU time the thread used (ms, Linux; -1 where unknown): cpuMs / datagrams is what a datagram costs it. */
+  cpuMs: number;
 }
 
 export interface UdpStreamServerEvents {
@@ -544,6 +548,6 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
 function emptyStats(): UdpServerStats {
   return {
     datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0, sessions: 0, batches: 0, eventMessages: 0,
-    audioPosted: 0, ringWritten: 0, ringRefused: 0, ringFull: 0, ringDropped: 0, sent: 0, sendErrors: 0, restarts: 0,
+    audioPosted: 0, ringWritten: 0, ringRefused: 0, ringFull: 0, ringDropped: 0, sent: 0, sendErrors: 0, restarts: 0, busyMs: 0, cpuMs: 0,
   };
 }

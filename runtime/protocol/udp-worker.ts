@@ -21,7 +21,7 @@ import { encodeErrorFrame, encodePing, codecName, type JsonObject } from './fram
 import { PacketRingWriter, type PacketRingShared } from '../audio/packet-ring';
 import { checkPlayoutPacket, type PlayoutHeader } from '../audio/playout';
 import { helloRoom, DEFAULT_ROOM } from '../rooms';
-import { nowMicros } from '../clock';
+import { nowMicros, threadCpuMs } from '../clock';
 import type { UdpWorkerInit, UdpWorkerIn, UdpWorkerOut, UdpSessionInfo, UdpWorkerEvent } from './udp-server';
 
 const init = workerData as UdpWorkerInit;
@@ -278,7 +278,10 @@ function postStats(): void {
   for (const [sess, h] of handleOf) perSession.push(h, sess.framesIn, sess.bytesIn);
   post({
     t: 'stats',
-    stats: { datagrams: s.datagrams, audioFrames: s.audioFrames, drops: { ...s.drops }, dropped: s.dropped, ended: { ...s.ended }, opened: s.opened, sessions: table.size, ...counters, ringDropped: ring?.dropped ?? 0 },
+    stats: {
+      datagrams: s.datagrams, audioFrames: s.audioFrames, drops: { ...s.drops }, dropped: s.dropped, ended: { ...s.ended }, opened: s.opened,
+      sessions: table.size, ...counters, ringDropped: ring?.dropped ?? 0, busyMs: performance.eventLoopUtilization().active, cpuMs: threadCpuMs() ?? -1,
+    },
     perSession,
   });
 }
