@@ -9,11 +9,17 @@ import { StreamClient, type StreamConnection } from '../../runtime/protocol/tran
 import { Codec, FrameType, decodeAudioPayload, decodeJsonPayload, encodeAudioFrame } from '../../runtime/protocol/frame';
 import type { UdpLink, UdpStreamServer } from '../../runtime/protocol/udp-server';
 import { freePort } from '../support/xcast-process';
-import { helper, loadFlow, nodeModules, useNodeRed, audioMsg, type LoadedFlow } from '../support/node-red';
+import fs from 'node:fs';
+import path from 'node:path';
+import { helper, loadFlow, nodeModules, useNodeRed, audioMsg, statusOf, light, loggedErrors, baseline, assertReleasedOnClose, type LoadedFlow } from '../support/node-red';
+import { makeTestCerts } from '../support/tls-certs';
 import { until } from '../support/resources';
 import { UdpTestSender } from '../support/udp-sender';
 
 const N = 480;
+// Node-RED's own tls-config node, as the MQTT, HTTP request and TCP nodes use it.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const tlsConfigModule = require(require.resolve('@node-red/nodes/core/network/05-tls.js', { paths: [path.dirname(require.resolve('node-red'))] }));
 
 /** Seeded noise in 16-bit steps (s16 → f32 is exact), `frames` frames of N mono samples. */
 function noise(frames: number): Int16Array {
@@ -266,5 +272,41 @@ describe('socket nodes over UDP', function () {
     assert.deepEqual(seqsOf(bob), [0, 1, 2, 3, 4, 5]);
     const last = decodeAudioPayload(bob.of(FrameType.AUDIO)[5]).data;
     assert.equal(last.readFloatLE(0), 0.25);
+  });
+
+  it('refuses TLS over UDP naming the field tls, and a transport that is neither, naming transport', async () => {
+    const certs = makeTestCerts();
+    try {
+      await loadFlow([tlsConfigModule, nodeModules.socketReader, nodeModules.socketWriter], [
+        { id: 'tlsS', type: 'tls-config', name: 'tlsS', cert: certs.serverCert, key: certs.serverKey, ca: '', certname: '', keyname: '', caname: '', servername: '', verifyservercert: true },
+        { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', tls: 'tlsS', wires: [[], [], [], []] },
+        { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'quic', port: '0', wires: [[]] },
+      ]);
+      await statusOf('r', light('red', 'ring', /^bad tls$/), 'the red ring of a bad tls');
+      await statusOf('w', light('red', 'ring', /^bad transport$/), 'the red ring of a bad transport');
+      assert.ok(await until(() => loggedErrors().some((e) => /tls: TLS is not offered over UDP/.test(e))), `logged: ${JSON.stringify(loggedErrors())}`);
+      assert.ok(loggedErrors().some((e) => /transport: "quic" is not one of tcp, udp/.test(e)), `logged: ${JSON.stringify(loggedErrors())}`);
+    } finally {
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a UDP reader (its ingest thread, socket and ring) and writer release everything on close: no thread, socket or timer left', async () => {
+    const before = await baseline();
+    await loadFlow([nodeModules.socketReader, nodeModules.socketWriter, nodeModules.mixer], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', wires: [['m'], [], [], []] },
+      { id: 'm', ...MIXER, wires: [[], [], [], [], []] },
+      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', wires: [[]] },
+    ]);
+    const p = await listening('r');
+    await listening('w');
+    assert.ok(await until(() => udpServerOf('r').ringAttached, 5000));
+    const s = await udpSender(p);
+    await s.hello('alice');
+    for (let k = 0; k < 10; k++) await s.audio(Buffer.alloc(N * 2), { seq: k });
+    assert.ok(await until(() => udpServerOf('r').stats.ringWritten === 10, 5000));
+    s.close();
+    senders.splice(senders.indexOf(s), 1);
+    await assertReleasedOnClose(before);
   });
 });
