@@ -142,6 +142,26 @@ export type UdpWorkerIn =
   | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number }
   | { t: 'stop' };
 
+/** The UDP ingest's counters of every UdpStreamServer in the process, for /metrics (runtime/qos/prometheus.ts createUdpMetrics). */
+export interface UdpTotals {
+  datagrams: number;
+  /** Dropped datagrams by reason (udp-sessions.ts UdpDropReason). */
+  drops: Record<string, number>;
+  sessionsOpened: number;
+  /** Sessions ended by reason (idle_timeout, evicted, replaced, unauthorized, error-frame, closed). */
+  sessionsEnded: Record<string, number>;
+}
+
+/** Process-wide: each server adds what its thread counted since its last report. */
+export const udpTotals: UdpTotals = { datagrams: 0, drops: {}, sessionsOpened: 0, sessionsEnded: {} };
+
+function addDelta(into: Record<string, number>, now: Record<string, number>, before: Record<string, number>): void {
+  for (const k of Object.keys(now)) {
+    const d = now[k] - (before[k] ?? 0);
+    if (d > 0) into[k] = (into[k] ?? 0) + d;
+  }
+}
+
 let linkSeq = 0;
 
 /**
@@ -260,6 +280,8 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   private listenWaiters: Array<{ resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void }> = [];
   private restarts = 0;
   private lastStats: UdpServerStats = emptyStats();
+  /** The running thread's last report (null: none yet from this thread), for the process-wide totals. */
+  private reportedByThread: UdpServerStats | null = null;
   // Outgoing frames of this event-loop turn: distinct frames once each (a fan-out sends one frame to many), then (frame, session) pairs.
   private outFrames: Buffer[] = [];
   private readonly outIndex = new Map<Buffer, number>();
@@ -401,6 +423,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     };
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
+    this.reportedByThread = null;
     if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate } satisfies UdpWorkerIn);
     w.on('message', (m: UdpWorkerOut) => this.onWorker(m));
     w.on('error', (err) => this.emitError(err));
@@ -475,6 +498,13 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         this.onAudio(m.data, m.records);
         return;
       case 'stats': {
+        // A thread started again counts from 0: its first report adds all it has.
+        const prev = this.reportedByThread ?? emptyStats();
+        udpTotals.datagrams += Math.max(0, m.stats.datagrams - prev.datagrams);
+        udpTotals.sessionsOpened += Math.max(0, m.stats.opened - prev.opened);
+        addDelta(udpTotals.drops, m.stats.drops, prev.drops);
+        addDelta(udpTotals.sessionsEnded, m.stats.ended, prev.ended);
+        this.reportedByThread = { ...m.stats, restarts: this.restarts };
         this.lastStats = { ...m.stats, restarts: this.restarts };
         const p = m.perSession;
         for (let i = 0; i < p.length; i += 3) {

@@ -10,6 +10,8 @@ import { Codec, FrameType, decodeAudioPayload, decodeJsonPayload, encodeAudioFra
 import type { UdpLink, UdpStreamServer } from '../../runtime/protocol/udp-server';
 import { freePort } from '../support/xcast-process';
 import fs from 'node:fs';
+import request from 'supertest';
+import type { NodeAPI } from 'node-red';
 import path from 'node:path';
 import { helper, loadFlow, nodeModules, useNodeRed, audioMsg, statusOf, light, loggedErrors, baseline, assertReleasedOnClose, type LoadedFlow } from '../support/node-red';
 import { makeTestCerts } from '../support/tls-certs';
@@ -308,5 +310,34 @@ describe('socket nodes over UDP', function () {
     s.close();
     senders.splice(senders.indexOf(s), 1);
     await assertReleasedOnClose(before);
+  });
+
+  it('a garbled datagram and audio from an address without a HELLO are dropped and counted in /metrics; the sender\'s session goes on', async () => {
+    const metric = async (line: RegExp): Promise<number> => {
+      const text = (await request((red as unknown as { httpNode: Parameters<typeof request>[0] }).httpNode).get('/metrics').expect(200)).text;
+      return Number(line.exec(text)?.[1] ?? 0);
+    };
+    const badMagic = /^xcast_udp_dropped_total\{reason="bad_magic"\} (\d+)$/m;
+    const noSession = /^xcast_udp_dropped_total\{reason="no_session"\} (\d+)$/m;
+    // The reader's module with its RED kept: /metrics is on RED.httpNode.
+    let red: NodeAPI | null = null;
+    const readerModule = (RED: NodeAPI) => { red = RED; return (nodeModules.socketReader as (r: NodeAPI) => void)(RED); };
+    const flow = await loadFlow([readerModule], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', wires: [['out'], [], [], []] },
+    ], { helpers: ['out'] });
+    const before = [await metric(badMagic), await metric(noSession)];
+    const p = await listening('r');
+    const s = await udpSender(p);
+    const stranger = await udpSender(p);
+    await s.hello('alice');
+    await stranger.audio(Buffer.alloc(N * 2), { seq: 1 });
+    await s.send(Buffer.from('not a streamproto1 frame at all'));
+    await s.audio(Buffer.alloc(N * 2), { seq: 7 });
+    const out = await flow.receivedAtLeast('out', 1, 5000);
+    assert.equal((out[0].audio as { seq: number }).seq, 7);
+    assert.equal(out.length, 1, 'the stranger\'s audio passed');
+    assert.ok(await until(() => udpServerOf('r').stats.dropped === 2, 5000), JSON.stringify(udpServerOf('r').stats.drops));
+    assert.equal(await metric(badMagic), before[0] + 1);
+    assert.equal(await metric(noSession), before[1] + 1);
   });
 });
