@@ -87,6 +87,10 @@ export interface UdpStreamServerEvents {
   error: [err: Error];
   /** A session ended (its link emitted 'close'). */
   disconnect: [link: UdpLink, reason: string];
+  /** A HELLO was refused (a missing or wrong token): told at most 20 a second, every one counted in stats.drops. */
+  refused: [info: { code: string; remote: string; message: string }];
+  /** The ring path refused a session's AUDIO (a rate or format the mix cannot play): once per session and reason; counted on its track. */
+  audioRefused: [link: UdpLink, message: string];
 }
 
 // ---- the messages between the two sides (udp-worker.ts) ----
@@ -124,7 +128,9 @@ export type UdpWorkerEvent =
   | { t: 'close'; handle: number; reason: string }
   | { t: 'metadata' | 'qos' | 'error-frame'; handle: number; json: JsonObject | JsonObject[] }
   | { t: 'pong'; handle: number; pong: PongInfo }
-  | { t: 'ping'; handle: number };
+  | { t: 'ping'; handle: number }
+  | { t: 'refused'; code: string; remote: string; message: string }
+  | { t: 'audio-refused'; handle: number; message: string };
 
 /** @internal */
 export type UdpWorkerOut =
@@ -517,6 +523,10 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   }
 
   private onEvent(e: UdpWorkerEvent): void {
+    if (e.t === 'refused') {
+      this.emit('refused', { code: e.code, remote: e.remote, message: e.message });
+      return;
+    }
     if (e.t === 'open') {
       const link = new UdpLink(this, e.session, this.clock);
       this.links.set(e.session.handle, link);
@@ -545,6 +555,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         link.emit('pong', e.pong);
         return;
       case 'ping': return;
+      case 'audio-refused': this.emit('audioRefused', link, e.message); return;
     }
   }
 

@@ -135,6 +135,7 @@ table.on('close', (s, reason: UdpCloseReason) => {
   handleOf.delete(s);
   byHandle.delete(h);
   roomOf.delete(s);
+  toldRefusals.delete(s);
   event({ t: 'close', handle: h, reason });
 });
 
@@ -142,6 +143,9 @@ table.on('close', (s, reason: UdpCloseReason) => {
 let ring: PacketRingWriter | null = null;
 let ringRate = 0;
 const ph: PlayoutHeader & { trackId: number } = { seq: 0, captureTime: 0, codec: 'opus', sampleRate: 0, channels: 0, frameSamples: 0, trackId: 0 };
+
+/** Per session, the refusal reasons already told to the main side (one event per session and reason, not per packet). */
+const toldRefusals = new Map<UdpSession, Set<string>>();
 
 function toRing(s: UdpSession, payloadHeader: { trackId: number; seq: number; captureTime: number; sampleRate: number; channels: number; codec: number; frameSamples: number }, data: Buffer, arrival: number): void {
   const w = ring as PacketRingWriter;
@@ -153,8 +157,17 @@ function toRing(s: UdpSession, payloadHeader: { trackId: number; seq: number; ca
     checkPlayoutPacket(ph, data, ringRate);
   } catch (err) {
     // The track counts it (TrackState.refused), as the mixer node's push does for a TCP packet.
-    w.writeRefused(s.hello.userId, ph, (err as Error).message, arrival, s.id, room);
+    const message = (err as Error).message;
+    w.writeRefused(s.hello.userId, ph, message, arrival, s.id, room);
     counters.ringRefused++;
+    const field = (err as { field?: string }).field ?? message;
+    let told = toldRefusals.get(s);
+    if (told === undefined) toldRefusals.set(s, (told = new Set()));
+    const h = handleOf.get(s);
+    if (!told.has(field) && told.size < 16 && h !== undefined) {
+      told.add(field);
+      event({ t: 'audio-refused', handle: h, message });
+    }
     return;
   }
   // mixMinus false: what the socket reader's messages carry on TCP (a mix-minus is the mixer's option there).
@@ -206,11 +219,23 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (h !== undefined && init.reportPings) event({ t: 'ping', handle: h });
       return;
     }
+    case 'drop':
+      // A refused HELLO is a refusal the node warns of (as a refused TCP handshake), at most REFUSED_PER_SECOND told.
+      if (r.reason === 'unauthorized' && refusedAdmit(performance.now())) event({ t: 'refused', code: 'unauthorized', remote: `${rinfo.address}:${rinfo.port}`, message: r.message ?? '' });
+      return;
     default:
       return;
   }
 });
 socket.on('error', (err) => post({ t: 'error', message: err.message }));
+
+const REFUSED_PER_SECOND = 20;
+let refusedWindow = 0;
+let refusedInWindow = 0;
+function refusedAdmit(nowMs: number): boolean {
+  if (nowMs - refusedWindow >= 1000) { refusedWindow = nowMs; refusedInWindow = 0; }
+  return ++refusedInWindow <= REFUSED_PER_SECOND;
+}
 
 function send(frame: Buffer, p: number, address: string): void {
   socket.send(frame, p, address, onSent);
