@@ -209,6 +209,13 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (h !== undefined) event({ t: r.kind, handle: h, json: r.json as JsonObject });
       return;
     }
+    case 'hello':
+      // A refresh may name another room: the ring takes the session's packets there from now on.
+      if (!r.opened && r.session !== undefined && roomOf.has(r.session)) {
+        const room = helloRoom(r.session.hello);
+        roomOf.set(r.session, room === DEFAULT_ROOM ? '' : room);
+      }
+      return;
     case 'pong': {
       const h = handleOf.get(r.session as UdpSession);
       if (h !== undefined) event({ t: 'pong', handle: h, pong: r.pong! });
@@ -238,8 +245,12 @@ function refusedAdmit(nowMs: number): boolean {
 }
 
 function send(frame: Buffer, p: number, address: string): void {
-  socket.send(frame, p, address, onSent);
-  counters.sent++;
+  try {
+    socket.send(frame, p, address, onSent);
+    counters.sent++;
+  } catch {
+    counters.sendErrors++;   // the socket is closing (stop)
+  }
 }
 
 function onSent(err: Error | null): void {
