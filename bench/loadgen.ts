@@ -5,6 +5,7 @@
 // with what the peers saw, 'stop' disconnects and exits. Peer 0 plays the tone (or, in latency mode, the probe);
 // peer 1's receiving side is the monitor: it decodes the mix it gets and checks the tone or times the probe.
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { FrameParser } from '../runtime/protocol/parser';
 import { percentile } from '../runtime/percentile';
@@ -27,6 +28,12 @@ export interface LoadgenStart {
   mixEncoder: { complexity: number; bitrate: number };
   /** New connections per 10 ms while connecting (SYN bursts of hundreds overflow nothing, but pace them). */
   connectRate?: number;
+  /**
+   * 'udp': streamproto1 over UDP — each peer two connected dgram sockets (its own source ports, so its own sessions:
+   * one to the ingest, one to the mix writer), HELLO at start and every 2 s; connected, so no dns.lookup per send.
+   * Default 'tcp'.
+   */
+  transport?: 'tcp' | 'udp';
 }
 
 export interface LoadgenReport {
@@ -67,8 +74,10 @@ const send = (m: unknown) => process.send?.(m);
 interface Peer {
   index: number;
   userId: string;
-  tx: net.Socket;
-  rx: net.Socket;
+  tx: net.Socket | dgram.Socket;
+  rx: net.Socket | dgram.Socket;
+  /** Sends one frame on the sending link (TCP write or one datagram). */
+  write: (b: Buffer) => void;
   txOpen: boolean;
   rxOpen: boolean;
   loop: PacketLoop;
@@ -141,6 +150,42 @@ function attachParser(sock: net.Socket, onAudio: ((payload: Buffer) => void) | n
   });
 }
 
+/** UDP: HELLO refresh period (the xcast's session idle timeout is 15 s; the spec's bound 5 s). */
+const UDP_HELLO_MS = 2000;
+const udpSockets: dgram.Socket[] = [];
+let helloTimer: NodeJS.Timeout | null = null;
+/** One callback for every datagram sent (a refused send — nothing listening — is simply lost, as UDP is). */
+const sent = (): void => undefined;
+
+/**
+ * A connected dgram socket speaking streamproto1: HELLO now and every UDP_HELLO_MS (the server acks each: the first
+ * ack calls onHello), PINGs answered, AUDIO payloads handed on. One frame per datagram.
+ */
+function udpLink(host: string, port: number, helloFrame: Buffer, onAudio: ((payload: Buffer) => void) | null, onHello: () => void): dgram.Socket {
+  const s = dgram.createSocket('udp4');
+  let acked = false;
+  s.on('message', (d: Buffer) => {
+    if (d.length < 8 || d[0] !== 0x53 || d[1] !== 0x50) return;
+    const type = d[3];
+    if (type === FrameType.AUDIO) { if (onAudio) onAudio(d.subarray(8)); }
+    else if (type === FrameType.PING && d.length >= 16) {
+      const t1 = nowMicros();
+      s.send(encodePong(Number(d.readBigUInt64BE(8)), t1, nowMicros()), sent);
+    } else if (type === FrameType.HELLO && !acked) { acked = true; onHello(); }
+  });
+  s.on('error', () => { /* ICMP unreachable on a connected socket: lost datagrams, as UDP is */ });
+  s.bind(0, '127.0.0.1', () => s.connect(port, host, () => s.send(helloFrame, sent)));
+  (s as unknown as { helloFrame: Buffer }).helloFrame = helloFrame;
+  udpSockets.push(s);
+  return s;
+}
+
+function refreshHellos(): void {
+  for (const s of udpSockets) {
+    try { s.send((s as unknown as { helloFrame: Buffer }).helloFrame, sent); } catch { /* not connected yet */ }
+  }
+}
+
 function onMonitorAudio(payload: Buffer): void {
   const now = performance.now();
   const seq = payload.readUInt32BE(4);
@@ -180,7 +225,7 @@ function startPeers(m: LoadgenStart): Promise<void> {
       const loop = i === 0 && m.mode !== 'filler' ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
       const userId = `peer-${String(i).padStart(4, '0')}`;
       const p: Peer = {
-        index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, txOpen: false, rxOpen: false,
+        index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, write: () => undefined, txOpen: false, rxOpen: false,
         loop, templates: templates(loop),
         // Filler peers start at random points of the loop, so their low tones do not add up in phase.
         pos: i === 0 ? 0 : Math.floor(Math.random() * loop.packets.length),
@@ -192,9 +237,6 @@ function startPeers(m: LoadgenStart): Promise<void> {
       if (i === 0 && m.mode === 'probe') mon.resetProbe();
       peers.push(p);
       setTimeout(() => {
-        p.tx = net.connect({ host: m.host, port: m.ingestPort }, () => { p.tx.setNoDelay(true); p.tx.write(hello(userId, 'peer')); });
-        attachParser(p.tx, null, () => { p.txOpen = true; done(); });
-        p.rx = net.connect({ host: m.host, port: m.mixPort }, () => { p.rx.setNoDelay(true); p.rx.write(hello(userId, i === 1 ? 'monitor' : 'peer')); });
         const onAudio = (payload: Buffer) => {
           p.rxFrames++;
           const s = payload.readUInt32BE(4);
@@ -202,8 +244,21 @@ function startPeers(m: LoadgenStart): Promise<void> {
           p.rxLastSeq = s;
           if (i === 1) onMonitorAudio(payload);
         };
-        attachParser(p.rx, onAudio, () => { p.rxOpen = true; done(); });
-        for (const s of [p.tx, p.rx]) {
+        if (m.transport === 'udp') {
+          const tx = udpLink(m.host, m.ingestPort, hello(userId, 'peer'), null, () => { p.txOpen = true; done(); });
+          p.tx = tx;
+          p.write = (b) => tx.send(b, sent);
+          p.rx = udpLink(m.host, m.mixPort, hello(userId, i === 1 ? 'monitor' : 'peer'), onAudio, () => { p.rxOpen = true; done(); });
+          return;
+        }
+        const tx = net.connect({ host: m.host, port: m.ingestPort }, () => { tx.setNoDelay(true); tx.write(hello(userId, 'peer')); });
+        p.tx = tx;
+        p.write = (b) => { tx.write(b); };
+        attachParser(tx, null, () => { p.txOpen = true; done(); });
+        const rx = net.connect({ host: m.host, port: m.mixPort }, () => { rx.setNoDelay(true); rx.write(hello(userId, i === 1 ? 'monitor' : 'peer')); });
+        p.rx = rx;
+        attachParser(rx, onAudio, () => { p.rxOpen = true; done(); });
+        for (const s of [tx, rx]) {
           s.on('error', () => { /* counted on close */ });
           s.on('close', () => { if (running) closedCount++; });
         }
@@ -228,7 +283,7 @@ function pump(): void {
         if (p.index === 0 && mode === 'probe') {
           monitor?.probeSent(p.seq, p.loop.bursts.includes(p.pos), performance.now());
         }
-        p.tx.write(b);
+        p.write(b);
         packetsSent++;
         lateRing[lateCount++ & (lateRing.length - 1)] = now - p.due;
         p.seq = (p.seq + 1) >>> 0;
@@ -281,7 +336,13 @@ function report(): LoadgenReport {
 function stop(): void {
   running = false;
   if (timer) clearTimeout(timer);
-  for (const p of peers) { p.tx?.destroy(); p.rx?.destroy(); }
+  if (helloTimer) clearInterval(helloTimer);
+  for (const p of peers) {
+    for (const s of [p.tx, p.rx]) {
+      if (s instanceof net.Socket) s.destroy();
+      else if (s) try { s.close(); } catch { /* closed */ }
+    }
+  }
   setTimeout(() => process.exit(0), 50);
 }
 
@@ -289,6 +350,7 @@ process.on('message', (m: Msg) => {
   switch (m.cmd) {
     case 'start':
       running = true;
+      if (m.transport === 'udp') helloTimer = setInterval(refreshHellos, UDP_HELLO_MS);
       void startPeers(m).then(() => {
         mark();
         send({ ev: 'started', peers: peers.length });
