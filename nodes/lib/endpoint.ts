@@ -3,7 +3,10 @@
 import fs from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import type { Node, NodeAPI } from 'node-red';
-import { StreamServer, StreamClient, StreamConnection, normalizeFingerprint256 } from '../../runtime/protocol/transport';
+import { StreamServer, StreamClient, normalizeFingerprint256 } from '../../runtime/protocol/transport';
+import type { StreamLink } from '../../runtime/protocol/link';
+import { UdpStreamServer } from '../../runtime/protocol/udp-server';
+import { openUdpClient } from './udp-client-endpoint';
 import { UsersList } from '../../runtime/protocol/auth';
 import { checkServerLimits, DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../runtime/protocol/limits';
 import { wireText } from '../../runtime/log-text';
@@ -18,8 +21,12 @@ export interface ClientTls {
   fingerprint256?: string; servername?: string; rejectUnauthorized?: boolean;
 }
 
+export type EndpointTransport = 'tcp' | 'udp';
+
 export interface EndpointOptions {
   mode: 'server' | 'client';
+  /** streamproto1 over TCP (the default; TLS when `tls` is set) or UDP (one frame per datagram; no TLS). */
+  transport?: EndpointTransport;
   host: string;
   port: number;
   token?: string;
@@ -33,8 +40,8 @@ export interface EndpointOptions {
   users?: UsersList;
   /** Server: limits (checked by checkServerLimits). */
   limits?: Partial<ServerLimits>;
-  /** A connection completed its HELLO. */
-  onConnection(conn: StreamConnection): void;
+  /** A connection completed its HELLO (a UDP session: its first accepted HELLO). */
+  onConnection(conn: StreamLink): void;
   /** The server listens (shows the node's listening status). */
   onListening(): void;
 }
@@ -42,6 +49,8 @@ export interface EndpointOptions {
 export interface Endpoint {
   server?: StreamServer;
   client?: StreamClient;
+  /** Server mode over UDP: the server (its worker owns the socket; attachRing sends AUDIO into a mix thread). */
+  udpServer?: UdpStreamServer;
   close(): Promise<void>;
 }
 
@@ -181,6 +190,10 @@ function readLimits(config: Cfg): Partial<ServerLimits> | undefined {
 export function openEndpoint(RED: NodeAPI, node: Node, status: StatusThrottle, o: EndpointOptions): Endpoint {
   const t = translator(RED);
   const where = `${o.host}:${o.port}`;
+  const transport = o.transport ?? 'tcp';
+  if (transport === 'udp' && o.tls !== undefined) throw new ConfigError('tls', 'udp_no_tls');
+  if (transport === 'udp' && o.mode === 'client') return openUdpClient(RED, node, status, o);
+  if (transport === 'udp') return openUdpServer(RED, node, status, o);
   if (o.mode === 'server') {
     const server = new StreamServer({
       host: o.host, port: o.port, token: o.token, users: o.users, limits: o.limits, tls: o.tls as TlsOptions | undefined,
@@ -227,6 +240,23 @@ export function openEndpoint(RED: NodeAPI, node: Node, status: StatusThrottle, o
   return { client, close: () => client.close() };
 }
 
+/** Server mode over UDP: a UdpStreamServer (udp-server.ts); its sessions are the node's connections. */
+function openUdpServer(RED: NodeAPI, node: Node, status: StatusThrottle, o: EndpointOptions): Endpoint {
+  const t = translator(RED);
+  const where = `${o.host}:${o.port}`;
+  const server = new UdpStreamServer({
+    host: o.host, port: o.port, token: o.token, users: o.users, limits: o.limits, maxFrameBytes: o.maxFrameBytes, serverName: o.hello.userId,
+  });
+  server.on('connection', o.onConnection);
+  // The thread died and is started again (the sessions end; the senders' next HELLO opens new ones).
+  server.on('error', (err) => node.error(t('xcast.errors.udp-thread', { where, detail: err.message })));
+  server.listen().then(o.onListening, (err: Error) => {
+    node.error(t('xcast.errors.cannot-listen', { where: `udp ${where}`, detail: err.message }));
+    status.now('red', 'ring', t('xcast.status.listen-failed', { detail: err.message }));
+  });
+  return { udpServer: server, close: () => server.close() };
+}
+
 /** The most connections × limits remembered for once-only warnings; beyond it the oldest are forgotten. */
 const WARNED_MAX = 4096;
 
@@ -247,7 +277,7 @@ function warnLimitsOnce(RED: NodeAPI, node: Node, server: StreamServer): void {
     node.warn(t('xcast.errors.limit', { limit, by }));
   };
   (server as unknown as { on(ev: 'limit', cb: typeof onLimit): void }).on('limit', onLimit);
-  server.on('disconnect', (conn: StreamConnection) => {
+  server.on('disconnect', (conn: StreamLink) => {
     for (const k of warned) if (k.startsWith(`${conn.id}\u0000`)) warned.delete(k);
   });
 }

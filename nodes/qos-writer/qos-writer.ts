@@ -5,7 +5,7 @@ import { refuse } from '../lib/glue';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { findConnection } from '../lib/connections';
-import type { StreamConnection } from '../../runtime/protocol/transport';
+import type { StreamLink } from '../../runtime/protocol/link';
 
 interface QosWriterDef extends NodeDef { batch: string }
 
@@ -20,7 +20,7 @@ export = function (RED: NodeAPI) {
     // Made only when the (throttled) status is shown, not for every message.
     const lostText = () => t('qos-writer.status.lost', { sent, lost });
     const sentText = () => t('qos-writer.status.sent', { sent });
-    const pending = new Map<StreamConnection, unknown[]>();
+    const pending = new Map<StreamLink, unknown[]>();
     try {
       const batch = num(config as never, 'batch', { def: 1, min: 1, max: 256, int: true });
       node.on('input', (msg: Record<string, unknown>, _send, done) => {

@@ -1,6 +1,6 @@
 // Node: streamproto1 socket reader — receives audio, metadata and connection events from many senders (server) or one (client).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { StreamConnection } from '../../runtime/protocol/transport';
+import type { StreamLink } from '../../runtime/protocol/link';
 import { helloWithoutToken } from '../../runtime/protocol/frame';
 import { helloRoom } from '../../runtime/rooms';
 import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
@@ -46,7 +46,7 @@ export = function (RED: NodeAPI) {
       const userId = str(config as never, 'userId', { def: 'monitor' });
       const role = oneOf(config as never, 'role', ['peer', 'monitor', 'xcast'] as const, 'monitor');
       const profile = json(config as never, 'profile');
-      const senders = new Set<StreamConnection>();
+      const senders = new Set<StreamLink>();
 
       // The status for a packet: its text made only when the (throttled) status is shown, not per packet.
       let lastHeader: AudioHeader | null = null;
@@ -61,7 +61,7 @@ export = function (RED: NodeAPI) {
       };
 
       const audioWire = new DirectWire(RED, node, 0);
-      const attach = (conn: StreamConnection, senderId: string) => {
+      const attach = (conn: StreamLink, senderId: string) => {
         senders.add(conn);
         registerConnection(conn);
         const base = { userId: senderId, connectionId: conn.id, direction: 'incoming' as const };

@@ -1,6 +1,6 @@
 // Node: streamproto1 socket writer — sends audio and metadata to one server (client mode) or every receiver (server mode).
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import type { StreamConnection } from '../../runtime/protocol/transport';
+import type { StreamLink } from '../../runtime/protocol/link';
 import { helloWithoutToken } from '../../runtime/protocol/frame';
 import { openEndpoint, readTrust, codeText, Endpoint } from '../lib/endpoint';
 import { addHttpRoutes } from '../lib/http-routes';
@@ -67,7 +67,7 @@ export = function (RED: NodeAPI) {
       let lastAudio = { codec: '', sampleRate: 0 };
       const streamingText = () => (mode === 'server' ? t('socket-writer.status.streaming-to', { count: sender.receivers })
         : t('socket-writer.status.streaming', { codec: lastAudio.codec, kHz: lastAudio.sampleRate / 1000 }));
-      const attach = (conn: StreamConnection) => {
+      const attach = (conn: StreamLink) => {
         registerConnection(conn);
         sender.add(conn);
         const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };

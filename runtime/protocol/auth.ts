@@ -12,6 +12,13 @@ export interface UserEntry {
   roles?: PeerRole[];
 }
 
+/** One user of a UsersList as plain data (UsersList.digests). */
+export interface UserDigest {
+  userId: string;
+  digest: Uint8Array;
+  roles: PeerRole[] | undefined;
+}
+
 /** What a HELLO's (userId, token, role) is against the list. */
 export type UserCheck = 'ok' | 'missing_token' | 'wrong_token' | 'role_not_allowed';
 
@@ -107,6 +114,21 @@ export class UsersList {
       throw new Error(`${file}: cannot read the users file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     return UsersList.parse(text, file);
+  }
+
+  /**
+   * The list as plain data — digests, never the tokens — for a worker thread (a class does not survive
+   * postMessage): UsersList.fromDigests makes the same list there.
+   */
+  digests(): UserDigest[] {
+    return [...this.byId].map(([userId, u]) => ({ userId, digest: new Uint8Array(u.digest), roles: u.roles === undefined ? undefined : [...u.roles] }));
+  }
+
+  /** The list digests() gave (on another thread). */
+  static fromDigests(entries: UserDigest[]): UsersList {
+    const byId = new Map<string, Stored>();
+    for (const e of entries) byId.set(e.userId, { digest: Buffer.from(e.digest), roles: e.roles });
+    return new UsersList(byId);
   }
 
   /** Number of users. */

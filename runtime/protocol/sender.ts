@@ -13,13 +13,13 @@ export interface LinkSocket {
   off(event: 'drain', listener: () => void): unknown;
 }
 
-/** A receiver the sender writes to: a StreamConnection. */
+/** A receiver the sender writes to: a StreamLink (link.ts) — a StreamConnection, or a UdpLink, which has no socket (never busy). */
 export interface SenderLink {
   /** The userId of its HELLO (server side): where a mix-minus frame for that user goes. */
   readonly userId?: string;
   /** Its HELLO: one whose `capabilities` include "metadata-patch" is sent METADATA as merge patches. */
   readonly hello?: unknown;
-  /** Its socket: METADATA is written only while the write queue is below lowWaterBytes (audio goes first). */
+  /** Its socket: METADATA is written only while the write queue is below lowWaterBytes (audio goes first). Absent (UDP): never busy. */
   readonly socket?: LinkSocket;
   send(frame: Buffer): boolean;
   close(errCode?: string, message?: string): void;

@@ -1,8 +1,8 @@
 // streamproto1 over TCP or TLS: one StreamConnection per socket, a StreamServer (HELLO handshake, tokens, limits,
 // broadcast) and a reconnecting StreamClient.
 //
-// TLS wraps the same StreamConnection around a tls.TLSSocket (a net.Socket subclass); UDP and WebSocket would carry
-// one frame per datagram/message and feed onFrame directly instead of a FrameParser. See docs/streamproto1.md,
+// TLS wraps the same StreamConnection around a tls.TLSSocket (a net.Socket subclass). UDP has its own link with the
+// same surface (link.ts StreamLink; udp-server.ts). See docs/streamproto1.md,
 // "Choices this project made".
 
 import { EventEmitter } from 'node:events';
@@ -25,6 +25,7 @@ import {
   checkServerLimits, createTransportStats, transportStats, type ServerLimits, type TransportStats,
 } from './limits';
 import { nowMicros } from '../clock';
+import type { StreamLink } from './link';
 import { wireText } from '../log-text';
 
 /** The default clock: runtime/clock.ts nowMicros (µs since the Unix epoch, sub-ms, monotonic within the process). */
@@ -131,7 +132,9 @@ let nextLocalId = 1;
  * once the handshake is done. Answers PING with PONG itself. Listeners must not throw: an exception
  * from a listener propagates out of the socket's 'data' event like from any socket listener.
  */
-export class StreamConnection extends EventEmitter<StreamConnectionEvents> {
+export class StreamConnection extends EventEmitter<StreamConnectionEvents> implements StreamLink {
+  /** streamproto1 over TCP (or TLS: `secure`). */
+  readonly transport = 'tcp' as const;
   /** Server side: the sessionId sent in our HELLO. Client side: the sessionId the server sent. */
   id: string;
   /** Peer's HELLO once accepted. */

@@ -40,7 +40,7 @@ export interface UdpFrom {
  * 'protocol'), 'truncated' (the datagram ends inside the frame), 'trailing' (bytes after the one frame),
  * 'unauthorized' (HELLO with a missing or wrong token), 'auth_slowdown' (a HELLO from an address with recent failures,
  * sooner than its hold allows: unanswered and unchecked), 'no_session' (anything but HELLO from an address without an
- * accepted HELLO), 'tracks_per_connection', 'metadata_size', 'metadata_rate', 'unexpected_type' (a PONG or HELLO-ack to a receiver).
+ * accepted HELLO), 'tracks_per_connection', 'metadata_size', 'metadata_rate', 'unexpected_type' (a frame type only a receiver sends, e.g. a HELLO-ack).
  */
 export type UdpDropReason = string;
 
@@ -162,7 +162,7 @@ export class UdpSession {
  * after it is returned).
  */
 export interface UdpResult {
-  kind: 'audio' | 'hello' | 'metadata' | 'qos' | 'ping' | 'error-frame' | 'drop';
+  kind: 'audio' | 'hello' | 'metadata' | 'qos' | 'ping' | 'pong' | 'error-frame' | 'drop';
   /** The sender's session (undefined for a drop from an address without one, and for a refused HELLO). */
   session: UdpSession | undefined;
   /** kind 'audio': the validated header, and its data — a subarray of the datagram (no copy). */
@@ -170,6 +170,8 @@ export interface UdpResult {
   data: Buffer | undefined;
   /** kind 'metadata' (an object), 'qos' (an object or a batch), 'error-frame' ({ code, message }). */
   json: JsonObject | JsonObject[] | undefined;
+  /** kind 'pong': the answer to a PING the receiver sent (t0 ours, t1 and t2 the sender's; t3 is when it came). */
+  pong: PongInfo | undefined;
   /** kind 'hello': true when this HELLO opened the session (false: a refresh). */
   opened: boolean;
   /** kind 'drop': why (counted in stats.drops), and a message for a log line (wire values through wireText). */
@@ -271,7 +273,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   private readonly lastChecked = new Map<string, number>();
   private nowMs = 0;
   private readonly result: UdpResult = {
-    kind: 'drop', session: undefined, header: undefined, data: undefined, json: undefined, opened: false,
+    kind: 'drop', session: undefined, header: undefined, data: undefined, json: undefined, pong: undefined, opened: false,
     reason: undefined, message: undefined, reply: undefined,
   };
 
@@ -324,7 +326,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     this.sweep(nowMs);
     this.stats.datagrams++;
     const r = this.result;
-    r.session = undefined; r.header = undefined; r.data = undefined; r.json = undefined;
+    r.session = undefined; r.header = undefined; r.data = undefined; r.json = undefined; r.pong = undefined;
     r.opened = false; r.reason = undefined; r.message = undefined; r.reply = undefined;
 
     // Exactly one frame: FrameParser checks magic, version, type and N ≤ maxFrameBytes; the datagram must end with it.
@@ -380,6 +382,17 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
           const t1 = this.clock();
           r.kind = 'ping';
           r.reply = encodePong(t0, t1, this.clock());
+          return r;
+        }
+        case FrameType.PONG: {
+          // The answer to the receiver's own PING (a server-side link pings its senders, as on TCP).
+          const t3 = this.clock();
+          const p = decodePong(payload);
+          this.touch(session, nowMs, datagram.length);
+          const rttMs = Math.max(0, (t3 - p.t0) - (p.t2 - p.t1)) / 1000;
+          const offsetMs = ((p.t1 - p.t0) + (p.t2 - t3)) / 2 / 1000;
+          r.kind = 'pong';
+          r.pong = { rttMs, offsetMs, t0: p.t0, t1: p.t1, t2: p.t2, t3 };
           return r;
         }
         case FrameType.ERROR: {
