@@ -37,6 +37,7 @@ export = function (RED: NodeAPI) {
     let frames = 0;
     try {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
+      const transport = oneOf(config as never, 'transport', ['tcp', 'udp'] as const, 'tcp');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
       // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
@@ -125,7 +126,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, host, port, token, maxFrameBytes, tls, users, limits,
+        mode, transport, host, port, token, maxFrameBytes, tls, users, limits,
         // metadata-patch: the xcast may send merge patches of its admin state; StreamClient applies them, so the metadata
         // output still carries whole objects (docs/streamproto1.md, "METADATA schedule and patches").
         hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos', METADATA_PATCH_CAPABILITY] : [METADATA_PATCH_CAPABILITY] },

@@ -33,6 +33,7 @@ export = function (RED: NodeAPI) {
     let writer: StreamSender | undefined;
     try {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
+      const transport = oneOf(config as never, 'transport', ['tcp', 'udp'] as const, 'tcp');
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
       // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
@@ -104,7 +105,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, host, port, token, maxQueueBytes, tls, users, limits,
+        mode, transport, host, port, token, maxQueueBytes, tls, users, limits,
         hello: { userId, role, profile },
         onListening: showState,
         onConnection: attach,

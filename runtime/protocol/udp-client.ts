@@ -14,6 +14,7 @@ import {
   AUDIO_HEADER_BYTES, FRAME_HEADER_BYTES, FrameType, ProtocolError, encodeAudioFrame, encodeErrorFrame, encodeJsonFrame,
   type AudioHeader, type ErrorPayload, type JsonObject, type PeerRole, type QOSMetrics, type ServerHello,
 } from './frame';
+import type { StreamLink } from './link';
 import { METADATA_PATCH_CAPABILITY, MetadataPatchReceiver } from './merge-patch';
 import type { ConnectionCounters, StreamClientHello, StreamConnectionEvents } from './transport';
 import { DEFAULT_UDP_CLIENT_HELLO_INTERVAL_MS, DEFAULT_UDP_IDLE_TIMEOUT_MS, MAX_UDP_DATAGRAM_BYTES, UdpClientSession } from './udp-sessions';
@@ -52,7 +53,7 @@ export type UdpLinkEvents = StreamConnectionEvents;
  * One accepted UDP session, seen from the sender: the StreamConnection surface (nodes/lib/connections.ts, the
  * StreamSender and the socket nodes use it as they use a TCP connection). `id` is the receiver's sessionId.
  */
-export class UdpClientLink extends EventEmitter<UdpLinkEvents> {
+export class UdpClientLink extends EventEmitter<UdpLinkEvents> implements StreamLink {
   readonly transport = 'udp' as const;
   readonly secure = false;
   /** Client side: the receiver's userId and role are not known (as on a TCP client connection). */
