@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Codec, FrameType, encodeAudioFrame, encodeFrame, type AudioHeader } from '../../runtime/protocol/frame';
 import { UdpSessionTable, type UdpSession, type UdpSessionTableOptions } from '../../runtime/protocol/udp-sessions';
 import { UdpStreamClient, type UdpClientLink } from '../../runtime/protocol/udp-client';
+import { UdpStreamServer, type UdpLink } from '../../runtime/protocol/udp-server';
 import { opusEncode, until } from './helpers';
 
 class Receiver {
@@ -201,5 +202,85 @@ describe('UdpStreamClient (streamproto1 over UDP, sender side)', function () {
     client = undefined;
     rx = new Receiver();
     await rx.start();
+  });
+});
+
+describe('UdpStreamClient against UdpStreamServer (its worker thread owns the socket)', function () {
+  this.timeout(20000);
+  let server: UdpStreamServer | undefined;
+  let client: UdpStreamClient | undefined;
+
+  afterEach(async () => {
+    await client?.close();
+    await server?.close();
+    client = undefined;
+    server = undefined;
+  });
+
+  async function pair(serverOpts: ConstructorParameters<typeof UdpStreamServer>[0], h = hello): Promise<{ link: UdpClientLink; peer: UdpLink }> {
+    server = new UdpStreamServer({ port: 0, ...serverOpts });
+    const { port } = await server.listen();
+    const peerP = once(server, 'connection') as Promise<[UdpLink]>;
+    client = new UdpStreamClient({ port, hello: h, helloIntervalMs: 100 });
+    const linkP = once(client, 'connect') as Promise<[UdpClientLink]>;
+    client.start();
+    const [[link], [peer]] = await Promise.all([linkP, peerP]);
+    return { link, peer };
+  }
+
+  it('AUDIO both ways (the sender’s frames to its session, the mix back), QOS back on the same link, PING answered both ways', async () => {
+    const { link, peer } = await pair({ pingIntervalMs: 50 });
+    assert.equal(link.id, peer.id);
+    assert.equal(peer.userId, 'alice');
+    const inbound: number[] = [];
+    peer.on('audio', (h) => inbound.push(h.seq));
+    const mix: number[] = [];
+    link.on('audio', (h) => mix.push(h.seq));
+    const qos: unknown[] = [];
+    peer.on('qos', (q) => qos.push(q));
+    const opus = opusEncode(48000, 1, 480);
+    for (let seq = 0; seq < 20; seq++) link.sendAudio(header(seq), opus);
+    for (let seq = 100; seq < 110; seq++) peer.sendAudio(header(seq), opus);
+    link.sendQos({ head: { seq: 100 }, qosTimestamp: 1, userId: 'alice' });
+    await until(() => inbound.length === 20 && mix.length === 10 && qos.length === 1 && peer.rttMs !== undefined, 10000, 'frames both ways, QOS and the server’s PONG');
+    assert.deepEqual(inbound, [...Array(20).keys()]);
+    assert.deepEqual(mix, [...Array(10).keys()].map((k) => 100 + k));
+  });
+
+  it('HELLO refreshes alone keep the session past the server’s idle timeout (no audio, the server not pinging)', async () => {
+    const { link, peer } = await pair({ idleTimeoutMs: 400, pingIntervalMs: 0 });
+    const start = client!.stats.helloes;
+    await until(() => client!.stats.helloes - start >= 12, 5000, '12 refreshes (3 idle timeouts)');
+    assert.equal(peer.isOpen, true);
+    assert.equal(link.isOpen, true);
+    assert.equal(server!.connections.size, 1);
+    assert.equal([...server!.connections][0].id, link.id);
+  });
+
+  it('a session the server ends: the client’s old link ends and its next refresh opens a new session (a new link)', async () => {
+    const { link, peer } = await pair({ idleTimeoutMs: 400, pingIntervalMs: 0 });
+    const closed = once(peer, 'close');
+    const reopened = once(server!, 'connection') as Promise<[UdpLink]>;
+    const again = once(client!, 'connect') as Promise<[UdpClientLink]>;
+    peer.close();   // the server forgets the session; the next refresh opens another
+    await closed;
+    const [[next], [nextPeer]] = await Promise.all([again, reopened]);
+    assert.notEqual(next.id, link.id);
+    assert.equal(next.id, nextPeer.id);
+    assert.equal(link.isOpen, false);
+  });
+
+  it('a wrong token: one connectError naming unauthorized with the server’s message; no session', async () => {
+    server = new UdpStreamServer({ port: 0, token: 's3cret' });
+    const { port } = await server.listen();
+    client = new UdpStreamClient({ port, hello: { ...hello, token: 'nope' }, helloIntervalMs: 100 });
+    const errs: Array<Error & { code?: string }> = [];
+    client.on('connectError', (e) => errs.push(e));
+    client.start();
+    await until(() => client!.stats.refusals >= 3, 10000, '3 refusals');
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].code, 'unauthorized');
+    assert.match(errs[0].message, /unauthorized/);
+    assert.equal(server.connections.size, 0);
   });
 });
