@@ -11,6 +11,7 @@
 // happens. A target's error goes to node.error(err, msg), where a Catch node sees it.
 import type { Node, NodeAPI } from 'node-red';
 import type { AudioMsg } from './glue';
+import type { PacketRingShared } from '../../runtime/audio/packet-ring';
 
 export type DirectAudioHandler = (msg: AudioMsg) => void;
 
@@ -166,5 +167,91 @@ export class AudioOutput {
     } finally {
       this.slots[this.index] = null;
     }
+  }
+}
+
+// ---- ring ingest: a reader on another thread writes straight into a mixer's mix thread ----
+
+/** What a mixer offers a reader whose socket lives on a thread of its own (MixEngine.attachRing). */
+export interface RingIngest {
+  ring: PacketRingShared;
+  sampleRate: number;
+  detach(): void;
+}
+
+const RING_KEY = '__xcastRingIngest';
+type WithRing = Node & { [RING_KEY]?: () => RingIngest; wires?: string[][] };
+
+/** Lets a reader wired to this node hand its packets to `attach()`'s ring (the mixer: engine.attachRing()); gone on close. */
+export function offerRingIngest(node: Node, attach: () => RingIngest): void {
+  const n = node as WithRing;
+  n[RING_KEY] = attach;
+  node.on('close', (_removed: boolean, done: () => void) => {
+    delete n[RING_KEY];
+    done();
+  });
+}
+
+/** How often a RingWire looks at its wires and target again (besides every deploy's 'flows:started'). */
+const RING_RECHECK_MS = 500;
+
+/**
+ * One output of a reader whose packets can go into a mixer's ring instead of the event loop: when the output is wired
+ * to exactly one node and that node offers a ring ingest (a mixer), `onRing` gets its ring; when the wires or the target
+ * change (a redeploy of the mixer makes a new engine) it gets the new one, or null — then the reader sends messages
+ * (or direct calls) again. Wired to a mixer and anything else, it is null: every target then gets the same messages,
+ * as the wires say. Looked at on every deploy and every RING_RECHECK_MS; the ring is released on close().
+ */
+export class RingWire {
+  private target: WithRing | null = null;
+  private attachFn: (() => RingIngest) | undefined;
+  private current: RingIngest | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onFlows = (): void => this.check();
+  private closed = false;
+
+  constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number, private readonly onRing: (ring: RingIngest | null) => void) {
+    this.timer = setInterval(() => this.check(), RING_RECHECK_MS);
+    this.timer.unref();
+    (RED.events as unknown as { on(e: string, f: () => void): void }).on('flows:started', this.onFlows);
+    this.check();
+  }
+
+  /** The ring in use, if any. */
+  get ring(): RingIngest | null {
+    return this.current;
+  }
+
+  /** Looks at the wires and the target again; switches when they changed. */
+  check(): void {
+    if (this.closed) return;
+    const wires = (this.node as WithRing).wires?.[this.output] ?? [];
+    const t = wires.length === 1 ? (this.RED.nodes.getNode(wires[0]) as WithRing | null) : null;
+    const fn = t?.[RING_KEY];
+    if (t === this.target && fn === this.attachFn) return;
+    const old = this.current;
+    this.target = t;
+    this.attachFn = fn;
+    this.current = null;
+    if (fn) {
+      try {
+        this.current = fn();
+      } catch (err) {
+        this.node.error(err as Error);
+      }
+    }
+    // The new ring first, then the old one released: the writer never writes into a ring no one drains.
+    this.onRing(this.current);
+    old?.detach();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    (this.RED.events as unknown as { removeListener(e: string, f: () => void): void }).removeListener('flows:started', this.onFlows);
+    const old = this.current;
+    this.current = null;
+    if (old) { this.onRing(null); old.detach(); }
   }
 }

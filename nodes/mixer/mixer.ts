@@ -6,7 +6,7 @@ import { readSettings } from '../../runtime/settings';
 import { TickSource, nowMicros } from '../../runtime/clock';
 import { num, bool, str, frameSamplesOf, parseGain, ConfigError } from '../lib/config';
 import { refuse, isAudioMsg, AudioMsg } from '../lib/glue';
-import { onAudioInput, AudioOutput } from '../lib/direct';
+import { onAudioInput, offerRingIngest, AudioOutput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { shareAudioOnFanout } from '../lib/fanout';
@@ -149,8 +149,10 @@ export = function (RED: NodeAPI) {
           }
         }
       };
-      // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts).
+      // A socket reader wired straight here hands its packets over by a call (nodes/lib/direct.ts); one whose socket is
+      // on a thread of its own (UDP) writes them into a ring of the mix thread's instead (engine.attachRing).
       onAudioInput(node, handle);
+      offerRingIngest(node, () => engine.attachRing());
 
       // Mix, mix-minus and the other rooms' mixes go by call where they are wired only to xcast nodes that take audio
       // directly. Output 1: the 'main' room's mix; 3: mix-minus per user, in its room; 4: every other room's mix.

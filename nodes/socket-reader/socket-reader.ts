@@ -11,7 +11,7 @@ import { nowMicros } from '../../runtime/clock';
 import { METADATA_PATCH_CAPABILITY } from '../../runtime/protocol/merge-patch';
 import { num, str, oneOf, bool, json } from '../lib/config';
 import { refuse, AudioMsg } from '../lib/glue';
-import { DirectWire } from '../lib/direct';
+import { DirectWire, RingWire } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { registerConnection } from '../lib/connections';
@@ -19,7 +19,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 import { nextMsgId } from '../lib/msgid';
 
 interface ReaderDef extends NodeDef {
-  mode: string; host: string; port: string; token: string; userId: string; role: string;
+  mode: string; transport?: string; host: string; port: string; token: string; userId: string; role: string;
   tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   maxFrameKb: string; enableQOSMetrics: boolean | string; profile: string;
 }
@@ -34,6 +34,7 @@ export = function (RED: NodeAPI) {
     const status = new StatusThrottle(node);
     const t = translator(RED);
     let endpoint: Endpoint | undefined;
+    let ringWire: RingWire | undefined;
     let frames = 0;
     try {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
@@ -72,7 +73,8 @@ export = function (RED: NodeAPI) {
         // Reused for every packet: Node-RED reads the outer array during send() and keeps only the messages.
         const out: Array<AudioMsg | Record<string, unknown> | null> = [null, null, null, null];
         conn.on('audio', (h: AudioHeader, data: Buffer) => {
-          const arrival = nowMicros();
+          // UDP: when the ingest thread read it (nowMicros there, on the same epoch clock).
+          const arrival = conn.arrivalMicros ?? nowMicros();
           const audio = {
             codec: codecName(h.codec), sampleRate: h.sampleRate, channels: h.channels,
             frameSamples: h.frameSamples, seq: h.seq, captureTime: h.captureTime, trackId: h.trackId,
@@ -137,11 +139,18 @@ export = function (RED: NodeAPI) {
           attach(conn, serverHello.name ?? serverHello.userId ?? 'xcast');
         },
       });
+      // UDP server: output 1 wired to exactly one mixer, and no QOSMetrics per frame to make here → the ingest thread
+      // writes the audio into that mixer's mix thread (nodes/lib/direct.ts RingWire); else it comes here in batches.
+      const udp = endpoint.udpServer;
+      // Diagnostics (tests and the bench read its stats): the UDP server, when this node is one.
+      (node as unknown as { udpServer?: unknown }).udpServer = udp;
+      if (udp && !enableQOSMetrics) ringWire = new RingWire(RED, node, 0, (r) => udp.attachRing(r?.ring ?? null, r?.sampleRate));
     } catch (err) {
       refuse(RED, node, err);
     }
 
     node.on('close', (removed: boolean, done: () => void) => {
+      ringWire?.close();
       status.clear();
       Promise.resolve(endpoint?.close()).then(() => done(), () => done());
     });

@@ -16,7 +16,7 @@ import type { QOSMetrics } from '../../runtime/qos/types';
 import { nowMicros } from '../../runtime/clock';
 
 interface WriterDef extends NodeDef {
-  mode: string; host: string; port: string; token: string; userId: string; role: string;
+  mode: string; transport?: string; host: string; port: string; token: string; userId: string; role: string;
   tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   metaSource: string; metaKey: string; profile: string; maxQueueKb: string;
 }
@@ -110,6 +110,8 @@ export = function (RED: NodeAPI) {
         onListening: showState,
         onConnection: attach,
       });
+      // Diagnostics (tests and the bench read its stats): the UDP server, when this node is one.
+      (node as unknown as { udpServer?: unknown }).udpServer = endpoint.udpServer;
 
       const handle = (msg: NodeMessage & Record<string, unknown>): void => {
         if (msg.topic === 'metadata' && !Buffer.isBuffer(msg.payload)) {

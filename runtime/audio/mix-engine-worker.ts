@@ -52,7 +52,10 @@ export type EngineControl =
   | { t: 'metering'; on: boolean }
   | { t: 'monitor'; listener: string; spec: MonitorSpec | null }
   | { t: 'removeUser'; userId: string }
-  | { t: 'removeConnection'; connectionId: string };
+  | { t: 'removeConnection'; connectionId: string }
+  // another writer's ring (MixEngine.attachRing: e.g. the UDP ingest's thread), drained with the main one each tick
+  | { t: 'ring'; id: number; ring: PacketRingShared }
+  | { t: 'unring'; id: number };
 
 export type EngineParams = MixParameters;
 
@@ -89,6 +92,8 @@ const init = workerData as MixEngineInit;
 const post = (e: EngineEvent, transfer?: ArrayBuffer[]) => init.out.postMessage(e, transfer);
 const wake = new Int32Array(init.wake);
 const ring = new PacketRingReader(init.ring);
+/** The attached rings (MixEngine.attachRing), each with a writer of its own on another thread. */
+const rings = new Map<number, PacketRingReader>();
 const mixer = new Mixer(init.mixer);
 const P = init.periodMs;
 const now = () => performance.timeOrigin + performance.now();
@@ -142,9 +147,13 @@ function applyControls(): void {
         case 'metering': mixer.setMetering(c.on); break;
         case 'monitor': mixer.setMonitor(c.listener, c.spec); break;
         case 'removeUser': mixer.removeUser(c.userId); break;
-        case 'removeConnection': mixer.removeConnection(c.connectionId); break;
+        // Drained again first: an attached ring's writer wrote that connection's last packets before its close went
+        // round the event loop to here, so they are counted on its track before it goes (as the main ring's are).
+        case 'removeConnection': drainRings(); mixer.removeConnection(c.connectionId); break;
+        case 'ring': rings.set(c.id, new PacketRingReader(c.ring)); break;
+        case 'unring': rings.delete(c.id); break;
       }
-      if (c.t !== 'removeUser' && c.t !== 'removeConnection' && c.t !== 'metering' && c.t !== 'monitor') changed = true;
+      if (c.t !== 'removeUser' && c.t !== 'removeConnection' && c.t !== 'metering' && c.t !== 'monitor' && c.t !== 'ring' && c.t !== 'unring') changed = true;
     } catch (err) {
       post({ t: 'error', message: (err as Error).message });
     }
@@ -165,10 +174,16 @@ function refused(userId: string, h: Parameters<Mixer['push']>[1], reason: string
   mixer.refused(userId, h, arrival, connectionId, reason, room === '' ? undefined : room);
 }
 
-function tick(late: number, workMs: number): void {
-  // The ring first: a connection's close (removeConnection) was posted after every packet it had, so they are counted
-  // on its track before it goes.
+/** Every ring: the main one (the event loop's) and the attached ones. */
+function drainRings(): void {
   ring.drain(push, refused);
+  for (const r of rings.values()) r.drain(push, refused);
+}
+
+function tick(late: number, workMs: number): void {
+  // The rings first: a connection's close (removeConnection) was posted after every packet it had, so they are counted
+  // on its track before it goes.
+  drainRings();
   applyControls();
   const r = mixer.tick(now() * 1000);
   const transfer = [r.mix.buffer as ArrayBuffer];

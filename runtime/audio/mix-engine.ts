@@ -20,7 +20,7 @@ import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_thread
 import { Mixer, MixerOptions, MixResult, RoomMix, TrackState, MixerConfigError, MonitorSpec, MAX_MONITORS, checkGain, checkPan, checkRoom, checkMonitor } from './mixer';
 import type { MeterLayout } from '../console/meter-frame';
 import { checkPlayoutPacket, PlayoutHeader } from './playout';
-import { createPacketRing, PacketRingWriter } from './packet-ring';
+import { createPacketRing, PacketRingWriter, type PacketRingShared } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { DEFAULT_ROOM, roomOf } from '../rooms';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
@@ -71,6 +71,13 @@ export interface MixEngine extends TickSource {
   removeUser(userId: string): void;
   /** A connection ended: its tracks leave the mix at once (Mixer.removeConnection). */
   removeConnection(connectionId: string): void;
+  /**
+   * Another single-writer ring the mix thread drains every tick with its own (before applying a removeConnection),
+   * for a writer on another thread — the UDP ingest's worker — so its packets never cross the event loop. The writer
+   * checks each packet as push() does (checkPlayoutPacket against `sampleRate`; a refused one by writeRefused).
+   * Kept across a restart of the mix thread; detach() stops draining it.
+   */
+  attachRing(bytes?: number): AttachedRing;
   /** The last track states (as of the last 'tracks' on the thread). */
   tracks(): TrackState[];
   /** Times the mix thread let its event loop turn (Node-API finalizers run there: dropped tracks' decoders freed). */
@@ -89,6 +96,13 @@ export interface MixEngine extends TickSource {
   on(event: 'stream-events', l: (events: StreamEvent[], leftOut: number) => void): this;
   /** Something the user should know once (e.g. the thread's priority could not be raised). */
   on(event: 'warning', l: (message: string) => void): this;
+}
+
+export interface AttachedRing {
+  ring: PacketRingShared;
+  /** The mix's rate: what the writer checks packets against. */
+  sampleRate: number;
+  detach(): void;
 }
 
 /** The engine on its own thread. */
@@ -174,6 +188,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     this.worker = w;
     this.port = port1;
     for (const c of this.kept.values()) port1.postMessage(c);
+    for (const [id, r] of this.attached) port1.postMessage({ t: 'ring', id, ring: r } satisfies EngineControl);
     this.wake = new Int32Array(wake);
     this.writer = new PacketRingWriter(shared);
   }
@@ -296,6 +311,23 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
     return this.lastTracks;
   }
 
+  private readonly attached = new Map<number, PacketRingShared>();
+  private nextRing = 1;
+
+  attachRing(bytes?: number): AttachedRing {
+    const ring = createPacketRing(bytes);
+    const id = this.nextRing++;
+    this.attached.set(id, ring);
+    this.port?.postMessage({ t: 'ring', id, ring } satisfies EngineControl);
+    return {
+      ring, sampleRate: this.sampleRate,
+      detach: () => {
+        if (!this.attached.delete(id)) return;
+        this.port?.postMessage({ t: 'unring', id } satisfies EngineControl);
+      },
+    };
+  }
+
   /** Packets dropped because the ring was full (the thread stalled for about a second). */
   get droppedPackets(): number {
     return this.writer?.dropped ?? 0;
@@ -318,6 +350,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
 
   private control(c: EngineControl): void {
     // Kept (the last of each kind per user, bounded) so a thread started again mixes with the same settings.
+    if (c.t === 'ring' || c.t === 'unring') throw new Error('attachRing() keeps the rings');
     if (c.t !== 'removeUser' && c.t !== 'removeConnection') {
       const k = c.t === 'master' ? (c.room === undefined ? 'master' : `master@${c.room}`)
         : c.t === 'metering' ? 'metering'

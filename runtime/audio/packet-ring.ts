@@ -164,10 +164,12 @@ export class PacketRingReader {
   /** The user and connection id and room strings by source number, made once per source. */
   private readonly sources = new Map<number, { userId: string; connectionId: string; room: string }>();
 
+  /** Starts where the last reader of this ring stopped (0 for a new ring): a mix thread started again takes a kept ring on from there. */
   constructor(shared: PacketRingShared) {
     this.ctl = new Uint32Array(shared.control);
     this.buf = Buffer.from(shared.data);
     this.size = shared.data.byteLength;
+    this.pos = Atomics.load(this.ctl, R);
   }
 
   /** Hands every packet written so far to `sink` (a refused one's news to `refused`), in order; returns how many. */

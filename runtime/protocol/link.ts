@@ -32,6 +32,8 @@ export interface StreamLink extends EventEmitter<StreamLinkEvents> {
   readonly clockOffsetMs: number | undefined;
   readonly closeReason: string | undefined;
   readonly transport: LinkTransport;
+  /** UDP: µs since the epoch (nowMicros, on any thread) when the ingest thread read the audio frame being emitted; TCP: absent (now). */
+  readonly arrivalMicros?: number;
   /** TCP: the socket's write queue (StreamSender's back-pressure); UDP: absent (never busy). */
   readonly socket?: LinkSocket;
   /** Queues (TCP) or sends (UDP) one encoded frame; false when it was dropped or the link is closing. */
