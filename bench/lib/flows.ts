@@ -67,6 +67,10 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
     }
   }
   if (v.udp) {
+    // The ingest reader wired to the mixer alone: then the mixer hands it its mix thread's ring (RingWire) and no
+    // AUDIO packet touches the event loop (the event stream still records the mix, from the mixer's output).
+    const reader = nodes.find((n) => n.type === 'xcast-socket-reader' && Number(n.port) === ports.ingest);
+    if (reader) (reader.wires as string[][])[0] = [mixer.id];
     for (const n of nodes) {
       if ((n.type === 'xcast-socket-reader' && Number(n.port) === ports.ingest) || (n.type === 'xcast-socket-writer' && Number(n.port) === ports.mix)) n.transport = 'udp';
     }
