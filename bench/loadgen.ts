@@ -5,6 +5,7 @@
 // with what the peers saw, 'stop' disconnects and exits. Peer 0 plays the tone (or, in latency mode, the probe);
 // peer 1's receiving side is the monitor: it decodes the mix it gets and checks the tone or times the probe.
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { FrameParser } from '../runtime/protocol/parser';
 import { percentile } from '../runtime/percentile';
@@ -27,6 +28,19 @@ export interface LoadgenStart {
   mixEncoder: { complexity: number; bitrate: number };
   /** New connections per 10 ms while connecting (SYN bursts of hundreds overflow nothing, but pace them). */
   connectRate?: number;
+  /**
+   * 'udp': streamproto1 over UDP — each peer two connected dgram sockets (its own source ports, so its own sessions:
+   * one to the ingest, one to the mix writer), HELLO at start and every 2 s; connected, so no dns.lookup per send.
+   * Default 'tcp'.
+   */
+  transport?: 'tcp' | 'udp';
+  /**
+   * UDP: every Kth peer's receiving socket (and the monitor's) reads the mix in JS; the others stop reading once
+   * their HELLO is acked — the xcast still sends them every frame (its work is the same), their kernel buffer takes it
+   * and drops the rest. Node's dgram makes one JS callback per datagram: 300 receivers reading would cost the
+   * generator 30,000 callbacks a second, more than the xcast's side of it. Default 10; 1 = every receiver reads.
+   */
+  udpReadEvery?: number;
 }
 
 export interface LoadgenReport {
@@ -41,8 +55,10 @@ export interface LoadgenReport {
   /** Mix frames each receiver got in the window, as a fraction of the frames due (min and median over peers). */
   rxFractionMin: number;
   rxFractionMedian: number;
-  /** Receivers that got nothing in the window. */
+  /** Receivers that got nothing in the window (of those reading). */
   rxSilent: number;
+  /** Receivers whose mix the generator read and counted (UDP: udpReadEvery). */
+  receiversReading: number;
   /** Jumps in the mix seq seen by receivers (frames the xcast did not send them). */
   rxSeqGaps: number;
   closed: number;
@@ -67,8 +83,10 @@ const send = (m: unknown) => process.send?.(m);
 interface Peer {
   index: number;
   userId: string;
-  tx: net.Socket;
-  rx: net.Socket;
+  tx: net.Socket | dgram.Socket;
+  rx: net.Socket | dgram.Socket;
+  /** Sends one frame on the sending link (TCP write or one datagram). */
+  write: (b: Buffer) => void;
   txOpen: boolean;
   rxOpen: boolean;
   loop: PacketLoop;
@@ -79,6 +97,8 @@ interface Peer {
   rxFrames: number;
   rxLastSeq: number;
   rxGaps: number;
+  /** Reads the mix (and counts it): false for a UDP receiver that stopped reading (udpReadEvery). */
+  reads: boolean;
 }
 
 let peers: Peer[] = [];
@@ -141,6 +161,53 @@ function attachParser(sock: net.Socket, onAudio: ((payload: Buffer) => void) | n
   });
 }
 
+/** UDP: HELLO refresh period (the xcast's session idle timeout is 15 s; the spec's bound 5 s). */
+const UDP_HELLO_MS = 2000;
+const udpSockets: dgram.Socket[] = [];
+let helloTimer: NodeJS.Timeout | null = null;
+/** One callback for every datagram sent (a refused send — nothing listening — is simply lost, as UDP is). */
+const sent = (): void => undefined;
+
+/**
+ * A connected dgram socket speaking streamproto1: HELLO now and every UDP_HELLO_MS (the server acks each: the first
+ * ack calls onHello), PINGs answered, AUDIO payloads handed on. One frame per datagram.
+ */
+function udpLink(host: string, port: number, helloFrame: Buffer, onAudio: ((payload: Buffer) => void) | null, onHello: () => void): dgram.Socket {
+  const s = dgram.createSocket('udp4');
+  let acked = false;
+  s.on('message', (d: Buffer) => {
+    if (d.length < 8 || d[0] !== 0x53 || d[1] !== 0x50) return;
+    const type = d[3];
+    if (type === FrameType.AUDIO) { if (onAudio) onAudio(d.subarray(8)); }
+    else if (type === FrameType.PING && d.length >= 16) {
+      const t1 = nowMicros();
+      s.send(encodePong(Number(d.readBigUInt64BE(8)), t1, nowMicros()), sent);
+    } else if (type === FrameType.HELLO && !acked) { acked = true; onHello(); }
+  });
+  s.on('error', () => { /* ICMP unreachable on a connected socket: lost datagrams, as UDP is */ });
+  s.bind(0, '127.0.0.1', () => s.connect(port, host, () => s.send(helloFrame, sent)));
+  (s as unknown as { helloFrame: Buffer }).helloFrame = helloFrame;
+  udpSockets.push(s);
+  return s;
+}
+
+/**
+ * Stops reading a dgram socket (libuv's recvStop on its handle; dgram has no public pause): datagrams then stay in
+ * the kernel, which drops them once the socket's buffer is full. The socket still sends (its HELLO refreshes).
+ */
+function stopReading(s: dgram.Socket): void {
+  const state = Object.getOwnPropertySymbols(s).find((k) => k.description === 'state symbol');
+  const handle = state ? (s as unknown as Record<symbol, { handle?: { recvStop?: () => number } }>)[state]?.handle : undefined;
+  if (typeof handle?.recvStop !== 'function') throw new Error('loadgen: this Node has no dgram handle.recvStop (set udpReadEvery to 1)');
+  handle.recvStop();
+}
+
+function refreshHellos(): void {
+  for (const s of udpSockets) {
+    try { s.send((s as unknown as { helloFrame: Buffer }).helloFrame, sent); } catch { /* not connected yet */ }
+  }
+}
+
 function onMonitorAudio(payload: Buffer): void {
   const now = performance.now();
   const seq = payload.readUInt32BE(4);
@@ -180,7 +247,7 @@ function startPeers(m: LoadgenStart): Promise<void> {
       const loop = i === 0 && m.mode !== 'filler' ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
       const userId = `peer-${String(i).padStart(4, '0')}`;
       const p: Peer = {
-        index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, txOpen: false, rxOpen: false,
+        index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, write: () => undefined, txOpen: false, rxOpen: false,
         loop, templates: templates(loop),
         // Filler peers start at random points of the loop, so their low tones do not add up in phase.
         pos: i === 0 ? 0 : Math.floor(Math.random() * loop.packets.length),
@@ -188,13 +255,11 @@ function startPeers(m: LoadgenStart): Promise<void> {
         // Real peers are not in step: spread the send phases over the period.
         due: t0 + (i / m.peers) * periodMs,
         rxFrames: 0, rxLastSeq: -1, rxGaps: 0,
+        reads: m.transport !== 'udp' || i === 1 || i % Math.max(1, m.udpReadEvery ?? 10) === 0,
       };
       if (i === 0 && m.mode === 'probe') mon.resetProbe();
       peers.push(p);
       setTimeout(() => {
-        p.tx = net.connect({ host: m.host, port: m.ingestPort }, () => { p.tx.setNoDelay(true); p.tx.write(hello(userId, 'peer')); });
-        attachParser(p.tx, null, () => { p.txOpen = true; done(); });
-        p.rx = net.connect({ host: m.host, port: m.mixPort }, () => { p.rx.setNoDelay(true); p.rx.write(hello(userId, i === 1 ? 'monitor' : 'peer')); });
         const onAudio = (payload: Buffer) => {
           p.rxFrames++;
           const s = payload.readUInt32BE(4);
@@ -202,8 +267,26 @@ function startPeers(m: LoadgenStart): Promise<void> {
           p.rxLastSeq = s;
           if (i === 1) onMonitorAudio(payload);
         };
-        attachParser(p.rx, onAudio, () => { p.rxOpen = true; done(); });
-        for (const s of [p.tx, p.rx]) {
+        if (m.transport === 'udp') {
+          const tx = udpLink(m.host, m.ingestPort, hello(userId, 'peer'), null, () => { p.txOpen = true; done(); });
+          p.tx = tx;
+          p.write = (b) => tx.send(b, sent);
+          const rx = udpLink(m.host, m.mixPort, hello(userId, i === 1 ? 'monitor' : 'peer'), onAudio, () => {
+            p.rxOpen = true;
+            if (!p.reads) stopReading(rx);
+            done();
+          });
+          p.rx = rx;
+          return;
+        }
+        const tx = net.connect({ host: m.host, port: m.ingestPort }, () => { tx.setNoDelay(true); tx.write(hello(userId, 'peer')); });
+        p.tx = tx;
+        p.write = (b) => { tx.write(b); };
+        attachParser(tx, null, () => { p.txOpen = true; done(); });
+        const rx = net.connect({ host: m.host, port: m.mixPort }, () => { rx.setNoDelay(true); rx.write(hello(userId, i === 1 ? 'monitor' : 'peer')); });
+        p.rx = rx;
+        attachParser(rx, onAudio, () => { p.rxOpen = true; done(); });
+        for (const s of [tx, rx]) {
           s.on('error', () => { /* counted on close */ });
           s.on('close', () => { if (running) closedCount++; });
         }
@@ -228,7 +311,7 @@ function pump(): void {
         if (p.index === 0 && mode === 'probe') {
           monitor?.probeSent(p.seq, p.loop.bursts.includes(p.pos), performance.now());
         }
-        p.tx.write(b);
+        p.write(b);
         packetsSent++;
         lateRing[lateCount++ & (lateRing.length - 1)] = now - p.due;
         p.seq = (p.seq + 1) >>> 0;
@@ -255,7 +338,7 @@ function report(): LoadgenReport {
   const secs = (performance.now() - windowStart) / 1000;
   const lates = Array.from(lateRing.subarray(0, Math.min(lateCount, lateRing.length))).sort((a, b) => a - b);
   const due = (secs * 1000) / periodMs;
-  const fr = peers.map((p) => p.rxFrames / due).sort((a, b) => a - b);
+  const fr = peers.filter((p) => p.reads).map((p) => p.rxFrames / due).sort((a, b) => a - b);
   // The monitor's last seconds, in order.
   const tone = mode === 'tone' && monitor ? monitor.toneCheck(secs) : { toneHz: null, toneDbfs: null, discontinuities: null, analysedSeconds: 0 };
   return {
@@ -268,7 +351,8 @@ function report(): LoadgenReport {
     sendLateMaxMs: lates.length ? lates[lates.length - 1] : 0,
     rxFractionMin: fr.length ? fr[0] : 0,
     rxFractionMedian: percentile(fr, 0.5, 0),
-    rxSilent: peers.filter((p) => p.rxFrames === 0).length,
+    rxSilent: peers.filter((p) => p.reads && p.rxFrames === 0).length,
+    receiversReading: peers.filter((p) => p.reads).length,
     rxSeqGaps: peers.reduce((s, p) => s + p.rxGaps, 0),
     closed: closedCount,
     monitor: {
@@ -281,7 +365,13 @@ function report(): LoadgenReport {
 function stop(): void {
   running = false;
   if (timer) clearTimeout(timer);
-  for (const p of peers) { p.tx?.destroy(); p.rx?.destroy(); }
+  if (helloTimer) clearInterval(helloTimer);
+  for (const p of peers) {
+    for (const s of [p.tx, p.rx]) {
+      if (s instanceof net.Socket) s.destroy();
+      else if (s) try { s.close(); } catch { /* closed */ }
+    }
+  }
   setTimeout(() => process.exit(0), 50);
 }
 
@@ -289,6 +379,7 @@ process.on('message', (m: Msg) => {
   switch (m.cmd) {
     case 'start':
       running = true;
+      if (m.transport === 'udp') helloTimer = setInterval(refreshHellos, UDP_HELLO_MS);
       void startPeers(m).then(() => {
         mark();
         send({ ev: 'started', peers: peers.length });

@@ -72,14 +72,16 @@ interface Opts {
   compare: string | null;
   reps: number;
   webrtcBudgetS: number | null;
+  udpBudgetS: number | null;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1', compare: null, reps: 3, webrtcBudgetS: null };
+  const o: Opts = { budgetS: 540, quick: false, profile: false, only: null, probe: null, xcastCpus: process.env.XCAST_CPUS ?? '0', loadgenCpus: process.env.LOADGEN_CPUS ?? '1', compare: null, reps: 3, webrtcBudgetS: null, udpBudgetS: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === 'webrtc') o.only = new Set(['webrtc']);
     else if (a === '--webrtc-budget') o.webrtcBudgetS = Number(argv[++i]);
+    else if (a === '--udp-budget') o.udpBudgetS = Number(argv[++i]);
     else if (a === '--quick') o.quick = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--budget') o.budgetS = Number(argv[++i]);
@@ -89,7 +91,7 @@ function parseOpts(argv: string[]): Opts {
     else if (a === '--probe') {
       const [variant, peers, seconds] = argv[++i].split(':');
       o.probe = { variant, peers: Number(peers), seconds: Number(seconds ?? 10) };
-    } else throw new Error(`bench: unknown option ${a} (webrtc, --budget S, --webrtc-budget S, --quick, --profile, --only stages, --probe variant:N[:seconds], --compare DIR, --reps N)`);
+    } else throw new Error(`bench: unknown option ${a} (webrtc, --budget S, --webrtc-budget S, --udp-budget S, --quick, --profile, --only stages, --probe variant:N[:seconds], --compare DIR, --reps N)`);
   }
   return o;
 }
@@ -177,7 +179,7 @@ async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
     }
     const start: LoadgenStart = {
       cmd: 'start', host: '127.0.0.1', ingestPort: flow.ingestPort, mixPort: flow.mixPort, packetsFile: o.packetsFile,
-      peers: o.peers, mode: o.mode, mixEncoder: flow.encoder,
+      peers: o.peers, mode: o.mode, mixEncoder: flow.encoder, transport: o.variant.udp ? 'udp' : 'tcp',
     };
     lg.child.send(start);
     await lg.next('started', 60000 + o.peers * 100);
@@ -422,6 +424,10 @@ async function main(): Promise<void> {
       latency: { variant: { jitterFrames: 1, mixer: { jitterAdaptive: false } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       latencynometa: { variant: { ...HOP_VARIANT, writer: { metaSource: 'none' } }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       latencycap: { variant: HOP_VARIANT, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
+      udpshared: { variant: { udp: true }, packetsFile: p10, mode: 'tone' },
+      udpminus: { variant: { udp: true, mixMinus: true }, packetsFile: p10, mode: 'tone' },
+      udpframes25: { variant: { udp: true, frameMs: 2.5 }, packetsFile: p25, mode: 'tone' },
+      udplatency: { variant: { ...HOP_VARIANT, udp: true }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
     };
     // latencycapK: the hop variant with "at most" K frames.
     const capK = /^latencycap(\d+)$/.exec(o.probe.variant);
@@ -547,6 +553,14 @@ async function main(): Promise<void> {
     figures.scaling = { value: scaling.cleanN, cores: scalingCpus, workload: 'mix-minus, encodeWorkers auto', ...scaling, best: undefined };
   }
 
+  // streamproto1 over UDP (issue 13), beside the TCP figures above: the same flow with the ingest reader and the mix
+  // writer on `transport: 'udp'` (the reader's socket on a worker thread, AUDIO through the packet ring), the same
+  // load generator with UDP peers (a connected dgram socket per peer and direction, HELLO every 2 s). Its own budget
+  // (--udp-budget, default 300 s), after the TCP stages. Stages: udpshared (ramp), udp60 (60 s at the ramp's N),
+  // udpframes25 (ramp), udphop (150 peers, 1-frame buffer), udpminus (ramp).
+  const udp = await udpStages(o, want, { base10, p25, work, prev, tcp: { shared: shared?.cleanN ?? null, minus: minus?.cleanN ?? null, f25: f25?.cleanN ?? null }, deadline: elapsedS() + (o.udpBudgetS ?? 300) });
+  Object.assign(figures, udp.figures);
+
   // WebRTC peers beside the streamproto1 ones (bench/webrtc.ts): its own budget, after the streamproto1 stages.
   let rtc: RtcFigures | null = null;
   const rtcOnly = !!o.only && o.only.has('webrtc');
@@ -642,6 +656,9 @@ async function main(): Promise<void> {
   figures.sustained = sustained ? { peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why, host: { ...sustained.host, memory: sustained.host.memory.length }, loadgen: { ...sustained.loadgen, monitor: undefined } } : null;
   figures.latency = hopSession;
   figures.latencyAtN = hopAtN;
+  const udpHop = hopRow(udp.hop, 'UDP peers, jitter buffer 1 frame, at most 1');
+  if (udpHop) figures.udpHop = udpHop;
+  rows.push(...udp.rows(ramped, yes));
   if (rtc) rows.push(...rtc.table);
   out.table = rows;
   out.totalSeconds = elapsedS();
@@ -657,6 +674,7 @@ async function main(): Promise<void> {
       `; missed ticks at ${h.lateTicks.length ? h.lateTicks.slice(0, 8).map(([t, ms]) => `${t.toFixed(1)} s (${ms.toFixed(0)} ms late)`).join(', ') : '—'}` +
       (h.runQueueWaitMs !== null ? `; the event-loop thread waited ${h.runQueueWaitMs.toFixed(0)} ms for its core (other threads and processes on it)` : ''));
   }
+  notes.push(...udp.notes);
   for (const r of [shared, minus, f25, scaling]) {
     if (!r) continue;
     const fail = r.steps.find((st) => st.peers === r.firstDirtyN);
@@ -677,6 +695,103 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(RESULTS, o.quick || o.only ? 'partial.json.tmp' : 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (!o.quick && !o.only) log(`wrote ${path.relative(PACKAGE_ROOT, path.join(RESULTS, 'latest.json'))}`);
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// streamproto1 over UDP (issue 13): the targets — ≥ 300 peers into one shared mix for 60 s with 0 missed ticks, ≥ 150
+// at 2.5 ms frames, hub hop p99 ≤ 11 ms at 150 peers with a 1-frame buffer, ≥ 100 with mix-minus.
+
+const UDP_HOP_PEERS = 150;
+
+interface UdpStageOut {
+  figures: Record<string, unknown>;
+  hop: ProbeResult | null;
+  notes: string[];
+  rows(ramped: (r: RampResult | null) => string, yes: (b: boolean | null) => string): Row[];
+}
+
+/** What a probe says of the load generator: its send lateness, and whether it (not the xcast) was the bound. */
+function generatorText(r: ProbeResult | null): string {
+  if (!r) return '';
+  const l = r.loadgen;
+  const bound = r.why.some((w) => w.startsWith('load generator late'));
+  return `load generator send lateness p99 ${l.sendLateP99Ms.toFixed(2)} ms, max ${l.sendLateMaxMs.toFixed(1)} ms${bound ? ' — the load generator was the bound here' : ''}`;
+}
+
+async function udpStages(o: Opts, want: (s: string) => boolean, c: { base10: Omit<ProbeOpts, 'peers' | 'name' | 'variant'>; p25: string; work: string; prev: Record<string, unknown> | null; tcp: { shared: number | null; minus: number | null; f25: number | null }; deadline: number }): Promise<UdpStageOut> {
+  const figures: Record<string, unknown> = {};
+  const notes: string[] = [];
+  const { base10, p25, work, prev } = c;
+  const share = (f: number) => Math.min(c.deadline, elapsedS() + (c.deadline - elapsedS()) * f);
+  let shared: RampResult | null = null;
+  if (want('udpshared') || want('udp60')) {
+    shared = await ramp('UDP shared mix 10 ms', { ...base10, variant: { udp: true } }, guessFrom(prev, 'udpSharedMix', 300), share(0.35), work);
+    figures.udpSharedMix = { value: shared.cleanN, ...shared, best: undefined };
+  }
+  let sustained: ProbeResult | null = null;
+  let sustainN = shared?.cleanN || guessFrom(prev, 'udpSharedMix', 300);
+  let sustainS = 0;
+  if (want('udp60')) {
+    const left = share(0.45) - elapsedS();
+    sustainS = Math.max(10, Math.min(o.quick ? 15 : 60, Math.floor(left - base10.warmupS - 8)));
+    log(`UDP sustained: ${sustainN} peers for ${sustainS} s${sustainS < 60 ? ' (shortened from 60 s to fit the time budget)' : ''}`);
+    try {
+      sustained = await probe({ ...base10, name: 'udp sustained', variant: { udp: true }, peers: sustainN, windowS: sustainS, profileDir: o.profile ? RESULTS : undefined }, work);
+      log(`UDP sustained: ${sustained.clean ? 'clean' : sustained.why.join('; ')}; xcast CPU ${(sustained.host.cpu * 100).toFixed(0)} %, loop busy ${(sustained.host.elu * 100).toFixed(0)} %; tone ${sustained.loadgen.monitor.toneHz?.toFixed(2)} Hz`);
+      if (!sustained.clean && shared && share(0.55) - elapsedS() > 40) {
+        sustainN = Math.max(2, Math.floor(sustainN * 0.9));
+        log(`UDP sustained again at ${sustainN} peers`);
+        sustained = await probe({ ...base10, name: 'udp sustained', variant: { udp: true }, peers: sustainN, windowS: sustainS }, work);
+      }
+    } catch (err) {
+      log(`UDP sustained run failed: ${(err as Error).message}`);
+    }
+    figures.udpSustained = sustained ? { peers: sustainN, seconds: sustainS, clean: sustained.clean, why: sustained.why, host: { ...sustained.host, memory: sustained.host.memory.length }, loadgen: { ...sustained.loadgen, monitor: { ...sustained.loadgen.monitor, latencyMs: undefined } } } : null;
+  }
+  let f25: RampResult | null = null;
+  if (want('udpframes25')) {
+    f25 = await ramp('UDP shared mix 2.5 ms', { ...base10, packetsFile: p25, variant: { udp: true, frameMs: 2.5 } }, guessFrom(prev, 'udpFrames25', 150), share(0.55), work);
+    figures.udpFrames25 = { value: f25.cleanN, ...f25, best: undefined };
+  }
+  let hop: ProbeResult | null = null;
+  if (want('udphop')) {
+    log(`UDP latency: ${UDP_HOP_PEERS} peers, jitter buffer 1 frame, at most 1`);
+    try {
+      hop = await probe({ ...base10, warmupS: LATENCY_WARMUP_S, name: 'udp latency', mode: 'probe', variant: { ...HOP_VARIANT, udp: true }, peers: UDP_HOP_PEERS, windowS: o.quick ? 8 : 10, env: { BENCH_HOP: '1' } }, work);
+    } catch (err) {
+      log(`UDP latency run failed: ${(err as Error).message}`);
+    }
+  }
+  let minus: RampResult | null = null;
+  if (want('udpminus')) {
+    minus = await ramp('UDP mix-minus 10 ms', { ...base10, variant: { udp: true, mixMinus: true } }, guessFrom(prev, 'udpMixMinus', 100), c.deadline, work);
+    figures.udpMixMinus = { value: minus.cleanN, ...minus, best: undefined };
+  }
+  for (const r of [shared, f25, minus]) {
+    if (!r) continue;
+    const fail = r.steps.find((st) => st.peers === r.firstDirtyN);
+    if (fail) notes.push(`${r.name}: at ${fail.peers} peers ${fail.why.join('; ')} (xcast CPU ${(fail.cpu * 100).toFixed(0)} %, loop busy ${(fail.elu * 100).toFixed(0)} %)`);
+    if (r.best) notes.push(`${r.name}: at ${r.best.peers} peers (clean) xcast CPU ${(r.best.host.cpu * 100).toFixed(0)} %, event loop busy ${(r.best.host.elu * 100).toFixed(0)} %; ${generatorText(r.best)}`);
+  }
+  if (sustained) notes.push(`UDP sustained (${sustainN} peers, ${sustainS} s): xcast CPU ${(sustained.host.cpu * 100).toFixed(0)} %, event loop busy ${(sustained.host.elu * 100).toFixed(0)} %, ${sustained.host.missedTicks} missed ticks; ${generatorText(sustained)}`);
+  return {
+    figures, hop, notes,
+    rows: (ramped, yes) => {
+      const rows: Row[] = [];
+      if (shared || sustained) {
+        const held = sustained?.clean ? sustainN : null;
+        const s60 = sustained ? `${sustainS} s at ${sustainN}: ${sustained.clean ? '0 missed ticks' : sustained.why.join('; ')}` : 'no sustained run';
+        rows.push({ figure: 'UDP peers into one shared mix (10 ms; ramp of 10 s windows, then the sustained run)', measured: `${held !== null ? `**${held}** for ${sustainS} s; ` : ''}ramp ${ramped(shared)}; ${s60}`, target: '≥ 300, 60 s, 0 missed ticks', reference: tcpRef(c.tcp.shared, 'shared mix'), ratio: held !== null ? `${(held / 300).toFixed(2)} of target` : '—', met: yes(held !== null && held >= 300 && sustainS >= 60) });
+      }
+      if (f25) rows.push({ figure: 'UDP peers into one shared mix, 2.5 ms frames', measured: ramped(f25), target: '≥ 150', reference: tcpRef(c.tcp.f25, '2.5 ms'), ratio: `${(f25.cleanN / 150).toFixed(2)} of target`, met: yes(f25.cleanN >= 150) });
+      if (minus) rows.push({ figure: 'UDP peers with per-peer mix-minus (one encode each)', measured: ramped(minus), target: '≥ 100', reference: `${tcpRef(c.tcp.minus, 'mix-minus')}; Jamulus ≈ 100 (published)`, ratio: `${(minus.cleanN / 100).toFixed(2)} of target`, met: yes(minus.cleanN >= 100) });
+      return rows;
+    },
+  };
+}
+
+function tcpRef(n: number | null, what: string): string {
+  return n === null ? 'TCP: not run (its stage was not selected)' : `TCP peers, ${what} ramp, this run: ${n}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ export interface Variant {
   writer?: Record<string, unknown>;
   /** Extra properties of the Opus encoder (e.g. encodeWorkers). */
   encoder?: Record<string, unknown>;
+  /**
+   * streamproto1 over UDP: the ingest reader and the mix writer take `transport: 'udp'` (the reader's socket on a
+   * worker thread, its AUDIO through the packet ring); the load generator's peers then speak UDP too.
+   */
+  udp?: boolean;
 }
 
 export interface BenchFlow {
@@ -59,6 +64,15 @@ export function writeXcastFlow(dir: string, name: string, ports: { ingest: numbe
   for (const n of nodes) {
     if ((n.type === 'xcast-socket-reader' || n.type === 'xcast-socket-writer') && (n.mode ?? 'server') === 'server') {
       Object.assign(n, { maxConnectionsPerAddress: '100000', maxConnections: '100000', maxPendingHandshakes: '4096' });
+    }
+  }
+  if (v.udp) {
+    // The ingest reader wired to the mixer alone: then the mixer hands it its mix thread's ring (RingWire) and no
+    // AUDIO packet touches the event loop (the event stream still records the mix, from the mixer's output).
+    const reader = nodes.find((n) => n.type === 'xcast-socket-reader' && Number(n.port) === ports.ingest);
+    if (reader) (reader.wires as string[][])[0] = [mixer.id];
+    for (const n of nodes) {
+      if ((n.type === 'xcast-socket-reader' && Number(n.port) === ports.ingest) || (n.type === 'xcast-socket-writer' && Number(n.port) === ports.mix)) n.transport = 'udp';
     }
   }
   if (v.mixer) Object.assign(mixer, v.mixer);

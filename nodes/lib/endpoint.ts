@@ -6,6 +6,7 @@ import type { Node, NodeAPI } from 'node-red';
 import { StreamServer, StreamClient, normalizeFingerprint256 } from '../../runtime/protocol/transport';
 import type { StreamLink } from '../../runtime/protocol/link';
 import { UdpStreamServer } from '../../runtime/protocol/udp-server';
+import type { UdpStreamClient } from '../../runtime/protocol/udp-client';
 import { openUdpClient } from './udp-client-endpoint';
 import { UsersList } from '../../runtime/protocol/auth';
 import { checkServerLimits, DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../runtime/protocol/limits';
@@ -51,6 +52,8 @@ export interface Endpoint {
   client?: StreamClient;
   /** Server mode over UDP: the server (its worker owns the socket; attachRing sends AUDIO into a mix thread). */
   udpServer?: UdpStreamServer;
+  /** Client mode over UDP (udp-client-endpoint.ts). */
+  udpClient?: UdpStreamClient;
   close(): Promise<void>;
 }
 

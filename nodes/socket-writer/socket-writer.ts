@@ -69,7 +69,7 @@ export = function (RED: NodeAPI) {
       const streamingText = () => (mode === 'server' ? t('socket-writer.status.streaming-to', { count: sender.receivers })
         : t('socket-writer.status.streaming', { codec: lastAudio.codec, kHz: lastAudio.sampleRate / 1000 }));
       const attach = (conn: StreamLink) => {
-        registerConnection(conn);
+        registerConnection(conn, 'outgoing');
         sender.add(conn);
         const base = { userId: conn.userId ?? (conn.hello as { name?: string } | undefined)?.name ?? 'xcast', connectionId: conn.id, direction: 'outgoing' as const };
         node.send({ topic: 'connection', payload: { event: 'open', ...base, remote: conn.remote, role: conn.role, hello: helloWithoutToken(conn.hello), authenticated: conn.authenticated, secure: conn.secure, at: Date.now() }, ...base } as NodeMessage);

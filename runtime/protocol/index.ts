@@ -8,4 +8,5 @@ export * from './auth';
 export * from './limits';
 export * from './tls-files';
 export * from './udp-sessions';
+export * from './udp-client';
 export * from './seed002';

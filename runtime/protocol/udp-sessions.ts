@@ -552,7 +552,10 @@ export interface UdpClientOptions {
 
 /** What one datagram from the receiver did (the same object for every call; read it before the next). */
 export interface UdpClientResult {
-  kind: 'hello-ack' | 'error-frame' | 'qos' | 'metadata' | 'pong' | 'ping' | 'drop';
+  kind: 'hello-ack' | 'error-frame' | 'audio' | 'qos' | 'metadata' | 'pong' | 'ping' | 'drop';
+  /** kind 'audio' (a receiver that is sent the mix, e.g. a monitor): the validated header, and its data — a subarray of the datagram (no copy). */
+  header: AudioHeader | undefined;
+  data: Buffer | undefined;
   /** kind 'hello-ack': the receiver's HELLO. */
   hello: ServerHello | undefined;
   /** kind 'error-frame' (code, message), 'qos' (an object or a batch), 'metadata'. */
@@ -569,7 +572,7 @@ export interface UdpClientResult {
 /**
  * The sender side of streamproto1 over UDP, socket-free: `poll(nowMs)` says when a HELLO is due (at once, then every
  * helloIntervalMs — the refreshes that keep the receiver's session), `handle(datagram)` reads what the receiver sent
- * back (HELLO-ack, ERROR, QOS, PONG, PING). AUDIO frames are `encodeAudioFrame`s sent as they are (one per datagram).
+ * back (HELLO-ack, ERROR, QOS, PONG, PING, and AUDIO to a receiver of the mix). AUDIO frames are `encodeAudioFrame`s sent as they are (one per datagram).
  */
 export class UdpClientSession {
   readonly helloIntervalMs: number;
@@ -585,7 +588,7 @@ export class UdpClientSession {
   private readonly clock: () => number;
   private nextHelloMs = -Infinity;
   private readonly frame = new DatagramFrame(MAX_UDP_DATAGRAM_BYTES - 8);
-  private readonly result: UdpClientResult = { kind: 'drop', hello: undefined, json: undefined, pong: undefined, reason: undefined, message: undefined, reply: undefined };
+  private readonly result: UdpClientResult = { kind: 'drop', header: undefined, data: undefined, hello: undefined, json: undefined, pong: undefined, reason: undefined, message: undefined, reply: undefined };
 
   /** Throws for a bad option, naming it (the HELLO is checked as the receiver will: validateClientHello). */
   constructor(opts: UdpClientOptions) {
@@ -616,6 +619,11 @@ export class UdpClientSession {
     return this.helloFrame;
   }
 
+  /** Makes the next poll() return the HELLO whatever the schedule (a retry before the first HELLO-ack). */
+  helloDueNow(): void {
+    this.nextHelloMs = -Infinity;
+  }
+
   /** A PING frame carrying this side's clock. */
   ping(): Buffer {
     return encodePing(this.clock());
@@ -624,6 +632,7 @@ export class UdpClientSession {
   /** Reads one datagram from the receiver; never throws for what it holds. */
   handle(datagram: Buffer): UdpClientResult {
     const r = this.result;
+    r.header = undefined; r.data = undefined;
     r.hello = undefined; r.json = undefined; r.pong = undefined; r.reason = undefined; r.message = undefined; r.reply = undefined;
     const bad = this.frame.read(datagram);
     if (bad !== null) return this.drop(bad.reason, bad.message);
@@ -642,6 +651,11 @@ export class UdpClientSession {
           const e = decodeErrorPayload(payload);
           this.refused = e;
           r.kind = 'error-frame'; r.json = e as unknown as JsonObject;
+          return r;
+        }
+        case FrameType.AUDIO: {
+          const { header, data } = decodeAudioPayload(payload);
+          r.kind = 'audio'; r.header = header; r.data = data;
           return r;
         }
         case FrameType.QOS:
