@@ -64,6 +64,11 @@ async function mixWhere(flow: LoadedFlow, users: string[], frames: number, settl
   return out;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 function connectionEvents(flow: LoadedFlow, event: string): Array<{ userId: string; connectionId: string; reason?: string }> {
   return flow.received('events').filter((m) => m.topic === 'connection' && (m.payload as { event: string }).event === event)
     .map((m) => m.payload as { userId: string; connectionId: string; reason?: string });
@@ -291,6 +296,10 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
       for (; sent < due; sent++) flow.node('mixer').receive(frame(sent));
     }, 5);
     try {
+      // The receivers start on a running stream (a receiver that joins late is the usual case, and the mix's first
+      // frames are the playout's prebuffering).
+      const out = (id: string) => (flow.node(id) as unknown as { rtpOut: { sender: { packetCount: number } } }).rtpOut.sender;
+      assert.ok(await until(() => out('outL24').packetCount >= 500 && out('outMix').packetCount >= 25, 5000), 'the rtp outs sent nothing');
       const seconds = 2;
       const ffArgs = (input: string) => ['-hide_banner', '-loglevel', 'error', '-nostdin', '-protocol_whitelist', 'file,udp,rtp,http,tcp', '-i', input,
         '-t', String(seconds + 0.5), '-f', 'f32le', '-ac', '2', '-ar', '48000', '-'];
@@ -308,7 +317,8 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
         const l = estimateFrequency(mid, 48000, 2, 0), r = estimateFrequency(mid, 48000, 2, 1);
         assert.ok(Math.abs(l - 440) <= 1, `${name}: left ${l} Hz`);
         assert.ok(Math.abs(r - 660) <= 1, `${name}: right ${r} Hz`);
-        const db = toneLevelDb(mid, 2, 0, 440, 48000);
+        // The steady level: the median of four 0.5 s windows (a frame the shared machine made late is concealed once).
+        const db = median([0, 1, 2, 3].map((w) => toneLevelDb(mid.subarray(w * 48000, (w + 1) * 48000), 2, 0, 440, 48000)));
         assert.ok(Math.abs(db - GST_025_DB) <= (name === 'ffmpeg L24' ? 0.2 : 1), `${name}: ${db.toFixed(2)} dBFS, expected ${GST_025_DB.toFixed(2)}`);
       }
     } finally {
