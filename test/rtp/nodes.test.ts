@@ -187,10 +187,14 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
   });
 
   it('RTP statistics: a sender\'s 16-bit seq wraps, its losses, duplicates and reordering are the track\'s counts and its RR\'s', async () => {
-    const flow = await loadFlow([nodeModules.rtpIn, nodeModules.mixer], [
-      { id: 'in', type: 'xcast-rtp-in', port: '0', users: JSON.stringify({ '127.0.0.1': 'by-address' }), wires: [['mixer'], ['mixer', 'events']] },
-      { id: 'mixer', type: 'xcast-mixer', channels: '2', frameMs: '10', jitterFrames: '6', settingsStore: 'none', wires: [['mix'], ['tracks'], [], [], []] },
-    ], { helpers: ['events', 'mix', 'tracks'] });
+    // The QoS path of every ingest: the mixer's track states and the connection events into the admin aggregator,
+    // its state to the mixeradmin client, which answers getMetrics.
+    const flow = await loadFlow([nodeModules.rtpIn, nodeModules.mixer, nodeModules.adminAggregator, nodeModules.mixeradminClient], [
+      { id: 'in', type: 'xcast-rtp-in', port: '0', users: JSON.stringify({ '127.0.0.1': 'by-address' }), wires: [['mixer'], ['mixer', 'events', 'agg']] },
+      { id: 'mixer', type: 'xcast-mixer', channels: '2', frameMs: '10', jitterFrames: '6', settingsStore: 'none', wires: [['mix'], ['tracks', 'agg'], [], [], []] },
+      { id: 'agg', type: 'xcast-admin-aggregator', intervalMs: '100', wires: [['client']] },
+      { id: 'client', type: 'xcast-mixeradmin-client', wires: [['metrics']] },
+    ], { helpers: ['events', 'mix', 'tracks', 'metrics'] });
     const { rtpPort, rtcpPort } = await listeningPort(flow, 'in');
     // The sender: RTP from an even port, RTCP (its RR) to the port above it.
     let tx, rx;
@@ -238,6 +242,16 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     // The playout's seq is the extended one: no restart at the wrap.
     assert.equal(st.resets, 0);
     assert.equal(st.lastSeq, seq0 + N - 1);
+    // getMetrics says the same of the user.
+    let entry: Record<string, unknown> | undefined;
+    assert.ok(await until(() => {
+      flow.node('client').receive({ topic: 'getMetrics' });
+      const a = flow.received('metrics').at(-1)?.payload as { aggregatedStatesSnapshot?: { connections?: Record<string, Record<string, unknown>> } } | undefined;
+      entry = a?.aggregatedStatesSnapshot?.connections?.['by-address'];
+      return entry?.packetsLost === lost.size && entry?.packetsReceived === N - lost.size;
+    }, 5000), JSON.stringify(entry));
+    assert.deepEqual([entry!.packetsLost, entry!.packetsDuplicate, entry!.packetsOutOfOrder, entry!.packetsLate, entry!.role], [lost.size, dup.size, swap.size, 0, 'rtp']);
+    assert.equal(typeof entry!.jitterMs, 'number');
     // Its RR (sent every 5 s): the same loss, the extended highest seq.
     assert.ok(await until(() => rrs.length > 0, 7000), 'no RR came back');
     const rr = rrs[0][0];
