@@ -45,6 +45,7 @@ export class RtpStreamOut {
   private readonly sock: Socket;
   private ready: Promise<void>;
   private samples = 0;
+  private lastAtMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly payload: Buffer;
   private readonly rtcpPort: number;
@@ -92,22 +93,41 @@ export class RtpStreamOut {
     this.sock.send(b, port, this.o.host, (err) => { if (err) this.sendErrors++; });
   }
 
-  /** One Opus packet (its TOC already checked by the caller: opusPacketSamples > 0). */
-  sendOpus(packet: Buffer): number {
+  /**
+   * Whether this packet starts a talkspurt (RFC 3551 §4.1: the marker bit): the first one, or the first after the
+   * input paused (the mixer sends nothing while no track plays). The media clock then moves on by the pause, so a
+   * receiver's jitter buffer sees the gap as time, not as a burst of late packets.
+   */
+  private talkspurt(nowMs: number, durationSamples: number): boolean {
+    const first = this.sender.packetCount === 0;
+    const gapMs = nowMs - this.lastAtMs;
+    const frameMs = (durationSamples * 1000) / this.sender.clockRate;
+    this.lastAtMs = nowMs;
+    if (first) return true;
+    if (gapMs <= 100 + 2 * frameMs) return false;
+    this.samples += Math.round(((gapMs - frameMs) * this.sender.clockRate) / 1000);
+    return true;
+  }
+
+  /** One Opus packet; returns its samples (0: its TOC is not valid, nothing sent). */
+  sendOpus(packet: Buffer, nowMs = Date.now()): number {
     const n = opusPacketSamples(packet, 48000);
     if (n <= 0) return 0;
-    this.send(this.sender.packet(packet, this.samples, this.sender.packetCount === 0), this.o.port);
+    const marker = this.talkspurt(nowMs, n);
+    this.send(this.sender.packet(packet, this.samples, marker), this.o.port);
     this.samples += n;
     return n;
   }
 
   /** f32 interleaved PCM of `frames` frames (a multiple of packetSamples) as L24 packets. */
-  sendPcm(pcm: Float32Array, frames: number): void {
+  sendPcm(pcm: Float32Array, frames: number, nowMs = Date.now()): void {
     const ch = this.o.channels;
+    let marker = this.talkspurt(nowMs, frames);
     for (let off = 0; off + this.packetSamples <= frames; off += this.packetSamples) {
       f32ToL24(pcm, this.payload, off * ch, this.packetSamples * ch);
       // packet() copies the payload into a fresh packet: the scratch payload is reused, no sent Buffer is touched.
-      this.send(this.sender.packet(this.payload, this.samples, this.sender.packetCount === 0), this.o.port);
+      this.send(this.sender.packet(this.payload, this.samples, marker), this.o.port);
+      marker = false;
       this.samples += this.packetSamples;
     }
   }
