@@ -347,23 +347,29 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     sap.close();
   });
 
-  it('refuses a bad mapping, a bad SDP and a bad address naming the field; a mix-minus for another user is said once', async () => {
+  it('refuses a bad mapping, a bad SDP and a bad address naming the field; a mix-minus goes to the node set to its user, to another it is said once', async () => {
     const flow = await loadFlow([nodeModules.rtpIn, nodeModules.rtpOut], [
       { id: 'badUsers', type: 'xcast-rtp-in', port: '0', users: '{"not-an-address": "x"}', wires: [[], []] },
       { id: 'badSdp', type: 'xcast-rtp-in', port: '0', sdp: 'v=0\nm=audio 5004 RTP/AVP 97\n', wires: [[], []] },
       { id: 'badHost', type: 'xcast-rtp-out', host: 'example.com', wires: [] },
       { id: 'out', type: 'xcast-rtp-out', codec: 'opus', port: String(await freePortPair()), wires: [] },
+      { id: 'outAlice', type: 'xcast-rtp-out', name: 'alice', codec: 'opus', port: String(await freePortPair()), targetUserId: 'alice', wires: [] },
     ]);
     await statusOf('badUsers', light('red', 'ring', /bad users/));
     await statusOf('badSdp', light('red', 'ring', /bad sdp/));
     await statusOf('badHost', light('red', 'ring', /bad host/));
     const opus = new OpusEncoder({ channels: 2, frameSamples: 960 }).encode(Buffer.alloc(960 * 8));
     const msg = { topic: 'audio', payload: opus, targetUserId: 'alice', audio: { codec: 'opus', sampleRate: 48000, channels: 2, frameSamples: 960, seq: 0, captureTime: 0, trackId: 1 } };
-    flow.node('out').receive(msg);
-    flow.node('out').receive({ ...msg });
+    for (const id of ['out', 'outAlice']) {
+      flow.node(id).receive(msg);
+      flow.node(id).receive({ ...msg });
+      flow.node(id).receive({ ...msg, targetUserId: undefined }); // the room's mix: not alice's node's
+    }
     const c = await flow.nextCaught();
     assert.match(c.error.message, /mix-minus for "alice"/);
     await new Promise((r) => setImmediate(r));
     assert.equal(flow.caught.length, 1, 'said once');
+    const sent = (id: string) => (flow.node(id) as unknown as { rtpOut: { sender: { packetCount: number } } }).rtpOut.sender.packetCount;
+    assert.deepEqual([sent('out'), sent('outAlice')], [1, 2], 'the mix to the mix node, alice\'s mix-minus to hers');
   });
 });
