@@ -14,7 +14,7 @@
 # Usage: sh scripts/setup-system.sh [PACKAGE...]   (packages given replace the list: for its tests)
 set -eu
 
-PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev chromium openssl iproute2"
+PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev chromium openssl iproute2 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 [ "$#" -gt 0 ] && PACKAGES="$*"
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 

@@ -18,7 +18,8 @@ export class ConfigError extends Error {
 const EN: Record<string, string> = require('./locales/en-US/xcast.json').xcast.config;
 export type ConfigReason = 'required' | 'not_number' | 'not_integer' | 'below_min' | 'above_max' | 'not_one_of' | 'not_boolean' | 'not_json'
   | 'not_whole_samples' | 'not_opus_frame' | 'below_jitter' | 'required_in_client_mode' | 'required_for_context' | 'cannot_read' | 'cannot_write' | 'device'
-  | 'not_fingerprint' | 'no_tls_config' | 'tls_config_invalid' | 'tls_needs_cert' | 'tls_needs_ca' | 'udp_no_tls' | 'udp_client_unavailable';
+  | 'not_fingerprint' | 'no_tls_config' | 'tls_config_invalid' | 'tls_needs_cert' | 'tls_needs_ca' | 'udp_no_tls'
+  | 'bad_mapping' | 'bad_sdp' | 'not_address';
 
 function configText(reason: ConfigReason, params: Record<string, unknown>): string {
   return render(EN[reason] ?? reason, params);

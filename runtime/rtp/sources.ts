@@ -26,6 +26,8 @@ export interface RtpSourceTableOptions {
   payloads: RtpPayloadTable;
   /** SSRC → userId. */
   users?: ReadonlyMap<number, string>;
+  /** Sender "address:port" or "address" → userId (an SSRC mapping wins; "address:port" wins over "address"). */
+  usersByAddress?: ReadonlyMap<string, string>;
   /** Default 64. */
   maxSources?: number;
 }
@@ -33,6 +35,7 @@ export interface RtpSourceTableOptions {
 export class RtpSourceTable {
   private readonly payloads: RtpPayloadTable;
   private readonly users: ReadonlyMap<number, string>;
+  private readonly usersByAddress: ReadonlyMap<string, string>;
   private readonly maxSources: number;
   private readonly bySsrc = new Map<number, RtpSource[]>();
   private count = 0;
@@ -42,10 +45,13 @@ export class RtpSourceTable {
   readonly packet: RtpPacket = { marker: false, payloadType: 0, seq: 0, timestamp: 0, ssrc: 0, csrc: [], extensionProfile: -1, payload: Buffer.alloc(0) };
   /** The last drop's detail (a RtpFormatError message, or what did not fit), for a rate-limited log line. */
   lastDropDetail = '';
+  /** The last drop's reason. */
+  lastDropReason: RtpDropReason | '' = '';
 
   constructor(o: RtpSourceTableOptions) {
     this.payloads = o.payloads;
     this.users = o.users ?? new Map();
+    this.usersByAddress = o.usersByAddress ?? new Map();
     this.maxSources = o.maxSources ?? 64;
     if (!Number.isInteger(this.maxSources) || this.maxSources < 1) throw new RangeError(`maxSources ${String(o.maxSources)} is not a positive integer`);
   }
@@ -65,8 +71,26 @@ export class RtpSourceTable {
     return undefined;
   }
 
+  /** The userId of a new source: the SSRC's mapping, the address:port's, the address's, else `rtp-<ssrc hex>`. */
+  private userOf(ssrc: number, address: string, port: number): string {
+    return this.users.get(ssrc) ?? this.usersByAddress.get(`${address}:${port}`) ?? this.usersByAddress.get(address)
+      ?? `rtp-${ssrc.toString(16).padStart(8, '0')}`;
+  }
+
+  /** Forgets one source (its BYE came); returns whether it was known. */
+  remove(src: RtpSource): boolean {
+    const list = this.bySsrc.get(src.ssrc);
+    const i = list ? list.indexOf(src) : -1;
+    if (!list || i < 0) return false;
+    list.splice(i, 1);
+    if (list.length === 0) this.bySsrc.delete(src.ssrc);
+    this.count--;
+    return true;
+  }
+
   private drop(reason: RtpDropReason, detail: string): null {
     this.dropped[reason]++;
+    this.lastDropReason = reason;
     this.lastDropDetail = detail;
     return null;
   }
@@ -96,7 +120,7 @@ export class RtpSourceTable {
       if (this.count >= this.maxSources) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxSources} already`);
       src = {
         ssrc: p.ssrc, address, port, format,
-        userId: this.users.get(p.ssrc) ?? `rtp-${p.ssrc.toString(16).padStart(8, '0')}`,
+        userId: this.userOf(p.ssrc, address, port),
         stats: new RtpReceiverStats(p.ssrc, format.clockRate),
         lastHeardMicros: arrivalMicros, packets: 0,
       };

@@ -40,6 +40,24 @@ describe('rtp/sources RtpSourceTable', () => {
     assert.equal(t.size, 3);
   });
 
+  it('maps userIds by SSRC, then address:port, then address; remove() forgets one source', () => {
+    const t = new RtpSourceTable({
+      payloads: new RtpPayloadTable(), users: new Map([[7, 'by-ssrc']]),
+      usersByAddress: new Map([['10.0.0.1:5000', 'by-address-port'], ['10.0.0.1', 'by-address']]),
+    });
+    assert.equal(t.accept(pkt(7, 1), '10.0.0.1', 5000, 0)?.userId, 'by-ssrc');
+    assert.equal(t.accept(pkt(8, 1), '10.0.0.1', 5000, 0)?.userId, 'by-address-port');
+    const c = t.accept(pkt(8, 1), '10.0.0.1', 5002, 0);
+    assert.equal(c?.userId, 'by-address');
+    assert.equal(t.accept(pkt(8, 1), '10.0.0.2', 5000, 0)?.userId, 'rtp-00000008');
+    assert.equal(t.size, 4);
+    assert.ok(t.remove(c!));
+    assert.equal(t.remove(c!), false);
+    assert.equal(t.size, 3);
+    assert.equal(t.find(8, '10.0.0.1', 5002), undefined);
+    assert.ok(t.find(8, '10.0.0.1', 5000));
+  });
+
   it('takes only whole L16 / L24 frames of the SDP\'s channel count', () => {
     const t = new RtpSourceTable({ payloads: new RtpPayloadTable(parseSdp('v=0\nm=audio 5004 RTP/AVP 98 99\na=rtpmap:98 L24/48000/2\na=rtpmap:99 L16/8000/3')) });
     assert.ok(t.accept(pkt(1, 1, 98, Buffer.alloc(6 * 48)), '::1', 1, 0));

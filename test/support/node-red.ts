@@ -21,6 +21,8 @@ export const nodeModules = {
   adminAggregator: require('../../nodes/admin-aggregator/admin-aggregator'),
   mixeradminClient: require('../../nodes/mixeradmin-client/mixeradmin-client'),
   eventStream: require('../../nodes/event-stream/event-stream'),
+  rtpIn: require('../../nodes/rtp-in/rtp-in'),
+  rtpOut: require('../../nodes/rtp-out/rtp-out'),
 };
 
 export interface Status { fill?: string; shape?: string; text?: string }

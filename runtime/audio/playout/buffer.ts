@@ -98,8 +98,9 @@ export class PlayoutBuffer {
       lowerAfterWindows: o.lowerAfterWindows, windowFrames: Math.max(1, Math.round(o.adaptWindowMs / frameMs)), frameMs, trimAll: o.trimAll,
     });
 
-    // Enough slots for maxDepth of the shortest Opus frames (2.5 ms), twice over for late/duplicate memory.
-    this.slots = new PacketSlots(Math.ceil((this.maxDepthFrames * this.frameSamples) / Math.max(1, this.sampleRate / 400)) * 2);
+    // Enough slots for maxDepth of the shortest packets taken — 1 ms (AES67's L24 over RTP; Opus' shortest is
+    // 2.5 ms) — twice over for late/duplicate memory.
+    this.slots = new PacketSlots(Math.ceil((this.maxDepthFrames * this.frameSamples) / Math.max(1, this.sampleRate / 1000)) * 2);
     this.fifo = new SampleFifo(this.channels, this.frameSamples + Math.ceil((this.sampleRate * 120) / 1000) + 16);
     this.decoder = new PacketDecoder(this.fifo, this.sampleRate, this.channels, this.frameSamples);
     this.head = new PlayHead(this.slots, this.fifo, this.decoder, this.seqs, this.frameSamples);
