@@ -15,7 +15,7 @@
 //
 // Options: --budget SECONDS (default 540: the whole run; with the build it stays under 10 minutes), --quick (short
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
-// bench/results/), --only a,b (stages: reference, console, shared, minus, frames25, sustained, latency, scaling),
+// bench/results/), --only a,b (stages: reference, drift, console, shared, minus, frames25, sustained, latency, scaling),
 // --compare DIR [--reps N] (side by side with the build in DIR; see above).
 //
 // WebRTC (issue 11, bench/webrtc.ts): a full run also holds N WebRTC peers with mix-minus for 60 s (N: the last
@@ -39,6 +39,7 @@ import type { HostReport } from './xcast-host';
 import type { LoadgenReport, LoadgenStart } from './loadgen';
 import type { DecodeMixResult } from './decode-mix';
 import type { ConsoleTickResult } from './console-tick';
+import { driftFigures } from './drift';
 import { runWebrtc, webrtcAvailable, writeRtcResults, RtcBenchContext, RtcFigures } from './webrtc';
 
 const DIST = path.join(PACKAGE_ROOT, 'dist', 'bench');
@@ -451,6 +452,15 @@ async function main(): Promise<void> {
     timerRef = await timerReference(o.xcastCpus, o.quick ? 2 : 4);
     figures.decodeMix = amix;
     figures.timerReference = timerRef;
+  }
+
+  // Clock drift (issue 13): what each track's playout buffer does with a free-running sender ±100…1000 ppm off, on
+  // simulated time (bench/drift.ts; deterministic, a few seconds).
+  if (want('drift')) {
+    const rows = driftFigures(o.quick ? 60 : 300);
+    for (const r of rows) log(`drift: ${r.ppm} ppm ${r.adaptive ? 'adaptive' : 'fixed'}: ${r.perMinute.trims} trims/min, ${(r.perMinute.concealedSamples / 480).toFixed(2)} concealed frames/min, ${r.perMinute.artefacts} breaks/min`);
+    figures.drift = rows;
+    if (!o.quick) fs.writeFileSync(path.join(RESULTS, 'drift.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: 300, rows }, null, 2)}\n`);
   }
 
   // The operator console's cost (issue 12): the mix tick at 50 tracks with metering and one monitor on vs off, side by
