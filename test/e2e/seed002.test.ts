@@ -9,8 +9,9 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import path from 'node:path';
 import { startXcast, freePortMap, tmpDir, type XcastProcess } from '../support/xcast-process';
+import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { getMetricsWhere } from '../support/get-metrics';
-import { estimateFrequency, rms, dbfs } from '../../runtime/audio/analysis';
+import { estimateFrequency, rms, dbfs, toneLevelDb } from '../../runtime/audio/analysis';
 import { readWav } from '../../runtime/audio/wav';
 import type { GetMetricsAnswer } from '../../runtime/qos/types';
 
@@ -76,9 +77,10 @@ describe('seed 002 raw UDP in and out through a real xcast', function () {
   this.timeout(90000);
   let x: XcastProcess | undefined;
   const sockets: dgram.Socket[] = [];
-  after(async () => {
-    for (const s of sockets) s.close();
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
     await x?.stop();
+    x = undefined;
   });
 
   it('an independent sender\'s 440 Hz tone reaches the monitor at its frequency and level; drops, swaps and repeats are counted exactly, garbage is dropped and counted, a quiet source closes, and the recorder hears the tone on both channels', async () => {
@@ -167,5 +169,33 @@ describe('seed 002 raw UDP in and out through a real xcast', function () {
     console.log(`      monitor WAV: ${f.toFixed(2)} Hz, ${level.toFixed(2)} dBFS (expected 440 Hz, −9.03 dBFS)`);
     assert.ok(Math.abs(f - 440) <= 1, `frequency ${f}`);
     assert.ok(Math.abs(level - -9.03) <= 1, `level ${level} dBFS`);
+  });
+
+  it('example 14 (the seed 002 streamer and recorder) runs as shipped: two streamers\' tones mixed reach its recorder port on both channels', async () => {
+    const a = await udpSocket();
+    const b = await udpSocket();
+    const recorder = await udpSocket();
+    sockets.push(a, b, recorder);
+    const got: Buffer[] = [];
+    recorder.on('message', (m) => got.push(m));
+    const probe = await udpSocket();
+    const inPort = probe.address().port;
+    probe.close();
+    x = await startXcast({ flows: [path.join(PACKAGE_ROOT, 'examples', '14 Seed 002 streamer and recorder.json')], portMap: { 17140: inPort, 17141: recorder.address().port } });
+    const slots: number[][] = Array.from({ length: 250 }, (_, j) => [j]);
+    await Promise.all([stream(a, inPort, slots, (k) => packet(k, 440, 0.25)), stream(b, inPort, slots, (k) => packet(k, 660, 0.25))]);
+    const pcm = Buffer.concat(got);
+    const rec = new Float32Array(pcm.length / 2);
+    for (let i = 0; i < rec.length; i++) rec[i] = pcm.readInt16LE(2 * i) / 32768;
+    const rs = firstSound(rec, 2);
+    assert.ok(rs >= 0 && rec.length / 2 - rs > 1.5 * RATE, `${rec.length / 2} frames at the recorder, sound from ${rs}`);
+    const seg = rec.subarray((rs + 0.3 * RATE) * 2, (rs + 1.3 * RATE) * 2);
+    // Both tones, each at its own level (amplitude 0.25: −15.05 dBFS RMS), in both channels: one frequency bin each.
+    for (const ch of [0, 1]) {
+      for (const f of [440, 660]) {
+        const level = toneLevelDb(seg, 2, ch, f, RATE);
+        assert.ok(Math.abs(level - -15.05) <= 0.5, `channel ${ch}, ${f} Hz: ${level} dBFS`);
+      }
+    }
   });
 });
