@@ -39,6 +39,14 @@ describe('clock drift: the playout buffer absorbs a free-running sender', functi
       assert.ok(r.depth.max <= r.targetDepthFrames, `depth ${JSON.stringify(r.depth)}`);
     });
   }
+  // The seed's streamer sends whatever chunk it is told (--chunk-size-ms): the playout buffer takes packets of any length,
+  // not only whole mixer frames, and plays them seamlessly.
+  for (const packetSamples of [100, 240, 441, 1200]) {
+    it(`packets of ${packetSamples} samples into 480-sample mixer frames: played without a break, nothing concealed`, () => {
+      const r = runDrift({ ppm: 0, seconds: 20, adaptive: false, packetSamples, jitterMs: 1 });
+      assert.deepEqual({ concealed: r.concealedSamples, misses: r.misses, lost: r.lost, artefacts: r.artefacts }, { concealed: 0, misses: 0, lost: 0, artefacts: 0 }, JSON.stringify(r));
+    });
+  }
   it('no drift, fixed buffer: nothing trimmed, nothing concealed, no break (the simulation itself is clean)', () => {
     const r = runDrift({ ppm: 0, seconds: 60, adaptive: false });
     assert.deepEqual({ trimmed: r.trimmedSamples, concealed: r.concealedSamples, artefacts: r.artefacts, lost: r.lost }, { trimmed: 0, concealed: 0, artefacts: 0, lost: 0 });

@@ -16,6 +16,8 @@ export interface DriftOptions {
   ppm: number;
   /** Simulated seconds of the mixer's clock. */
   seconds: number;
+  /** Samples per packet (default 480: one mixer frame; the seed's streamer sends any size). */
+  packetSamples?: number;
   /** Network jitter: each packet delayed by a uniform 0…jitterMs (seeded; default 2). */
   jitterMs?: number;
   /** The mixer node's jitter buffer settings (defaults: the preset's, 3 frames, adaptive, at most 50). */
@@ -75,12 +77,13 @@ export function runDrift(o: DriftOptions): DriftResult {
   const ticks = Math.round((o.seconds * 1e6) / FRAME_US);
   const out = new Float32Array(ticks * N);
   const rnd = prng(0x5eed0002);
-  // The sender's packet period in the mixer's time: 10 ms of its samples, its clock (1 + ppm) fast.
-  const periodUs = FRAME_US / (1 + o.ppm * 1e-6);
+  const P = o.packetSamples ?? N;
+  // The sender's packet period in the mixer's time: P samples of its clock, (1 + ppm) fast.
+  const periodUs = ((P * 1e6) / RATE) / (1 + o.ppm * 1e-6);
   const t0 = 500; // µs: the sender starts just after the mixer
   const pcm = (k: number): Buffer => {
-    const b = Buffer.allocUnsafe(N * 4);
-    for (let i = 0; i < N; i++) b.writeFloatLE(0.5 * Math.sin((2 * Math.PI * 440 * (k * N + i)) / RATE), 4 * i);
+    const b = Buffer.allocUnsafe(P * 4);
+    for (let i = 0; i < P; i++) b.writeFloatLE(0.5 * Math.sin((2 * Math.PI * 440 * (k * P + i)) / RATE), 4 * i);
     return b;
   };
   // Arrivals in order (jitter may reorder neighbours, as a network does).
@@ -100,7 +103,7 @@ export function runDrift(o: DriftOptions): DriftResult {
     pending.sort((a, b) => a.at - b.at);
     while (pending.length > 0 && pending[0].at <= tickAt) {
       const p = pending.shift()!;
-      mixer.push('drifter', { seq: p.k >>> 0, codec: 'pcm_f32le', sampleRate: RATE, channels: 1, frameSamples: N, trackId: 0 }, pcm(p.k), p.at);
+      mixer.push('drifter', { seq: p.k >>> 0, codec: 'pcm_f32le', sampleRate: RATE, channels: 1, frameSamples: P, trackId: 0 }, pcm(p.k), p.at);
       sent++;
     }
     const r = mixer.tick(tickAt);
