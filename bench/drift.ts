@@ -15,17 +15,20 @@ export const DRIFT_PPM = [100, -100, 500, -500, 1000, -1000];
 export function driftFigures(seconds = 300): DriftResult[] {
   const out: DriftResult[] = [];
   for (const adaptive of [true, false]) for (const ppm of DRIFT_PPM) out.push(runDrift({ ppm, seconds, adaptive }));
+  // Packets that are not one mixer frame (the seed's streamer sends any --chunk-size-ms; RTP senders 1…20 ms).
+  for (const packetSamples of [240, 960]) for (const ppm of [500, -500]) out.push(runDrift({ ppm, seconds, adaptive: true, packetSamples }));
   return out;
 }
 
 /** The table of docs/performance.md's "Clock drift". */
 export function driftTable(rows: DriftResult[]): string {
   const lines = [
-    '| sender clock | jitter buffer | trims / min (whole 10 ms frames) | concealed frames / min | audible breaks / min | depth after a tick, frames (min–max, mean) | target at the end |',
-    '|---|---|---|---|---|---|---|',
+    '| sender clock | packets | jitter buffer | trims / min (samples / min) | concealed frames / min | audible breaks / min | depth after a tick, frames (min–max, mean) | target at the end |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.ppm > 0 ? '+' : ''}${r.ppm} ppm | ${r.adaptive ? 'adaptive, 3 frames (preset)' : 'fixed, 3 frames'} | ${r.perMinute.trims} | ${(r.perMinute.concealedSamples / 480).toFixed(2)} | ${r.perMinute.artefacts} | ${r.depth.min}–${r.depth.max}, ${r.depth.mean} | ${r.finalTargetFrames} |`);
+    const d = (x: number) => Number(x.toFixed(2));
+    lines.push(`| ${r.ppm > 0 ? '+' : ''}${r.ppm} ppm | ${(r.packetSamples / 48).toFixed(0)} ms | ${r.adaptive ? 'adaptive, 3 frames (preset)' : 'fixed, 3 frames'} | ${r.perMinute.trims} (${Math.round(r.perMinute.trimmedSamples)}) | ${(r.perMinute.concealedSamples / 480).toFixed(2)} | ${r.perMinute.artefacts} | ${d(r.depth.min)}–${d(r.depth.max)}, ${r.depth.mean} | ${r.finalTargetFrames} |`);
   }
   return lines.join('\n');
 }

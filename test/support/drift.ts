@@ -29,6 +29,7 @@ export interface DriftOptions {
 export interface DriftResult {
   ppm: number;
   seconds: number;
+  packetSamples: number;
   jitterMs: number;
   adaptive: boolean;
   targetDepthFrames: number;
@@ -119,7 +120,7 @@ export function runDrift(o: DriftOptions): DriftResult {
   const artefacts = countDiscontinuities(out, RATE, 440);
   const per = (x: number) => Number((x / minutes).toFixed(2));
   return {
-    ppm: o.ppm, seconds: o.seconds, jitterMs, adaptive, targetDepthFrames,
+    ppm: o.ppm, seconds: o.seconds, packetSamples: P, jitterMs, adaptive, targetDepthFrames,
     driftSamples: Math.round(o.ppm * 1e-6 * RATE * o.seconds),
     packetsSent: sent, trims, trimmedSamples: s.trimmedSamples, droppedSamples: s.droppedSamples,
     concealedSamples: s.concealedSamples, misses: s.misses, lost: s.lost, late: s.late,
