@@ -15,7 +15,7 @@
 //
 // Options: --budget SECONDS (default 540: the whole run; with the build it stays under 10 minutes), --quick (short
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
-// bench/results/), --only a,b (stages: reference, console, shared, minus, frames25, sustained, latency, scaling),
+// bench/results/), --only a,b (stages: reference, drift, console, shared, minus, frames25, sustained, latency, scaling),
 // --compare DIR [--reps N] (side by side with the build in DIR; see above).
 //
 // WebRTC (issue 11, bench/webrtc.ts): a full run also holds N WebRTC peers with mix-minus for 60 s (N: the last
@@ -39,6 +39,7 @@ import type { HostReport } from './xcast-host';
 import type { LoadgenReport, LoadgenStart } from './loadgen';
 import type { DecodeMixResult } from './decode-mix';
 import type { ConsoleTickResult } from './console-tick';
+import { driftFigures } from './drift';
 import { runWebrtc, webrtcAvailable, writeRtcResults, RtcBenchContext, RtcFigures } from './webrtc';
 
 const DIST = path.join(PACKAGE_ROOT, 'dist', 'bench');
@@ -459,6 +460,17 @@ async function main(): Promise<void> {
     figures.timerReference = timerRef;
   }
 
+  // Clock drift (issue 13): what each track's playout buffer does with a free-running sender ±100…1000 ppm off, on
+  // simulated time (bench/drift.ts; deterministic, a few seconds).
+  let drift: ReturnType<typeof driftFigures> | null = null;
+  if (want('drift')) {
+    const rows = driftFigures(o.quick ? 60 : 300);
+    for (const r of rows) log(`drift: ${r.ppm} ppm, ${r.packetSamples / 48} ms packets, ${r.adaptive ? 'adaptive' : 'fixed'}: ${r.perMinute.trims} trims/min, ${(r.perMinute.concealedSamples / 480).toFixed(2)} concealed frames/min, ${r.perMinute.artefacts} breaks/min`);
+    figures.drift = rows;
+    drift = rows;
+    if (!o.quick) fs.writeFileSync(path.join(RESULTS, 'drift.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: 300, rows }, null, 2)}\n`);
+  }
+
   // The operator console's cost (issue 12): the mix tick at 50 tracks with metering and one monitor on vs off, side by
   // side in one process (bench/console-tick.ts), on the bench's Opus packets and on PCM (no decode: the larger ratio).
   let consoleTick: ConsoleTickResult[] | null = null;
@@ -600,6 +612,13 @@ async function main(): Promise<void> {
   if (amix) {
     if ('error' in amix) rows.push({ figure: 'decode + mix CPU per stream-second', measured: 'not measured', target: '≤ 1.0 × ffmpeg amix', reference: amix.error, ratio: '—', met: '—' });
     else rows.push({ figure: `decode + mix CPU per stream-second (${amix.streams} streams × ${amix.seconds} s, median of ${amix.oursMs.length})`, measured: `${amix.oursMedianMs.toFixed(2)} ms`, target: '≤ 1.0 × ffmpeg amix', reference: `ffmpeg amix ${amix.ffmpegMedianMs.toFixed(2)} ms (this run)`, ratio: `${amix.ratio.toFixed(2)} × ffmpeg`, met: yes(amix.ratio <= 1.0) });
+  }
+  for (const r of (drift ?? []).filter((d) => d.adaptive && Math.abs(d.ppm) === 500 && d.packetSamples === 480)) {
+    rows.push({
+      figure: `clock drift: a free-running sender ${r.ppm > 0 ? '+' : ''}${r.ppm} ppm into a mixer track (preset buffer, ${r.seconds} s simulated)`,
+      measured: `${r.perMinute.trims} whole-frame trims/min, ${(r.perMinute.concealedSamples / 480).toFixed(2)} concealed frames/min, ${r.perMinute.artefacts} breaks/min; depth ≤ ${r.depth.max} frames`,
+      target: 'absorbed, whole frames, counted', reference: `${Math.abs(r.ppm) * 0.048 * 60 / 480} frames/min of drift`, ratio: '—', met: yes(r.depth.max <= r.targetDepthFrames && r.lost === 0),
+    });
   }
   for (const r of consoleTick ?? []) {
     rows.push({

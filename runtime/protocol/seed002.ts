@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { PlayoutHeader } from '../audio/playout';
 import { ActivityMap, MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
+import { f32ToS16, f32View } from '../audio/pcm';
 
 /** Sample formats of the raw audio in a "mono with sequence numbers" datagram. */
 export type Seed002SampleFormat = 's16le' | 's16be' | 'f32le';
@@ -147,19 +148,13 @@ export function encodeSeed002Stereo(pcm: Buffer, channels: number, codec: Seed00
     pcm.copy(out);
     return out;
   }
+  // f32 → s16 is the project's one conversion (pcm.ts f32ToS16: rounded, clipped).
+  if (codec === 'pcm_f32le' && channels === 2) return f32ToS16(f32View(pcm), out);
+  const mono = codec === 'pcm_f32le' ? f32ToS16(f32View(pcm)) : pcm;
   for (let i = 0; i < frames; i++) {
-    let l: number;
-    let r: number;
-    if (codec === 'pcm_s16le') {
-      l = r = pcm.readInt16LE(2 * i);
-    } else if (channels === 1) {
-      l = r = floatToS16(pcm.readFloatLE(4 * i));
-    } else {
-      l = floatToS16(pcm.readFloatLE(8 * i));
-      r = floatToS16(pcm.readFloatLE(8 * i + 4));
-    }
-    out.writeInt16LE(l, 4 * i);
-    out.writeInt16LE(r, 4 * i + 2);
+    const v = mono.readInt16LE(2 * i);
+    out.writeInt16LE(v, 4 * i);
+    out.writeInt16LE(v, 4 * i + 2);
   }
   return out;
 }
