@@ -27,9 +27,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Free ports standing in for the presets' 7010 / 7011 / 7012. */
+/**
+ * Free ports standing in for the presets' fixed ones: 7010 / 7011 (TCP and UDP), 7012, RTP in 5004 (its RTCP on the
+ * next port), the RTP mix's destination 5006, seed 002's 4030 in and 4040 out — so two xcasts can run side by side.
+ */
 export async function freePortMap(): Promise<Record<number, number>> {
-  return { 7010: await freePort(), 7011: await freePort(), 7012: await freePort() };
+  const map: Record<number, number> = {};
+  for (const p of [7010, 7011, 7012, 5004, 5006, 4030, 4040]) map[p] = await freePort();
+  return map;
 }
 
 export function tmpDir(prefix = 'xcast-test-'): string {
