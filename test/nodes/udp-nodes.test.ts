@@ -340,4 +340,27 @@ describe('socket nodes over UDP', function () {
     assert.equal(await metric(badMagic), before[0] + 1);
     assert.equal(await metric(noSession), before[1] + 1);
   });
+
+  it('a UDP sender that goes silent: its session ends at the UDP idle timeout, a close event, and its track leaves the mix at once (ring path, its packets all counted)', async () => {
+    const flow = await loadFlow([nodeModules.socketReader, nodeModules.mixer], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', udpIdleTimeoutMs: '500', wires: [['m'], [], ['m', 'events'], []] },
+      { id: 'm', ...MIXER, trackTimeoutMs: '20000', wires: [[], ['state'], [], [], []] },
+    ], { helpers: ['events', 'state'] });
+    const p = await listening('r');
+    assert.ok(await until(() => udpServerOf('r').ringAttached, 5000));
+    const s = await udpSender(p);
+    await s.hello('alice');
+    await paced(40, (k) => { void s.audio(Buffer.alloc(N * 2, 1), { seq: k }); });
+    const silentAt = Date.now();
+    const closed = () => flow.received('events').find((m) => (m.payload as { event?: string }).event === 'close');
+    assert.ok(await until(() => closed() !== undefined, 5000), 'no close event');
+    const waited = Date.now() - silentAt;
+    assert.ok(waited >= 400 && waited < 3000, `closed ${waited} ms after the last packet (idle timeout 500)`);
+    const connectionId = (closed()!.payload as { connectionId: string }).connectionId;
+    type St = { connectionId: string; connected: boolean; removedReason?: string; received: number };
+    const removed = () => flow.received('state').flatMap((m) => m.payload as St[]).find((t) => t.connectionId === connectionId && t.removedReason !== undefined);
+    assert.ok(await until(() => removed() !== undefined, 5000), 'the track never left the mix');
+    assert.equal(removed()!.removedReason, 'closed', 'it left by its connection\'s close, not its 20 s timeout');
+    assert.equal(removed()!.received, 40);
+  });
 });
