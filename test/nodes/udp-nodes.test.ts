@@ -10,6 +10,7 @@ import { Codec, FrameType, decodeAudioPayload, decodeJsonPayload, encodeAudioFra
 import type { UdpLink, UdpStreamServer } from '../../runtime/protocol/udp-server';
 import { freePort } from '../support/xcast-process';
 import fs from 'node:fs';
+import dgram from 'node:dgram';
 import request from 'supertest';
 import type { NodeAPI } from 'node-red';
 import path from 'node:path';
@@ -362,5 +363,18 @@ describe('socket nodes over UDP', function () {
     assert.ok(await until(() => removed() !== undefined, 5000), 'the track never left the mix');
     assert.equal(removed()!.removedReason, 'closed', 'it left by its connection\'s close, not its 20 s timeout');
     assert.equal(removed()!.received, 40);
+  });
+
+  it('a red ring, and the error logged, when a UDP reader cannot bind its port (another socket holds it)', async () => {
+    const taken = dgram.createSocket('udp4');
+    await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+    try {
+      const port = taken.address().port;
+      await loadFlow([nodeModules.socketReader], [{ id: 'n', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: String(port), wires: [[], [], [], []] }]);
+      await statusOf('n', light('red', 'ring', /listen/), 'the red ring of a failed bind');
+      assert.ok(await until(() => loggedErrors().some((e) => /cannot listen on udp 127\.0\.0\.1:\d+: .*EADDRINUSE/.test(e))), `logged: ${JSON.stringify(loggedErrors())}`);
+    } finally {
+      taken.close();
+    }
   });
 });
