@@ -255,9 +255,9 @@ describe('socket nodes over UDP', function () {
     assert.deepEqual(seqs, [100, 101, 102, 103, 104]);
   });
 
-  it('a server-mode writer over UDP sends to the two receivers that HELLO\'d (the mix to both, a targetUserId frame to that user only)', async () => {
+  it('a server-mode writer over UDP sends to the two receivers that HELLO\'d (metadata and the mix to both, a targetUserId frame to that user only)', async () => {
     const flow: LoadedFlow = await loadFlow([nodeModules.socketWriter], [
-      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', wires: [['events']] },
+      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', metaSource: 'msg', wires: [['events']] },
     ], { helpers: ['events'] });
     const p = await listening('w');
     const alice = await udpSender(p);
@@ -266,6 +266,10 @@ describe('socket nodes over UDP', function () {
     await bob.hello('bob', { role: 'peer' });
     assert.ok(await until(() => flow.received('events').filter((m) => (m.payload as { event?: string }).event === 'open').length === 2, 5000), 'two receivers never opened');
     const w = flow.node('w');
+    // METADATA too: a UDP link has no write queue, so StreamSender never holds it back for one.
+    w.receive({ topic: 'metadata', payload: { title: 'the mix' } });
+    assert.ok(await until(() => alice.of(FrameType.METADATA).length >= 1 && bob.of(FrameType.METADATA).length >= 1, 5000), 'no METADATA reached the receivers');
+    assert.deepEqual(decodeJsonPayload(alice.of(FrameType.METADATA)[0], FrameType.METADATA), { title: 'the mix' });
     for (let k = 0; k < 5; k++) w.receive(audioMsg({ seq: k, value: 0.5, userId: 'xcast' }));
     w.receive(audioMsg({ seq: 5, value: 0.25, userId: 'xcast', targetUserId: 'bob' }));
     assert.ok(await until(() => alice.of(FrameType.AUDIO).length >= 5 && bob.of(FrameType.AUDIO).length >= 6, 5000),
