@@ -106,7 +106,6 @@ export interface UdpWorkerInit {
   idleTimeoutMs: number;
   serverName?: string;
   statsIntervalMs: number;
-  reportPings: boolean;
   recvBufferBytes?: number;
   sendBufferBytes?: number;
 }
@@ -128,7 +127,6 @@ export type UdpWorkerEvent =
   | { t: 'close'; handle: number; reason: string }
   | { t: 'metadata' | 'qos' | 'error-frame'; handle: number; json: JsonObject | JsonObject[] }
   | { t: 'pong'; handle: number; pong: PongInfo }
-  | { t: 'ping'; handle: number }
   | { t: 'refused'; code: string; remote: string; message: string }
   | { t: 'audio-refused'; handle: number; message: string };
 
@@ -425,7 +423,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     const init: UdpWorkerInit = {
       host: o.host ?? '127.0.0.1', port, token: o.token, users: o.users?.digests(), limits: o.limits,
       maxFrameBytes: o.maxFrameBytes, idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS, serverName: o.serverName,
-      statsIntervalMs: o.statsIntervalMs ?? 250, reportPings: false, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
+      statsIntervalMs: o.statsIntervalMs ?? 250, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
     };
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
@@ -554,7 +552,6 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         link.clockOffsetMs = e.pong.offsetMs;
         link.emit('pong', e.pong);
         return;
-      case 'ping': return;
       case 'audio-refused': this.emit('audioRefused', link, e.message); return;
     }
   }
