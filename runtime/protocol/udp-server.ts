@@ -166,7 +166,6 @@ function addDelta(into: Record<string, number>, now: Record<string, number>, bef
   }
 }
 
-let linkSeq = 0;
 
 /**
  * One UDP session on the main side: a StreamConnection's fields and events (link.ts StreamLink). Audio arrives as
@@ -192,8 +191,6 @@ export class UdpLink extends EventEmitter<StreamConnectionEvents> implements Str
   /** @internal */
   readonly handle: number;
   private open = true;
-  /** Local order of links, for a stable sort in tests and logs. */
-  readonly seq = ++linkSeq;
 
   /** @internal The server makes links from the worker's 'open'. */
   constructor(private readonly server: UdpStreamServer, s: UdpSessionInfo, private readonly clock: () => number) {
