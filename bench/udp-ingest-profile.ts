@@ -2,7 +2,9 @@
 // process (HELLO, then one pcm_s16le frame every 10 ms each) — and what it costs: the ingest thread's busy time per
 // datagram, the event loop's utilisation (it should do nothing per packet), the mix thread's missed ticks.
 //
-// `node [--cpu-prof --cpu-prof-dir DIR] dist/bench/udp-ingest-profile.js [SENDERS=200] [SECONDS=20]`: with --cpu-prof
+// `node [--cpu-prof --cpu-prof-dir DIR] dist/bench/udp-ingest-profile.js [SENDERS=200] [SECONDS=20] [ring|no-ring]`:
+// no-ring, the audio comes to the event loop in batches and each link emits it (what a reader wired to anything but
+// one mixer gets), counted and dropped there. With --cpu-prof
 // one profile per thread (the main one, the ingest thread, the mix thread); bench/profile-summary.ts reads them.
 import { fork } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -47,8 +49,9 @@ async function main(): Promise<void> {
   engine.start();
   const srv = new UdpStreamServer({ limits: { maxConnections: Math.max(1000, senders) } });
   const { port } = await srv.listen();
+  const ring = process.argv[4] !== 'no-ring';
   const att = engine.attachRing();
-  srv.attachRing(att.ring, att.sampleRate);
+  if (ring) srv.attachRing(att.ring, att.sampleRate);
   let audioEvents = 0;
   srv.on('connection', (l) => l.on('audio', () => { audioEvents++; }));
   const gen = fork(__filename, ['gen', String(port), String(senders), String(seconds)]);
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   const c1 = engine.stats();
   const dgrams = s1.datagrams - s0.datagrams;
   const out = {
-    senders, seconds, sessions: s0.sessions, datagrams: dgrams, ringWritten: s1.ringWritten - s0.ringWritten, ringFull: s1.ringFull,
+    senders, seconds, ring, batches: s1.batches - s0.batches, sessions: s0.sessions, datagrams: dgrams, ringWritten: s1.ringWritten - s0.ringWritten, ringFull: s1.ringFull,
     drops: s1.drops, audioPosted: s1.audioPosted, audioEventsOnEventLoop: audioEvents,
     ingestThreadCpuUsPerDatagram: ((s1.cpuMs - s0.cpuMs) * 1000) / dgrams,
     ingestThreadCpuMs: s1.cpuMs - s0.cpuMs,

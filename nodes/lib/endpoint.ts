@@ -28,6 +28,8 @@ export interface EndpointOptions {
   mode: 'server' | 'client';
   /** streamproto1 over TCP (the default; TLS when `tls` is set) or UDP (one frame per datagram; no TLS). */
   transport?: EndpointTransport;
+  /** UDP server: a session with nothing received for this long ends (default 15000; 0 = never). */
+  udpIdleTimeoutMs?: number;
   host: string;
   port: number;
   token?: string;
@@ -249,6 +251,7 @@ function openUdpServer(RED: NodeAPI, node: Node, status: StatusThrottle, o: Endp
   const where = `${o.host}:${o.port}`;
   const server = new UdpStreamServer({
     host: o.host, port: o.port, token: o.token, users: o.users, limits: o.limits, maxFrameBytes: o.maxFrameBytes, serverName: o.hello.userId,
+    idleTimeoutMs: o.udpIdleTimeoutMs,
   });
   server.on('connection', o.onConnection);
   // The thread died and is started again (the sessions end; the senders' next HELLO opens new ones).

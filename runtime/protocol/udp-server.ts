@@ -106,7 +106,6 @@ export interface UdpWorkerInit {
   idleTimeoutMs: number;
   serverName?: string;
   statsIntervalMs: number;
-  reportPings: boolean;
   recvBufferBytes?: number;
   sendBufferBytes?: number;
 }
@@ -128,7 +127,6 @@ export type UdpWorkerEvent =
   | { t: 'close'; handle: number; reason: string }
   | { t: 'metadata' | 'qos' | 'error-frame'; handle: number; json: JsonObject | JsonObject[] }
   | { t: 'pong'; handle: number; pong: PongInfo }
-  | { t: 'ping'; handle: number }
   | { t: 'refused'; code: string; remote: string; message: string }
   | { t: 'audio-refused'; handle: number; message: string };
 
@@ -168,7 +166,6 @@ function addDelta(into: Record<string, number>, now: Record<string, number>, bef
   }
 }
 
-let linkSeq = 0;
 
 /**
  * One UDP session on the main side: a StreamConnection's fields and events (link.ts StreamLink). Audio arrives as
@@ -194,8 +191,6 @@ export class UdpLink extends EventEmitter<StreamConnectionEvents> implements Str
   /** @internal */
   readonly handle: number;
   private open = true;
-  /** Local order of links, for a stable sort in tests and logs. */
-  readonly seq = ++linkSeq;
 
   /** @internal The server makes links from the worker's 'open'. */
   constructor(private readonly server: UdpStreamServer, s: UdpSessionInfo, private readonly clock: () => number) {
@@ -425,7 +420,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     const init: UdpWorkerInit = {
       host: o.host ?? '127.0.0.1', port, token: o.token, users: o.users?.digests(), limits: o.limits,
       maxFrameBytes: o.maxFrameBytes, idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS, serverName: o.serverName,
-      statsIntervalMs: o.statsIntervalMs ?? 250, reportPings: false, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
+      statsIntervalMs: o.statsIntervalMs ?? 250, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
     };
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
@@ -554,7 +549,6 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         link.clockOffsetMs = e.pong.offsetMs;
         link.emit('pong', e.pong);
         return;
-      case 'ping': return;
       case 'audio-refused': this.emit('audioRefused', link, e.message); return;
     }
   }

@@ -212,6 +212,26 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
     att.detach();
   });
 
+  it('with a ring, a sender\'s packets go to the room its HELLO names (room, else profile.room), as the socket reader tags them on TCP', async () => {
+    const engine = createMixEngine({ sampleRate: 48000, channels: 1, frameSamples: 480, playout: { targetDepthFrames: 1 }, statsEveryTicks: 2, realtime: null, nice: null });
+    engines.push(engine);
+    engine.start();
+    const { srv, port, links } = await server();
+    const att = engine.attachRing();
+    srv.attachRing(att.ring, att.sampleRate);
+    const blue = await sender(port);
+    const green = await sender(port);
+    const main = await sender(port);
+    await blue.hello('b', { room: 'blue' });
+    await green.hello('g', { profile: { room: 'green' } });
+    await main.hello('m', { room: 'not a room name' });
+    assert.ok(await until(() => links.length === 3, 5000));
+    for (let k = 0; k < 5; k++) for (const s of [blue, green, main]) await s.audio(pcm(k), { seq: k });
+    const roomOf = (u: string) => engine.tracks().find((t) => t.userId === u)?.room;
+    assert.ok(await until(() => roomOf('b') !== undefined && roomOf('g') !== undefined && roomOf('m') !== undefined, 5000), JSON.stringify(engine.tracks()));
+    assert.deepEqual([roomOf('b'), roomOf('g'), roomOf('m')], ['blue', 'green', 'main']);
+  });
+
   it('the thread dying is an error; it is started again on the same port, its links close, and the sender\'s next HELLO opens a new session', async () => {
     const { srv, port, links } = await server();
     const errors: Error[] = [];
