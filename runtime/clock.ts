@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './percentile';
+import { readFileSync } from 'node:fs';
 
 /** µs since the Unix epoch with sub-millisecond precision (performance.timeOrigin + performance.now()). */
 export function nowMicros(): number {
@@ -242,3 +243,22 @@ export class FrameClock extends EventEmitter implements TickSource {
     }
   }
 }
+
+/**
+ * CPU time (user + system, ms) the calling thread has used — Linux's /proc/thread-self/stat, at the kernel's clock-tick
+ * resolution (10 ms) — or undefined where there is none. What a thread costs, which its event-loop utilisation
+ * does not say on a shared core (time preempted counts as busy there).
+ */
+export function threadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;

@@ -28,6 +28,8 @@ export interface EndpointOptions {
   mode: 'server' | 'client';
   /** streamproto1 over TCP (the default; TLS when `tls` is set) or UDP (one frame per datagram; no TLS). */
   transport?: EndpointTransport;
+  /** UDP server: a session with nothing received for this long ends (default 15000; 0 = never). */
+  udpIdleTimeoutMs?: number;
   host: string;
   port: number;
   token?: string;
@@ -249,10 +251,21 @@ function openUdpServer(RED: NodeAPI, node: Node, status: StatusThrottle, o: Endp
   const where = `${o.host}:${o.port}`;
   const server = new UdpStreamServer({
     host: o.host, port: o.port, token: o.token, users: o.users, limits: o.limits, maxFrameBytes: o.maxFrameBytes, serverName: o.hello.userId,
+    idleTimeoutMs: o.udpIdleTimeoutMs,
   });
   server.on('connection', o.onConnection);
   // The thread died and is started again (the sessions end; the senders' next HELLO opens new ones).
   server.on('error', (err) => node.error(t('xcast.errors.udp-thread', { where, detail: err.message })));
+  // A refused HELLO, as a refused TCP handshake: one warning each, at most REFUSALS_PER_MINUTE of a kind.
+  const refusals = new RefusalWarnings();
+  server.on('refused', (info) => {
+    const code = codeText(info.code);
+    const said = refusals.admit(code, Date.now());
+    if (said.suppressed > 0) node.warn(t('xcast.errors.refusals-suppressed', { count: said.suppressed, code }));
+    if (said.warn) node.warn(t('xcast.errors.refused-peer', { userId: '', remote: wireText(info.remote), code, detail: wireText(info.message, 200) }));
+  });
+  // Audio the mix cannot play, refused on the ingest thread: said once per session and reason (counted on its track).
+  server.on('audioRefused', (link, message) => node.warn(t('xcast.errors.refused-audio', { userId: wireText(link.userId), remote: wireText(link.remote), detail: wireText(message, 200) })));
   server.listen().then(o.onListening, (err: Error) => {
     node.error(t('xcast.errors.cannot-listen', { where: `udp ${where}`, detail: err.message }));
     status.now('red', 'ring', t('xcast.status.listen-failed', { detail: err.message }));

@@ -1,12 +1,13 @@
 // The xcast's HTTP routes on RED.httpNode, added once by whichever xcast node set loads first: /metrics on any xcast
-// (the transport's counters, plus the QoS series while a mixeradmin client is deployed), and getMetrics, /health and
+// (the transport's counters and the UDP ingest's, plus the QoS series while a mixeradmin client is deployed), and getMetrics, /health and
 // the /qos/ dashboard, which answer from the mixeradmin client node deployed now.
 //
 // They sit behind the launcher's httpNodeAuth (runtime/launcher.ts), like every RED.httpNode route.
 import path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { createMetricsRegistry, createTransportMetrics, exposition } from '../../runtime/qos/prometheus';
+import { createMetricsRegistry, createTransportMetrics, createUdpMetrics, exposition } from '../../runtime/qos/prometheus';
+import { udpTotals } from '../../runtime/protocol/udp-server';
 import { transportStats } from '../../runtime/protocol/limits';
 import type { GetMetricsAnswer } from '../../runtime/qos/types';
 
@@ -36,6 +37,7 @@ export function addHttpRoutes(RED: NodeAPI): void {
   served.add(app);
   const prom = createMetricsRegistry();
   const transport = createTransportMetrics();
+  const udp = createUdpMetrics();
 
   RED.httpNode.get('/service/mixeradminclient', (req: Request, res: Response) => {
     if (!('getMetrics' in req.query)) { res.status(400).json({ error: 'use GET /service/mixeradminclient?getMetrics' }); return; }
@@ -45,8 +47,9 @@ export function addHttpRoutes(RED: NodeAPI): void {
   });
   RED.httpNode.get('/metrics', async (_req: Request, res: Response) => {
     transport.update(transportStats.snapshot());
+    udp.update(udpTotals);
     const c = current();
-    const regs = [transport.registry];
+    const regs = [transport.registry, udp.registry];
     if (c) { prom.update(c.answer()); regs.unshift(prom.registry); }
     const { contentType, text } = await exposition(regs);
     res.set('Content-Type', contentType).set('Cache-Control', 'no-store').send(text);

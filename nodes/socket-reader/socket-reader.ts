@@ -19,7 +19,7 @@ import { shareAudioOnFanout } from '../lib/fanout';
 import { nextMsgId } from '../lib/msgid';
 
 interface ReaderDef extends NodeDef {
-  mode: string; transport?: string; host: string; port: string; token: string; userId: string; role: string;
+  mode: string; transport?: string; udpIdleTimeoutMs?: string; host: string; port: string; token: string; userId: string; role: string;
   tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   maxFrameKb: string; enableQOSMetrics: boolean | string; profile: string;
 }
@@ -39,6 +39,7 @@ export = function (RED: NodeAPI) {
     try {
       const mode = oneOf(config as never, 'mode', ['server', 'client'] as const, 'server');
       const transport = oneOf(config as never, 'transport', ['tcp', 'udp'] as const, 'tcp');
+      const udpIdleTimeoutMs = num(config as never, 'udpIdleTimeoutMs', { def: 15000, min: 0, max: 3_600_000 });
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
       // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
@@ -128,7 +129,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, transport, host, port, token, maxFrameBytes, tls, users, limits,
+        mode, transport, udpIdleTimeoutMs, host, port, token, maxFrameBytes, tls, users, limits,
         // metadata-patch: the xcast may send merge patches of its admin state; StreamClient applies them, so the metadata
         // output still carries whole objects (docs/streamproto1.md, "METADATA schedule and patches").
         hello: { userId, role, profile, capabilities: enableQOSMetrics ? ['qos', METADATA_PATCH_CAPABILITY] : [METADATA_PATCH_CAPABILITY] },

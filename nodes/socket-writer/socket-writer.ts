@@ -16,7 +16,7 @@ import type { QOSMetrics } from '../../runtime/qos/types';
 import { nowMicros } from '../../runtime/clock';
 
 interface WriterDef extends NodeDef {
-  mode: string; transport?: string; host: string; port: string; token: string; userId: string; role: string;
+  mode: string; transport?: string; udpIdleTimeoutMs?: string; host: string; port: string; token: string; userId: string; role: string;
   tls?: string; fingerprint?: string; requireClientCert?: boolean | string; usersFile?: string;
   metaSource: string; metaKey: string; profile: string; maxQueueKb: string;
 }
@@ -34,6 +34,7 @@ export = function (RED: NodeAPI) {
     try {
       const mode = oneOf(config as never, 'mode', ['client', 'server'] as const, 'client');
       const transport = oneOf(config as never, 'transport', ['tcp', 'udp'] as const, 'tcp');
+      const udpIdleTimeoutMs = num(config as never, 'udpIdleTimeoutMs', { def: 15000, min: 0, max: 3_600_000 });
       const host = str(config as never, 'host', { def: '127.0.0.1' });
       const port = num(config as never, 'port', { min: mode === 'server' ? 0 : 1, max: 65535, int: true });
       // The token and users list are credentials (encrypted, not in the flow file); a flow file may still set the token inline.
@@ -105,7 +106,7 @@ export = function (RED: NodeAPI) {
       };
 
       endpoint = openEndpoint(RED, node, status, {
-        mode, transport, host, port, token, maxQueueBytes, tls, users, limits,
+        mode, transport, udpIdleTimeoutMs, host, port, token, maxQueueBytes, tls, users, limits,
         hello: { userId, role, profile },
         onListening: showState,
         onConnection: attach,

@@ -73,6 +73,10 @@ export interface UdpServerStats extends UdpStats {
   sendErrors: number;
   /** Worker threads started again after dying. */
   restarts: number;
+  /** ms the thread's loop was busy (its event-loop utilisation's active time): busyMs / datagrams is its cost per datagram. */
+  busyMs: number;
+  /** CPU time the thread used (ms, Linux; -1 where unknown): cpuMs / datagrams is what a datagram costs it. */
+  cpuMs: number;
 }
 
 export interface UdpStreamServerEvents {
@@ -83,6 +87,10 @@ export interface UdpStreamServerEvents {
   error: [err: Error];
   /** A session ended (its link emitted 'close'). */
   disconnect: [link: UdpLink, reason: string];
+  /** A HELLO was refused (a missing or wrong token): told at most 20 a second, every one counted in stats.drops. */
+  refused: [info: { code: string; remote: string; message: string }];
+  /** The ring path refused a session's AUDIO (a rate or format the mix cannot play): once per session and reason; counted on its track. */
+  audioRefused: [link: UdpLink, message: string];
 }
 
 // ---- the messages between the two sides (udp-worker.ts) ----
@@ -120,7 +128,9 @@ export type UdpWorkerEvent =
   | { t: 'close'; handle: number; reason: string }
   | { t: 'metadata' | 'qos' | 'error-frame'; handle: number; json: JsonObject | JsonObject[] }
   | { t: 'pong'; handle: number; pong: PongInfo }
-  | { t: 'ping'; handle: number };
+  | { t: 'ping'; handle: number }
+  | { t: 'refused'; code: string; remote: string; message: string }
+  | { t: 'audio-refused'; handle: number; message: string };
 
 /** @internal */
 export type UdpWorkerOut =
@@ -137,6 +147,26 @@ export type UdpWorkerIn =
   | { t: 'close'; handle: number; code?: string; message?: string }
   | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number }
   | { t: 'stop' };
+
+/** The UDP ingest's counters of every UdpStreamServer in the process, for /metrics (runtime/qos/prometheus.ts createUdpMetrics). */
+export interface UdpTotals {
+  datagrams: number;
+  /** Dropped datagrams by reason (udp-sessions.ts UdpDropReason). */
+  drops: Record<string, number>;
+  sessionsOpened: number;
+  /** Sessions ended by reason (idle_timeout, evicted, replaced, unauthorized, error-frame, closed). */
+  sessionsEnded: Record<string, number>;
+}
+
+/** Process-wide: each server adds what its thread counted since its last report. */
+export const udpTotals: UdpTotals = { datagrams: 0, drops: {}, sessionsOpened: 0, sessionsEnded: {} };
+
+function addDelta(into: Record<string, number>, now: Record<string, number>, before: Record<string, number>): void {
+  for (const k of Object.keys(now)) {
+    const d = now[k] - (before[k] ?? 0);
+    if (d > 0) into[k] = (into[k] ?? 0) + d;
+  }
+}
 
 let linkSeq = 0;
 
@@ -256,6 +286,8 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   private listenWaiters: Array<{ resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void }> = [];
   private restarts = 0;
   private lastStats: UdpServerStats = emptyStats();
+  /** The running thread's last report (null: none yet from this thread), for the process-wide totals. */
+  private reportedByThread: UdpServerStats | null = null;
   // Outgoing frames of this event-loop turn: distinct frames once each (a fan-out sends one frame to many), then (frame, session) pairs.
   private outFrames: Buffer[] = [];
   private readonly outIndex = new Map<Buffer, number>();
@@ -397,6 +429,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     };
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
+    this.reportedByThread = null;
     if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate } satisfies UdpWorkerIn);
     w.on('message', (m: UdpWorkerOut) => this.onWorker(m));
     w.on('error', (err) => this.emitError(err));
@@ -471,6 +504,13 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         this.onAudio(m.data, m.records);
         return;
       case 'stats': {
+        // A thread started again counts from 0: its first report adds all it has.
+        const prev = this.reportedByThread ?? emptyStats();
+        udpTotals.datagrams += Math.max(0, m.stats.datagrams - prev.datagrams);
+        udpTotals.sessionsOpened += Math.max(0, m.stats.opened - prev.opened);
+        addDelta(udpTotals.drops, m.stats.drops, prev.drops);
+        addDelta(udpTotals.sessionsEnded, m.stats.ended, prev.ended);
+        this.reportedByThread = { ...m.stats, restarts: this.restarts };
         this.lastStats = { ...m.stats, restarts: this.restarts };
         const p = m.perSession;
         for (let i = 0; i < p.length; i += 3) {
@@ -483,6 +523,10 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   }
 
   private onEvent(e: UdpWorkerEvent): void {
+    if (e.t === 'refused') {
+      this.emit('refused', { code: e.code, remote: e.remote, message: e.message });
+      return;
+    }
     if (e.t === 'open') {
       const link = new UdpLink(this, e.session, this.clock);
       this.links.set(e.session.handle, link);
@@ -511,6 +555,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         link.emit('pong', e.pong);
         return;
       case 'ping': return;
+      case 'audio-refused': this.emit('audioRefused', link, e.message); return;
     }
   }
 
@@ -544,6 +589,6 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
 function emptyStats(): UdpServerStats {
   return {
     datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0, sessions: 0, batches: 0, eventMessages: 0,
-    audioPosted: 0, ringWritten: 0, ringRefused: 0, ringFull: 0, ringDropped: 0, sent: 0, sendErrors: 0, restarts: 0,
+    audioPosted: 0, ringWritten: 0, ringRefused: 0, ringFull: 0, ringDropped: 0, sent: 0, sendErrors: 0, restarts: 0, busyMs: 0, cpuMs: 0,
   };
 }

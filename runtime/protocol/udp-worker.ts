@@ -4,9 +4,9 @@
 // HELLO and credentials, limits) and the worker sends the reply itself (HELLO-ack, PONG, ERROR). An AUDIO frame goes
 // either straight into the mix thread's ring (a ring attached: checked as MixEngine.push checks it, a refused one
 // told to its track by writeRefused) — the event loop never sees it — or, with no ring, into a batch: one
-// ArrayBuffer of many records posted once per turn of this thread's loop (or when full), which the UdpLink on the
+// ArrayBuffer of many records posted at most once a millisecond (or when full), which the UdpLink on the
 // main side emits as 'audio'. Everything else (a session opened or ended, METADATA, QOS, PONG, ERROR, stats) is rare
-// and posted as small messages, also once per turn.
+// and posted as small messages with them. A flush is at the end of the turn, and at most one a millisecond.
 //
 // Outgoing frames come from the main side in batches (udp-server.ts, one message per event-loop turn) and are sent
 // with a lookup that answers at once: an unconnected send with the default one does a dns.lookup even for an IP
@@ -21,7 +21,7 @@ import { encodeErrorFrame, encodePing, codecName, type JsonObject } from './fram
 import { PacketRingWriter, type PacketRingShared } from '../audio/packet-ring';
 import { checkPlayoutPacket, type PlayoutHeader } from '../audio/playout';
 import { helloRoom, DEFAULT_ROOM } from '../rooms';
-import { nowMicros } from '../clock';
+import { nowMicros, threadCpuMs } from '../clock';
 import type { UdpWorkerInit, UdpWorkerIn, UdpWorkerOut, UdpSessionInfo, UdpWorkerEvent } from './udp-server';
 
 const init = workerData as UdpWorkerInit;
@@ -57,14 +57,22 @@ let batchRecords = 0;
 let flushQueued = false;
 const counters = { batches: 0, eventMessages: 0, ringWritten: 0, ringRefused: 0, ringFull: 0, sent: 0, sendErrors: 0, audioPosted: 0 };
 
+/** At most one flush per this many ms (plus one per full batch): at 20,000 datagrams a second, ~1,000 messages, not 20,000. */
+const FLUSH_EVERY_MS = 1;
+let lastFlushMs = 0;
+
 function queueFlush(): void {
   if (flushQueued) return;
   flushQueued = true;
-  setImmediate(flush);
+  // At the end of this turn when the last flush is a period ago (an idle link waits for nothing), else at the period.
+  const wait = lastFlushMs + FLUSH_EVERY_MS - performance.now();
+  if (wait <= 0) setImmediate(flush);
+  else setTimeout(flush, wait);
 }
 
 function flush(): void {
   flushQueued = false;
+  lastFlushMs = performance.now();
   if (batch !== null && batchRecords > 0) postBatch();
   if (events.length === 0) return;
   const e = events;
@@ -135,6 +143,7 @@ table.on('close', (s, reason: UdpCloseReason) => {
   handleOf.delete(s);
   byHandle.delete(h);
   roomOf.delete(s);
+  toldRefusals.delete(s);
   event({ t: 'close', handle: h, reason });
 });
 
@@ -142,6 +151,9 @@ table.on('close', (s, reason: UdpCloseReason) => {
 let ring: PacketRingWriter | null = null;
 let ringRate = 0;
 const ph: PlayoutHeader & { trackId: number } = { seq: 0, captureTime: 0, codec: 'opus', sampleRate: 0, channels: 0, frameSamples: 0, trackId: 0 };
+
+/** Per session, the refusal reasons already told to the main side (one event per session and reason, not per packet). */
+const toldRefusals = new Map<UdpSession, Set<string>>();
 
 function toRing(s: UdpSession, payloadHeader: { trackId: number; seq: number; captureTime: number; sampleRate: number; channels: number; codec: number; frameSamples: number }, data: Buffer, arrival: number): void {
   const w = ring as PacketRingWriter;
@@ -153,8 +165,17 @@ function toRing(s: UdpSession, payloadHeader: { trackId: number; seq: number; ca
     checkPlayoutPacket(ph, data, ringRate);
   } catch (err) {
     // The track counts it (TrackState.refused), as the mixer node's push does for a TCP packet.
-    w.writeRefused(s.hello.userId, ph, (err as Error).message, arrival, s.id, room);
+    const message = (err as Error).message;
+    w.writeRefused(s.hello.userId, ph, message, arrival, s.id, room);
     counters.ringRefused++;
+    const field = (err as { field?: string }).field ?? message;
+    let told = toldRefusals.get(s);
+    if (told === undefined) toldRefusals.set(s, (told = new Set()));
+    const h = handleOf.get(s);
+    if (!told.has(field) && told.size < 16 && h !== undefined) {
+      told.add(field);
+      event({ t: 'audio-refused', handle: h, message });
+    }
     return;
   }
   // mixMinus false: what the socket reader's messages carry on TCP (a mix-minus is the mixer's option there).
@@ -196,6 +217,13 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (h !== undefined) event({ t: r.kind, handle: h, json: r.json as JsonObject });
       return;
     }
+    case 'hello':
+      // A refresh may name another room: the ring takes the session's packets there from now on.
+      if (!r.opened && r.session !== undefined && roomOf.has(r.session)) {
+        const room = helloRoom(r.session.hello);
+        roomOf.set(r.session, room === DEFAULT_ROOM ? '' : room);
+      }
+      return;
     case 'pong': {
       const h = handleOf.get(r.session as UdpSession);
       if (h !== undefined) event({ t: 'pong', handle: h, pong: r.pong! });
@@ -206,15 +234,31 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (h !== undefined && init.reportPings) event({ t: 'ping', handle: h });
       return;
     }
+    case 'drop':
+      // A refused HELLO is a refusal the node warns of (as a refused TCP handshake), at most REFUSED_PER_SECOND told.
+      if (r.reason === 'unauthorized' && refusedAdmit(performance.now())) event({ t: 'refused', code: 'unauthorized', remote: `${rinfo.address}:${rinfo.port}`, message: r.message ?? '' });
+      return;
     default:
       return;
   }
 });
 socket.on('error', (err) => post({ t: 'error', message: err.message }));
 
+const REFUSED_PER_SECOND = 20;
+let refusedWindow = 0;
+let refusedInWindow = 0;
+function refusedAdmit(nowMs: number): boolean {
+  if (nowMs - refusedWindow >= 1000) { refusedWindow = nowMs; refusedInWindow = 0; }
+  return ++refusedInWindow <= REFUSED_PER_SECOND;
+}
+
 function send(frame: Buffer, p: number, address: string): void {
-  socket.send(frame, p, address, onSent);
-  counters.sent++;
+  try {
+    socket.send(frame, p, address, onSent);
+    counters.sent++;
+  } catch {
+    counters.sendErrors++;   // the socket is closing (stop)
+  }
 }
 
 function onSent(err: Error | null): void {
@@ -278,7 +322,10 @@ function postStats(): void {
   for (const [sess, h] of handleOf) perSession.push(h, sess.framesIn, sess.bytesIn);
   post({
     t: 'stats',
-    stats: { datagrams: s.datagrams, audioFrames: s.audioFrames, drops: { ...s.drops }, dropped: s.dropped, ended: { ...s.ended }, opened: s.opened, sessions: table.size, ...counters, ringDropped: ring?.dropped ?? 0 },
+    stats: {
+      datagrams: s.datagrams, audioFrames: s.audioFrames, drops: { ...s.drops }, dropped: s.dropped, ended: { ...s.ended }, opened: s.opened,
+      sessions: table.size, ...counters, ringDropped: ring?.dropped ?? 0, busyMs: performance.eventLoopUtilization().active, cpuMs: threadCpuMs() ?? -1,
+    },
     perSession,
   });
 }

@@ -172,6 +172,31 @@ export function createTransportMetrics(): TransportMetrics {
   };
 }
 
+export interface UdpMetrics {
+  registry: Registry;
+  /** Sets the UDP ingest's series from the process's totals (runtime/protocol/udp-server.ts udpTotals). */
+  update(t: { datagrams: number; drops: Record<string, number>; sessionsOpened: number; sessionsEnded: Record<string, number> }): void;
+}
+
+/** The UDP ingest's counters (every UdpStreamServer of the process): datagrams, drops by reason, sessions opened and ended. */
+export function createUdpMetrics(): UdpMetrics {
+  const registry = new Registry();
+  const datagrams = new Counter({ name: 'xcast_udp_datagrams_total', help: 'Datagrams received by the streamproto1 UDP ingest', registers: [registry] });
+  const dropped = new Counter({ name: 'xcast_udp_dropped_total', help: 'Datagrams the streamproto1 UDP ingest dropped, by reason (docs/streamproto1.md, UDP)', labelNames: ['reason'], registers: [registry] });
+  const opened = new Counter({ name: 'xcast_udp_sessions_opened_total', help: 'UDP sessions opened by an accepted HELLO', registers: [registry] });
+  const ended = new Counter({ name: 'xcast_udp_sessions_ended_total', help: 'UDP sessions ended, by reason (idle_timeout, evicted, replaced, unauthorized, error-frame, closed)', labelNames: ['reason'], registers: [registry] });
+  return {
+    registry,
+    update(t) {
+      datagrams.reset(); dropped.reset(); opened.reset(); ended.reset();
+      incTotal(datagrams, {}, t.datagrams);
+      incTotal(opened, {}, t.sessionsOpened);
+      for (const r of Object.keys(t.drops)) incTotal(dropped, { reason: r }, t.drops[r]);
+      for (const r of Object.keys(t.sessionsEnded)) incTotal(ended, { reason: r }, t.sessionsEnded[r]);
+    },
+  };
+}
+
 /** One exposition of several registries (prom-client's Registry.merge refuses none of ours: their names differ). */
 export async function exposition(registries: Registry[]): Promise<{ contentType: string; text: string }> {
   const merged = Registry.merge(registries);

@@ -180,6 +180,41 @@ describe('mix engine on its own thread', function () {
     }
   });
 
+  it('attachRing: a second writer\'s ring is mixed with the main one, kept across a restart of the thread (taken on where it was read), and detach() stops it', async () => {
+    const e = createMixEngine({ channels: 1, playout: { targetDepthFrames: 1 } });
+    engine = e;
+    e.on('error', () => { /* the restart below says so */ });
+    const att = e.attachRing(65536);
+    assert.equal(att.sampleRate, 48000);
+    // Another thread's writer in the real use (the UDP ingest); here the test writes into the same shared memory.
+    const w = new PacketRingWriter(att.ring);
+    const with_ = { bob: 0, alice: 0 };
+    e.on('mix', (r) => { for (const u of r.used) if (u.seq !== null && (u.userId === 'bob' || u.userId === 'alice')) with_[u.userId]++; });
+    e.start();
+    let k = 0;
+    const t = setInterval(() => {
+      try { e.push('alice', header(k), s16Const(480, 1000), nowMicros()); } catch { /* closed */ }
+      w.write('bob', header(k), s16Const(480, 2000), nowMicros(), 'c-bob');
+      k++;
+    }, 10);
+    const until = async (f: () => boolean) => { for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10)); };
+    try {
+      await until(() => with_.bob >= 10 && with_.alice >= 10);
+      assert.ok(with_.bob >= 10 && with_.alice >= 10, `bob ${with_.bob}, alice ${with_.alice}: both rings mixed`);
+      await (e as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const before = with_.bob;
+      await until(() => with_.bob >= before + 10);
+      assert.ok(with_.bob >= before + 10, `${with_.bob - before} frames with bob after the restart: the attached ring was posted again`);
+      assert.equal(w.dropped, 0, 'the ring was drained all along');
+      att.detach();
+      // Detached: nothing drains it any more, so a ring of 64 KiB fills (1 KB packets) and its writer drops.
+      await until(() => w.dropped > 0);
+      assert.ok(w.dropped > 0, 'still drained after detach()');
+    } finally {
+      clearInterval(t);
+    }
+  });
+
   it('pins its thread to the CPUs asked for (taskset), and says so', async function () {
     const allowed = (pid: string) => fs.readFileSync(`/proc/self/task/${pid}/status`, 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)?.[1];
     const before = new Set(fs.readdirSync('/proc/self/task'));

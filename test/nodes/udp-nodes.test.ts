@@ -9,11 +9,20 @@ import { StreamClient, type StreamConnection } from '../../runtime/protocol/tran
 import { Codec, FrameType, decodeAudioPayload, decodeJsonPayload, encodeAudioFrame } from '../../runtime/protocol/frame';
 import type { UdpLink, UdpStreamServer } from '../../runtime/protocol/udp-server';
 import { freePort } from '../support/xcast-process';
-import { helper, loadFlow, nodeModules, useNodeRed, audioMsg, type LoadedFlow } from '../support/node-red';
+import fs from 'node:fs';
+import dgram from 'node:dgram';
+import request from 'supertest';
+import type { NodeAPI } from 'node-red';
+import path from 'node:path';
+import { helper, loadFlow, nodeModules, useNodeRed, audioMsg, statusOf, light, loggedErrors, baseline, assertReleasedOnClose, type LoadedFlow } from '../support/node-red';
+import { makeTestCerts } from '../support/tls-certs';
 import { until } from '../support/resources';
 import { UdpTestSender } from '../support/udp-sender';
 
 const N = 480;
+// Node-RED's own tls-config node, as the MQTT, HTTP request and TCP nodes use it.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const tlsConfigModule = require(require.resolve('@node-red/nodes/core/network/05-tls.js', { paths: [path.dirname(require.resolve('node-red'))] }));
 
 /** Seeded noise in 16-bit steps (s16 → f32 is exact), `frames` frames of N mono samples. */
 function noise(frames: number): Int16Array {
@@ -114,7 +123,7 @@ describe('socket nodes over UDP', function () {
   }
 
   for (const transport of ['tcp', 'udp'] as const) {
-    it(`a PCM source at unity gain over ${transport.toUpperCase()} into reader → mixer comes out of the mix bit-exact (9 or more of 10 blocks of 100 ms)${transport === 'udp' ? '; the reader sent nothing on output 1, no link emitted audio, the ingest thread posted none' : ''}`, async () => {
+    it(`a PCM source at unity gain over ${transport.toUpperCase()} into reader → mixer comes out of the mix bit-exact (18 or more of 20 blocks of 100 ms, as the e2e PCM test asks)${transport === 'udp' ? '; the reader sent nothing on output 1, no link emitted audio, the ingest thread posted none' : ''}`, async () => {
       const port = transport === 'tcp' ? await freePort() : 0;
       const flow = await loadFlow([nodeModules.socketReader, nodeModules.mixer], [
         { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport, port: String(port), wires: [['m'], [], [], []] },
@@ -140,8 +149,8 @@ describe('socket nodes over UDP', function () {
         await client.close();
       }
       await until(() => mixSamples(flow.received('mix')).length >= 320 * N, 3000);
-      const exact = exactBlocks(mixSamples(flow.received('mix')), src, 10);
-      assert.ok(exact >= 9, `${exact} of 10 blocks bit-exact over ${transport}`);
+      const exact = exactBlocks(mixSamples(flow.received('mix')), src, 20);
+      assert.ok(exact >= 18, `${exact} of 20 blocks bit-exact over ${transport}`);
       if (transport === 'udp') {
         const st = udpServerOf('r').stats;
         assert.equal(audioSends(), 0, 'the reader sent audio messages');
@@ -246,9 +255,9 @@ describe('socket nodes over UDP', function () {
     assert.deepEqual(seqs, [100, 101, 102, 103, 104]);
   });
 
-  it('a server-mode writer over UDP sends to the two receivers that HELLO\'d (the mix to both, a targetUserId frame to that user only)', async () => {
+  it('a server-mode writer over UDP sends to the two receivers that HELLO\'d (metadata and the mix to both, a targetUserId frame to that user only)', async () => {
     const flow: LoadedFlow = await loadFlow([nodeModules.socketWriter], [
-      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', wires: [['events']] },
+      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', metaSource: 'msg', wires: [['events']] },
     ], { helpers: ['events'] });
     const p = await listening('w');
     const alice = await udpSender(p);
@@ -257,6 +266,10 @@ describe('socket nodes over UDP', function () {
     await bob.hello('bob', { role: 'peer' });
     assert.ok(await until(() => flow.received('events').filter((m) => (m.payload as { event?: string }).event === 'open').length === 2, 5000), 'two receivers never opened');
     const w = flow.node('w');
+    // METADATA too: a UDP link has no write queue, so StreamSender never holds it back for one.
+    w.receive({ topic: 'metadata', payload: { title: 'the mix' } });
+    assert.ok(await until(() => alice.of(FrameType.METADATA).length >= 1 && bob.of(FrameType.METADATA).length >= 1, 5000), 'no METADATA reached the receivers');
+    assert.deepEqual(decodeJsonPayload(alice.of(FrameType.METADATA)[0], FrameType.METADATA), { title: 'the mix' });
     for (let k = 0; k < 5; k++) w.receive(audioMsg({ seq: k, value: 0.5, userId: 'xcast' }));
     w.receive(audioMsg({ seq: 5, value: 0.25, userId: 'xcast', targetUserId: 'bob' }));
     assert.ok(await until(() => alice.of(FrameType.AUDIO).length >= 5 && bob.of(FrameType.AUDIO).length >= 6, 5000),
@@ -266,5 +279,106 @@ describe('socket nodes over UDP', function () {
     assert.deepEqual(seqsOf(bob), [0, 1, 2, 3, 4, 5]);
     const last = decodeAudioPayload(bob.of(FrameType.AUDIO)[5]).data;
     assert.equal(last.readFloatLE(0), 0.25);
+  });
+
+  it('refuses TLS over UDP naming the field tls, and a transport that is neither, naming transport', async () => {
+    const certs = makeTestCerts();
+    try {
+      await loadFlow([tlsConfigModule, nodeModules.socketReader, nodeModules.socketWriter], [
+        { id: 'tlsS', type: 'tls-config', name: 'tlsS', cert: certs.serverCert, key: certs.serverKey, ca: '', certname: '', keyname: '', caname: '', servername: '', verifyservercert: true },
+        { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', tls: 'tlsS', wires: [[], [], [], []] },
+        { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'quic', port: '0', wires: [[]] },
+      ]);
+      await statusOf('r', light('red', 'ring', /^bad tls$/), 'the red ring of a bad tls');
+      await statusOf('w', light('red', 'ring', /^bad transport$/), 'the red ring of a bad transport');
+      assert.ok(await until(() => loggedErrors().some((e) => /tls: TLS is not offered over UDP/.test(e))), `logged: ${JSON.stringify(loggedErrors())}`);
+      assert.ok(loggedErrors().some((e) => /transport: "quic" is not one of tcp, udp/.test(e)), `logged: ${JSON.stringify(loggedErrors())}`);
+    } finally {
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a UDP reader (its ingest thread, socket and ring) and writer release everything on close: no thread, socket or timer left', async () => {
+    const before = await baseline();
+    await loadFlow([nodeModules.socketReader, nodeModules.socketWriter, nodeModules.mixer], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', wires: [['m'], [], [], []] },
+      { id: 'm', ...MIXER, wires: [[], [], [], [], []] },
+      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', wires: [[]] },
+    ]);
+    const p = await listening('r');
+    await listening('w');
+    assert.ok(await until(() => udpServerOf('r').ringAttached, 5000));
+    const s = await udpSender(p);
+    await s.hello('alice');
+    for (let k = 0; k < 10; k++) await s.audio(Buffer.alloc(N * 2), { seq: k });
+    assert.ok(await until(() => udpServerOf('r').stats.ringWritten === 10, 5000));
+    s.close();
+    senders.splice(senders.indexOf(s), 1);
+    await assertReleasedOnClose(before);
+  });
+
+  it('a garbled datagram and audio from an address without a HELLO are dropped and counted in /metrics; the sender\'s session goes on', async () => {
+    const metric = async (line: RegExp): Promise<number> => {
+      const text = (await request((red as unknown as { httpNode: Parameters<typeof request>[0] }).httpNode).get('/metrics').expect(200)).text;
+      return Number(line.exec(text)?.[1] ?? 0);
+    };
+    const badMagic = /^xcast_udp_dropped_total\{reason="bad_magic"\} (\d+)$/m;
+    const noSession = /^xcast_udp_dropped_total\{reason="no_session"\} (\d+)$/m;
+    // The reader's module with its RED kept: /metrics is on RED.httpNode.
+    let red: NodeAPI | null = null;
+    const readerModule = (RED: NodeAPI) => { red = RED; return (nodeModules.socketReader as (r: NodeAPI) => void)(RED); };
+    const flow = await loadFlow([readerModule], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', wires: [['out'], [], [], []] },
+    ], { helpers: ['out'] });
+    const before = [await metric(badMagic), await metric(noSession)];
+    const p = await listening('r');
+    const s = await udpSender(p);
+    const stranger = await udpSender(p);
+    await s.hello('alice');
+    await stranger.audio(Buffer.alloc(N * 2), { seq: 1 });
+    await s.send(Buffer.from('not a streamproto1 frame at all'));
+    await s.audio(Buffer.alloc(N * 2), { seq: 7 });
+    const out = await flow.receivedAtLeast('out', 1, 5000);
+    assert.equal((out[0].audio as { seq: number }).seq, 7);
+    assert.equal(out.length, 1, 'the stranger\'s audio passed');
+    assert.ok(await until(() => udpServerOf('r').stats.dropped === 2, 5000), JSON.stringify(udpServerOf('r').stats.drops));
+    assert.equal(await metric(badMagic), before[0] + 1);
+    assert.equal(await metric(noSession), before[1] + 1);
+  });
+
+  it('a UDP sender that goes silent: its session ends at the UDP idle timeout, a close event, and its track leaves the mix at once (ring path, its packets all counted)', async () => {
+    const flow = await loadFlow([nodeModules.socketReader, nodeModules.mixer], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', udpIdleTimeoutMs: '500', wires: [['m'], [], ['m', 'events'], []] },
+      { id: 'm', ...MIXER, trackTimeoutMs: '20000', wires: [[], ['state'], [], [], []] },
+    ], { helpers: ['events', 'state'] });
+    const p = await listening('r');
+    assert.ok(await until(() => udpServerOf('r').ringAttached, 5000));
+    const s = await udpSender(p);
+    await s.hello('alice');
+    await paced(40, (k) => { void s.audio(Buffer.alloc(N * 2, 1), { seq: k }); });
+    const silentAt = Date.now();
+    const closed = () => flow.received('events').find((m) => (m.payload as { event?: string }).event === 'close');
+    assert.ok(await until(() => closed() !== undefined, 5000), 'no close event');
+    const waited = Date.now() - silentAt;
+    assert.ok(waited >= 400 && waited < 3000, `closed ${waited} ms after the last packet (idle timeout 500)`);
+    const connectionId = (closed()!.payload as { connectionId: string }).connectionId;
+    type St = { connectionId: string; connected: boolean; removedReason?: string; received: number };
+    const removed = () => flow.received('state').flatMap((m) => m.payload as St[]).find((t) => t.connectionId === connectionId && t.removedReason !== undefined);
+    assert.ok(await until(() => removed() !== undefined, 5000), 'the track never left the mix');
+    assert.equal(removed()!.removedReason, 'closed', 'it left by its connection\'s close, not its 20 s timeout');
+    assert.equal(removed()!.received, 40);
+  });
+
+  it('a red ring, and the error logged, when a UDP reader cannot bind its port (another socket holds it)', async () => {
+    const taken = dgram.createSocket('udp4');
+    await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+    try {
+      const port = taken.address().port;
+      await loadFlow([nodeModules.socketReader], [{ id: 'n', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: String(port), wires: [[], [], [], []] }]);
+      await statusOf('n', light('red', 'ring', /listen/), 'the red ring of a failed bind');
+      assert.ok(await until(() => loggedErrors().some((e) => /cannot listen on udp 127\.0\.0\.1:\d+: .*EADDRINUSE/.test(e))), `logged: ${JSON.stringify(loggedErrors())}`);
+    } finally {
+      taken.close();
+    }
   });
 });

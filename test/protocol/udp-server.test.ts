@@ -119,6 +119,8 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
 
   it('AUDIO from an address with no accepted HELLO, and a HELLO with a wrong token, are dropped and counted; the wrong token is answered ERROR unauthorized; no link opens', async () => {
     const { srv, port, links } = await server({ token: 's3cret' });
+    const refused: Array<{ code: string; remote: string }> = [];
+    srv.on('refused', (r) => refused.push(r));
     const stranger = await sender(port);
     await stranger.audio(pcm(0));
     const wrong = await sender(port);
@@ -129,6 +131,7 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
     assert.ok(await until(() => srv.stats.dropped === 3, 5000), JSON.stringify(srv.stats.drops));
     assert.deepEqual(srv.stats.drops, { no_session: 2, unauthorized: 1 });
     assert.equal(links.length, 0);
+    assert.deepEqual(refused.map((r) => [r.code, r.remote]), [['unauthorized', `127.0.0.1:${wrong.port}`]]);
     // The right token opens one.
     const ok = await sender(port);
     await ok.hello('alice', { token: 's3cret' });
@@ -167,6 +170,8 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
     await s.hello('alice');
     assert.ok(await until(() => links.length === 1, 5000));
     const link = links[0];
+    const audioRefused: string[] = [];
+    srv.on('audioRefused', (l, m) => { if (l === link) audioRefused.push(m); });
     let audioEvents = 0;
     link.on('audio', () => { audioEvents++; });
     // A constant 0.25 (8192 of 32768): every sample of a mixed frame is exactly that at unity gain.
@@ -183,12 +188,14 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
       await new Promise((r) => setTimeout(r, 10));
     }
     await s.audio(Buffer.alloc(882), { seq: 60, sampleRate: 44100, frameSamples: 441 });
+    await s.audio(Buffer.alloc(882), { seq: 61, sampleRate: 44100, frameSamples: 441 });
     assert.ok(await until(() => exact >= 30, 5000), `${exact} exact frames in the mix`);
     let track: TrackState | undefined;
-    assert.ok(await until(() => (track = engine.tracks().find((t) => t.connectionId === link.id)) !== undefined && track.refused === 1, 5000), JSON.stringify(engine.tracks()));
+    assert.ok(await until(() => (track = engine.tracks().find((t) => t.connectionId === link.id)) !== undefined && track.refused === 2, 5000), JSON.stringify(engine.tracks()));
     assert.equal(track!.userId, 'alice');
-    assert.ok(await until(() => srv.stats.ringWritten === 60, 3000), JSON.stringify(srv.stats));
-    assert.equal(srv.stats.ringRefused, 1);
+    assert.ok(await until(() => srv.stats.ringWritten === 60 && srv.stats.ringRefused === 2, 3000), JSON.stringify(srv.stats));
+    assert.equal(audioRefused.length, 1, 'said once per session and reason');
+    assert.match(audioRefused[0], /44100 Hz/);
     assert.equal(srv.stats.audioPosted, 0, 'no audio posted to the event loop');
     assert.equal(srv.stats.batches, 0);
     assert.equal(audioEvents, 0, 'the link emitted no audio');
@@ -203,6 +210,26 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
     assert.equal(gone.removedReason, 'closed');
     assert.equal(gone.received, 60);
     att.detach();
+  });
+
+  it('with a ring, a sender\'s packets go to the room its HELLO names (room, else profile.room), as the socket reader tags them on TCP', async () => {
+    const engine = createMixEngine({ sampleRate: 48000, channels: 1, frameSamples: 480, playout: { targetDepthFrames: 1 }, statsEveryTicks: 2, realtime: null, nice: null });
+    engines.push(engine);
+    engine.start();
+    const { srv, port, links } = await server();
+    const att = engine.attachRing();
+    srv.attachRing(att.ring, att.sampleRate);
+    const blue = await sender(port);
+    const green = await sender(port);
+    const main = await sender(port);
+    await blue.hello('b', { room: 'blue' });
+    await green.hello('g', { profile: { room: 'green' } });
+    await main.hello('m', { room: 'not a room name' });
+    assert.ok(await until(() => links.length === 3, 5000));
+    for (let k = 0; k < 5; k++) for (const s of [blue, green, main]) await s.audio(pcm(k), { seq: k });
+    const roomOf = (u: string) => engine.tracks().find((t) => t.userId === u)?.room;
+    assert.ok(await until(() => roomOf('b') !== undefined && roomOf('g') !== undefined && roomOf('m') !== undefined, 5000), JSON.stringify(engine.tracks()));
+    assert.deepEqual([roomOf('b'), roomOf('g'), roomOf('m')], ['blue', 'green', 'main']);
   });
 
   it('the thread dying is an error; it is started again on the same port, its links close, and the sender\'s next HELLO opens a new session', async () => {
