@@ -15,7 +15,8 @@
 //
 // Options: --budget SECONDS (default 540: the whole run; with the build it stays under 10 minutes), --quick (short
 // windows, for trying the bench out), --profile (write a --cpu-prof of the xcast at the largest clean N to
-// bench/results/), --only a,b (stages: reference, drift, console, shared, minus, frames25, sustained, latency, scaling),
+// bench/results/), --only a,b (stages: reference, drift, console, shared, minus, frames25, sustained, latency, scaling; UDP
+// peers, issue 13: udpshared, udp60, udpframes25, udphop, udpminus — their own budget, --udp-budget SECONDS, default 300),
 // --compare DIR [--reps N] (side by side with the build in DIR; see above).
 //
 // WebRTC (issue 11, bench/webrtc.ts): a full run also holds N WebRTC peers with mix-minus for 60 s (N: the last
@@ -792,6 +793,10 @@ async function udpStages(o: Opts, want: (s: string) => boolean, c: { base10: Omi
     if (fail) notes.push(`${r.name}: at ${fail.peers} peers ${fail.why.join('; ')} (xcast CPU ${(fail.cpu * 100).toFixed(0)} %, loop busy ${(fail.elu * 100).toFixed(0)} %)`);
     if (r.best) notes.push(`${r.name}: at ${r.best.peers} peers (clean) xcast CPU ${(r.best.host.cpu * 100).toFixed(0)} %, event loop busy ${(r.best.host.elu * 100).toFixed(0)} %; ${generatorText(r.best)}`);
   }
+  if (hop && !(hop.host.hop && hop.host.hop.n > 0)) {
+    notes.push('UDP hub hop: not timed inside the xcast — its BENCH_HOP stamps packets where MixEngine.push takes them, and UDP packets reach the mix thread through the ring, not push (a UsedEntry has no arrival time); the peer-to-peer probe (reference column) is the figure');
+  }
+  if (hop) notes.push(`UDP hop run (${hop.peers} peers): xcast CPU ${(hop.host.cpu * 100).toFixed(0)} %, event loop busy ${(hop.host.elu * 100).toFixed(0)} %, ${hop.host.missedTicks} missed ticks; ${generatorText(hop)}`);
   if (sustained) notes.push(`UDP sustained (${sustainN} peers, ${sustainS} s): xcast CPU ${(sustained.host.cpu * 100).toFixed(0)} %, event loop busy ${(sustained.host.elu * 100).toFixed(0)} %, ${sustained.host.missedTicks} missed ticks; ${generatorText(sustained)}`);
   return {
     figures, hop, notes,
