@@ -33,6 +33,8 @@ export interface RtpIngestOptions {
   idleMs?: number;
   /** RR interval (default 5000 ms, RFC 3550's minimum). */
   rrIntervalMs?: number;
+  /** SO_RCVBUF of the RTP and RTCP sockets (default 4 MiB; the kernel caps it at net.core.rmem_max). */
+  recvBufferBytes?: number;
   /** The receiver's SDES CNAME (default xcast-rtp-<ssrc hex>). */
   cname?: string;
 }
@@ -95,7 +97,8 @@ export class RtpIngest extends EventEmitter<RtpIngestEvents> {
   async listen(): Promise<[number, number]> {
     const family = this.o.host.includes(':') ? 'udp6' : 'udp4';
     const bind = (port: number, onMessage: (m: Buffer, r: RemoteInfo) => void) => new Promise<Socket>((resolve, reject) => {
-      const s = createSocket({ type: family, reuseAddr: false });
+      // A receive buffer for bursts: 1 ms packets from a few senders fill the default (~200 datagrams) in a GC pause.
+      const s = createSocket({ type: family, reuseAddr: false, recvBufferSize: this.o.recvBufferBytes ?? 4 * 1024 * 1024 });
       s.once('error', reject);
       s.on('message', onMessage);
       s.bind(port, this.o.host, () => {

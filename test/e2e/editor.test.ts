@@ -16,7 +16,15 @@ describe('the embedded editor in Chromium', function () {
 
   before(async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium, or set XCAST_CHROMIUM`);
-    x = await startXcast({ flows: ['xcast'], portMap: await freePortMap() });
+    x = await startXcast({
+      flows: ['xcast'], portMap: await freePortMap(),
+      // The RTP nodes (not in the preset yet), on free ports, so their dialogs can be opened too.
+      edit: (nodes) => {
+        const z = nodes.find((n) => n.type === 'tab')!.id;
+        nodes.push({ id: 'edit-rtp-in', type: 'xcast-rtp-in', z, port: '0', x: 100, y: 900, wires: [[], []] });
+        nodes.push({ id: 'edit-rtp-out', type: 'xcast-rtp-out', z, codec: 'L24', port: '9', x: 300, y: 900, wires: [] });
+      },
+    });
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xcast-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM, headless: true, viewport: { width: 1500, height: 1000 },
@@ -58,6 +66,10 @@ describe('the embedded editor in Chromium', function () {
     for (const want of ['Mode', 'Listen on', 'Port', 'Server name', 'Name']) assert.ok(reader.includes(want), `socket reader: ${JSON.stringify(reader)}`);
     const mixer = await dialogLabels('xcast-mixer');
     for (const want of ['Sample rate', 'Jitter buffer', 'Mix-minus: also send each user the mix without their own audio']) assert.ok(mixer.includes(want), `mixer: ${JSON.stringify(mixer)}`);
-    for (const l of [...reader, ...mixer]) assert.doesNotMatch(l, /[a-z-]+\.label\.|node-red:/, 'a raw key');
+    const rtpIn = await dialogLabels('xcast-rtp-in');
+    for (const want of ['RTP port', 'RTCP port', 'RTCP on the RTP port (rtcp-mux)', 'SDP', 'SDP file', 'Users', 'Name']) assert.ok(rtpIn.includes(want), `rtp in: ${JSON.stringify(rtpIn)}`);
+    const rtpOut = await dialogLabels('xcast-rtp-out');
+    for (const want of ['Codec', 'To address', 'Packet, ms', 'SDP file', 'Mix-minus of', 'Announce with SAP', 'Name']) assert.ok(rtpOut.includes(want), `rtp out: ${JSON.stringify(rtpOut)}`);
+    for (const l of [...reader, ...mixer, ...rtpIn, ...rtpOut]) assert.doesNotMatch(l, /[a-z-]+\.label\.|node-red:/, 'a raw key');
   });
 });

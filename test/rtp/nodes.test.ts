@@ -21,7 +21,7 @@ import { parseSap } from '../../runtime/rtp/sap';
 import { parseSdp } from '../../runtime/rtp/sdp';
 import { helper, loadFlow, nodeModules, useNodeRed, statusOf, light, type LoadedFlow } from '../support/node-red';
 import { until } from '../support/resources';
-import { Tool, bindUdp, freePortPair, requireTool, toneFrequencyNear } from '../support/rtp-tools';
+import { Tool, bindUdp, freePortPair, requireTool, steadyLevelDb, toneFrequencyNear } from '../support/rtp-tools';
 
 // The helper's httpNode is an express app of its own, not on its server: served here for ffmpeg to GET the SDP.
 let httpNode: ((req: unknown, res: unknown) => void) | null = null;
@@ -62,11 +62,6 @@ async function mixWhere(flow: LoadedFlow, users: string[], frames: number, settl
     out.set(new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.length)), i * 960);
   });
   return out;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function connectionEvents(flow: LoadedFlow, event: string): Array<{ userId: string; connectionId: string; reason?: string }> {
@@ -110,7 +105,7 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     tools.push(new Tool('gst-launch-1.0', ['-q', 'audiotestsrc', 'is-live=true', 'freq=660', 'volume=0.25', 'num-buffers=180', '!', 'audioconvert', '!', 'audioresample', '!',
       'opusenc', 'bitrate=96000', '!', 'rtpopuspay', 'pt=96', 'ssrc=1632', '!', 'udpsink', 'host=127.0.0.1', `port=${rtpPort}`]));
 
-    const mix = await mixWhere(flow, ['ffmpeg-440', 'gst-660'], 100);
+    const mix = await mixWhere(flow, ['ffmpeg-440', 'gst-660'], 150);
     const opens = connectionEvents(flow, 'open');
     assert.deepEqual(opens.map((o) => o.userId).sort(), ['ffmpeg-440', 'gst-660']);
     assert.notEqual(opens[0].connectionId, opens[1].connectionId);
@@ -118,7 +113,7 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     const right = toneFrequencyNear(mix, 2, 1, 660, 48000);
     assert.ok(Math.abs(left - 440) <= 1, `ffmpeg's tone at ${left} Hz`);
     assert.ok(Math.abs(right - 660) <= 1, `GStreamer's tone at ${right} Hz`);
-    const l = toneLevelDb(mix, 2, 0, 440, 48000), r = toneLevelDb(mix, 2, 1, 660, 48000);
+    const l = steadyLevelDb(mix, 2, 0, 440, 48000), r = steadyLevelDb(mix, 2, 1, 660, 48000);
     assert.ok(Math.abs(l - LAVFI_SINE_DB) <= 1, `ffmpeg's tone at ${l.toFixed(2)} dBFS, expected ${LAVFI_SINE_DB.toFixed(2)}`);
     assert.ok(Math.abs(r - GST_025_DB) <= 1, `GStreamer's tone at ${r.toFixed(2)} dBFS, expected ${GST_025_DB.toFixed(2)}`);
     assert.ok(toneLevelDb(mix, 2, 1, 440, 48000) < -60, 'the 440 Hz track leaks right');
@@ -144,9 +139,9 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     ], { helpers: ['events', 'mix', 'tracks'] });
     const { rtpPort, rtcpPort } = await listeningPort(flow, 'in');
     // `-af asetnsamples=n=48` makes 1 ms frames, one per packet; `-payload_type 97` the SDP's type.
-    tools.push(ffmpegSend('sine=f=440:d=5:sample_rate=48000', ['-c:a', 'pcm_s24be', '-payload_type', '97', '-ssrc', '77'], rtpPort, rtcpPort, ['-af', 'asetnsamples=n=48:p=0']));
+    tools.push(ffmpegSend('sine=f=440:d=8:sample_rate=48000', ['-c:a', 'pcm_s24be', '-payload_type', '97', '-ssrc', '77'], rtpPort, rtcpPort, ['-af', 'asetnsamples=n=48:p=0']));
     const user = 'rtp-0000004d';
-    const before = await mixWhere(flow, [user], 100);
+    const before = await mixWhere(flow, [user], 150);
     const track = (flow.received('tracks').at(-1)!.payload as Array<{ userId: string; frameSamples: number; codec: string; sampleRate: number }>).find((t) => t.userId === user)!;
     assert.deepEqual([track.codec, track.sampleRate, track.frameSamples], ['pcm_f32le', 48000, 48]);
 
@@ -174,16 +169,17 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     junk.close();
     await statusOf('in', (s) => /dropped/.test(s.text ?? ''), 'a dropped count');
 
-    const after = await mixWhere(flow, [user], 100, 10);
+    const after = await mixWhere(flow, [user], 150, 10);
     for (const [name, mix] of [['before', before], ['after', after]] as const) {
       const f = estimateFrequency(mix, 48000, 2, 0);
       assert.ok(Math.abs(f - 440) <= 1, `${name} the flood: ${f} Hz`);
-      const db = toneLevelDb(mix, 2, 0, 440, 48000);
+      const db = steadyLevelDb(mix, 2, 0, 440, 48000);
       assert.ok(Math.abs(db - LAVFI_SINE_DB) <= 0.2, `${name} the flood: ${db.toFixed(2)} dBFS, expected ${LAVFI_SINE_DB.toFixed(2)}`);
     }
     assert.equal(statsOf(flow, 'in').sources, 1, 'the garbage made no source');
-    const st = (flow.received('tracks').at(-1)!.payload as Array<{ userId: string; lost: number; duplicate: number; late: number }>).find((t) => t.userId === user)!;
-    assert.deepEqual([st.lost, st.duplicate, st.late], [0, 0, 0], 'the pcm-size junk of its SSRC touched the track');
+    // Junk of its SSRC (seqs 0…499, far from ffmpeg's random start) taken in would be duplicates or a restart.
+    const st = (flow.received('tracks').at(-1)!.payload as Array<{ userId: string; duplicate: number; resets: number }>).find((t) => t.userId === user)!;
+    assert.deepEqual([st.duplicate, st.resets], [0, 0], `the pcm-size junk of its SSRC touched the track: ${JSON.stringify(st)}`);
   });
 
   it('RTP statistics: a sender\'s 16-bit seq wraps, its losses, duplicates and reordering are the track\'s counts and its RR\'s', async () => {
@@ -276,7 +272,8 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     sap.on('message', (m) => saps.push(m));
     const l24File = path.join(dir, 'l24.sdp');
     const flow = await loadFlow([nodeModules.mixer, nodeModules.opusEncode, rtpOutModule], [
-      { id: 'mixer', type: 'xcast-mixer', channels: '2', frameMs: '10', settingsStore: 'none', wires: [['enc', 'outL24'], [], [], [], []] },
+      // A deep buffer: the tone comes from this test's own timer, which a loaded machine makes late.
+      { id: 'mixer', type: 'xcast-mixer', channels: '2', frameMs: '10', jitterFrames: '10', settingsStore: 'none', wires: [['enc', 'outL24'], [], [], [], []] },
       { id: 'enc', type: 'xcast-opus-encode', frameMs: '20', bitrate: '128', wires: [['outMix', 'outGst']] },
       { id: 'outMix', type: 'xcast-rtp-out', name: 'mix', codec: 'opus', port: String(pMix), sap: true, sapAddress: '127.0.0.1', sapPort: String(sap.address().port), wires: [] },
       { id: 'outGst', type: 'xcast-rtp-out', name: 'for gst', codec: 'opus', port: String(pGst), wires: [] },
@@ -332,7 +329,7 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
         assert.ok(Math.abs(l - 440) <= 1, `${name}: left ${l} Hz`);
         assert.ok(Math.abs(r - 660) <= 1, `${name}: right ${r} Hz`);
         // The steady level: the median of four 0.5 s windows (a frame the shared machine made late is concealed once).
-        const db = median([0, 1, 2, 3].map((w) => toneLevelDb(mid.subarray(w * 48000, (w + 1) * 48000), 2, 0, 440, 48000)));
+        const db = steadyLevelDb(mid, 2, 0, 440, 48000);
         assert.ok(Math.abs(db - GST_025_DB) <= (name === 'ffmpeg L24' ? 0.2 : 1), `${name}: ${db.toFixed(2)} dBFS, expected ${GST_025_DB.toFixed(2)}`);
       }
     } finally {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { toneAmplitude } from '../../runtime/audio/analysis';
+import { toneAmplitude, toneLevelDb } from '../../runtime/audio/analysis';
 
 export async function bindUdp(port = 0): Promise<Socket> {
   const s = createSocket('udp4');
@@ -82,4 +82,16 @@ export function toneFrequencyNear(samples: Float32Array, channels: number, chann
     if (fc > fd) { b = d; d = c; fd = fc; c = b - g * (b - a); fc = f(c); } else { a = c; c = d; fc = fd; d = a + g * (b - a); fd = f(d); }
   }
   return (a + b) / 2;
+}
+
+/**
+ * The steady level of the tone at `frequency` in one channel: the median toneLevelDb of 0.5 s windows (a frame a
+ * loaded machine made late and the playout concealed moves one window, not the figure).
+ */
+export function steadyLevelDb(samples: Float32Array, channels: number, channel: number, frequency: number, sampleRate: number): number {
+  const w = (sampleRate / 2) * channels;
+  const levels: number[] = [];
+  for (let o = 0; o + w <= samples.length; o += w) levels.push(toneLevelDb(samples.subarray(o, o + w), channels, channel, frequency, sampleRate));
+  levels.sort((a, b) => a - b);
+  return levels.length % 2 ? levels[(levels.length - 1) / 2] : (levels[levels.length / 2 - 1] + levels[levels.length / 2]) / 2;
 }
