@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { loadFlow, nodeContract, useNodeRed, audioMsg } from '../support/node-red';
+import { loadFlow, nodeContract, useNodeRed, audioMsg, statusOf, light, loggedErrors } from '../support/node-red';
 import { until } from '../support/resources';
 import request from 'supertest';
 import type { NodeAPI } from 'node-red';
@@ -111,6 +111,23 @@ describe('xcast-raw-udp-out node', function () {
     assert.deepEqual([got[0].readInt16LE(0), got[0].readInt16LE(2)], [8192, 8192]);
     const st = got.find((g) => g.length === 8)!;
     assert.deepEqual([0, 2, 4, 6].map((o) => st.readInt16LE(o)), [32767, -32768, 16384, -8192]);
+  });
+});
+
+describe('xcast-raw-udp-out node without a recorder', function () {
+  this.timeout(20000);
+  useNodeRed();
+  it('keeps taking frames when nothing listens: the refused sends are counted, the status says so, nothing is thrown', async () => {
+    const dead = await udpSocket();
+    const port = dead.address().port;
+    dead.close();
+    const f = await loadFlow([rawOut], [{ id: 'out', type: 'xcast-raw-udp-out', port: String(port) }]);
+    const stats = (f.node('out') as unknown as { stats: { sent: number; sendErrors: number } }).stats;
+    // Linux reports the ICMP port-unreachable of one send on a later one: keep sending until it does.
+    assert.ok(await until(() => { f.node('out').receive(audioMsg({ channels: 2 })); return stats.sendErrors > 0; }, 5000), JSON.stringify(stats));
+    assert.equal(f.caught.length, 0, JSON.stringify(f.caught));
+    assert.deepEqual(loggedErrors(), [], 'no log line per refused frame');
+    await statusOf('out', light('yellow', 'dot', /ECONNREFUSED|refused/i), 'the send error');
   });
 });
 
