@@ -17,6 +17,7 @@ import { estimateFrequency, rms } from '../../runtime/audio/analysis';
 const rawIn = require('../../nodes/raw-udp-in/raw-udp-in');
 const rawOut = require('../../nodes/raw-udp-out/raw-udp-out');
 const mixerNode = require('../../nodes/mixer/mixer');
+const resampleNode = require('../../nodes/resample/resample');
 const sapListenNode = require('../../nodes/sap-listen/sap-listen');
 /** The RED the SAP node set was loaded with: its httpNode is the app GET /xcast/rtp/sap is on. */
 let red: NodeAPI | null = null;
@@ -85,40 +86,47 @@ describe('xcast-raw-udp-in node', function () {
 describe('a 44.1 kHz seed streamer (the seed\'s default rate)', function () {
   this.timeout(30000);
   useNodeRed();
-  it('raw UDP in at 44100 Hz → a mixer at 44100 Hz (example 14\'s advice; the resample node\'s ratios stop at 48): 441-sample packets play the tone at 440 Hz and its level', async () => {
-    const f = await loadFlow([rawIn, mixerNode], [
-      { id: 'in', type: 'xcast-raw-udp-in', port: '0', sampleRate: '44100', wires: [['mx'], ['mx']] },
-      { id: 'mx', type: 'xcast-mixer', sampleRate: '44100', channels: '1', frameMs: '10', jitterFrames: '3', wires: [['mix'], [], [], [], []] },
-    ], { helpers: ['mix'] });
-    const port = await boundPort(f, 'in');
-    const s = await udpSocket();
-    // 441-sample packets (10 ms at 44.1 kHz), [seq BE][s16le], paced in real time for 1.5 s.
-    let k = 0;
-    const t0 = Date.now();
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        for (; k < Math.min(150, Math.floor((Date.now() - t0) / 10) + 1); k++) {
-          const b = Buffer.alloc(4 + 882);
-          b.writeUInt32BE(k, 0);
-          for (let i = 0; i < 441; i++) b.writeInt16LE(Math.round(16000 * Math.sin((2 * Math.PI * 440 * (k * 441 + i)) / 44100)), 4 + 2 * i);
-          s.send(b, port, '127.0.0.1');
-        }
-        if (k >= 150) { clearInterval(timer); resolve(); }
-      }, 5);
+  const paths = [
+    { label: 'a mixer at 44100 Hz (no Opus needed: example 14\'s advice)', rate: 44100 },
+    { label: 'resample ×160/147 (f32) → a mixer at 48000 Hz (the preset\'s rate)', rate: 48000 },
+  ];
+  for (const p of paths) {
+    it(`raw UDP in at 44100 Hz → ${p.label}: 441-sample packets play the tone at 440 Hz and its level`, async () => {
+      const f = await loadFlow([rawIn, resampleNode, mixerNode], [
+        { id: 'in', type: 'xcast-raw-udp-in', port: '0', sampleRate: '44100', output: p.rate === 48000 ? 'pcm_f32le' : '', wires: [[p.rate === 48000 ? 'rs' : 'mx'], ['mx']] },
+        { id: 'rs', type: 'xcast-resample', upsampleRatio: '160', downsampleRatio: '147', wires: [['mx']] },
+        { id: 'mx', type: 'xcast-mixer', sampleRate: String(p.rate), channels: '1', frameMs: '10', jitterFrames: '3', wires: [['mix'], [], [], [], []] },
+      ], { helpers: ['mix'] });
+      const port = await boundPort(f, 'in');
+      const s = await udpSocket();
+      // 441-sample packets (10 ms at 44.1 kHz), [seq BE][s16le], paced in real time for 1.5 s.
+      let k = 0;
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          for (; k < Math.min(150, Math.floor((Date.now() - t0) / 10) + 1); k++) {
+            const b = Buffer.alloc(4 + 882);
+            b.writeUInt32BE(k, 0);
+            for (let i = 0; i < 441; i++) b.writeInt16LE(Math.round(16000 * Math.sin((2 * Math.PI * 440 * (k * 441 + i)) / 44100)), 4 + 2 * i);
+            s.send(b, port, '127.0.0.1');
+          }
+          if (k >= 150) { clearInterval(timer); resolve(); }
+        }, 5);
+      });
+      s.close();
+      const frames = await f.receivedAtLeast('mix', 100, 5000);
+      assert.deepEqual(f.caught, []);
+      const pcm = Buffer.concat(frames.map((m) => m.payload as Buffer));
+      const x = new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4);
+      let from = 0;
+      while (from < x.length && Math.abs(x[from]) < 0.01) from++;
+      const seg = x.subarray(from + p.rate / 10, from + p.rate / 10 + p.rate * 0.8);
+      assert.ok(seg.length > 30000, `${x.length} samples mixed, sound from ${from}`);
+      const hz = estimateFrequency(seg, p.rate, 1, 0);
+      assert.ok(Math.abs(hz - 440) < 1, `${hz} Hz`);
+      assert.ok(Math.abs(rms(seg) - 16000 / 32768 / Math.SQRT2) < 0.02, `rms ${rms(seg)}`);
     });
-    s.close();
-    const frames = await f.receivedAtLeast('mix', 100, 5000);
-    assert.deepEqual(f.caught, []);
-    const pcm = Buffer.concat(frames.map((m) => m.payload as Buffer));
-    const x = new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4);
-    let from = 0;
-    while (from < x.length && Math.abs(x[from]) < 0.01) from++;
-    const seg = x.subarray(from + 4410, from + 4410 + 44100 * 0.8);
-    assert.ok(seg.length > 30000, `${x.length} samples mixed, sound from ${from}`);
-    const hz = estimateFrequency(seg, 44100, 1, 0);
-    assert.ok(Math.abs(hz - 440) < 1, `${hz} Hz`);
-    assert.ok(Math.abs(rms(seg) - 16000 / 32768 / Math.SQRT2) < 0.02, `rms ${rms(seg)}`);
-  });
+  }
 });
 
 describe('xcast-raw-udp-out node', function () {
