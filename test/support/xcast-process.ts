@@ -1,5 +1,6 @@
 // Test support: runs `xcast start` (the real CLI, a real embedded Node-RED) in a child process on free ports.
 import { spawn, ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,9 +28,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Free ports standing in for the presets' 7010 / 7011 / 7012. */
+/** A UDP port nobody has bound right now (127.0.0.1). */
+export async function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Free ports standing in for the presets' 7010 / 7011 / 7012 (TCP) and seed 002's 4030 / 4040 (UDP: where a preset's
+ * raw UDP in listens and its raw UDP out sends), so a preset started by a test binds and sends to nothing fixed.
+ */
 export async function freePortMap(): Promise<Record<number, number>> {
-  return { 7010: await freePort(), 7011: await freePort(), 7012: await freePort() };
+  return { 7010: await freePort(), 7011: await freePort(), 7012: await freePort(), 4030: await freeUdpPort(), 4040: await freeUdpPort() };
 }
 
 export function tmpDir(prefix = 'xcast-test-'): string {
