@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { loadFlow, nodeContract, useNodeRed, audioMsg, statusOf, light, loggedErrors } from '../support/node-red';
 import { until } from '../support/resources';
+import { freeUdpPort } from '../support/xcast-process';
 import request from 'supertest';
 import type { NodeAPI } from 'node-red';
 import { buildSap } from '../../runtime/rtp/sap';
@@ -160,6 +161,49 @@ describe('xcast-raw-udp-out node', function () {
     assert.deepEqual([got[0].readInt16LE(0), got[0].readInt16LE(2)], [8192, 8192]);
     const st = got.find((g) => g.length === 8)!;
     assert.deepEqual([0, 2, 4, 6].map((o) => st.readInt16LE(o)), [32767, -32768, 16384, -8192]);
+  });
+});
+
+describe('xcast-raw-udp-out node with ffmpeg as the recorder', function () {
+  this.timeout(30000);
+  useNodeRed();
+  it('ffmpeg reads its datagrams as raw s16le stereo 48 kHz (`-f s16le -ac 2 -i udp://…`): a mono f32 440 Hz tone on both channels at its level', async () => {
+    assert.equal(spawnSync('ffmpeg', ['-version']).status, 0, 'ffmpeg is needed (apt-get install ffmpeg)');
+    const port = await freeUdpPort();
+    const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', `udp://127.0.0.1:${port}`,
+      '-t', '1.5', '-f', 'f32le', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    ff.stdout.on('data', (d: Buffer) => out.push(d));
+    ff.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const closed = once(ff, 'close');
+    const f = await loadFlow([rawOut], [{ id: 'out', type: 'xcast-raw-udp-out', port: String(port) }]);
+    // The mix's pace: one 10 ms mono f32 frame per 10 ms until ffmpeg has its 1.5 s.
+    let k = 0;
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+      for (; k < Math.floor((Date.now() - t0) / 10) + 1; k++) {
+        const a = new Float32Array(480);
+        for (let i = 0; i < 480; i++) a[i] = 0.25 * Math.sin((2 * Math.PI * 440 * (k * 480 + i)) / 48000);
+        f.node('out').receive(audioMsg({ channels: 1, frameSamples: 480, seq: k, payload: Buffer.from(a.buffer) }));
+      }
+    }, 5);
+    const kill = setTimeout(() => ff.kill('SIGKILL'), 20000);
+    try {
+      const [code] = (await closed) as [number | null];
+      assert.equal(code, 0, `ffmpeg failed: ${err}`);
+    } finally {
+      clearInterval(timer);
+      clearTimeout(kill);
+    }
+    const all = Buffer.concat(out);
+    const x = new Float32Array(all.buffer, all.byteOffset, all.length / 4);
+    assert.ok(x.length >= 1.4 * 48000 * 2, `ffmpeg decoded ${x.length / 2} frames`);
+    const seg = x.subarray(4800 * 2, x.length - 4800 * 2);
+    for (const ch of [0, 1]) {
+      assert.ok(Math.abs(estimateFrequency(seg, 48000, 2, ch) - 440) < 1, `channel ${ch}: ${estimateFrequency(seg, 48000, 2, ch)} Hz`);
+      assert.ok(Math.abs(rms(seg, 2, ch) - 0.25 / Math.SQRT2) < 0.005, `channel ${ch}: rms ${rms(seg, 2, ch)}`);
+    }
   });
 });
 
