@@ -7,6 +7,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Seed002Ingest, type Seed002CloseReason, type Seed002Source } from '../../runtime/protocol/seed002';
 import { transportStats } from '../../runtime/protocol/limits';
 import { nowMicros } from '../../runtime/clock';
+import { isRoomName } from '../../runtime/rooms';
 import { num, str, oneOf, json, ConfigError } from '../lib/config';
 import { refuse, type AudioMsg } from '../lib/glue';
 import { DirectWire } from '../lib/direct';
@@ -49,6 +50,7 @@ export = function (RED: NodeAPI) {
         if (typeof v !== 'string' || v === '') throw new ConfigError('userMap', 'not_json', { detail: `the userId of ${k} must be a non-empty string` });
       }
       const room = str(cfg, 'room') || undefined;
+      if (room !== undefined && !isRoomName(room)) throw new ConfigError('room', 'not_one_of', { value: room, allowed: 'a room name: 1…64 letters, digits, "_" or "-"' });
       const ing = (ingest = new Seed002Ingest({
         sampleRate, channels, format, output: output === '' ? undefined : output, idleTimeoutMs,
         userIdOf: (a, p) => (userMap[`${a}:${p}`] as string | undefined) ?? (userMap[a] as string | undefined) ?? `seed002-${a}:${p}`,

@@ -29,8 +29,21 @@ export = function (RED: NodeAPI) {
       const stats = { sent: 0, bytes: 0, notConnected: 0, sendErrors: 0 };
       let connected = false;
       let lastError = '';
+      let seenErrors = 0;
       const sock = (socket = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' }));
-      sock.on('error', (err) => {
+      // One callback for every send, and the socket's errors: a refused send (the ICMP port-unreachable of a recorder
+      // not running, which a connected socket reports as an 'error' event at a later send) is counted and shown once
+      // until it changes — never a log line per frame.
+      const sendFailed = (err: Error) => {
+        stats.sendErrors++;
+        if (err.message !== lastError) {
+          lastError = err.message;
+          status.now('yellow', 'dot', t('raw-udp-out.status.send-error', { where, detail: err.message }));
+        }
+      };
+      const afterSend = (err: Error | null) => { if (err) sendFailed(err); };
+      sock.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') { sendFailed(err); return; }
         node.error(t('raw-udp-out.errors.socket', { where, detail: err.message }));
         status.now('red', 'ring', t('raw-udp-out.status.error', { detail: err.message }));
       });
@@ -38,15 +51,6 @@ export = function (RED: NodeAPI) {
         connected = true;
         status.now('yellow', 'ring', t('raw-udp-out.status.ready', { where }));
       });
-      // One callback for every send: a send error (ECONNREFUSED while no recorder listens) is counted, not thrown.
-      const afterSend = (err: Error | null) => {
-        if (!err) return;
-        stats.sendErrors++;
-        if (err.message !== lastError) {
-          lastError = err.message;
-          status.now('yellow', 'dot', t('raw-udp-out.status.send-error', { where, detail: err.message }));
-        }
-      };
       const sendingText = () => t('raw-udp-out.status.sending', { where, count: stats.sent });
       (node as unknown as { stats?: typeof stats }).stats = stats;
 
@@ -60,7 +64,10 @@ export = function (RED: NodeAPI) {
         sock.send(datagram, afterSend);
         stats.sent++;
         stats.bytes += datagram.length;
-        status.setBy('green', 'dot', sendingText);
+        // Green again once a frame went without a new refusal (the recorder came up).
+        const clean = stats.sendErrors === seenErrors;
+        seenErrors = stats.sendErrors;
+        if (clean) { lastError = ''; status.setBy('green', 'dot', sendingText); }
       });
     } catch (err) {
       refuse(RED, node, err);

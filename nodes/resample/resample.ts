@@ -28,8 +28,8 @@ export = function (RED: NodeAPI) {
     const refusals = new OncePerStream();
     const statusText = () => (refusals.total ? `${t('resample.status.rates', shown)}, ${t('resample.status.refused', { count: refusals.total })}` : t('resample.status.rates', shown));
     try {
-      const downsampleRatio = num(config as never, 'downsampleRatio', { def: 1, min: 1, max: 48, int: true });
-      const upsampleRatio = num(config as never, 'upsampleRatio', { def: 1, min: 1, max: 48, int: true });
+      const downsampleRatio = num(config as never, 'downsampleRatio', { def: 1, min: 1, max: 1000, int: true });
+      const upsampleRatio = num(config as never, 'upsampleRatio', { def: 1, min: 1, max: 1000, int: true });
       node.on('input', (msg: Record<string, unknown>, send, done) => {
         if (!isAudioMsg(msg)) { done(new Error(t('xcast.errors.not-audio'))); return; }
         const a = (msg as AudioMsg).audio;

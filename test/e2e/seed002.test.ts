@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import path from 'node:path';
-import { startXcast, freePortMap, tmpDir, type XcastProcess } from '../support/xcast-process';
+import { startXcast, freePortMap, freeUdpPort, tmpDir, type XcastProcess } from '../support/xcast-process';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { getMetricsWhere } from '../support/get-metrics';
 import { estimateFrequency, rms, dbfs, toneLevelDb } from '../../runtime/audio/analysis';
@@ -92,15 +92,13 @@ describe('seed 002 raw UDP in and out through a real xcast', function () {
     sockets.push(sax, other, recorder);
     const got: Buffer[] = [];
     recorder.on('message', (m) => got.push(m));
-    // A UDP port free just now, for the node to bind.
-    const probe = await udpSocket();
-    const inPort = probe.address().port;
-    probe.close();
+    const ports = await freePortMap();
+    const inPort = ports[4030];
     const saxId = 'sax';
     const otherId = `seed002-127.0.0.1:${other.address().port}`;
 
     x = await startXcast({
-      flows: ['xcast', 'monitor'], portMap: { ...(await freePortMap()), 4030: inPort, 4040: recorder.address().port }, userDir: dir,
+      flows: ['xcast', 'monitor'], portMap: { ...ports, 4040: recorder.address().port }, userDir: dir,
       overrides: { 'xcast-audio-out': { path: wavPath } },
       edit: (nodes) => {
         const mixer = nodes.find((n) => n.type === 'xcast-mixer')!;
@@ -178,23 +176,22 @@ describe('seed 002 raw UDP in and out through a real xcast', function () {
     sockets.push(a, b, recorder);
     const got: Buffer[] = [];
     recorder.on('message', (m) => got.push(m));
-    const probe = await udpSocket();
-    const inPort = probe.address().port;
-    probe.close();
+    const inPort = await freeUdpPort();
     x = await startXcast({ flows: [path.join(PACKAGE_ROOT, 'examples', '14 Seed 002 streamer and recorder.json')], portMap: { 17140: inPort, 17141: recorder.address().port } });
-    const slots: number[][] = Array.from({ length: 250 }, (_, j) => [j]);
+    const slots: number[][] = Array.from({ length: 300 }, (_, j) => [j]);
     await Promise.all([stream(a, inPort, slots, (k) => packet(k, 440, 0.25)), stream(b, inPort, slots, (k) => packet(k, 660, 0.25))]);
     const pcm = Buffer.concat(got);
     const rec = new Float32Array(pcm.length / 2);
     for (let i = 0; i < rec.length; i++) rec[i] = pcm.readInt16LE(2 * i) / 32768;
     const rs = firstSound(rec, 2);
     assert.ok(rs >= 0 && rec.length / 2 - rs > 1.5 * RATE, `${rec.length / 2} frames at the recorder, sound from ${rs}`);
-    const seg = rec.subarray((rs + 0.3 * RATE) * 2, (rs + 1.3 * RATE) * 2);
-    // Both tones, each at its own level (amplitude 0.25: −15.05 dBFS RMS), in both channels: one frequency bin each.
+    // Both tones, each at its own level (amplitude 0.25: −15.05 dBFS RMS), in both channels: one frequency bin each,
+    // the median of ten 100 ms blocks (a block with a concealed frame, on a loaded machine, reads lower).
     for (const ch of [0, 1]) {
       for (const f of [440, 660]) {
-        const level = toneLevelDb(seg, 2, ch, f, RATE);
-        assert.ok(Math.abs(level - -15.05) <= 0.5, `channel ${ch}, ${f} Hz: ${level} dBFS`);
+        const blocks = Array.from({ length: 10 }, (_, b) => toneLevelDb(rec.subarray((rs + (0.3 + b / 10) * RATE) * 2, (rs + (0.4 + b / 10) * RATE) * 2), 2, ch, f, RATE)).sort((p, q) => p - q);
+        const level = (blocks[4] + blocks[5]) / 2;
+        assert.ok(Math.abs(level - -15.05) <= 0.5, `channel ${ch}, ${f} Hz: ${level} dBFS (blocks ${blocks.map((v) => v.toFixed(1))})`);
       }
     }
   });

@@ -6,15 +6,19 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { loadFlow, nodeContract, useNodeRed, audioMsg } from '../support/node-red';
+import { loadFlow, nodeContract, useNodeRed, audioMsg, statusOf, light, loggedErrors } from '../support/node-red';
 import { until } from '../support/resources';
+import { freeUdpPort } from '../support/xcast-process';
 import request from 'supertest';
 import type { NodeAPI } from 'node-red';
 import { buildSap } from '../../runtime/rtp/sap';
 import type { SapStream } from '../../runtime/rtp/sap-directory';
+import { estimateFrequency, rms } from '../../runtime/audio/analysis';
 
 const rawIn = require('../../nodes/raw-udp-in/raw-udp-in');
 const rawOut = require('../../nodes/raw-udp-out/raw-udp-out');
+const mixerNode = require('../../nodes/mixer/mixer');
+const resampleNode = require('../../nodes/resample/resample');
 const sapListenNode = require('../../nodes/sap-listen/sap-listen');
 /** The RED the SAP node set was loaded with: its httpNode is the app GET /xcast/rtp/sap is on. */
 let red: NodeAPI | null = null;
@@ -80,6 +84,52 @@ describe('xcast-raw-udp-in node', function () {
   });
 });
 
+describe('a 44.1 kHz seed streamer (the seed\'s default rate)', function () {
+  this.timeout(30000);
+  useNodeRed();
+  const paths = [
+    { label: 'a mixer at 44100 Hz (no Opus needed: example 14\'s advice)', rate: 44100 },
+    { label: 'resample ×160/147 (f32) → a mixer at 48000 Hz (the preset\'s rate)', rate: 48000 },
+  ];
+  for (const p of paths) {
+    it(`raw UDP in at 44100 Hz → ${p.label}: 441-sample packets play the tone at 440 Hz and its level`, async () => {
+      const f = await loadFlow([rawIn, resampleNode, mixerNode], [
+        { id: 'in', type: 'xcast-raw-udp-in', port: '0', sampleRate: '44100', output: p.rate === 48000 ? 'pcm_f32le' : '', wires: [[p.rate === 48000 ? 'rs' : 'mx'], ['mx']] },
+        { id: 'rs', type: 'xcast-resample', upsampleRatio: '160', downsampleRatio: '147', wires: [['mx']] },
+        { id: 'mx', type: 'xcast-mixer', sampleRate: String(p.rate), channels: '1', frameMs: '10', jitterFrames: '3', wires: [['mix'], [], [], [], []] },
+      ], { helpers: ['mix'] });
+      const port = await boundPort(f, 'in');
+      const s = await udpSocket();
+      // 441-sample packets (10 ms at 44.1 kHz), [seq BE][s16le], paced in real time for 1.5 s.
+      let k = 0;
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          for (; k < Math.min(150, Math.floor((Date.now() - t0) / 10) + 1); k++) {
+            const b = Buffer.alloc(4 + 882);
+            b.writeUInt32BE(k, 0);
+            for (let i = 0; i < 441; i++) b.writeInt16LE(Math.round(16000 * Math.sin((2 * Math.PI * 440 * (k * 441 + i)) / 44100)), 4 + 2 * i);
+            s.send(b, port, '127.0.0.1');
+          }
+          if (k >= 150) { clearInterval(timer); resolve(); }
+        }, 5);
+      });
+      s.close();
+      const frames = await f.receivedAtLeast('mix', 100, 5000);
+      assert.deepEqual(f.caught, []);
+      const pcm = Buffer.concat(frames.map((m) => m.payload as Buffer));
+      const x = new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4);
+      let from = 0;
+      while (from < x.length && Math.abs(x[from]) < 0.01) from++;
+      const seg = x.subarray(from + p.rate / 10, from + p.rate / 10 + p.rate * 0.8);
+      assert.ok(seg.length > 30000, `${x.length} samples mixed, sound from ${from}`);
+      const hz = estimateFrequency(seg, p.rate, 1, 0);
+      assert.ok(Math.abs(hz - 440) < 1, `${hz} Hz`);
+      assert.ok(Math.abs(rms(seg) - 16000 / 32768 / Math.SQRT2) < 0.02, `rms ${rms(seg)}`);
+    });
+  }
+});
+
 describe('xcast-raw-udp-out node', function () {
   this.timeout(20000);
   useNodeRed();
@@ -111,6 +161,66 @@ describe('xcast-raw-udp-out node', function () {
     assert.deepEqual([got[0].readInt16LE(0), got[0].readInt16LE(2)], [8192, 8192]);
     const st = got.find((g) => g.length === 8)!;
     assert.deepEqual([0, 2, 4, 6].map((o) => st.readInt16LE(o)), [32767, -32768, 16384, -8192]);
+  });
+});
+
+describe('xcast-raw-udp-out node with ffmpeg as the recorder', function () {
+  this.timeout(30000);
+  useNodeRed();
+  it('ffmpeg reads its datagrams as raw s16le stereo 48 kHz (`-f s16le -ac 2 -i udp://…`): a mono f32 440 Hz tone on both channels at its level', async () => {
+    assert.equal(spawnSync('ffmpeg', ['-version']).status, 0, 'ffmpeg is needed (apt-get install ffmpeg)');
+    const port = await freeUdpPort();
+    const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', `udp://127.0.0.1:${port}`,
+      '-t', '1.5', '-f', 'f32le', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    ff.stdout.on('data', (d: Buffer) => out.push(d));
+    ff.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const closed = once(ff, 'close');
+    const f = await loadFlow([rawOut], [{ id: 'out', type: 'xcast-raw-udp-out', port: String(port) }]);
+    // The mix's pace: one 10 ms mono f32 frame per 10 ms until ffmpeg has its 1.5 s.
+    let k = 0;
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+      for (; k < Math.floor((Date.now() - t0) / 10) + 1; k++) {
+        const a = new Float32Array(480);
+        for (let i = 0; i < 480; i++) a[i] = 0.25 * Math.sin((2 * Math.PI * 440 * (k * 480 + i)) / 48000);
+        f.node('out').receive(audioMsg({ channels: 1, frameSamples: 480, seq: k, payload: Buffer.from(a.buffer) }));
+      }
+    }, 5);
+    const kill = setTimeout(() => ff.kill('SIGKILL'), 20000);
+    try {
+      const [code] = (await closed) as [number | null];
+      assert.equal(code, 0, `ffmpeg failed: ${err}`);
+    } finally {
+      clearInterval(timer);
+      clearTimeout(kill);
+    }
+    const all = Buffer.concat(out);
+    const x = new Float32Array(all.buffer, all.byteOffset, all.length / 4);
+    assert.ok(x.length >= 1.4 * 48000 * 2, `ffmpeg decoded ${x.length / 2} frames`);
+    const seg = x.subarray(4800 * 2, x.length - 4800 * 2);
+    for (const ch of [0, 1]) {
+      assert.ok(Math.abs(estimateFrequency(seg, 48000, 2, ch) - 440) < 1, `channel ${ch}: ${estimateFrequency(seg, 48000, 2, ch)} Hz`);
+      assert.ok(Math.abs(rms(seg, 2, ch) - 0.25 / Math.SQRT2) < 0.005, `channel ${ch}: rms ${rms(seg, 2, ch)}`);
+    }
+  });
+});
+
+describe('xcast-raw-udp-out node without a recorder', function () {
+  this.timeout(20000);
+  useNodeRed();
+  it('keeps taking frames when nothing listens: the refused sends are counted, the status says so, nothing is thrown', async () => {
+    const dead = await udpSocket();
+    const port = dead.address().port;
+    dead.close();
+    const f = await loadFlow([rawOut], [{ id: 'out', type: 'xcast-raw-udp-out', port: String(port) }]);
+    const stats = (f.node('out') as unknown as { stats: { sent: number; sendErrors: number } }).stats;
+    // Linux reports the ICMP port-unreachable of one send on a later one: keep sending until it does.
+    assert.ok(await until(() => { f.node('out').receive(audioMsg({ channels: 2 })); return stats.sendErrors > 0; }, 5000), JSON.stringify(stats));
+    assert.equal(f.caught.length, 0, JSON.stringify(f.caught));
+    assert.deepEqual(loggedErrors(), [], 'no log line per refused frame');
+    await statusOf('out', light('yellow', 'dot', /ECONNREFUSED|refused/i), 'the send error');
   });
 });
 

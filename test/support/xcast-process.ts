@@ -1,5 +1,6 @@
 // Test support: runs `xcast start` (the real CLI, a real embedded Node-RED) in a child process on free ports.
 import { spawn, ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,14 +28,45 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port nobody has bound right now (127.0.0.1). */
+export async function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Whether UDP `port` on 127.0.0.1 can be bound right now. */
+function udpPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(false); });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A free UDP port whose next one is free too (RTP and its RTCP). */
+async function freeUdpPair(): Promise<number> {
+  for (;;) {
+    const p = await freeUdpPort();
+    if (p < 65535 && (await udpPortFree(p + 1))) return p;
+  }
+}
+
 /**
- * Free ports standing in for the presets' fixed ones: 7010 / 7011 (TCP and UDP), 7012, RTP in 5004 (its RTCP on the
- * next port), the RTP mix's destination 5006, seed 002's 4030 in and 4040 out — so two xcasts can run side by side.
+ * Free ports standing in for the presets' fixed ones, so a preset started by a test binds and sends to nothing fixed
+ * and two xcasts can run side by side: 7010 / 7011 (TCP, and UDP on the same numbers), 7012, RTP in 5004 (its RTCP on
+ * the next port), the RTP mix's destination 5006, seed 002's 4030 in and 4040 out.
  */
 export async function freePortMap(): Promise<Record<number, number>> {
-  const map: Record<number, number> = {};
-  for (const p of [7010, 7011, 7012, 5004, 5006, 4030, 4040]) map[p] = await freePort();
-  return map;
+  return {
+    7010: await freePort(), 7011: await freePort(), 7012: await freePort(),
+    5004: await freeUdpPair(), 5006: await freeUdpPair(), 4030: await freeUdpPort(), 4040: await freeUdpPort(),
+  };
 }
 
 export function tmpDir(prefix = 'xcast-test-'): string {
