@@ -129,6 +129,10 @@ function isServerSocket(n: Record<string, unknown>): boolean {
 function isClientSocket(n: Record<string, unknown>): boolean {
   return (n.type === 'xcast-socket-reader' || n.type === 'xcast-socket-writer') && !isServerSocket(n);
 }
+/** A socket node on streamproto1 over UDP: TLS is TCP's (no DTLS), so --tls-* leave it alone; the token and users apply. */
+function isUdpSocket(n: Record<string, unknown>): boolean {
+  return n.transport === 'udp';
+}
 
 /** The transport's file checks (readable, a certificate, the key matching it, not expired) under the CLI's option names. */
 function checkTlsFiles(trust: TrustOptions): void {
@@ -179,7 +183,7 @@ export function applyTrust(
   const serverPorts = new Set(servers.map((n) => String(n.port)));
   for (const n of servers) {
     if (host !== undefined) n.host = host;
-    if (trust.tlsCert) { n.tls = TLS_SERVER_CONFIG_ID; n.requireClientCert = !!trust.requireClientCert; }
+    if (trust.tlsCert && !isUdpSocket(n)) { n.tls = TLS_SERVER_CONFIG_ID; n.requireClientCert = !!trust.requireClientCert; }
     if (trust.usersFile) n.usersFile = path.resolve(trust.usersFile);
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }
@@ -187,8 +191,8 @@ export function applyTrust(
     if (trust.connect) n.host = trust.connect;
     // A client of the flow's own server (demo) follows it to the host it now listens on (a wildcard covers loopback).
     else if (host !== undefined && !isWildcard(host) && serverPorts.has(String(n.port)) && isLoopback(String(n.host ?? '127.0.0.1'))) n.host = host;
-    if (clientTls) n.tls = TLS_CLIENT_CONFIG_ID;
-    if (pinned) n.fingerprint = pinned;
+    if (clientTls && !isUdpSocket(n)) n.tls = TLS_CLIENT_CONFIG_ID;
+    if (pinned && !isUdpSocket(n)) n.fingerprint = pinned;
     if (trust.token) credentials[String(n.id)] = { token: trust.token };
   }
   // Browsers (the webrtc node): the same users file or token guards /offer and GET /rooms (the join page takes ?token=);
