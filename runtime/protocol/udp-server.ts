@@ -143,7 +143,7 @@ export type UdpWorkerIn =
   | { t: 'send'; data: ArrayBuffer; frames: Uint32Array; to: Uint32Array }
   | { t: 'ping' }
   | { t: 'close'; handle: number; code?: string; message?: string }
-  | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number }
+  | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number; alsoAudio: boolean }
   | { t: 'stop' };
 
 /** The UDP ingest's counters of every UdpStreamServer in the process, for /metrics (runtime/qos/prometheus.ts createUdpMetrics). */
@@ -277,7 +277,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   private closing = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
-  private ring: { ring: PacketRingShared; sampleRate: number } | null = null;
+  private ring: { ring: PacketRingShared; sampleRate: number; alsoAudio: boolean } | null = null;
   private listenWaiters: Array<{ resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void }> = [];
   private restarts = 0;
   private lastStats: UdpServerStats = emptyStats();
@@ -338,11 +338,12 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   /**
    * Where AUDIO goes: a mix thread's ring (MixEngine.attachRing), written by the worker — nothing per packet on the
    * event loop, and no link emits 'audio' — or null: batched to the main side, each link emitting 'audio'.
-   * `sampleRate`: the mix's, to check packets against as MixEngine.push does (default 48000).
+   * `sampleRate`: the mix's, to check packets against as MixEngine.push does (default 48000). `alsoAudio`: the links
+   * emit 'audio' too (batched, as with no ring), for other targets of the same packets.
    */
-  attachRing(ring: PacketRingShared | null, sampleRate = 48000): void {
-    this.ring = ring === null ? null : { ring, sampleRate };
-    this.worker?.postMessage({ t: 'ring', ring, sampleRate } satisfies UdpWorkerIn);
+  attachRing(ring: PacketRingShared | null, sampleRate = 48000, alsoAudio = false): void {
+    this.ring = ring === null ? null : { ring, sampleRate, alsoAudio };
+    this.worker?.postMessage({ t: 'ring', ring, sampleRate, alsoAudio } satisfies UdpWorkerIn);
   }
 
   /** True while a ring is attached. */
@@ -425,7 +426,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
     this.reportedByThread = null;
-    if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate } satisfies UdpWorkerIn);
+    if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate, alsoAudio: this.ring.alsoAudio } satisfies UdpWorkerIn);
     w.on('message', (m: UdpWorkerOut) => this.onWorker(m));
     w.on('error', (err) => this.emitError(err));
     w.on('exit', (code) => {

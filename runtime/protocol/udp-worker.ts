@@ -152,6 +152,8 @@ table.on('close', (s, reason: UdpCloseReason) => {
 // ---- the ring into the mix thread ----
 let ring: PacketRingWriter | null = null;
 let ringRate = 0;
+/** With a ring, batch the audio to the main side as well (the reader's other targets). */
+let alsoAudio = false;
 const ph: PlayoutHeader & { trackId: number } = { seq: 0, captureTime: 0, codec: 'opus', sampleRate: 0, channels: 0, frameSamples: 0, trackId: 0 };
 
 /** Per session, the refusal reasons already told to the main side (one event per session and reason, not per packet). */
@@ -205,9 +207,8 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     case 'audio': {
       const s = r.session as UdpSession;
       const arrival = nowMicros();
-      if (ring !== null) {
-        toRing(s, r.header!, r.data!, arrival);
-      } else {
+      if (ring !== null) toRing(s, r.header!, r.data!, arrival);
+      if (ring === null || alsoAudio) {
         const h = handleOf.get(s);
         // The AUDIO payload (its 24-byte header and the data) as it came: the main side decodes it again.
         if (h !== undefined) batchAudio(h, msg, 8, arrival);
@@ -294,6 +295,7 @@ port.on('message', (m: UdpWorkerIn) => {
     case 'ring':
       ring = m.ring === null ? null : new PacketRingWriter(m.ring as PacketRingShared);
       ringRate = m.sampleRate;
+      alsoAudio = m.ring !== null && m.alsoAudio;
       // Audio batched before the switch goes out first; after it, nothing of the ring's reaches the main side.
       flush();
       return;
