@@ -70,8 +70,19 @@ export class DirectWire {
   /** While the switch waits for those: the packets, in order, and the one handler that files them. */
   private held: AudioMsg[] | null = null;
   private readonly holding: DirectAudioHandler[] = [(msg) => { (this.held as AudioMsg[]).push(msg); }];
+  /** A target this wire leaves out (it gets the packets another way: a mixer fed through its ring). */
+  private excluded: Node | null = null;
 
   constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number) {}
+
+  /** Leaves `target` out of the calls from now on (null: none left out); the targets are resolved again. */
+  exclude(target: Node | null): void {
+    if (target === this.excluded) return;
+    this.excluded = target;
+    this.wires = undefined;
+    this.handlers = null;
+    this.retryAt = 0;
+  }
 
   /** The handlers to call, or null: send this output as messages. [] when nothing is wired. */
   resolve(): DirectAudioHandler[] | null {
@@ -119,6 +130,7 @@ export class DirectWire {
     const handlers: DirectAudioHandler[] = [];
     for (const id of wires) {
       const t = this.RED.nodes.getNode(id) as WithDirect | null;
+      if (t !== null && t === this.excluded) continue;
       const h = t?.[KEY];
       if (!t || !h) {
         // A target that takes only messages, or one not started yet (deploys start nodes in turn): messages, and
@@ -195,22 +207,32 @@ export function offerRingIngest(node: Node, attach: () => RingIngest): void {
 /** How often a RingWire looks at its wires and target again (besides every deploy's 'flows:started'). */
 const RING_RECHECK_MS = 500;
 
+/** How the output is shared when a ring is in use: the ring's node, and how many other (direct) targets the output has. */
+export interface RingShare {
+  target: Node;
+  others: number;
+}
+
 /**
- * One output of a reader whose packets can go into a mixer's ring instead of the event loop: when the output is wired
- * to exactly one node and that node offers a ring ingest (a mixer), `onRing` gets its ring; when the wires or the target
- * change (a redeploy of the mixer makes a new engine) it gets the new one, or null — then the reader sends messages
- * (or direct calls) again. Wired to a mixer and anything else, it is null: every target then gets the same messages,
- * as the wires say. Looked at on every deploy and every RING_RECHECK_MS; the ring is released on close().
+ * One output of a reader whose packets can go into a mixer's ring instead of the event loop: when exactly one of the
+ * nodes the output is wired to offers a ring ingest (a mixer) and every other one takes audio directly (an event
+ * stream, a socket writer: nodes/lib/direct.ts), `onRing` gets that mixer's ring and how many others there are — the
+ * reader then leaves the mixer out of its direct calls (DirectWire.exclude) and the others still get every packet,
+ * by call. When the wires or the targets change (a redeploy of the mixer makes a new engine) it gets the new ring, or
+ * null — then the reader sends messages (or direct calls) to every target again. An output with anything else on it
+ * (a debug node, a function) never takes a ring: every target gets the same messages, as the wires say. Looked at on
+ * every deploy and every RING_RECHECK_MS; the ring is released on close().
  */
 export class RingWire {
   private target: WithRing | null = null;
   private attachFn: (() => RingIngest) | undefined;
+  private others = -1;
   private current: RingIngest | null = null;
   private readonly timer: NodeJS.Timeout;
   private readonly onFlows = (): void => this.check();
   private closed = false;
 
-  constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number, private readonly onRing: (ring: RingIngest | null) => void) {
+  constructor(private readonly RED: NodeAPI, private readonly node: Node, private readonly output: number, private readonly onRing: (ring: RingIngest | null, share: RingShare | null) => void) {
     this.timer = setInterval(() => this.check(), RING_RECHECK_MS);
     this.timer.unref();
     (RED.events as unknown as { on(e: string, f: () => void): void }).on('flows:started', this.onFlows);
@@ -222,16 +244,29 @@ export class RingWire {
     return this.current;
   }
 
-  /** Looks at the wires and the target again; switches when they changed. */
+  /** Looks at the wires and the targets again; switches when they changed. */
   check(): void {
     if (this.closed) return;
     const wires = (this.node as WithRing).wires?.[this.output] ?? [];
-    const t = wires.length === 1 ? (this.RED.nodes.getNode(wires[0]) as WithRing | null) : null;
+    let ringNode: WithRing | null = null;
+    let rings = 0;
+    let direct = true;
+    for (const id of wires) {
+      const n = this.RED.nodes.getNode(id) as (WithRing & WithDirect) | null;
+      if (n?.[RING_KEY]) { ringNode = n; rings++; } else if (!n?.[KEY]) direct = false;
+    }
+    const t = rings === 1 && direct ? ringNode : null;
     const fn = t?.[RING_KEY];
-    if (t === this.target && fn === this.attachFn) return;
+    const others = t ? wires.length - 1 : -1;
+    if (t === this.target && fn === this.attachFn) {
+      // The same ring; only the other targets changed.
+      if (others !== this.others && this.current) { this.others = others; this.onRing(this.current, { target: t as Node, others }); }
+      return;
+    }
     const old = this.current;
     this.target = t;
     this.attachFn = fn;
+    this.others = others;
     this.current = null;
     if (fn) {
       try {
@@ -241,7 +276,7 @@ export class RingWire {
       }
     }
     // The new ring first, then the old one released: the writer never writes into a ring no one drains.
-    this.onRing(this.current);
+    this.onRing(this.current, this.current && t ? { target: t, others } : null);
     old?.detach();
   }
 
@@ -252,6 +287,6 @@ export class RingWire {
     (this.RED.events as unknown as { removeListener(e: string, f: () => void): void }).removeListener('flows:started', this.onFlows);
     const old = this.current;
     this.current = null;
-    if (old) { this.onRing(null); old.detach(); }
+    if (old) { this.onRing(null, null); old.detach(); }
   }
 }

@@ -140,12 +140,19 @@ export = function (RED: NodeAPI) {
           attach(conn, serverHello.name ?? serverHello.userId ?? 'xcast');
         },
       });
-      // UDP server: output 1 wired to exactly one mixer, and no QOSMetrics per frame to make here → the ingest thread
-      // writes the audio into that mixer's mix thread (nodes/lib/direct.ts RingWire); else it comes here in batches.
+      // UDP server: output 1 wired to one mixer (and else only nodes that take audio directly), and no QOSMetrics per
+      // frame to make here → the ingest thread writes the audio into that mixer's mix thread (nodes/lib/direct.ts
+      // RingWire); the others, and every target otherwise, get it here in batches.
       const udp = endpoint.udpServer;
       // Diagnostics (tests and the bench read its stats): the UDP server, when this node is one.
       (node as unknown as { udpServer?: unknown }).udpServer = udp;
-      if (udp && !enableQOSMetrics) ringWire = new RingWire(RED, node, 0, (r) => udp.attachRing(r?.ring ?? null, r?.sampleRate));
+      if (udp && !enableQOSMetrics) {
+        ringWire = new RingWire(RED, node, 0, (r, share) => {
+          // The mixer takes the ring; the output's other targets (direct ones) still get every packet, by call.
+          audioWire.exclude(share?.target ?? null);
+          udp.attachRing(r?.ring ?? null, r?.sampleRate, (share?.others ?? 0) > 0);
+        });
+      }
     } catch (err) {
       refuse(RED, node, err);
     }

@@ -9,9 +9,10 @@
 import type { PlayoutHeader } from './playout';
 import { CODEC_NAMES, codecOf } from '../codec';
 
-/** Control words (Uint32): write position, read position. */
+/** Control words (Uint32): write position, read position, the next source number (so a next writer goes on from it). */
 const W = 0;
 const R = 1;
+const NEXT_SOURCE = 2;
 export const RING_CONTROL_BYTES = 16;
 /** Record: u32 length (header + user + connection + room + data, rounded up to 8), u32 seq, f64 arrival µs, u32
  * sampleRate, u32 data length, u32 trackId, u8 codec (runtime/codec.ts), u8 channels, u16 frameSamples, u16 user id
@@ -56,10 +57,16 @@ export class PacketRingWriter {
   /** Packets dropped because the ring was full. */
   dropped = 0;
 
+  /**
+   * Starts where the last writer of this ring stopped (0 for a new ring): one writer at a time, but a ring may pass
+   * from one to the next (the UDP ingest's thread started again, or told the same ring again).
+   */
   constructor(shared: PacketRingShared) {
     this.ctl = new Uint32Array(shared.control);
     this.buf = Buffer.from(shared.data);
     this.size = shared.data.byteLength;
+    this.pos = Atomics.load(this.ctl, W);
+    this.nextSource = Atomics.load(this.ctl, NEXT_SOURCE);
   }
 
   private source(userId: string, connectionId: string, roomName: string): Source {
@@ -82,6 +89,9 @@ export class PacketRingWriter {
     // Numbers are never reused (30 bits: a billion sources before they wrap), so the reader's cache cannot mistake one.
     s = { num: this.nextSource, user, conn, room };
     this.nextSource = (this.nextSource + 1) & SOURCE_BITS;
+    // Published with the ring: a writer that takes the ring on numbers its sources after these, never reusing one
+    // the reader has cached under other strings.
+    Atomics.store(this.ctl, NEXT_SOURCE, this.nextSource);
     if (byUser === undefined) this.sources.set(connectionId, (byUser = new Map()));
     if (byRoom === undefined) byUser.set(userId, (byRoom = new Map()));
     byRoom.set(roomName, s);

@@ -106,7 +106,6 @@ export interface UdpWorkerInit {
   idleTimeoutMs: number;
   serverName?: string;
   statsIntervalMs: number;
-  reportPings: boolean;
   recvBufferBytes?: number;
   sendBufferBytes?: number;
 }
@@ -128,7 +127,6 @@ export type UdpWorkerEvent =
   | { t: 'close'; handle: number; reason: string }
   | { t: 'metadata' | 'qos' | 'error-frame'; handle: number; json: JsonObject | JsonObject[] }
   | { t: 'pong'; handle: number; pong: PongInfo }
-  | { t: 'ping'; handle: number }
   | { t: 'refused'; code: string; remote: string; message: string }
   | { t: 'audio-refused'; handle: number; message: string };
 
@@ -145,7 +143,7 @@ export type UdpWorkerIn =
   | { t: 'send'; data: ArrayBuffer; frames: Uint32Array; to: Uint32Array }
   | { t: 'ping' }
   | { t: 'close'; handle: number; code?: string; message?: string }
-  | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number }
+  | { t: 'ring'; ring: PacketRingShared | null; sampleRate: number; alsoAudio: boolean }
   | { t: 'stop' };
 
 /** The UDP ingest's counters of every UdpStreamServer in the process, for /metrics (runtime/qos/prometheus.ts createUdpMetrics). */
@@ -168,7 +166,6 @@ function addDelta(into: Record<string, number>, now: Record<string, number>, bef
   }
 }
 
-let linkSeq = 0;
 
 /**
  * One UDP session on the main side: a StreamConnection's fields and events (link.ts StreamLink). Audio arrives as
@@ -194,8 +191,6 @@ export class UdpLink extends EventEmitter<StreamConnectionEvents> implements Str
   /** @internal */
   readonly handle: number;
   private open = true;
-  /** Local order of links, for a stable sort in tests and logs. */
-  readonly seq = ++linkSeq;
 
   /** @internal The server makes links from the worker's 'open'. */
   constructor(private readonly server: UdpStreamServer, s: UdpSessionInfo, private readonly clock: () => number) {
@@ -282,7 +277,7 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   private closing = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
-  private ring: { ring: PacketRingShared; sampleRate: number } | null = null;
+  private ring: { ring: PacketRingShared; sampleRate: number; alsoAudio: boolean } | null = null;
   private listenWaiters: Array<{ resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void }> = [];
   private restarts = 0;
   private lastStats: UdpServerStats = emptyStats();
@@ -343,11 +338,12 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
   /**
    * Where AUDIO goes: a mix thread's ring (MixEngine.attachRing), written by the worker — nothing per packet on the
    * event loop, and no link emits 'audio' — or null: batched to the main side, each link emitting 'audio'.
-   * `sampleRate`: the mix's, to check packets against as MixEngine.push does (default 48000).
+   * `sampleRate`: the mix's, to check packets against as MixEngine.push does (default 48000). `alsoAudio`: the links
+   * emit 'audio' too (batched, as with no ring), for other targets of the same packets.
    */
-  attachRing(ring: PacketRingShared | null, sampleRate = 48000): void {
-    this.ring = ring === null ? null : { ring, sampleRate };
-    this.worker?.postMessage({ t: 'ring', ring, sampleRate } satisfies UdpWorkerIn);
+  attachRing(ring: PacketRingShared | null, sampleRate = 48000, alsoAudio = false): void {
+    this.ring = ring === null ? null : { ring, sampleRate, alsoAudio };
+    this.worker?.postMessage({ t: 'ring', ring, sampleRate, alsoAudio } satisfies UdpWorkerIn);
   }
 
   /** True while a ring is attached. */
@@ -425,12 +421,12 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
     const init: UdpWorkerInit = {
       host: o.host ?? '127.0.0.1', port, token: o.token, users: o.users?.digests(), limits: o.limits,
       maxFrameBytes: o.maxFrameBytes, idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS, serverName: o.serverName,
-      statsIntervalMs: o.statsIntervalMs ?? 250, reportPings: false, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
+      statsIntervalMs: o.statsIntervalMs ?? 250, recvBufferBytes: o.recvBufferBytes, sendBufferBytes: o.sendBufferBytes,
     };
     const w = new Worker(path.join(__dirname, 'udp-worker.js'), { workerData: init });
     this.worker = w;
     this.reportedByThread = null;
-    if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate } satisfies UdpWorkerIn);
+    if (this.ring) w.postMessage({ t: 'ring', ring: this.ring.ring, sampleRate: this.ring.sampleRate, alsoAudio: this.ring.alsoAudio } satisfies UdpWorkerIn);
     w.on('message', (m: UdpWorkerOut) => this.onWorker(m));
     w.on('error', (err) => this.emitError(err));
     w.on('exit', (code) => {
@@ -554,7 +550,6 @@ export class UdpStreamServer extends EventEmitter<UdpStreamServerEvents> {
         link.clockOffsetMs = e.pong.offsetMs;
         link.emit('pong', e.pong);
         return;
-      case 'ping': return;
       case 'audio-refused': this.emit('audioRefused', link, e.message); return;
     }
   }

@@ -107,8 +107,10 @@ function postBatch(): void {
   batchRecords = 0;
 }
 
-function batchAudio(handle: number, payload: Buffer, arrival: number): void {
-  const need = (RECORD_HEADER + payload.length + 7) & ~7;
+/** Appends the AUDIO payload of `datagram` (from `from` on: past the 8-byte frame header), no view made. */
+function batchAudio(handle: number, datagram: Buffer, from: number, arrival: number): void {
+  const len = datagram.length - from;
+  const need = (RECORD_HEADER + len + 7) & ~7;
   if (batch !== null && batchAt + need > batch.length) postBatch();
   if (batch === null || batchAt + need > batch.length) {
     batch = Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, need));
@@ -116,9 +118,9 @@ function batchAudio(handle: number, payload: Buffer, arrival: number): void {
   }
   const b = batch;
   b.writeUInt32LE(handle, batchAt);
-  b.writeUInt32LE(payload.length, batchAt + 4);
+  b.writeUInt32LE(len, batchAt + 4);
   b.writeDoubleLE(arrival, batchAt + 8);
-  payload.copy(b, batchAt + RECORD_HEADER);
+  datagram.copy(b, batchAt + RECORD_HEADER, from);
   batchAt += need;
   batchRecords++;
   if (batchRecords >= BATCH_RECORDS) postBatch();
@@ -150,6 +152,8 @@ table.on('close', (s, reason: UdpCloseReason) => {
 // ---- the ring into the mix thread ----
 let ring: PacketRingWriter | null = null;
 let ringRate = 0;
+/** With a ring, batch the audio to the main side as well (the reader's other targets). */
+let alsoAudio = false;
 const ph: PlayoutHeader & { trackId: number } = { seq: 0, captureTime: 0, codec: 'opus', sampleRate: 0, channels: 0, frameSamples: 0, trackId: 0 };
 
 /** Per session, the refusal reasons already told to the main side (one event per session and reason, not per packet). */
@@ -203,12 +207,11 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     case 'audio': {
       const s = r.session as UdpSession;
       const arrival = nowMicros();
-      if (ring !== null) {
-        toRing(s, r.header!, r.data!, arrival);
-      } else {
+      if (ring !== null) toRing(s, r.header!, r.data!, arrival);
+      if (ring === null || alsoAudio) {
         const h = handleOf.get(s);
         // The AUDIO payload (its 24-byte header and the data) as it came: the main side decodes it again.
-        if (h !== undefined) batchAudio(h, msg.subarray(8), arrival);
+        if (h !== undefined) batchAudio(h, msg, 8, arrival);
       }
       return;
     }
@@ -229,11 +232,8 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (h !== undefined) event({ t: 'pong', handle: h, pong: r.pong! });
       return;
     }
-    case 'ping': {
-      const h = handleOf.get(r.session as UdpSession);
-      if (h !== undefined && init.reportPings) event({ t: 'ping', handle: h });
-      return;
-    }
+    case 'ping':
+      return;   // answered (r.reply): nothing for the main side
     case 'drop':
       // A refused HELLO is a refusal the node warns of (as a refused TCP handshake), at most REFUSED_PER_SECOND told.
       if (r.reason === 'unauthorized' && refusedAdmit(performance.now())) event({ t: 'refused', code: 'unauthorized', remote: `${rinfo.address}:${rinfo.port}`, message: r.message ?? '' });
@@ -295,6 +295,7 @@ port.on('message', (m: UdpWorkerIn) => {
     case 'ring':
       ring = m.ring === null ? null : new PacketRingWriter(m.ring as PacketRingShared);
       ringRate = m.sampleRate;
+      alsoAudio = m.ring !== null && m.alsoAudio;
       // Audio batched before the switch goes out first; after it, nothing of the ring's reaches the main side.
       flush();
       return;

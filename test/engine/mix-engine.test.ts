@@ -50,6 +50,28 @@ describe('packet ring', () => {
   });
 });
 
+describe('packet ring: a writer taking the ring on', () => {
+  it('a second writer (the UDP thread started again) goes on where the first stopped: its packets read in order, under their own user and connection, none misnamed by a source number the reader cached', () => {
+    const shared = createPacketRing(65536);
+    const r = new PacketRingReader(shared);
+    const got: string[] = [];
+    const sink = (u: string, h: { seq: number }, _d: Buffer, _a: number, c: string) => got.push(`${u}/${c}/${h.seq}`);
+    const w1 = new PacketRingWriter(shared);
+    w1.write('alice', header(1), Buffer.alloc(100), 0, 'c1');
+    w1.write('bob', header(2), Buffer.alloc(100), 0, 'c2');
+    r.drain(sink);
+    const w2 = new PacketRingWriter(shared);
+    w2.write('carol', header(3), Buffer.alloc(100), 0, 'c3');
+    w2.write('alice', header(4), Buffer.alloc(100), 0, 'c1');
+    // Unread packets of the first writer are not overwritten either.
+    w2.write('dave', header(5), Buffer.alloc(100), 0, 'c4');
+    const w3 = new PacketRingWriter(shared);
+    w3.write('erin', header(6), Buffer.alloc(100), 0, 'c5');
+    r.drain(sink);
+    assert.deepEqual(got, ['alice/c1/1', 'bob/c2/2', 'carol/c3/3', 'alice/c1/4', 'dave/c4/5', 'erin/c5/6']);
+  });
+});
+
 describe('packet ring: connections', () => {
   it('carries each packet\'s connection id, and a refused packet\'s news (its header as claimed and the reason)', () => {
     const shared = createPacketRing(65536);

@@ -381,4 +381,30 @@ describe('socket nodes over UDP', function () {
       taken.close();
     }
   });
+
+  it('UDP into a reader wired to a mixer and a socket writer (both take audio directly): the mixer gets the ring, the writer every packet by call, none twice', async () => {
+    await loadFlow([nodeModules.socketReader, nodeModules.mixer, nodeModules.socketWriter], [
+      { id: 'r', type: 'xcast-socket-reader', mode: 'server', transport: 'udp', port: '0', wires: [['m', 'w'], [], [], []] },
+      { id: 'm', ...MIXER, stateIntervalMs: '50', wires: [[], ['state'], [], [], []] },
+      { id: 'w', type: 'xcast-socket-writer', mode: 'server', transport: 'udp', port: '0', wires: [[]] },
+    ], { helpers: ['state'] });
+    const p = await listening('r');
+    const pw = await listening('w');
+    const srv = udpServerOf('r');
+    assert.ok(await until(() => srv.ringAttached, 5000), 'no ring attached');
+    const monitor = await udpSender(pw);
+    await monitor.hello('monitor', { role: 'monitor' });
+    assert.ok(await until(() => monitor.of(FrameType.HELLO).length === 1, 5000));
+    const s = await udpSender(p);
+    await s.hello('alice');
+    const src = noise(50);
+    await paced(50, (k) => { void s.audio(frameOf(src, k), { seq: k }); });
+    assert.ok(await until(() => monitor.of(FrameType.AUDIO).length === 50, 5000), `${monitor.of(FrameType.AUDIO).length} of 50 frames through the writer`);
+    assert.deepEqual(monitor.of(FrameType.AUDIO).map((a) => decodeAudioPayload(a).header.seq), Array.from({ length: 50 }, (_, k) => k));
+    assert.ok(await until(() => srv.stats.ringWritten === 50 && srv.stats.audioPosted === 50, 5000), JSON.stringify(srv.stats));
+    type St = { userId: string; received: number; duplicate: number };
+    const track = () => (helper.getNode('m') as unknown as { tickSource: { tracks(): St[] } }).tickSource.tracks().find((t) => t.userId === 'alice');
+    assert.ok(await until(() => track()?.received === 50, 5000), JSON.stringify(track()));
+    assert.equal(track()!.duplicate, 0, 'the mixer got packets twice (ring and call)');
+  });
 });

@@ -252,6 +252,32 @@ describe('protocol/udp-server: streamproto1 over UDP on a thread of its own', fu
     assert.equal(srv.stats.restarts, 1);
   });
 
+  it('with a ring, a thread started again takes the ring on: the next session\'s packets reach the mix under its own user and connection', async () => {
+    const engine = createMixEngine({ sampleRate: 48000, channels: 1, frameSamples: 480, playout: { targetDepthFrames: 1 }, statsEveryTicks: 2, realtime: null, nice: null });
+    engines.push(engine);
+    engine.on('error', () => { /* not this engine's thread */ });
+    engine.start();
+    const { srv, port, links } = await server();
+    srv.on('error', () => { /* the restart says so */ });
+    const att = engine.attachRing();
+    srv.attachRing(att.ring, att.sampleRate);
+    const bob = await sender(port);
+    await bob.hello('bob');
+    assert.ok(await until(() => links.length === 1, 5000));
+    for (let k = 0; k < 5; k++) await bob.audio(pcm(k), { seq: k });
+    assert.ok(await until(() => engine.tracks().some((t) => t.userId === 'bob' && t.received === 5), 5000), JSON.stringify(engine.tracks()));
+    await srv.thread!.terminate();
+    await once(srv, 'listening');
+    const alice = await sender(port);
+    await alice.hello('alice');
+    assert.ok(await until(() => links.length === 2, 5000));
+    for (let k = 0; k < 5; k++) await alice.audio(pcm(k), { seq: k });
+    const track = () => engine.tracks().find((t) => t.connectionId === links[1].id);
+    assert.ok(await until(() => track()?.received === 5, 5000), JSON.stringify(engine.tracks()));
+    assert.equal(track()!.userId, 'alice');
+    assert.equal(engine.tracks().find((t) => t.connectionId === links[0].id)?.received ?? 5, 5, 'a packet of alice\'s counted on bob\'s track');
+  });
+
   it('a frame sent on several links in one turn goes to each sender (one message to the thread), and none after a link closed', async () => {
     const { port, links } = await server();
     const a = await sender(port);
