@@ -12,7 +12,8 @@ import { codeText, type Endpoint, type EndpointOptions } from './endpoint';
 export function openUdpClient(RED: NodeAPI, node: Node, status: StatusThrottle, o: EndpointOptions): Endpoint {
   const t = translator(RED);
   const where = `udp ${o.host}:${o.port}`;
-  const client = new UdpStreamClient({ host: o.host, port: o.port, hello: { ...o.hello, token: o.token } });
+  // The node's UDP idle timeout: a link that hears nothing from the server for that long ends (its HELLOs go on).
+  const client = new UdpStreamClient({ host: o.host, port: o.port, hello: { ...o.hello, token: o.token }, idleTimeoutMs: o.udpIdleTimeoutMs });
   client.on('connect', o.onConnection);
   client.on('disconnect', (info) => status.now('yellow', 'ring', t('xcast.status.reconnecting', { reason: wireText(info.reason, 60) })));
   // The client says a refusal once until it changes (and again after a session opened in between).

@@ -152,7 +152,8 @@ describe('UDP under loss: 5 % loss, reordering, 20 ± 5 ms delay between a UDP p
     const missing = new Set(p.planned ? [...log.dropped, ...log.held] : []);
     let mrun = 0, longestMissing = 0;
     for (let s = 0; s < sent; s++) { mrun = missing.has(s) ? mrun + 1 : 0; longestMissing = Math.max(longestMissing, mrun); }
-    const allowed = p.planned ? longestMissing : 3;
+    // (3 at least: a loaded machine may make a frame late beyond the plan, and concealment covers it the same way.)
+    const allowed = Math.max(3, p.planned ? longestMissing : 0);
     const concealedFrames = c.concealedSamples / 480;
     console.log(`      mix at the monitor: ${fr.length} frames, ${gaps} seq gaps; 440 Hz level median ${median.toFixed(1)} dB, lowest ${levels[0].toFixed(1)} dB; ${quiet} quiet frames, longest run ${longest} (frames concealed ${concealedFrames}; longest run of frames not in time ${p.planned ? longestMissing : '?'})`);
     assert.equal(gaps, 0, 'every mix frame present');
