@@ -20,21 +20,15 @@ import { RtpSender } from '../../runtime/rtp/sender';
 import { RtpSourceTable } from '../../runtime/rtp/sources';
 import { f32ToL24, l16ToF32, l24ToF32 } from '../../runtime/rtp/l16';
 import { until } from '../protocol/helpers';
-
-async function bind(): Promise<Socket> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  return s;
-}
+import { bindUdp, freePortPair } from '../support/rtp-tools';
 
 interface Run { sdpText: string; raw: Buffer[]; packets: RtpPacket[]; rtcp: RtcpPacket[][]; stats: RtpReceiverStats | null; errors: string[] }
 
 /** Runs ffmpeg with `codecArgs` sending to fresh RTP/RTCP sockets; resolves when it exited and `enough` holds. */
 async function ffmpegRtp(input: string, codecArgs: string[], enough: (p: RtpPacket[]) => boolean, clockRate = 48000): Promise<Run> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xcast-rtp-'));
-  const rtp = await bind();
-  const rtcpSock = await bind();
+  const rtp = await bindUdp();
+  const rtcpSock = await bindUdp();
   const run: Run = { sdpText: '', raw: [], packets: [], rtcp: [], stats: null, errors: [] };
   // A datagram our parsers refuse is recorded (and fails the test below), not thrown out of the socket's handler.
   rtp.on('message', (m) => {
@@ -93,21 +87,6 @@ function checkStream(run: Run, ptExpected: number, payloads: RtpPayloadTable): v
   if (sr.type === 'sr') {
     assert.equal(sr.ssrc, first.ssrc);
     assert.ok(sr.sender.packetCount <= run.packets.length);
-  }
-}
-
-/** A UDP port pair (even RTP, odd RTCP) free just now, for ffmpeg to bind. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const a = await bind();
-    const p = a.address().port & ~1;
-    const b = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      b.once('error', () => resolve(false));
-      b.bind(p === a.address().port ? p + 1 : p, '127.0.0.1', () => resolve(true));
-    });
-    a.close();
-    if (ok) { b.close(); return p; }
   }
 }
 

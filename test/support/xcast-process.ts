@@ -1,6 +1,7 @@
 // Test support: runs `xcast start` (the real CLI, a real embedded Node-RED) in a child process on free ports.
 import { spawn, ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { freePortPair } from './rtp-tools';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -40,23 +41,6 @@ export async function freeUdpPort(): Promise<number> {
   });
 }
 
-/** Whether UDP `port` on 127.0.0.1 can be bound right now. */
-function udpPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => { s.close(); resolve(false); });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free UDP port whose next one is free too (RTP and its RTCP). */
-async function freeUdpPair(): Promise<number> {
-  for (;;) {
-    const p = await freeUdpPort();
-    if (p < 65535 && (await udpPortFree(p + 1))) return p;
-  }
-}
-
 /**
  * Free ports standing in for the presets' fixed ones, so a preset started by a test binds and sends to nothing fixed
  * and two xcasts can run side by side: 7010 / 7011 (TCP, and UDP on the same numbers), 7012, RTP in 5004 (its RTCP on
@@ -65,7 +49,7 @@ async function freeUdpPair(): Promise<number> {
 export async function freePortMap(): Promise<Record<number, number>> {
   return {
     7010: await freePort(), 7011: await freePort(), 7012: await freePort(),
-    5004: await freeUdpPair(), 5006: await freeUdpPair(), 4030: await freeUdpPort(), 4040: await freeUdpPort(),
+    5004: await freePortPair(), 5006: await freePortPair(), 4030: await freeUdpPort(), 4040: await freeUdpPort(),
   };
 }
 
