@@ -6,6 +6,7 @@
 // drift by trimming whole frames when the sender is fast and by concealment/rebuffering when it is slow — measured here.
 import { Mixer, type TrackState } from '../../runtime/audio/mixer';
 import { countDiscontinuities } from '../../runtime/audio/analysis';
+import { prng } from '../protocol/helpers';
 
 const RATE = 48000;
 const N = 480;
@@ -53,18 +54,6 @@ export interface DriftResult {
   artefacts: number;
   /** The same figures per minute. */
   perMinute: { trims: number; trimmedSamples: number; concealedSamples: number; misses: number; artefacts: number };
-}
-
-/** mulberry32: a small seeded PRNG (reproducible jitter). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function runDrift(o: DriftOptions): DriftResult {
