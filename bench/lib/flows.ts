@@ -35,7 +35,16 @@ export interface BenchFlow {
 
 /** Writes the preset xcast flow, customised for `v` and moved to the given ports, into `dir`. */
 export function writeXcastFlow(dir: string, name: string, ports: { ingest: number; mix: number; events: number }, v: Variant): BenchFlow {
-  const nodes = customiseFlow(loadFlow(resolveFlowFile('xcast')), { 7010: ports.ingest, 7011: ports.mix, 7012: ports.events }) as FlowNode[];
+  // The preset's other ways in and out (its UDP reader and writer on the 7010 / 7011 numbers, RTP in and out, seed
+  // 002's raw UDP) are left out: the bench drives one transport at a time, on the TCP nodes or (variant udp) on those
+  // same nodes switched to UDP, and the figures stay comparable with builds from before those nodes.
+  const others = new Set(['xcast-rtp-in', 'xcast-rtp-out', 'xcast-raw-udp-in', 'xcast-raw-udp-out']);
+  const preset = loadFlow(resolveFlowFile('xcast'));
+  const dropped = new Set(preset.filter((n) => others.has(String(n.type)) || n.transport === 'udp').map((n) => String(n.id)));
+  for (const n of preset) {
+    if (Array.isArray(n.wires)) n.wires = (n.wires as string[][]).map((out) => out.filter((id) => !dropped.has(id)));
+  }
+  const nodes = customiseFlow(preset.filter((n) => !dropped.has(String(n.id))), { 7010: ports.ingest, 7011: ports.mix, 7012: ports.events }) as FlowNode[];
   const of = (type: string) => {
     const n = nodes.find((x) => x.type === type);
     if (!n) throw new Error(`the xcast preset has no ${type} node`);
