@@ -45,6 +45,10 @@ export interface LiveUdpReport {
   logLines: number;
   /** The first of those lines (what was said, for the report). */
   logSample: string[];
+  /** Of those, the mixer's "stream … refused" errors: one per stream it cannot play (an attacker's session's track). */
+  mixerRefusals: number;
+  /** UDP sessions opened during the attack (xcast_udp_sessions_opened_total). */
+  sessionsOpened: number;
   crashes: string[];
 }
 
@@ -65,7 +69,7 @@ function get(url: string): Promise<string> {
 async function scrape(base: string): Promise<Map<string, number>> {
   const m = new Map<string, number>();
   for (const l of (await get(`${base}/metrics`)).split('\n')) {
-    const r = /^(xcast_udp_dropped_total|xcast_udp_datagrams_total|xcast_transport_limit_hits_total)(\{[^}]*\})?\s+(\S+)$/.exec(l);
+    const r = /^(xcast_udp_dropped_total|xcast_udp_datagrams_total|xcast_udp_sessions_opened_total|xcast_transport_limit_hits_total)(\{[^}]*\})?\s+(\S+)$/.exec(l);
     if (r) m.set(r[1] + (r[2] ?? ''), Number(r[3]));
   }
   return m;
@@ -216,9 +220,11 @@ export async function runLiveUdpFuzz(o: LiveUdpOptions): Promise<LiveUdpReport> 
     const out = hub.output();
     const logLines = out.split('\n').length - logBefore;
     const logSample = out.split('\n').slice(logBefore - 1, logBefore + 11).filter((l) => l.trim() !== '');
+    const mixerRefusals = out.split('\n').slice(logBefore - 1).filter((l) => /\[xcast-mixer:[^\]]*\] Error: stream .* refused/.test(l)).length;
+    const sessionsOpened = (after.get('xcast_udp_sessions_opened_total') ?? 0) - (before.get('xcast_udp_sessions_opened_total') ?? 0);
     log(`  live udp fuzz: ${plan.length} datagrams in ${durationS.toFixed(1)} s`);
     return {
-      seed: o.seed, sent, surelyBad, durationS, continuity, good, missing, states, metrics, helloAnswered, alive: alive(pid), logLines, logSample,
+      seed: o.seed, sent, surelyBad, durationS, continuity, good, missing, states, metrics, helloAnswered, alive: alive(pid), logLines, logSample, mixerRefusals, sessionsOpened,
       crashes: out.split('\n').filter((l) => /Unhandled|uncaught|FATAL|Segmentation|Aborted|RangeError|TypeError/i.test(l)).slice(0, 20),
     };
   } finally {
@@ -248,8 +254,10 @@ export function liveUdpProblems(r: LiveUdpReport): string[] {
   check('rtp', total(m.rtpDrops), r.sent.rtp + r.sent.rtcp);
   check('seed002', total(m.seed002Drops), r.sent.seed002);
   if (!m.rtpDrops.rtcp_malformed) p.push('no RTCP drop counted');
-  // Quiet: a line per reason and node at most, never one per datagram.
-  if (r.logLines > 40) p.push(`${r.logLines} log lines for ${total(r.sent)} datagrams`);
+  // Quiet: a line per reason and node, and the mixer's one per stream it refuses (an attacker's session's track: at
+  // most one per session opened, or per RTP / seed 002 source) — never one per datagram.
+  if (r.logLines - r.mixerRefusals > 30) p.push(`${r.logLines - r.mixerRefusals} log lines (besides ${r.mixerRefusals} refused streams) for ${total(r.sent)} datagrams`);
+  if (r.mixerRefusals > 2 * r.sessionsOpened + 64 + 64) p.push(`${r.mixerRefusals} refused-stream errors for ${r.sessionsOpened} UDP sessions opened`);
   return p;
 }
 
@@ -260,6 +268,6 @@ export function formatLiveUdpReport(r: LiveUdpReport): string {
     `live udp fuzz (seed ${r.seed}): ${fmt(r.sent)} datagrams (${fmt(r.surelyBad)} surely bad) in ${r.durationS.toFixed(1)} s; xcast ${r.alive ? 'alive' : 'DEAD'}; a new HELLO ${r.helloAnswered ? 'answered' : 'NOT answered'}`,
     `  mix at the monitor: ${c.received} of ${c.expected} frames, ${c.gaps} gaps, longest interval ${c.maxIntervalMs} ms; good senders missing from the ${r.states} mix states: ${fmt(r.missing)}`,
     `  /metrics: xcast_udp_dropped_total ${fmt(r.metrics.udpDropped)} (of ${r.metrics.udpDatagrams} datagrams); rtp_* ${fmt(r.metrics.rtpDrops)}; seed002_* ${fmt(r.metrics.seed002Drops)}`,
-    `  log lines during the attack: ${r.logLines}, the first: ${r.logSample.map((l) => l.replace(/^\S+ \S+ \S+ /, '').slice(0, 110)).join(' | ')}`,
+    `  log lines during the attack: ${r.logLines} (${r.mixerRefusals} the mixer's refused streams; ${r.sessionsOpened} UDP sessions opened), the first: ${r.logSample.map((l) => l.replace(/^\S+ \S+ \S+ /, '').slice(0, 110)).join(' | ')}`,
   ].join('\n');
 }
