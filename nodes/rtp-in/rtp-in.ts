@@ -7,6 +7,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { RtpIngest, type RtpIngestDropReason } from '../../runtime/rtp/ingest';
 import { RtpPayloadTable, SdpError, parseSdp } from '../../runtime/rtp/sdp';
 import type { RtpSource } from '../../runtime/rtp/sources';
+import { transportStats } from '../../runtime/protocol/limits';
 import { roomOf } from '../../runtime/rooms';
 import { num, str, bool, ConfigError } from '../lib/config';
 import { refuse, resolveInputPath, AudioMsg } from '../lib/glue';
@@ -126,6 +127,8 @@ export = function (RED: NodeAPI) {
       const warnedAt = new Map<RtpIngestDropReason, number>();
       ing.on('drop', (reason, detail) => {
         dropTotal++;
+        // On /metrics as xcast_transport_limit_hits_total{limit="rtp_<reason>"}, as seed 002's drops are.
+        transportStats.count(`rtp_${reason.replace(/-/g, '_')}`);
         const now = Date.now();
         if ((warnedAt.get(reason) ?? -Infinity) + 60_000 <= now) {
           warnedAt.set(reason, now);

@@ -477,7 +477,11 @@ export function encodePing(t0: number): Buffer {
 
 export function decodePing(payload: Buffer): number {
   if (payload.length !== PING_PAYLOAD_BYTES) throw new ProtocolError('protocol', `PING payload is ${payload.length} bytes, expected ${PING_PAYLOAD_BYTES}`);
-  return readU64(payload, 0);
+  const t0 = readU64(payload, 0);
+  // Past 2^53 µs (the year 2255) a t0 is no clock's and cannot be echoed exactly: near 2^64 it rounds up to 2^64,
+  // which the PONG's encoder refuses (an uncaught RangeError on the socket's data handler).
+  if (t0 > Number.MAX_SAFE_INTEGER) throw new ProtocolError('protocol', `PING t0 ${payload.toString('hex')} is past 2^53 µs`);
+  return t0;
 }
 
 /** PONG frame: t0 echoed from the PING, t1 when the PING arrived, t2 when this PONG leaves (µs). */

@@ -155,10 +155,11 @@ export function parseSdp(text: string): SdpSession {
       const m = /^(\d+)\s+([^/\s]+)\/(\d+)(?:\/(\d+))?$/.exec(value);
       if (!m) throw new SdpError(`sdp line ${ln}: a=rtpmap must be "PT encoding/rate[/channels]", got "${value}"`);
       const pt = intIn(m[1], 0, 127);
-      const clockRate = Number(m[3]);
+      // A 32-bit rate at most (a digit string of any length is not a rate: "9"×400 is Infinity).
+      const clockRate = intIn(m[3], 1, 0xffffffff);
       const channels = m[4] === undefined ? 1 : Number(m[4]);
       if (Number.isNaN(pt)) throw new SdpError(`sdp line ${ln}: a=rtpmap payload type ${m[1]} is not 0-127`);
-      if (clockRate < 1) throw new SdpError(`sdp line ${ln}: a=rtpmap clock rate ${m[3]} is not positive`);
+      if (Number.isNaN(clockRate)) throw new SdpError(`sdp line ${ln}: a=rtpmap clock rate ${m[3].slice(0, 20)} is not 1-4294967295`);
       if (channels < 1 || channels > 255) throw new SdpError(`sdp line ${ln}: a=rtpmap channels ${m[4]} is not 1-255`);
       p.rtpmap.set(pt, { payloadType: pt, encoding: m[2], clockRate, channels, fmtp: {} });
     } else if (name === 'fmtp') {

@@ -10,6 +10,12 @@ import {
   CT_OPUS, CT_PCM, EventType, encodeAudioFrameMixed, encodeMixParameters, encodeOpusPacketReceived,
   encodePcmPacketReceived, encodeStreamInfo,
 } from '../../runtime/events/codec';
+import { buildRtp } from '../../runtime/rtp/packet';
+import { buildBye, buildCompound, buildReceiverReport, buildSdesCname, buildSenderReport } from '../../runtime/rtp/rtcp';
+import { writeSdp } from '../../runtime/rtp/sdp';
+import { buildSap } from '../../runtime/rtp/sap';
+import { encodeSeed002Mono } from '../../runtime/protocol/seed002';
+import { deflateSync } from 'node:zlib';
 import { Rng } from './prng';
 
 export interface OpusSample { sampleRate: number; channels: number; frameSamples: number; packet: Buffer }
@@ -226,6 +232,94 @@ export function validWav(rng: Rng): Buffer {
   riff.writeUInt32LE(4 + body.length, 4);
   riff.write('WAVE', 8, 'latin1');
   return Buffer.concat([riff, body]);
+}
+
+// ---- UDP and RTP (issue 13) ----
+
+/** The token a token-guarded UDP table of the fuzzer is set up with (a HELLO carries it, or another, or none). */
+export const UDP_TOKEN = 'secret';
+
+/** One streamproto1-over-UDP datagram a sender sends: HELLO (often with the token), AUDIO, PING, QOS or METADATA. */
+export function udpDatagram(rng: Rng): Buffer {
+  switch (rng.int(8)) {
+    case 0: case 1: {
+      const h = clientHello(rng);
+      if (rng.bool(0.7)) h.token = UDP_TOKEN;
+      return encodeJsonFrame(FrameType.HELLO, h);
+    }
+    case 2: case 3: case 4: return encodeFrame(FrameType.AUDIO, audioPayload(rng));
+    case 5: return encodePing(1763740000000000 + rng.int(1e6));
+    case 6: return encodeJsonFrame(FrameType.QOS, rng.bool(0.7) ? qosReport(rng) : [qosReport(rng), qosReport(rng)]);
+    default: return encodeJsonFrame(FrameType.METADATA, rng.bool() ? sharedState(rng) : { title: 'x', n: rng.int(100) });
+  }
+}
+
+/** An RTP ingest's formats: Opus on the dynamic types (no SDP), or L16 / L24 at a channel count on 96 / 97. */
+export interface RtpConfig { codec: 'opus' | 'L16' | 'L24'; channels: number; payloadType: number }
+
+export function rtpConfig(rng: Rng): RtpConfig {
+  const codec = rng.pick(['opus', 'opus', 'L16', 'L24'] as const);
+  return { codec, channels: codec === 'opus' ? 2 : rng.range(1, 8), payloadType: codec === 'opus' ? rng.range(96, 127) : codec === 'L16' ? 96 : 97 };
+}
+
+/** The SDP of an ingest configured as `c` (what the node is given). */
+export function rtpConfigSdp(c: RtpConfig): string {
+  if (c.codec === 'opus') return ['v=0', 's=x', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio 5004 RTP/AVP ${c.payloadType}`, `a=rtpmap:${c.payloadType} opus/48000/2`, `a=fmtp:${c.payloadType} sprop-stereo=1`, ''].join('\r\n');
+  return ['v=0', 's=x', 't=0 0', 'm=audio 5004 RTP/AVP 96 97', `a=rtpmap:96 L16/48000/${c.channels}`, `a=rtpmap:97 L24/48000/${c.channels}`, 'a=ptime:1', ''].join('\r\n');
+}
+
+/** An RTP packet of a source sending as `c`: a real Opus packet (48 kHz) or whole L16 / L24 frames. */
+export function rtpPacket(rng: Rng, c: RtpConfig, ssrc: number, seq: number): Buffer {
+  let payload: Buffer;
+  if (c.codec === 'opus') payload = rng.pick(opusPackets().filter((s) => s.sampleRate === 48000)).packet;
+  else payload = rng.bytes(rng.range(1, 96) * c.channels * (c.codec === 'L16' ? 2 : 3));
+  const csrc = rng.bool(0.1) ? [rng.u32()] : undefined;
+  return buildRtp({ payloadType: c.payloadType, seq, timestamp: seq * 480, ssrc, marker: rng.bool(0.05), csrc }, payload);
+}
+
+/** A compound RTCP packet a sender sends: SR (or RR) + SDES CNAME, sometimes a BYE. */
+export function rtcpCompound(rng: Rng, ssrc: number): Buffer {
+  const block = { ssrc: rng.u32(), fractionLost: rng.int(256), cumulativeLost: rng.int(1000), highestSeq: rng.u32(), jitter: rng.int(1e5), lsr: rng.u32(), dlsr: rng.int(1 << 20) };
+  const reports = Array.from({ length: rng.small(3) }, () => ({ ...block }));
+  const parts = [rng.bool(0.7)
+    ? buildSenderReport(ssrc, { ntpMsw: rng.u32(), ntpLsw: rng.u32(), rtpTimestamp: rng.u32(), packetCount: rng.int(1e6), octetCount: rng.int(1e8) }, reports)
+    : buildReceiverReport(ssrc, reports), buildSdesCname(ssrc, rng.pick(['ffmpeg@host', 'gst', 'x'.repeat(200), 'Zoë']))];
+  if (rng.bool(0.2)) parts.push(buildBye([ssrc]));
+  return buildCompound(parts);
+}
+
+/** An SDP of an RTP audio stream: the xcast's own writer, or one as ffmpeg / GStreamer / AES67 devices write them. */
+export function sdpText(rng: Rng): string {
+  if (rng.bool(0.5)) {
+    const codec = rng.pick(['opus', 'L24'] as const);
+    return writeSdp({
+      codec, address: rng.pick(['127.0.0.1', '239.69.1.2', '::1', 'ff0e::1']), port: rng.range(1, 65535), payloadType: rng.range(96, 127),
+      channels: codec === 'opus' ? rng.range(1, 2) : rng.range(1, 8), ptimeMs: rng.pick([1, 2.5, 5, 10, 20]), ttl: rng.int(256),
+      sampleRate: rng.pick([44100, 48000, 96000]), sessionName: rng.pick(['xcast mix', 'Zoë', '']), sessionId: rng.int(1e9),
+    });
+  }
+  const lines = ['v=0', `o=- ${rng.int(1e9)} ${rng.int(10)} IN IP4 10.0.0.${rng.int(255)}`, `s=${rng.pick(['stream', 'AES67 ch1-2', 'Lavf60'])}`, `c=IN IP4 239.69.${rng.int(255)}.${rng.int(255)}/${rng.int(256)}`, 't=0 0'];
+  if (rng.bool(0.3)) lines.push('m=video 5008 RTP/AVP 96', 'a=rtpmap:96 H264/90000');
+  lines.push(`m=audio ${rng.range(0, 65535)} RTP/AVP 96 97 10 11 0`, 'a=rtpmap:96 opus/48000/2', 'a=fmtp:96 minptime=10;useinbandfec=1; sprop-stereo=1', `a=rtpmap:97 L24/${rng.pick([44100, 48000, 96000])}/${rng.range(1, 8)}`, `a=ptime:${rng.pick([1, 0.125, 20])}`, 'a=maxptime:60');
+  if (rng.bool(0.3)) lines.push(`c=IN IP6 ff0e::${rng.int(100)}`);
+  return lines.join(rng.bool() ? '\r\n' : '\n') + '\r\n';
+}
+
+/** A SAP datagram: an announcement (sometimes zlib-compressed) or a deletion, from IPv4 or IPv6. */
+export function sapPacket(rng: Rng): Buffer {
+  const sdp = sdpText(rng);
+  const deletion = rng.bool(0.15);
+  const b = buildSap({ sdp: deletion && rng.bool() ? (/^o=.*$/m.exec(sdp)?.[0] ?? sdp) : sdp, origin: rng.pick(['10.0.0.7', '192.168.1.20', 'fe80::1']), msgIdHash: rng.int(0x10000), deletion });
+  if (!rng.bool(0.2)) return b;
+  const head = (b[0] & 0x10) ? 20 : 8;
+  const out = Buffer.concat([b.subarray(0, head), deflateSync(b.subarray(head))]);
+  out[0] |= 0x01;
+  return out;
+}
+
+/** A seed 002 "mono with sequence numbers" datagram of `bytesPerFrame`-byte frames. */
+export function seed002Datagram(rng: Rng, bytesPerFrame: number, seq: number): Buffer {
+  return encodeSeed002Mono(seq >>> 0, rng.bytes((1 + rng.small(480)) * bytesPerFrame));
 }
 
 export { FRAME_HEADER_BYTES, EventType };

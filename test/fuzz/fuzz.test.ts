@@ -13,11 +13,18 @@ import { QosValidationError, validateQos } from '../../runtime/qos/aggregator';
 import { buildAggregatedStatesSnapshot } from '../../runtime/qos/snapshot';
 import { EventFileError, readAllEvents } from '../../runtime/events/reader';
 import { encodeStreamInfo } from '../../runtime/events/codec';
+import net from 'node:net';
+import { StreamServer } from '../../runtime/protocol/transport';
+import { UdpSessionTable } from '../../runtime/protocol/udp-sessions';
+import { encodeJsonFrame } from '../../runtime/protocol/frame';
+import { FrameParser } from '../../runtime/protocol/parser';
 
 const SEED = process.env.XCAST_FUZZ_SEED !== undefined ? Number(process.env.XCAST_FUZZ_SEED) >>> 0 : 20261202;
 /** Inputs per target: about 10 s in all on the project's 2-core machine. */
 const BUDGET: Record<string, number> = {
   parser: 6000, audio: 6000, 'opus-toc': 4000, hello: 4000, qos: 4000, metadata: 4000, control: 2000, events: 4000, 'event-file': 150, wav: 3000, console: 4000,
+  // issue 13: each input a sequence of up to 24 datagrams into one table (a few thousand datagrams a second)
+  'udp-sessions': 4000, rtp: 3000, 'sap-sdp': 8000, seed002: 3000,
 };
 
 /** Nested `depth` deep as JSON text (JSON.stringify would itself overflow building it). */
@@ -44,6 +51,46 @@ describe('fuzzing (bounded, in process)', function () {
       if (target.name === 'audio' || target.name === 'opus-toc') assert.ok(opusStats.decoded - before > 100, `only ${opusStats.decoded - before} accepted Opus packets were decoded by libopus`);
     });
   }
+
+  // ---- Defects the fuzzers found (issue 13), each fixed; these keep them fixed. ----
+
+  // found by the udp-sessions fuzzer, fixed: a PING t0 near 2^64 read as a double rounds to 2^64, which encodePong
+  // refuses with a RangeError — thrown out of UdpSessionTable.handle, and on TCP out of the socket's data handler (the process exits)
+  it('[transport] a PING whose t0 is 2^64 − 1: TCP closes that connection with ERROR protocol and serves on, UDP drops it as protocol', async () => {
+    const ping = Buffer.from('5350010600000008ffffffffffffffff', 'hex');
+    const hello = encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', userId: 'pinger', role: 'peer' });
+    const table = new UdpSessionTable();
+    const from = { address: '127.0.0.1', port: 5000 };
+    assert.equal(table.handle(hello, from, 0).kind, 'hello');
+    const r = table.handle(ping, from, 1);
+    assert.equal(r.kind, 'drop');
+    assert.equal(r.reason, 'protocol');
+    const server = new StreamServer({ host: '127.0.0.1', port: 0 });
+    const { port } = await server.listen();
+    try {
+      const errors = await new Promise<string[]>((resolve, reject) => {
+        const got: string[] = [];
+        const parser = new FrameParser();
+        const s = net.connect(port, '127.0.0.1', () => s.write(hello));
+        s.on('data', (d) => parser.push(d, (type, payload) => {
+          if (type === FrameType.HELLO) s.write(ping);
+          if (type === FrameType.ERROR) got.push(JSON.parse(payload.toString()).code);
+        }));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+      assert.deepEqual(errors, ['protocol']);
+      // Serving on: the next peer's HELLO is answered.
+      const answered = await new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => s.write(hello));
+        s.once('data', (d) => { resolve(d[3] === FrameType.HELLO); s.destroy(); });
+        s.on('error', () => resolve(false));
+      });
+      assert.ok(answered);
+    } finally {
+      await server.close();
+    }
+  });
 
   // ---- Defects the fuzzers found (issue 10), each fixed; these keep them fixed. ----
 

@@ -1,6 +1,7 @@
 // HTTP fuzzing against a launched Node-RED (`xcast start` with the xcast and monitor presets): random methods, paths
-// (the routes this project adds — /service/mixeradminclient, /metrics, /health, /qos/, the console, the signaling —
-// Node-RED's admin API and random ones), query strings, headers and bodies. Invariant: no 5xx other than the documented 503s, the process alive.
+// (the routes this project adds — /service/mixeradminclient, /metrics, /health, /qos/, the console, the signaling, the RTP SDPs and SAP directory —
+// Node-RED's admin API and random ones), query strings, headers and bodies. Invariants: no 5xx other than the documented 503s, no
+// file handed out by a traversal, an SDP route answers an SDP, the process alive.
 import http from 'node:http';
 import net from 'node:net';
 import { startXcast, freePortMap } from '../support/xcast-process';
@@ -18,6 +19,8 @@ export interface HttpReport {
   alive: boolean;
   /** Lines Node-RED logged at [error] level (its admin API refusing bodies). */
   errorLogLines: number;
+  /** Answers on /xcast/rtp/ by status (the SDPs and the SAP directory are reached, the rest 404). */
+  rtpAnswers: Record<string, number>;
 }
 
 const ROUTES = [
@@ -30,7 +33,26 @@ const ROUTES = [
   '/xcast/mixer', '/xcast/mixer/', '/xcast/mixer/state', '/xcast/mixer/control', '/xcast/mixer/config.json', '/xcast/mixer/console.js',
   '/xcast/mixer/..%2f..%2fpackage.json', '/xcast/mixer/%2e%2e/%2e%2e/package.json', '/xcast/mixer/ws', '/xcast/rtc/offer',
   '/xcast/rtc/ice-candidate', '/xcast/rtc/rooms', '/xcast/rtc/session/x', '/xcast/join/', '/xcast/join/config.json',
+  // RTP out's SDPs (served from memory by name, issue 13), the SAP listener's directory, and ways out of them
+  '/xcast/rtp/mix.sdp', '/xcast/rtp/mix', '/xcast/rtp/mix.sdp?x=1', '/xcast/rtp/MIX.sdp', '/xcast/rtp/nosuch.sdp', '/xcast/rtp/.sdp',
+  '/xcast/rtp/', '/xcast/rtp', '/xcast/rtp/sap', '/xcast/rtp/sap?x=1', '/xcast/rtp/__proto__.sdp', '/xcast/rtp/constructor.sdp',
+  '/xcast/rtp/..%2f..%2fpackage.json', '/xcast/rtp/%2e%2e/%2e%2e/package.json', '/xcast/rtp/../../package.json',
+  '/xcast/rtp/..%5c..%5cpackage.json', '/xcast/rtp/%252e%252e%252fpackage.json', '/xcast/rtp/mix.sdp%00.json', '/xcast/rtp/mix.sdp/..',
+  '/xcast/rtp/..%2f..%2f..%2f..%2fetc%2fpasswd', '/xcast/rtp//etc/passwd', '/xcast/rtp/%2fetc%2fpasswd.sdp',
 ];
+
+/** A file the server must never hand out, whatever the path (the project's package.json, the system's passwd). */
+function leaked(body: string): boolean {
+  return /^\{\s*\n\s*"name":\s*"@xcast\/node-red-xcast"|"devDependencies"|root:x?:0:0:/.test(body);
+}
+
+/** What a 200 on the RTP routes may be: an SDP (GET) or nothing (HEAD), the SAP directory as JSON. */
+function badRtpAnswer(method: string, path: string, status: number, type: string, body: string): string | null {
+  if (status !== 200 || !path.startsWith('/xcast/rtp/')) return null;
+  if (/^\/xcast\/rtp\/sap(\?|$)/.test(path)) return /^application\/json/.test(type) && (method === 'HEAD' || body.startsWith('{"listeners":')) ? null : `the SAP directory answered ${type}: ${body.slice(0, 80)}`;
+  if (!/^application\/sdp/.test(type)) return `a 200 of ${type || 'no type'} under /xcast/rtp/`;
+  return method === 'HEAD' || body.startsWith('v=0\r\n') ? null : `an SDP that is not one: ${body.slice(0, 80)}`;
+}
 
 /** Documented 503s: the launcher while starting; the monitor routes when no mixeradmin client is deployed. */
 function documented503(path: string): boolean {
@@ -58,13 +80,13 @@ function randomBody(rng: Rng): { body: Buffer; type: string | undefined } {
   }
 }
 
-function request(port: number, method: string, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: string } | { error: string }> {
+function request(port: number, method: string, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; type: string; body: string } | { error: string }> {
   return new Promise((resolve) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, timeout: 10000, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { if (text.length < 300) text += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: text }));
       res.on('error', (e) => resolve({ error: e.message }));
     });
     req.on('timeout', () => { req.destroy(new Error('timeout after 10 s')); });
@@ -93,6 +115,7 @@ export async function fuzzHttp(o: { seed: number; requests: number; log?: (l: st
   const failures: string[] = [];
   const t0 = Date.now();
   const report = { alive: false, errorLogLines: 0 };
+  const rtpAnswers: Record<string, number> = {};
   try {
     let n = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
@@ -124,6 +147,10 @@ export async function fuzzHttp(o: { seed: number; requests: number; log?: (l: st
         }
         byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
         if (r.status >= 500 && !(r.status === 503 && documented503(path))) failures.push(`${method} ${path} (${type ?? 'no body'}, ${body.length} B) → ${r.status}: ${r.body.slice(0, 200)}`);
+        if (leaked(r.body)) failures.push(`${method} ${path} → ${r.status} handed out a file: ${r.body.slice(0, 120)}`);
+        const bad = badRtpAnswer(method, path, r.status, r.type, r.body);
+        if (bad) failures.push(`${method} ${path}: ${bad}`);
+        if (path.startsWith('/xcast/rtp/')) rtpAnswers[r.status] = (rtpAnswers[r.status] ?? 0) + 1;
       }
     }));
   } finally {
@@ -138,12 +165,12 @@ export async function fuzzHttp(o: { seed: number; requests: number; log?: (l: st
     report.alive = isAlive;
     report.errorLogLines = out.filter((l) => /\[error\]/.test(l)).length;
   }
-  return { ...report, seed: o.seed, requests: o.requests, seconds: (Date.now() - t0) / 1000, byStatus, failures };
+  return { ...report, seed: o.seed, requests: o.requests, seconds: (Date.now() - t0) / 1000, byStatus, rtpAnswers, failures };
 }
 
 export function formatHttpReport(r: HttpReport): string {
   return [
     `http fuzz (seed ${r.seed}): ${r.requests} requests in ${r.seconds.toFixed(1)} s (${Math.round(r.requests / r.seconds)}/s); xcast ${r.alive ? 'alive' : 'DEAD'}; ${r.failures.length} failures; ${r.errorLogLines} [error] log lines`,
-    `  by status: ${Object.entries(r.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  by status: ${Object.entries(r.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')}; /xcast/rtp/: ${Object.entries(r.rtpAnswers).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   ].join('\n');
 }

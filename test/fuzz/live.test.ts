@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { formatLiveReport, liveProblems, runLiveFuzz } from './live';
+import { formatLiveUdpReport, liveUdpProblems, runLiveUdpFuzz } from './live-udp';
 import { startXcast, freePortMap, type XcastProcess } from '../support/xcast-process';
 import { FrameType, encodeJsonFrame } from '../../runtime/protocol/frame';
 
@@ -18,6 +19,12 @@ describe('fuzzing (bounded, live sockets against the xcast preset)', function ()
     assert.deepEqual(liveProblems(r), [], formatLiveReport(r));
     // Log amplification: at most one line per refused connection and a little more (today: one warn per refusal, two for a post-HELLO one).
     assert.ok(r.logLines <= 2 * r.attackConnections, `${r.logLines} log lines for ${r.attackConnections} attack connections`);
+  });
+
+  it(`1,000 garbage and mutated datagrams each on UDP 7010, RTP 5004, RTCP 5005 and seed 002 4030 while a UDP peer, an Opus RTP sender and a seed 002 streamer stream (seed ${SEED}): their tracks never leave the mix, the mix has no gap, every drop counted on /metrics by reason, the log quiet, a new HELLO answered`, async () => {
+    const r = await runLiveUdpFuzz({ seed: SEED, perPort: 1000, log: () => undefined });
+    console.log(formatLiveUdpReport(r).replace(/^/gm, '      '));
+    assert.deepEqual(liveUdpProblems(r), [], formatLiveUdpReport(r));
   });
 
   describe('single frames found by the fuzzers', () => {

@@ -220,6 +220,32 @@ function findValueEnd(text: string, i: number): number {
   return text.length;
 }
 
+// ---- SDP text ----
+
+const ODD_NUMBERS = ['0', '-1', '1.5', '1e3', '0x10', '', ' ', '65535', '65536', '255', '256', '4294967296', '9'.repeat(30), '9'.repeat(400), 'NaN', 'Infinity'];
+
+/** Edits of an SDP: a number replaced by an odd one, a line dropped / duplicated / cut, a field emptied, or byte edits. */
+export function mutateSdp(rng: Rng, text: string): string {
+  const lines = text.split(/\r?\n/);
+  const rounds = 1 + rng.small(3);
+  for (let r = 0; r < rounds && lines.length; r++) {
+    const i = rng.int(lines.length);
+    switch (rng.int(6)) {
+      case 0: case 1: { // a number anywhere in a line
+        const nums = [...lines[i].matchAll(/\d+/g)];
+        if (nums.length) { const m = rng.pick(nums); lines[i] = lines[i].slice(0, m.index) + rng.pick(ODD_NUMBERS) + lines[i].slice(m.index! + m[0].length); }
+        break;
+      }
+      case 2: lines.splice(i, 1); break;
+      case 3: lines.splice(i, 0, lines[rng.int(lines.length)]); break;
+      case 4: lines[i] = lines[i].slice(0, rng.int(lines[i].length + 1)); break;
+      default: lines[i] = lines[i].replace(/[ /:]/, rng.pick(['', '  ', '/', ':', '\t', '/0/'])); break;
+    }
+  }
+  const out = lines.join('\r\n');
+  return rng.bool(0.15) ? mutateBytes(rng, Buffer.from(out, 'utf8')).toString('utf8') : out;
+}
+
 /** Random cut points for a byte stream: 1-byte reads, small reads, a few large ones. */
 export function randomSplits(rng: Rng, length: number): number[] {
   const cuts: number[] = [];

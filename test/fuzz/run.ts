@@ -4,6 +4,7 @@
 //   --seed N         (default: random, printed)               --target a,b  only these in-process targets
 //   --index I        run input I of --target alone (reproduce a failure)   --no-known  treat known defects as failures
 //   --requests N     HTTP requests (default 5000; 0 = skip)   --frames N    live attack frames (default 20000; 0 = skip)
+//   --datagrams N    live UDP attack datagrams per port (UDP 7010, RTP, RTCP, seed 002; default 5000; 0 = skip)
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatReport, runFuzz, type FuzzReport } from './engine';
@@ -62,6 +63,15 @@ async function main(): Promise<number> {
     console.log(formatLiveReport(r));
     const problems = liveProblems(r);
     results.live = { ...r, problems };
+    if (problems.length) { console.error(problems.join('\n')); failed = true; }
+  }
+  const datagrams = Number(arg('datagrams') ?? 5000);
+  if (datagrams > 0) {
+    const { runLiveUdpFuzz, formatLiveUdpReport, liveUdpProblems } = await import('./live-udp');
+    const r = await runLiveUdpFuzz({ seed, perPort: datagrams });
+    console.log(formatLiveUdpReport(r));
+    const problems = liveUdpProblems(r);
+    results.liveUdp = { ...r, problems };
     if (problems.length) { console.error(problems.join('\n')); failed = true; }
   }
   if (!names) {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   FrameType, ProtocolError, decodeAudioPayload, decodeErrorPayload, decodeJsonPayload, decodePing, decodePong,
-  encodeFrame, isLegalOpusFrameSamples, validateClientHello, validateServerHello, type JsonObject,
+  encodeFrame, encodeJsonFrame, isLegalOpusFrameSamples, validateClientHello, validateServerHello, type JsonObject,
 } from '../../runtime/protocol/frame';
 import { FrameParser } from '../../runtime/protocol/parser';
 import { opusPacketSamples } from '../../runtime/protocol/opus-toc';
@@ -20,11 +20,20 @@ import { EventFileError, readAllEvents } from '../../runtime/events/reader';
 import { WavError, readWav } from '../../runtime/audio/wav';
 import { ControlError, readControlBody, readPageMessage, type MixerControl } from '../../runtime/console/control';
 import { MeterFrameError, decodeMeterFrame, encodeMeterFrame } from '../../runtime/console/meter-frame';
+import { UdpSessionTable, type UdpFrom, type UdpSession } from '../../runtime/protocol/udp-sessions';
+import { Seed002Ingest, type Seed002SampleFormat, type Seed002Output } from '../../runtime/protocol/seed002';
+import { RtpSourceTable } from '../../runtime/rtp/sources';
+import { RtcpFormatError, parseRtcp, type ReportBlock } from '../../runtime/rtp/rtcp';
+import { RtpPayloadTable, SdpError, parseSdp, type SdpSession } from '../../runtime/rtp/sdp';
+import { SapFormatError, parseSap } from '../../runtime/rtp/sap';
+import { SapDirectory, type SapStream } from '../../runtime/rtp/sap-directory';
 import {
-  audioPayload, clientHello, opusPackets, qosReport, serverHello, sharedState, validEvent, validEventStream, validFrame,
-  validStream, validWav,
+  FRAME_HEADER_BYTES, UDP_TOKEN, audioPayload, clientHello, opusPackets, qosReport, rtcpCompound, rtpConfig, rtpConfigSdp,
+  rtpPacket, sapPacket, sdpText, seed002Datagram, serverHello, sharedState, udpDatagram, validEvent, validEventStream,
+  validFrame, validStream, validWav, type RtpConfig,
 } from './corpus';
-import { mutateAudioPayload, mutateBytes, mutateFrame, mutateJson, randomSplits } from './mutate';
+import { mutateAudioPayload, mutateBytes, mutateFrame, mutateJson, mutateSdp, randomSplits } from './mutate';
+import { isIP } from 'node:net';
 import { Rng } from './prng';
 
 /** A broken invariant (not a thrown error of a wrong class): always a failure. */
@@ -514,8 +523,410 @@ const consoleTarget: Target = {
   },
 };
 
+// ---- UDP and RTP (issue 13): sequences of datagrams into one socket-free table ----
+
+/**
+ * The last datagram of a sequence was dropped (by the table, with its reason as the code): a refusal. The drops
+ * before it are checked by the invariants (each counted once, by reason), not thrown.
+ */
+export class DatagramDropped extends Error {
+  override name = 'DatagramDropped';
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** One datagram of a sequence: from which source (an index), after how long (dt × 100 ms; 255 = 20 s, past the idle timeouts). */
+interface Datagram { from: number; dt: number; bytes: Buffer }
+
+/** `head` config bytes, then per datagram [from u8][dt u8][length u16 BE][bytes]: the whole sequence is one input. */
+function packDatagrams(head: number[], ds: Datagram[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(head)];
+  for (const d of ds) {
+    const h = Buffer.alloc(4);
+    const bytes = d.bytes.subarray(0, 0xffff);
+    h[0] = d.from; h[1] = d.dt; h.writeUInt16BE(bytes.length, 2);
+    parts.push(h, bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+function unpackDatagrams(input: Buffer, headBytes: number): Datagram[] {
+  const out: Datagram[] = [];
+  let at = headBytes;
+  while (at + 4 <= input.length) {
+    const n = input.readUInt16BE(at + 2);
+    out.push({ from: input[at], dt: input[at + 1], bytes: input.subarray(at + 4, Math.min(input.length, at + 4 + n)) });
+    at += 4 + n;
+  }
+  return out;
+}
+
+const msOf = (dt: number) => (dt === 255 ? 20_000 : dt * 100);
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
+/** Senders: a few on one host (told apart by port), others elsewhere, one IPv6. */
+const FROM: readonly UdpFrom[] = [
+  { address: '127.0.0.1', port: 5000 }, { address: '127.0.0.1', port: 5001 }, { address: '10.0.0.2', port: 5000 },
+  { address: '::1', port: 5000 }, { address: '192.168.1.9', port: 40000 }, { address: '10.0.0.3', port: 1 },
+];
+
+/** A sequence of datagrams from a few senders: valid ones (a sender starts with its first), mutated ones, noise. */
+function datagramSequence(rng: Rng, first: (from: number) => Buffer, valid: (from: number) => Buffer, mutate: (b: Buffer) => Buffer): Datagram[] {
+  const ds: Datagram[] = [];
+  const started = new Set<number>();
+  const n = rng.range(1, 24);
+  for (let i = 0; i < n; i++) {
+    const from = rng.bool(0.7) ? rng.int(3) : rng.int(FROM.length);
+    const dt = rng.bool(0.03) ? 255 : rng.small(30);
+    let bytes: Buffer;
+    if (!started.has(from) && rng.bool(0.8)) { started.add(from); bytes = first(from); } else {
+      const r = rng.float();
+      bytes = r < 0.04 ? rng.bytes(rng.small(2048)) : r < 0.06 ? Buffer.alloc(rng.small(8)) : r < 0.5 ? valid(from) : mutate(valid(from));
+    }
+    ds.push({ from, dt, bytes });
+  }
+  return ds;
+}
+
+const MAX_CONNECTIONS = [1, 2, 4, 64];
+
+const udpSessionsTarget: Target = {
+  name: 'udp-sessions',
+  weight: 1,
+  allowed: [DatagramDropped],
+  gen(rng) {
+    const hello = () => { const h = clientHello(rng); h.token = UDP_TOKEN; return encodeFrame(FrameType.HELLO, Buffer.from(JSON.stringify(h))); };
+    const mutate = (b: Buffer) => {
+      if (b[3] === FrameType.AUDIO && rng.bool(0.5)) return encodeFrame(FrameType.AUDIO, mutateAudioPayload(rng, b.subarray(FRAME_HEADER_BYTES)));
+      if ((b[3] === FrameType.HELLO || b[3] === FrameType.QOS || b[3] === FrameType.METADATA) && rng.bool(0.3)) return encodeFrame(b[3], mutateJson(rng, JSON.parse(b.subarray(FRAME_HEADER_BYTES).toString())));
+      return mutateFrame(rng, b, () => udpDatagram(rng));
+    };
+    return packDatagrams([rng.u32() & 0xff], datagramSequence(rng, hello, () => udpDatagram(rng), mutate));
+  },
+  run(input) {
+    const cfg = input[0] ?? 0;
+    const token = cfg & 1 ? UDP_TOKEN : undefined;
+    const maxConnections = MAX_CONNECTIONS[(cfg >> 1) & 3];
+    const serverName = cfg & 8 ? 'xcast' : undefined;
+    const table = new UdpSessionTable({ token, limits: { maxConnections }, serverName, clock: () => 1763740000000000 });
+    const ackBytes = encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', sessionId: '6f1c3f0e-6b7e-4d0b-9a53-0c1d1d0f6a11', serverTime: 1763740000000000, ...(serverName ? { name: serverName } : {}) }).length;
+    // The sessions opened by an accepted HELLO, as the test sees them: a session leaves with its 'close'.
+    const helloed = new Map<string, UdpSession>();
+    table.on('close', (s) => { if (helloed.get(s.key) === s) helloed.delete(s.key); });
+    let now = 0;
+    let accepted = 0;
+    let last: DatagramDropped | null = null;
+    for (const d of unpackDatagrams(input, 1)) {
+      now += msOf(d.dt);
+      const from = FROM[d.from % FROM.length];
+      const key = `${from.address}:${from.port}`;
+      const dropped = table.stats.dropped;
+      const r = table.handle(d.bytes, from, now);
+      if (r.kind === 'drop') {
+        check(table.stats.dropped === dropped + 1 && typeof r.reason === 'string' && r.reason !== '', `a drop counted ${table.stats.dropped - dropped} times, reason ${String(r.reason)}`);
+        last = new DatagramDropped(r.reason!, r.message ?? '');
+      } else {
+        check(table.stats.dropped === dropped, `an accepted ${r.kind} counted as a drop`);
+        accepted++;
+        last = null;
+      }
+      check(sum(table.stats.drops) === table.stats.dropped, `drops by reason add up to ${sum(table.stats.drops)}, dropped is ${table.stats.dropped}`);
+      check(accepted + table.stats.dropped === table.stats.datagrams, `${accepted} accepted + ${table.stats.dropped} dropped ≠ ${table.stats.datagrams} datagrams`);
+      // No amplification: a reply is at most the datagram + 64 bytes, except the HELLO-ack, which has a fixed size
+      // (protocol, a 36-character sessionId, serverTime, the name): a minimal 48-byte HELLO draws 116 bytes (see the report).
+      if (r.reply) check(r.reply.length <= d.bytes.length + 64 || (r.kind === 'hello' && r.reply.length <= ackBytes), `a ${d.bytes.length}-byte ${r.kind} datagram got a ${r.reply.length}-byte reply (amplification)`);
+      check(table.size <= maxConnections, `${table.size} sessions, maxConnections ${maxConnections}`);
+      if (r.kind === 'hello') {
+        check(r.session !== undefined && r.session === table.get(from), 'an accepted HELLO whose session is not the table\'s');
+        if (token) check(r.session!.hello.token === token, 'a HELLO without the token accepted');
+        helloed.set(key, r.session!);
+      } else if (r.kind === 'audio') {
+        check(r.session !== undefined && helloed.get(key) === r.session && table.get(from) === r.session, `AUDIO accepted from ${key}, which has no accepted HELLO`);
+        if (token) check(r.session!.hello.token === token, 'AUDIO accepted from a session without the token');
+        // The same payload as TCP's reader would take it.
+        let tcp: ReturnType<typeof decodeAudioPayload>;
+        try { tcp = decodeAudioPayload(d.bytes.subarray(FRAME_HEADER_BYTES)); } catch (e) { throw new InvariantError(`UDP accepted an AUDIO that TCP refuses: ${(e as Error).message}`); }
+        const h = r.header!;
+        check(JSON.stringify(h) === JSON.stringify(tcp.header) && r.data!.equals(tcp.data), 'UDP and TCP read an AUDIO payload differently');
+        if (h.codec === 2) check(isLegalOpusFrameSamples(h.frameSamples, h.sampleRate) && opusPacketSamples(r.data!, h.sampleRate) === h.frameSamples, `an accepted Opus AUDIO of ${h.frameSamples} samples fails the TOC check`);
+      } else if (r.kind === 'error-frame') {
+        check(table.get(from) === undefined, 'an ERROR frame left its session open');
+      } else if (r.kind !== 'drop') {
+        check(r.session !== undefined && r.session === table.get(from), `a ${r.kind} accepted from ${key} without a session`);
+      }
+    }
+    if (last) throw last;
+  },
+};
+
+// ---- RTP and RTCP ----
+
+/** The config bytes of an RTP input: [codec | channels-1 << 2 | noSdp << 5, payload type]. */
+function rtpConfigOf(input: Buffer): { c: RtpConfig; sdp: boolean } {
+  const b = input[0] ?? 0;
+  const codec = (['opus', 'opus', 'L16', 'L24'] as const)[b & 3];
+  return { c: { codec, channels: codec === 'opus' ? 2 : ((b >> 2) & 7) + 1, payloadType: codec === 'opus' ? 96 + ((input[1] ?? 0) & 31) : codec === 'L16' ? 96 : 97 }, sdp: codec !== 'opus' || (b & 0x20) === 0 };
+}
+
+const RTP_MAX_SOURCES = 4;
+const SSRCS = [0x11111111, 0x22222222, 0xdeadbeef, 0];
+
+function checkBlock(b: ReportBlock, what: string): void {
+  check(Number.isInteger(b.fractionLost) && b.fractionLost >= 0 && b.fractionLost <= 255, `${what}: fraction lost ${b.fractionLost}`);
+  check(Number.isInteger(b.cumulativeLost) && b.cumulativeLost >= -(1 << 23) && b.cumulativeLost < 1 << 23, `${what}: cumulative lost ${b.cumulativeLost}`);
+  for (const k of ['ssrc', 'highestSeq', 'jitter', 'lsr', 'dlsr'] as const) check(Number.isInteger(b[k]) && b[k] >= 0 && b[k] <= 0xffffffff, `${what}: ${k} ${b[k]}`);
+}
+
+const rtpTarget: Target = {
+  name: 'rtp',
+  weight: 1,
+  allowed: [DatagramDropped],
+  gen(rng) {
+    const cfg = rng.u32() & 0xff;
+    const pt = rng.u32() & 0xff;
+    const { c } = rtpConfigOf(Buffer.from([cfg, pt]));
+    const seq = [rng.int(65536), rng.int(65536), rng.int(65536), rng.int(65536), rng.int(65536), rng.int(65536)];
+    const ssrcOf = (from: number) => SSRCS[from % SSRCS.length];
+    // An RTCP compound has the top bit of `from` set.
+    const valid = (from: number) => (rng.bool(0.15) ? rtcpCompound(rng, ssrcOf(from)) : rtpPacket(rng, rng.bool(0.9) ? c : rtpConfig(rng), rng.bool(0.9) ? ssrcOf(from) : rng.u32(), seq[from]++));
+    const mutate = (b: Buffer) => {
+      const m = Buffer.from(b);
+      switch (rng.int(4)) {
+        case 0: if (m.length > 12) m[12] = rng.u32() & 0xff; return m;                       // the Opus TOC byte
+        case 1: if (m.length > 13) m[13] = rng.pick([0, 1, 0x3f, 0x40, 0x81, 0xc1, 0xff]); return m; // code-3 count byte
+        case 2: m[0] ^= 1 << rng.int(8); return m;                                            // V, P, X, CC
+        default: return mutateBytes(rng, m);
+      }
+    };
+    const ds = datagramSequence(rng, (from) => valid(from), valid, mutate);
+    for (const d of ds) if (d.bytes.length >= 2 && d.bytes[1] >= 200 && d.bytes[1] <= 204 && rng.bool(0.9)) d.from |= 0x80;
+    return packDatagrams([cfg, pt], ds);
+  },
+  run(input) {
+    const { c, sdp } = rtpConfigOf(input);
+    const payloads = sdp ? new RtpPayloadTable(parseSdp(rtpConfigSdp(c))) : new RtpPayloadTable();
+    const table = new RtpSourceTable({ payloads, maxSources: RTP_MAX_SOURCES });
+    let now = 1_000_000;
+    let accepted = 0;
+    let packets = 0;
+    let last: DatagramDropped | null = null;
+    for (const d of unpackDatagrams(input, 2)) {
+      now += msOf(d.dt) * 1000;
+      const from = FROM[(d.from & 0x7f) % FROM.length];
+      if (d.from & 0x80) {
+        let pkts;
+        try { pkts = parseRtcp(d.bytes); } catch (e) {
+          if (!(e instanceof RtcpFormatError)) throw e;
+          last = new DatagramDropped(`rtcp-${e.reason}`, e.message);
+          continue;
+        }
+        last = null;
+        for (const p of pkts) {
+          if (p.type === 'sr' || p.type === 'rr') {
+            check(p.reports.length <= 31, `an RTCP ${p.type} of ${p.reports.length} blocks`);
+            p.reports.forEach((b) => checkBlock(b, `a parsed ${p.type} block`));
+            if (p.type === 'sr') table.onSenderReport(p.ssrc, from.address, p.sender.ntpMsw, p.sender.ntpLsw, now);
+          } else if (p.type === 'sdes') {
+            for (const ch of p.chunks) check(ch.cname === undefined || ch.cname.length <= 255, `an SDES CNAME of ${ch.cname?.length} characters`);
+          } else if (p.type === 'bye') {
+            check(p.ssrcs.length <= 31, `a BYE of ${p.ssrcs.length} sources`);
+            for (const ssrc of p.ssrcs) { const s = table.find(ssrc, from.address, from.port); if (s) table.remove(s); }
+          }
+        }
+        continue;
+      }
+      packets++;
+      const before = sum(table.dropped);
+      const src = table.accept(d.bytes, from.address, from.port, now);
+      if (src === null) {
+        check(sum(table.dropped) === before + 1 && table.lastDropReason !== '', `an RTP drop counted ${sum(table.dropped) - before} times`);
+        last = new DatagramDropped(table.lastDropReason, table.lastDropDetail);
+      } else {
+        accepted++;
+        last = null;
+        const p = table.packet;
+        check(sum(table.dropped) === before, 'an accepted RTP packet counted as a drop');
+        check(src === table.find(p.ssrc, from.address, from.port) && src.format.payloadType === p.payloadType, 'an accepted packet\'s source is not its SSRC and address\'s, or of another payload type');
+        check(p.payload.length <= d.bytes.length - 12, 'a payload longer than the datagram');
+        if (src.format.codec === 'opus') {
+          const samples = opusPacketSamples(p.payload, 48000);
+          check(samples > 0, `an accepted Opus payload of ${p.payload.length} bytes fails the TOC check`);
+          // What the ingest's decoder then does with it: real libopus, exactly that many samples.
+          decodeAccepted(p.payload, 48000, src.format.channels, samples);
+        } else {
+          const frame = (src.format.codec === 'L16' ? 2 : 3) * src.format.channels;
+          check(p.payload.length % frame === 0, `an accepted ${src.format.codec} payload of ${p.payload.length} bytes is not whole ${src.format.channels}-channel samples`);
+        }
+      }
+      check(accepted + sum(table.dropped) === packets, `${accepted} accepted + ${sum(table.dropped)} dropped ≠ ${packets} RTP packets`);
+      check(table.size <= RTP_MAX_SOURCES && table.sources().length === table.size, `${table.size} sources (${table.sources().length} listed), at most ${RTP_MAX_SOURCES}`);
+    }
+    // Every source's receiver report: in range, and our RTCP parser reads back what our builder wrote.
+    for (const s of table.sources()) {
+      const rr = table.receiverReport(s, 0x5eed, 'xcast', now);
+      const back = parseRtcp(rr);
+      check(back[0].type === 'rr' && back[0].reports.length === 1, 'our receiver report does not parse back');
+      if (back[0].type === 'rr') checkBlock(back[0].reports[0], `the RR of ${s.userId}`);
+    }
+    if (last) throw last;
+  },
+};
+
+// ---- SAP and SDP ----
+
+function checkSdp(s: SdpSession, what: string): void {
+  const conn = (c: SdpSession['connection']) => {
+    if (!c) return;
+    check(isIP(c.address) !== 0, `${what}: connection address ${c.address}`);
+    check(c.ttl === undefined || (Number.isInteger(c.ttl) && c.ttl >= 0 && c.ttl <= 255), `${what}: TTL ${c.ttl}`);
+  };
+  conn(s.connection);
+  for (const a of s.audio) {
+    check(Number.isInteger(a.port) && a.port >= 0 && a.port <= 65535, `${what}: port ${a.port}`);
+    conn(a.connection);
+    for (const ms of [a.ptimeMs, a.maxptimeMs]) check(ms === undefined || (Number.isFinite(ms) && ms > 0), `${what}: ptime ${ms}`);
+    for (const f of a.formats) {
+      check(Number.isInteger(f.payloadType) && f.payloadType >= 0 && f.payloadType <= 127, `${what}: payload type ${f.payloadType}`);
+      check(Number.isSafeInteger(f.clockRate) && f.clockRate > 0, `${what}: clock rate ${f.clockRate}`);
+      check(Number.isInteger(f.channels) && f.channels >= 1 && f.channels <= 255, `${what}: channels ${f.channels}`);
+    }
+  }
+  // What an ingest given this SDP takes.
+  const t = new RtpPayloadTable(s);
+  for (const pt of t.payloadTypes()) {
+    const info = t.get(pt)!;
+    check(Number.isSafeInteger(info.clockRate) && info.clockRate > 0 && info.channels >= 1, `${what}: the payload table takes PT ${pt} at ${info.clockRate} Hz × ${info.channels}`);
+  }
+}
+
+function checkStream(s: SapStream): void {
+  check(s.port === null || (Number.isInteger(s.port) && s.port >= 0 && s.port <= 65535), `SAP stream port ${s.port}`);
+  check(s.ttl === null || (Number.isInteger(s.ttl) && s.ttl >= 0 && s.ttl <= 255), `SAP stream TTL ${s.ttl}`);
+  check(s.msgIdHash >= 0 && s.msgIdHash <= 0xffff, `SAP msgIdHash ${s.msgIdHash}`);
+  for (const f of s.formats) check(Number.isSafeInteger(f.clockRate) && f.clockRate > 0 && f.channels >= 1, `SAP stream format ${f.rtpmap}`);
+  check(s.intervalMs === null || (Number.isFinite(s.intervalMs) && s.intervalMs >= 0), `SAP interval ${s.intervalMs}`);
+}
+
+const SAP_MAX_STREAMS = 8;
+let sapDirectory = new SapDirectory({ maxStreams: SAP_MAX_STREAMS });
+let sapUses = 0;
+let sapNow = 0;
+
+const sapSdpTarget: Target = {
+  name: 'sap-sdp',
+  weight: 1,
+  allowed: [SapFormatError, SdpError],
+  gen(rng) {
+    if (rng.bool(0.5)) {
+      const body = pick(rng, () => Buffer.from(sdpText(rng)), (b) => Buffer.from(mutateSdp(rng, b.toString('utf8'))), 0.03, 0.1);
+      return Buffer.concat([Buffer.from([1]), body]);
+    }
+    const mutate = (b: Buffer) => {
+      if (rng.bool(0.4) && !(b[0] & 1)) {   // an uncompressed announcement: mutate the SDP inside it
+        const head = (b[0] & 0x10 ? 20 : 8) + b[1] * 4;
+        const nul = b.indexOf(0, head);
+        return Buffer.concat([b.subarray(0, nul + 1), Buffer.from(mutateSdp(rng, b.subarray(nul + 1).toString('utf8')))]);
+      }
+      return mutateBytes(rng, b, () => sapPacket(rng));
+    };
+    return Buffer.concat([Buffer.from([0, rng.int(FROM.length), rng.bool(0.02) ? 255 : rng.small(50)]), pick(rng, () => sapPacket(rng), mutate, 0.03, 0.15)]);
+  },
+  run(input) {
+    if (input.length === 0) return;
+    if (input[0] === 1) {
+      const s = parseSdp(input.subarray(1).toString('utf8'));
+      checkSdp(s, 'parseSdp');
+      return;
+    }
+    if (input.length < 3) return;
+    const datagram = input.subarray(3);
+    if (++sapUses > 500) { sapDirectory = new SapDirectory({ maxStreams: SAP_MAX_STREAMS }); sapUses = 0; }
+    sapNow += input[2] === 255 ? 4_000_000 : input[2] * 1000;
+    const dir = sapDirectory;
+    const dropped = dir.stats.dropped;
+    let direct: unknown = null;
+    try {
+      const p = parseSap(datagram);
+      check(p.msgIdHash >= 0 && p.msgIdHash <= 0xffff && isIP(p.origin) !== 0, `parseSap: hash ${p.msgIdHash}, origin ${p.origin}`);
+    } catch (e) {
+      if (!(e instanceof SapFormatError)) throw e;
+      direct = e;
+    }
+    const heard = dir.hear(datagram, FROM[input[1] % FROM.length], sapNow);
+    if (dir.size > SAP_MAX_STREAMS) throw new InvariantError(`${dir.size} SAP streams, maxStreams ${SAP_MAX_STREAMS}`);
+    if (heard.kind === 'drop') {
+      check(dir.stats.dropped === dropped + 1 && sum(dir.stats.drops) === dir.stats.dropped, 'a SAP drop not counted once');
+      throw direct ?? (heard.reason === 'sdp' ? new SdpError(heard.message) : new SapFormatError(heard.reason, heard.message));
+    }
+    check(direct === null, 'the directory took a datagram parseSap refuses');
+    if (heard.kind === 'new' || heard.kind === 'changed' || heard.kind === 'repeat') {
+      checkStream(heard.stream);
+      checkSdp(parseSdp(heard.stream.sdp), 'an announced SDP');
+    }
+    for (const s of dir.expire(sapNow)) check(sapNow - s.lastHeardAt >= dir.timeoutOf(s), 'a SAP stream expired early');
+  },
+};
+
+// ---- seed 002 ----
+
+const SEED_FORMATS: readonly Seed002SampleFormat[] = ['s16le', 's16be', 'f32le'];
+const SEED_BYTES: Record<Seed002SampleFormat, number> = { s16le: 2, s16be: 2, f32le: 4 };
+const SEED_MAX_SOURCES = 3;
+
+function seedConfigOf(b: number): { format: Seed002SampleFormat; channels: number; output: Seed002Output } {
+  const format = SEED_FORMATS[(b & 3) % 3];
+  return { format, channels: ((b >> 2) & 7) + 1, output: b & 0x20 ? 'pcm_f32le' : 'pcm_s16le' };
+}
+
+const seed002Target: Target = {
+  name: 'seed002',
+  weight: 1,
+  allowed: [DatagramDropped],
+  gen(rng) {
+    const cfg = rng.u32() & 0xff;
+    const { format, channels } = seedConfigOf(cfg);
+    const seq = [rng.u32(), rng.u32(), rng.u32(), rng.u32(), rng.u32(), rng.u32()];
+    // Sometimes a sender of another format or channel count than the node is set to.
+    const valid = (from: number) => seed002Datagram(rng, rng.bool(0.9) ? SEED_BYTES[format] * channels : rng.range(1, 32), seq[from]++);
+    return packDatagrams([cfg], datagramSequence(rng, valid, valid, (b) => mutateBytes(rng, b)));
+  },
+  run(input) {
+    const o = seedConfigOf(input[0] ?? 0);
+    const ingest = new Seed002Ingest({ ...o, sampleRate: 48000, maxSources: SEED_MAX_SOURCES });
+    let now = 0;
+    let last: DatagramDropped | null = null;
+    for (const d of unpackDatagrams(input, 1)) {
+      now += msOf(d.dt);
+      const from = FROM[d.from % FROM.length];
+      const dropped = ingest.stats.dropped;
+      const r = ingest.handle(d.bytes, from, now);
+      if (r.kind === 'drop') {
+        check(ingest.stats.dropped === dropped + 1 && ['short', 'partial_sample', 'too_many_samples'].includes(r.reason!), `a seed 002 drop counted ${ingest.stats.dropped - dropped} times, reason ${String(r.reason)}`);
+        last = new DatagramDropped(r.reason!, r.message ?? '');
+      } else {
+        last = null;
+        const h = r.header!;
+        const out = o.output === 'pcm_s16le' ? 2 : 4;
+        check(Number.isInteger(h.frameSamples) && h.frameSamples >= 1 && h.frameSamples <= 0xffff, `seed 002 frameSamples ${h.frameSamples}`);
+        check(h.channels === o.channels && r.data!.length === h.frameSamples * h.channels * out, `seed 002 audio of ${r.data!.length} bytes for ${h.frameSamples} samples × ${h.channels} as ${o.output}`);
+        check(d.bytes.length - 4 === h.frameSamples * h.channels * SEED_BYTES[o.format], 'seed 002: accepted audio is not the datagram\'s whole samples');
+        check(h.seq === d.bytes.readUInt32BE(0), 'seed 002: the header\'s seq is not the datagram\'s');
+        check(r.source !== undefined && ingest.list().includes(r.source) && r.source.key === `${from.address}:${from.port}`, 'seed 002 audio without its source');
+        if (o.output === 'pcm_f32le' && o.format !== 'f32le') {
+          for (let i = 0; i < r.data!.length; i += 4) { const v = r.data!.readFloatLE(i); check(v >= -1 && v < 1, `s16 → f32 gave ${v}`); }
+        }
+      }
+      check(sum(ingest.stats.drops) === ingest.stats.dropped && ingest.stats.packets + ingest.stats.dropped === ingest.stats.datagrams, 'seed 002 counts do not add up');
+      check(ingest.size <= SEED_MAX_SOURCES, `${ingest.size} seed 002 sources, at most ${SEED_MAX_SOURCES}`);
+    }
+    if (last) throw last;
+  },
+};
+
 export const TARGETS: readonly Target[] = [
   parserTarget, audioTarget, opusTarget, helloTarget, qosTarget, metadataTarget, controlTarget, eventsTarget, eventFileTarget, wavTarget, consoleTarget,
+  udpSessionsTarget, rtpTarget, sapSdpTarget, seed002Target,
 ];
 export const EXTRA_TARGETS: readonly Target[] = [helloBoundsTarget];
 

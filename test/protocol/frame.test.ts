@@ -257,6 +257,9 @@ describe('protocol/frame', () => {
       assert.equal(pong.length, 32);
       assert.deepEqual(decodePong(pong.subarray(FRAME_HEADER_BYTES)), { t0: 1, t1: 2 ** 40 + 3, t2: 1763740000000002 });
       expectCode(() => decodePing(Buffer.alloc(7)), 'protocol', /PING payload is 7 bytes/);
+      // found by the fuzzers: a t0 past 2^53 µs cannot be echoed (near 2^64 it rounds to 2^64, which encodePong refuses)
+      expectCode(() => decodePing(Buffer.alloc(8, 0xff)), 'protocol', /PING t0 ffffffffffffffff is past 2\^53/);
+      assert.equal(decodePing(Buffer.from('001fffffffffffff', 'hex')), Number.MAX_SAFE_INTEGER);
       expectCode(() => decodePong(Buffer.alloc(8)), 'protocol', /PONG/);
     });
   });

@@ -159,6 +159,10 @@ describe('rtp/sdp', () => {
     bad(5, 'm=audio 5004', /line 6: m= needs/);
     bad(6, 'a=rtpmap:97 opus', /line 7: a=rtpmap must be/);
     bad(6, 'a=rtpmap:97 L16/0', /line 7: a=rtpmap clock rate/);
+    // found by the fuzzers (sap-sdp): a clock rate of 30 or 400 digits was taken as 1e30 / Infinity
+    bad(6, `a=rtpmap:97 L24/${'9'.repeat(30)}/2`, /line 7: a=rtpmap clock rate 9+ is not 1-4294967295/);
+    bad(6, `a=rtpmap:97 L24/${'9'.repeat(400)}/2`, /line 7: a=rtpmap clock rate/);
+    bad(6, 'a=rtpmap:97 L24/4294967296/2', /line 7: a=rtpmap clock rate/);
     bad(6, 'a=ptime:abc', /line 7: a=ptime "abc"/);
     bad(6, 'a=fmtp:x', /line 7: a=fmtp must be/);
     bad(6, 'garbage', /line 7: not "x=value"/);
