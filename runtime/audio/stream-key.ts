@@ -106,15 +106,27 @@ export class StreamKeys {
  * What a node says once per stream and counts after: a refused packet (a rate the node cannot play, a codec it does
  * not take) is told once per stream and reason — with the stream's label — and every one of them is counted, so a
  * stream of 200 frames at the wrong rate is one warning and a count of 200, not 200 log lines.
- * Bounded: past `maxStreams` streams the oldest are forgotten (told again if they come back).
+ * Bounded: past `maxStreams` streams the oldest are forgotten (told again if they come back). And the telling is
+ * bounded across streams too: at most `maxToldPerMinute` in any minute (default 10), the rest counted only — a sender
+ * that can open streams cheaply (a UDP session per HELLO, an RTP source per SSRC) cannot grow the log with them.
  */
 export class OncePerStream {
   private readonly seen = new Map<string, { count: number; reasons: Set<string> }>();
   /** Packets refused, over every stream. */
   total = 0;
-  constructor(private readonly maxStreams = 4096) {}
+  /** First refusals not told because the minute's telling was spent (still counted). */
+  untold = 0;
+  /** When the last `maxToldPerMinute` tellings were (ms, a ring). */
+  private readonly toldAt: Float64Array;
+  private toldNext = 0;
+  constructor(private readonly maxStreams = 4096, maxToldPerMinute = 10, private readonly now: () => number = Date.now) {
+    this.toldAt = new Float64Array(Math.max(1, maxToldPerMinute)).fill(-Infinity);
+  }
 
-  /** Counts one refusal of stream `key` for `reason`; true when it is the first of that reason for that stream (say it). */
+  /**
+   * Counts one refusal of stream `key` for `reason`; true when it is the first of that reason for that stream and the
+   * minute's telling is not spent (say it).
+   */
   refuse(key: string, reason: string): boolean {
     this.total++;
     let s = this.seen.get(key);
@@ -125,6 +137,11 @@ export class OncePerStream {
     s.count++;
     if (s.reasons.has(reason)) return false;
     if (s.reasons.size < 16) s.reasons.add(reason);
+    // The oldest of the last maxToldPerMinute tellings: within a minute, the minute's telling is spent.
+    const t = this.now();
+    if (t - this.toldAt[this.toldNext] < 60_000) { this.untold++; return false; }
+    this.toldAt[this.toldNext] = t;
+    this.toldNext = (this.toldNext + 1) % this.toldAt.length;
     return true;
   }
 
@@ -136,5 +153,7 @@ export class OncePerStream {
   clear(): void {
     this.seen.clear();
     this.total = 0;
+    this.untold = 0;
+    this.toldAt.fill(-Infinity);
   }
 }

@@ -150,4 +150,18 @@ describe('OncePerStream', () => {
     assert.equal(o.refuse('c', 'x'), true);
     assert.equal(o.refuse('a', 'sampleRate'), true);
   });
+
+  it('tells at most maxToldPerMinute first refusals in any minute across streams (a flood of new streams is counted, not logged)', () => {
+    let now = 1_000_000;
+    const o = new OncePerStream(4096, 10, () => now);
+    let told = 0;
+    // 500 streams each refused once within one second: 10 told, 490 counted only.
+    for (let i = 0; i < 500; i++) { if (o.refuse(`s${i}`, 'sampleRate')) told++; now += 2; }
+    assert.deepEqual([told, o.untold, o.total], [10, 490, 500]);
+    // A stream told already stays quiet; a new one waits for the minute to pass since the oldest telling.
+    assert.equal(o.refuse('s0', 'sampleRate'), false);
+    assert.equal(o.refuse('late', 'x'), false);
+    now += 60_000;
+    assert.equal(o.refuse('later', 'x'), true);
+  });
 });
