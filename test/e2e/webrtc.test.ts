@@ -177,6 +177,9 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
   });
 
   it('closing a tab: the peer leaves its room within 1 s, then the mix, and getMetrics says so', async () => {
+    // The monitor's own playout buffer (adaptive: it deepens after a stall on a loaded machine) holds audio mixed before
+    // the close; what it held then is not the xcast's doing, so the 1 s bound below is on top of it.
+    const monitorMs = (await getMetrics(x.url)).aggregatedStatesSnapshot.speakerScriptProcessorLatencyMS ?? 0;
     const wavAtClose = readWav(wavPath);
     const atClose = wavAtClose.frames;
     const closedAt = Date.now();
@@ -208,8 +211,8 @@ describe('browsers join the session over WebRTC (Chromium, xcast + monitor prese
     for (let at = atClose; at + W <= wav.frames; at += W) windows.push(level(wav.samples, at));
     let tail = windows.length;
     while (tail > 0 && windows[tail - 1] < -60) tail--;
-    console.log(`      main's mix after the close: 440 Hz heard for ${tail * 100} ms more at the monitor (${windows.length * 100} ms recorded)`);
-    assert.ok(tail <= 10, `440 Hz still in main's mix ${tail * 100} ms after the close: ${windows.map((l) => l.toFixed(0)).join(' ')}`);
+    console.log(`      main's mix after the close: 440 Hz heard for ${tail * 100} ms more at the monitor (${windows.length * 100} ms recorded; the monitor's buffer held ${monitorMs.toFixed(0)} ms at the close)`);
+    assert.ok(tail * 100 <= 1000 + monitorMs, `440 Hz still in main's mix ${tail * 100} ms after the close (the monitor's buffer ${monitorMs.toFixed(0)} ms): ${windows.map((l) => l.toFixed(0)).join(' ')}`);
     const m = await getMetricsWhere(x.url, (a) => {
       const c = a.aggregatedStatesSnapshot.connections['solo-440'];
       const tr = a.aggregatedStatesSnapshot.incomingAudioTracks.find((q) => q.userId === 'solo-440');
