@@ -9,12 +9,13 @@
 # sox and ffmpeg (ffprobe) the outside checks of written WAV files; opus-tools the Opus checks;
 # chromium the dashboard tests; openssl the TLS tests (certificates, s_client as referee); iproute2 (ip netns,
 # tc netem) the fault tests; libasound2-dev naudiodon's build at npm install (an optional
-# dependency: without it the device options are unavailable); g++, make, python3 node-gyp.
+# dependency: without it the device options are unavailable); libopus-dev the mix thread's float Opus decoder
+# (native/, built by npm run build; without it the decoders use @discordjs/opus); g++, make, python3 node-gyp.
 #
 # Usage: sh scripts/setup-system.sh [PACKAGE...]   (packages given replace the list: for its tests)
 set -eu
 
-PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev chromium openssl iproute2 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+PACKAGES="g++ make python3 jackd2 sox ffmpeg opus-tools alsa-utils libasound2 libasound2-plugins libasound2-dev libopus-dev chromium openssl iproute2 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 [ "$#" -gt 0 ] && PACKAGES="$*"
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 

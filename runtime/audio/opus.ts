@@ -1,5 +1,6 @@
 // Opus encoder, decoder and framer over @discordjs/opus: f32 PCM in and out, every size checked before native code sees it.
 import { f32Buffer, f32View, f32ToS16, s16ToF32 } from './pcm';
+import { opusPacketSamples } from '../protocol/opus-toc';
 
 // @discordjs/opus ships typings, but its native class does encode and decode in one object; we type only what we call.
 interface NativeOpus {
@@ -10,6 +11,33 @@ interface NativeOpus {
 }
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const NativeOpusClass: new (rate: number, channels: number) => NativeOpus = require('@discordjs/opus').OpusEncoder;
+
+/**
+ * native/ (xcast_opus, built by `npm run build` against the system's libopus): libopus's float decoder writing
+ * straight into the caller's Float32Array. The mix thread decodes every track every frame; @discordjs/opus answers
+ * each packet with a fresh s16 Buffer, which at 250 tracks is 25,000 Buffers a second and a full GC of the mix
+ * thread's heap every ~2 s ("external memory pressure", 20–130 ms: a missed tick each). Null when it is not built
+ * (or XCAST_OPUS_DECODER=discordjs): the decoders then go through @discordjs/opus, as before.
+ */
+interface FloatOpus {
+  create(sampleRate: number, channels: number): object;
+  decode(handle: object, packet: Uint8Array | null, out: Float32Array, offset: number, frames: number): number;
+  reset(handle: object): void;
+  libopus: string;
+}
+function loadFloatOpus(): FloatOpus | null {
+  if (process.env.XCAST_OPUS_DECODER === 'discordjs') return null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require(require('node:path').join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'xcast_opus.node')) as FloatOpus;
+  } catch {
+    return null;
+  }
+}
+const floatOpus = loadFloatOpus();
+
+/** Which Opus decoder this process uses: libopus's float decoder (native/, with its libopus version) or @discordjs/opus's s16 one. */
+export const OPUS_DECODER: { kind: 'float' | 's16'; libopus: string | null } = floatOpus ? { kind: 'float', libopus: floatOpus.libopus } : { kind: 's16', libopus: null };
 
 /** Sample rates libopus accepts. */
 export const OPUS_SAMPLE_RATES: readonly number[] = [8000, 12000, 16000, 24000, 48000];
@@ -286,7 +314,8 @@ function tocFor(lastToc: number, units: number): number {
 export class OpusDecoder {
   readonly sampleRate: number;
   readonly channels: 1 | 2;
-  private readonly native: NativeOpus;
+  private readonly native: NativeOpus | null;
+  private readonly float: object | null;
   private lastToc = -1;
   private readonly tocPacket = Buffer.alloc(1);
   private static readonly EMPTY = Buffer.alloc(0);
@@ -298,14 +327,55 @@ export class OpusDecoder {
     checkChannels(o.channels);
     this.sampleRate = sampleRate;
     this.channels = o.channels;
-    this.native = new NativeOpusClass(sampleRate, o.channels);
+    this.float = floatOpus ? floatOpus.create(sampleRate, o.channels) : null;
+    this.native = this.float ? null : new NativeOpusClass(sampleRate, o.channels);
   }
 
-  /** Decodes one packet to s16le interleaved (a fresh Buffer from the binding). Throws OpusDecodeError on a bad packet. */
+  /**
+   * Decodes one packet of at most `maxFrames` samples per channel into `out` (f32 interleaved) from sample index
+   * `offset`, allocating nothing on the float decoder; returns the samples per channel written. Throws
+   * OpusDecodeError on a bad packet (or one longer than maxFrames), RangeError when `out` is too small.
+   */
+  decodeInto(packet: Buffer, out: Float32Array, offset: number, maxFrames: number): number {
+    if (!Buffer.isBuffer(packet) || packet.length === 0) {
+      throw new OpusDecodeError('opus decode: packet must be a non-empty Buffer (use conceal() for a lost packet)');
+    }
+    if (!Number.isInteger(offset) || !Number.isInteger(maxFrames) || offset < 0 || maxFrames <= 0 || offset + maxFrames * this.channels > out.length) {
+      throw new RangeError(`opus decode: ${maxFrames} frames at ${offset} do not fit an output of ${out.length} samples`);
+    }
+    let n: number;
+    if (this.float !== null) {
+      n = floatOpus!.decode(this.float, packet, out, offset, maxFrames);
+      if (n < 0) throw new OpusDecodeError(`opus decode: ${OPUS_ERRORS[-n] ?? `libopus error ${n}`} (${packet.length}-byte packet, TOC 0x${packet[0].toString(16).padStart(2, '0')})`);
+    } else {
+      const pcm = this.decodeS16(packet);
+      n = pcm.length / (2 * this.channels);
+      if (n > maxFrames) throw new OpusDecodeError(`opus decode: the packet carries ${n} samples, more than the ${maxFrames} expected`);
+      s16ToF32(pcm, out, offset, n * this.channels);
+    }
+    this.lastToc = packet[0];
+    return n;
+  }
+
+  /** conceal() into `out` from sample index `offset` (allocating nothing on the float decoder). */
+  concealInto(frameSamples: number, out: Float32Array, offset: number): void {
+    this.checkConceal(frameSamples);
+    const n = frameSamples * this.channels;
+    if (!Number.isInteger(offset) || offset < 0 || offset + n > out.length) throw new RangeError(`opus conceal: ${frameSamples} frames at ${offset} do not fit an output of ${out.length} samples`);
+    if (this.float === null) {
+      s16ToF32(this.concealS16(frameSamples), out, offset, n);
+      return;
+    }
+    // Before any packet the decoder has nothing to extend: silence (as libopus itself answers).
+    if (this.lastToc < 0 || floatOpus!.decode(this.float, null, out, offset, frameSamples) !== frameSamples) out.fill(0, offset, offset + n);
+  }
+
+  /** Decodes one packet to s16le interleaved (a fresh Buffer). Throws OpusDecodeError on a bad packet. */
   decodeS16(packet: Buffer): Buffer {
     if (!Buffer.isBuffer(packet) || packet.length === 0) {
       throw new OpusDecodeError('opus decode: packet must be a non-empty Buffer (use conceal() for a lost packet)');
     }
+    if (this.native === null) return f32ToS16(this.decodeFloat(packet));
     let pcm: Buffer;
     try {
       pcm = this.native.decode(packet);
@@ -318,7 +388,23 @@ export class OpusDecoder {
 
   /** Decodes one packet to f32 interleaved (a fresh Buffer). Throws OpusDecodeError on a bad packet. */
   decode(packet: Buffer): Buffer {
-    return s16ToF32Buffer(this.decodeS16(packet));
+    return this.native === null ? f32Buffer(this.decodeFloat(packet)) : s16ToF32Buffer(this.decodeS16(packet));
+  }
+
+  /** The float decoder's answer for one packet, in a fresh array of exactly its samples. */
+  private decodeFloat(packet: Buffer): Float32Array {
+    const frames = Buffer.isBuffer(packet) && packet.length > 0 ? opusPacketSamples(packet, this.sampleRate) : 1;
+    if (frames <= 0) throw new OpusDecodeError(`opus decode: corrupted stream (${packet.length}-byte packet, TOC 0x${packet[0].toString(16).padStart(2, '0')})`);
+    const out = new Float32Array(frames * this.channels);
+    const n = this.decodeInto(packet, out, 0, frames);
+    return n === frames ? out : out.subarray(0, n * this.channels);
+  }
+
+  private checkConceal(frameSamples: number): void {
+    const unit = this.sampleRate / 400;
+    if (!Number.isInteger(frameSamples) || frameSamples <= 0 || frameSamples % unit !== 0 || frameSamples > (this.sampleRate * MAX_PACKET_MS) / 1000) {
+      throw new OpusFrameSizeError(`opus conceal: frameSamples ${String(frameSamples)} is not a multiple of 2.5 ms (${unit} samples) up to 120 ms at ${this.sampleRate} Hz`);
+    }
   }
 
   /**
@@ -327,11 +413,14 @@ export class OpusDecoder {
    * (a zero-length frame, RFC 6716 §3.2.1) makes it conceal exactly one frame instead, as DTX does.
    */
   concealS16(frameSamples: number): Buffer {
+    this.checkConceal(frameSamples);
     const unit = this.sampleRate / 400;
-    if (!Number.isInteger(frameSamples) || frameSamples <= 0 || frameSamples % unit !== 0 || frameSamples > (this.sampleRate * MAX_PACKET_MS) / 1000) {
-      throw new OpusFrameSizeError(`opus conceal: frameSamples ${String(frameSamples)} is not a multiple of 2.5 ms (${unit} samples) up to 120 ms at ${this.sampleRate} Hz`);
-    }
     const bytes = frameSamples * this.channels * 2;
+    if (this.native === null) {
+      const f = new Float32Array(frameSamples * this.channels);
+      this.concealInto(frameSamples, f, 0);
+      return f32ToS16(f);
+    }
     // Before any packet the decoder has nothing to extend: libopus itself answers zeros.
     if (this.lastToc < 0) return Buffer.alloc(bytes);
     let units = frameSamples / unit;
@@ -350,17 +439,21 @@ export class OpusDecoder {
 
   /** concealS16 as f32 interleaved (a fresh Buffer). */
   conceal(frameSamples: number): Buffer {
-    return s16ToF32Buffer(this.concealS16(frameSamples));
+    if (this.native !== null) return s16ToF32Buffer(this.concealS16(frameSamples));
+    const f = new Float32Array(frameSamples * this.channels);
+    this.concealInto(frameSamples, f, 0);
+    return f32Buffer(f);
   }
 
   private concealPiece(units: number, bytes: number): Buffer {
     this.tocPacket[0] = tocFor(this.lastToc, units);
+    const native = this.native!;
     let pcm: Buffer;
     try {
-      pcm = this.native.decode(this.tocPacket);
+      pcm = native.decode(this.tocPacket);
     } catch {
       // Should not happen for a well-formed TOC; the classic empty-packet PLC still gives one frame's worth.
-      pcm = this.native.decode(OpusDecoder.EMPTY);
+      pcm = native.decode(OpusDecoder.EMPTY);
     }
     if (pcm.length === bytes) return pcm;
     const fixed = Buffer.alloc(bytes);
@@ -368,6 +461,9 @@ export class OpusDecoder {
     return fixed;
   }
 }
+
+/** libopus's error codes (opus_defines.h), by their negation. */
+const OPUS_ERRORS: Record<number, string> = { 1: 'invalid argument', 2: 'buffer too small', 3: 'internal error', 4: 'corrupted stream', 5: 'request not implemented', 6: 'invalid state', 7: 'memory allocation failed' };
 
 function s16ToF32Buffer(s16: Buffer): Buffer {
   // Its own ArrayBuffer: aligned for Float32Array, and not shared with the Buffer pool.

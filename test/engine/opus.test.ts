@@ -1,8 +1,9 @@
 // Opus wrappers: configuration checks, frame-size validation before native code, tone round trip, framing, PLC.
 import assert from 'node:assert/strict';
 import {
-  OpusEncoder, OpusDecoder, OpusFramer, OpusConfigError, OpusFrameSizeError, OpusDecodeError, validOpusFrameSamples,
+  OpusEncoder, OpusDecoder, OpusFramer, OpusConfigError, OpusFrameSizeError, OpusDecodeError, validOpusFrameSamples, OPUS_DECODER,
 } from '../../runtime/audio/opus';
+import fs from 'node:fs';
 import { estimateFrequency, rms } from '../../runtime/audio/analysis';
 import { toneFrame, f32 } from './util';
 
@@ -156,6 +157,60 @@ describe('engine/opus', () => {
       let packets = 0;
       for (let k = 0; k < 30; k++) for (const f of framer.push(toneFrame(256, 1, k * 256))) { enc.encode(f); packets++; }
       assert.equal(packets, Math.floor((30 * 256) / 480));
+    });
+  });
+
+  describe('OpusDecoder into the caller\'s array (native/: libopus\'s float decoder)', () => {
+    // @discordjs/opus, straight: the referee for what libopus decodes (its own s16 output).
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const Discord = require('@discordjs/opus').OpusEncoder as new (rate: number, ch: number) => { decode(p: Buffer): Buffer };
+
+    it('is the decoder in use wherever libopus-dev is installed (npm run build compiles native/)', function () {
+      if (!fs.existsSync('/usr/include/opus/opus.h')) this.skip();
+      assert.equal(OPUS_DECODER.kind, process.env.XCAST_OPUS_DECODER === 'discordjs' ? 's16' : 'float', 'native/build/Release/xcast_opus.node did not load: see scripts/build-native.js');
+      if (OPUS_DECODER.kind === 'float') assert.match(OPUS_DECODER.libopus ?? '', /^libopus \d/);
+    });
+
+    it('decodes what @discordjs/opus decodes, to within one s16 step (its rounding), into the array at the offset, touching nothing else', () => {
+      const enc = new OpusEncoder({ channels: 2, frameSamples: 480 });
+      const packets = encodeTone(enc, 50, 997);
+      const dec = new OpusDecoder({ channels: 2 });
+      const ref = new Discord(48000, 2);
+      const out = new Float32Array(480 * 2 + 16).fill(7);
+      let worst = 0;
+      for (const p of packets) {
+        assert.equal(dec.decodeInto(p, out, 8, 480), 480);
+        const s16 = ref.decode(p);
+        for (let i = 0; i < 960; i++) worst = Math.max(worst, Math.abs(out[8 + i] - s16.readInt16LE(i * 2) / 32768));
+        for (const i of [0, 7, 968, 975]) assert.equal(out[i], 7, `sample ${i} outside the frame was written`);
+      }
+      assert.ok(worst <= 1 / 32768, `largest difference ${worst * 32768} s16 steps`);
+    });
+
+    it('refuses an array too small for the frames, and a packet longer than maxFrames, before or without writing past it', () => {
+      const enc = new OpusEncoder({ channels: 2, frameSamples: 960 });
+      const p = encodeTone(enc, 1)[0];
+      const dec = new OpusDecoder({ channels: 2 });
+      assert.throws(() => dec.decodeInto(p, new Float32Array(960 * 2 - 1), 0, 960), RangeError);
+      assert.throws(() => dec.decodeInto(p, new Float32Array(960 * 2), 2, 960), RangeError);
+      const small = new Float32Array(480 * 2 + 4).fill(3);
+      assert.throws(() => dec.decodeInto(p, small, 0, 480), OpusDecodeError);
+      assert.equal(small[960], 3);
+      assert.equal(dec.decodeInto(p, new Float32Array(960 * 2), 0, 960), 960);
+    });
+
+    it('conceals exactly the frames asked, into the array, continuing the tone', () => {
+      const enc = new OpusEncoder({ channels: 2, frameSamples: 480 });
+      const packets = encodeTone(enc, 20, 440);
+      const dec = new OpusDecoder({ channels: 2 });
+      const out = new Float32Array(480 * 2 + 2).fill(5);
+      for (const p of packets) dec.decodeInto(p, out, 0, 480);
+      const good = rms(out.subarray(0, 960));
+      dec.concealInto(480, out, 0);
+      assert.equal(out[960], 5);
+      const c = rms(out.subarray(0, 960));
+      assert.ok(c > good * 0.3 && c < good * 1.5, `concealed rms ${c} against ${good}`);
+      assert.throws(() => dec.concealInto(100, out, 0), OpusFrameSizeError);
     });
   });
 

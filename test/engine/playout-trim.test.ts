@@ -130,11 +130,10 @@ describe('engine/playout trim: frames', () => {
     const send = () => { pb.push(header(next, { codec: 'opus', channels: 2 }), packets[next], 0); next++; };
     const out = playWithBursts(pb, send);
     const dec = new OpusDecoder({ sampleRate: RATE, channels: 2 });
+    // f32 as this process decodes it (libopus's float decoder, or @discordjs/opus's s16 scaled by 1/32768).
     const all = packets.slice(0, next).map((p) => {
-      const s16 = dec.decodeS16(p);
-      const f = new Float32Array(s16.length / 2);
-      for (let i = 0; i < f.length; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
-      return f;
+      const b = dec.decode(p);
+      return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
     });
     const W = frameTrimFadeSamples(RATE, N);
     let trims = 0;

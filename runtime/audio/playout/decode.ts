@@ -40,15 +40,24 @@ export class PacketDecoder {
     if (codec === Codec.OPUS) {
       let dec = this.opus;
       if (dec === null || dec.channels !== ch) dec = this.opus = new OpusDecoder({ sampleRate: this.sampleRate, channels: ch as 1 | 2 });
-      let pcm: Buffer;
+      // Straight into the fifo at the output's channels, else into scratch and through the channel map.
+      const fifo = this.fifo;
+      const C = this.channels;
+      const off = fifo.reserve(frames);
+      let n: number;
       try {
-        pcm = dec.decodeS16(data);
+        if (ch === C) n = dec.decodeInto(data, fifo.buf, off, frames);
+        else {
+          if (this.scratch.length < frames * ch) this.scratch = new Float32Array(frames * ch);
+          n = dec.decodeInto(data, this.scratch, 0, frames);
+          mapChannels(this.scratch, 0, ch, fifo.buf, off, C, n);
+        }
       } catch {
         this.decodeErrors++;
         this.conceal(frames, streamCodec);
         return;
       }
-      this.write(s16ToF32, pcm, ch, pcm.length / (2 * ch), u, false);
+      fifo.commit(n, u);
     } else if (codec === Codec.PCM_S16LE) {
       this.write(s16ToF32, data, ch, frames, u, true);
     } else {
@@ -62,15 +71,20 @@ export class PacketDecoder {
     this.concealedSamples += frames;
     const dec = this.opus;
     if (streamCodec === Codec.OPUS && dec !== null) {
-      let pcm: Buffer | null = null;
+      const fifo = this.fifo;
+      const C = this.channels;
+      const off = fifo.reserve(frames);
       try {
-        pcm = dec.concealS16(frames);
-      } catch {
-        pcm = null;
-      }
-      if (pcm !== null) {
-        this.write(s16ToF32, pcm, dec.channels, frames, NaN, false);
+        if (dec.channels === C) dec.concealInto(frames, fifo.buf, off);
+        else {
+          if (this.scratch.length < frames * dec.channels) this.scratch = new Float32Array(frames * dec.channels);
+          dec.concealInto(frames, this.scratch, 0);
+          mapChannels(this.scratch, 0, dec.channels, fifo.buf, off, C, frames);
+        }
+        fifo.commit(frames, NaN);
         return;
+      } catch {
+        // (a duration libopus cannot conceal: the PCM concealment below)
       }
     }
     const off = this.fifo.reserve(frames);
