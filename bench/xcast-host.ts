@@ -62,6 +62,11 @@ export interface HostReport {
   rtcLeaves: Record<string, number>;
   /** Bytes of the shared state the receivers get as metadata (mixeradminSharedState as JSON), at the window's end. */
   sharedStateBytes: number | null;
+  /**
+   * The mix thread's heap over the window (MixEngine.threadHeap, as of its last track state): GCs per second, their
+   * total and (since the thread started) longest pause, and the bytes a tick allocates on it (ticks without a GC).
+   */
+  mixThread: { gcs: number; scavenges: number; gcPerSecond: number; gcMs: number; gcMaxMsEver: number; allocBytesPerTick: number } | null;
 }
 
 interface HopStat { n: number; p50: number; p99: number; max: number }
@@ -81,6 +86,19 @@ let windowStart = performance.now();
 let cpuStart = process.cpuUsage();
 let eluStart = performance.eventLoopUtilization();
 let statsStart = { missed: 0, resyncs: 0 };
+type ThreadHeap = NonNullable<MixEngine['threadHeap']>;
+let heapStart: ThreadHeap | null = null;
+const threadHeap = (): ThreadHeap | null => (tickSource as Partial<MixEngine> | undefined)?.threadHeap ?? null;
+function mixThreadStats(secs: number): HostReport['mixThread'] {
+  const h = threadHeap();
+  if (!h) return null;
+  const a = heapStart ?? { gcs: 0, scavenges: 0, gcMs: 0, gcMaxMs: 0, allocBytes: 0, allocTicks: 0 };
+  const ticks = h.allocTicks - a.allocTicks;
+  return {
+    gcs: h.gcs - a.gcs, scavenges: h.scavenges - a.scavenges, gcPerSecond: (h.gcs - a.gcs) / secs, gcMs: h.gcMs - a.gcMs, gcMaxMsEver: h.gcMaxMs,
+    allocBytesPerTick: ticks > 0 ? Math.round((h.allocBytes - a.allocBytes) / ticks) : NaN,
+  };
+}
 let memory: HostReport['memory'] = [];
 let memTimer: NodeJS.Timeout | undefined;
 let gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
@@ -164,6 +182,7 @@ async function mark(): Promise<void> {
   latCount = 0;
   const s = tickSource?.stats();
   statsStart = { missed: s?.missedDeadlines ?? 0, resyncs: s?.resyncs ?? 0 };
+  heapStart = threadHeap();
   memory = [];
   allocStart();
   gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
@@ -216,6 +235,7 @@ function report(): HostReport {
     encode: encodeStats(secs),
     rtcLeaves: { ...rtcLeaves },
     sharedStateBytes: sharedStateBytes(),
+    mixThread: mixThreadStats(secs),
   };
 }
 

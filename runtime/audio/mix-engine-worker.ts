@@ -13,7 +13,8 @@
 // mixer dropped (@discordjs/opus, ~36 KB each with its PCM buffer) is freed only by its finalizer, so a loop that never
 // turned kept every one it ever made (the soak: RSS +25 % in 10 min at one join and leave a second).
 import { workerData, receiveMessageOnPort, MessagePort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -59,6 +60,13 @@ export type EngineControl =
 
 export type EngineParams = MixParameters;
 
+/**
+ * The mix thread's own heap, cumulative since it started: its GCs (count, total and longest pause, ms) as its
+ * PerformanceObserver sees them (delivered when its event loop turns, about once a second), and the bytes allocated
+ * in its ticks (used heap after the tick − before it, over the ticks in which no GC ran; `allocTicks` of them).
+ */
+export interface MixThreadHeap { gcs: number; scavenges: number; gcMs: number; gcMaxMs: number; allocBytes: number; allocTicks: number }
+
 /** One room's mix as the thread posts it. */
 export interface EngineRoomMix {
   room: string;
@@ -76,6 +84,8 @@ export type EngineEvent =
     rooms: EngineRoomMix[] | null;
     /** Times the thread let its event loop turn (where Node-API finalizers free the native decoders of dropped tracks). */
     loopTurns: number;
+    /** This thread's heap so far (with `tracks`, else null): GCs, their pause, and the bytes its ticks allocated. */
+    heap: MixThreadHeap | null;
   }
   | { t: 'params'; params: EngineParams }
   // operator console (issue 12): a meter frame (its buffer transferred; the layout only when it changed since the
@@ -103,6 +113,17 @@ let catchUp = 0;
 let resyncs = 0;
 let ringErrors = 0;
 let loopTurns = 0;
+const heap: MixThreadHeap = { gcs: 0, scavenges: 0, gcMs: 0, gcMaxMs: 0, allocBytes: 0, allocTicks: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    heap.gcs++;
+    if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === 1) heap.scavenges++;
+    heap.gcMs += e.duration;
+    if (e.duration > heap.gcMaxMs) heap.gcMaxMs = e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+/** The used heap at the start of the tick being run. */
+const usedHeap = () => v8.getHeapStatistics().used_heap_size;
 /** Ticks between two turns of the event loop, and the least time before the next deadline to take one in (ms). */
 const TURN_EVERY_TICKS = 100;
 const TURN_SLACK_MS = 2;
@@ -218,7 +239,7 @@ function tick(late: number, workMs: number): void {
   }
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
-  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms }, transfer);
+  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms, heap: tracks ? { ...heap } : null }, transfer);
   // --- operator console (issue 12): after the tick's own event, before the event loop is told it is there ---
   if (r.meters) {
     const layout = r.meterLayout ?? null;
@@ -279,7 +300,14 @@ async function run(): Promise<void> {
     }
     try {
       const t0 = now();
+      const h0 = usedHeap();
       tick(late, lastWorkMs);
+      const h1 = usedHeap();
+      // A tick in which a GC ran shows less (or garbage freed): only the others are counted.
+      if (h1 >= h0) {
+        heap.allocBytes += h1 - h0;
+        heap.allocTicks++;
+      }
       lastWorkMs = now() - t0;
     } catch (err) {
       // A tick that throws every time is one error, not a hundred a second: each different one said once.

@@ -23,7 +23,7 @@ import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter, type PacketRingShared } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { DEFAULT_ROOM, roomOf } from '../rooms';
-import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
+import type { EngineControl, EngineEvent, EngineParams, MixEngineInit, MixThreadHeap } from './mix-engine-worker';
 import type { StreamEvent } from '../streamlog/event';
 
 export type { EngineParams } from './mix-engine-worker';
@@ -82,6 +82,8 @@ export interface MixEngine extends TickSource {
   tracks(): TrackState[];
   /** Times the mix thread let its event loop turn (Node-API finalizers run there: dropped tracks' decoders freed). */
   readonly loopTurns: number;
+  /** The mix thread's heap figures (its GCs, the bytes its ticks allocated), as of its last track state; null before one. */
+  readonly threadHeap: MixThreadHeap | null;
   /** Stops the clock and ends the thread; the engine is not used after this. */
   close(): void;
   on(event: 'mix', l: (r: MixResult) => void): this;
@@ -124,6 +126,8 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private readonly lateness = new Float32Array(LATENESS_WINDOW);
   private ticks = 0;
   private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0, loopTurns: 0 };
+  /** The mix thread's heap figures (GCs, bytes its ticks allocated), as of its last track state; null before one. */
+  threadHeap: MixThreadHeap | null = null;
   /** What the thread's priority became (nice), once it has said. */
   priority: { nice: number | null; realtime: number | null; cpus: string | null; error: string | null } | null = null;
 
@@ -373,6 +377,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         const c = this.counters;
         c.missed = e.missed; c.catchUp = e.catchUp; c.resyncs = e.resyncs; c.ringErrors = e.ringErrors; c.loopTurns = e.loopTurns;
         if (e.tracks) this.lastTracks = e.tracks;
+        if (e.heap) this.threadHeap = e.heap;
         const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: e.used };
         if (e.users && e.frames) {
           const perUser = new Map<string, Buffer>();
