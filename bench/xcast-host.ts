@@ -10,6 +10,7 @@ import { launch } from '../runtime/launcher';
 import { nowMicros, TickSource } from '../runtime/clock';
 import { percentile } from '../runtime/percentile';
 import type { MixEngine } from '../runtime/audio/mix-engine';
+import type { UsedFrame } from '../runtime/audio/used';
 import { OpusEncoder } from '../runtime/audio/opus';
 import path from 'node:path';
 
@@ -366,21 +367,12 @@ function countRtcLeaves(): void {
   };
 }
 
-/** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
+/**
+ * BENCH_HOP=1: times every used packet from its reader's arrival stamp (carried in the mix's used frame, TCP and UDP
+ * alike) to the end of its mixed frame's sending.
+ */
 function measureHops(engine: MixEngine): void {
   for (const k of HOP_KINDS) kindHops[k] = { frame: new Float32Array(KIND_CAP), rtcOut: new Float32Array(KIND_CAP) };
-  const arrivals = new Map<string, Map<number, number>>();
-  const push = engine.push.bind(engine) as (...a: unknown[]) => void;
-  (engine as unknown as { push: (...a: unknown[]) => void }).push = (...args: unknown[]) => {
-    const userId = args[0] as string;
-    const header = args[1] as { seq: number };
-    let m = arrivals.get(userId);
-    if (m === undefined) arrivals.set(userId, (m = new Map()));
-    m.set(header.seq, args[3] as number);
-    // Packets never mixed (late, dropped) are forgotten oldest first.
-    if (m.size > 64) for (const k of m.keys()) { m.delete(k); if (m.size <= 32) break; }
-    return push(...args);
-  };
   // Track-frames, misses (concealed frames), trims and late packets, as the buffers count them (the window's delta).
   engine.on('tracks', (states) => {
     let trimmed = 0;
@@ -396,6 +388,8 @@ function measureHops(engine: MixEngine): void {
     jitterSum += states.length ? jitter / states.length : 0;
     jitterN++;
   });
+  /** The seq last timed per track (its table entry: the same object while the track list stands). */
+  const lastSeq = new WeakMap<object, number>();
   // Frames whose WebRTC sends may still come: finished two frames later, from the send ring.
   const pending: Array<{ idx: number; sp1: number[]; rtc: number[] }> = [];
   // Before the mixer node's own listener: a new frame's handling begins.
@@ -405,20 +399,29 @@ function measureHops(engine: MixEngine): void {
     const t = nowMicros();
     trackSums.frames += r.used.length;
     const mine = { idx: frameIdx, sp1: [] as number[], rtc: [] as number[] };
-    for (const e of r.used) {
-      if (e.concealed) trackSums.misses++;
-      if (e.wireSeq === null || e.concealed) continue;
-      const m = arrivals.get(e.userId);
-      const a = m?.get(e.wireSeq);
-      if (a === undefined) continue;
-      m!.delete(e.wireSeq);
-      if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
-      hopCount++;
-      const k = kindOf(e.userId);
-      if (kindCount[k] < KIND_CAP) kindHops[k].frame[kindCount[k]] = (t - a) / 1000;
-      kindCount[k]++;
-      mine[k].push(a);
-    }
+    // Every room's mix (a track is in one room's used frame), each packet by the arrival stamp its reader gave it —
+    // the socket reader's on the event loop, the UDP ingest thread's through its ring: one path for both.
+    const hopsOf = (used: UsedFrame) => {
+      for (let i = 0; i < used.length; i++) {
+        const concealed = used.concealed(i);
+        if (concealed) trackSums.misses++;
+        const a = used.arrival(i);
+        if (a === null || concealed) continue;
+        // A packet longer than a frame is the first in two frames: timed once, in the first.
+        const seq = used.seq(i) as number;
+        const track = used.tracks[i];
+        if (lastSeq.get(track) === seq) continue;
+        lastSeq.set(track, seq);
+        if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
+        hopCount++;
+        const k = kindOf(used.userId(i));
+        if (kindCount[k] < KIND_CAP) kindHops[k].frame[kindCount[k]] = (t - a) / 1000;
+        kindCount[k]++;
+        mine[k].push(a);
+      }
+    };
+    hopsOf(r.used);
+    if (r.rooms) for (const m of r.rooms) { trackSums.frames += m.used.length; hopsOf(m.used); }
     if (mine.sp1.length || mine.rtc.length) pending.push(mine);
     while (pending.length && pending[0].idx <= frameIdx - 2) {
       const p = pending.shift()!;

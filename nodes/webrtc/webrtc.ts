@@ -17,6 +17,7 @@ import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { addHttpRoutes } from '../lib/http-routes';
 import { nextMsgId } from '../lib/msgid';
+import type { UsedFrame } from '../../runtime/audio/used';
 
 interface WebRtcDef extends NodeDef {
   basePath: string; rooms: string; maxPeers: string; maxPeersPerRoom: string; usersFile: string; token?: string;
@@ -188,7 +189,7 @@ export = function (RED: NodeAPI) {
         if (samples <= 0 || msg.audio.sampleRate !== 48000) throw new Error(t('webrtc.errors.bad-packet', { bytes: msg.payload.length, rate: msg.audio.sampleRate }));
         const room = roomOf(msg.room);
         if (typeof msg.targetUserId === 'string') h.sendTo(room, msg.targetUserId, msg.payload, samples);
-        else h.sendRoom(room, msg.payload, samples, (msg.mixed as { used?: Array<{ connectionId?: string }> } | undefined)?.used);
+        else h.sendRoom(room, msg.payload, samples, (msg.mixed as { used?: UsedFrame } | undefined)?.used);
       });
     } catch (err) {
       refuse(RED, node, err);

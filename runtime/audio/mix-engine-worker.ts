@@ -19,9 +19,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Mixer, MixerOptions, MixParameters, MonitorSpec, TrackState } from './mixer';
+import { DEFAULT_ROOM } from '../rooms';
 import type { MeterLayout } from '../console/meter-frame';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
 import type { StreamEvent } from '../streamlog/event';
+import type { UsedFrame, UsedTrack } from './used';
 
 export interface MixEngineInit {
   ring: PacketRingShared;
@@ -73,13 +75,19 @@ export interface EngineRoomMix {
   mix: ArrayBuffer;
   users: string[] | null;
   frames: ArrayBuffer[] | null;
-  used: import('./mixer').UsedEntry[];
+  /** Its UsedFrame's rows (transferred) and track table: null when the same as the room's last one posted. */
+  used: ArrayBuffer;
+  usedTable: readonly UsedTrack[] | null;
 }
 
 export type EngineEvent =
   | {
     t: 'tick'; index: number; late: number; workMs: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
-    used: import('./mixer').UsedEntry[]; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
+    /**
+     * The DEFAULT_ROOM's UsedFrame (runtime/audio/used.ts): its rows (transferred) and its track table, posted only
+     * when it is not the one posted last (null: the same) — a track list changes far less often than every tick.
+     */
+    used: ArrayBuffer; usedTable: readonly UsedTrack[] | null; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
     /** Every room other than the DEFAULT_ROOM that has a track (MixResult.rooms), its buffers transferred; null when none. */
     rooms: EngineRoomMix[] | null;
     /** Times the thread let its event loop turn (where Node-API finalizers free the native decoders of dropped tracks). */
@@ -201,6 +209,24 @@ function drainRings(): void {
   for (const r of rings.values()) r.drain(push, refused);
 }
 
+/** The track table last posted per room (the event loop keeps the same): a room's is posted again only when it changed. */
+const postedTables = new Map<string, readonly UsedTrack[]>();
+
+/** The table to post with a room's frame: null when the event loop has it already. */
+function tableToPost(room: string, used: UsedFrame): readonly UsedTrack[] | null {
+  if (postedTables.get(room) === used.tracks) return null;
+  postedTables.set(room, used.tracks);
+  return used.tracks;
+}
+
+/** Rows to transfer: a frame's own buffer (an empty frame's shared one is copied, never detached). */
+function rowsOf(used: UsedFrame, transfer: ArrayBuffer[]): ArrayBuffer {
+  if (used.rows.byteLength === 0) return new ArrayBuffer(0);
+  const b = used.rows.buffer as ArrayBuffer;
+  transfer.push(b);
+  return b;
+}
+
 function tick(late: number, workMs: number): void {
   // The rings first: a connection's close (removeConnection) was posted after every packet it had, so they are counted
   // on its track before it goes.
@@ -219,11 +245,17 @@ function tick(late: number, workMs: number): void {
       transfer.push(b.buffer as ArrayBuffer);
     }
   }
+  const used = rowsOf(r.used, transfer);
+  const usedTable = tableToPost(DEFAULT_ROOM, r.used);
   let rooms: EngineRoomMix[] | null = null;
+  if (postedTables.size > 1) {
+    // A room no longer mixed is forgotten here as on the event loop (a room made again has a table of its own).
+    for (const name of postedTables.keys()) if (name !== DEFAULT_ROOM && !r.rooms?.some((m) => m.room === name)) postedTables.delete(name);
+  }
   if (r.rooms) {
     rooms = [];
     for (const m of r.rooms) {
-      const e: EngineRoomMix = { room: m.room, mix: m.mix.buffer as ArrayBuffer, users: null, frames: null, used: m.used };
+      const e: EngineRoomMix = { room: m.room, mix: m.mix.buffer as ArrayBuffer, users: null, frames: null, used: rowsOf(m.used, transfer), usedTable: tableToPost(m.room, m.used) };
       transfer.push(e.mix);
       if (m.perUser) {
         const us: string[] = (e.users = []);
@@ -239,7 +271,7 @@ function tick(late: number, workMs: number): void {
   }
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
-  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms, heap: tracks ? { ...heap } : null }, transfer);
+  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used, usedTable, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms, heap: tracks ? { ...heap } : null }, transfer);
   // --- operator console (issue 12): after the tick's own event, before the event loop is told it is there ---
   if (r.meters) {
     const layout = r.meterLayout ?? null;

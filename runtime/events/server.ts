@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { SeqUnwrapper } from '../seq';
 import { codecOf } from '../codec';
 import { DEFAULT_ROOM } from '../rooms';
+import type { UsedFrame } from '../audio/used';
 import {
   CT_OPUS, CT_PCM,
   encodeAudioFrameMixed, encodeRoomFrameMixed, encodeRoomName, encodeMixParameters, encodeRoomMasters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
@@ -80,7 +81,7 @@ export interface TrackMixParameters {
   muted: boolean;
 }
 
-/** One track the mixer used for a frame: the mixer's UsedEntry, field for field. */
+/** One track the mixer used for a frame, as an object (what UsedFrame.from takes; the mixer's UsedEntry has these fields). */
 export interface TrackUse {
   userId: string;
   trackId: number;
@@ -394,17 +395,17 @@ export class EventStreamServer extends EventEmitter {
   }
 
   /**
-   * Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). `room`: the mix's
+   * Hot path: audioFrameMixed with the mixer's used frame (runtime/audio/used.ts: tracks by user and track, wire seqs). `room`: the mix's
    * room (msg.mixed.room); a room other than 'main' is written as 0x13 Room Frame Mixed, 'main' or none as 0x02.
    */
-  trackFrameMixed(frameSeq: U64, used: readonly TrackUse[], room?: string): void {
+  trackFrameMixed(frameSeq: U64, used: UsedFrame, room?: string): void {
     const entries = this.trackEntries;
-    entries.length = used.length;
-    for (let i = 0; i < used.length; i++) {
-      const u = used[i];
+    const n = used.length;
+    entries.length = n;
+    for (let i = 0; i < n; i++) {
       const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
-      e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
-      e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
+      e.channelId = this.trackChannel(used.userId(i), used.trackId(i), used.connectionId(i));
+      e.seq = used.wireSeq(i); e.concealed = used.concealed(i); e.codec = used.codec(i); e.channels = used.channels(i); e.frameSamples = used.frameSamples(i);
     }
     this.audioFrameMixed(frameSeq, entries, room);
   }
