@@ -115,6 +115,11 @@ export class UsedFrame {
     };
   }
 
+  /** Entry `i` as an object (fresh), or undefined past the end (as an array's `at`, without negative indexes). */
+  at(i: number): UsedEntry | undefined {
+    return i >= 0 && i < this.tracks.length ? this.entry(i) : undefined;
+  }
+
   /** Every entry as an object (fresh), in mixing order. */
   entries(): UsedEntry[] {
     const out: UsedEntry[] = [];
