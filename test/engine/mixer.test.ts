@@ -170,6 +170,34 @@ describe('engine/mixer', () => {
     assert.equal(f32(r.mix)[0], 1234 / 32768);
   });
 
+  it("says per room which packet each track gave a frame, with the packet's arrival; the track table is the same object until a track comes or goes", () => {
+    const m = mixer({ trackTimeoutMs: 25 });
+    let now = T0;
+    const arrivalOf = (k: number) => now - 1234 + k; // stamps of their own, not the tick's time
+    const frames = [];
+    for (let k = 0; k < 4; k++, now += FRAME_US) {
+      m.push('a', header(k), s16Const(480, 1), arrivalOf(k), 'c1');
+      if (k >= 1) m.push('b', header(100 + k, { codec: 'pcm_f32le', channels: 2, frameSamples: 480 }), Buffer.alloc(480 * 2 * 4), arrivalOf(k), 'c2');
+      if (k === 0) m.push('r', header(7), s16Const(480, 1), arrivalOf(k), 'c3', 'r1');
+      frames.push(m.tick(now));
+    }
+    const [f0, f1, f2, f3] = frames;
+    assert.deepEqual(f0.used.entries(), [{ userId: 'a', trackId: 1, connectionId: 'c1', room: 'main', seq: 0, wireSeq: 0, concealed: false, codec: 'pcm_s16le', channels: 1, frameSamples: 480, arrival: T0 - 1234 }]);
+    // b came at frame 1: a new table; then the same one while nobody comes or goes.
+    assert.notEqual(f1.used.tracks, f0.used.tracks);
+    assert.equal(f2.used.tracks, f1.used.tracks);
+    assert.ok(Object.isFrozen(f2.used.tracks) && Object.isFrozen(f2.used.tracks[1]));
+    assert.deepEqual([f2.used.userId(1), f2.used.connectionId(1), f2.used.seq(1), f2.used.wireSeq(1), f2.used.codec(1), f2.used.channels(1), f2.used.arrival(1)], ['b', 'c2', 102, 102, 'pcm_f32le', 2, T0 + 2 * FRAME_US - 1234 + 2]);
+    assert.equal(f2.used.arrival(0), T0 + 2 * FRAME_US - 1234 + 2);
+    assert.ok(f2.used.hasConnection('c2') && !f2.used.hasConnection('c3'));
+    // Room r1 is a frame of its own; its track gave one packet, then is concealed (no arrival), then times out.
+    assert.deepEqual(f0.rooms?.map((r) => [r.room, r.used.userId(0), r.used.seq(0), r.used.arrival(0)]), [['r1', 'r', 7, T0 - 1234]]);
+    assert.deepEqual(f1.rooms?.map((r) => [r.used.seq(0), r.used.concealed(0), r.used.arrival(0)]), [[null, true, null]]);
+    assert.equal(f3.rooms, undefined);
+    assert.throws(() => f3.used.entry(5), TypeError);
+    assert.equal(f3.used.at(5), undefined);
+  });
+
   it('follows a user whose seq restarts without the track timing out', () => {
     const m = mixer();
     let now = T0;
