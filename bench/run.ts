@@ -796,7 +796,7 @@ async function udpStages(o: Opts, want: (s: string) => boolean, c: { base10: Omi
     if (r.best) notes.push(`${r.name}: at ${r.best.peers} peers (clean) xcast CPU ${(r.best.host.cpu * 100).toFixed(0)} %, event loop busy ${(r.best.host.elu * 100).toFixed(0)} %; ${generatorText(r.best)}`);
   }
   if (hop && !(hop.host.hop && hop.host.hop.n > 0)) {
-    notes.push('UDP hub hop: not timed inside the xcast — its BENCH_HOP stamps packets where MixEngine.push takes them, and UDP packets reach the mix thread through the ring, not push (a UsedEntry has no arrival time); the peer-to-peer probe (reference column) is the figure');
+    notes.push('UDP hub hop: no packet timed inside the xcast (BENCH_HOP times each packet by the arrival stamp in the mix\'s used frame, which the UDP ingest thread gives it through the ring) — the run failed or mixed nothing; the peer-to-peer probe (reference column) is the figure');
   }
   if (hop) notes.push(`UDP hop run (${hop.peers} peers): xcast CPU ${(hop.host.cpu * 100).toFixed(0)} %, event loop busy ${(hop.host.elu * 100).toFixed(0)} %, ${hop.host.missedTicks} missed ticks; ${generatorText(hop)}`);
   if (sustained) notes.push(`UDP sustained (${sustainN} peers, ${sustainS} s): xcast CPU ${(sustained.host.cpu * 100).toFixed(0)} %, event loop busy ${(sustained.host.elu * 100).toFixed(0)} %, ${sustained.host.missedTicks} missed ticks; ${generatorText(sustained)}`);

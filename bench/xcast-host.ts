@@ -10,6 +10,7 @@ import { launch } from '../runtime/launcher';
 import { nowMicros, TickSource } from '../runtime/clock';
 import { percentile } from '../runtime/percentile';
 import type { MixEngine } from '../runtime/audio/mix-engine';
+import type { UsedFrame } from '../runtime/audio/used';
 import { OpusEncoder } from '../runtime/audio/opus';
 import path from 'node:path';
 
@@ -62,6 +63,11 @@ export interface HostReport {
   rtcLeaves: Record<string, number>;
   /** Bytes of the shared state the receivers get as metadata (mixeradminSharedState as JSON), at the window's end. */
   sharedStateBytes: number | null;
+  /**
+   * The mix thread's heap over the window (MixEngine.threadHeap, as of its last track state): GCs per second, their
+   * total and (since the thread started) longest pause, and the bytes a tick allocates on it (ticks without a GC).
+   */
+  mixThread: { gcs: number; scavenges: number; gcPerSecond: number; gcMs: number; gcMaxMsEver: number; allocBytesPerTick: number } | null;
 }
 
 interface HopStat { n: number; p50: number; p99: number; max: number }
@@ -81,6 +87,19 @@ let windowStart = performance.now();
 let cpuStart = process.cpuUsage();
 let eluStart = performance.eventLoopUtilization();
 let statsStart = { missed: 0, resyncs: 0 };
+type ThreadHeap = NonNullable<MixEngine['threadHeap']>;
+let heapStart: ThreadHeap | null = null;
+const threadHeap = (): ThreadHeap | null => (tickSource as Partial<MixEngine> | undefined)?.threadHeap ?? null;
+function mixThreadStats(secs: number): HostReport['mixThread'] {
+  const h = threadHeap();
+  if (!h) return null;
+  const a = heapStart ?? { gcs: 0, scavenges: 0, gcMs: 0, gcMaxMs: 0, allocBytes: 0, allocTicks: 0 };
+  const ticks = h.allocTicks - a.allocTicks;
+  return {
+    gcs: h.gcs - a.gcs, scavenges: h.scavenges - a.scavenges, gcPerSecond: (h.gcs - a.gcs) / secs, gcMs: h.gcMs - a.gcMs, gcMaxMsEver: h.gcMaxMs,
+    allocBytesPerTick: ticks > 0 ? Math.round((h.allocBytes - a.allocBytes) / ticks) : NaN,
+  };
+}
 let memory: HostReport['memory'] = [];
 let memTimer: NodeJS.Timeout | undefined;
 let gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
@@ -164,6 +183,7 @@ async function mark(): Promise<void> {
   latCount = 0;
   const s = tickSource?.stats();
   statsStart = { missed: s?.missedDeadlines ?? 0, resyncs: s?.resyncs ?? 0 };
+  heapStart = threadHeap();
   memory = [];
   allocStart();
   gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
@@ -216,6 +236,7 @@ function report(): HostReport {
     encode: encodeStats(secs),
     rtcLeaves: { ...rtcLeaves },
     sharedStateBytes: sharedStateBytes(),
+    mixThread: mixThreadStats(secs),
   };
 }
 
@@ -346,21 +367,12 @@ function countRtcLeaves(): void {
   };
 }
 
-/** BENCH_HOP=1: times every used packet from the reader's arrival stamp to the end of its mixed frame's sending. */
+/**
+ * BENCH_HOP=1: times every used packet from its reader's arrival stamp (carried in the mix's used frame, TCP and UDP
+ * alike) to the end of its mixed frame's sending.
+ */
 function measureHops(engine: MixEngine): void {
   for (const k of HOP_KINDS) kindHops[k] = { frame: new Float32Array(KIND_CAP), rtcOut: new Float32Array(KIND_CAP) };
-  const arrivals = new Map<string, Map<number, number>>();
-  const push = engine.push.bind(engine) as (...a: unknown[]) => void;
-  (engine as unknown as { push: (...a: unknown[]) => void }).push = (...args: unknown[]) => {
-    const userId = args[0] as string;
-    const header = args[1] as { seq: number };
-    let m = arrivals.get(userId);
-    if (m === undefined) arrivals.set(userId, (m = new Map()));
-    m.set(header.seq, args[3] as number);
-    // Packets never mixed (late, dropped) are forgotten oldest first.
-    if (m.size > 64) for (const k of m.keys()) { m.delete(k); if (m.size <= 32) break; }
-    return push(...args);
-  };
   // Track-frames, misses (concealed frames), trims and late packets, as the buffers count them (the window's delta).
   engine.on('tracks', (states) => {
     let trimmed = 0;
@@ -376,6 +388,8 @@ function measureHops(engine: MixEngine): void {
     jitterSum += states.length ? jitter / states.length : 0;
     jitterN++;
   });
+  /** The seq last timed per track (its table entry: the same object while the track list stands). */
+  const lastSeq = new WeakMap<object, number>();
   // Frames whose WebRTC sends may still come: finished two frames later, from the send ring.
   const pending: Array<{ idx: number; sp1: number[]; rtc: number[] }> = [];
   // Before the mixer node's own listener: a new frame's handling begins.
@@ -385,20 +399,29 @@ function measureHops(engine: MixEngine): void {
     const t = nowMicros();
     trackSums.frames += r.used.length;
     const mine = { idx: frameIdx, sp1: [] as number[], rtc: [] as number[] };
-    for (const e of r.used) {
-      if (e.concealed) trackSums.misses++;
-      if (e.wireSeq === null || e.concealed) continue;
-      const m = arrivals.get(e.userId);
-      const a = m?.get(e.wireSeq);
-      if (a === undefined) continue;
-      m!.delete(e.wireSeq);
-      if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
-      hopCount++;
-      const k = kindOf(e.userId);
-      if (kindCount[k] < KIND_CAP) kindHops[k].frame[kindCount[k]] = (t - a) / 1000;
-      kindCount[k]++;
-      mine[k].push(a);
-    }
+    // Every room's mix (a track is in one room's used frame), each packet by the arrival stamp its reader gave it —
+    // the socket reader's on the event loop, the UDP ingest thread's through its ring: one path for both.
+    const hopsOf = (used: UsedFrame) => {
+      for (let i = 0; i < used.length; i++) {
+        const concealed = used.concealed(i);
+        if (concealed) trackSums.misses++;
+        const a = used.arrival(i);
+        if (a === null || concealed) continue;
+        // A packet longer than a frame is the first in two frames: timed once, in the first.
+        const seq = used.seq(i) as number;
+        const track = used.tracks[i];
+        if (lastSeq.get(track) === seq) continue;
+        lastSeq.set(track, seq);
+        if (hopCount < HOP_CAP) hops[hopCount] = (t - a) / 1000;
+        hopCount++;
+        const k = kindOf(used.userId(i));
+        if (kindCount[k] < KIND_CAP) kindHops[k].frame[kindCount[k]] = (t - a) / 1000;
+        kindCount[k]++;
+        mine[k].push(a);
+      }
+    };
+    hopsOf(r.used);
+    if (r.rooms) for (const m of r.rooms) { trackSums.frames += m.used.length; hopsOf(m.used); }
     if (mine.sp1.length || mine.rtc.length) pending.push(mine);
     while (pending.length && pending[0].idx <= frameIdx - 2) {
       const p = pending.shift()!;

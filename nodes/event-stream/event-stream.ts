@@ -6,7 +6,7 @@ import { refuse, isAudioMsg, resolveUserPath, AudioMsg } from '../lib/glue';
 import { onAudioInput } from '../lib/direct';
 import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
-import type { UsedEntry } from '../../runtime/audio/mixer';
+import { UsedFrame } from '../../runtime/audio/used';
 import { isRoomName } from '../../runtime/rooms';
 import { StreamKeys, OncePerStream, streamLabel } from '../../runtime/audio/stream-key';
 
@@ -68,7 +68,8 @@ export = function (RED: NodeAPI) {
           srv.trackMixParameters(p.fromFrameSeq, p.master, p.tracks, p.rooms);
         } else if (msg.mixed && isAudioMsg(msg)) {
           // The mixer's output 1 (the room 'main', 0x02) and output 4 (every other room, 0x13 with its room).
-          const m = msg.mixed as { frameSeq: number; used: UsedEntry[]; room?: unknown };
+          const m = msg.mixed as { frameSeq: number; used: unknown; room?: unknown };
+          if (!(m.used instanceof UsedFrame)) throw new Error(t('event-stream.errors.not-used-frame'));
           srv.trackFrameMixed(m.frameSeq, m.used, isRoomName(m.room) ? m.room : undefined);
         } else if (isAudioMsg(msg)) {
           const a = (msg as AudioMsg).audio;

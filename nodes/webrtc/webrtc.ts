@@ -17,6 +17,7 @@ import { StatusThrottle } from '../lib/status';
 import { translator } from '../lib/i18n';
 import { addHttpRoutes } from '../lib/http-routes';
 import { nextMsgId } from '../lib/msgid';
+import { UsedFrame } from '../../runtime/audio/used';
 
 interface WebRtcDef extends NodeDef {
   basePath: string; rooms: string; maxPeers: string; maxPeersPerRoom: string; usersFile: string; token?: string;
@@ -188,7 +189,11 @@ export = function (RED: NodeAPI) {
         if (samples <= 0 || msg.audio.sampleRate !== 48000) throw new Error(t('webrtc.errors.bad-packet', { bytes: msg.payload.length, rate: msg.audio.sampleRate }));
         const room = roomOf(msg.room);
         if (typeof msg.targetUserId === 'string') h.sendTo(room, msg.targetUserId, msg.payload, samples);
-        else h.sendRoom(room, msg.payload, samples, (msg.mixed as { used?: Array<{ connectionId?: string }> } | undefined)?.used);
+        else {
+          // The mixer's used frame (runtime/audio/used.ts): who is in this room's mix.
+          const used = (msg.mixed as { used?: unknown } | undefined)?.used;
+          h.sendRoom(room, msg.payload, samples, used instanceof UsedFrame ? used : undefined);
+        }
       });
     } catch (err) {
       refuse(RED, node, err);

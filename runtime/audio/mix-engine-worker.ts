@@ -13,14 +13,17 @@
 // mixer dropped (@discordjs/opus, ~36 KB each with its PCM buffer) is freed only by its finalizer, so a loop that never
 // turned kept every one it ever made (the soak: RSS +25 % in 10 min at one join and leave a second).
 import { workerData, receiveMessageOnPort, MessagePort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Mixer, MixerOptions, MixParameters, MonitorSpec, TrackState } from './mixer';
+import { DEFAULT_ROOM } from '../rooms';
 import type { MeterLayout } from '../console/meter-frame';
 import { PacketRingReader, PacketRingShared } from './packet-ring';
 import type { StreamEvent } from '../streamlog/event';
+import type { UsedFrame, UsedTrack } from './used';
 
 export interface MixEngineInit {
   ring: PacketRingShared;
@@ -59,23 +62,38 @@ export type EngineControl =
 
 export type EngineParams = MixParameters;
 
+/**
+ * The mix thread's own heap, cumulative since it started: its GCs (count, total and longest pause, ms) as its
+ * PerformanceObserver sees them (delivered when its event loop turns, about once a second), and the bytes allocated
+ * in its ticks (used heap after the tick − before it, over the ticks in which no GC ran; `allocTicks` of them).
+ */
+export interface MixThreadHeap { gcs: number; scavenges: number; gcMs: number; gcMaxMs: number; allocBytes: number; allocTicks: number }
+
 /** One room's mix as the thread posts it. */
 export interface EngineRoomMix {
   room: string;
   mix: ArrayBuffer;
   users: string[] | null;
   frames: ArrayBuffer[] | null;
-  used: import('./mixer').UsedEntry[];
+  /** Its UsedFrame's rows (transferred) and track table: null when the same as the room's last one posted. */
+  used: ArrayBuffer;
+  usedTable: readonly UsedTrack[] | null;
 }
 
 export type EngineEvent =
   | {
     t: 'tick'; index: number; late: number; workMs: number; seq: number; mix: ArrayBuffer; users: string[] | null; frames: ArrayBuffer[] | null;
-    used: import('./mixer').UsedEntry[]; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
+    /**
+     * The DEFAULT_ROOM's UsedFrame (runtime/audio/used.ts): its rows (transferred) and its track table, posted only
+     * when it is not the one posted last (null: the same) — a track list changes far less often than every tick.
+     */
+    used: ArrayBuffer; usedTable: readonly UsedTrack[] | null; tracks: TrackState[] | null; missed: number; catchUp: number; resyncs: number; ringErrors: number;
     /** Every room other than the DEFAULT_ROOM that has a track (MixResult.rooms), its buffers transferred; null when none. */
     rooms: EngineRoomMix[] | null;
     /** Times the thread let its event loop turn (where Node-API finalizers free the native decoders of dropped tracks). */
     loopTurns: number;
+    /** This thread's heap so far (with `tracks`, else null): GCs, their pause, and the bytes its ticks allocated. */
+    heap: MixThreadHeap | null;
   }
   | { t: 'params'; params: EngineParams }
   // operator console (issue 12): a meter frame (its buffer transferred; the layout only when it changed since the
@@ -103,6 +121,17 @@ let catchUp = 0;
 let resyncs = 0;
 let ringErrors = 0;
 let loopTurns = 0;
+const heap: MixThreadHeap = { gcs: 0, scavenges: 0, gcMs: 0, gcMaxMs: 0, allocBytes: 0, allocTicks: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    heap.gcs++;
+    if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === 1) heap.scavenges++;
+    heap.gcMs += e.duration;
+    if (e.duration > heap.gcMaxMs) heap.gcMaxMs = e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+/** The used heap at the start of the tick being run. */
+const usedHeap = () => v8.getHeapStatistics().used_heap_size;
 /** Ticks between two turns of the event loop, and the least time before the next deadline to take one in (ms). */
 const TURN_EVERY_TICKS = 100;
 const TURN_SLACK_MS = 2;
@@ -180,6 +209,24 @@ function drainRings(): void {
   for (const r of rings.values()) r.drain(push, refused);
 }
 
+/** The track table last posted per room (the event loop keeps the same): a room's is posted again only when it changed. */
+const postedTables = new Map<string, readonly UsedTrack[]>();
+
+/** The table to post with a room's frame: null when the event loop has it already. */
+function tableToPost(room: string, used: UsedFrame): readonly UsedTrack[] | null {
+  if (postedTables.get(room) === used.tracks) return null;
+  postedTables.set(room, used.tracks);
+  return used.tracks;
+}
+
+/** Rows to transfer: a frame's own buffer (an empty frame's shared one is copied, never detached). */
+function rowsOf(used: UsedFrame, transfer: ArrayBuffer[]): ArrayBuffer {
+  if (used.rows.byteLength === 0) return new ArrayBuffer(0);
+  const b = used.rows.buffer as ArrayBuffer;
+  transfer.push(b);
+  return b;
+}
+
 function tick(late: number, workMs: number): void {
   // The rings first: a connection's close (removeConnection) was posted after every packet it had, so they are counted
   // on its track before it goes.
@@ -198,11 +245,17 @@ function tick(late: number, workMs: number): void {
       transfer.push(b.buffer as ArrayBuffer);
     }
   }
+  const used = rowsOf(r.used, transfer);
+  const usedTable = tableToPost(DEFAULT_ROOM, r.used);
   let rooms: EngineRoomMix[] | null = null;
+  if (postedTables.size > 1) {
+    // A room no longer mixed is forgotten here as on the event loop (a room made again has a table of its own).
+    for (const name of postedTables.keys()) if (name !== DEFAULT_ROOM && !r.rooms?.some((m) => m.room === name)) postedTables.delete(name);
+  }
   if (r.rooms) {
     rooms = [];
     for (const m of r.rooms) {
-      const e: EngineRoomMix = { room: m.room, mix: m.mix.buffer as ArrayBuffer, users: null, frames: null, used: m.used };
+      const e: EngineRoomMix = { room: m.room, mix: m.mix.buffer as ArrayBuffer, users: null, frames: null, used: rowsOf(m.used, transfer), usedTable: tableToPost(m.room, m.used) };
       transfer.push(e.mix);
       if (m.perUser) {
         const us: string[] = (e.users = []);
@@ -218,7 +271,7 @@ function tick(late: number, workMs: number): void {
   }
   const i = index++;
   const tracks = i % init.statsEveryTicks === init.statsEveryTicks - 1 ? mixer.tracks() : null;
-  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used: r.used, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms }, transfer);
+  post({ t: 'tick', index: i, late, workMs, seq: r.seq, mix: r.mix.buffer as ArrayBuffer, users, frames, used, usedTable, tracks, missed, catchUp, resyncs, ringErrors, loopTurns, rooms, heap: tracks ? { ...heap } : null }, transfer);
   // --- operator console (issue 12): after the tick's own event, before the event loop is told it is there ---
   if (r.meters) {
     const layout = r.meterLayout ?? null;
@@ -279,7 +332,14 @@ async function run(): Promise<void> {
     }
     try {
       const t0 = now();
+      const h0 = usedHeap();
       tick(late, lastWorkMs);
+      const h1 = usedHeap();
+      // A tick in which a GC ran shows less (or garbage freed): only the others are counted.
+      if (h1 >= h0) {
+        heap.allocBytes += h1 - h0;
+        heap.allocTicks++;
+      }
       lastWorkMs = now() - t0;
     } catch (err) {
       // A tick that throws every time is one error, not a hundred a second: each different one said once.

@@ -23,8 +23,9 @@ import { checkPlayoutPacket, PlayoutHeader } from './playout';
 import { createPacketRing, PacketRingWriter, type PacketRingShared } from './packet-ring';
 import { FrameClockStats, TickSource, LATENESS_WINDOW, latenessStats } from '../clock';
 import { DEFAULT_ROOM, roomOf } from '../rooms';
-import type { EngineControl, EngineEvent, EngineParams, MixEngineInit } from './mix-engine-worker';
+import type { EngineControl, EngineEvent, EngineParams, MixEngineInit, MixThreadHeap } from './mix-engine-worker';
 import type { StreamEvent } from '../streamlog/event';
+import { UsedFrame, UsedTrack, EMPTY_USED } from './used';
 
 export type { EngineParams } from './mix-engine-worker';
 
@@ -82,6 +83,8 @@ export interface MixEngine extends TickSource {
   tracks(): TrackState[];
   /** Times the mix thread let its event loop turn (Node-API finalizers run there: dropped tracks' decoders freed). */
   readonly loopTurns: number;
+  /** The mix thread's heap figures (its GCs, the bytes its ticks allocated), as of its last track state; null before one. */
+  readonly threadHeap: MixThreadHeap | null;
   /** Stops the clock and ends the thread; the engine is not used after this. */
   close(): void;
   on(event: 'mix', l: (r: MixResult) => void): this;
@@ -124,6 +127,8 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   private readonly lateness = new Float32Array(LATENESS_WINDOW);
   private ticks = 0;
   private readonly counters = { missed: 0, catchUp: 0, resyncs: 0, ringErrors: 0, loopTurns: 0 };
+  /** The mix thread's heap figures (GCs, bytes its ticks allocated), as of its last track state; null before one. */
+  threadHeap: MixThreadHeap | null = null;
   /** What the thread's priority became (nice), once it has said. */
   priority: { nice: number | null; realtime: number | null; cpus: string | null; error: string | null } | null = null;
 
@@ -151,6 +156,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
 
   private spawn(): void {
     this.taken = 0;
+    this.usedTables.clear();
     const shared = createPacketRing();
     const wake = new SharedArrayBuffer(12);
     const { port1, port2 } = new MessageChannel();
@@ -365,6 +371,18 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
   /** The controls given so far: posted again to a thread started again (and to the first, if given before start()). */
   private readonly kept = new Map<string, EngineControl>();
 
+  /** The track table of each room's used frames, as the thread last posted it (it posts one only when it changes). */
+  private readonly usedTables = new Map<string, readonly UsedTrack[]>();
+
+  private usedFrame(room: string, rows: ArrayBuffer, table: readonly UsedTrack[] | null): UsedFrame {
+    if (table !== null) {
+      for (const x of table) Object.freeze(x);
+      this.usedTables.set(room, Object.freeze(table));
+    }
+    const t = this.usedTables.get(room);
+    return t === undefined ? EMPTY_USED : new UsedFrame(t, new Float64Array(rows));
+  }
+
   private readonly onEvent = (e: EngineEvent): void => {
     switch (e.t) {
       case 'tick': {
@@ -373,16 +391,22 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         const c = this.counters;
         c.missed = e.missed; c.catchUp = e.catchUp; c.resyncs = e.resyncs; c.ringErrors = e.ringErrors; c.loopTurns = e.loopTurns;
         if (e.tracks) this.lastTracks = e.tracks;
-        const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: e.used };
+        if (e.heap) this.threadHeap = e.heap;
+        const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: this.usedFrame(DEFAULT_ROOM, e.used, e.usedTable) };
         if (e.users && e.frames) {
           const perUser = new Map<string, Buffer>();
           for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], Buffer.from(e.frames[i]));
           r.perUser = perUser;
         }
+        const tables = this.usedTables;
+        if (tables.size > 1) {
+          // A room no longer mixed is forgotten, as on the thread (tableToPost in mix-engine-worker.ts).
+          for (const name of tables.keys()) if (name !== DEFAULT_ROOM && !e.rooms?.some((m) => m.room === name)) tables.delete(name);
+        }
         if (e.rooms) {
           r.rooms = [];
           for (const m of e.rooms) {
-            const rm: RoomMix = { room: m.room, mix: Buffer.from(m.mix), used: m.used };
+            const rm: RoomMix = { room: m.room, mix: Buffer.from(m.mix), used: this.usedFrame(m.room, m.used, m.usedTable) };
             if (m.users && m.frames) {
               const perUser = new Map<string, Buffer>();
               for (let i = 0; i < m.users.length; i++) perUser.set(m.users[i], Buffer.from(m.frames[i]));

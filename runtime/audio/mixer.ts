@@ -27,6 +27,7 @@ import { DEFAULT_ROOM, roomOf, isRoomName } from '../rooms';
 import { encodeMeterMeasurements, MeterLayout } from '../console/meter-frame';
 import type { PlayoutEventKind } from './playout';
 import type { StreamEvent, StreamEventKind } from '../streamlog/event';
+import { UsedFrame, UsedTrack, USED_STRIDE, writeUsedRow } from './used';
 
 export interface MixerOptions {
   sampleRate?: number;
@@ -49,24 +50,7 @@ export interface MixerOptions {
   playout?: Partial<Omit<PlayoutOptions, 'sampleRate' | 'channels' | 'frameSamples'>>;
 }
 
-/** One track's part in a mixed frame. */
-export interface UsedEntry {
-  userId: string;
-  trackId: number;
-  /** The connection the track's packets came on ('' for a stream made in the flow): with userId and trackId, the track. */
-  connectionId: string;
-  /** The track's room (runtime/rooms.ts): the mix this entry is part of. */
-  room: string;
-  /** Unwrapped seq of the packet the frame came from; null when the track gave no packet to this frame. */
-  seq: number | null;
-  /** The 32-bit wire seq of that packet, or null. */
-  wireSeq: number | null;
-  concealed: boolean;
-  codec: AudioCodecName;
-  /** The stream's own channels and frame size (as received). */
-  channels: number;
-  frameSamples: number;
-}
+export type { UsedEntry, UsedTrack } from './used';
 
 export interface MixResult {
   /** Frame counter, 0, 1, 2, … (one counter for every room's mix). */
@@ -78,8 +62,8 @@ export interface MixResult {
    * is on (every user with a track) or a user of the room asked for one.
    */
   perUser?: Map<string, Buffer>;
-  /** The DEFAULT_ROOM's tracks, in mixing order. */
-  used: UsedEntry[];
+  /** The DEFAULT_ROOM's tracks, in mixing order, and which packet of each went into the frame (runtime/audio/used.ts). */
+  used: UsedFrame;
   /** Every other room that has a track, in the order the rooms appeared; absent when there is none. */
   rooms?: RoomMix[];
   // --- operator console (issue 12) ---
@@ -120,8 +104,8 @@ export interface RoomMix {
   mix: Buffer;
   /** Mix-minus per user of this room (as MixResult.perUser). */
   perUser?: Map<string, Buffer>;
-  /** The room's tracks, in mixing order. */
-  used: UsedEntry[];
+  /** The room's tracks, in mixing order (as MixResult.used). */
+  used: UsedFrame;
 }
 
 /** Per-track state for the admin aggregator (the seed's audioInputMetadata); lastPacketAt in ms since epoch. */
@@ -262,8 +246,11 @@ interface Room {
   acc: Float64Array;
   tracks: number;
   users: Map<string, RoomUser>;
-  /** This tick's entries (a room other than the DEFAULT_ROOM; the DEFAULT_ROOM's are tick()'s own list). */
-  used: UsedEntry[];
+  /** Its tracks in mixing order (UsedFrame.tracks): the same frozen array until one comes or goes; null: to be made. */
+  table: readonly UsedTrack[] | null;
+  /** This tick's rows (UsedFrame.rows, a fresh array each tick: it leaves with the frame) and the next one to write. */
+  rows: Float64Array;
+  cursor: number;
   /** This tick's mix-minus frames, when the room has some. */
   perUser: Map<string, Buffer> | undefined;
   /** Meters (console): the peak and Σx² of its output since the last meter frame, and the samples counted. */
@@ -289,6 +276,8 @@ interface Track {
   trackId: number;
   connectionId: string;
   room: Room;
+  /** Its row of the used frames' track table (frozen). */
+  usedTrack: UsedTrack;
   roomUser: RoomUser;
   /** Its last packet asked for a mix-minus. */
   minus: boolean;
@@ -367,6 +356,9 @@ function meterInto(m: { mPeak: number; mSum: number; mN: number }, x: Float32Arr
   m.mN += len;
 }
 
+/** The rows of a room with no track. */
+const NO_ROWS = new Float64Array(0);
+
 /** How many ended connections the mixer remembers, so packets of theirs still on the way make no track again. */
 const ENDED_CONNECTIONS = 1024;
 
@@ -432,7 +424,7 @@ export class Mixer extends EventEmitter {
     this.connectedUs = connected * 1000;
     this.playoutOpts = { ...o.playout, profile: o.playout?.profile ?? 'mixer' };
     this.acc = new Float64Array(this.frameSamples * this.channels);
-    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
+    this.main = { name: DEFAULT_ROOM, acc: this.acc, tracks: 0, users: new Map(), table: null, rows: NO_ROWS, cursor: 0, perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
     this.meterEveryTicks = Math.max(1, Math.ceil(METER_INTERVAL_MS / ((this.frameSamples * 1000) / this.sampleRate) - 1e-9));
     this.rooms.set(DEFAULT_ROOM, this.main);
     // Fail at construction, not on the first packet, when the playout options are wrong.
@@ -506,15 +498,17 @@ export class Mixer extends EventEmitter {
     const name = roomName === undefined || roomName === DEFAULT_ROOM ? DEFAULT_ROOM : roomOf(roomName);
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), used: [], perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
+      room = { name, acc: new Float64Array(this.frameSamples * this.channels), tracks: 0, users: new Map(), table: null, rows: NO_ROWS, cursor: 0, perUser: undefined, mPeak: 0, mSum: 0, mN: 0 };
       this.rooms.set(name, room);
     }
     room.tracks++;
+    room.table = null;
+    this.tablesDirty = true;
     let roomUser = room.users.get(userId);
     if (roomUser === undefined) room.users.set(userId, (roomUser = { userId, tracks: 0, asking: 0, own: null, stamp: -1 }));
     roomUser.tracks++;
     t = {
-      key, userId, trackId, connectionId, room, roomUser, minus: false, refused: 0, refusedReason: null,
+      key, userId, trackId, connectionId, room, usedTrack: Object.freeze({ userId, trackId, connectionId, room: room.name }), roomUser, minus: false, refused: 0, refusedReason: null,
       playout: this.newPlayout(),
       frame: new Float32Array(this.frameSamples * this.channels),
       user: this.settings(userId),
@@ -715,14 +709,16 @@ export class Mixer extends EventEmitter {
     for (const t of this.tracksByKey.values()) {
       if (now - t.lastPacketAtUs > this.trackTimeoutUs) this.removeTrack(t, now, 'timeout');
     }
-    const used: UsedEntry[] = [];
+    if (this.tablesDirty) this.makeTables();
     const minus = this.mixMinus || this.asking > 0;
     this.acc.fill(0);
+    const main = this.main;
+    main.rows = this.rowsFor(main);
     if (this.rooms.size > 1 || minus) {
       for (const room of this.rooms.values()) {
-        if (room !== this.main) {
+        if (room !== main) {
           room.acc.fill(0);
-          room.used = [];
+          room.rows = this.rowsFor(room);
         }
         if (minus) for (const u of room.users.values()) if (u.own !== null && (this.mixMinus || u.asking > 0)) u.own.fill(0);
       }
@@ -731,21 +727,40 @@ export class Mixer extends EventEmitter {
       // Console meters: each track's pre-fader peak and Σx² measured in the loop that adds it to the mix.
       for (const t of this.tracksByKey.values()) {
         const info = t.playout.pullInto(t.frame);
-        this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used, true);
+        this.addToMix(t, info.seq, info.wireSeq, info.concealed, info.arrival, true);
       }
     } else {
       for (const t of this.tracksByKey.values()) {
         const info = t.playout.pullInto(t.frame);
-        this.addToMix(t, info.seq, info.wireSeq, info.concealed, t.room === this.main ? used : t.room.used);
+        this.addToMix(t, info.seq, info.wireSeq, info.concealed, info.arrival);
       }
     }
-    const result = this.finishTick(used);
+    const result = this.finishTick(new UsedFrame(main.table as readonly UsedTrack[], main.rows));
     if (this.consoleOn) this.consoleTick(result);
     return result;
   }
 
+  /** Some room's track list changed since the last tick: its table (UsedFrame.tracks) is made again. */
+  private tablesDirty = true;
+
+  /** Makes the table of every room whose tracks changed: its tracks in creation (mixing) order, frozen. */
+  private makeTables(): void {
+    this.tablesDirty = false;
+    const made = new Map<Room, UsedTrack[]>();
+    for (const room of this.rooms.values()) if (room.table === null) made.set(room, []);
+    for (const t of this.tracksByKey.values()) made.get(t.room)?.push(t.usedTrack);
+    for (const [room, table] of made) room.table = Object.freeze(table);
+  }
+
+  /** A room's rows for this tick (one allocation for the room, however many tracks; none for a room with none). */
+  private rowsFor(room: Room): Float64Array {
+    room.cursor = 0;
+    const n = (room.table as readonly UsedTrack[]).length;
+    return n === 0 ? NO_ROWS : new Float64Array(n * USED_STRIDE);
+  }
+
   /** The mix (and mix-minus frames) from the accumulators tick() filled. */
-  private finishTick(used: UsedEntry[]): MixResult {
+  private finishTick(used: UsedFrame): MixResult {
     const len = this.frameSamples * this.channels;
     const acc = this.acc;
     const mix = new Float32Array(len);
@@ -776,7 +791,7 @@ export class Mixer extends EventEmitter {
         if (room === main) continue;
         const m = new Float32Array(len);
         writeMix(room.acc, this.masterOf(room), m, len);
-        const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: room.used };
+        const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: new UsedFrame(room.table as readonly UsedTrack[], room.rows) };
         if (room.perUser !== undefined) r.perUser = room.perUser;
         rooms.push(r);
       }
@@ -785,9 +800,10 @@ export class Mixer extends EventEmitter {
     return result;
   }
 
-  /** One track's pulled frame (in t.frame) into the used list and the sums, the user's own sum for mix-minus. */
-  private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, used: UsedEntry[], metered = false): void {
-    used.push({ userId: t.userId, trackId: t.trackId, connectionId: t.connectionId, room: t.room.name, seq, wireSeq, concealed, codec: t.codec, channels: t.channels, frameSamples: t.frameSamples });
+  /** One track's pulled frame (in t.frame) into its room's used rows and the sums, the user's own sum for mix-minus. */
+  private addToMix(t: Track, seq: number | null, wireSeq: number | null, concealed: boolean, arrival: number | null, metered = false): void {
+    const room = t.room;
+    writeUsedRow(room.rows, room.cursor++, seq, wireSeq, concealed, t.codec, t.channels, t.frameSamples, arrival);
     const C = this.channels;
     const n = this.frameSamples;
     // A prebuffering track gives silence: adding zeros would not change a bit, so skip the work (its meter counts zeros).
@@ -843,6 +859,8 @@ export class Mixer extends EventEmitter {
     }
     if (--ru.tracks === 0) room.users.delete(t.userId);
     if (--room.tracks === 0 && room !== this.main) this.rooms.delete(room.name);
+    room.table = null;
+    this.tablesDirty = true;
     this.layout = null;
     let others = false;
     for (const o of this.tracksByKey.values()) if (o.userId === t.userId) others = true;

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { SeqUnwrapper } from '../seq';
 import { codecOf } from '../codec';
 import { DEFAULT_ROOM } from '../rooms';
+import type { UsedFrame, UsedTrack } from '../audio/used';
 import {
   CT_OPUS, CT_PCM,
   encodeAudioFrameMixed, encodeRoomFrameMixed, encodeRoomName, encodeMixParameters, encodeRoomMasters, encodeOpusPacketReceived, encodePcmPacketReceived, encodeProfile, encodeStreamInfo,
@@ -80,7 +81,7 @@ export interface TrackMixParameters {
   muted: boolean;
 }
 
-/** One track the mixer used for a frame: the mixer's UsedEntry, field for field. */
+/** One track the mixer used for a frame, as an object (what UsedFrame.from takes; the mixer's UsedEntry has these fields). */
 export interface TrackUse {
   userId: string;
   trackId: number;
@@ -188,6 +189,10 @@ export class EventStreamServer extends EventEmitter {
   private readonly connProfiles = new Map<string, Profile | null>();
   private readonly closedConns: string[] = [];
   private readonly trackEntries: MixedFrameEntry[] = [];
+  /** Bumped whenever trackChannel's answers may change (a channel made or taken over, a connection's let go). */
+  private channelEpoch = 0;
+  /** Each used frame's track table's channels (trackFrameMixed), as of a channelEpoch. */
+  private readonly tableChannels = new WeakMap<readonly UsedTrack[], { epoch: number; ids: Float64Array }>();
   private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
   /** The room masters (0x14) last recorded: empty until a room's master is set. */
   private masters: { fromFrameSeq: U64; rooms: Array<{ room: string; master: number }> } = { fromFrameSeq: 0, rooms: [] };
@@ -310,6 +315,7 @@ export class EventStreamServer extends EventEmitter {
   /** A sender's connection closed: the next connection of that user takes over its channels (restarted, continuing). */
   senderDisconnected(userId: string, connectionId: string): void {
     if (!connectionId) return;
+    this.channelEpoch++;
     const byUser = this.byConn.get(connectionId);
     if (!byUser) { this.connProfiles.delete(connectionId); return; }
     for (const byTrack of byUser.values()) for (const b of byTrack.values()) if (b.connectionId === connectionId) b.closed = true;
@@ -328,6 +334,7 @@ export class EventStreamServer extends EventEmitter {
     if (!connectionId) {
       const known = this.ids.get(userId)?.get(trackId);
       if (known !== undefined) return known;
+      this.channelEpoch++;
       const id = this.channelIdFor(userId, trackId);
       this.setProfile(id, this.profiles.get(userId));
       return id;
@@ -335,6 +342,7 @@ export class EventStreamServer extends EventEmitter {
     let byUser = this.byConn.get(connectionId);
     const hit = byUser?.get(userId)?.get(trackId);
     if (hit !== undefined) return hit.id;
+    this.channelEpoch++;
     let list = this.pairs.get(userId)?.get(trackId);
     if (!list) {
       let byTrack = this.pairs.get(userId);
@@ -394,17 +402,27 @@ export class EventStreamServer extends EventEmitter {
   }
 
   /**
-   * Hot path: audioFrameMixed with the mixer's UsedEntry list (tracks by user and track, wire seqs). `room`: the mix's
+   * Hot path: audioFrameMixed with the mixer's used frame (runtime/audio/used.ts: tracks by user and track, wire seqs). `room`: the mix's
    * room (msg.mixed.room); a room other than 'main' is written as 0x13 Room Frame Mixed, 'main' or none as 0x02.
    */
-  trackFrameMixed(frameSeq: U64, used: readonly TrackUse[], room?: string): void {
+  trackFrameMixed(frameSeq: U64, used: UsedFrame, room?: string): void {
     const entries = this.trackEntries;
-    entries.length = used.length;
-    for (let i = 0; i < used.length; i++) {
-      const u = used[i];
+    const n = used.length;
+    entries.length = n;
+    // The channels of a track table (the same object every frame until a track comes or goes), looked up once: a
+    // lookup that finds its channel changes nothing, so the ids stand until a lookup makes or takes over a channel
+    // or a connection's channels are let go (channelEpoch).
+    let c = this.tableChannels.get(used.tracks);
+    if (c === undefined || c.epoch !== this.channelEpoch) {
+      const ids = c !== undefined && c.ids.length === n ? c.ids : new Float64Array(n);
+      for (let i = 0; i < n; i++) ids[i] = this.trackChannel(used.userId(i), used.trackId(i), used.connectionId(i));
+      this.tableChannels.set(used.tracks, (c = { epoch: this.channelEpoch, ids }));
+    }
+    const ids = c.ids;
+    for (let i = 0; i < n; i++) {
       const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
-      e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
-      e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
+      e.channelId = ids[i];
+      e.seq = used.wireSeq(i); e.concealed = used.concealed(i); e.codec = used.codec(i); e.channels = used.channels(i); e.frameSamples = used.frameSamples(i);
     }
     this.audioFrameMixed(frameSeq, entries, room);
   }

@@ -8,6 +8,7 @@ import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import type { RTCRtpTransceiver, RtpPacket, RtcpPacket } from 'werift';
 import { UsersList, tokenDigest, digestsEqual } from '../protocol/auth';
 import { isRoomName } from '../rooms';
+import type { UsedFrame } from '../audio/used';
 import { wireText } from '../log-text';
 import { readOffer, shapeAnswer, SdpError } from './sdp';
 import {
@@ -459,7 +460,7 @@ export class RtcHub extends EventEmitter {
    * publishing listeners whose voice is not in it (`used`) and who get no mix-minus of their own (sendTo in the last
    * 200 ms) — a publisher never hears itself.
    */
-  sendRoom(room: string, packet: Buffer, frameSamples: number, used?: ReadonlyArray<{ connectionId?: string }>): void {
+  sendRoom(room: string, packet: Buffer, frameSamples: number, used?: UsedFrame): void {
     const peers = this.byRoom.get(room);
     if (!peers || peers.size === 0) return;
     const now = performance.now();
@@ -467,7 +468,7 @@ export class RtcHub extends EventEmitter {
       if (!p.canSend) continue;
       if (p.info.publish) {
         if (now - p.lastDirectMs < 200) continue;
-        if (used && inUsed(used, p.info.connectionId)) continue;
+        if (used && used.hasConnection(p.info.connectionId)) continue;
       }
       p.send(packet, frameSamples, now);
       this.stats.packetsOut++;
@@ -512,7 +513,3 @@ export class RtcHub extends EventEmitter {
   }
 }
 
-function inUsed(used: ReadonlyArray<{ connectionId?: string }>, id: string): boolean {
-  for (let i = 0; i < used.length; i++) if (used[i].connectionId === id) return true;
-  return false;
-}

@@ -283,7 +283,7 @@ describe('console: monitor feeds', () => {
       const r = m.tick(now);
       const mon = new Map(r.monitors!.map((x) => [x.listener, x.pcm]));
       assert.deepEqual([...mon.keys()], ['pfl', 'both', 'main', 'r1', 'empty']);
-      const played = r.used.find((u) => u.userId === 'a')!;
+      const played = r.used.entries().find((u) => u.userId === 'a')!;
       if (played.seq === null) continue;
       assert.ok(mon.get('pfl')!.equals(inputs[played.seq]), `frame ${k}: PFL is a's frame exactly`);
       const sum = f32(mon.get('both')!);

@@ -161,7 +161,7 @@ describe('mix engine on its own thread', function () {
     let before = 0;
     let after = 0;
     for (const m of mixes) {
-      const both = m.used.filter((u) => u.seq !== null).length === 2;
+      const both = m.used.entries().filter((u) => u.seq !== null).length === 2;
       if (!both) continue;
       const bob: number = m.seq >= gainAt.fromFrameSeq ? 1500 : 3000;
       if (bob === 1500) after++; else before++;
@@ -183,7 +183,7 @@ describe('mix engine on its own thread', function () {
     const errors: string[] = [];
     e.on('error', (err) => errors.push(err.message));
     let playing = 0;
-    e.on('mix', (r) => { if (r.used.some((u) => u.seq !== null)) playing++; });
+    e.on('mix', (r) => { if (r.used.entries().some((u) => u.seq !== null)) playing++; });
     e.start();
     let k = 0;
     const t = setInterval(() => { try { e.push('alice', header(k++), s16Const(480, 1000), nowMicros()); } catch { /* closed */ } }, 10);
@@ -211,7 +211,7 @@ describe('mix engine on its own thread', function () {
     // Another thread's writer in the real use (the UDP ingest); here the test writes into the same shared memory.
     const w = new PacketRingWriter(att.ring);
     const with_ = { bob: 0, alice: 0 };
-    e.on('mix', (r) => { for (const u of r.used) if (u.seq !== null && (u.userId === 'bob' || u.userId === 'alice')) with_[u.userId]++; });
+    e.on('mix', (r) => { for (const u of r.used.entries()) if (u.seq !== null && (u.userId === 'bob' || u.userId === 'alice')) with_[u.userId]++; });
     e.start();
     let k = 0;
     const t = setInterval(() => {

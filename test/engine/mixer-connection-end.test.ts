@@ -29,13 +29,13 @@ describe('mixer: a connection that ends leaves the mix at once', () => {
     assert.equal(m.push('alice', header(5), pcm(0.25), now, 'conn-a'), 'late');
     m.push('bob', header(5), pcm(0.5), now, 'conn-b');
     const r = m.tick(now);
-    assert.deepEqual(r.used.map((u) => u.connectionId), ['conn-b']);
+    assert.deepEqual(r.used.entries().map((u) => u.connectionId), ['conn-b']);
     assert.equal(first(r.mix), 0.5, 'the next frame is bob alone');
     // The same user on a new connection is a new track.
     now += 10_000;
     m.push('alice', header(0), pcm(0.25), now, 'conn-a2');
     m.push('bob', header(6), pcm(0.5), now, 'conn-b');
-    assert.deepEqual(m.tick(now).used.map((u) => u.connectionId).sort(), ['conn-a2', 'conn-b']);
+    assert.deepEqual(m.tick(now).used.entries().map((u) => u.connectionId).sort(), ['conn-a2', 'conn-b']);
     // '' (a stream made in the flow) is never a connection that ends.
     m.removeConnection('');
     assert.equal(m.tracks(now).length, 2);

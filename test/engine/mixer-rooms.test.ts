@@ -65,13 +65,13 @@ describe('engine/rooms', () => {
       const p = plain.tick(T0 + k * FRAME_US);
       assert.ok(r.mix.equals(p.mix), `frame ${k}: main is the mix of main's tracks alone`);
       assert.ok(every(r.mix, 1350));
-      assert.deepEqual(r.used.map((u) => [u.userId, u.room]), [['a', 'main'], ['e', 'main'], ['f', 'main']]);
-      assert.deepEqual(r.used.map((u) => ({ ...u, room: undefined })), p.used.map((u) => ({ ...u, room: undefined })));
+      assert.deepEqual(r.used.entries().map((u) => [u.userId, u.room]), [['a', 'main'], ['e', 'main'], ['f', 'main']]);
+      assert.deepEqual(r.used.entries().map((u) => ({ ...u, room: undefined })), p.used.entries().map((u) => ({ ...u, room: undefined })));
       assert.ok(r.rooms);
       assert.deepEqual(r.rooms.map((x) => x.room), ['r1', 'r2']);
       assert.ok(every(r.rooms[0].mix, 6000));
       assert.ok(every(r.rooms[1].mix, 8000));
-      assert.deepEqual(r.rooms[0].used.map((u) => [u.userId, u.room, u.seq]), [['b', 'r1', k], ['c', 'r1', k]]);
+      assert.deepEqual(r.rooms[0].used.entries().map((u) => [u.userId, u.room, u.seq]), [['b', 'r1', k], ['c', 'r1', k]]);
       assert.equal(r.perUser, undefined);
       assert.equal(r.rooms[0].perUser, undefined);
       assert.equal(p.rooms, undefined, 'no other room: no rooms');
@@ -176,15 +176,15 @@ describe('engine/rooms', () => {
         clearInterval(timer);
       }
       for (const r of results) {
-        assert.deepEqual(r.used.map((u) => [u.userId, u.room]), [['a', 'main'], ['z', 'main']]);
+        assert.deepEqual(r.used.entries().map((u) => [u.userId, u.room]), [['a', 'main'], ['z', 'main']]);
         assert.equal(r.perUser, undefined);
         assert.equal(r.rooms!.length, 1);
         const room = r.rooms![0];
         assert.equal(room.room, 'r1');
-        assert.deepEqual(room.used.map((u) => [u.userId, u.room]), [['x', 'r1'], ['y', 'r1']]);
+        assert.deepEqual(room.used.entries().map((u) => [u.userId, u.room]), [['x', 'r1'], ['y', 'r1']]);
         assert.deepEqual([...room.perUser!.keys()], ['x']);
         // Steady state: both tracks gave a packet to the frame.
-        if (room.used.every((u) => u.seq !== null)) {
+        if (room.used.entries().every((u) => u.seq !== null)) {
           assert.ok(every(room.mix, 300));
           assert.ok(every(room.perUser!.get('x'), 200));
         }

@@ -50,7 +50,7 @@ describe('engine/mixer', () => {
     };
     // a: L gain 0.5·1, R gain 0.5·(1−0.5); b: L gain 1.5·0, R gain 1.5·1 — accumulated from 0 in that order, then × master.
     const r = check(0, (a, bl) => 0.8 * (0 + a * 0.5 + bl * 0), (a, br) => 0.8 * (0 + a * 0.25 + br * 1.5));
-    assert.deepEqual(r.used.map((u) => [u.userId, u.seq, u.concealed]), [['a', 0, false], ['b', 0, false]]);
+    assert.deepEqual(r.used.entries().map((u) => [u.userId, u.seq, u.concealed]), [['a', 0, false], ['b', 0, false]]);
     m.setMute('a', true);
     check(1, (_a, bl) => 0.8 * (0 + bl * 0), (_a, br) => 0.8 * (0 + br * 1.5));
     m.setMute('a', false);
@@ -108,7 +108,7 @@ describe('engine/mixer', () => {
       frames.forEach((fr, j) => m.push(['x', 'y', 'z'][j], header(k, { codec: 'pcm_f32le', channels: 2 }), f32Frame(fr), T0 + k * FRAME_US));
       const live = m.tick(T0 + k * FRAME_US);
       const offline = mixFrame(
-        live.used.map((u, j) => ({ pcm: frames[j], ...m.userSettings(u.userId) })),
+        live.used.entries().map((u, j) => ({ pcm: frames[j], ...m.userSettings(u.userId) })),
         2, 480, 0.7,
       );
       assert.ok(f32Frame(offline).equals(live.mix), `frame ${k}`);
@@ -148,13 +148,13 @@ describe('engine/mixer', () => {
     let now = T0;
     for (let k = 0; k < 5; k++, now += FRAME_US) {
       m.push('p', header(k), s16Const(480, 3000), now);
-      assert.equal(m.tick(now).used[0].seq, k);
+      assert.equal(m.tick(now).used.entry(0).seq, k);
     }
     const lastAt = now - FRAME_US;
     assert.equal(added.length, 1);
     const quiet = [];
     for (; removed.length === 0 && now < T0 + 1_000_000; now += FRAME_US) quiet.push(m.tick(now));
-    assert.ok(quiet[0].used[0].concealed, 'the first missing frame is concealed');
+    assert.ok(quiet[0].used.entry(0).concealed, 'the first missing frame is concealed');
     assert.ok(f32(quiet[0].mix)[0] > 0, 'PCM concealment repeats the last frame, fading');
     assert.equal(m.tracks(now)[0], undefined);
     assert.equal(removed.length, 1);
@@ -166,8 +166,36 @@ describe('engine/mixer', () => {
     m.push('p', header(0), s16Const(480, 1234), now);
     const r = m.tick(now);
     assert.equal(added.length, 2);
-    assert.deepEqual(r.used.map((u) => [u.userId, u.seq, u.concealed]), [['p', 0, false]]);
+    assert.deepEqual(r.used.entries().map((u) => [u.userId, u.seq, u.concealed]), [['p', 0, false]]);
     assert.equal(f32(r.mix)[0], 1234 / 32768);
+  });
+
+  it("says per room which packet each track gave a frame, with the packet's arrival; the track table is the same object until a track comes or goes", () => {
+    const m = mixer({ trackTimeoutMs: 25 });
+    let now = T0;
+    const arrivalOf = (k: number) => now - 1234 + k; // stamps of their own, not the tick's time
+    const frames = [];
+    for (let k = 0; k < 4; k++, now += FRAME_US) {
+      m.push('a', header(k), s16Const(480, 1), arrivalOf(k), 'c1');
+      if (k >= 1) m.push('b', header(100 + k, { codec: 'pcm_f32le', channels: 2, frameSamples: 480 }), Buffer.alloc(480 * 2 * 4), arrivalOf(k), 'c2');
+      if (k === 0) m.push('r', header(7), s16Const(480, 1), arrivalOf(k), 'c3', 'r1');
+      frames.push(m.tick(now));
+    }
+    const [f0, f1, f2, f3] = frames;
+    assert.deepEqual(f0.used.entries(), [{ userId: 'a', trackId: 1, connectionId: 'c1', room: 'main', seq: 0, wireSeq: 0, concealed: false, codec: 'pcm_s16le', channels: 1, frameSamples: 480, arrival: T0 - 1234 }]);
+    // b came at frame 1: a new table; then the same one while nobody comes or goes.
+    assert.notEqual(f1.used.tracks, f0.used.tracks);
+    assert.equal(f2.used.tracks, f1.used.tracks);
+    assert.ok(Object.isFrozen(f2.used.tracks) && Object.isFrozen(f2.used.tracks[1]));
+    assert.deepEqual([f2.used.userId(1), f2.used.connectionId(1), f2.used.seq(1), f2.used.wireSeq(1), f2.used.codec(1), f2.used.channels(1), f2.used.arrival(1)], ['b', 'c2', 102, 102, 'pcm_f32le', 2, T0 + 2 * FRAME_US - 1234 + 2]);
+    assert.equal(f2.used.arrival(0), T0 + 2 * FRAME_US - 1234 + 2);
+    assert.ok(f2.used.hasConnection('c2') && !f2.used.hasConnection('c3'));
+    // Room r1 is a frame of its own; its track gave one packet, then is concealed (no arrival), then times out.
+    assert.deepEqual(f0.rooms?.map((r) => [r.room, r.used.userId(0), r.used.seq(0), r.used.arrival(0)]), [['r1', 'r', 7, T0 - 1234]]);
+    assert.deepEqual(f1.rooms?.map((r) => [r.used.seq(0), r.used.concealed(0), r.used.arrival(0)]), [[null, true, null]]);
+    assert.equal(f3.rooms, undefined);
+    assert.throws(() => f3.used.entry(5), TypeError);
+    assert.equal(f3.used.at(5), undefined);
   });
 
   it('follows a user whose seq restarts without the track timing out', () => {
@@ -175,7 +203,7 @@ describe('engine/mixer', () => {
     let now = T0;
     for (let k = 0; k < 50; k++, now += FRAME_US) { m.push('u', header(1000 + k), s16Const(480, 1), now); m.tick(now); }
     const seqs: Array<number | null> = [];
-    for (let k = 0; k < 6; k++, now += FRAME_US) { m.push('u', header(k), s16Const(480, 2), now); seqs.push(m.tick(now).used[0].wireSeq); }
+    for (let k = 0; k < 6; k++, now += FRAME_US) { m.push('u', header(k), s16Const(480, 2), now); seqs.push(m.tick(now).used.entry(0).wireSeq); }
     assert.equal(m.tracks(now)[0].resets, 1);
     assert.deepEqual(seqs.slice(-3), [3, 4, 5]);
   });
@@ -223,8 +251,8 @@ describe('engine/mixer', () => {
     assert.deepEqual(states.map((s) => [s.userId, s.trackId, s.connectionId, s.received, s.lastSeq]), [['alice', 1, 'c1', 6, 5], ['alice', 1, 'c2', 6, 5005]]);
     m.setGain('alice', 0.5);
     let r = m.tick(T0 + 6 * FRAME_US);
-    for (let k = 0; k < 5 && r.used.some((u) => u.seq === null); k++) r = m.tick(T0 + (7 + k) * FRAME_US);
-    assert.deepEqual(r.used.map((u) => u.connectionId), ['c1', 'c2']);
+    for (let k = 0; k < 5 && r.used.entries().some((u) => u.seq === null); k++) r = m.tick(T0 + (7 + k) * FRAME_US);
+    assert.deepEqual(r.used.entries().map((u) => u.connectionId), ['c1', 'c2']);
     assert.equal(s16ValueOf(r.mix), 2000, 'both tracks, each at the user\'s gain');
     assert.deepEqual(m.parameters().tracks.map((t) => [t.connectionId, t.gain]), [['c1', 0.5], ['c2', 0.5]]);
   });

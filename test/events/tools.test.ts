@@ -247,7 +247,7 @@ describe('event file tools', () => {
         }
         const r = mixer.tick(now);
         live.push(r.mix);
-        srv.audioFrameMixed(r.seq, r.used.map((u) => ({
+        srv.audioFrameMixed(r.seq, r.used.entries().map((u) => ({
           channelId: srv.channelIdFor(u.userId, u.trackId), seq: u.wireSeq, concealed: u.concealed,
           codec: u.codec, channels: u.channels, frameSamples: u.frameSamples,
         })));
@@ -307,8 +307,8 @@ describe('event file tools', () => {
         }
         const r = mixer.tick(now);
         live.push(r.mix);
-        used.push(new Map(r.used.map((u) => [u.userId, { seq: u.seq, concealed: u.concealed }])));
-        srv.audioFrameMixed(r.seq, r.used.map((u) => ({
+        used.push(new Map(r.used.entries().map((u) => [u.userId, { seq: u.seq, concealed: u.concealed }])));
+        srv.audioFrameMixed(r.seq, r.used.entries().map((u) => ({
           channelId: srv.channelIdFor(u.userId, u.trackId), seq: u.wireSeq, concealed: u.concealed,
           codec: u.codec, channels: u.channels, frameSamples: u.frameSamples,
         })));

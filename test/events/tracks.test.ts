@@ -8,6 +8,7 @@ import path from 'node:path';
 import { EventType, type AudioEvent, type AudioFrameMixedEvent, type MixParametersEvent } from '../../runtime/events/codec';
 import { readAllEvents } from '../../runtime/events/reader';
 import { EventStreamServer, type TrackUse } from '../../runtime/events/server';
+import { UsedFrame } from '../../runtime/audio/used';
 
 const ALICE = { name: 'Alice', city: 'Oslo', countryCode: 161, skillLevel: 2, instrument: 3 };
 const ALICE2 = { name: 'Alice', city: 'Bergen', countryCode: 161, skillLevel: 3, instrument: 3 };
@@ -37,7 +38,7 @@ describe('EventStreamServer by user and track', () => {
       s.senderConnected('alice', ALICE);
       s.trackPacketReceived('alice', opus(1, 5), Buffer.from([1]));
       s.trackPacketReceived('bob', opus(1, 9), Buffer.from([2]));
-      s.trackFrameMixed(0, [used('alice', 5), used('bob', 9)]);
+      s.trackFrameMixed(0, UsedFrame.from([used('alice', 5), used('bob', 9)]));
     });
     const alice = srv.trackChannel('alice', 1);
     const bob = srv.trackChannel('bob', 1);
@@ -53,11 +54,11 @@ describe('EventStreamServer by user and track', () => {
       s.senderConnected('alice', ALICE);
       s.trackPacketReceived('alice', opus(1, 100), Buffer.from([1]));
       s.trackPacketReceived('alice', opus(1, 101), Buffer.from([2]));
-      s.trackFrameMixed(0, [used('alice', 101)]);
+      s.trackFrameMixed(0, UsedFrame.from([used('alice', 101)]));
       s.senderConnected('alice', ALICE2);
       s.trackPacketReceived('alice', opus(1, 0), Buffer.from([3]));
       s.trackPacketReceived('alice', opus(1, 1), Buffer.from([4]));
-      s.trackFrameMixed(1, [used('alice', 0), used('alice', null)]);
+      s.trackFrameMixed(1, UsedFrame.from([used('alice', 0), used('alice', null)]));
     });
     const seqs = events.filter((e) => e.type === EventType.OPUS_PACKET_RECEIVED).map((e) => (e as { seq: bigint }).seq);
     assert.deepEqual(seqs, [100n, 101n, 102n, 103n]);
@@ -98,7 +99,7 @@ describe('EventStreamServer by user and track', () => {
       s.senderConnected('alice', ALICE2, 'c2');
       s.trackPacketReceived('alice', opus(1, 0), Buffer.from([2]), 'c2');
       s.trackPacketReceived('alice', opus(1, 101), Buffer.from([3]), 'c1');
-      s.trackFrameMixed(0, [usedOn('c1', 101), usedOn('c2', 0)]);
+      s.trackFrameMixed(0, UsedFrame.from([usedOn('c1', 101), usedOn('c2', 0)]));
       s.trackMixParameters(1, 1, [{ userId: 'alice', trackId: 1, connectionId: 'c1', gain: 0.5, pan: 0, muted: false }, { userId: 'alice', trackId: 1, connectionId: 'c2', gain: 0.5, pan: 0, muted: false }]);
       ids = [s.trackChannel('alice', 1, 'c1'), s.trackChannel('alice', 1, 'c2')];
       // c1 closes; its user's next connection takes its channel over, the numbering continuing after 101.

@@ -10,12 +10,13 @@ import { readWav } from '../../runtime/audio/wav';
 import { reconstruct } from '../../runtime/events/reconstruct';
 import { until } from '../support/resources';
 import { inspectEvents } from '../../runtime/events/inspect';
+import type { UsedFrame } from '../../runtime/audio/used';
 const mixerNode = require('../../nodes/mixer/mixer');
 const eventStreamNode = require('../../nodes/event-stream/event-stream');
 
 const N = 480;
 
-interface Mixed { payload: Buffer; room: string; mixed: { frameSeq: number; room: string; used: Array<{ seq: number | null; concealed: boolean }> } }
+interface Mixed { payload: Buffer; room: string; mixed: { frameSeq: number; room: string; used: UsedFrame } }
 
 describe('event stream node: rooms', function () {
   this.timeout(30000);
@@ -72,7 +73,7 @@ describe('event stream node: rooms', function () {
         let compared = 0;
         for (const m of live) {
           // Frames where every track played a packet it had in time (a concealed one may be put back offline).
-          if (!m.mixed.used.every((u) => u.seq !== null && !u.concealed)) continue;
+          if (!m.mixed.used.entries().every((u) => u.seq !== null && !u.concealed)) continue;
           const k = m.mixed.frameSeq - first;
           if ((k + 1) * N > w.samples.length) continue;
           const want = new Float32Array(Uint8Array.from(m.payload).buffer);
@@ -126,7 +127,7 @@ describe('event stream node: rooms', function () {
       let before = 0;
       let after = 0;
       for (const m of live) {
-        if (!m.mixed.used.every((u) => u.seq !== null && !u.concealed)) continue;
+        if (!m.mixed.used.entries().every((u) => u.seq !== null && !u.concealed)) continue;
         const k = m.mixed.frameSeq - first;
         if ((k + 1) * N > w.samples.length) continue;
         const want = new Float32Array(Uint8Array.from(m.payload).buffer);

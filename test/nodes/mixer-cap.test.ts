@@ -2,6 +2,7 @@
 // cut back to the target at the next frame, where an uncapped buffer keeps the excess until its trim window closes.
 import assert from 'node:assert/strict';
 import { helper } from '../support/node-helper';
+import type { UsedFrame } from '../../runtime/audio/used';
 const mixerNode = require('../../nodes/mixer/mixer');
 
 // The test answers each mixed frame with the next packet. A loaded machine's event loop answers late now and then;
@@ -45,9 +46,9 @@ async function run(extra: Record<string, unknown>, burst: number): Promise<{ aft
   const after: Mixed[] = [];
   let burstAt = -1;
   await new Promise<void>((resolve) => {
-    helper.getNode('mixOut').on('input', (msg: { mixed: { used: Mixed[] } }) => {
+    helper.getNode('mixOut').on('input', (msg: { mixed: { used: UsedFrame } }) => {
       frames++;
-      const u = msg.mixed.used[0];
+      const u = msg.mixed.used.at(0);
       if (burstAt >= 0) {
         after.push({ seq: u ? u.seq : null, concealed: u ? u.concealed : true });
         if (after.length >= 8) resolve();

@@ -11,6 +11,7 @@ import { until } from '../support/resources';
 import { toneFrame } from '../engine/util';
 import { decodeMeterFrame, MeterLayout } from '../../runtime/console/meter-frame';
 import { checkSettingsState } from '../../runtime/audio/mixer-settings';
+import type { UsedFrame } from '../../runtime/audio/used';
 const mixerNode = require('../../nodes/mixer/mixer');
 
 const N = 480;
@@ -66,7 +67,7 @@ describe('mixer node: the console output and controls', function () {
     assert.ok(meters.every((x) => x.sampleRate === 48000), 'each says the mixer\'s rate');
     // A meter frame measures the 4 mix frames up to its frameSeq: where all 4 played alice's packets in order (no
     // concealment, no trim: what mix.used says), the −12 dBFS tone reads −12 exactly.
-    const played = new Map(f.received('mix').map((x) => [(x.audio as { seq: number }).seq, (x.mixed as { used: Array<{ seq: number | null; concealed: boolean }> }).used[0]]));
+    const played = new Map(f.received('mix').map((x) => [(x.audio as { seq: number }).seq, (x.mixed as { used: UsedFrame }).used.at(0)]));
     let exact = 0;
     for (const x of meters) {
       assert.ok(Buffer.isBuffer(x.payload));
@@ -117,7 +118,7 @@ describe('mixer node: the console output and controls', function () {
     const params = () => f.received('state').filter((x) => x.topic === 'mixParameters').map((x) => x.payload as { master: number; rooms?: Record<string, number> });
     assert.ok(await until(() => params().some((p) => p.rooms?.r1 === 0.5 && Math.abs(p.master - 10 ** (-6 / 20)) < 1e-9), 5000), JSON.stringify(params()));
     // The room's master on its mix (output 4): r1's tone at half.
-    const r1 = () => f.received('rooms').filter((x) => x.room === 'r1' && (x.mixed as { used: Array<{ seq: number | null }> }).used[0]?.seq !== null);
+    const r1 = () => f.received('rooms').filter((x) => x.room === 'r1' && (x.mixed as { used: UsedFrame }).used.at(0)?.seq !== null);
     await streamWhile(m, (seq) => packet('bob', 'c2', seq, 'r1'), until(() => r1().length > 20, 10000));
     const peak = (b: Buffer) => { let p = 0; for (let i = 0; i < b.length; i += 4) p = Math.max(p, Math.abs(b.readFloatLE(i))); return p; };
     const lastR1 = r1().at(-1)!.payload as Buffer;

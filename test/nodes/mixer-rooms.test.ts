@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { helper, streamWhile } from '../support/node-red';
 import { s16Const, f32 } from '../engine/util';
+import type { UsedFrame } from '../../runtime/audio/used';
 const mixerNode = require('../../nodes/mixer/mixer');
 const encodeNode = require('../../nodes/opus-encode/opus-encode');
 
 const N = 480;
 
-interface Msg { topic: string; payload: Buffer; userId: string; room?: string; targetUserId?: string; audio: { seq: number; codec: string }; mixed?: { frameSeq: number; room: string; used: Array<{ userId: string; room: string; seq: number | null }> } }
+interface Msg { topic: string; payload: Buffer; userId: string; room?: string; targetUserId?: string; audio: { seq: number; codec: string }; mixed?: { frameSeq: number; room: string; used: UsedFrame } }
 
 function packet(userId: string, connectionId: string, seq: number, value: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -43,7 +44,7 @@ describe('mixer: rooms', function () {
     let tracks: Array<{ userId: string; room: string }> = [];
     helper.getNode('state').on('input', (m: { topic: string; payload: typeof tracks }) => { if (m.topic === 'tracks') tracks = m.payload; });
     // Steady: every track gave its packet to the frame.
-    const steady = (m: Msg) => m.mixed!.used.every((u) => u.seq !== null);
+    const steady = (m: Msg) => m.mixed!.used.entries().every((u) => u.seq !== null);
     const enough = new Promise<void>((resolve) => {
       const timer = setInterval(() => {
         if (main.filter(steady).length >= 20 && rooms.filter(steady).length >= 40 && tracks.length === 4) { clearInterval(timer); resolve(); }
@@ -61,7 +62,7 @@ describe('mixer: rooms', function () {
     for (const m of main) {
       assert.equal(m.room, 'main');
       assert.equal(m.mixed!.room, 'main');
-      assert.deepEqual(m.mixed!.used.map((u) => [u.userId, u.room]), [['a', 'main']]);
+      assert.deepEqual(m.mixed!.used.entries().map((u) => [u.userId, u.room]), [['a', 'main']]);
     }
     for (const m of main.filter(steady)) assert.ok(f32(m.payload).every((v) => v === 1000 / 32768));
     const r1 = rooms.filter((m) => m.room === 'r1');
@@ -72,7 +73,7 @@ describe('mixer: rooms', function () {
       assert.equal(m.mixed!.room, m.room);
       assert.equal(m.audio.seq, m.mixed!.frameSeq, 'one frame number for every room');
     }
-    for (const m of r1) assert.deepEqual(m.mixed!.used.map((u) => [u.userId, u.room]), [['x', 'r1'], ['y', 'r1']]);
+    for (const m of r1) assert.deepEqual(m.mixed!.used.entries().map((u) => [u.userId, u.room]), [['x', 'r1'], ['y', 'r1']]);
     for (const m of r1.filter(steady)) assert.ok(f32(m.payload).every((v) => v === 300 / 32768));
     for (const m of r2.filter(steady)) assert.ok(f32(m.payload).every((v) => v === 4000 / 32768));
     // Mix-minus only for x, who asked, in its room: r1 without x.

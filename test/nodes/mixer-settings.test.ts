@@ -9,6 +9,7 @@ import { helper } from '../support/node-red';
 import { until } from '../support/resources';
 import { MixerSettingsStore, MixerSettingsState, JsonFileBackend, checkSettingsState } from '../../runtime/audio/mixer-settings';
 import { toneFrame } from '../engine/util';
+import type { UsedFrame } from '../../runtime/audio/used';
 const mixerNode = require('../../nodes/mixer/mixer');
 
 const N = 480;
@@ -101,9 +102,9 @@ describe('mixer: settings survive a redeploy', function () {
     let seq = 0;
     let frames = 0;
     return new Promise((resolve) => {
-      helper.getNode('mixOut').on('input', (msg: { payload: Buffer; mixed: { used: Array<{ seq: number | null; concealed: boolean }> } }) => {
+      helper.getNode('mixOut').on('input', (msg: { payload: Buffer; mixed: { used: UsedFrame } }) => {
         frames++;
-        const u = msg.mixed.used[0];
+        const u = msg.mixed.used.at(0);
         if (frames > 30 && u && u.seq !== null && !u.concealed) {
           const f = new Float32Array(Uint8Array.from(msg.payload).buffer);
           resolve({ left: level400(f, 0, 2), right: level400(f, 1, 2) });

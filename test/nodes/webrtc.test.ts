@@ -9,6 +9,7 @@ import { until } from '../support/resources';
 import { RtcClient, waitFor } from '../support/rtc-client';
 import { OpusEncoder } from '../../runtime/audio/opus';
 import { ToneGenerator } from '../../runtime/audio/signals';
+import { UsedFrame } from '../../runtime/audio/used';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const webrtcNode = require('../../nodes/webrtc/webrtc') as (RED: NodeAPI) => void;
@@ -131,7 +132,7 @@ describe('webrtc node', function () {
 
     // The room's mix with alice in it: bob hears it, alice does not; her mix-minus reaches her alone.
     const packets = opusPackets(30);
-    packets.forEach((pk, i) => f.node('w').receive(mixMsg(pk, i, { room: 'studio', mixed: { frameSeq: i, used: [{ userId: 'alice', connectionId: m.connectionId }], room: 'studio' } })));
+    packets.forEach((pk, i) => f.node('w').receive(mixMsg(pk, i, { room: 'studio', mixed: { frameSeq: i, used: UsedFrame.from([{ userId: 'alice', connectionId: m.connectionId as string, room: 'studio', wireSeq: i, concealed: false, codec: 'opus', channels: 1, frameSamples: 480 }]), room: 'studio' } })));
     await bob.heardPackets(30);
     assert.equal(alice.received, 0);
     packets.forEach((pk, i) => f.node('w').receive(mixMsg(pk, i, { room: 'studio', targetUserId: 'alice' })));

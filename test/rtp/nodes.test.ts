@@ -22,6 +22,7 @@ import { parseSdp } from '../../runtime/rtp/sdp';
 import { helper, loadFlow, nodeModules, useNodeRed, statusOf, light, type LoadedFlow } from '../support/node-red';
 import { until } from '../support/resources';
 import { Tool, bindUdp, freePortPair, requireTool, steadyLevelDb, toneFrequencyNear } from '../support/rtp-tools';
+import type { UsedFrame } from '../../runtime/audio/used';
 
 // The helper's httpNode is an express app of its own, not on its server: served here for ffmpeg to GET the SDP.
 let httpNode: ((req: unknown, res: unknown) => void) | null = null;
@@ -38,7 +39,7 @@ async function listeningPort(flow: LoadedFlow, id: string): Promise<RtpStats> {
   return statsOf(flow, id);
 }
 
-type Used = Array<{ userId: string }>;
+type Used = UsedFrame;
 /**
  * The next `frames` mix frames (f32 stereo, 10 ms each) in which every one of `users` is mixed, after `settle` such
  * frames (the playout's start and the encoders' start-up), concatenated.
@@ -47,7 +48,7 @@ async function mixWhere(flow: LoadedFlow, users: string[], frames: number, settl
   const list = flow.received('mix');
   const from = list.length;
   const ok = (m: Record<string, unknown>) => {
-    const used = ((m.mixed as { used?: Used } | undefined)?.used ?? []).map((u) => u.userId);
+    const used = ((m.mixed as { used?: Used } | undefined)?.used?.entries() ?? []).map((u) => u.userId);
     return users.every((u) => used.includes(u));
   };
   let picked: Array<Record<string, unknown>> = [];

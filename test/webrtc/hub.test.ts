@@ -12,6 +12,7 @@ import { OpusEncoder } from '../../runtime/audio/opus';
 import { estimateFrequency } from '../../runtime/audio/analysis';
 import { startHub, HubFixture } from './fixture';
 import { RtcClient, TonePacer, waitFor } from '../support/rtc-client';
+import { UsedFrame } from '../../runtime/audio/used';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -197,7 +198,7 @@ describe('webrtc hub: the signaling contract with werift clients', function () {
     const enc = new OpusEncoder({ sampleRate: 48000, channels: 1, frameSamples: 480 });
     const tone = new ToneGenerator({ frequency: 440, sampleRate: 48000 });
     const packets = Array.from({ length: 20 }, () => enc.encode(tone.next(480)));
-    for (const p of packets) f.hub.sendRoom('A', p, 480, [{ connectionId: ids.get('alice')! }]);
+    for (const p of packets) f.hub.sendRoom('A', p, 480, UsedFrame.from([{ userId: 'alice', connectionId: ids.get('alice')!, room: 'A', wireSeq: 0, concealed: false, codec: 'opus', channels: 1, frameSamples: 480 }]));
     await Promise.all([bob.heardPackets(20), dave.heardPackets(20)]);
     assert.equal(alice.received, 0, 'alice is in the mix: she never hears it');
     assert.equal(carol.received, 0, 'room B hears nothing of room A');

@@ -78,7 +78,7 @@ export class PlayoutBuffer {
   private resets = 0;
   private bytesReceived = 0;
 
-  private readonly info: PullInfo = { seq: null, wireSeq: null, concealed: false };
+  private readonly info: PullInfo = { seq: null, wireSeq: null, concealed: false, arrival: null };
 
   constructor(opts: PlayoutOptions) {
     const o = resolvePlayoutOptions(opts);
@@ -182,7 +182,7 @@ export class PlayoutBuffer {
     }
     if (u - this.head.base >= slots.cap) this.advanceBase(u - slots.cap + 1);
 
-    slots.put(idx, u, data, codec, h.channels, framesOut);
+    slots.put(idx, u, data, codec, h.channels, framesOut, arrivalMicros);
     this.received++;
     this.bytesReceived += data.length;
     if (u < this.seqs.highest) {
@@ -206,7 +206,7 @@ export class PlayoutBuffer {
   pull(): PulledFrame {
     const out = new Float32Array(this.frameSamples * this.channels);
     const i = this.pullInto(out);
-    return { pcm: Buffer.from(out.buffer, 0, out.byteLength), seq: i.seq, wireSeq: i.wireSeq, concealed: i.concealed };
+    return { pcm: Buffer.from(out.buffer, 0, out.byteLength), seq: i.seq, wireSeq: i.wireSeq, concealed: i.concealed, arrival: i.arrival };
   }
 
   /**
@@ -221,6 +221,7 @@ export class PlayoutBuffer {
     info.seq = null;
     info.wireSeq = null;
     info.concealed = false;
+    info.arrival = null;
     const depth = this.depth;
     depth.beginPull();
     this.head.events.beginPull();
@@ -283,6 +284,11 @@ export class PlayoutBuffer {
     }
 
     fifo.readInto(dst, n, info);
+    if (info.seq !== null) {
+      // The packet's slot keeps its seq and arrival after it is played, until a packet slots.cap later takes it.
+      const idx = slots.index(info.seq);
+      if (slots.seq[idx] === info.seq) info.arrival = slots.arrival[idx];
+    }
     if (info.concealed) {
       this.misses++;
       depth.event();

@@ -95,6 +95,8 @@ export interface PullInfo {
   wireSeq: number | null;
   /** Some of the frame was made up (PLC, faded repeat or silence) while playing or rebuffering. */
   concealed: boolean;
+  /** When that packet arrived (push()'s arrivalMicros, µs since epoch); null likewise. */
+  arrival: number | null;
 }
 
 /** A pulled frame: `pcm` is a fresh Buffer the caller owns (safe to send in a message). */

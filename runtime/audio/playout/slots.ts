@@ -12,6 +12,8 @@ export class PacketSlots {
   readonly channels: Uint8Array;
   /** The packet's length in samples per channel at the output rate. */
   readonly frames: Int32Array;
+  /** When the packet arrived (µs since epoch, push()'s arrivalMicros); kept after it is played, as its seq is. */
+  readonly arrival: Float64Array;
   /** Packets held. */
   pending = 0;
 
@@ -25,6 +27,7 @@ export class PacketSlots {
     this.codec = new Uint8Array(cap);
     this.channels = new Uint8Array(cap);
     this.frames = new Int32Array(cap);
+    this.arrival = new Float64Array(cap);
   }
 
   index(u: number): number {
@@ -37,8 +40,9 @@ export class PacketSlots {
     return this.data[idx] !== null && this.seq[idx] === u;
   }
 
-  put(idx: number, u: number, data: Buffer, codec: Codec, channels: number, frames: number): void {
+  put(idx: number, u: number, data: Buffer, codec: Codec, channels: number, frames: number, arrival: number): void {
     this.seq[idx] = u;
+    this.arrival[idx] = arrival;
     this.data[idx] = data;
     this.codec[idx] = codec;
     this.channels[idx] = channels;
