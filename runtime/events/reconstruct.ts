@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addTrack, writeMix } from '../audio/mixer';
 import { OpusDecoder } from '../audio/opus';
+import { opusPacketSamples } from '../protocol/opus-toc';
 import { PcmConcealment, crossfade, frameTrimFadeSamples, mapChannels } from '../audio/playout';
 import { readF32, s16ToF32 } from '../audio/pcm';
 import { WavWriter } from '../audio/wav';
@@ -438,41 +439,37 @@ function opusFrame(
       if (off === undefined || off > ix.frameOffset[k]) continue;
       const skipped = ra.read(off);
       if (!skipped || skipped.type !== EventType.OPUS_PACKET_RECEIVED) continue;
-      let s16: Buffer;
+      // Into run.frame (the frame itself is decoded over it below), as the live buffer decodes: libopus's float
+      // output where this process has it, else @discordjs/opus's s16 (OpusDecoder.decodeInto either way).
       try {
-        s16 = dec.decodeS16(skipped.packet);
+        dec.decodeInto(skipped.packet, run.frame, 0, frameSamples);
       } catch {
-        s16 = dec.concealS16(frameSamples);
+        dec.concealInto(frameSamples, run.frame, 0);
       }
-      if (r === trimFrom) {
-        s16ToF32(s16, run.frame, 0, Math.min(run.fadeW * run.srcChannels, s16.length / 2));
-        takeHead(run, run.frame, C);
-      }
+      if (r === trimFrom) takeHead(run, run.frame, C);
     }
   }
   const ev = offset === undefined ? null : ra.read(offset);
-  let pcm: Buffer;
+  const ch = run.srcChannels;
+  const out = run.frame;
   if (ev && ev.type === EventType.OPUS_PACKET_RECEIVED) {
+    const got = opusPacketSamples(ev.packet, ix.sampleRate!);
+    if (got > 0 && got !== frameSamples) {
+      throw new ReconstructError('frame_size_mismatch',
+        `channel ${c.channelId}: packet at byte ${ev.offset} decodes to ${got} samples, the mix frame is ${frameSamples}`);
+    }
     try {
-      pcm = dec.decodeS16(ev.packet);
+      dec.decodeInto(ev.packet, out, 0, frameSamples);
     } catch (err) {
       run.result.decodeErrors++;
       if (run.result.decodeErrors <= 10) warnings.push(`channel ${c.channelId}: packet at byte ${ev.offset}: ${(err as Error).message}; concealed`);
-      pcm = dec.concealS16(frameSamples);
+      dec.concealInto(frameSamples, out, 0);
     }
     run.lastDecoded = c.slotSeq[k - c.firstFrame];
   } else {
-    pcm = dec.concealS16(frameSamples);
+    dec.concealInto(frameSamples, out, 0);
   }
-  const ch = run.srcChannels;
-  const n = frameSamples * ch;
-  if (pcm.length !== n * 2) {
-    throw new ReconstructError('frame_size_mismatch',
-      `channel ${c.channelId}: packet at byte ${ev?.offset ?? '?'} decodes to ${pcm.length / 2 / ch} samples, the mix frame is ${frameSamples}`);
-  }
-  // s16 → f32 and the channel map, as the playout buffer does them.
-  const out = run.frame;
-  s16ToF32(pcm, out, 0, n);
+  // The channel map, as the playout buffer does it.
   mapChannels(out, 0, ch, run.mixFrame, 0, C, frameSamples);
   return out;
 }

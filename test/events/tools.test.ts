@@ -14,14 +14,15 @@ import { ReconstructError, reconstruct } from '../../runtime/events/reconstruct'
 import { EventStreamServer } from '../../runtime/events/server';
 import { FRAME, RATE, encode, tone, writeSyntheticSession, type SyntheticSession, samplesOf, assertSameSamples } from './session-fixture';
 
-/** Decodes packets in order as the playout buffer does: 'd' decodes packet k, 'c' conceals one frame. */
+/**
+ * Decodes packets in order as the playout buffer does: 'd' decodes packet k, 'c' conceals one frame — f32 as this
+ * process decodes (libopus's float decoder, or @discordjs/opus's s16 scaled by 1/32768).
+ */
 function decodePlan(packets: Buffer[], channels: 1 | 2, plan: string): Float32Array[] {
   const dec = new OpusDecoder({ sampleRate: RATE, channels });
   return [...plan].map((p, k) => {
-    const s16 = p === 'd' ? dec.decodeS16(packets[k]) : dec.concealS16(FRAME);
-    const f = new Float32Array(s16.length / 2);
-    for (let i = 0; i < f.length; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
-    return f;
+    const b = p === 'd' ? dec.decode(packets[k]) : dec.conceal(FRAME);
+    return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
   });
 }
 
@@ -400,11 +401,9 @@ describe('event file tools', () => {
       // The received ones are still decoded in order (20, 22), then 23 plays as it comes.
       const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
       const frames = plan.map((p, k) => {
-        if (k === 20) { dec.decodeS16(packets[20]); dec.decodeS16(packets[22]); }
-        const s16 = dec.decodeS16(packets[p!]);
-        const f = new Float32Array(FRAME);
-        for (let i = 0; i < FRAME; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
-        return f;
+        if (k === 20) { dec.decode(packets[20]); dec.decode(packets[22]); }
+        const b = dec.decode(packets[p!]);
+        return new Float32Array(b.buffer, b.byteOffset, FRAME);
       });
       assertSameSamples(samplesOf(out), mixTracks([{ frames, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length), 'no fade');
     });
@@ -422,10 +421,8 @@ describe('event file tools', () => {
       await reconstruct(file, { out });
       const dec = new OpusDecoder({ sampleRate: RATE, channels: 1 });
       const frames = plan.map((p) => {
-        const s16 = p === null ? dec.concealS16(FRAME) : dec.decodeS16(packets[p]);
-        const f = new Float32Array(FRAME);
-        for (let i = 0; i < FRAME; i++) f[i] = s16.readInt16LE(i * 2) / 32768;
-        return f;
+        const b = p === null ? dec.conceal(FRAME) : dec.decode(packets[p]);
+        return new Float32Array(b.buffer, b.byteOffset, FRAME);
       });
       assertSameSamples(samplesOf(out), mixTracks([{ frames, channels: 1, gain: () => 1, pan: () => 0 }], () => 1, plan.length), 'the live timeline');
     });
