@@ -188,6 +188,20 @@ export class EventStreamServer extends EventEmitter {
   private readonly connProfiles = new Map<string, Profile | null>();
   private readonly closedConns: string[] = [];
   private readonly trackEntries: MixedFrameEntry[] = [];
+  /**
+   * trackFrameMixed's channel per entry position, as the last frame had it: the mixer lists its tracks in the same
+   * order frame after frame, and its entries come from the mix thread (structured clones: fresh strings each frame,
+   * which every Map lookup must hash again — three lookups per entry were a fifth of the event loop at 250 UDP
+   * peers). A position whose userId, trackId and connectionId equal the last frame's (a string compare) has its
+   * channel without a lookup. `slotsGen` is compared with `bindingsGen`, raised whenever a lookup could now give
+   * another answer (a closed connection's bindings forgotten).
+   */
+  private readonly slotUser: string[] = [];
+  private readonly slotTrack: number[] = [];
+  private readonly slotConn: Array<string | undefined> = [];
+  private readonly slotId: number[] = [];
+  private slotsGen = 0;
+  private bindingsGen = 0;
   private params: { fromFrameSeq: U64; master: number; channels: ChannelMixParameters[] } = { fromFrameSeq: 0, master: 1, channels: [] };
   /** The room masters (0x14) last recorded: empty until a room's master is set. */
   private masters: { fromFrameSeq: U64; rooms: Array<{ room: string; master: number }> } = { fromFrameSeq: 0, rooms: [] };
@@ -315,7 +329,10 @@ export class EventStreamServer extends EventEmitter {
     for (const byTrack of byUser.values()) for (const b of byTrack.values()) if (b.connectionId === connectionId) b.closed = true;
     this.connProfiles.delete(connectionId);
     this.closedConns.push(connectionId);
-    if (this.closedConns.length > CLOSED_KEPT) this.byConn.delete(this.closedConns.shift() as string);
+    if (this.closedConns.length > CLOSED_KEPT) {
+      this.byConn.delete(this.closedConns.shift() as string);
+      this.bindingsGen++;
+    }
     void userId;
   }
 
@@ -400,10 +417,20 @@ export class EventStreamServer extends EventEmitter {
   trackFrameMixed(frameSeq: U64, used: readonly TrackUse[], room?: string): void {
     const entries = this.trackEntries;
     entries.length = used.length;
+    const su = this.slotUser, st = this.slotTrack, sc = this.slotConn, sid = this.slotId;
+    if (this.slotsGen !== this.bindingsGen) {
+      su.length = 0; st.length = 0; sc.length = 0; sid.length = 0;
+      this.slotsGen = this.bindingsGen;
+    }
     for (let i = 0; i < used.length; i++) {
       const u = used[i];
       const e = entries[i] ?? (entries[i] = { channelId: 0, seq: null, channels: 0, frameSamples: 0 });
-      e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
+      if (i < sid.length && su[i] === u.userId && st[i] === u.trackId && sc[i] === u.connectionId) e.channelId = sid[i];
+      else {
+        e.channelId = this.trackChannel(u.userId, u.trackId, u.connectionId);
+        // Kept by position; a frame with more entries than any before extends the slots.
+        if (i <= sid.length) { su[i] = u.userId; st[i] = u.trackId; sc[i] = u.connectionId; sid[i] = e.channelId; }
+      }
       e.seq = u.wireSeq; e.concealed = u.concealed; e.codec = u.codec; e.channels = u.channels; e.frameSamples = u.frameSamples;
     }
     this.audioFrameMixed(frameSeq, entries, room);
