@@ -152,13 +152,15 @@ export class ConsoleState extends EventEmitter {
       }
     }
     for (const [key, s] of live) {
-      const userId = s.userId as string, trackId = s.trackId as number;
-      const connectionId = typeof s.connectionId === 'string' ? s.connectionId : '';
       const room = roomOf(s.room), connected = s.connected !== false;
       const t = this.tracks.get(key);
-      // The record is the strip's own (strip() reads it when asked): changed in place, never shared.
-      if (t === undefined) this.tracks.set(key, { userId, trackId, connectionId, room, connected });
-      else { t.userId = userId; t.trackId = trackId; t.connectionId = connectionId; t.room = room; t.connected = connected; }
+      // The record is the strip's own (strip() reads it when asked): changed in place, never shared. Its userId,
+      // trackId and connectionId are the key's (the strings it was made with: the later lookups by them hash no
+      // fresh string).
+      if (t === undefined) {
+        const connectionId = typeof s.connectionId === 'string' ? s.connectionId : '';
+        this.tracks.set(key, { userId: s.userId as string, trackId: s.trackId as number, connectionId, room, connected });
+      } else { t.room = room; t.connected = connected; }
       this.tell(key);
     }
     live.clear();
