@@ -52,7 +52,7 @@ interface UserParams { gain: number; pan: number; mute: boolean }
 interface Person { name: string | null; profile: Record<string, unknown> | null; qos: QosLight }
 interface Counters { at: number; received: number; lost: number; late: number }
 interface Hello { userId: string; name: string | null; profile: Record<string, unknown> | null }
-interface Shown { name: string; profile: Record<string, unknown> | null; profileJson: string; room: string; qos: QosLight; connected: boolean }
+interface Shown { name: string; profileJson: string; room: string; qos: QosLight; connected: boolean }
 
 /** QoS is judged over the counters of about this long (the aggregator's snapshots kept that far back). */
 export const QOS_WINDOW_MS = 5000;
@@ -100,7 +100,7 @@ export class ConsoleState extends EventEmitter {
   private frame: Buffer | null = null;
   private decoded: { peak: number; level: number }[] | null = null;
   private decodedRooms: { peak: number; level: number }[] | null = null;
-  /** The fields of the last strip sent per key whose change is a 'strip' event (the profile also as its JSON). */
+  /** The fields of the last strip sent per key whose change is a 'strip' event (the profile as its JSON). */
   private readonly shown = new Map<string, Shown>();
   /**
    * onTracks' scratch, reused (the message comes ten times a second with every track): the track states kept by key,
@@ -345,7 +345,7 @@ export class ConsoleState extends EventEmitter {
 
   /**
    * A 'strip' event when the strip is new or its name, profile, room, QoS light or connected changed. Compared field
-   * by field (the profile by its JSON, when it is another object): the strip itself is made only when it is told,
+   * by field (the profile by its JSON): the strip itself is made only when it is told,
    * not for every track of every 'tracks' message and aggregator state.
    */
   private tell(key: string): void {
@@ -356,13 +356,11 @@ export class ConsoleState extends EventEmitter {
     const name = mine?.name ?? who?.name ?? t.userId;
     const profile = mine?.profile ?? who?.profile ?? null;
     const qos = who?.qos ?? 'unknown';
+    // By its JSON even when it is the same object (one changed in place is a change, as the whole signature was).
+    const profileJson = profile === null ? 'null' : JSON.stringify(profile);
     const was = this.shown.get(key);
-    if (was !== undefined && was.name === name && was.room === t.room && was.qos === qos && was.connected === t.connected) {
-      if (was.profile === profile) return;
-      const json = JSON.stringify(profile);
-      if (was.profileJson === json) { was.profile = profile; return; }
-    }
-    this.shown.set(key, { name, profile, profileJson: JSON.stringify(profile), room: t.room, qos, connected: t.connected });
+    if (was !== undefined && was.name === name && was.room === t.room && was.qos === qos && was.connected === t.connected && was.profileJson === profileJson) return;
+    this.shown.set(key, { name, profileJson, room: t.room, qos, connected: t.connected });
     this.emit('strip', this.strip(key));
   }
 
