@@ -1,4 +1,5 @@
-// Fan-out without deep copies: xcast audio (and mixer track state) reaches every wire as a shallow copy sharing its Buffer.
+// Fan-out without deep copies: xcast audio (and the mixer's track state, mix parameters and stream events) reaches every
+// wire as a shallow copy sharing its Buffer (or its state payload).
 //
 // Node-RED deep-clones every message after the first in one send() (lodash cloneDeep, Buffer bytes included). On
 // the xcast every received packet fans out to the mixer and the event stream, and every mixed frame to the encoder
@@ -19,11 +20,16 @@ interface SendEvent {
 /** Keys whose values are copied one level (own objects per receiver); arrays inside them stay shared. */
 const COPIED = new Set(['audio', 'mixed']);
 
-function shareable(m: Record<string, unknown>): boolean {
+function shareable(m: Record<string, unknown>, type: string): boolean {
   const audio = Buffer.isBuffer(m.payload) && m.audio !== null && typeof m.audio === 'object';
   // Track state from the mixer: a fresh array of fresh objects per send, which receivers only read.
   const tracks = m.topic === 'tracks' && Array.isArray(m.payload);
-  if (!audio && !tracks) return false;
+  // The mixer's other state on the same output (to the aggregator, event stream, console and stream log): its mix
+  // parameters (every track's, sent at each track added: a join of N peers cloned N^2/2 track entries three times,
+  // 4 % of the event loop's profile at 250 UDP peers) and a tick's stream events — also fresh per send, only read.
+  const state = type === 'xcast-mixer' && ((m.topic === 'streamEvents' && Array.isArray(m.payload))
+    || (m.topic === 'mixParameters' && m.payload !== null && typeof m.payload === 'object' && !Array.isArray(m.payload) && !Buffer.isBuffer(m.payload)));
+  if (!audio && !tracks && !state) return false;
   for (const k in m) {
     const v = m[k];
     if (v === null || typeof v !== 'object' || k === 'payload' || COPIED.has(k)) continue;
@@ -57,7 +63,7 @@ export function shareAudioOnFanout(RED: NodeAPI): void {
       const type = ev.source?.node?.type;
       if (typeof type !== 'string' || !type.startsWith('xcast-')) continue;
       const m = ev.msg;
-      if (!shareable(m)) continue;
+      if (!shareable(m, type)) continue;
       const copy: Record<string, unknown> = { ...m };
       if (m.audio) copy.audio = { ...(m.audio as object) };
       if (m.mixed && typeof m.mixed === 'object') copy.mixed = { ...(m.mixed as object) };

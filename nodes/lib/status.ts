@@ -40,7 +40,11 @@ export class StatusThrottle {
       return;
     }
     this.pendingText = null;
-    this.set(fill, shape, text());
+    const s = text();
+    // The text is made at most once per interval, shown or not: a per-packet caller whose text did not change would
+    // otherwise make it (a catalog lookup) on every call. A change is shown at once, as before.
+    if (this.pending === null && fill === this.lastFill && shape === this.lastShape && s === this.lastText) { this.lastAt = Date.now(); return; }
+    this.set(fill, shape, s);
   }
 
   /** Shows a status at once (state changes such as connected / error). */

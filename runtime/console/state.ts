@@ -52,6 +52,7 @@ interface UserParams { gain: number; pan: number; mute: boolean }
 interface Person { name: string | null; profile: Record<string, unknown> | null; qos: QosLight }
 interface Counters { at: number; received: number; lost: number; late: number }
 interface Hello { userId: string; name: string | null; profile: Record<string, unknown> | null }
+interface Shown { name: string; profileJson: string; room: string; qos: QosLight; connected: boolean }
 
 /** QoS is judged over the counters of about this long (the aggregator's snapshots kept that far back). */
 export const QOS_WINDOW_MS = 5000;
@@ -99,35 +100,70 @@ export class ConsoleState extends EventEmitter {
   private frame: Buffer | null = null;
   private decoded: { peak: number; level: number }[] | null = null;
   private decodedRooms: { peak: number; level: number }[] | null = null;
-  /** The last strip sent per key (JSON of the fields whose change is a 'strip' event). */
-  private readonly shown = new Map<string, string>();
+  /** The fields of the last strip sent per key whose change is a 'strip' event (the profile as its JSON). */
+  private readonly shown = new Map<string, Shown>();
+  /**
+   * onTracks' scratch, reused (the message comes ten times a second with every track): the track states kept by key,
+   * and the key of each position as the last message had it — the mixer lists its tracks in the same order each time,
+   * so a position with the same userId, trackId and connectionId has its key without building it again.
+   */
+  private readonly live = new Map<string, TrackIn>();
+  private readonly keyUser: string[] = [];
+  private readonly keyTrack: number[] = [];
+  private readonly keyConn: string[] = [];
+  private readonly keyAt: string[] = [];
+
+  /** How many strips there are. */
+  get size(): number {
+    return this.tracks.size;
+  }
 
   /** The mixer's 'tracks' message: new tracks appear, changed ones are told, those no longer listed are gone. */
   onTracks(states: unknown): void {
     if (!Array.isArray(states)) return;
-    const live = new Map<string, TrackRec>();
-    for (const s of states as TrackIn[]) {
+    const live = this.live;
+    live.clear();
+    const ku = this.keyUser, kt = this.keyTrack, kc = this.keyConn, ka = this.keyAt;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i] as TrackIn;
       if (!s || typeof s !== 'object' || typeof s.userId !== 'string' || typeof s.trackId !== 'number') continue;
-      const connectionId = typeof s.connectionId === 'string' ? s.connectionId : '';
-      const key = streamKey({ userId: s.userId, trackId: s.trackId, connectionId });
       // A track that left is listed once more with its final counters (and removedReason, where the mixer says it).
       if (s.removedReason !== undefined && s.removedReason !== null) continue;
+      const connectionId = typeof s.connectionId === 'string' ? s.connectionId : '';
+      let key: string;
+      if (i < ka.length && ku[i] === s.userId && kt[i] === s.trackId && kc[i] === connectionId) key = ka[i];
+      else {
+        key = streamKey({ userId: s.userId, trackId: s.trackId, connectionId });
+        if (i <= ka.length) { ku[i] = s.userId; kt[i] = s.trackId; kc[i] = connectionId; ka[i] = key; }
+      }
       if (live.has(key) && s.connected === false) continue;
-      live.set(key, { userId: s.userId, trackId: s.trackId, connectionId, room: roomOf(s.room), connected: s.connected !== false });
+      live.set(key, s);
     }
+    if (ka.length > states.length) { ku.length = kt.length = kc.length = ka.length = states.length; }
     // A track listed only as removed (connected false and then absent) goes with the next message; one with a
     // removedReason at once.
-    for (const key of [...this.tracks.keys()]) {
-      if (!live.has(key)) {
+    let gone: string[] | null = null;
+    for (const key of this.tracks.keys()) if (!live.has(key)) (gone ??= []).push(key);
+    if (gone !== null) {
+      for (const key of gone) {
         this.tracks.delete(key);
         this.shown.delete(key);
         this.emit('gone', key);
       }
     }
-    for (const [key, t] of live) {
-      this.tracks.set(key, t);
+    for (const [key, s] of live) {
+      const room = roomOf(s.room), connected = s.connected !== false;
+      const t = this.tracks.get(key);
+      // The record is the strip's own (strip() reads it when asked): changed in place, never shared. Its userId,
+      // trackId and connectionId are the key's (the strings it was made with: the later lookups by them hash no
+      // fresh string).
+      if (t === undefined) {
+        const connectionId = typeof s.connectionId === 'string' ? s.connectionId : '';
+        this.tracks.set(key, { userId: s.userId as string, trackId: s.trackId as number, connectionId, room, connected });
+      } else { t.room = room; t.connected = connected; }
       this.tell(key);
     }
+    live.clear();
   }
 
   /** The mixer's 'mixParameters': the changed users and masters are told. */
@@ -291,9 +327,7 @@ export class ConsoleState extends EventEmitter {
     if (!t) return undefined;
     const p = this.params.get(t.userId) ?? DEFAULT_PARAMS;
     const who = this.people.get(t.userId);
-    // The HELLO of the track's own connection, else the aggregator's entry (should it carry a name), else the userId.
-    const hello = this.hellos.get(t.connectionId);
-    const mine = hello && hello.userId === t.userId ? hello : undefined;
+    const mine = this.helloOf(t);
     const m = this.trackMeter(key);
     return {
       key, userId: t.userId, trackId: t.trackId, connectionId: t.connectionId,
@@ -303,14 +337,31 @@ export class ConsoleState extends EventEmitter {
     };
   }
 
-  /** A 'strip' event when the strip is new or its name, profile, room, QoS light or connected changed. */
+  /** The HELLO of the track's own connection (it names the strip before the aggregator's entry does). */
+  private helloOf(t: TrackRec): Hello | undefined {
+    const hello = this.hellos.get(t.connectionId);
+    return hello && hello.userId === t.userId ? hello : undefined;
+  }
+
+  /**
+   * A 'strip' event when the strip is new or its name, profile, room, QoS light or connected changed. Compared field
+   * by field (the profile by its JSON): the strip itself is made only when it is told,
+   * not for every track of every 'tracks' message and aggregator state.
+   */
   private tell(key: string): void {
-    const s = this.strip(key);
-    if (!s) return;
-    const sig = JSON.stringify([s.name, s.profile, s.room, s.qos, s.connected]);
-    if (this.shown.get(key) === sig) return;
-    this.shown.set(key, sig);
-    this.emit('strip', s);
+    const t = this.tracks.get(key);
+    if (!t) return;
+    const who = this.people.get(t.userId);
+    const mine = this.helloOf(t);
+    const name = mine?.name ?? who?.name ?? t.userId;
+    const profile = mine?.profile ?? who?.profile ?? null;
+    const qos = who?.qos ?? 'unknown';
+    // By its JSON even when it is the same object (one changed in place is a change, as the whole signature was).
+    const profileJson = profile === null ? 'null' : JSON.stringify(profile);
+    const was = this.shown.get(key);
+    if (was !== undefined && was.name === name && was.room === t.room && was.qos === qos && was.connected === t.connected && was.profileJson === profileJson) return;
+    this.shown.set(key, { name, profileJson, room: t.room, qos, connected: t.connected });
+    this.emit('strip', this.strip(key));
   }
 
   private decode(): void {

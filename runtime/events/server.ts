@@ -321,7 +321,9 @@ export class EventStreamServer extends EventEmitter {
     for (const byTrack of byUser.values()) for (const b of byTrack.values()) if (b.connectionId === connectionId) b.closed = true;
     this.connProfiles.delete(connectionId);
     this.closedConns.push(connectionId);
-    if (this.closedConns.length > CLOSED_KEPT) this.byConn.delete(this.closedConns.shift() as string);
+    if (this.closedConns.length > CLOSED_KEPT) {
+      this.byConn.delete(this.closedConns.shift() as string);
+    }
     void userId;
   }
 

@@ -227,6 +227,30 @@ function trackKey(s: { connectionId?: unknown; trackId: number }): string {
 }
 const MAX_ERROR_CODES = 32;
 
+/**
+ * The fields of a track state the records are read for (the snapshot, a retired track's totals, the upstream
+ * bitrate), copied one by one into the record's own state — a field a state leaves out keeps its value, as with
+ * Object.assign, whose generic copy of every field was four fifths of onTrackState at 300 tracks (0.25 of 0.3 ms).
+ * A field read from records must be listed here.
+ */
+function copyState(to: TrackState, s: TrackState): void {
+  const d = to as unknown as Record<string, unknown>;
+  if (s.trackId !== undefined) d.trackId = s.trackId;
+  if (s.received !== undefined) d.received = s.received;
+  if (s.lost !== undefined) d.lost = s.lost;
+  if (s.late !== undefined) d.late = s.late;
+  if (s.duplicate !== undefined) d.duplicate = s.duplicate;
+  if (s.outOfOrder !== undefined) d.outOfOrder = s.outOfOrder;
+  if (s.concealedSamples !== undefined) d.concealedSamples = s.concealedSamples;
+  if (s.connected !== undefined) d.connected = s.connected;
+  if (s.jitterMs !== undefined) d.jitterMs = s.jitterMs;
+  if (s.depthSamples !== undefined) d.depthSamples = s.depthSamples;
+  if (s.bytesReceived !== undefined) d.bytesReceived = s.bytesReceived;
+  if (s.sampleRate !== undefined) d.sampleRate = s.sampleRate;
+  if (s.channels !== undefined) d.channels = s.channels;
+  if (s.codec !== undefined) d.codec = s.codec;
+}
+
 function isU32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U32_MAX;
 }
@@ -331,7 +355,7 @@ export class AdminAggregator {
         t.prevBytes = s.bytesReceived;
       }
       // copied into the record's own object: the mixer may reuse its state objects between calls
-      Object.assign(t.state, s);
+      copyState(t.state, s);
       t.present = true;
       t.listedIn = call;
       u.lastActivityAt = now;

@@ -117,4 +117,37 @@ describe('EventStreamServer by user and track', () => {
     const params = events.find((e): e is MixParametersEvent => e.type === EventType.MIX_PARAMETERS)!;
     assert.deepEqual(params.channels.map((c) => c.channelId), [ids[0], ids[1]]);
   });
+  it('mix entries keep their channels frame after frame, whatever moves: tracks reordered, one replaced at its place by another connection, closed connections forgotten', async () => {
+    const usedOn = (userId: string, connectionId: string, wireSeq: number): TrackUse => ({ ...used(userId, wireSeq), connectionId });
+    const frames: TrackUse[][] = [];
+    // What each entry's channel is, asked of the server right after its frame (a lookup, no frame's memory).
+    const want: number[][] = [];
+    const { events } = await record((s) => {
+      const feed = (f: TrackUse[]) => {
+        frames.push(f);
+        s.trackFrameMixed(frames.length - 1, UsedFrame.from(f));
+        want.push(f.map((u) => s.trackChannel(u.userId, u.trackId, u.connectionId)));
+      };
+      feed([usedOn('a', 'c1', 1), usedOn('b', 'c2', 1), usedOn('c', 'c3', 1)]);
+      feed([usedOn('a', 'c1', 2), usedOn('b', 'c2', 2), usedOn('c', 'c3', 2)]);
+      // b's place taken by another connection of b's (its own channel), then the order changes and a track goes.
+      feed([usedOn('a', 'c1', 3), usedOn('b', 'c9', 0), usedOn('c', 'c3', 3)]);
+      feed([usedOn('c', 'c3', 4), usedOn('a', 'c1', 4)]);
+      // c2 closes, b's next connection c5 takes its channel over (at another place), and more than the kept closed
+      // connections follow c2 out: c2, named again where it stood, is then a new binding, not the channel c5 holds.
+      feed([usedOn('a', 'c1', 5), usedOn('b', 'c2', 3)]);
+      s.senderDisconnected('b', 'c2');
+      feed([usedOn('b', 'c5', 0)]);
+      for (let i = 0; i < 300; i++) { s.trackChannel('x', 1, `gone${i}`); s.senderDisconnected('x', `gone${i}`); }
+      feed([usedOn('a', 'c1', 6), usedOn('b', 'c2', 4)]);
+      feed([usedOn('a', 'c1', 7), usedOn('b', 'c2', 5)]);
+    });
+    const mixed = events.filter((e): e is AudioFrameMixedEvent => e.type === EventType.AUDIO_FRAME_MIXED);
+    assert.equal(mixed.length, frames.length);
+    assert.deepEqual(mixed.map((m) => m.entries.map((e) => e.channelId)), want);
+    assert.notEqual(want[2][1], want[1][1], 'another connection, another channel');
+    assert.deepEqual(want[3], [want[0][2], want[0][0]]);
+    assert.equal(want[5][0], want[0][1], 'c5 took the closed c2\'s channel over');
+    assert.notEqual(want[6][1], want[0][1], 'the forgotten c2: a channel of its own');
+  });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { helper } from '../support/node-helper';
 
 const encodeNode = require('../../nodes/opus-encode/opus-encode');
+const mixerNode = require('../../nodes/mixer/mixer');
 
 interface Msg { payload: Buffer; audio: Record<string, unknown>; extra?: { n: number }; _msgid?: string }
 
@@ -52,5 +53,28 @@ describe('fan-out of xcast audio messages', function () {
     assert.deepEqual(a.extra, b.extra);
     assert.notEqual(a.payload, b.payload, 'Node-RED cloned this one, Buffer included');
     assert.ok(a.payload.equals(b.payload));
+  });
+  it('shares the mixer\'s mix parameters among the wires of its output 2 (fresh per send, only read): no deep clone', async () => {
+    const flow = [
+      { id: 't1', type: 'tab', label: 't' },
+      { id: 'm1', z: 't1', type: 'xcast-mixer', channels: '1', frameMs: '10', settingsStore: 'none', wires: [[], ['h1', 'h2']] },
+      { id: 'h1', z: 't1', type: 'helper' },
+      { id: 'h2', z: 't1', type: 'helper' },
+    ];
+    await helper.load(mixerNode, flow);
+    const params = (id: string) => new Promise<{ payload: { tracks: Array<{ userId: string }> } }>((resolve) => {
+      const h = helper.getNode(id);
+      const on = (m: { topic?: string; payload: { tracks: Array<{ userId: string }> } }) => {
+        if (m.topic === 'mixParameters' && m.payload.tracks.length > 0) { h.removeListener('input', on); resolve(m); }
+      };
+      h.on('input', on);
+    });
+    const both = Promise.all([params('h1'), params('h2')]);
+    const pcm = Buffer.alloc(480 * 4);
+    helper.getNode('m1').receive({ topic: 'audio', userId: 'alice', payload: pcm, audio: { codec: 'pcm_f32le', sampleRate: 48000, channels: 1, frameSamples: 480, seq: 0, captureTime: 1, trackId: 1 } });
+    const [a, b] = await both;
+    assert.notEqual(a, b, 'each wire its own message');
+    assert.equal(a.payload, b.payload, 'one payload, not a clone per wire');
+    assert.deepEqual(a.payload.tracks.map((t) => t.userId), ['alice']);
   });
 });
