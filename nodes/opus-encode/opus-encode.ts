@@ -22,7 +22,14 @@ interface EncodeDef extends NodeDef {
 }
 
 /** One stream: its encoder here, or its id in the encode pool; `onShared`: its last frame came from the shared encode. */
-interface Stream { enc: OpusEncoder | null; poolId: number; framer: OpusFramer; seq: number; sampleRate: number; channels: number; used: boolean; onShared: boolean }
+interface Stream {
+  enc: OpusEncoder | null; poolId: number; framer: OpusFramer; seq: number; sampleRate: number; channels: number; used: boolean; onShared: boolean;
+  /**
+   * On encoder threads: the seq of the next packet to send, and packets back early. A receiver's frames may be
+   * encoded by two threads (its own encoder's and the shared one's), so they are put back in order here.
+   */
+  nextOut: number; early: Map<number, { f: InFlight; packet: Buffer | null }> | null;
+}
 
 /**
  * The shared encode of a room's mix (mix-minus): every receiver that added nothing to a frame hears exactly the room's
@@ -47,7 +54,7 @@ const SWEPT_SEQS = 4096;
  * A frame on its way through the pool: the message to send once its packet is back (null: an encode whose packet
  * is not sent, to bring a stream's encoder up to date); `group`: a shared encode's frames, all sent with the packet.
  */
-interface InFlight { out: AudioMsg | null; send?: (m: unknown) => void; shared?: Shared; group?: InFlight[] }
+interface InFlight { out: AudioMsg | null; send?: (m: unknown) => void; shared?: Shared; group?: InFlight[]; stream?: Stream }
 
 const LEGAL_MS = [2.5, 5, 10, 20, 40, 60];
 
@@ -90,14 +97,16 @@ export = function (RED: NodeAPI) {
           if (sh !== undefined && f.group !== undefined) {
             // The shared encode: every frame that waited for it goes now (the ones after it in its tick at once).
             if (sh.waiting === f.group) { sh.waiting = null; sh.packet = packet; }
-            for (const g of f.group) sendPacket(g, packet);
+            for (const g of f.group) inOrder(g, packet);
             return;
           }
-          sendPacket(f, packet);
+          inOrder(f, packet);
         },
         onError: (f, err) => {
           status.set('red', 'ring', t('opus-encode.status.error'));
           if (f.shared && f.shared.waiting === f.group) f.shared.waiting = null;
+          // The frames lost make no gap in the order their streams' next packets wait for.
+          if (f.group) for (const g of f.group) inOrder(g, null); else inOrder(f, null);
           node.error(err, (f.out ?? undefined) as never);
         },
       }) : null;
@@ -112,6 +121,28 @@ export = function (RED: NodeAPI) {
           output.send(f.out, f.send);
         } catch (err) {
           node.error(err as Error, f.out as never);
+        }
+      };
+      /** A packet back from the pool (null: its frame was lost), sent once its stream's packets before it are. */
+      const inOrder = (f: InFlight, packet: Buffer | null) => {
+        const s = f.stream;
+        if (s === undefined || f.out === null) {
+          if (packet !== null) sendPacket(f, packet);
+          return;
+        }
+        const q = f.out.audio.seq;
+        if (q !== s.nextOut) {
+          (s.early ??= new Map()).set(q, { f, packet });
+          return;
+        }
+        if (packet !== null) sendPacket(f, packet);
+        s.nextOut = (q + 1) >>> 0;
+        while (s.early !== null && s.early.size > 0) {
+          const next = s.early.get(s.nextOut);
+          if (next === undefined) break;
+          s.early.delete(s.nextOut);
+          if (next.packet !== null) sendPacket(next.f, next.packet);
+          s.nextOut = (s.nextOut + 1) >>> 0;
         }
       };
       /** The PCM the encoder takes, from the input's channels to `channels` (a fresh Buffer when they differ). */
@@ -147,10 +178,11 @@ export = function (RED: NodeAPI) {
           audio: { codec: 'opus', sampleRate: a.sampleRate, channels: s.channels, frameSamples: opts.frameSamples, seq: s.seq, captureTime: a.captureTime, trackId: a.trackId },
         };
         s.seq = (s.seq + 1) >>> 0;
-        const f: InFlight = { out, send };
+        const f: InFlight = { out, send, stream: pool ? s : undefined };
         if (sh.lastIn === msg.payload && sh.lastSeq === a.seq) {
           // Encoded already in this frame: its packet, or a place in the line for it.
           if (sh.waiting !== null) sh.waiting.push(f);
+          else if (pool) inOrder(f, sh.packet as Buffer);
           else sendPacket(f, sh.packet as Buffer);
           return;
         }
@@ -199,8 +231,9 @@ export = function (RED: NodeAPI) {
             s = {
               enc: pool ? null : new OpusEncoder(opts), poolId: pool ? pool.open(opts) : 0,
               framer: new OpusFramer({ channels, frameSamples }),
-              seq: s ? 0 : sweptSeq.get(key) ?? 0, sampleRate: a.sampleRate, channels, used: true, onShared: false,
+              seq: s ? 0 : sweptSeq.get(key) ?? 0, sampleRate: a.sampleRate, channels, used: true, onShared: false, nextOut: 0, early: null,
             };
+            s.nextOut = s.seq;
             sweptSeq.delete(key);
             streams.set(key, s);
           }
@@ -230,7 +263,7 @@ export = function (RED: NodeAPI) {
               out.payload = s.enc.encode(pcm);
               output.send(out, send);
             } else {
-              (pool as EncodePool<InFlight>).encode(s.poolId, pcm, { out, send });
+              (pool as EncodePool<InFlight>).encode(s.poolId, pcm, { out, send, stream: s });
             }
           }
           status.setBy('green', 'dot', statusText);
