@@ -428,6 +428,9 @@ async function main(): Promise<void> {
       latencycap: { variant: HOP_VARIANT, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       udpshared: { variant: { udp: true }, packetsFile: p10, mode: 'tone' },
       udpminus: { variant: { udp: true, mixMinus: true }, packetsFile: p10, mode: 'tone' },
+      // The mix-minus encoders at libopus complexity 0 instead of the preset's 5 (about half the CPU per encode: bench/encode-cost.ts).
+      udpminusc0: { variant: { udp: true, mixMinus: true, encoder: { complexity: '0' } }, packetsFile: p10, mode: 'tone' },
+      minusc0: { variant: { mixMinus: true, encoder: { complexity: '0' } }, packetsFile: p10, mode: 'tone' },
       udpframes25: { variant: { udp: true, frameMs: 2.5 }, packetsFile: p25, mode: 'tone' },
       udplatency: { variant: { ...HOP_VARIANT, udp: true }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
     };
