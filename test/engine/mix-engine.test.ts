@@ -184,11 +184,15 @@ describe('mix engine on its own thread', function () {
     const e = engine;
     e.setMute('carl', true);
     e.setMute('dora', true);
+    e.setMute('fay', true);
     const got = collect(e, 30);
     let k = 0;
     const push = () => {
       const now = nowMicros();
       for (const [u, v] of [['alice', 1000], ['bob', 3000], ['carl', 500], ['dora', 700]] as const) e.push(u, header(k, { frameSamples: FS }), s16Const(FS, v), now);
+      // And in another room: fay muted hears room r1's mix itself.
+      e.push('eve', header(k, { frameSamples: FS }), s16Const(FS, 300), now, 'c-eve', 'r1');
+      e.push('fay', header(k, { frameSamples: FS }), s16Const(FS, 900), now, 'c-fay', 'r1');
       k++;
     };
     e.on('mix', () => { if (k < 100) push(); });
@@ -198,7 +202,12 @@ describe('mix engine on its own thread', function () {
     const value = (b: Buffer) => Math.round(f32(b)[0] * 32768);
     let checked = 0;
     for (const m of mixes) {
-      if (m.used.filter((u) => u.seq !== null).length !== 4) continue;
+      const r1 = m.rooms?.find((x) => x.room === 'r1');
+      if (m.used.filter((u) => u.seq !== null).length !== 4 || !r1 || r1.used.some((u) => u.seq === null)) continue;
+      assert.equal(r1.perUser!.get('fay'), r1.mix, `fay hears r1's mix itself, frame ${m.seq}`);
+      assert.ok(isSharedMix(r1.mix));
+      assert.equal(value(r1.mix), 300);
+      assert.equal(value(r1.perUser!.get('eve')!), 0);
       checked++;
       assert.equal(value(m.mix), 4000, `frame ${m.seq}`);
       assert.equal(m.perUser!.get('carl'), m.mix, `carl hears the mix itself, frame ${m.seq}`);
@@ -208,7 +217,7 @@ describe('mix engine on its own thread', function () {
       assert.equal(value(m.perUser!.get('bob')!), 1000);
       assert.ok(!isSharedMix(m.perUser!.get('alice')!));
     }
-    assert.ok(checked > 10, `${checked} frames with all four tracks`);
+    assert.ok(checked > 10, `${checked} frames with every track`);
   });
 
   it('starts its thread again when it dies, and the mix goes on', async () => {
