@@ -57,6 +57,8 @@ const SWEPT_SEQS = 4096;
 interface InFlight { out: AudioMsg | null; send?: (m: unknown) => void; shared?: Shared; group?: InFlight[]; stream?: Stream }
 
 const LEGAL_MS = [2.5, 5, 10, 20, 40, 60];
+/** Packets of one stream held back, waiting for one before them, at most (the pool drops a frame it cannot encode with an error, so this is a guard). */
+const MAX_EARLY = 64;
 
 export = function (RED: NodeAPI) {
   shareAudioOnFanout(RED);
@@ -132,11 +134,20 @@ export = function (RED: NodeAPI) {
         }
         const q = f.out.audio.seq;
         if (q !== s.nextOut) {
-          (s.early ??= new Map()).set(q, { f, packet });
-          return;
+          const early = (s.early ??= new Map());
+          early.set(q, { f, packet });
+          // A packet that never came would hold the stream's up for good: past MAX_EARLY waiting, skip to the first.
+          if (early.size <= MAX_EARLY) return;
+          let first = q;
+          for (const k of early.keys()) if (((k - s.nextOut) >>> 0) < ((first - s.nextOut) >>> 0)) first = k;
+          s.nextOut = first;
+          const head = early.get(first) as { f: InFlight; packet: Buffer | null };
+          early.delete(first);
+          f = head.f;
+          packet = head.packet;
         }
         if (packet !== null) sendPacket(f, packet);
-        s.nextOut = (q + 1) >>> 0;
+        s.nextOut = (s.nextOut + 1) >>> 0;
         while (s.early !== null && s.early.size > 0) {
           const next = s.early.get(s.nextOut);
           if (next === undefined) break;
