@@ -24,6 +24,11 @@ export interface LoadgenStart {
   peers: number;
   /** Peer 0 plays the tone ('tone') or the latency probe ('probe'); 'filler': every peer plays filler (someone else probes). */
   mode: 'tone' | 'probe' | 'filler';
+  /**
+   * Share of the peers (0 … 1, never peer 0) that send digital silence — listeners, as in a big session where most
+   * are muted: their mix-minus is the whole mix, encoded once for all of them. Default 0: every peer plays.
+   */
+  quiet?: number;
   /** Settings of the xcast's mix encoder, for the codec delay the probe subtracts. */
   mixEncoder: { complexity: number; bitrate: number };
   /** New connections per 10 ms while connecting (SYN bursts of hundreds overflow nothing, but pace them). */
@@ -244,7 +249,8 @@ function startPeers(m: LoadgenStart): Promise<void> {
     const need = m.peers * 2;
     const done = () => { if (++helloed === need) resolve(); };
     for (let i = 0; i < m.peers; i++) {
-      const loop = i === 0 && m.mode !== 'filler' ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
+      const quiet = i > 0 && set.silence !== undefined && i >= m.peers - Math.round((m.peers - 1) * (m.quiet ?? 0));
+      const loop = quiet ? (set.silence as PacketLoop) : i === 0 && m.mode !== 'filler' ? (m.mode === 'probe' ? set.probe : set.tone) : set.filler;
       const userId = `peer-${String(i).padStart(4, '0')}`;
       const p: Peer = {
         index: i, userId, tx: null as unknown as net.Socket, rx: null as unknown as net.Socket, write: () => undefined, txOpen: false, rxOpen: false,

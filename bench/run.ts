@@ -112,6 +112,8 @@ interface ProbeOpts {
   windowS: number;
   warmupS: number;
   mode: 'tone' | 'probe';
+  /** Share of the load generator's peers that send digital silence (LoadgenStart.quiet); default 0. */
+  quiet?: number;
   packetsFile: string;
   xcastCpus: string;
   profileDir?: string;
@@ -181,7 +183,7 @@ async function probe(o: ProbeOpts, work: string): Promise<ProbeResult> {
     }
     const start: LoadgenStart = {
       cmd: 'start', host: '127.0.0.1', ingestPort: flow.ingestPort, mixPort: flow.mixPort, packetsFile: o.packetsFile,
-      peers: o.peers, mode: o.mode, mixEncoder: flow.encoder, transport: o.variant.udp ? 'udp' : 'tcp',
+      peers: o.peers, mode: o.mode, mixEncoder: flow.encoder, transport: o.variant.udp ? 'udp' : 'tcp', quiet: o.quiet,
     };
     lg.child.send(start);
     await lg.next('started', 60000 + o.peers * 100);
@@ -417,7 +419,7 @@ async function main(): Promise<void> {
   const budget = o.budgetS;
 
   if (o.probe) {
-    const variants: Record<string, { variant: Variant; packetsFile: string; mode: 'tone' | 'probe'; env?: NodeJS.ProcessEnv }> = {
+    const variants: Record<string, { variant: Variant; packetsFile: string; mode: 'tone' | 'probe'; env?: NodeJS.ProcessEnv; quiet?: number }> = {
       shared: { variant: {}, packetsFile: p10, mode: 'tone' },
       sharednometa: { variant: { writer: { metaSource: 'none' } }, packetsFile: p10, mode: 'tone' },
       minus: { variant: { mixMinus: true }, packetsFile: p10, mode: 'tone' },
@@ -428,6 +430,12 @@ async function main(): Promise<void> {
       latencycap: { variant: HOP_VARIANT, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
       udpshared: { variant: { udp: true }, packetsFile: p10, mode: 'tone' },
       udpminus: { variant: { udp: true, mixMinus: true }, packetsFile: p10, mode: 'tone' },
+      // The mix-minus encoders at libopus complexity 0 instead of the preset's 5 (about half the CPU per encode: bench/encode-cost.ts).
+      udpminusc0: { variant: { udp: true, mixMinus: true, encoder: { complexity: '0' } }, packetsFile: p10, mode: 'tone' },
+      minusc0: { variant: { mixMinus: true, encoder: { complexity: '0' } }, packetsFile: p10, mode: 'tone' },
+      // Mix-minus with three peers in four listening (sending digital silence): their encode is shared (one a frame).
+      udpminusquiet: { variant: { udp: true, mixMinus: true }, packetsFile: p10, mode: 'tone', quiet: 0.75 },
+      minusquiet: { variant: { mixMinus: true }, packetsFile: p10, mode: 'tone', quiet: 0.75 },
       udpframes25: { variant: { udp: true, frameMs: 2.5 }, packetsFile: p25, mode: 'tone' },
       udplatency: { variant: { ...HOP_VARIANT, udp: true }, packetsFile: p10, mode: 'probe', env: { BENCH_HOP: '1' } },
     };

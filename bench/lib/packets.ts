@@ -37,7 +37,7 @@ const OPUS_SET_COMPLEXITY = 4010;
 const APPLICATION_AUDIO = 2049;
 
 export interface PacketLoop {
-  name: 'filler' | 'tone' | 'probe';
+  name: 'filler' | 'tone' | 'probe' | 'silence';
   frameSamples: number;
   /** One loop; played from a per-peer offset and wrapped. */
   packets: Buffer[];
@@ -50,6 +50,8 @@ export interface PacketSet {
   filler: PacketLoop;
   tone: PacketLoop;
   probe: PacketLoop;
+  /** Digital silence (a listener that sends nothing audible: the mixer's mix-minus shares its encode). */
+  silence?: PacketLoop;
 }
 
 export type Signal = (n: number) => number;
@@ -107,19 +109,20 @@ export function buildPacketSet(frameSamples: number, encode: (sig: Signal, frame
     filler: { name: 'filler', frameSamples, packets: encode(filler, fillerFrames, frameSamples), bursts: [] },
     tone: { name: 'tone', frameSamples, packets: encode(tone, oneSecond, frameSamples), bursts: [] },
     probe: { name: 'probe', frameSamples, packets: encode(probe, oneSecond, frameSamples), bursts: burstFrames },
+    silence: { name: 'silence', frameSamples, packets: encode(() => 0, oneSecond, frameSamples), bursts: [] },
   };
 }
 
 /** Saves a packet set for the load generator processes (JSON with base64 packets). */
 export function savePacketSet(file: string, set: PacketSet): void {
   const enc = (l: PacketLoop) => ({ ...l, packets: l.packets.map((p) => p.toString('base64')) });
-  fs.writeFileSync(file, JSON.stringify({ frameSamples: set.frameSamples, filler: enc(set.filler), tone: enc(set.tone), probe: enc(set.probe) }));
+  fs.writeFileSync(file, JSON.stringify({ frameSamples: set.frameSamples, filler: enc(set.filler), tone: enc(set.tone), probe: enc(set.probe), silence: set.silence ? enc(set.silence) : undefined }));
 }
 
 export function loadPacketSet(file: string): PacketSet {
   const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   const dec = (l: { name: PacketLoop['name']; frameSamples: number; packets: string[]; bursts: number[] }): PacketLoop => ({ ...l, packets: l.packets.map((p) => Buffer.from(p, 'base64')) });
-  return { frameSamples: raw.frameSamples, filler: dec(raw.filler), tone: dec(raw.tone), probe: dec(raw.probe) };
+  return { frameSamples: raw.frameSamples, filler: dec(raw.filler), tone: dec(raw.tone), probe: dec(raw.probe), silence: raw.silence ? dec(raw.silence) : undefined };
 }
 
 /**

@@ -242,7 +242,8 @@ function tick(late: number, workMs: number): void {
     for (const [u, b] of r.perUser) {
       users.push(u);
       frames.push(b.buffer as ArrayBuffer);
-      transfer.push(b.buffer as ArrayBuffer);
+      // The room's mix itself (a user that added nothing hears it: Mixer.finishTick) is in the list already.
+      if (b !== r.mix) transfer.push(b.buffer as ArrayBuffer);
     }
   }
   const used = rowsOf(r.used, transfer);
@@ -263,7 +264,7 @@ function tick(late: number, workMs: number): void {
         for (const [u, b] of m.perUser) {
           us.push(u);
           fs.push(b.buffer as ArrayBuffer);
-          transfer.push(b.buffer as ArrayBuffer);
+          if (b !== m.mix) transfer.push(b.buffer as ArrayBuffer);
         }
       }
       rooms.push(e);

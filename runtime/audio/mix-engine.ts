@@ -26,6 +26,13 @@ import { DEFAULT_ROOM, roomOf } from '../rooms';
 import type { EngineControl, EngineEvent, EngineParams, MixEngineInit, MixThreadHeap } from './mix-engine-worker';
 import type { StreamEvent } from '../streamlog/event';
 import { UsedFrame, UsedTrack, EMPTY_USED } from './used';
+import { markSharedMix } from './shared-mix';
+
+/** A room's mix that is also the mix-minus of users who added nothing to the frame: marked, and the one Buffer for all. */
+function sharedMix(mix: Buffer): Buffer {
+  markSharedMix(mix);
+  return mix;
+}
 
 export type { EngineParams } from './mix-engine-worker';
 
@@ -395,7 +402,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
         const r: MixResult = { seq: e.seq, mix: Buffer.from(e.mix), used: this.usedFrame(DEFAULT_ROOM, e.used, e.usedTable) };
         if (e.users && e.frames) {
           const perUser = new Map<string, Buffer>();
-          for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], Buffer.from(e.frames[i]));
+          for (let i = 0; i < e.users.length; i++) perUser.set(e.users[i], e.frames[i] === e.mix ? sharedMix(r.mix) : Buffer.from(e.frames[i]));
           r.perUser = perUser;
         }
         const tables = this.usedTables;
@@ -409,7 +416,7 @@ class ThreadMixEngine extends EventEmitter implements MixEngine {
             const rm: RoomMix = { room: m.room, mix: Buffer.from(m.mix), used: this.usedFrame(m.room, m.used, m.usedTable) };
             if (m.users && m.frames) {
               const perUser = new Map<string, Buffer>();
-              for (let i = 0; i < m.users.length; i++) perUser.set(m.users[i], Buffer.from(m.frames[i]));
+              for (let i = 0; i < m.users.length; i++) perUser.set(m.users[i], m.frames[i] === m.mix ? sharedMix(rm.mix) : Buffer.from(m.frames[i]));
               rm.perUser = perUser;
             }
             r.rooms.push(rm);

@@ -25,6 +25,7 @@ import { PlayoutBuffer, PlayoutHeader, PlayoutOptions, PlayoutStats, PushResult,
 import { streamKey } from './stream-key';
 import { DEFAULT_ROOM, roomOf, isRoomName } from '../rooms';
 import { encodeMeterMeasurements, MeterLayout } from '../console/meter-frame';
+import { markSharedMix } from './shared-mix';
 import type { PlayoutEventKind } from './playout';
 import type { StreamEvent, StreamEventKind } from '../streamlog/event';
 import { UsedFrame, UsedTrack, USED_STRIDE, writeUsedRow } from './used';
@@ -59,7 +60,9 @@ export interface MixResult {
   mix: Buffer;
   /**
    * Mix-minus in the DEFAULT_ROOM: per user, everyone in the room but that user (fresh Buffers); present when mixMinus
-   * is on (every user with a track) or a user of the room asked for one.
+   * is on (every user with a track) or a user of the room asked for one. A user that added nothing to this frame
+   * (muted, gain 0, prebuffering, digital silence) gets the room's mix itself — `mix` here, RoomMix.mix in another
+   * room — the same Buffer for all of them (runtime/audio/shared-mix.ts), so its encode can be shared.
    */
   perUser?: Map<string, Buffer>;
   /** The DEFAULT_ROOM's tracks, in mixing order, and which packet of each went into the frame (runtime/audio/used.ts). */
@@ -219,6 +222,12 @@ function addTrackMetered(acc: Float64Array, pcm: Float32Array, gain: number, pan
 }
 
 /** Writes master × (acc − minus) into `out` as float32 (minus: a user's own contribution, for mix-minus). */
+/** Whether the first `len` values of `a` are all zero (exits at the first that is not: a talking user's is early). */
+function allZero(a: Float64Array, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
 export function writeMix(acc: Float64Array, masterGain: number, out: Float32Array, len: number, minus?: Float64Array): void {
   if (minus) for (let i = 0; i < len; i++) out[i] = masterGain * (acc[i] - minus[i]);
   else for (let i = 0; i < len; i++) out[i] = masterGain * acc[i];
@@ -400,6 +409,8 @@ export class Mixer extends EventEmitter {
   /** Starts anywhere (a mix thread started again makes new layouts, never one a page still holds by its id). */
   private layoutId = Math.floor(Math.random() * 0x100000000);
   private layout: MeterLayout | null = null;
+  /** This tick's mixes of rooms other than the DEFAULT_ROOM made for users who hear the whole room (finishTick). */
+  private roomMixes: Map<Room, Buffer> | null = null;
   /** Scratch of the meter frame (grown, never per tick) and of a monitor's PFL sum. */
   private meterPeaks = new Float64Array(16);
   private meterSquares = new Float64Array(16);
@@ -768,19 +779,40 @@ export class Mixer extends EventEmitter {
     const seq = this.frameSeq++;
     const result: MixResult = { seq, mix: Buffer.from(mix.buffer, 0, mix.byteLength), used };
     const main = this.main;
+    this.roomMixes = null;
     main.perUser = this.mixMinus ? new Map<string, Buffer>() : undefined;
     if (this.mixMinus || this.asking > 0) {
       for (const room of this.rooms.values()) if (room !== main) room.perUser = undefined;
       // Mix-minus frames in track order, one per user and room (the first track of each), each from its room's sums.
+      // A user that added nothing to this frame (muted, gain 0, prebuffering, digital silence) hears exactly the
+      // room's mix: it gets that very Buffer, so an encoder can encode it once for all of them (sharedMixes).
+      let roomMixes: Map<Room, Buffer> | null = null;
       for (const t of this.tracksByKey.values()) {
         const u = t.roomUser;
         if (u.stamp === seq || !(this.mixMinus || u.asking > 0)) continue;
         u.stamp = seq;
         const room = t.room;
-        const out = new Float32Array(len);
-        writeMix(room.acc, this.masterOf(room), out, len, u.own ?? undefined);
-        (room.perUser ??= new Map<string, Buffer>()).set(t.userId, Buffer.from(out.buffer, 0, out.byteLength));
+        let frame: Buffer;
+        if (u.own === null || allZero(u.own, len)) {
+          if (room === main) frame = result.mix;
+          else {
+            let m = (roomMixes ??= new Map<Room, Buffer>()).get(room);
+            if (m === undefined) {
+              const f = new Float32Array(len);
+              writeMix(room.acc, this.masterOf(room), f, len);
+              roomMixes.set(room, (m = Buffer.from(f.buffer, 0, f.byteLength)));
+            }
+            frame = m;
+          }
+          markSharedMix(frame);
+        } else {
+          const out = new Float32Array(len);
+          writeMix(room.acc, this.masterOf(room), out, len, u.own);
+          frame = Buffer.from(out.buffer, 0, out.byteLength);
+        }
+        (room.perUser ??= new Map<string, Buffer>()).set(t.userId, frame);
       }
+      this.roomMixes = roomMixes;
     } else if (this.rooms.size > 1) {
       for (const room of this.rooms.values()) room.perUser = undefined;
     }
@@ -789,9 +821,13 @@ export class Mixer extends EventEmitter {
       const rooms: RoomMix[] = [];
       for (const room of this.rooms.values()) {
         if (room === main) continue;
-        const m = new Float32Array(len);
-        writeMix(room.acc, this.masterOf(room), m, len);
-        const r: RoomMix = { room: room.name, mix: Buffer.from(m.buffer, 0, m.byteLength), used: new UsedFrame(room.table as readonly UsedTrack[], room.rows) };
+        let mix = this.roomMixes?.get(room);
+        if (mix === undefined) {
+          const m = new Float32Array(len);
+          writeMix(room.acc, this.masterOf(room), m, len);
+          mix = Buffer.from(m.buffer, 0, m.byteLength);
+        }
+        const r: RoomMix = { room: room.name, mix, used: new UsedFrame(room.table as readonly UsedTrack[], room.rows) };
         if (room.perUser !== undefined) r.perUser = room.perUser;
         rooms.push(r);
       }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { createPacketRing, PacketRingReader, PacketRingWriter } from '../../runtime/audio/packet-ring';
 import { createMixEngine, MixEngine } from '../../runtime/audio/mix-engine';
 import { MixerConfigError, MixResult } from '../../runtime/audio/mixer';
+import { isSharedMix } from '../../runtime/audio/shared-mix';
 import { PlayoutPacketError } from '../../runtime/audio/playout';
 import { FrameClock, nowMicros } from '../../runtime/clock';
 import { header, s16Const, f32 } from './util';
@@ -175,6 +176,48 @@ describe('mix engine on its own thread', function () {
     for (let i = 1; i < mixes.length; i++) assert.equal(mixes[i].seq, mixes[i - 1].seq + 1);
     const states = engine.tracks();
     assert.ok(states.length === 2 || states.length === 0);
+  });
+
+  it('mix-minus of users that added nothing (muted) is the mix itself, one Buffer from the thread for all of them, marked shared', async () => {
+    const FS = 960;
+    engine = createMixEngine({ channels: 1, frameSamples: FS, mixMinus: true, playout: { targetDepthFrames: 2 } });
+    const e = engine;
+    e.setMute('carl', true);
+    e.setMute('dora', true);
+    e.setMute('fay', true);
+    const got = collect(e, 30);
+    let k = 0;
+    const push = () => {
+      const now = nowMicros();
+      for (const [u, v] of [['alice', 1000], ['bob', 3000], ['carl', 500], ['dora', 700]] as const) e.push(u, header(k, { frameSamples: FS }), s16Const(FS, v), now);
+      // And in another room: fay muted hears room r1's mix itself.
+      e.push('eve', header(k, { frameSamples: FS }), s16Const(FS, 300), now, 'c-eve', 'r1');
+      e.push('fay', header(k, { frameSamples: FS }), s16Const(FS, 900), now, 'c-fay', 'r1');
+      k++;
+    };
+    e.on('mix', () => { if (k < 100) push(); });
+    push();
+    e.start();
+    const mixes = await got;
+    const value = (b: Buffer) => Math.round(f32(b)[0] * 32768);
+    let checked = 0;
+    for (const m of mixes) {
+      const r1 = m.rooms?.find((x) => x.room === 'r1');
+      if (m.used.entries().filter((u) => u.seq !== null).length !== 4 || !r1 || r1.used.entries().some((u) => u.seq === null)) continue;
+      assert.equal(r1.perUser!.get('fay'), r1.mix, `fay hears r1's mix itself, frame ${m.seq}`);
+      assert.ok(isSharedMix(r1.mix));
+      assert.equal(value(r1.mix), 300);
+      assert.equal(value(r1.perUser!.get('eve')!), 0);
+      checked++;
+      assert.equal(value(m.mix), 4000, `frame ${m.seq}`);
+      assert.equal(m.perUser!.get('carl'), m.mix, `carl hears the mix itself, frame ${m.seq}`);
+      assert.equal(m.perUser!.get('dora'), m.mix, `dora too, frame ${m.seq}`);
+      assert.ok(isSharedMix(m.mix));
+      assert.equal(value(m.perUser!.get('alice')!), 3000);
+      assert.equal(value(m.perUser!.get('bob')!), 1000);
+      assert.ok(!isSharedMix(m.perUser!.get('alice')!));
+    }
+    assert.ok(checked > 10, `${checked} frames with every track`);
   });
 
   it('starts its thread again when it dies, and the mix goes on', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Mixer, MixerOptions, MixerConfigError, TrackState, mixFrame } from '../../runtime/audio/mixer';
 import { PlayoutConfigError, PlayoutFormatError } from '../../runtime/audio/playout';
 import { f32ToS16, s16ToF32 } from '../../runtime/audio/pcm';
+import { isSharedMix } from '../../runtime/audio/shared-mix';
 import { header, s16Const, toneFrame, f32, s16ValueOf } from './util';
 
 const T0 = 1_700_000_000_000_000; // µs since epoch: tests drive time explicitly
@@ -96,6 +97,36 @@ describe('engine/mixer', () => {
     assert.ok(every(r.perUser.get('c') as Buffer, 3500));
     assert.notEqual((r.perUser.get('a') as Buffer).buffer, r.mix.buffer, 'fresh Buffers');
     assert.equal(mixer().tick(T0).perUser, undefined, 'no mix-minus unless asked');
+  });
+
+  it('mix-minus: a user that added nothing to the frame (muted, gain 0, digital silence) gets the room mix itself, one Buffer for all, marked shared', () => {
+    const m = mixer({ mixMinus: true });
+    m.setMute('muted', true);
+    m.setGain('zero', 0);
+    const users: Array<[string, number]> = [['a', 1000], ['muted', 2000], ['zero', 3000], ['quiet', 0], ['b', 500]];
+    for (let k = 0; k < 4; k++) {
+      for (const [u, v] of users) m.push(u, header(k), s16Const(480, v), T0 + k * FRAME_US);
+      const r = m.tick(T0 + k * FRAME_US);
+      const pu = r.perUser as Map<string, Buffer>;
+      assert.deepEqual([...pu.keys()], users.map((x) => x[0]));
+      const every = (buf: Buffer, v: number) => f32(buf).every((x) => x === v / 32768);
+      assert.ok(every(r.mix, 1500), `frame ${k}: the mix`);
+      for (const u of ['muted', 'zero', 'quiet']) {
+        assert.equal(pu.get(u), r.mix, `frame ${k}: ${u} hears the mix itself`);
+      }
+      assert.ok(isSharedMix(r.mix));
+      // Those who are heard get a frame of their own, not marked.
+      assert.ok(every(pu.get('a') as Buffer, 500) && every(pu.get('b') as Buffer, 1000));
+      for (const u of ['a', 'b']) {
+        assert.notEqual((pu.get(u) as Buffer).buffer, r.mix.buffer);
+        assert.ok(!isSharedMix(pu.get(u) as Buffer));
+      }
+    }
+    // Without such a user no mix is marked (nothing to share).
+    const n = mixer({ mixMinus: true });
+    n.push('a', header(0), s16Const(480, 1000), T0);
+    n.push('b', header(0), s16Const(480, 2000), T0);
+    assert.ok(!isSharedMix(n.tick(T0).mix));
   });
 
   it('mixFrame reproduces the live mix sample for sample from the same frames and settings', () => {
