@@ -95,7 +95,16 @@ describe('faults in network namespaces (tc on a veth between a peer process and 
     // A user's counters are totals over all its connections (Prometheus counters that never reset on a reconnect):
     // what a fresh incarnation adds is what it sent. (What the killed ones sent is not all received: a killed
     // process's socket may close with a reset, and the xcast's kernel then drops what it had not yet read.)
-    const b = conn(gone, 'crashy')!;
+    // The killed incarnations' last counts can reach getMetrics after their tracks are gone (seen on a loaded CI
+    // machine: 19 packets counted a moment later): `before` is taken once the user's counters held still for a second.
+    let b = conn(gone, 'crashy')!;
+    for (let i = 0; i < 10; i++) {
+      const was = b.packetsReceived;
+      const t0 = Date.now();
+      const next = await getMetricsWhere(hub!.url, () => Date.now() - t0 >= 1000, 5000);
+      b = conn(next, 'crashy')!;
+      if (b.packetsReceived === was) break;
+    }
     const before = { received: b.packetsReceived, lost: b.packetsLost, duplicate: b.packetsDuplicate, outOfOrder: b.packetsOutOfOrder, late: b.packetsLate };
     // A fresh incarnation: 50 frames, all in the kernel before it is killed.
     const p = peer('crashy', 50);
