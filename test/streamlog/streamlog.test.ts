@@ -148,7 +148,8 @@ describe('streamlog: the rotating writer', () => {
       const more = () => { for (let k = 0; k < 200; k++, i++) w.write('[' + i + '] [127.0.0.1:5000] missing 3 packets from seq ' + i + ' ("alice"/1) ' + 'x'.repeat(i % 50)); setImmediate(more); };
       more();`;
     const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
-    const deadline = Date.now() + 10000;
+    // A bound, not a wait: the child starts Node and writes; on a loaded CI machine that took over 10 s once.
+    const deadline = Date.now() + 30000;
     while (!(fs.existsSync(`${file}.2`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
