@@ -137,7 +137,7 @@ describe('streamlog: the rotating writer', () => {
   });
 
   it('after a SIGKILL mid-stream the file holds whole lines, only the last possibly cut', async function () {
-    this.timeout(20000);
+    this.timeout(45000);
     const dir = tmpDir('xcast-streamlog-');
     const file = path.join(dir, 'kill.log');
     const writer = require.resolve('../../runtime/streamlog/writer');
