@@ -114,33 +114,11 @@ static napi_value Reset(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// packetSamples(packet: Uint8Array, sampleRate) -> samples per channel the packet carries, or a negative error
-static napi_value PacketSamples(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool isTa = false;
-  if (argc < 2) return fail(env, "xcast_opus.packetSamples(packet, sampleRate)");
-  napi_is_typedarray(env, argv[0], &isTa);
-  if (!isTa) return fail(env, "xcast_opus.packetSamples: packet must be a Uint8Array");
-  napi_typedarray_type tt;
-  size_t len;
-  void* data;
-  napi_get_typedarray_info(env, argv[0], &tt, &len, &data, NULL, NULL);
-  int32_t rate;
-  if (tt != napi_uint8_array || !get_int(env, argv[1], &rate)) return fail(env, "xcast_opus.packetSamples: packet must be a Uint8Array");
-  int n = len ? opus_packet_get_nb_samples((const unsigned char*)data, (opus_int32)len, rate) : OPUS_BAD_ARG;
-  napi_value r;
-  napi_create_int32(env, n, &r);
-  return r;
-}
-
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"create", NULL, Create, NULL, NULL, NULL, napi_default, NULL},
     {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
     {"reset", NULL, Reset, NULL, NULL, NULL, napi_default, NULL},
-    {"packetSamples", NULL, PacketSamples, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value v;
