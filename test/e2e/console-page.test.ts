@@ -252,6 +252,9 @@ describe('console page (Chromium, xcast preset): keyboard, 360 px, fader rate an
     const g = ui.gain(page, 'bob');
     await g.fill('-3');
     const t0 = Date.now();
+    // the page's −3 reaches the mixer first (its websocket, and an HTTP control posted at once, race: on a loaded
+    // machine the control came first and the page's −3 then overrode it)
+    await until('bob at −3 in the mixer', 3000, async () => ((await gainOf('bob')) === -3 ? true : undefined));
     // another tool sets −9 right after: the mixer ends at −9; the page keeps −3 until its hold is over
     assert.equal((await control({ userId: 'bob', gainDb: -9 })).status, 200);
     await until('bob at −9 in the mixer', 3000, async () => ((await gainOf('bob')) === -9 ? true : undefined));

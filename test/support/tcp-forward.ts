@@ -33,15 +33,26 @@ export class TcpForward {
   }
 
   private pass(from: net.Socket, to: net.Socket): void {
-    let last = 0;
+    // One FIFO a direction, drained by one timer: chunks leave in the order they came whatever the delay does (a
+    // timer per chunk does not keep it: Node orders timers of different durations due in the same millisecond as it
+    // likes, and a slow link once swapped two websocket messages here).
+    const queue: Array<{ at: number; d: Buffer }> = [];
+    let timer: NodeJS.Timeout | null = null;
+    let ended = false;
+    const drain = () => {
+      timer = null;
+      const now = Date.now();
+      while (queue.length > 0 && queue[0].at <= now) { const q = queue.shift()!; if (!to.destroyed) to.write(q.d); }
+      if (queue.length > 0) timer = setTimeout(drain, queue[0].at - now);
+      else if (ended) to.end();
+    };
     from.on('data', (d: Buffer) => {
-      if (this.delayMs <= 0 && last <= Date.now()) { to.write(d); return; }
-      // later than the previous chunk's send time: the order holds while the delay changes
-      const at = Math.max(Date.now() + this.delayMs, last);
-      last = at;
-      setTimeout(() => { if (!to.destroyed) to.write(d); }, at - Date.now());
+      if (this.delayMs <= 0 && queue.length === 0) { to.write(d); return; }
+      queue.push({ at: Date.now() + Math.max(0, this.delayMs), d });
+      if (timer === null) timer = setTimeout(drain, Math.max(0, queue[0].at - Date.now()));
     });
-    from.on('end', () => setTimeout(() => to.end(), Math.max(0, last - Date.now())));
+    from.on('end', () => { ended = true; if (queue.length === 0) to.end(); });
+    from.on('close', () => { if (timer !== null) clearTimeout(timer); });
   }
 
   /** Cuts every connection through it now (new ones go on being forwarded). */
