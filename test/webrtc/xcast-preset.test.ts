@@ -3,7 +3,6 @@
 // the streamproto1 monitor and a listening browser; the listening browser hears both; the publishing browser never
 // hears itself; the join page's config.json names the base; leaving is a close event the aggregator sees.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { StreamClient } from '../../runtime/protocol/transport';
@@ -11,12 +10,6 @@ import { OpusDecoder } from '../../runtime/audio/opus';
 import { startXcast, freePortMap, XcastProcess } from '../support/xcast-process';
 import { RtcClient, waitFor } from '../support/rtc-client';
 import { getMetricsWhere } from '../support/get-metrics';
-
-/** The mixer mixes rooms apart (its output 4, the rooms branch): read from its editor file, as the structure test does. */
-function mixerHasRooms(): boolean {
-  const html = fs.readFileSync(path.join(PACKAGE_ROOT, 'nodes', 'mixer', 'mixer.html'), 'utf8');
-  return /outputs\s*:\s*4\b/.test(html);
-}
 
 /**
  * Power of one frequency in a signal (Goertzel), relative to its total power: ~1 for a pure tone at f. The median
@@ -106,18 +99,14 @@ describe('webrtc in the xcast preset (xcast start): browsers and a streamproto1 
     assert.ok(shares.mon660 > 0.1, `the streamproto1 monitor hears carol's 660 Hz (${shares.mon660})`);
     assert.ok(shares.carol660 < 0.01, `carol never hears her own voice (${shares.carol660})`);
     assert.equal(bob.gaps, 0, 'bob\'s RTP arrived without a gap');
-    if (mixerHasRooms()) {
-      // With the mixer's rooms and per-packet mix-minus: carol hears the room without herself.
-      assert.ok(shares.carol440 > 0.5, `carol hears the streamproto1 peer in her mix-minus (${shares.carol440})`);
-    }
+    // With the mixer's rooms and per-packet mix-minus: carol hears the room without herself.
+    assert.ok(shares.carol440 > 0.5, `carol hears the streamproto1 peer in her mix-minus (${shares.carol440})`);
 
     // In getMetrics under her userId (role webrtc, her room), and gone from the room at once when she leaves.
     const m = await getMetricsWhere(x.url, (a) => JSON.stringify(a).includes('"carol"'), 20_000);
-    if (mixerHasRooms()) {
-      const conns = (m as unknown as { aggregatedStatesSnapshot?: { connections?: Record<string, { role?: string; room?: string }> } }).aggregatedStatesSnapshot?.connections ?? {};
-      const entry = JSON.stringify(m).match(/"carol":\{[^}]*\}/)?.[0] ?? '';
-      assert.match(entry, /"role":"webrtc"/, `carol's entry: ${entry} (${Object.keys(conns).join(',')})`);
-    }
+    const conns = (m as unknown as { aggregatedStatesSnapshot?: { connections?: Record<string, { role?: string; room?: string }> } }).aggregatedStatesSnapshot?.connections ?? {};
+    const entry = JSON.stringify(m).match(/"carol":\{[^}]*\}/)?.[0] ?? '';
+    assert.match(entry, /"role":"webrtc"/, `carol's entry: ${entry} (${Object.keys(conns).join(',')})`);
     assert.equal(await carol.leave(), 204);
     const rooms = await (await fetch(`${base}/rooms`)).json() as { rooms: Array<{ peers: Array<{ userId: string }> }> };
     assert.deepEqual(rooms.rooms.flatMap((r) => r.peers.map((p) => p.userId)), ['bob']);
@@ -140,14 +129,8 @@ describe('webrtc in the xcast preset (xcast start): browsers and a streamproto1 
     await bob.heardPackets(250, 20_000);
     const heard = bob.heardAudio(1.5);
     assert.ok(toneShare(heard, 660) > 0.3, `bob hears carol (${toneShare(heard, 660)})`);
-    if (!mixerHasRooms()) return;
     assert.ok(toneShare(heard, 440) < 0.01, `bob hears nothing of room "other" (${toneShare(heard, 440)})`);
     assert.ok(toneShare(heard, 660) > 0.5, `bob hears carol alone (${toneShare(heard, 660)})`);
-  });
-
-  it('rooms: a browser in one room hears nothing of another (needs the mixer\'s rooms: output 4)', function () {
-    // The room isolation itself is the mixer's (the rooms branch); the test above asserts it when the mixer has it.
-    if (!mixerHasRooms()) this.skip();
   });
 
   it('behind the launcher\'s httpNodeAuth: the signaling needs the HTTP credentials like every httpNode route', async () => {
