@@ -3,18 +3,9 @@
 // the server-mode writer's audio reaches the client-mode reader, whose QoS goes back (qos writer) over the same UDP
 // session to the writer; a wrong token is refused with a status and one warning naming unauthorized.
 import assert from 'node:assert/strict';
-import * as dgram from 'node:dgram';
 import { helper, statuses, loadFlow, nodeModules, statusOf, light, useNodeRed, audioMsg } from '../support/node-red';
 import { until } from '../support/resources';
-
-/** A UDP port free right now (bound and released). */
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freeUdpPort } from '../support/xcast-process';
 
 function warnings(): string[] {
   return helper.log().args

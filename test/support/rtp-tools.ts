@@ -13,20 +13,7 @@ export async function bindUdp(port = 0): Promise<Socket> {
   return s;
 }
 
-/** A UDP port pair (even RTP, odd RTCP) free just now, for a tool to bind. */
-export async function freePortPair(): Promise<number> {
-  for (;;) {
-    const a = await bindUdp();
-    const p = a.address().port & ~1;
-    const b = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      b.once('error', () => resolve(false));
-      b.bind(p === a.address().port ? p + 1 : p, '127.0.0.1', () => resolve(true));
-    });
-    a.close();
-    if (ok) { b.close(); return p; }
-  }
-}
+export { freePortPair } from './ports';
 
 /** An outside tool run by a test: its stdout kept, its stderr for the failure message; killed by stop(). */
 export class Tool {

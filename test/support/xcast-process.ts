@@ -1,9 +1,7 @@
 // Test support: runs `xcast start` (the real CLI, a real embedded Node-RED) in a child process on free ports.
 import { spawn, ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
-import { freePortPair } from './rtp-tools';
+import { freePort, freePortPair } from './ports';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { customiseFlow, loadFlow, resolveFlowFile, PACKAGE_ROOT } from '../../runtime/launcher';
@@ -17,29 +15,11 @@ export interface XcastProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+/** A port nobody listens on right now (./ports.ts: below the ephemeral range). */
+export { freePort };
 
 /** A UDP port nobody has bound right now (127.0.0.1). */
-export async function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+export const freeUdpPort = freePort;
 
 /**
  * Free ports standing in for the presets' fixed ones, so a preset started by a test binds and sends to nothing fixed
