@@ -19,7 +19,7 @@ import { nextMsgId } from '../lib/msgid';
 
 interface RtpInDef extends NodeDef {
   host: string; port: string; rtcpPort: string; rtcpMux: boolean | string; sdp: string; sdpFile: string;
-  users: string; room: string; timeoutS: string; maxSources: string;
+  users: string; room: string; timeoutS: string; maxSources: string; maxPerAddress?: string;
 }
 
 type Cfg = Record<string, unknown>;
@@ -86,7 +86,9 @@ export = function (RED: NodeAPI) {
       const room = roomOf(str(c, 'room') || undefined);
       const idleMs = num(c, 'timeoutS', { def: 5, min: 0.2, max: 3600 }) * 1000;
       const maxSources = num(c, 'maxSources', { def: 64, min: 1, max: 4096, int: true });
-      const ing = (ingest = new RtpIngest({ host, port, rtcpPort, payloads, users, usersByAddress, idleMs, maxSources }));
+      // Flows saved before the field: 16.
+      const maxPerAddress = num(c, 'maxPerAddress', { def: 16, min: 1, max: 4096, int: true });
+      const ing = (ingest = new RtpIngest({ host, port, rtcpPort, payloads, users, usersByAddress, idleMs, maxSources, maxPerAddress }));
 
       // What a test (and the bench) reads: the drops by reason, the sources, the RRs sent.
       (node as unknown as { rtpStats: () => unknown }).rtpStats = () => ({

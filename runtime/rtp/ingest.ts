@@ -29,6 +29,8 @@ export interface RtpIngestOptions {
   users?: ReadonlyMap<number, string>;
   usersByAddress?: ReadonlyMap<string, string>;
   maxSources?: number;
+  /** Sources from one sender address at most (default 16). */
+  maxPerAddress?: number;
   /** A source silent this long ends (default 5000 ms). */
   idleMs?: number;
   /** RR interval (default 5000 ms, RFC 3550's minimum). */
@@ -80,7 +82,7 @@ export class RtpIngest extends EventEmitter<RtpIngestEvents> {
 
   constructor(private readonly o: RtpIngestOptions) {
     super();
-    this.table = new RtpSourceTable({ payloads: o.payloads, users: o.users, usersByAddress: o.usersByAddress, maxSources: o.maxSources });
+    this.table = new RtpSourceTable({ payloads: o.payloads, users: o.users, usersByAddress: o.usersByAddress, maxSources: o.maxSources, maxPerAddress: o.maxPerAddress });
     this.idleMicros = (o.idleMs ?? 5000) * 1000;
     this.cname = o.cname ?? `xcast-rtp-${this.ssrc.toString(16).padStart(8, '0')}`;
   }

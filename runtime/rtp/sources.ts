@@ -30,6 +30,11 @@ export interface RtpSourceTableOptions {
   usersByAddress?: ReadonlyMap<string, string>;
   /** Default 64. */
   maxSources?: number;
+  /**
+   * Sources from one sender address (any port) at most; default 16. One host spraying SSRCs (or ports) fills this,
+   * not the whole table: the other senders still get in.
+   */
+  maxPerAddress?: number;
 }
 
 export class RtpSourceTable {
@@ -37,6 +42,9 @@ export class RtpSourceTable {
   private readonly users: ReadonlyMap<number, string>;
   private readonly usersByAddress: ReadonlyMap<string, string>;
   private readonly maxSources: number;
+  private readonly maxPerAddress: number;
+  /** Sources per sender address. */
+  private readonly perAddress = new Map<string, number>();
   private readonly bySsrc = new Map<number, RtpSource[]>();
   private count = 0;
   /** Datagrams dropped, by reason. */
@@ -54,6 +62,8 @@ export class RtpSourceTable {
     this.usersByAddress = o.usersByAddress ?? new Map();
     this.maxSources = o.maxSources ?? 64;
     if (!Number.isInteger(this.maxSources) || this.maxSources < 1) throw new RangeError(`maxSources ${String(o.maxSources)} is not a positive integer`);
+    this.maxPerAddress = o.maxPerAddress ?? 16;
+    if (!Number.isInteger(this.maxPerAddress) || this.maxPerAddress < 1) throw new RangeError(`maxPerAddress ${String(o.maxPerAddress)} is not a positive integer`);
   }
 
   get size(): number { return this.count; }
@@ -85,7 +95,13 @@ export class RtpSourceTable {
     list.splice(i, 1);
     if (list.length === 0) this.bySsrc.delete(src.ssrc);
     this.count--;
+    this.forget(src.address);
     return true;
+  }
+
+  private forget(address: string): void {
+    const n = (this.perAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(address); else this.perAddress.set(address, n);
   }
 
   private drop(reason: RtpDropReason, detail: string): null {
@@ -118,6 +134,9 @@ export class RtpSourceTable {
     }
     if (!src) {
       if (this.count >= this.maxSources) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxSources} already`);
+      const fromThere = this.perAddress.get(address) ?? 0;
+      if (fromThere >= this.maxPerAddress) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxPerAddress} from ${address} already`);
+      this.perAddress.set(address, fromThere + 1);
       src = {
         ssrc: p.ssrc, address, port, format,
         userId: this.userOf(p.ssrc, address, port),
@@ -147,6 +166,7 @@ export class RtpSourceTable {
       const keep = list.filter((s) => {
         if (nowMicros - s.lastHeardMicros <= idleMicros) return true;
         gone.push(s);
+        this.forget(s.address);
         return false;
       });
       if (keep.length === 0) this.bySsrc.delete(ssrc); else this.bySsrc.set(ssrc, keep);

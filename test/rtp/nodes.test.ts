@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -33,6 +34,13 @@ const GST_025_DB = 20 * Math.log10(0.25 / Math.SQRT2); // −15.05
 
 interface RtpStats { dropped: Record<string, number>; sources: number; reportsSent: number; rtpPort: number; rtcpPort: number }
 const statsOf = (flow: LoadedFlow, id: string) => (flow.node(id) as unknown as { rtpStats(): RtpStats }).rtpStats();
+
+async function bindUdpOn(address: string) {
+  const s = createSocket('udp4');
+  s.bind(0, address);
+  await once(s, 'listening');
+  return s;
+}
 
 async function listeningPort(flow: LoadedFlow, id: string): Promise<RtpStats> {
   assert.ok(await until(() => statsOf(flow, id).rtpPort > 0, 5000), 'rtp-in never listened');
@@ -262,6 +270,27 @@ describe('rtp nodes in a flow, with ffmpeg and GStreamer', function () {
     assert.ok(await until(() => connectionEvents(flow, 'close').some((c) => c.reason === 'bye'), 3000));
     tx.close();
     rx.close();
+  });
+
+  it('an SSRC flood from one host fills its share (per address, 16), not the table: a sender from elsewhere still gets in', async () => {
+    const flow = await loadFlow([nodeModules.rtpIn], [
+      { id: 'in', type: 'xcast-rtp-in', port: '0', maxSources: '20', wires: [[], ['events']] },
+    ], { helpers: ['events'] });
+    const { rtpPort } = await listeningPort(flow, 'in');
+    const opus = new OpusEncoder({ channels: 2, frameSamples: 480 }).encode(Buffer.alloc(480 * 8));
+    // 200 SSRCs from 127.0.0.2, 20 sockets of their own (ports), in bursts the socket's buffer holds
+    const flooders = await Promise.all(Array.from({ length: 20 }, () => bindUdpOn('127.0.0.2')));
+    for (let k = 0; k < 200; k += 40) {
+      for (let i = k; i < k + 40; i++) flooders[i % 20].send(buildRtp({ payloadType: 97, seq: 1, timestamp: 0, ssrc: 0x10000 + i }, opus), rtpPort, '127.0.0.1');
+      assert.ok(await until(() => statsOf(flow, 'in').sources + statsOf(flow, 'in').dropped['too-many-sources'] >= k + 40, 5000), JSON.stringify(statsOf(flow, 'in')));
+    }
+    assert.deepEqual([statsOf(flow, 'in').sources, statsOf(flow, 'in').dropped['too-many-sources']], [16, 184]);
+    // a sender from 127.0.0.1 comes in after it
+    const tx = await bindUdp();
+    tx.send(buildRtp({ payloadType: 97, seq: 1, timestamp: 0, ssrc: 0xabc }, opus), rtpPort, '127.0.0.1');
+    assert.ok(await until(() => flow.received('events').some((m) => (m.payload as { event?: string }).event === 'open' && m.userId === 'rtp-00000abc'), 5000), 'the sender from elsewhere was let in');
+    assert.equal(statsOf(flow, 'in').sources, 17);
+    for (const f of [...flooders, tx]) f.close();
   });
 
   it('the mix out: ffmpeg (SDP over HTTP) and GStreamer decode the Opus RTP, ffmpeg the L24 (SDP file); SAP announces it', async () => {

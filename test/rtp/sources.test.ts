@@ -83,6 +83,29 @@ describe('rtp/sources RtpSourceTable', () => {
     assert.throws(() => new RtpSourceTable({ payloads: new RtpPayloadTable(), maxSources: 0 }), /maxSources 0/);
   });
 
+  it('takes at most maxPerAddress sources from one sender address, any port: a host spraying SSRCs leaves the others room', () => {
+    const t = new RtpSourceTable({ payloads: new RtpPayloadTable(), maxSources: 8, maxPerAddress: 3 });
+    // the flood: 50 SSRCs, each from a port of its own, from one host
+    for (let i = 0; i < 50; i++) t.accept(pkt(0x1000 + i, 1), '10.0.0.66', 40000 + i, 0);
+    assert.equal(t.size, 3);
+    assert.equal(t.dropped['too-many-sources'], 47);
+    assert.match(t.lastDropDetail, /3 from 10\.0\.0\.66 already/);
+    // the flooder's sources already in go on; other hosts get in up to the whole table
+    assert.ok(t.accept(pkt(0x1000, 2), '10.0.0.66', 40000, 1));
+    for (let h = 1; h <= 5; h++) assert.ok(t.accept(pkt(h, 1), `10.0.0.${h}`, 5004, 0), `host ${h}`);
+    assert.equal(t.size, 8);
+    assert.equal(t.accept(pkt(6, 1), '10.0.0.6', 5004, 0), null, 'the whole table is full');
+    // a flood source that ends (expired, or its BYE) gives its host's place back
+    const gone = t.expire(6_000_000, 5_000_000).filter((s) => s.address === '10.0.0.66');
+    assert.equal(gone.length, 3);
+    assert.ok(t.accept(pkt(0x2000, 1), '10.0.0.66', 40000, 6_000_000));
+    const one = t.find(0x2000, '10.0.0.66', 40000)!;
+    assert.ok(t.remove(one));
+    for (let i = 0; i < 3; i++) assert.ok(t.accept(pkt(0x3000 + i, 1), '10.0.0.66', 41000 + i, 6_000_000), `place ${i} back`);
+    assert.equal(t.accept(pkt(0x4000, 1), '10.0.0.66', 42000, 6_000_000), null);
+    assert.throws(() => new RtpSourceTable({ payloads: new RtpPayloadTable(), maxPerAddress: 0 }), /maxPerAddress 0/);
+  });
+
   it('answers each sender with a compound RR (its loss, its LSR) and SDES CNAME', () => {
     const t = new RtpSourceTable({ payloads: new RtpPayloadTable() });
     let src = null;
