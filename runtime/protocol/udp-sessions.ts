@@ -188,8 +188,9 @@ export interface UdpSessionTableOptions {
   users?: UsersList;
   /**
    * ServerLimits fields that apply to UDP: maxConnections (the table bound; when full, the least recently active
-   * session is evicted for a new HELLO), maxTracksPerConnection, maxMetadataBytes, metadataPerSecond and
-   * authFailuresBeforeSlowdown. The others are accepted and unused.
+   * session is evicted for a new HELLO), maxConnectionsPerAddress (sessions of one IP, any port: a new HELLO over it is
+   * answered with ERROR too_many_connections, as on TCP, so one host cannot evict everyone else), maxTracksPerConnection,
+   * maxMetadataBytes, metadataPerSecond and authFailuresBeforeSlowdown. The others are accepted and unused.
    */
   limits?: Partial<ServerLimits>;
   /** Largest payload N accepted (default and most MAX_UDP_DATAGRAM_BYTES − 8). */
@@ -260,6 +261,8 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly stats: UdpStats = { datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0 };
+  /** Open sessions per remote IP (maxConnectionsPerAddress). */
+  private readonly perAddress = new Map<string, number>();
   /** Insertion order = activity order: a session is moved to the end on every datagram, so the head is the most idle. */
   private readonly sessions = new ActivityMap<UdpSession>();
   private readonly frame: DatagramFrame;
@@ -479,10 +482,20 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     }
     r.kind = 'hello';
     if (session === undefined) {
+      const ip = addressKey(from.address);
+      const fromThere = this.perAddress.get(ip) ?? 0;
+      if (fromThere >= this.limits.maxConnectionsPerAddress) {
+        // Short (no larger than the HELLO plus ~30 bytes: it amplifies nothing), and the same code as on TCP.
+        const why = `over limits.maxConnectionsPerAddress (${this.limits.maxConnectionsPerAddress})`;
+        this.drop('too_many_connections', why);
+        r.reply = encodeErrorFrame('too_many_connections', why);
+        return r;
+      }
       if (this.sessions.size >= this.limits.maxConnections) {
         this.end(this.sessions.oldest() as UdpSession, 'evicted');
       }
       session = new UdpSession(from.address, from.port, key, hello, credentials, nowMs);
+      this.perAddress.set(ip, fromThere + 1);
       session.metaTokens = 2 * this.limits.metadataPerSecond;
       this.sessions.add(session);
       this.stats.opened++;
@@ -517,6 +530,9 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
 
   private end(session: UdpSession, reason: UdpCloseReason): void {
     if (!this.sessions.delete(session)) return;
+    const ip = addressKey(session.address);
+    const n = (this.perAddress.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
     this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
     this.emit('close', session, reason);
   }

@@ -65,8 +65,8 @@ class Sender {
     this.socket.on('message', (msg) => parser.push(msg, (type, payload) => this.replies.push({ type, payload: Buffer.from(payload) })));
   }
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+  async start(address = '127.0.0.1'): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.bind(0, address, resolve));
     this.port = this.socket.address().port;
   }
 
@@ -109,9 +109,9 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
     return rx;
   }
 
-  async function sender(): Promise<Sender> {
+  async function sender(address?: string): Promise<Sender> {
     const s = new Sender(rx);
-    await s.start();
+    await s.start(address);
     senders.push(s);
     return s;
   }
@@ -299,6 +299,33 @@ describe('protocol/udp-sessions: streamproto1 over UDP', () => {
     assert.equal(rx.table.size, 3);
     assert.deepEqual(rx.table.list().map((x) => x.userId).sort(), ['u0', 'u2', 'u3']);
     assert.equal(rx.table.stats.ended.evicted, 1);
+  });
+
+  it('one IP holds at most limits.maxConnectionsPerAddress sessions (any ports): the next HELLO is ERROR too_many_connections, small, and evicts no one', async () => {
+    await receiver({ limits: { maxConnections: 10, maxConnectionsPerAddress: 2 } });
+    const s = await Promise.all([sender(), sender(), sender()]);
+    await s[0].hello('u0');
+    await s[1].hello('u1');
+    await until(() => rx.opened.length === 2, 5000, 'u0 and u1 opened');
+    const hello = encodeJsonFrame(FrameType.HELLO, { protocol: 'streamproto1', userId: 'u2', role: 'peer' });
+    await s[2].send(hello);
+    await until(() => s[2].of(FrameType.ERROR).length === 1, 5000, 'the third HELLO answered');
+    const err = decodeErrorPayload(s[2].of(FrameType.ERROR)[0]);
+    assert.equal(err.code, 'too_many_connections');
+    assert.match(err.message, /limits\.maxConnectionsPerAddress \(2\)/);
+    assert.ok(s[2].of(FrameType.ERROR)[0].length + 8 <= hello.length + 30, `the ERROR (${s[2].of(FrameType.ERROR)[0].length + 8} bytes) against the HELLO (${hello.length})`);
+    assert.deepEqual([rx.table.size, rx.closed.length, rx.table.stats.drops.too_many_connections], [2, 0, 1]);
+    // a refresh of a session it has is still taken; another IP gets in
+    await s[0].hello('u0');
+    await until(() => s[0].of(FrameType.HELLO).length === 2, 5000, 'u0 refreshed');
+    const other = await sender('127.0.0.2');
+    await other.hello('v0');
+    await until(() => rx.opened.length === 3, 5000, 'the other IP opened');
+    // a session of the IP that ends gives its place back
+    rx.table.close(rx.table.list().find((x) => x.userId === 'u1') as UdpSession);
+    await s[2].send(hello);
+    await until(() => rx.opened.length === 4, 5000, 'u2 opened in the freed place');
+    assert.deepEqual(rx.table.list().map((x) => x.userId).sort(), ['u0', 'u2', 'v0']);
   });
 
   it('another identity from the same address and port replaces the session (the old one closes)', async () => {
