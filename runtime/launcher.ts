@@ -107,8 +107,8 @@ function isWildcard(host: string): boolean {
 
 /**
  * Refuses a host beyond loopback without credentials, saying what to give: web credentials (the editor, the admin
- * API and the HTTP routes) and streamproto1 credentials (the socket nodes). UDP beyond loopback (issue 13) will add
- * its own rule here.
+ * API and the HTTP routes) and streamproto1 credentials (the socket nodes, TCP and UDP alike). The nodes without
+ * credentials (RTP, seed 002's raw UDP, the event stream) are not moved by --host: they stay where their flow says.
  */
 export function checkExposure(host: string, trust: TrustOptions = {}): void {
   if (isLoopback(host)) return;
