@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { PlayoutHeader } from '../audio/playout';
 import { ActivityMap, MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
+import { addressKey } from './auth';
 import { f32ToS16, f32View } from '../audio/pcm';
 
 /** Sample formats of the raw audio in a "mono with sequence numbers" datagram. */
@@ -208,6 +209,11 @@ export interface Seed002IngestOptions extends Seed002InOptions {
   idleTimeoutMs?: number;
   /** Sources kept; a new one when full evicts the most idle (default 1024). */
   maxSources?: number;
+  /**
+   * Sources from one IP (an IPv6 /64), any ports (default 16): a new one past it is dropped ('too_many_sources'),
+   * evicting no one, so one host spraying ports can neither fill the mixer with tracks nor push the others out.
+   */
+  maxSourcesPerAddress?: number;
   /** The userId of a new source (default "seed002-<address>:<port>"); must return a non-empty string. */
   userIdOf?: (address: string, port: number) => string;
 }
@@ -223,7 +229,7 @@ export interface Seed002IngestResult {
   source: Seed002Source | undefined;
   header: (PlayoutHeader & { trackId: number }) | undefined;
   data: Buffer | undefined;
-  reason: 'short' | 'partial_sample' | 'too_many_samples' | undefined;
+  reason: 'short' | 'partial_sample' | 'too_many_samples' | 'too_many_sources' | undefined;
   message: string | undefined;
 }
 
@@ -236,8 +242,11 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
   readonly decoder: Seed002MonoIn;
   readonly idleTimeoutMs: number;
   readonly maxSources: number;
+  readonly maxSourcesPerAddress: number;
   readonly stats = { datagrams: 0, packets: 0, dropped: 0, drops: {} as Record<string, number>, ended: {} as Record<string, number>, opened: 0 };
   private readonly sources = new ActivityMap<Seed002Source>();
+  /** Sources per IP (addressKey). */
+  private readonly perAddress = new Map<string, number>();
   private readonly userIdOf: (address: string, port: number) => string;
   private readonly result: Seed002IngestResult = { kind: 'drop', source: undefined, header: undefined, data: undefined, reason: undefined, message: undefined };
 
@@ -251,6 +260,9 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
     const max = opts.maxSources ?? 1024;
     if (!(Number.isInteger(max) && max >= 1 && max <= 1_000_000)) throw new Error(`maxSources: must be an integer 1 … 1000000, got ${String(max)}`);
     this.maxSources = max;
+    const per = opts.maxSourcesPerAddress ?? 16;
+    if (!(Number.isInteger(per) && per >= 1 && per <= 1_000_000)) throw new Error(`maxSourcesPerAddress: must be an integer 1 … 1000000, got ${String(per)}`);
+    this.maxSourcesPerAddress = per;
     if (opts.userIdOf !== undefined && typeof opts.userIdOf !== 'function') throw new Error('userIdOf: must be a function (address, port) => userId');
     this.userIdOf = opts.userIdOf ?? ((a, p) => `seed002-${a}:${p}`);
   }
@@ -272,13 +284,12 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
     let src = this.sources.get(key);
     r.source = src;
     const d = this.decoder.decode(datagram);
-    if (!d.ok) {
-      r.kind = 'drop'; r.header = undefined; r.data = undefined; r.reason = d.reason; r.message = d.message;
-      this.stats.dropped++;
-      this.stats.drops[d.reason] = (this.stats.drops[d.reason] ?? 0) + 1;
-      return r;
-    }
+    if (!d.ok) return this.drop(d.reason, d.message);
     if (src === undefined) {
+      const ip = addressKey(from.address);
+      const fromThere = this.perAddress.get(ip) ?? 0;
+      if (fromThere >= this.maxSourcesPerAddress) return this.drop('too_many_sources', `${from.address} has ${this.maxSourcesPerAddress} sources already (maxSourcesPerAddress)`);
+      this.perAddress.set(ip, fromThere + 1);
       if (this.sources.size >= this.maxSources) this.end(this.sources.oldest() as Seed002Source, 'evicted');
       const userId = this.userIdOf(from.address, from.port);
       if (typeof userId !== 'string' || userId === '') throw new Error('userIdOf: returned no userId');
@@ -309,8 +320,19 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
     for (const s of [...this.sources.values()]) this.end(s, 'closed');
   }
 
+  private drop(reason: NonNullable<Seed002IngestResult['reason']>, message: string): Seed002IngestResult {
+    const r = this.result;
+    r.kind = 'drop'; r.header = undefined; r.data = undefined; r.reason = reason; r.message = message;
+    this.stats.dropped++;
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+    return r;
+  }
+
   private end(s: Seed002Source, reason: Seed002CloseReason): void {
     if (!this.sources.delete(s)) return;
+    const ip = addressKey(s.address);
+    const n = (this.perAddress.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
     this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
     this.emit('close', s, reason);
   }

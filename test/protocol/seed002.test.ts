@@ -226,4 +226,25 @@ describe('protocol/seed002: the seed\'s raw UDP formats', () => {
       for (const t of tx) t.close();
     }
   });
+  it('Seed002Ingest: at most maxSourcesPerAddress sources from one IP, any ports; past it dropped (counted), no one evicted', () => {
+    const ingest = new Seed002Ingest({ sampleRate: 48000, maxSources: 10, maxSourcesPerAddress: 3 });
+    const closed: string[] = [];
+    ingest.on('close', (s, reason) => closed.push(`${s.remote} ${reason}`));
+    const pkt = Buffer.alloc(4 + 2 * 480);
+    const kinds: string[] = [];
+    // 100 ports of one host, then another host
+    for (let p = 0; p < 100; p++) kinds.push(ingest.handle(pkt, { address: '192.0.2.7', port: 40000 + p }, 0).kind);
+    assert.deepEqual([kinds.filter((k) => k === 'audio').length, ingest.size, ingest.stats.drops.too_many_sources], [3, 3, 97]);
+    assert.equal(ingest.handle(pkt, { address: '192.0.2.7', port: 40050 }, 0).message, '192.0.2.7 has 3 sources already (maxSourcesPerAddress)');
+    assert.equal(ingest.handle(pkt, { address: '192.0.2.8', port: 5000 }, 0).kind, 'audio');
+    assert.equal(ingest.handle(pkt, { address: '192.0.2.7', port: 40000 }, 0).kind, 'audio', 'its sources already in go on');
+    assert.deepEqual(closed, []);
+    // an IPv6 host counts by its /64
+    for (let h = 1; h <= 5; h++) ingest.handle(pkt, { address: `2001:db8::${h}`, port: 5000 }, 0);
+    assert.equal(ingest.size, 7);
+    // a source that ends gives its place back
+    ingest.closeAll();
+    assert.equal(ingest.handle(pkt, { address: '192.0.2.7', port: 41000 }, 0).kind, 'audio');
+    assert.throws(() => new Seed002Ingest({ maxSourcesPerAddress: 0 }), /maxSourcesPerAddress: must be an integer 1 … 1000000, got 0/);
+  });
 });
