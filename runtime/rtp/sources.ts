@@ -3,6 +3,7 @@
 // the ingest node feeds it datagrams and hands accepted payloads to a track's decoder / playout.
 
 import { opusPacketSamples } from '../protocol/opus-toc';
+import { addressKey } from '../protocol/auth';
 import { RtpFormatError, parseRtp, type RtpPacket } from './packet';
 import { RtpReceiverStats, buildCompound, buildReceiverReport, buildSdesCname, type ReportBlock } from './rtcp';
 import type { RtpPayloadInfo, RtpPayloadTable } from './sdp';
@@ -31,7 +32,7 @@ export interface RtpSourceTableOptions {
   /** Default 64. */
   maxSources?: number;
   /**
-   * Sources from one sender address (any port) at most; default 16. One host spraying SSRCs (or ports) fills this,
+   * Sources from one sender address (any port; an IPv6 /64 counts as one address) at most; default 16. One host spraying SSRCs (or ports) fills this,
    * not the whole table: the other senders still get in.
    */
   maxPerAddress?: number;
@@ -100,8 +101,9 @@ export class RtpSourceTable {
   }
 
   private forget(address: string): void {
-    const n = (this.perAddress.get(address) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(address); else this.perAddress.set(address, n);
+    const ip = addressKey(address);
+    const n = (this.perAddress.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
   }
 
   private drop(reason: RtpDropReason, detail: string): null {
@@ -134,9 +136,10 @@ export class RtpSourceTable {
     }
     if (!src) {
       if (this.count >= this.maxSources) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxSources} already`);
-      const fromThere = this.perAddress.get(address) ?? 0;
+      const ip = addressKey(address);
+      const fromThere = this.perAddress.get(ip) ?? 0;
       if (fromThere >= this.maxPerAddress) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxPerAddress} from ${address} already`);
-      this.perAddress.set(address, fromThere + 1);
+      this.perAddress.set(ip, fromThere + 1);
       src = {
         ssrc: p.ssrc, address, port, format,
         userId: this.userOf(p.ssrc, address, port),
