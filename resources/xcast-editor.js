@@ -144,6 +144,19 @@
         return numberIn(l.min, l.max, { int: l.int, trim: true, label: name });
     }
 
+    // A socket node's defaults with those of the rows it shares (nodes/lib/editor/server-trust.html): TLS, the pinned
+    // certificate, the client certificate, the users file and every server limit (blank: the default).
+    function withServerTrust(own) {
+        var d = {};
+        Object.keys(own).forEach(function (k) { d[k] = own[k]; });
+        d.tls = { type: "tls-config", required: false, label: "TLS" };
+        d.fingerprint = { value: "", label: "fingerprint", validate: fingerprint };
+        d.requireClientCert = { value: false };
+        d.usersFile = { value: "", label: "users file" };
+        Object.keys(LIMITS).forEach(function (name) { d[name] = { value: "", validate: limit(name) }; });
+        return d;
+    }
+
     // Every xcast node shows a name it was given in italics.
     function labelStyle() { return this.name ? "node_label_italic" : ""; }
 
@@ -226,6 +239,7 @@
         fingerprint: fingerprint,
         limit: limit,
         LIMITS: LIMITS,
+        withServerTrust: withServerTrust,
         labelStyle: labelStyle,
         showRows: showRows,
         watch: watch,

@@ -15,6 +15,37 @@ function copyTree(src, dst) {
   }
 }
 if (fs.existsSync(path.join(root, 'nodes'))) copyTree(path.join(root, 'nodes'), path.join(root, 'dist', 'nodes'));
+
+// A line `<!-- xcast:include PART key=value ... -->` in a node's editor or help file is replaced by nodes/lib/PART
+// (its leading comment dropped, each {{key}} filled in): what several nodes' dialogs share is written once.
+const INCLUDE = /^[ \t]*<!-- xcast:include (\S+)((?: [A-Za-z]+=\S+)*) -->[ \t]*$/gm;
+function expandIncludes(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  if (!text.includes('xcast:include')) return;
+  const out = text.replace(INCLUDE, (_, part, args) => {
+    const src = path.join(root, 'nodes', 'lib', part);
+    if (!fs.existsSync(src)) throw new Error(`${file}: xcast:include ${part}: no nodes/lib/${part}`);
+    const vars = Object.fromEntries(args.trim().split(/ +/).filter(Boolean).map((a) => a.split('=')));
+    const body = fs.readFileSync(src, 'utf8').replace(/^<!--[\s\S]*?-->\n/, '').replace(/\n$/, '');
+    return body.replace(/\{\{(\w+)\}\}/g, (m, k) => {
+      if (!(k in vars)) throw new Error(`${file}: xcast:include ${part} needs ${k}=…`);
+      return vars[k];
+    });
+  });
+  if (out.includes('xcast:include')) throw new Error(`${file}: an xcast:include line not understood`);
+  fs.writeFileSync(file, out);
+}
+const distNodes = path.join(root, 'dist', 'nodes');
+if (fs.existsSync(distNodes)) {
+  for (const node of fs.readdirSync(distNodes)) {
+    if (node === 'lib') continue;
+    const dir = path.join(distNodes, node);
+    const files = [path.join(dir, `${node}.html`)];
+    const locales = path.join(dir, 'locales');
+    if (fs.existsSync(locales)) for (const lang of fs.readdirSync(locales)) files.push(path.join(locales, lang, `${node}.html`));
+    for (const f of files) if (fs.existsSync(f)) expandIncludes(f);
+  }
+}
 const shared = path.join(root, 'nodes', 'lib', 'locales');
 if (fs.existsSync(shared)) {
   for (const lang of fs.readdirSync(shared)) {

@@ -3,6 +3,10 @@
 // 'limit' event said once, and HELLO identity bounds.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { PACKAGE_ROOT } from '../../runtime/launcher';
 import { EventEmitter, once } from 'node:events';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +25,22 @@ function opusHeader(seq: number, trackId = 1): AudioHeader {
 }
 
 describe('protocol/limits checkServerLimits', () => {
+  it('the edit dialogs\' table of limits (resources/xcast-editor.js LIMITS) is the runtime\'s: each default, range and integer rule', () => {
+    // The editor's script as Node-RED serves it, run with a bare window: its LIMITS against checkServerLimits.
+    const sandbox: { window: { xcastEditor?: { LIMITS: Record<string, { def: number; min: number; max: number; int: boolean }> } } } = { window: {} };
+    vm.runInNewContext(fs.readFileSync(path.join(PACKAGE_ROOT, 'resources', 'xcast-editor.js'), 'utf8'), sandbox);
+    const editor = sandbox.window.xcastEditor!.LIMITS;
+    assert.deepEqual(Object.keys(editor), Object.keys(DEFAULT_SERVER_LIMITS), 'the same limits, in the same order');
+    for (const [name, l] of Object.entries(editor)) {
+      const ok = (v: number) => { try { checkServerLimits({ [name]: v }); return true; } catch { return false; } };
+      assert.equal(l.def, DEFAULT_SERVER_LIMITS[name as keyof typeof DEFAULT_SERVER_LIMITS], `${name}: default`);
+      assert.deepEqual([ok(l.min), ok(l.max)], [true, true], `${name}: ${l.min} and ${l.max} taken`);
+      const step = l.int ? 1 : l.min / 2;
+      assert.deepEqual([ok(l.min - step), ok(l.max + 1)], [false, false], `${name}: below ${l.min} and above ${l.max} refused`);
+      assert.equal(ok(l.min + 0.5), !l.int, `${name}: a fraction ${l.int ? 'refused' : 'taken'}`);
+    }
+  });
+
   it('fills in the defaults and keeps what is given', () => {
     assert.deepEqual(checkServerLimits(undefined), DEFAULT_SERVER_LIMITS);
     assert.deepEqual(DEFAULT_SERVER_LIMITS, {

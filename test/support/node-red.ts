@@ -1,6 +1,6 @@
 // Test support: xcast nodes in node-red-node-test-helper's embedded Node-RED — a flow with a Catch node, the status lights each node showed, and what it left behind when closed.
 import assert from 'node:assert/strict';
-import { activeResources, leftBehind, portIsFree, threadIds, until, warmThreadPool } from './resources';
+import { activeResources, assertPortFreed, leftBehind, threadIds, until, warmThreadPool } from './resources';
 
 import { helper } from './node-helper';
 
@@ -213,7 +213,7 @@ export function nodeContract(c: NodeContract): void {
     const f = await loadFlow([c.module], [{ id, type: c.type, ...config }], { helpers: ['out'] });
     await c.exercise?.(f, config);
     await assertReleasedOnClose(before);
-    for (const port of c.ports?.(config) ?? []) assert.ok(await portIsFree(port), `port ${port} is free again`);
+    for (const port of c.ports?.(config) ?? []) await assertPortFreed(port);
     await c.afterClose?.(config);
   });
 }

@@ -1,6 +1,7 @@
 // Test support: evidence that something released what it held — threads, handles, ports — read from the process itself.
 import fs from 'node:fs';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 
 /** The ids of this process's threads (Linux /proc). */
 export function threadIds(): Set<string> {
@@ -39,11 +40,28 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<bool
   return true;
 }
 
-/** Whether a new server can listen on this TCP port now (the old one let it go). */
-export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+/** Whether a new server can listen on this TCP port now (the old one let it go); else the error's code. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<true | string> {
   return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', () => resolve(false));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     s.listen(port, host, () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * Waits up to `ms` for `port` to take a listener again; else fails saying why and who holds it (`ss`). A port the
+ * kernel has not quite let go of when a close resolved passes; a leaked listener never does.
+ */
+export async function assertPortFreed(port: number, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  let last: true | string = await portIsFree(port);
+  while (last !== true && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+    last = await portIsFree(port);
+  }
+  if (last === true) return;
+  let holders = '';
+  try { holders = execFileSync('ss', ['-tanpH', `sport = :${port}`], { encoding: 'utf8' }).trim(); } catch { holders = '(ss failed)'; }
+  throw new Error(`port ${port} is not free again after ${ms} ms (${last}); ss: ${holders || '(nothing)'}`);
 }
