@@ -198,6 +198,30 @@ export function addressKey(ip: string | undefined): string {
   return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
 }
 
+/**
+ * How many of something (connections, sessions, sources) each address holds, counted by addressKey: what every
+ * per-address limit (TCP and UDP sessions, RTP and seed 002 sources) reads, and keeps up on open and close.
+ */
+export class AddressCounts {
+  private readonly counts = new Map<string, number>();
+
+  /** What `address` holds now (a raw IP, or its addressKey: the key of a key is itself). */
+  of(address: string | undefined): number {
+    return this.counts.get(addressKey(address)) ?? 0;
+  }
+
+  add(address: string | undefined): void {
+    const k = addressKey(address);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+  }
+
+  remove(address: string | undefined): void {
+    const k = addressKey(address);
+    const n = (this.counts.get(k) ?? 1) - 1;
+    if (n > 0) this.counts.set(k, n); else this.counts.delete(k);
+  }
+}
+
 export interface AuthSlowdownOptions {
   /** Failures before HELLOs are held (ServerLimits.authFailuresBeforeSlowdown). */
   failuresBeforeSlowdown: number;

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { PlayoutHeader } from '../audio/playout';
 import { ActivityMap, MAX_UDP_DATAGRAM_BYTES } from './udp-sessions';
-import { addressKey } from './auth';
+import { AddressCounts } from './auth';
 import { f32ToS16, f32View } from '../audio/pcm';
 
 /** Sample formats of the raw audio in a "mono with sequence numbers" datagram. */
@@ -245,8 +245,7 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
   readonly maxSourcesPerAddress: number;
   readonly stats = { datagrams: 0, packets: 0, dropped: 0, drops: {} as Record<string, number>, ended: {} as Record<string, number>, opened: 0 };
   private readonly sources = new ActivityMap<Seed002Source>();
-  /** Sources per IP (addressKey). */
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new AddressCounts();
   private readonly userIdOf: (address: string, port: number) => string;
   private readonly result: Seed002IngestResult = { kind: 'drop', source: undefined, header: undefined, data: undefined, reason: undefined, message: undefined };
 
@@ -286,10 +285,8 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
     const d = this.decoder.decode(datagram);
     if (!d.ok) return this.drop(d.reason, d.message);
     if (src === undefined) {
-      const ip = addressKey(from.address);
-      const fromThere = this.perAddress.get(ip) ?? 0;
-      if (fromThere >= this.maxSourcesPerAddress) return this.drop('too_many_sources', `${from.address} has ${this.maxSourcesPerAddress} sources already (maxSourcesPerAddress)`);
-      this.perAddress.set(ip, fromThere + 1);
+      if (this.perAddress.of(from.address) >= this.maxSourcesPerAddress) return this.drop('too_many_sources', `${from.address} has ${this.maxSourcesPerAddress} sources already (maxSourcesPerAddress)`);
+      this.perAddress.add(from.address);
       if (this.sources.size >= this.maxSources) this.end(this.sources.oldest() as Seed002Source, 'evicted');
       const userId = this.userIdOf(from.address, from.port);
       if (typeof userId !== 'string' || userId === '') throw new Error('userIdOf: returned no userId');
@@ -330,9 +327,7 @@ export class Seed002Ingest extends EventEmitter<Seed002IngestEvents> {
 
   private end(s: Seed002Source, reason: Seed002CloseReason): void {
     if (!this.sources.delete(s)) return;
-    const ip = addressKey(s.address);
-    const n = (this.perAddress.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
+    this.perAddress.remove(s.address);
     this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
     this.emit('close', s, reason);
   }

@@ -19,7 +19,7 @@ import {
 } from './frame';
 import { METADATA_PATCH_CAPABILITY, MetadataPatchReceiver } from './merge-patch';
 import { FrameParser } from './parser';
-import { AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
+import { AddressCounts, AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
 import {
   AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE,
   checkServerLimits, createTransportStats, transportStats, type ServerLimits, type TransportStats,
@@ -660,7 +660,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
   /** Closing but not yet closed; close() waits for these too. */
   private readonly closing = new Set<StreamConnection>();
   private readonly byUser = new Map<string, StreamConnection>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new AddressCounts();
   private readonly slowdown: AuthSlowdown;
   /** Raw sockets this server destroyed itself (a TLS error that follows is not a handshake failure). */
   private readonly dropped = new WeakSet<net.Socket>();
@@ -894,11 +894,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
       const ip = addressKey(socket.remoteAddress);
       this.byUser.get(userId)?.close('replaced', 'replaced by a newer authenticated connection of the same userId');
       this.byUser.set(userId, conn);
-      this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
-      conn.once('close', () => {
-        const n = (this.perAddress.get(ip) ?? 1) - 1;
-        if (n > 0) this.perAddress.set(ip, n); else this.perAddress.delete(ip);
-      });
+      this.perAddress.add(ip);
+      conn.once('close', () => this.perAddress.remove(ip));
       conn.startPinging(o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
       this.emit('connection', conn);
     });
@@ -943,7 +940,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> {
     const holder = this.byUser.get(hello.userId);
     // An authenticated newcomer replacing its own connection from the same address does not add one.
     const replacing = credentials && holder !== undefined && addressKey(holder.socket.remoteAddress) === ip ? 1 : 0;
-    if ((this.perAddress.get(ip) ?? 0) - replacing >= this.limits.maxConnectionsPerAddress) {
+    if (this.perAddress.of(ip) - replacing >= this.limits.maxConnectionsPerAddress) {
       throw new ProtocolError('too_many_connections', `this address already has ${this.limits.maxConnectionsPerAddress} connections (limits.maxConnectionsPerAddress)`);
     }
     if (holder && !credentials) {

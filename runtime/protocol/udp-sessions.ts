@@ -16,7 +16,7 @@ import {
 } from './frame';
 import type { PongInfo, StreamClientHello } from './transport';
 import { FrameParser } from './parser';
-import { AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
+import { AddressCounts, AuthSlowdown, UsersList, addressKey, credentialRefusal, tokenDigest } from './auth';
 import {
   AUTH_FAILURE_WINDOW_MS, AUTH_SLOWDOWN_MAX_MS, AUTH_SLOWDOWN_MIN_MS, AUTH_SLOWDOWN_TABLE_SIZE, checkServerLimits,
   type ServerLimits,
@@ -262,7 +262,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
   readonly idleTimeoutMs: number;
   readonly stats: UdpStats = { datagrams: 0, audioFrames: 0, drops: {}, dropped: 0, ended: {}, opened: 0 };
   /** Open sessions per remote IP (maxConnectionsPerAddress). */
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new AddressCounts();
   /** Insertion order = activity order: a session is moved to the end on every datagram, so the head is the most idle. */
   private readonly sessions = new ActivityMap<UdpSession>();
   private readonly frame: DatagramFrame;
@@ -482,9 +482,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
     }
     r.kind = 'hello';
     if (session === undefined) {
-      const ip = addressKey(from.address);
-      const fromThere = this.perAddress.get(ip) ?? 0;
-      if (fromThere >= this.limits.maxConnectionsPerAddress) {
+      if (this.perAddress.of(from.address) >= this.limits.maxConnectionsPerAddress) {
         // Short (no larger than the HELLO plus ~30 bytes: it amplifies nothing), and the same code as on TCP.
         const why = `over limits.maxConnectionsPerAddress (${this.limits.maxConnectionsPerAddress})`;
         this.drop('too_many_connections', why);
@@ -495,7 +493,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
         this.end(this.sessions.oldest() as UdpSession, 'evicted');
       }
       session = new UdpSession(from.address, from.port, key, hello, credentials, nowMs);
-      this.perAddress.set(ip, fromThere + 1);
+      this.perAddress.add(from.address);
       session.metaTokens = 2 * this.limits.metadataPerSecond;
       this.sessions.add(session);
       this.stats.opened++;
@@ -530,9 +528,7 @@ export class UdpSessionTable extends EventEmitter<UdpSessionTableEvents> {
 
   private end(session: UdpSession, reason: UdpCloseReason): void {
     if (!this.sessions.delete(session)) return;
-    const ip = addressKey(session.address);
-    const n = (this.perAddress.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
+    this.perAddress.remove(session.address);
     this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
     this.emit('close', session, reason);
   }

@@ -3,7 +3,7 @@
 // the ingest node feeds it datagrams and hands accepted payloads to a track's decoder / playout.
 
 import { opusPacketSamples } from '../protocol/opus-toc';
-import { addressKey } from '../protocol/auth';
+import { AddressCounts } from '../protocol/auth';
 import { RtpFormatError, parseRtp, type RtpPacket } from './packet';
 import { RtpReceiverStats, buildCompound, buildReceiverReport, buildSdesCname, type ReportBlock } from './rtcp';
 import type { RtpPayloadInfo, RtpPayloadTable } from './sdp';
@@ -44,8 +44,7 @@ export class RtpSourceTable {
   private readonly usersByAddress: ReadonlyMap<string, string>;
   private readonly maxSources: number;
   private readonly maxPerAddress: number;
-  /** Sources per sender address. */
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new AddressCounts();
   private readonly bySsrc = new Map<number, RtpSource[]>();
   private count = 0;
   /** Datagrams dropped, by reason. */
@@ -96,14 +95,8 @@ export class RtpSourceTable {
     list.splice(i, 1);
     if (list.length === 0) this.bySsrc.delete(src.ssrc);
     this.count--;
-    this.forget(src.address);
+    this.perAddress.remove(src.address);
     return true;
-  }
-
-  private forget(address: string): void {
-    const ip = addressKey(address);
-    const n = (this.perAddress.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(ip); else this.perAddress.set(ip, n);
   }
 
   private drop(reason: RtpDropReason, detail: string): null {
@@ -136,10 +129,8 @@ export class RtpSourceTable {
     }
     if (!src) {
       if (this.count >= this.maxSources) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxSources} already`);
-      const ip = addressKey(address);
-      const fromThere = this.perAddress.get(ip) ?? 0;
-      if (fromThere >= this.maxPerAddress) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxPerAddress} from ${address} already`);
-      this.perAddress.set(ip, fromThere + 1);
+      if (this.perAddress.of(address) >= this.maxPerAddress) return this.drop('too-many-sources', `source ${p.ssrc} from ${address}:${port}: ${this.maxPerAddress} from ${address} already`);
+      this.perAddress.add(address);
       src = {
         ssrc: p.ssrc, address, port, format,
         userId: this.userOf(p.ssrc, address, port),
@@ -169,7 +160,7 @@ export class RtpSourceTable {
       const keep = list.filter((s) => {
         if (nowMicros - s.lastHeardMicros <= idleMicros) return true;
         gone.push(s);
-        this.forget(s.address);
+        this.perAddress.remove(s.address);
         return false;
       });
       if (keep.length === 0) this.bySsrc.delete(ssrc); else this.bySsrc.set(ssrc, keep);
